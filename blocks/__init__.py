@@ -1,0 +1,37 @@
+"""The attention zoo: every block the search can place in a slot, behind one constructor contract.
+
+``create(name, channels, **options)`` builds a module whose output has its input's shape; ``names()`` lists
+the registry. One file per family; each module docstring cites its paper and states where it departs from
+the official code.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from blocks.registry import (
+    BlockOptionError,
+    BlockSpec,
+    UnknownBlockError,
+    create,
+    names,
+    register,
+    spec,
+)
+
+register("none", paper="no attention (identity)")(lambda channels: nn.Identity())
+
+# Importing a family module registers its blocks.
+from blocks import (  # noqa: E402, F401
+    a2n,
+    channel_spatial,
+    danet,
+    esa,
+    fla,
+    lia,
+    pan,
+    psa,
+    shuffle,
+)
+
+__all__ = ["BlockOptionError", "BlockSpec", "UnknownBlockError", "create", "names", "register", "spec"]

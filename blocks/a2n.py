@@ -1,0 +1,72 @@
+"""A2N's attention-in-attention block (``a2b``).
+
+Chen et al., "Attention in Attention Network for Image Super-Resolution", arXiv 2104.09497; official code
+haoyuc/A2N (``AAB``). The block is a 1×1 conv and LeakyReLU, then two branches mixed by per-image weights from
+an "attention dropout module" (global average pool → MLP → softmax with temperature 30): an attention branch
+(3×3 → LReLU → 1×1 → sigmoid gating a 3×3 conv of the input, then a 3×3 conv) and a non-attention branch (one
+3×3 conv). The mix goes through LReLU and a 1×1 conv and is added to the block input.
+
+Departures from the official code: none in structure or parameters (62,860 at C = 40). Attribute names follow
+the released checkpoint (``conv_first``, ``ADM``, ``attention.k1``…``k4``, ``non_attention``, ``conv_last``) so
+its tensors load one to one.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from blocks.registry import BlockOptionError, register
+
+NEGATIVE_SLOPE = 0.2
+
+
+class AttentionBranch(nn.Module):
+    """The attention branch of the A2N block: a pixel-attention-gated 3×3 conv followed by a 3×3 conv."""
+
+    def __init__(self, channels: int, kernel_size: int = 3) -> None:
+        super().__init__()
+        padding = kernel_size // 2
+        self.k1 = nn.Conv2d(channels, channels, kernel_size, padding=padding, bias=False)
+        self.k2 = nn.Conv2d(channels, channels, 1)
+        self.k3 = nn.Conv2d(channels, channels, kernel_size, padding=padding, bias=False)
+        self.k4 = nn.Conv2d(channels, channels, kernel_size, padding=padding, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mask = torch.sigmoid(self.k2(F.leaky_relu(self.k1(x), NEGATIVE_SLOPE)))
+        return self.k4(self.k3(x) * mask)
+
+
+@register("a2b", paper="A2N (arXiv 2104.09497)")
+class AttentionInAttentionBlock(nn.Module):
+    """A2N's attention-in-attention block; includes its own residual connection.
+
+    Args:
+        channels: Feature channels (nf).
+        reduction: Channel reduction of the attention dropout module's MLP.
+        temperature: Softmax temperature of the branch weights (30 in the paper).
+    """
+
+    def __init__(self, channels: int, reduction: int = 4, temperature: float = 30.0) -> None:
+        super().__init__()
+        if channels // reduction < 1:
+            raise BlockOptionError(f"a2b needs channels >= reduction ({reduction}), got {channels}")
+        self.temperature = temperature
+        self.conv_first = nn.Conv2d(channels, channels, 1, bias=False)
+        self.ADM = nn.Sequential(
+            nn.Linear(channels, channels // reduction, bias=False),
+            nn.ReLU(),
+            nn.Linear(channels // reduction, 2, bias=False),
+        )
+        self.attention = AttentionBranch(channels)
+        self.non_attention = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.conv_last = nn.Conv2d(channels, channels, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = F.leaky_relu(self.conv_first(x), NEGATIVE_SLOPE)
+        weights = torch.softmax(self.ADM(features.mean(dim=(2, 3))) / self.temperature, dim=1)
+        attention_weight = weights[:, 0, None, None, None]
+        plain_weight = weights[:, 1, None, None, None]
+        mixed = self.attention(features) * attention_weight + self.non_attention(features) * plain_weight
+        return self.conv_last(F.leaky_relu(mixed, NEGATIVE_SLOPE)) + x

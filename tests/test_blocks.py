@@ -1,0 +1,162 @@
+"""Conformance tests run for every registered block: a new block is covered without writing a test."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import blocks
+
+CHANNELS = 40
+SIZES = [(1, 1), (5, 7), (33, 17), (48, 48)]
+
+# Official parameter counts at C = 40 with default options.
+OFFICIAL_PARAMS = {
+    "a2b": 62_860,
+    "lia": 8_776,
+    "psa_p": 3_240,
+    "psa_s": 2_795,
+    "pam": 2_051,
+    "cam": 1,
+    "pa": 1_640,
+    "esa": 4_600,
+}
+
+
+def perturbed(name: str, seed: int = 0) -> torch.nn.Module:
+    """The block with every parameter moved off its initial value.
+
+    Zero-initialised gates (DANet's and FLANet's gamma, SA-Net's scales) hide the rest of a module at
+    initialisation; moving them makes every parameter matter for the checks below.
+    """
+    torch.manual_seed(seed)
+    module = blocks.create(name, CHANNELS)
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.add_(0.1 * torch.randn_like(parameter))
+    return module
+
+
+def parameter_count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+@pytest.mark.parametrize("name", blocks.names())
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_output_shape_equals_input_shape(name: str, size: tuple[int, int]) -> None:
+    x = torch.randn(2, CHANNELS, *size)
+    assert perturbed(name)(x).shape == x.shape
+
+
+@pytest.mark.parametrize("name", blocks.names())
+def test_every_parameter_receives_a_gradient(name: str) -> None:
+    module = perturbed(name)
+    x = torch.randn(2, CHANNELS, 33, 17, requires_grad=True)
+    (module(x) * torch.randn_like(x)).sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    for parameter_name, parameter in module.named_parameters():
+        assert parameter.grad is not None, parameter_name
+        assert torch.isfinite(parameter.grad).all(), parameter_name
+        assert parameter.grad.abs().sum() > 0, parameter_name
+
+
+@pytest.mark.parametrize("name", blocks.names())
+@pytest.mark.parametrize("scale", [1.0, 100.0])
+def test_outputs_are_finite_in_float32(name: str, scale: float) -> None:
+    x = scale * torch.randn(2, CHANNELS, 48, 48)
+    assert torch.isfinite(perturbed(name)(x)).all()
+
+
+@pytest.mark.parametrize("name", blocks.names())
+@pytest.mark.parametrize("scale", [1.0, 100.0])
+def test_outputs_are_finite_under_bfloat16_autocast(name: str, scale: float) -> None:
+    x = scale * torch.randn(2, CHANNELS, 48, 48)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = perturbed(name)(x)
+    assert torch.isfinite(y.float()).all()
+
+
+@pytest.mark.parametrize("name", blocks.names())
+def test_an_image_does_not_depend_on_its_batch(name: str) -> None:
+    module = perturbed(name)
+    torch.manual_seed(1)
+    image, others = torch.randn(1, CHANNELS, 20, 24), torch.randn(3, CHANNELS, 20, 24)
+    alone = module(image)
+    in_batch = module(torch.cat([others[:1], image, others[1:]]))[1:2]
+    torch.testing.assert_close(in_batch, alone, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", blocks.names())
+def test_trace_reproduces_eager_output_on_a_new_size(name: str) -> None:
+    module = perturbed(name).eval()
+    traced = torch.jit.trace(module, torch.randn(2, CHANNELS, 33, 17), check_trace=False)
+    x = torch.randn(3, CHANNELS, 48, 40)
+    torch.testing.assert_close(traced(x), module(x), atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize(("name", "expected"), sorted(OFFICIAL_PARAMS.items()))
+def test_parameter_counts_equal_the_official_structures(name: str, expected: int) -> None:
+    assert parameter_count(blocks.create(name, CHANNELS)) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "no_norm", "batch_norm"), [("spatial", 99, 100), ("cbam", 301, 302), ("fla", 17_721, 17_761)]
+)
+def test_norm_option_restores_the_official_batch_norm(name: str, no_norm: int, batch_norm: int) -> None:
+    assert parameter_count(blocks.create(name, CHANNELS)) == no_norm
+    assert parameter_count(blocks.create(name, CHANNELS, norm="batch")) == batch_norm
+
+
+def test_pam_equals_the_official_formula() -> None:
+    module = perturbed("pam")
+    x = torch.randn(2, CHANNELS, 9, 11)
+    n, c, h, w = x.shape
+    query = module.query_conv(x).view(n, -1, h * w).permute(0, 2, 1)
+    key = module.key_conv(x).view(n, -1, h * w)
+    attention = torch.softmax(torch.bmm(query, key), dim=-1)
+    value = module.value_conv(x).view(n, -1, h * w)
+    official = module.gamma * torch.bmm(value, attention.permute(0, 2, 1)).view(n, c, h, w) + x
+    torch.testing.assert_close(module(x), official, atol=1e-5, rtol=1e-4)
+
+
+def test_softpool_equals_the_official_formula_and_survives_large_inputs() -> None:
+    softpool = blocks.lia.SoftPool2d(7, 3)
+    x = torch.randn(2, 16, 30, 25)
+    official = F.avg_pool2d(torch.exp(x) * x, 7, 3) / F.avg_pool2d(torch.exp(x), 7, 3)
+    torch.testing.assert_close(softpool(x), official, atol=1e-5, rtol=1e-5)
+    large = 1000.0 * x
+    assert not torch.isfinite(F.avg_pool2d(torch.exp(large) * large, 7, 3)).all()
+    pooled = softpool(large)
+    assert torch.isfinite(pooled).all()
+    # A softmax-weighted mean lies between its window's minimum and maximum.
+    assert (pooled <= F.max_pool2d(large, 7, 3) + 1e-3).all()
+    assert (pooled >= -F.max_pool2d(-large, 7, 3) - 1e-3).all()
+
+
+def test_unknown_block_lists_the_valid_names() -> None:
+    with pytest.raises(blocks.UnknownBlockError) as raised:
+        blocks.create("transformer", CHANNELS)
+    for name in blocks.names():
+        assert name in str(raised.value)
+
+
+def test_unknown_option_lists_the_accepted_ones() -> None:
+    with pytest.raises(blocks.BlockOptionError, match="reduction=16"):
+        blocks.create("ca", CHANNELS, groups=4)
+
+
+def test_shuffle_picks_groups_that_fit_and_rejects_ones_that_do_not() -> None:
+    assert blocks.create("shuffle", CHANNELS).groups == 20
+    assert blocks.create("shuffle", 64).groups == 32
+    assert parameter_count(blocks.create("shuffle", CHANNELS, groups=4)) == 4 * 5 + 2 * 5
+    with pytest.raises(blocks.BlockOptionError, match=r"valid groups: \[1, 2, 4, 5, 10, 20\]"):
+        blocks.create("shuffle", CHANNELS, groups=3)
+
+
+def test_fla_pairs_each_image_with_its_own_encoding() -> None:
+    module = perturbed("fla")
+    images = torch.randn(2, CHANNELS, 6, 5)
+    batched = module(images)
+    for index in range(2):
+        torch.testing.assert_close(batched[index : index + 1], module(images[index : index + 1]))
