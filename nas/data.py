@@ -1,0 +1,240 @@
+"""Image sources and training patches.
+
+Sources give named H×W×3 uint8 RGB images: the built-in photographs that ship inside scikit-image (no
+download), or folders of HR images (DIV2K for training; Set5, Set14, B100, Urban100, Manga109 for
+validation), with LR images made by the MATLAB-exact bicubic or read from an LR folder. Decoded images are
+kept in memory once per process. ``PatchSampler`` cuts training batches on the training device by tensor
+indexing.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from nas.bicubic import bicubic_downsample
+from nas.errors import InputError
+
+__all__ = [
+    "BUILTIN",
+    "BUILTIN_TRAIN",
+    "BUILTIN_VAL",
+    "EvalPair",
+    "NamedImage",
+    "PatchSampler",
+    "bicubic_downsample",
+    "builtin_images",
+    "evaluation_pairs",
+    "folder_images",
+    "modcrop",
+    "source_images",
+]
+
+BUILTIN = "builtin"
+# scikit-image's bundled natural photographs, split once and for all (no image in both). The validation
+# images are two colour photographs and one greyscale photograph of everyday scenes; training gets the rest,
+# including the greyscale textures that teach edges and fine detail.
+BUILTIN_TRAIN = ("astronaut", "rocket", "hubble_deep_field", "camera", "brick", "grass", "gravel", "moon", "coins")
+BUILTIN_VAL = ("chelsea", "coffee", "clock")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+@dataclass(frozen=True)
+class NamedImage:
+    """An RGB image and the name results report it under."""
+
+    name: str
+    pixels: np.ndarray  # H×W×3 uint8, read-only
+
+
+@dataclass(frozen=True)
+class EvalPair:
+    """A validation image: HR cropped to a multiple of the scale, and its LR input."""
+
+    name: str
+    hr: np.ndarray
+    lr: np.ndarray
+
+
+def to_rgb(pixels: np.ndarray) -> np.ndarray:
+    """H×W×3 uint8 from greyscale, boolean, RGB or RGBA arrays (alpha is dropped)."""
+    if pixels.dtype == bool:
+        pixels = pixels.astype(np.uint8) * 255
+    if pixels.dtype != np.uint8:
+        raise ValueError(f"expected 8-bit pixels, got {pixels.dtype}")
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    if pixels.ndim != 3 or pixels.shape[2] not in (1, 3, 4):
+        raise ValueError(f"expected a greyscale, RGB or RGBA image, got shape {pixels.shape}")
+    if pixels.shape[2] == 1:
+        pixels = np.repeat(pixels, 3, axis=2)
+    rgb = np.ascontiguousarray(pixels[:, :, :3])
+    rgb.setflags(write=False)
+    return rgb
+
+
+def modcrop(pixels: np.ndarray, scale: int) -> np.ndarray:
+    """Crops bottom and right so that height and width divide by ``scale``."""
+    height, width = pixels.shape[:2]
+    return pixels[: height - height % scale, : width - width % scale]
+
+
+@functools.cache
+def builtin_images(split: str) -> tuple[NamedImage, ...]:
+    """The built-in training (``"train"``) or validation (``"val"``) photographs."""
+    import skimage.data
+
+    names = {"train": BUILTIN_TRAIN, "val": BUILTIN_VAL}[split]
+    return tuple(NamedImage(name, to_rgb(getattr(skimage.data, name)())) for name in names)
+
+
+def _read_image(path: Path) -> np.ndarray:
+    try:
+        with Image.open(path) as image:
+            return to_rgb(np.asarray(image.convert("RGB")))
+    except (OSError, UnidentifiedImageError, ValueError) as error:
+        raise InputError(f"cannot read image {path}: {error}; replace or remove the file") from None
+
+
+@functools.cache
+def _folder_images(folder: Path) -> tuple[NamedImage, ...]:
+    if not folder.is_dir():
+        raise InputError(f"image folder {folder} does not exist; pass a folder of HR images (e.g. DIV2K_train_HR)")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise InputError(f"image folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)}); check the path")
+    return tuple(NamedImage(path.stem, _read_image(path)) for path in files)
+
+
+def folder_images(folder: str | Path) -> tuple[NamedImage, ...]:
+    """Every image in ``folder`` (sorted by file name), decoded once per process.
+
+    Raises:
+        InputError: the folder is missing or holds no images, or an image cannot be decoded.
+    """
+    return _folder_images(Path(folder).expanduser().resolve())
+
+
+def source_images(source: str | Path, split: str) -> tuple[NamedImage, ...]:
+    """Images of a source: ``"builtin"`` (the split decides train or val images) or a folder path."""
+    return builtin_images(split) if str(source) == BUILTIN else folder_images(source)
+
+
+def _lr_for(hr_name: str, scale: int, lr_by_name: dict[str, NamedImage]) -> NamedImage | None:
+    # DIV2K and the benchmark sets name LR files "<name>x<scale>"; plain "<name>" is accepted too.
+    return lr_by_name.get(f"{hr_name}x{scale}") or lr_by_name.get(hr_name)
+
+
+def evaluation_pairs(
+    hr_images: Sequence[NamedImage], scale: int, lr_folder: str | Path | None = None
+) -> list[EvalPair]:
+    """HR images cropped to a multiple of ``scale`` with their LR inputs.
+
+    LR images are made with the MATLAB-exact bicubic unless ``lr_folder`` is given, in which case they are
+    read from it (``<name>x<scale>.png`` or ``<name>.png``) and must be exactly the HR size divided by scale.
+
+    Raises:
+        InputError: an LR image is missing or has the wrong size.
+    """
+    lr_by_name = {image.name: image for image in folder_images(lr_folder)} if lr_folder is not None else None
+    pairs = []
+    for image in hr_images:
+        hr = modcrop(image.pixels, scale)
+        if hr.shape[0] < scale or hr.shape[1] < scale:
+            raise InputError(f"image {image.name} ({image.pixels.shape[1]}×{image.pixels.shape[0]}) is too small")
+        if lr_by_name is None:
+            lr = bicubic_downsample(hr, scale)
+        else:
+            found = _lr_for(image.name, scale, lr_by_name)
+            if found is None:
+                raise InputError(f"no LR image for {image.name} in {lr_folder} (expected {image.name}x{scale}.png)")
+            lr = found.pixels
+            expected = (hr.shape[0] // scale, hr.shape[1] // scale)
+            if lr.shape[:2] != expected:
+                raise InputError(
+                    f"LR image {found.name} in {lr_folder} is {lr.shape[1]}×{lr.shape[0]}, "
+                    f"expected {expected[1]}×{expected[0]} (HR {image.name} / {scale})"
+                )
+        pairs.append(EvalPair(image.name, hr, lr))
+    return pairs
+
+
+class PatchSampler:
+    """Random aligned LR/HR training patches, cut on the training device.
+
+    All LR and HR images live in two flat uint8 buffers on the device. A batch is one gather: per sample an
+    image, a crop position, a horizontal flip, a vertical flip and a transpose (which with the flips gives the
+    eight 90° rotations and mirrorings) are drawn, and folded into the gather's index grids, so no per-sample
+    Python loop runs.
+
+    Args:
+        hr_images: Training HR images.
+        scale: Upscaling factor.
+        patch_size: LR patch side; HR patches are ``patch_size * scale``.
+        device: Where the buffers live and batches are cut.
+        seed: Seed of the sampler's own generator.
+
+    Raises:
+        InputError: no image is large enough for one patch.
+    """
+
+    def __init__(
+        self, hr_images: Sequence[NamedImage], scale: int, patch_size: int, device: torch.device | str, seed: int
+    ) -> None:
+        self.scale = scale
+        self.patch_size = patch_size
+        self.device = torch.device(device)
+        pairs = [p for p in evaluation_pairs(hr_images, scale) if min(p.lr.shape[:2]) >= patch_size]
+        if not pairs:
+            raise InputError(
+                f"no training image is large enough for {patch_size}×{patch_size} LR patches at ×{scale}; "
+                "lower proxy.patch_size or use larger images"
+            )
+        self.names = [p.name for p in pairs]
+        self._lr = self._pack([p.lr for p in pairs])
+        self._hr = self._pack([p.hr for p in pairs])
+        self._generator = torch.Generator(self.device)
+        self._generator.manual_seed(seed)
+
+    def _pack(self, images: list[np.ndarray]) -> dict[str, torch.Tensor]:
+        chw = [torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).flatten() for image in images]
+        sizes = torch.tensor([c.numel() for c in chw])
+        return {
+            "pixels": torch.cat(chw).to(self.device),
+            "offsets": (torch.cumsum(sizes, 0) - sizes).to(self.device),
+            "heights": torch.tensor([image.shape[0] for image in images], device=self.device),
+            "widths": torch.tensor([image.shape[1] for image in images], device=self.device),
+        }
+
+    def _rand(self, batch_size: int) -> torch.Tensor:
+        return torch.rand(batch_size, generator=self._generator, device=self.device)
+
+    def _gather(self, packed, which, top, left, size, hflip, vflip, transpose) -> torch.Tensor:
+        steps = torch.arange(size, device=self.device)
+        rows = torch.where(vflip[:, None], size - 1 - steps, steps)[:, :, None].expand(-1, size, size)
+        cols = torch.where(hflip[:, None], size - 1 - steps, steps)[:, None, :].expand(-1, size, size)
+        swap = transpose[:, None, None]
+        rows, cols = torch.where(swap, cols, rows), torch.where(swap, rows, cols)
+        heights, widths = packed["heights"][which], packed["widths"][which]
+        pixel = (top[:, None, None] + rows) * widths[:, None, None] + left[:, None, None] + cols  # B×size×size
+        channel = torch.arange(3, device=self.device)[None, :, None, None] * (heights * widths)[:, None, None, None]
+        index = packed["offsets"][which][:, None, None, None] + channel + pixel[:, None]
+        return packed["pixels"][index].float().div_(255.0)
+
+    def sample(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """A batch of LR (B×3×p×p) and HR (B×3×ps×ps) float32 patches in [0, 1]."""
+        which = torch.randint(len(self.names), (batch_size,), generator=self._generator, device=self.device)
+        lr_h, lr_w = self._lr["heights"][which], self._lr["widths"][which]
+        top = (self._rand(batch_size) * (lr_h - self.patch_size + 1)).long()
+        left = (self._rand(batch_size) * (lr_w - self.patch_size + 1)).long()
+        hflip, vflip, transpose = (self._rand(batch_size) < 0.5 for _ in range(3))
+        flips = (hflip, vflip, transpose)
+        lr = self._gather(self._lr, which, top, left, self.patch_size, *flips)
+        hr = self._gather(self._hr, which, top * self.scale, left * self.scale, self.patch_size * self.scale, *flips)
+        return lr, hr

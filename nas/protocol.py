@@ -1,0 +1,38 @@
+"""The SR evaluation protocol used by SR paper tables; every metric and cost in the harness follows it.
+
+| step      | rule                                                                                        |
+|-----------|---------------------------------------------------------------------------------------------|
+| HR        | crop so that height and width divide by the scale                                           |
+| LR        | MATLAB ``imresize(HR, 1/s, 'bicubic')`` on uint8 (see ``nas.data.bicubic_downsample``)       |
+| SR output | clamp to [0, 1], round to uint8 before any metric                                           |
+| colour    | Y of BT.601 studio range from 0..255 RGB, kept in float64 (not rounded)                      |
+| border    | drop ``scale`` pixels on every side                                                         |
+| PSNR      | float64, 10·log10(255² / MSE)                                                               |
+| SSIM      | Gaussian window 11, sigma 1.5, K1 = 0.01, K2 = 0.03, L = 255, valid region, mean            |
+| cost      | MACs (one multiply-add = 1) for a 1280×720 HR output                                        |
+"""
+
+from __future__ import annotations
+
+Y_OFFSET = 16.0
+Y_WEIGHTS = (65.481, 128.553, 24.966)  # applied to R, G, B in 0..255, divided by 255
+
+PEAK = 255.0
+SSIM_WINDOW = 11
+SSIM_SIGMA = 1.5
+SSIM_K1 = 0.01
+SSIM_K2 = 0.03
+
+COST_HR_SIZE = (720, 1280)  # height, width of the HR output that MACs are counted for
+
+
+def describe(scale: int) -> dict[str, object]:
+    """The protocol as a JSON-ready record, stored beside every reported number."""
+    return {
+        "lr": "MATLAB imresize bicubic (antialiased, uint8 after each pass)",
+        "output": "clamped to [0,1], rounded to uint8",
+        "channel": "Y (BT.601 studio range, float64, not rounded)",
+        "border": scale,
+        "psnr": "float64, peak 255",
+        "ssim": {"window": SSIM_WINDOW, "sigma": SSIM_SIGMA, "k1": SSIM_K1, "k2": SSIM_K2, "region": "valid"},
+    }
