@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 import blocks
-from nas import catalog, checkpoint, data, evaluate, model
+from nas import catalog, checkpoint, cost, data, evaluate, genotype, model, space, train
 from nas.errors import InputError
 
 EXIT_BAD_INPUT = 2
@@ -31,7 +31,7 @@ def run_blocks(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    network = model.a2n(args.scale, input_range=args.input_range)
+    network = model.build(genotype.a2n(args.scale), input_range=args.input_range)
     state = model.from_official_keys(checkpoint.read_state_dict(args.weights))
     checkpoint.load_exactly(network, state, args.weights)
     pairs = data.evaluation_pairs(data.folder_images(args.data), args.scale, args.lr_folder)
@@ -45,6 +45,47 @@ def run_eval(args: argparse.Namespace) -> int:
     for score in result.images:
         print(f"{score.name.ljust(width)}  {score.psnr:7.3f}  {score.ssim:.4f}")
     print(f"{'mean'.ljust(width)}  {result.mean_psnr:7.3f}  {result.mean_ssim:.4f}")
+    return 0
+
+
+def _space_and_genotype(args: argparse.Namespace) -> tuple[space.SearchSpace, genotype.Genotype]:
+    search_space = space.load(args.space)
+    return search_space, genotype.Genotype.resolve(args.genotype, search_space)
+
+
+def run_cost(args: argparse.Namespace) -> int:
+    _, arch = _space_and_genotype(args)
+    result = cost.network_cost(arch, latency_device=args.device if args.latency else None)
+    if args.json:
+        print(json.dumps({"genotype": str(arch), **result.to_json()}, indent=2))
+        return 0
+    height, width = result.hr_size
+    print(f"genotype   {arch}")
+    print(f"params     {result.params:,}")
+    print(f"MACs       {result.macs / 1e9:.2f} G  (multiply-adds for a {width}x{height} HR output)")
+    print(f"ops        {result.ops / 1e9:.2f} G  (all arithmetic ops, 2 per multiply-add)")
+    if result.latency_ms is not None:
+        print(f"latency    {result.latency_ms:.1f} ms  (median forward on {args.device})")
+    return 0
+
+
+def run_train(args: argparse.Namespace) -> int:
+    search_space, arch = _space_and_genotype(args)
+    seed = args.seed if args.seed is not None else search_space.proxy.seeds[0]
+    try:
+        result = train.train(arch, search_space, seed, device=args.device)
+    except train.TrainingFailed as failure:
+        print(json.dumps({"genotype": str(arch), "failed": str(failure)}) if args.json else f"failed: {failure}")
+        return 1
+    if args.json:
+        print(json.dumps({"genotype": str(arch), "seed": seed, **result.to_json()}, indent=2))
+        return 0
+    budget = search_space.proxy
+    print(f"genotype        {arch}")
+    patches = f"{budget.batch_size} patches of {budget.patch_size}px"
+    print(f"budget          {budget.iterations} iterations x {patches}, seed {seed}")
+    print(f"PSNR / SSIM     {result.psnr:.3f} dB / {result.ssim:.4f}  (untrained {result.psnr_untrained:.3f} dB)")
+    print(f"training        {result.train_seconds:.1f} s, {result.images_per_second:.0f} patches/s on {result.device}")
     return 0
 
 
@@ -70,6 +111,23 @@ def build_parser() -> argparse.ArgumentParser:
     eval_parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     eval_parser.add_argument("--json", action="store_true", help="machine-readable output")
     eval_parser.set_defaults(handler=run_eval)
+
+    genotype_help = "genotype id (x2.c40.u24:a2b*16), 'a2n' or 'uniform:<block>'"
+    cost_parser = commands.add_parser("cost", help="params, MACs and ops of a genotype")
+    cost_parser.add_argument("--space", required=True, help="search space YAML")
+    cost_parser.add_argument("--genotype", required=True, help=genotype_help)
+    cost_parser.add_argument("--latency", action="store_true", help="also time the forward pass")
+    cost_parser.add_argument("--device", default=train.default_device(), help="device for --latency")
+    cost_parser.add_argument("--json", action="store_true", help="machine-readable output")
+    cost_parser.set_defaults(handler=run_cost)
+
+    train_parser = commands.add_parser("train", help="train a genotype with the space's proxy budget")
+    train_parser.add_argument("--space", required=True, help="search space YAML")
+    train_parser.add_argument("--genotype", required=True, help=genotype_help)
+    train_parser.add_argument("--seed", type=int, help="default: the space's first proxy seed")
+    train_parser.add_argument("--device", help="torch device (default: GPU if present, else CPU)")
+    train_parser.add_argument("--json", action="store_true", help="machine-readable output")
+    train_parser.set_defaults(handler=run_train)
     return parser
 
 

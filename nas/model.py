@@ -1,14 +1,20 @@
-"""The A2N backbone with one block slot per depth, and the released A2N network.
+"""The A2N backbone with one block slot per depth, the slot builder, and the released A2N network.
 
 Layout (Chen et al., arXiv 2104.09497; official code haoyuc/A2N): 3×3 conv → depth slots → 3×3 trunk conv +
 long skip → upsampler (nearest-neighbour ×s, 3×3 conv, pixel attention, LReLU, 3×3 conv, LReLU; two ×2
 stages for ×4) → 3×3 conv → + bilinear-upsampled input. Module names follow the released checkpoint except
 the slots, which the checkpoint calls ``AAB_trunk`` (mapped in ``OFFICIAL_KEY_PREFIXES``).
+
+A slot holding ``a2b`` is the A2N block. Any other choice is the A2N block's non-attention path (1×1 → LReLU →
+3×3 → LReLU → 1×1, + residual, no biases as in A2N) with the chosen attention applied after the 3×3 conv;
+``none`` leaves the attention out. So the search compares attention modules inside one fixed convolutional
+block, and ``a2b`` against that block.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -18,9 +24,38 @@ import blocks
 from blocks.a2n import NEGATIVE_SLOPE
 from blocks.pan import PixelAttention
 
+if TYPE_CHECKING:
+    from nas.genotype import Genotype
+
 SUPPORTED_SCALES = (2, 3, 4)
 # (checkpoint prefix, harness prefix): the only renamed modules of the released A2N weights.
 OFFICIAL_KEY_PREFIXES = (("AAB_trunk.", "slots."),)
+
+
+class AttentionSlot(nn.Module):
+    """A2N's non-attention path with an attention module after its 3×3 conv, and a residual connection."""
+
+    def __init__(self, channels: int, attention: nn.Module) -> None:
+        super().__init__()
+        self.conv_first = nn.Conv2d(channels, channels, 1, bias=False)
+        self.non_attention = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.attention = attention
+        self.conv_last = nn.Conv2d(channels, channels, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = self.non_attention(F.leaky_relu(self.conv_first(x), NEGATIVE_SLOPE))
+        return self.conv_last(F.leaky_relu(self.attention(features), NEGATIVE_SLOPE)) + x
+
+
+# Blocks that are a whole slot themselves rather than an attention inside ``AttentionSlot``.
+WHOLE_SLOT_BLOCKS = frozenset({"a2b"})
+
+
+def build_slot(block: str, channels: int, **options) -> nn.Module:
+    """The module of one depth: the A2N block for ``a2b``, else an ``AttentionSlot`` around ``block``."""
+    if block in WHOLE_SLOT_BLOCKS:
+        return blocks.create(block, channels, **options)
+    return AttentionSlot(channels, blocks.create(block, channels, **options))
 
 
 class SRNetwork(nn.Module):
@@ -82,10 +117,10 @@ class SRNetwork(nn.Module):
         return out / self.input_range
 
 
-def a2n(scale: int, channels: int = 40, upsampler_channels: int = 24, depth: int = 16, input_range: float = 1.0):
-    """The A2N network: ``depth`` A2N blocks (1,036,443 parameters at ×2/×3, 1,047,459 at ×4)."""
-    slots = [blocks.create("a2b", channels) for _ in range(depth)]
-    return SRNetwork(scale, slots, channels, upsampler_channels, input_range)
+def build(genotype: Genotype, input_range: float = 1.0) -> SRNetwork:
+    """The network of a genotype, freshly initialised (seed torch beforehand for reproducible weights)."""
+    slots = [build_slot(b, genotype.channels, **genotype.options_for(b)) for b in genotype.blocks]
+    return SRNetwork(genotype.scale, slots, genotype.channels, genotype.upsampler_channels, input_range)
 
 
 def from_official_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

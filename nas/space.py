@@ -1,0 +1,349 @@
+"""Search spaces: a YAML file validated into a typed ``SearchSpace`` before anything is trained.
+
+Every error names the file, the key path, the bad value and what is allowed. Hostile files (alias bombs,
+enormous numbers, binary data, an empty file, a list instead of a mapping) are rejected before any work.
+See ``search_spaces/README.md`` for every key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import blocks
+from nas import data
+from nas.errors import InputError
+
+MAX_FILE_BYTES = 1_000_000
+OBJECTIVES = ("psnr", "macs", "params", "latency_ms")
+SAMPLERS = ("nsga2", "tpe", "random", "gp", "grid")
+CONSTRAINTS = ("max_macs", "max_params", "max_latency_ms")
+# Quadratic attention holds batch × (patch²)² float32 scores per block during training; above this a trial
+# would exhaust a 24 GiB machine or most GPUs.
+MAX_ATTENTION_BYTES = 4 * 2**30
+
+
+class SpaceError(InputError):
+    """A search-space file that cannot be used."""
+
+
+@dataclass(frozen=True)
+class ProxyBudget:
+    """How each proxy model is trained."""
+
+    iterations: int = 2000
+    batch_size: int = 16
+    patch_size: int = 64  # LR patch side
+    lr: float = 5.0e-4
+    seeds: tuple[int, ...] = (0,)
+
+
+@dataclass(frozen=True)
+class DataSources:
+    """``builtin`` or a folder path, for training and validation HR images."""
+
+    train: str = data.BUILTIN
+    val: str = data.BUILTIN
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    sampler: str = "nsga2"
+    trials: int = 200
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Ray Tune resources of one trial; fractional GPUs let several trials share one GPU."""
+
+    cpu: float = 1.0
+    gpu: float = 0.0
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """A validated search space; ``choices_at(depth)`` gives the blocks allowed at each depth."""
+
+    name: str
+    scale: int
+    channels: int
+    upsampler_channels: int
+    depth: int
+    choices: tuple[str, ...]
+    overrides: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
+    block_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    proxy: ProxyBudget = ProxyBudget()
+    data: DataSources = DataSources()
+    objectives: tuple[str, ...] = ("psnr", "macs")
+    constraints: Mapping[str, float] = field(default_factory=dict)
+    search: SearchSettings = SearchSettings()
+    resources: Resources = Resources()
+    source: str = "<memory>"
+
+    def choices_at(self, depth: int) -> tuple[str, ...]:
+        return self.overrides.get(depth, self.choices)
+
+    def options_for(self, block: str) -> dict[str, Any]:
+        return dict(self.block_options.get(block, {}))
+
+    def all_blocks(self) -> list[str]:
+        """Every block that can appear at some depth, in first-seen order."""
+        seen: dict[str, None] = {}
+        for depth in range(self.depth):
+            seen.update(dict.fromkeys(self.choices_at(depth)))
+        return list(seen)
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """A safe loader that refuses anchors and aliases: they add nothing to a search space and enable
+    exponential 'billion laughs' documents."""
+
+    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.YAMLError(f"YAML aliases are not allowed (line {event.start_mark.line + 1})")
+        return super().compose_node(parent, index)
+
+
+class _Checker:
+    """Reads values out of the parsed document; each failure raises a SpaceError naming file and key path."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, path: str, value: Any, allowed: str) -> SpaceError:
+        shown = repr(value)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        return SpaceError(f"{self.source}: {path}: got {shown}; {allowed}")
+
+    def mapping(self, value: Any, path: str, known: tuple[str, ...]) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(path, value, "expected a mapping of keys to values")
+        for key in value:
+            if not isinstance(key, str) or key not in known:
+                close = difflib.get_close_matches(str(key), known, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                where = f"{path}.{key}" if path else str(key)
+                raise self.fail(where, key, f"unknown key; {hint}known: {', '.join(known)}")
+        return value
+
+    def integer(self, value: Any, path: str, low: int, high: int) -> int:
+        if isinstance(value, str):
+            value = self._parse_number(value)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise self.fail(path, value, f"expected an integer from {low} to {high}")
+        return value
+
+    def number(self, value: Any, path: str, low: float, high: float, *, low_open: bool = False) -> float:
+        # YAML 1.1 reads 1e-4 (no dot) as a string; accept any string that is a plain number.
+        if isinstance(value, str):
+            value = self._parse_number(value)
+        bounds = f"{'>' if low_open else '>='} {low:g} and <= {high:g}"
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise self.fail(path, value, f"expected a number {bounds}")
+        if value < low or value > high or (low_open and value == low):
+            raise self.fail(path, value, f"expected a number {bounds}")
+        return float(value)
+
+    @staticmethod
+    def _parse_number(text: str) -> Any:
+        try:
+            return float(text) if len(text) < 40 else text
+        except ValueError:
+            return text
+
+    def choice(self, value: Any, path: str, allowed: tuple[str, ...]) -> str:
+        if not isinstance(value, str) or value not in allowed:
+            close = difflib.get_close_matches(str(value), allowed, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise self.fail(path, value, f"{hint}allowed: {', '.join(allowed)}")
+        return value
+
+    def block_list(self, value: Any, path: str) -> tuple[str, ...]:
+        if not isinstance(value, list) or not value:
+            raise self.fail(path, value, "expected a non-empty list of block names")
+        names = tuple(self.choice(v, f"{path}[{i}]", tuple(blocks.names())) for i, v in enumerate(value))
+        if len(set(names)) != len(names):
+            raise self.fail(path, value, "list each block once")
+        return names
+
+    def section(self, document: dict, key: str, known: tuple[str, ...]) -> dict[str, Any]:
+        return self.mapping(document.get(key, {}), key, known)
+
+
+def _read_document(path: Path) -> Any:
+    if not path.is_file():
+        raise SpaceError(f"{path}: search space file not found; pass a YAML file such as search_spaces/sr_tiny.yaml")
+    raw = path.read_bytes()
+    if len(raw) > MAX_FILE_BYTES:
+        raise SpaceError(f"{path}: file is {len(raw):,} bytes; a search space is at most {MAX_FILE_BYTES:,} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SpaceError(f"{path}: not a text file (invalid UTF-8); a search space is a YAML text file") from None
+    try:
+        document = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as error:
+        raise SpaceError(f"{path}: not valid YAML: {error}".replace("\n", " ")) from None
+    if document is None:
+        raise SpaceError(f"{path}: file is empty (no keys); see search_spaces/README.md for the keys")
+    return document
+
+
+def load(path: str | Path) -> SearchSpace:
+    """Reads and validates a search-space file.
+
+    Raises:
+        SpaceError: anything wrong with the file, naming the key path, the value and what is allowed.
+    """
+    path = Path(path)
+    return parse(_read_document(path), str(path), base_dir=path.parent)
+
+
+def _data_source(check: _Checker, value: Any, path: str, base_dir: Path) -> str:
+    if value == data.BUILTIN:
+        return value
+    if not isinstance(value, str) or not value:
+        raise check.fail(path, value, f"expected {data.BUILTIN!r} or the path of an image folder")
+    folder = Path(value).expanduser()
+    folder = folder if folder.is_absolute() else (base_dir / folder)
+    if not folder.is_dir():
+        raise check.fail(path, value, f"folder {folder} does not exist; use {data.BUILTIN!r} or an existing folder")
+    return str(folder.resolve())
+
+
+def parse(document: Any, source: str = "<memory>", base_dir: Path = Path(".")) -> SearchSpace:
+    """Validates a parsed YAML document into a ``SearchSpace``.
+
+    Raises:
+        SpaceError: as ``load``.
+    """
+    check = _Checker(source)
+    known = tuple(SearchSpace.__dataclass_fields__)[:-1]  # every field but ``source``
+    document = check.mapping(document, "", known)
+    for required in ("name", "scale", "channels", "depth", "choices"):
+        if required not in document:
+            raise check.fail(required, None, "this key is required")
+    name = document["name"]
+    if not isinstance(name, str) or not name.replace("_", "").replace("-", "").isalnum() or len(name) > 64:
+        raise check.fail("name", name, "expected a short name of letters, digits, '_' and '-' (the study folder)")
+    scale = check.integer(document["scale"], "scale", 2, 4)
+    channels = check.integer(document["channels"], "channels", 4, 256)
+    upsampler_channels = check.integer(document.get("upsampler_channels", 24), "upsampler_channels", 1, 256)
+    depth = check.integer(document["depth"], "depth", 1, 64)
+    choices = check.block_list(document["choices"], "choices")
+
+    overrides_doc = document.get("overrides", {}) or {}
+    if not isinstance(overrides_doc, dict):
+        raise check.fail("overrides", overrides_doc, "expected a mapping of depth index to a list of blocks")
+    overrides = {}
+    for key, value in overrides_doc.items():
+        index = check.integer(key, f"overrides.{key}", 0, depth - 1)
+        overrides[index] = check.block_list(value, f"overrides.{key}")
+
+    options_doc = document.get("block_options", {}) or {}
+    block_options = {}
+    for block, options in check.mapping(options_doc, "block_options", tuple(blocks.names())).items():
+        block_options[block] = check.mapping(
+            options, f"block_options.{block}", tuple(blocks.spec(block).default_options())
+        )
+
+    proxy_doc = check.section(document, "proxy", tuple(ProxyBudget.__dataclass_fields__))
+    seeds = proxy_doc.get("seeds", [0])
+    if not isinstance(seeds, list) or not seeds:
+        raise check.fail("proxy.seeds", seeds, "expected a non-empty list of integer seeds")
+    proxy = ProxyBudget(
+        iterations=check.integer(proxy_doc.get("iterations", 2000), "proxy.iterations", 1, 10_000_000),
+        batch_size=check.integer(proxy_doc.get("batch_size", 16), "proxy.batch_size", 1, 4096),
+        patch_size=check.integer(proxy_doc.get("patch_size", 64), "proxy.patch_size", 4, 1024),
+        lr=check.number(proxy_doc.get("lr", 5.0e-4), "proxy.lr", 0.0, 1.0, low_open=True),
+        seeds=tuple(check.integer(s, f"proxy.seeds[{i}]", 0, 2**31 - 1) for i, s in enumerate(seeds)),
+    )
+
+    data_doc = check.section(document, "data", tuple(DataSources.__dataclass_fields__))
+    sources = DataSources(
+        train=_data_source(check, data_doc.get("train", data.BUILTIN), "data.train", base_dir),
+        val=_data_source(check, data_doc.get("val", data.BUILTIN), "data.val", base_dir),
+    )
+
+    objectives_doc = document.get("objectives", ["psnr", "macs"])
+    if not isinstance(objectives_doc, list) or not objectives_doc:
+        raise check.fail("objectives", objectives_doc, f"expected a list from: {', '.join(OBJECTIVES)}")
+    objectives = tuple(check.choice(o, f"objectives[{i}]", OBJECTIVES) for i, o in enumerate(objectives_doc))
+    if objectives[0] != "psnr" or len(set(objectives)) != len(objectives):
+        raise check.fail("objectives", objectives_doc, "psnr first, then distinct cost objectives")
+
+    constraints_doc = check.section(document, "constraints", CONSTRAINTS)
+    constraints = {k: check.number(v, f"constraints.{k}", 0.0, 1e18, low_open=True) for k, v in constraints_doc.items()}
+
+    search_doc = check.section(document, "search", tuple(SearchSettings.__dataclass_fields__))
+    search = SearchSettings(
+        sampler=check.choice(search_doc.get("sampler", "nsga2"), "search.sampler", SAMPLERS),
+        trials=check.integer(search_doc.get("trials", 200), "search.trials", 1, 1_000_000),
+        seed=check.integer(search_doc.get("seed", 0), "search.seed", 0, 2**31 - 1),
+    )
+    resources_doc = check.section(document, "resources", tuple(Resources.__dataclass_fields__))
+    resources = Resources(
+        cpu=check.number(resources_doc.get("cpu", 1), "resources.cpu", 0.0, 1024, low_open=True),
+        gpu=check.number(resources_doc.get("gpu", 0), "resources.gpu", 0.0, 64),
+    )
+
+    space = SearchSpace(
+        name=name,
+        scale=scale,
+        channels=channels,
+        upsampler_channels=upsampler_channels,
+        depth=depth,
+        choices=choices,
+        overrides=overrides,
+        block_options=block_options,
+        proxy=proxy,
+        data=sources,
+        objectives=objectives,
+        constraints=constraints,
+        search=search,
+        resources=resources,
+        source=source,
+    )
+    _check_blocks_fit(space, check)
+    return space
+
+
+def _check_blocks_fit(space: SearchSpace, check: _Checker) -> None:
+    """Every block must build at this width with its options, and every chosen one run on the patches."""
+    chosen = space.all_blocks()
+    for block in dict.fromkeys([*chosen, *space.block_options]):
+        options = space.options_for(block)
+        try:
+            blocks.create(block, space.channels, **options)
+        except blocks.BlockOptionError as error:
+            where = f"block_options.{block}" if options else "choices"
+            raise check.fail(where, options or block, f"cannot build at channels={space.channels}: {error}") from None
+    for block in chosen:
+        entry = blocks.spec(block)
+        if space.proxy.patch_size < entry.min_size:
+            raise check.fail(
+                "proxy.patch_size",
+                space.proxy.patch_size,
+                f"block {block!r} needs patches of at least {entry.min_size}×{entry.min_size} LR pixels",
+            )
+        if entry.quadratic:
+            pixels = space.proxy.patch_size**2
+            attention_bytes = space.proxy.batch_size * pixels * pixels * 4
+            if attention_bytes > MAX_ATTENTION_BYTES:
+                raise check.fail(
+                    "proxy.patch_size",
+                    space.proxy.patch_size,
+                    f"block {block!r} attends over all pixel pairs: {attention_bytes / 2**30:.1f} GiB of scores per "
+                    f"block at batch {space.proxy.batch_size}; use patch_size and batch_size with "
+                    f"batch·patch⁴·4 B <= {MAX_ATTENTION_BYTES / 2**30:.0f} GiB, or drop {block!r}",
+                )

@@ -1,0 +1,145 @@
+"""The proxy trainer: a short, seeded training run of a genotype, then evaluation with the SR protocol.
+
+L1 loss, Adam (β = 0.9, 0.99), cosine learning-rate decay over the budget, patches cut on the training device
+by ``nas.data.PatchSampler``. On CUDA the network runs in bfloat16 autocast with channels_last memory; on CPU
+in float32 with as many threads as the trial was given, deterministically for a seed.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+
+from nas import data, evaluate, model
+from nas.genotype import Genotype
+from nas.space import ProxyBudget, SearchSpace
+
+LOSS_CURVE_POINTS = 50  # loss is read back (a device sync) this many times per run, also to catch NaN
+
+
+class TrainingFailed(RuntimeError):
+    """A run that cannot produce a result (NaN or infinite loss); the message is the recorded reason."""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    psnr: float
+    ssim: float
+    psnr_untrained: float  # the same network before training, on the same images
+    train_seconds: float
+    images_per_second: float
+    final_loss: float
+    loss_curve: list[float]
+    device: str
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@functools.cache
+def validation_pairs(source: str, scale: int) -> tuple[data.EvalPair, ...]:
+    """The validation images of a source at a scale, prepared once per process."""
+    return tuple(data.evaluation_pairs(data.source_images(source, "val"), scale))
+
+
+def _progress(total: int, label: str):
+    """A tqdm bar on an interactive terminal; None (no output) otherwise."""
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=label, leave=False, unit="it")
+
+
+def train(
+    genotype: Genotype,
+    space: SearchSpace,
+    seed: int,
+    device: str | None = None,
+    threads: int | None = None,
+    budget: ProxyBudget | None = None,
+) -> TrainResult:
+    """Trains ``genotype`` on the space's training images with the space's proxy budget, then evaluates it.
+
+    Args:
+        genotype: The architecture.
+        space: Gives the data sources and, unless ``budget`` is given, the proxy budget.
+        seed: Seeds the weights and the patch sampler.
+        device: Torch device; the GPU when there is one, else the CPU.
+        threads: CPU threads for torch (the CPUs the trial was given).
+        budget: Overrides the space's proxy budget.
+
+    Raises:
+        TrainingFailed: the loss became NaN or infinite.
+    """
+    device = device or default_device()
+    budget = budget or space.proxy
+    on_cuda = device.startswith("cuda")
+    if threads is not None and not on_cuda:
+        torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    network = model.build(genotype).to(device)
+    if on_cuda:
+        network = network.to(memory_format=torch.channels_last)
+    pairs = validation_pairs(space.data.val, genotype.scale)
+    untrained = evaluate.evaluate(network, pairs, genotype.scale, device)
+    sampler = data.PatchSampler(
+        data.source_images(space.data.train, "train"), genotype.scale, budget.patch_size, device, seed
+    )
+    optimizer = torch.optim.Adam(network.parameters(), lr=budget.lr, betas=(0.9, 0.99))
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=budget.iterations)
+    read_every = max(1, budget.iterations // LOSS_CURVE_POINTS)
+    loss_curve: list[float] = []
+    window_loss = torch.zeros((), device=device)
+    window_size = 0
+    bar = _progress(budget.iterations, str(genotype))
+    network.train()
+    start = time.perf_counter()
+    for iteration in range(1, budget.iterations + 1):
+        lr_patch, hr_patch = sampler.sample(budget.batch_size)
+        if on_cuda:
+            lr_patch = lr_patch.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_cuda):
+            loss = F.l1_loss(network(lr_patch).float(), hr_patch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        window_loss += loss.detach()
+        window_size += 1
+        if iteration % read_every == 0 or iteration == budget.iterations:
+            mean_loss = window_loss.item() / window_size
+            if not math.isfinite(mean_loss):
+                raise TrainingFailed(f"loss became {mean_loss} by iteration {iteration} (lr {budget.lr:g})")
+            loss_curve.append(mean_loss)
+            window_loss.zero_()
+            window_size = 0
+            if bar is not None:
+                bar.update(iteration - bar.n)
+                bar.set_postfix(loss=f"{mean_loss:.4f}")
+    if on_cuda:
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    if bar is not None:
+        bar.close()
+    trained = evaluate.evaluate(network, pairs, genotype.scale, device)
+    return TrainResult(
+        psnr=trained.mean_psnr,
+        ssim=trained.mean_ssim,
+        psnr_untrained=untrained.mean_psnr,
+        train_seconds=seconds,
+        images_per_second=budget.iterations * budget.batch_size / seconds,
+        final_loss=loss_curve[-1],
+        loss_curve=loss_curve,
+        device=device,
+    )

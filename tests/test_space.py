@@ -1,0 +1,109 @@
+"""Search-space loading: every shipped space loads; broken and hostile files fail fast with one message."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from nas import space
+
+SPACES = sorted((Path(__file__).resolve().parents[1] / "search_spaces").glob("*.yaml"))
+VALID = """\
+name: t
+scale: 2
+channels: 16
+depth: 3
+choices: [none, ca, lia]
+proxy: {iterations: 10, batch_size: 2, patch_size: 16, lr: 1e-3, seeds: [0, 1]}
+"""
+
+
+def write(tmp_path: Path, text: str | bytes) -> Path:
+    path = tmp_path / "space.yaml"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return path
+
+
+@pytest.mark.parametrize("path", SPACES, ids=lambda p: p.stem)
+def test_every_shipped_space_loads(path: Path) -> None:
+    loaded = space.load(path)
+    assert loaded.name == path.stem
+    assert loaded.objectives[0] == "psnr"
+
+
+def test_valid_space_reads_yaml_exponents_as_numbers(tmp_path: Path) -> None:
+    loaded = space.load(write(tmp_path, VALID))
+    assert loaded.proxy.lr == pytest.approx(1e-3)  # YAML 1.1 reads "1e-3" as a string
+    assert loaded.proxy.seeds == (0, 1)
+    assert loaded.choices_at(1) == ("none", "ca", "lia")
+
+
+BROKEN = [
+    (VALID.replace("channels: 16", "chanels: 16"), "did you mean 'channels'"),
+    (VALID.replace("[none, ca, lia]", "[none, ca, transformer]"), "choices[2]: got 'transformer'; allowed: none"),
+    (VALID.replace("scale: 2", "scale: 5"), "scale: got 5; expected an integer from 2 to 4"),
+    (VALID.replace("lr: 1e-3", "lr: fast"), "proxy.lr: got 'fast'; expected a number"),
+    (VALID.replace("lr: 1e-3", "lr: -1"), "proxy.lr: got -1"),
+    (VALID.replace("patch_size: 16", "patch_size: 5"), "block 'lia' needs patches of at least 7"),
+    (VALID + "block_options: {shuffle: {groups: 3}}\n", "block_options.shuffle"),
+    (VALID.replace("choices: [none, ca, lia]", "choices: [none, shuffle]") + "block_options: {shuffle: {groups: 3}}\n",
+     "valid groups"),
+    (VALID.replace("choices: [none, ca, lia]", "choices: [none, pam]").replace("patch_size: 16", "patch_size: 256"),
+     "attends over all pixel pairs"),
+    (VALID + "data: {train: /no/such/folder}\n", "data.train: got '/no/such/folder'; folder"),
+    (VALID + "overrides: {7: [none]}\n", "overrides.7: got 7; expected an integer from 0 to 2"),
+    (VALID + "objectives: [macs, psnr]\n", "psnr first"),
+    (VALID + "search: {sampler: bayes}\n", "search.sampler: got 'bayes'"),
+    (VALID.replace("depth: 3", "depth: 1e400"), "depth: got"),
+    (VALID.replace("channels: 16", "channels: 99999999999999999999999999999999"), "channels: got"),
+    ("name: t\n", "scale: got None; this key is required"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "message"), BROKEN)
+def test_broken_spaces_name_the_key_the_value_and_what_is_allowed(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(space.SpaceError) as raised:
+        space.load(path)
+    assert str(path) in str(raised.value)
+    assert message in str(raised.value)
+
+
+ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+    for i in range(12)
+)
+HOSTILE = [
+    (b"", "file is empty"),
+    (b"   \n# only a comment\n", "file is empty"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe binary", "not a text file"),
+    (b"- name: t\n- scale: 2\n", "expected a mapping"),
+    (b"name: [unclosed\n", "not valid YAML"),
+    (ALIAS_BOMB.encode(), "aliases are not allowed"),
+    (b"name: t\nscale: !!python/object/apply:os.system [echo hacked]\n", "not valid YAML"),
+    (b"x" * (space.MAX_FILE_BYTES + 1), "a search space is at most"),
+]
+
+
+@pytest.mark.parametrize(("content", "message"), HOSTILE, ids=lambda v: repr(v)[:20])
+def test_hostile_files_fail_fast_and_cleanly(tmp_path: Path, content: bytes, message: str) -> None:
+    start = time.perf_counter()
+    with pytest.raises(space.SpaceError, match=message):
+        space.load(write(tmp_path, content))
+    assert time.perf_counter() - start < 2.0
+
+
+def test_cli_reports_a_bad_space_with_status_2_and_no_traceback(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID.replace("depth: 3", "depth: three"))
+    result = subprocess.run(
+        [sys.executable, "-m", "nas", "cost", "--space", str(path), "--genotype", "uniform:ca"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "depth: got 'three'" in result.stderr and "Traceback" not in result.stderr

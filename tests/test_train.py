@@ -1,0 +1,40 @@
+"""The proxy trainer: learns, is deterministic on CPU, and stops with a reason on a NaN loss."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from nas import space, train
+from nas.genotype import Genotype
+
+TINY = Path(__file__).resolve().parents[1] / "search_spaces" / "sr_tiny.yaml"
+
+
+def run_train(*args: str) -> dict:
+    command = [sys.executable, "-m", "nas", "train", "--space", str(TINY), *args, "--json"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_nas_train_learns_and_repeats_exactly_on_cpu() -> None:
+    genotype = "x2.c16.u12:ca-a2b-lia-pa;ca(reduction=4)"
+    first = run_train("--genotype", genotype, "--device", "cpu")
+    second = run_train("--genotype", genotype, "--device", "cpu")
+    assert first["psnr"] >= first["psnr_untrained"] + 0.3
+    assert first["psnr"] == second["psnr"] and first["loss_curve"] == second["loss_curve"]
+    assert set(first) >= {"psnr", "ssim", "psnr_untrained", "train_seconds", "images_per_second", "final_loss"}
+    assert first["loss_curve"][-1] < first["loss_curve"][0]
+
+
+def test_a_nan_loss_stops_the_run_with_its_reason() -> None:
+    tiny = space.load(TINY)
+    exploding = replace(tiny.proxy, lr=1e6, iterations=40)
+    with pytest.raises(train.TrainingFailed, match="loss became nan"):
+        train.train(Genotype.create(2, 16, 12, ["none", "pa"]), tiny, seed=0, device="cpu", budget=exploding)
