@@ -1,17 +1,21 @@
 """The proxy trainer: a short, seeded training run of a genotype, then evaluation with the SR protocol.
 
 L1 loss, Adam (β = 0.9, 0.99), cosine learning-rate decay over the budget, patches cut on the training device
-by ``nas.data.PatchSampler``. On CUDA the network runs in bfloat16 autocast with channels_last memory; on CPU
-in float32 with as many threads as the trial was given, deterministically for a seed.
+by ``nas.data.PatchSampler``. The network runs with channels_last memory, in bfloat16 autocast on CUDA and on
+CPUs with native bfloat16 arithmetic (AVX512-BF16 or AMX: 1.5-3× faster than float32 there), in float32 on
+other CPUs, where bfloat16 is emulated and slower. The precision used is part of every result. On CPU torch
+uses as many threads as the trial was given, and a run is deterministic for a seed.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import re
 import sys
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +41,7 @@ class TrainResult:
     final_loss: float
     loss_curve: list[float]
     device: str
+    precision: str  # "bf16-autocast" or "fp32"
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -44,6 +49,20 @@ class TrainResult:
 
 def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@functools.cache
+def cpu_has_native_bf16() -> bool:
+    """Whether the CPU computes bfloat16 natively (Linux CPU flags avx512_bf16 or amx_bf16)."""
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return re.search(r"\b(avx512_bf16|amx_bf16)\b", cpuinfo) is not None
+
+
+def uses_bf16(device: str) -> bool:
+    return device.startswith("cuda") or (device == "cpu" and cpu_has_native_bf16())
 
 
 @functools.cache
@@ -85,12 +104,11 @@ def train(
     device = device or default_device()
     budget = budget or space.proxy
     on_cuda = device.startswith("cuda")
+    bf16 = uses_bf16(device)
     if threads is not None and not on_cuda:
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    network = model.build(genotype).to(device)
-    if on_cuda:
-        network = network.to(memory_format=torch.channels_last)
+    network = model.build(genotype).to(device, memory_format=torch.channels_last)
     pairs = validation_pairs(space.data.val, genotype.scale)
     untrained = evaluate.evaluate(network, pairs, genotype.scale, device)
     sampler = data.PatchSampler(
@@ -107,9 +125,8 @@ def train(
     start = time.perf_counter()
     for iteration in range(1, budget.iterations + 1):
         lr_patch, hr_patch = sampler.sample(budget.batch_size)
-        if on_cuda:
-            lr_patch = lr_patch.contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_cuda):
+        lr_patch = lr_patch.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
             loss = F.l1_loss(network(lr_patch).float(), hr_patch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -142,4 +159,5 @@ def train(
         final_loss=loss_curve[-1],
         loss_curve=loss_curve,
         device=device,
+        precision="bf16-autocast" if bf16 else "fp32",
     )
