@@ -95,7 +95,9 @@ class SRNetwork(nn.Module):
             self.HRconv2 = nn.Conv2d(upsampler_channels, upsampler_channels, 3, padding=1)
         self.conv_last = nn.Conv2d(upsampler_channels, 3, 3, padding=1)
 
-    def _upsample_stage(self, x: torch.Tensor, factor: int, conv: nn.Module, att: nn.Module, hr: nn.Module):
+    def _upsample_stage(
+        self, x: torch.Tensor, factor: int, conv: nn.Module, att: nn.Module, hr: nn.Module
+    ) -> torch.Tensor:
         x = conv(F.interpolate(x, scale_factor=factor, mode="nearest"))
         x = F.leaky_relu(att(x), NEGATIVE_SLOPE)
         return F.leaky_relu(hr(x), NEGATIVE_SLOPE)

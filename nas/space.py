@@ -228,7 +228,7 @@ def parse(document: Any, source: str = "<memory>", base_dir: Path = Path(".")) -
         SpaceError: as ``load``.
     """
     check = _Checker(source)
-    known = tuple(SearchSpace.__dataclass_fields__)[:-1]  # every field but ``source``
+    known = tuple(key for key in SearchSpace.__dataclass_fields__ if key != "source")
     document = check.mapping(document, "", known)
     for required in ("name", "scale", "channels", "depth", "choices"):
         if required not in document:
