@@ -38,7 +38,7 @@ WARMUP = 2
 class NumpyPatches(Dataset):
     """Per-sample numpy crops and augmentation, as in BasicSR's paired dataset."""
 
-    def __init__(self, pairs: list[data.EvalPair], scale: int, patch: int, length: int, seed: int) -> None:
+    def __init__(self, pairs: list[data.ImagePair], scale: int, patch: int, length: int, seed: int) -> None:
         self.pairs, self.scale, self.patch, self.length = pairs, scale, patch, length
         self.rng = np.random.default_rng(seed)
 
@@ -65,10 +65,12 @@ class NumpyPatches(Dataset):
         return to_tensor(lr), to_tensor(hr)
 
 
-def reference_images_per_second(genotype: Genotype, tiny: space.SearchSpace, iterations: int, device: str) -> float:
-    budget = tiny.proxy
+def reference_images_per_second(
+    genotype: Genotype, search_space: space.SearchSpace, iterations: int, device: str
+) -> float:
+    budget = search_space.proxy
     pairs = [
-        p for p in data.evaluation_pairs(data.source_images(tiny.data.train, "train"), genotype.scale)
+        p for p in data.source_pairs(search_space.data.train, "train", genotype.scale)
         if min(p.lr.shape[:2]) >= budget.patch_size
     ]  # fmt: skip
     torch.manual_seed(0)

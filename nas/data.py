@@ -25,7 +25,7 @@ __all__ = [
     "BUILTIN",
     "BUILTIN_TRAIN",
     "BUILTIN_VAL",
-    "EvalPair",
+    "ImagePair",
     "NamedImage",
     "PatchSampler",
     "bicubic_downsample",
@@ -34,6 +34,7 @@ __all__ = [
     "folder_images",
     "modcrop",
     "source_images",
+    "source_pairs",
 ]
 
 BUILTIN = "builtin"
@@ -54,8 +55,8 @@ class NamedImage:
 
 
 @dataclass(frozen=True)
-class EvalPair:
-    """A validation image: HR cropped to a multiple of the scale, and its LR input."""
+class ImagePair:
+    """An HR image cropped to a multiple of the scale, and its LR input."""
 
     name: str
     hr: np.ndarray
@@ -126,6 +127,12 @@ def source_images(source: str | Path, split: str) -> tuple[NamedImage, ...]:
     return builtin_images(split) if str(source) == BUILTIN else folder_images(source)
 
 
+@functools.cache
+def source_pairs(source: str, split: str, scale: int) -> tuple[ImagePair, ...]:
+    """HR/LR pairs of a source (see ``source_images``), made once per process for each scale."""
+    return tuple(evaluation_pairs(source_images(source, split), scale))
+
+
 def _lr_for(hr_name: str, scale: int, lr_by_name: dict[str, NamedImage]) -> NamedImage | None:
     # DIV2K and the benchmark sets name LR files "<name>x<scale>"; plain "<name>" is accepted too.
     return lr_by_name.get(f"{hr_name}x{scale}") or lr_by_name.get(hr_name)
@@ -133,7 +140,7 @@ def _lr_for(hr_name: str, scale: int, lr_by_name: dict[str, NamedImage]) -> Name
 
 def evaluation_pairs(
     hr_images: Sequence[NamedImage], scale: int, lr_folder: str | Path | None = None
-) -> list[EvalPair]:
+) -> list[ImagePair]:
     """HR images cropped to a multiple of ``scale`` with their LR inputs.
 
     LR images are made with the MATLAB-exact bicubic unless ``lr_folder`` is given, in which case they are
@@ -161,7 +168,7 @@ def evaluation_pairs(
                     f"LR image {found.name} in {lr_folder} is {lr.shape[1]}×{lr.shape[0]}, "
                     f"expected {expected[1]}×{expected[0]} (HR {image.name} / {scale})"
                 )
-        pairs.append(EvalPair(image.name, hr, lr))
+        pairs.append(ImagePair(image.name, hr, lr))
     return pairs
 
 
@@ -174,7 +181,7 @@ class PatchSampler:
     Python loop runs.
 
     Args:
-        hr_images: Training HR images.
+        pairs: Training HR images with their LR inputs; those smaller than a patch are left out.
         scale: Upscaling factor.
         patch_size: LR patch side; HR patches are ``patch_size * scale``.
         device: Where the buffers live and batches are cut.
@@ -185,12 +192,12 @@ class PatchSampler:
     """
 
     def __init__(
-        self, hr_images: Sequence[NamedImage], scale: int, patch_size: int, device: torch.device | str, seed: int
+        self, pairs: Sequence[ImagePair], scale: int, patch_size: int, device: torch.device | str, seed: int
     ) -> None:
         self.scale = scale
         self.patch_size = patch_size
         self.device = torch.device(device)
-        pairs = [p for p in evaluation_pairs(hr_images, scale) if min(p.lr.shape[:2]) >= patch_size]
+        pairs = [p for p in pairs if min(p.lr.shape[:2]) >= patch_size]
         if not pairs:
             raise InputError(
                 f"no training image is large enough for {patch_size}×{patch_size} LR patches at ×{scale}; "

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from nas import metrics, protocol
-from nas.data import EvalPair
+from nas.data import ImagePair
 
 DEFAULT_TILE_OVERLAP = 32  # LR pixels of context on each side of a tile: covers an A2N-sized receptive field
 
@@ -92,7 +92,7 @@ def to_uint8_image(sr: torch.Tensor) -> np.ndarray:
 
 def evaluate(
     model: nn.Module,
-    pairs: Sequence[EvalPair],
+    pairs: Sequence[ImagePair],
     scale: int,
     device: torch.device | str = "cpu",
     tile: int | None = None,

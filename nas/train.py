@@ -65,12 +65,6 @@ def uses_bf16(device: str) -> bool:
     return device.startswith("cuda") or (device == "cpu" and cpu_has_native_bf16())
 
 
-@functools.cache
-def validation_pairs(source: str, scale: int) -> tuple[data.EvalPair, ...]:
-    """The validation images of a source at a scale, prepared once per process."""
-    return tuple(data.evaluation_pairs(data.source_images(source, "val"), scale))
-
-
 def _progress(total: int, label: str):
     """A tqdm bar on an interactive terminal; None (no output) otherwise."""
     if not sys.stderr.isatty():
@@ -109,10 +103,10 @@ def train(
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
     network = model.build(genotype).to(device, memory_format=torch.channels_last)
-    pairs = validation_pairs(space.data.val, genotype.scale)
+    pairs = data.source_pairs(space.data.val, "val", genotype.scale)
     untrained = evaluate.evaluate(network, pairs, genotype.scale, device)
     sampler = data.PatchSampler(
-        data.source_images(space.data.train, "train"), genotype.scale, budget.patch_size, device, seed
+        data.source_pairs(space.data.train, "train", genotype.scale), genotype.scale, budget.patch_size, device, seed
     )
     optimizer = torch.optim.Adam(network.parameters(), lr=budget.lr, betas=(0.9, 0.99))
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=budget.iterations)

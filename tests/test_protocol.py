@@ -140,7 +140,8 @@ def find_patch(image: np.ndarray, patch: np.ndarray, step: int) -> set[tuple[int
 def test_patch_sampler_cuts_aligned_augmented_patches_and_is_seeded() -> None:
     hr = np.random.default_rng(3).integers(0, 256, (24, 30, 3), dtype=np.uint8)
     lr = data.bicubic_downsample(hr, 2)
-    sampler = data.PatchSampler([data.NamedImage("noise", hr)], scale=2, patch_size=5, device="cpu", seed=7)
+    pairs = data.evaluation_pairs([data.NamedImage("noise", hr)], 2)
+    sampler = data.PatchSampler(pairs, scale=2, patch_size=5, device="cpu", seed=7)
     lr_batch, hr_batch = sampler.sample(24)
     assert lr_batch.shape == (24, 3, 5, 5) and hr_batch.shape == (24, 3, 10, 10)
     transforms = set()
@@ -151,11 +152,11 @@ def test_patch_sampler_cuts_aligned_augmented_patches_and_is_seeded() -> None:
         assert lr_places and lr_places == hr_places  # same position and transform in LR and HR
         transforms |= {place[0] for place in lr_places}
     assert len(transforms) >= 4  # flips and rotations are drawn
-    again = data.PatchSampler([data.NamedImage("noise", hr)], scale=2, patch_size=5, device="cpu", seed=7)
+    again = data.PatchSampler(pairs, scale=2, patch_size=5, device="cpu", seed=7)
     assert torch.equal(again.sample(24)[0], lr_batch)
 
 
 def test_patch_sampler_rejects_images_smaller_than_a_patch() -> None:
     tiny = data.NamedImage("tiny", np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(InputError, match="patch_size"):
-        data.PatchSampler([tiny], scale=2, patch_size=8, device="cpu", seed=0)
+        data.PatchSampler(data.evaluation_pairs([tiny], 2), scale=2, patch_size=8, device="cpu", seed=0)
