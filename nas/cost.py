@@ -100,18 +100,24 @@ class OpCount:
         return OpCount(self.macs + other.macs, self.ops + other.ops)
 
 
-def analysis(module: nn.Module, input_shape: tuple[int, ...]) -> FlopCountAnalysis:
-    """fvcore's analysis of ``module`` on a random input, with a handle for every op the blocks use."""
-    handles = {"aten::scaled_dot_product_attention": _attention_macs, "aten::softmax": _softmax}
-    handles.update({f"aten::{op}": _elementwise for op in ELEMENTWISE_OPS})
-    handles.update({f"aten::{op}": _reduction for op in REDUCTION_OPS})
-    handles.update({f"aten::{op}": _pool for op in POOL_OPS})
-    handles.update({f"aten::{op}": _free for op in MOVEMENT_OPS})
-    counter = FlopCountAnalysis(module.eval(), (torch.randn(input_shape),)).set_op_handle(**handles)
+def _fvcore(module: nn.Module, input_shape: tuple[int, ...], handles: dict[str, Any]) -> FlopCountAnalysis:
+    """fvcore's analysis of ``module`` on a random input: its default handles, SDPA's and ``handles``."""
+    counter = FlopCountAnalysis(module.eval(), (torch.randn(input_shape),))
+    counter.set_op_handle(**{"aten::scaled_dot_product_attention": _attention_macs, **handles})
     counter.unsupported_ops_warnings(False)
     counter.uncalled_modules_warnings(False)
     counter.tracer_warnings("none")
     return counter
+
+
+def analysis(module: nn.Module, input_shape: tuple[int, ...]) -> FlopCountAnalysis:
+    """fvcore's analysis of ``module`` on a random input, with a handle for every op the blocks use."""
+    handles: dict[str, Any] = {"aten::softmax": _softmax}
+    handles.update({f"aten::{op}": _elementwise for op in ELEMENTWISE_OPS})
+    handles.update({f"aten::{op}": _reduction for op in REDUCTION_OPS})
+    handles.update({f"aten::{op}": _pool for op in POOL_OPS})
+    handles.update({f"aten::{op}": _free for op in MOVEMENT_OPS})
+    return _fvcore(module, input_shape, handles)
 
 
 @torch.no_grad()
@@ -126,11 +132,7 @@ def count(module: nn.Module, input_shape: tuple[int, ...]) -> OpCount:
 def fvcore_macs(module: nn.Module, input_shape: tuple[int, ...]) -> int:
     """fvcore's own default count, for checking the composed count against it."""
     with torch.no_grad():
-        counter = FlopCountAnalysis(module.eval(), (torch.randn(input_shape),))
-        counter.unsupported_ops_warnings(False)
-        counter.uncalled_modules_warnings(False)
-        counter.set_op_handle(**{"aten::scaled_dot_product_attention": _attention_macs})
-        return int(counter.total())
+        return int(_fvcore(module, input_shape, {}).total())
 
 
 def _fit_quadratic(samples: list[tuple[int, int]], pixels: int) -> int:

@@ -46,10 +46,6 @@ class Evaluation:
         }
 
 
-def _tile_starts(length: int, tile: int) -> range:
-    return range(0, length, tile)
-
-
 @torch.no_grad()
 def super_resolve(
     model: nn.Module,
@@ -70,8 +66,8 @@ def super_resolve(
         return model(x)[0].float().cpu()
     height, width = x.shape[-2:]
     out = torch.empty(3, height * scale, width * scale)
-    for top in _tile_starts(height, tile):
-        for left in _tile_starts(width, tile):
+    for top in range(0, height, tile):
+        for left in range(0, width, tile):
             bottom, right = min(top + tile, height), min(left + tile, width)
             ctx_top, ctx_left = max(0, top - overlap), max(0, left - overlap)
             ctx_bottom, ctx_right = min(height, bottom + overlap), min(width, right + overlap)
