@@ -8,10 +8,11 @@ import sys
 from collections.abc import Sequence
 
 import blocks
-from nas import catalog, checkpoint, cost, data, evaluate, genotype, model, space, train
+from nas import catalog, checkpoint, cost, data, evaluate, genotype, model, search, space, train
 from nas.errors import InputError
 
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
 
 
 def positive_int(text: str) -> int:
@@ -89,6 +90,22 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_search(args: argparse.Namespace) -> int:
+    summary = search.search(
+        args.space, trials=args.trials, results=args.results, storage=args.storage, address=args.address,
+        fresh=args.fresh,
+    )  # fmt: skip
+    print(
+        f"study {summary.folder}: {summary.finished} trials ({summary.trained} trained, {summary.duplicates} "
+        f"duplicates, {summary.infeasible} infeasible, {summary.failed} failed); Pareto front {summary.front}"
+    )
+    if summary.interrupted:
+        print("the search stopped early; run the same command again to resume it", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(f"dashboard: nas dashboard {summary.folder}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nas", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -128,6 +145,15 @@ def build_parser() -> argparse.ArgumentParser:
     train_parser.add_argument("--device", help="torch device (default: GPU if present, else CPU)")
     train_parser.add_argument("--json", action="store_true", help="machine-readable output")
     train_parser.set_defaults(handler=run_train)
+
+    search_parser = commands.add_parser("search", help="search the space: Ray Tune trials, Optuna Pareto search")
+    search_parser.add_argument("--space", required=True, help="search space YAML")
+    search_parser.add_argument("--trials", type=positive_int, help="total trials of the study (default: the space's)")
+    search_parser.add_argument("--results", default="results", help="results folder (default results/)")
+    search_parser.add_argument("--storage", help="Optuna storage URL (default: a journal file in the study folder)")
+    search_parser.add_argument("--address", help="Ray cluster address to join (default: start Ray locally)")
+    search_parser.add_argument("--fresh", action="store_true", help="start a new study (the old folder is kept)")
+    search_parser.set_defaults(handler=run_search)
     return parser
 
 

@@ -114,13 +114,18 @@ class Genotype:
         """A genotype from an id or an alias, in the context of ``space``.
 
         Aliases: ``a2n`` is the released A2N (all ``a2b``, nf 40, upsampler 24, 16 blocks) at the space's
-        scale; ``uniform:<block>`` is that block at every depth of the space.
+        scale; ``uniform:<block>`` is that block at every depth of the space that allows it (see ``uniform``).
         """
         if text == A2N_ALIAS:
             return a2n(space.scale)
         if text.startswith(UNIFORM_PREFIX):
             block = text.removeprefix(UNIFORM_PREFIX)
             blocks.spec(block)
+            if block not in space.all_blocks():
+                raise GenotypeError(
+                    f"{text!r}: block {block!r} is not a choice of space {space.name!r}; "
+                    f"its blocks: {', '.join(space.all_blocks())}"
+                )
             return uniform(space, block)
         return cls.parse(text)
 
@@ -131,7 +136,32 @@ def a2n(scale: int) -> Genotype:
 
 
 def uniform(space: SearchSpace, block: str) -> Genotype:
-    """``block`` at every depth of ``space``, with the space's options for it."""
-    return Genotype.create(
-        space.scale, space.channels, space.upsampler_channels, [block] * space.depth, space.block_options
-    )
+    """``block`` at every depth of ``space`` whose choices include it, with the space's options for it.
+
+    A depth whose override excludes ``block`` gets ``none`` (or, without ``none``, its first choice), so the
+    uniform placement stays a point of the space that a search can evaluate.
+    """
+    placement = []
+    for depth in range(space.depth):
+        allowed = space.choices_at(depth)
+        placement.append(block if block in allowed else "none" if "none" in allowed else allowed[0])
+    return from_placement(space, placement)
+
+
+def from_placement(space: SearchSpace, placement: list[str] | tuple[str, ...]) -> Genotype:
+    """The genotype of ``space`` with one block per depth, with the space's block options."""
+    return Genotype.create(space.scale, space.channels, space.upsampler_channels, placement, space.block_options)
+
+
+def depth_key(depth: int) -> str:
+    """The search parameter naming the block at ``depth``: ``d00``, ``d01``, ... (sorts in depth order)."""
+    return f"d{depth:02d}"
+
+
+def from_params(space: SearchSpace, params: dict[str, str]) -> Genotype:
+    """The genotype of a search trial's parameters (``depth_key(i)`` → block name)."""
+    return from_placement(space, [params[depth_key(depth)] for depth in range(space.depth)])
+
+
+def to_params(genotype: Genotype) -> dict[str, str]:
+    return {depth_key(depth): block for depth, block in enumerate(genotype.blocks)}

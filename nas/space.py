@@ -8,7 +8,10 @@ See ``search_spaces/README.md`` for every key.
 from __future__ import annotations
 
 import difflib
+import hashlib
+import importlib.util
 import math
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +88,7 @@ class SearchSpace:
     constraints: Mapping[str, float] = field(default_factory=dict)
     search: SearchSettings = SearchSettings()
     resources: Resources = Resources()
+    plugins: tuple[str, ...] = ()  # Python files that register extra blocks, imported on load
     source: str = "<memory>"
 
     def choices_at(self, depth: int) -> tuple[str, ...]:
@@ -221,6 +225,28 @@ def _data_source(check: _Checker, value: Any, path: str, base_dir: Path) -> str:
     return str(folder.resolve())
 
 
+def _import_plugin(check: _Checker, value: Any, path: str, base_dir: Path) -> str:
+    """Imports a Python file that registers blocks (``@blocks.register``), once per process."""
+    if not isinstance(value, str) or not value.endswith(".py"):
+        raise check.fail(path, value, "expected the path of a Python file (.py) that registers blocks")
+    file = Path(value).expanduser()
+    file = (file if file.is_absolute() else base_dir / file).resolve()
+    if not file.is_file():
+        raise check.fail(path, value, f"file {file} does not exist")
+    module_name = "nas_plugin_" + hashlib.sha1(str(file).encode()).hexdigest()[:12]
+    if module_name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(module_name, file)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as error:
+            del sys.modules[module_name]
+            raise check.fail(path, value, f"importing it failed: {type(error).__name__}: {error}") from None
+    return str(file)
+
+
 def parse(document: Any, source: str = "<memory>", base_dir: Path = Path(".")) -> SearchSpace:
     """Validates a parsed YAML document into a ``SearchSpace``.
 
@@ -240,6 +266,10 @@ def parse(document: Any, source: str = "<memory>", base_dir: Path = Path(".")) -
     channels = check.integer(document["channels"], "channels", 4, 256)
     upsampler_channels = check.integer(document.get("upsampler_channels", 24), "upsampler_channels", 1, 256)
     depth = check.integer(document["depth"], "depth", 1, 64)
+    plugins_doc = document.get("plugins", [])
+    if not isinstance(plugins_doc, list):
+        raise check.fail("plugins", plugins_doc, "expected a list of Python files that register blocks")
+    plugins = tuple(_import_plugin(check, v, f"plugins[{i}]", base_dir) for i, v in enumerate(plugins_doc))
     choices = check.block_list(document["choices"], "choices")
 
     overrides_doc = document.get("overrides", {}) or {}
@@ -312,6 +342,7 @@ def parse(document: Any, source: str = "<memory>", base_dir: Path = Path(".")) -
         constraints=constraints,
         search=search,
         resources=resources,
+        plugins=plugins,
         source=source,
     )
     _check_blocks_fit(space, check)

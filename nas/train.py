@@ -35,7 +35,7 @@ class TrainingFailed(RuntimeError):
 class TrainResult:
     psnr: float
     ssim: float
-    psnr_untrained: float  # the same network before training, on the same images
+    psnr_untrained: float | None  # the same network before training, on the same images (None: not measured)
     train_seconds: float
     images_per_second: float
     final_loss: float
@@ -81,6 +81,7 @@ def train(
     device: str | None = None,
     threads: int | None = None,
     budget: ProxyBudget | None = None,
+    measure_untrained: bool = True,
 ) -> TrainResult:
     """Trains ``genotype`` on the space's training images with the space's proxy budget, then evaluates it.
 
@@ -91,6 +92,7 @@ def train(
         device: Torch device; the GPU when there is one, else the CPU.
         threads: CPU threads for torch (the CPUs the trial was given).
         budget: Overrides the space's proxy budget.
+        measure_untrained: Also evaluate the network before training (a search skips it: one evaluation less).
 
     Raises:
         TrainingFailed: the loss became NaN or infinite.
@@ -104,7 +106,7 @@ def train(
     torch.manual_seed(seed)
     network = model.build(genotype).to(device, memory_format=torch.channels_last)
     pairs = data.source_pairs(space.data.val, "val", genotype.scale)
-    untrained = evaluate.evaluate(network, pairs, genotype.scale, device)
+    untrained = evaluate.evaluate(network, pairs, genotype.scale, device) if measure_untrained else None
     sampler = data.PatchSampler(
         data.source_pairs(space.data.train, "train", genotype.scale), genotype.scale, budget.patch_size, device, seed
     )
@@ -147,7 +149,7 @@ def train(
     return TrainResult(
         psnr=trained.mean_psnr,
         ssim=trained.mean_ssim,
-        psnr_untrained=untrained.mean_psnr,
+        psnr_untrained=untrained.mean_psnr if untrained else None,
         train_seconds=seconds,
         images_per_second=budget.iterations * budget.batch_size / seconds,
         final_loss=loss_curve[-1],

@@ -13,3 +13,33 @@ def reference() -> Path:
     if not REFERENCE.is_dir():
         pytest.skip(f"reference data not found at {REFERENCE}")
     return REFERENCE
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One Ray instance for the whole test session: two nodes of one CPU each on 127.0.0.1.
+
+    Searches in the test process use it directly; ``nas search --address`` subprocesses join it.
+    """
+    ray = pytest.importorskip("ray")
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    cluster.add_node(num_cpus=1)
+    ray.init(address=cluster.address, log_to_driver=False, logging_level="WARNING")
+    yield cluster
+    ray.shutdown()
+    cluster.shutdown()
+
+
+@pytest.fixture(scope="session")
+def small_images(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of four 64×64 HR crops of the built-in photos: tiny training and validation sets for searches."""
+    from PIL import Image
+
+    from nas import data
+
+    folder = tmp_path_factory.mktemp("small_images")
+    for image in data.builtin_images("train")[:4]:
+        Image.fromarray(image.pixels[:64, :64]).save(folder / f"{image.name}.png")
+    return folder

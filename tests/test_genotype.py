@@ -38,6 +38,17 @@ def test_aliases_resolve_against_the_space() -> None:
     assert str(Genotype.resolve("uniform:shuffle", SPACE)) == "x3.c16.u8:shuffle*4;shuffle(groups=2)"
 
 
+def test_uniform_placement_keeps_to_each_depths_choices() -> None:
+    narrowed = space.parse(
+        {"name": "g", "scale": 2, "channels": 16, "depth": 3, "choices": ["none", "ca", "pa"],
+         "overrides": {0: ["none", "pa"], 2: ["ca"]}, "proxy": {"patch_size": 16}}
+    )  # fmt: skip
+    assert str(Genotype.resolve("uniform:pa", narrowed)) == "x2.c16.u24:pa*2-ca"
+    assert str(Genotype.resolve("uniform:ca", narrowed)) == "x2.c16.u24:none-ca*2"
+    with pytest.raises(GenotypeError, match="not a choice of space 'g'"):
+        Genotype.resolve("uniform:a2b", narrowed)
+
+
 @pytest.mark.parametrize("text", ["a2n-ish", "x2.c40:ca", "x2.c40.u24:ca*x", "x2.c40.u24:ca;shuffle[groups=2]"])
 def test_malformed_ids_are_rejected(text: str) -> None:
     with pytest.raises(GenotypeError):

@@ -1,0 +1,222 @@
+"""``nas search`` end to end on a real local Ray (two nodes on 127.0.0.1) with real training and Optuna storage."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from optuna.trial import TrialState
+
+from nas import cost, genotype, pareto, search, space, study
+from nas.study import StudyFolder
+
+PLUGIN = Path(__file__).with_name("plugins") / "faulty_blocks.py"
+
+
+def write_space(
+    folder: Path,
+    name: str,
+    images: Path,
+    choices: list[str],
+    *,
+    depth: int = 2,
+    iterations: int = 20,
+    seeds: tuple[int, ...] = (0,),
+    extra: str = "",
+) -> Path:
+    """A tiny space (nf 16, patches 16²) trained and validated on ``images``."""
+    path = folder / f"{name}.yaml"
+    path.write_text(
+        f"name: {name}\nscale: 2\nchannels: 16\nupsampler_channels: 4\ndepth: {depth}\n"
+        f"choices: [{', '.join(choices)}]\n"
+        f"proxy: {{iterations: {iterations}, batch_size: 2, patch_size: 16, lr: 1.0e-3, seeds: {list(seeds)}}}\n"
+        f"data: {{train: {images}, val: {images}}}\n"
+        "objectives: [psnr, macs]\nsearch: {sampler: nsga2, trials: 6, seed: 0}\nresources: {cpu: 1}\n" + extra
+    )
+    return path
+
+
+def finished_trials(folder: StudyFolder) -> list:
+    return [t for t in study.load_study(folder).get_trials() if t.state.is_finished()]
+
+
+def read_csv(folder: StudyFolder) -> list[dict[str, str]]:
+    with folder.trials_csv.open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_search_stores_both_objectives_the_baselines_and_a_matching_trials_csv(ray_cluster, small_images, tmp_path):
+    space_file = write_space(tmp_path, "basic", small_images, ["none", "ca", "pa"], iterations=100, seeds=(0, 1))
+    searched = space.load(space_file)
+    progress = io.StringIO()
+    summary = search.search(space_file, trials=9, results=tmp_path / "results", stream=progress)
+    folder = StudyFolder(tmp_path / "results" / "basic")
+    trials = finished_trials(folder)
+
+    assert summary.finished == len(trials) == 9
+    baselines = {(t.user_attrs["baseline"], t.user_attrs["seed"]) for t in trials if "baseline" in t.user_attrs}
+    assert baselines == {(f"uniform:{b}", s) for b in ("none", "ca", "pa") for s in (0, 1)}
+    by_number = {t.number: t for t in trials}
+    for trial in trials:
+        assert trial.state == TrialState.COMPLETE, trial.user_attrs.get("error")
+        psnr, macs = trial.values
+        arch = genotype.from_params(searched, trial.params)
+        assert trial.user_attrs["genotype"] == str(arch)
+        assert macs == trial.user_attrs["macs"] == cost.network_cost(arch).macs
+        assert 15 < psnr < 60
+        if trial.user_attrs["duplicate_of"] is not None:
+            original = by_number[trial.user_attrs["duplicate_of"]]
+            assert (original.user_attrs["genotype"], original.user_attrs["seed"]) == (
+                str(arch),
+                trial.user_attrs["seed"],
+            )
+            assert original.values == trial.values
+    # The two seeds of a baseline train differently: the spread the report uses as the noise yardstick.
+    none_psnrs = {t.user_attrs["seed"]: t.values[0] for t in trials if t.user_attrs.get("baseline") == "uniform:none"}
+    assert none_psnrs[0] != none_psnrs[1]
+    # Trials were spread over both nodes of the cluster.
+    assert len({t.user_attrs["node"] for t in trials}) == 2
+
+    rows = read_csv(folder)
+    assert [int(r["number"]) for r in rows] == sorted(by_number)
+    for row in rows:
+        stored = by_number[int(row["number"])]
+        assert row["state"] == "COMPLETE" and row["genotype"] == stored.user_attrs["genotype"]
+        assert float(row["psnr"]) == stored.values[0] and int(row["macs"]) == stored.values[1]
+        assert int(row["seed"]) == stored.user_attrs["seed"]
+
+    values = np.array([t.values for t in trials])
+    assert summary.front == int(pareto.nondominated(values, [True, False]).sum())
+    assert "9/9 done" in progress.getvalue().splitlines()[-1]
+    record = json.loads(folder.environment_file.read_text())[-1]
+    assert record["ray_cluster"]["CPU"] == 2 and record["versions"]["optuna"]
+    assert folder.space_file.read_text() == space_file.read_text()
+
+
+def test_a_duplicate_reuses_the_recorded_result_at_under_one_percent_of_a_training(ray_cluster, small_images, tmp_path):
+    # One block, so every trial is the same genotype: the first trains, the others must not.
+    space_file = write_space(tmp_path, "dedup", small_images, ["ca"], iterations=200)
+    search.search(space_file, trials=4, results=tmp_path, stream=io.StringIO())
+    trials = sorted(finished_trials(StudyFolder(tmp_path / "dedup")), key=lambda t: t.number)
+    trained = [t for t in trials if t.user_attrs["outcome"] == study.TRAINED]
+    duplicates = [t for t in trials if t.user_attrs["outcome"] == study.DUPLICATE]
+    assert len(trained) == 1 and len(duplicates) == 3
+    original = trained[0]
+    for duplicate in duplicates:
+        assert duplicate.user_attrs["duplicate_of"] == original.number
+        assert duplicate.values == original.values
+        assert duplicate.user_attrs["trial_seconds"] < 0.01 * original.user_attrs["trainer_seconds"]
+    assert len(list((tmp_path / "dedup" / "evaluations").glob("*.json"))) == 1
+
+
+def test_failing_trials_are_recorded_with_their_reasons_and_the_search_goes_on(ray_cluster, small_images, tmp_path):
+    extra = f"plugins: [{PLUGIN}]\nconstraints: {{max_macs: 3.0e9}}\n"
+    choices = ["none", "explode", "nan_out", "die", "a2b"]
+    space_file = write_space(tmp_path, "faults", small_images, choices, depth=1, extra=extra)
+    search.search(space_file, trials=5, results=tmp_path, stream=io.StringIO())
+    folder = StudyFolder(tmp_path / "faults")
+    by_baseline = {t.user_attrs["baseline"]: t for t in finished_trials(folder)}
+
+    assert by_baseline["uniform:none"].state == TrialState.COMPLETE
+    exploded = by_baseline["uniform:explode"]
+    assert exploded.state == TrialState.FAIL
+    assert exploded.user_attrs["error"] == "RuntimeError: explode block failed on purpose"
+    assert "Traceback" in folder.trial_log(exploded.number).read_text()
+    nan = by_baseline["uniform:nan_out"]
+    assert nan.state == TrialState.FAIL and nan.user_attrs["error"].startswith("loss became nan")
+    died = by_baseline["uniform:die"]
+    assert died.state == TrialState.FAIL and "worker process died" in died.user_attrs["error"]
+    # Over the MAC limit: recorded with its cost, never trained.
+    heavy = by_baseline["uniform:a2b"]
+    assert heavy.state == TrialState.PRUNED and heavy.user_attrs["outcome"] == study.INFEASIBLE
+    assert heavy.user_attrs["macs"] > 3.0e9 and heavy.user_attrs["error"].startswith("infeasible: macs")
+    assert "loss curve" not in folder.trial_log(heavy.number).read_text()
+    states = {row["genotype"]: row["state"] for row in read_csv(folder)}
+    assert states == {t.user_attrs["genotype"]: t.state.name for t in by_baseline.values()}
+
+
+def _search_command(space_file: Path, results: Path, address: str, trials: int) -> list[str]:
+    return [
+        sys.executable, "-m", "nas", "search", "--space", str(space_file), "--trials", str(trials),
+        "--results", str(results), "--address", address,
+    ]  # fmt: skip
+
+
+def _trainings(folder: StudyFolder) -> list[tuple[str, int]]:
+    """(genotype, seed) of every training that ran to the end, from the trial logs."""
+    done = []
+    for log in folder.logs.glob("trial-*.log"):
+        text = log.read_text()
+        if "loss curve:" in text:
+            first = text.splitlines()[0].split()
+            done.append((first[4], int(first[6])))
+    return done
+
+
+def test_sigkill_then_the_same_command_resumes_without_losing_or_retraining(ray_cluster, small_images, tmp_path):
+    space_file = write_space(tmp_path, "resume", small_images, ["none", "ca", "pa", "spatial"], iterations=150)
+    folder = StudyFolder(tmp_path / "resume")
+    command = _search_command(space_file, tmp_path, ray_cluster.address, trials=8)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and (not folder.trials_csv.exists() or len(read_csv(folder)) < 3):
+        time.sleep(0.2)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    killed_at = len(read_csv(folder))
+    assert 3 <= killed_at < 8
+
+    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr[-2000:]
+    trials = finished_trials(folder)
+    counted = [t for t in trials if t.user_attrs["outcome"] != study.INTERRUPTED]
+    assert len(counted) == 8 and all(t.state == TrialState.COMPLETE for t in counted)
+    reruns = {t.user_attrs.get("rerun_of"): t for t in counted}
+    for interrupted in (t for t in trials if t.user_attrs["outcome"] == study.INTERRUPTED):
+        assert interrupted.state == TrialState.FAIL
+        assert reruns[interrupted.number].params == interrupted.params
+    trainings = _trainings(folder)
+    assert len(trainings) == len(set(trainings)), "a genotype and seed was trained twice"
+    assert {t.user_attrs["genotype"] for t in counted} >= {g for g, _ in trainings}
+    assert len(read_csv(folder)) == len(trials)
+    assert len({t.user_attrs["node"] for t in counted}) == 2  # --address joined the two-node cluster
+
+
+def test_a_resumed_study_must_use_the_same_space_and_fresh_keeps_the_old_one(tmp_path, small_images):
+    space_file = write_space(tmp_path, "changed", small_images, ["none", "ca"])
+    folder = StudyFolder(tmp_path / "results" / "changed")
+    search.open_study(folder, space.load(space_file), space_file, None, fresh=False)
+    space_file.write_text(space_file.read_text().replace("iterations: 20", "iterations: 30"))
+    result = subprocess.run(
+        [sys.executable, "-m", "nas", "search", "--space", str(space_file), "--results", str(tmp_path / "results")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "differs from the space this study ran with" in result.stderr and "--fresh" in result.stderr
+    assert "Traceback" not in result.stderr
+    search.open_study(folder, space.load(space_file), space_file, None, fresh=True)
+    kept = [p for p in (tmp_path / "results").iterdir() if p.name.startswith("changed.")]
+    assert len(kept) == 1 and (kept[0] / "optuna.journal").is_file()
+    assert folder.space_file.read_text() == space_file.read_text()
+
+
+def test_nondominated_matches_a_brute_force_check() -> None:
+    rng = np.random.default_rng(0)
+    values = np.round(rng.normal(size=(300, 3)), 1)  # rounding makes ties
+    maximize = [True, False, False]
+    losses = np.where(maximize, -values, values)
+    expected = [
+        not any((losses[j] <= losses[i]).all() and (losses[j] < losses[i]).any() for j in range(len(values)))
+        for i in range(len(values))
+    ]
+    assert pareto.nondominated(values, maximize).tolist() == expected
+    assert 0 < sum(expected) < len(values)
