@@ -47,7 +47,7 @@ def make_sampler(search_space: SearchSpace) -> optuna.samplers.BaseSampler:
     seed = search_space.search.seed
     name = search_space.search.sampler
     if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed)
+        return optuna.samplers.NSGAIISampler(population_size=search_space.search.population, seed=seed)
     if name == "tpe":
         return optuna.samplers.TPESampler(seed=seed, multivariate=True)
     if name == "gp":

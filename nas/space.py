@@ -60,6 +60,7 @@ class SearchSettings:
     sampler: str = "nsga2"
     trials: int = 200
     seed: int = 0
+    population: int = 50  # NSGA-II generation size
 
 
 @dataclass(frozen=True)
@@ -320,6 +321,7 @@ def parse(document: Any, source: str = "<memory>", base_dir: Path = Path(".")) -
         sampler=check.choice(search_doc.get("sampler", "nsga2"), "search.sampler", SAMPLERS),
         trials=check.integer(search_doc.get("trials", 200), "search.trials", 1, 1_000_000),
         seed=check.integer(search_doc.get("seed", 0), "search.seed", 0, 2**31 - 1),
+        population=check.integer(search_doc.get("population", 50), "search.population", 2, 100_000),
     )
     resources_doc = check.section(document, "resources", tuple(Resources.__dataclass_fields__))
     resources = Resources(

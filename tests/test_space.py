@@ -61,7 +61,18 @@ BROKEN = [
     (VALID.replace("depth: 3", "depth: 1e400"), "depth: got"),
     (VALID.replace("channels: 16", "channels: 99999999999999999999999999999999"), "channels: got"),
     ("name: t\n", "scale: got None; this key is required"),
+    (VALID + "plugins: [my_blocks.py]\n", "plugins[0]: got 'my_blocks.py'; file"),
+    (VALID + "plugins: [blocks]\n", "plugins[0]: got 'blocks'; expected the path of a Python file"),
 ]  # fmt: skip
+
+
+def test_a_plugin_file_registers_blocks_the_space_can_choose(tmp_path: Path) -> None:
+    plugin = Path(__file__).with_name("plugins") / "faulty_blocks.py"
+    text = VALID.replace("[none, ca, lia]", "[none, explode]") + f"plugins: [{plugin}]\n"
+    loaded = space.load(write(tmp_path, text))
+    assert loaded.choices == ("none", "explode")
+    assert loaded.plugins == (str(plugin),)
+    assert space.load(write(tmp_path, text)).plugins == loaded.plugins  # a second load does not re-register
 
 
 @pytest.mark.parametrize(("text", "message"), BROKEN)
