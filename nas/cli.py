@@ -6,10 +6,12 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import blocks
 from nas import catalog, checkpoint, cost, data, evaluate, genotype, model, search, space, train
 from nas.errors import InputError
+from nas.study import StudyFolder
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -102,7 +104,23 @@ def run_search(args: argparse.Namespace) -> int:
     if summary.interrupted:
         print("the search stopped early; run the same command again to resume it", file=sys.stderr)
         return EXIT_INTERRUPTED
-    print(f"dashboard: nas dashboard {summary.folder}")
+    print(f"report: nas report {summary.folder}    dashboard: nas dashboard {summary.folder}")
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from nas import report  # matplotlib and plotly load only for reports
+
+    built = report.build(StudyFolder(Path(args.study)))
+    print(built.markdown.split("## What the numbers measure")[0].strip())
+    print(f"\nreport: {built.folder / 'index.html'}  ({built.folder / 'report.md'}, figures/, pareto.csv)")
+    return 0
+
+
+def run_dashboard(args: argparse.Namespace) -> int:
+    from nas import dashboard
+
+    dashboard.serve(StudyFolder(Path(args.study)), args.host, args.port)
     return 0
 
 
@@ -154,6 +172,18 @@ def build_parser() -> argparse.ArgumentParser:
     search_parser.add_argument("--address", help="Ray cluster address to join (default: start Ray locally)")
     search_parser.add_argument("--fresh", action="store_true", help="start a new study (the old folder is kept)")
     search_parser.set_defaults(handler=run_search)
+
+    report_parser = commands.add_parser(
+        "report", help="Pareto report of a study: does attention help only where it helps?"
+    )
+    report_parser.add_argument("study", help="study folder written by nas search (results/<space name>)")
+    report_parser.set_defaults(handler=run_report)
+
+    dashboard_parser = commands.add_parser("dashboard", help="serve optuna-dashboard on a study, live")
+    dashboard_parser.add_argument("study", help="study folder written by nas search (results/<space name>)")
+    dashboard_parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    dashboard_parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    dashboard_parser.set_defaults(handler=run_dashboard)
     return parser
 
 

@@ -66,7 +66,8 @@ def _create(folder: StudyFolder, search_space: SearchSpace, space_path: Path, st
         storage=study.open_storage(folder, storage_url), study_name=name,
         directions=directions(search_space.objectives),
     )  # fmt: skip
-    with warnings.catch_warnings(category=optuna.exceptions.ExperimentalWarning, action="ignore"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         created.set_metric_names(list(search_space.objectives))  # shown by the dashboard
     for label, arch in baseline_genotypes(search_space):
         for seed in search_space.proxy.seeds:
@@ -225,6 +226,7 @@ def search(
     Raises:
         SpaceError, StudyError: bad space file, or a study folder that cannot be resumed as asked.
     """
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress line says what happens
     space_path = Path(space_path).resolve()
     search_space = load(space_path)
     folder = StudyFolder(Path(results).resolve() / search_space.name)
@@ -268,7 +270,6 @@ def _run_trials(
     # legacy output engine stays silent at verbose=0, so the progress line is the only output.
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     import ray
     from ray import tune
 

@@ -43,3 +43,32 @@ def small_images(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for image in data.builtin_images("train")[:4]:
         Image.fromarray(image.pixels[:64, :64]).save(folder / f"{image.name}.png")
     return folder
+
+
+def write_space(
+    folder: Path,
+    name: str,
+    images: Path,
+    choices: list[str],
+    *,
+    depth: int = 2,
+    iterations: int = 20,
+    seeds: tuple[int, ...] = (0,),
+    extra: str = "",
+) -> Path:
+    """A tiny space (nf 16, patches 16²) trained and validated on ``images``."""
+    path = folder / f"{name}.yaml"
+    path.write_text(
+        f"name: {name}\nscale: 2\nchannels: 16\nupsampler_channels: 4\ndepth: {depth}\n"
+        f"choices: [{', '.join(choices)}]\n"
+        f"proxy: {{iterations: {iterations}, batch_size: 2, patch_size: 16, lr: 1.0e-3, seeds: {list(seeds)}}}\n"
+        f"data: {{train: {images}, val: {images}}}\n"
+        "objectives: [psnr, macs]\nsearch: {sampler: nsga2, trials: 6, seed: 0}\nresources: {cpu: 1}\n" + extra
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def space_writer():
+    """``write_space``: tiny search spaces for search and report tests."""
+    return write_space

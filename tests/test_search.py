@@ -21,29 +21,6 @@ from nas.study import StudyFolder
 PLUGIN = Path(__file__).with_name("plugins") / "faulty_blocks.py"
 
 
-def write_space(
-    folder: Path,
-    name: str,
-    images: Path,
-    choices: list[str],
-    *,
-    depth: int = 2,
-    iterations: int = 20,
-    seeds: tuple[int, ...] = (0,),
-    extra: str = "",
-) -> Path:
-    """A tiny space (nf 16, patches 16²) trained and validated on ``images``."""
-    path = folder / f"{name}.yaml"
-    path.write_text(
-        f"name: {name}\nscale: 2\nchannels: 16\nupsampler_channels: 4\ndepth: {depth}\n"
-        f"choices: [{', '.join(choices)}]\n"
-        f"proxy: {{iterations: {iterations}, batch_size: 2, patch_size: 16, lr: 1.0e-3, seeds: {list(seeds)}}}\n"
-        f"data: {{train: {images}, val: {images}}}\n"
-        "objectives: [psnr, macs]\nsearch: {sampler: nsga2, trials: 6, seed: 0}\nresources: {cpu: 1}\n" + extra
-    )
-    return path
-
-
 def finished_trials(folder: StudyFolder) -> list:
     return [t for t in study.load_study(folder).get_trials() if t.state.is_finished()]
 
@@ -53,8 +30,10 @@ def read_csv(folder: StudyFolder) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def test_search_stores_both_objectives_the_baselines_and_a_matching_trials_csv(ray_cluster, small_images, tmp_path):
-    space_file = write_space(tmp_path, "basic", small_images, ["none", "ca", "pa"], iterations=100, seeds=(0, 1))
+def test_search_stores_both_objectives_the_baselines_and_a_matching_trials_csv(
+    space_writer, ray_cluster, small_images, tmp_path
+):
+    space_file = space_writer(tmp_path, "basic", small_images, ["none", "ca", "pa"], iterations=100, seeds=(0, 1))
     searched = space.load(space_file)
     progress = io.StringIO()
     summary = search.search(space_file, trials=9, results=tmp_path / "results", stream=progress)
@@ -101,9 +80,11 @@ def test_search_stores_both_objectives_the_baselines_and_a_matching_trials_csv(r
     assert folder.space_file.read_text() == space_file.read_text()
 
 
-def test_a_duplicate_reuses_the_recorded_result_at_under_one_percent_of_a_training(ray_cluster, small_images, tmp_path):
+def test_a_duplicate_reuses_the_recorded_result_at_under_one_percent_of_a_training(
+    space_writer, ray_cluster, small_images, tmp_path
+):
     # One block, so every trial is the same genotype: the first trains, the others must not.
-    space_file = write_space(tmp_path, "dedup", small_images, ["ca"], iterations=200)
+    space_file = space_writer(tmp_path, "dedup", small_images, ["ca"], iterations=200)
     search.search(space_file, trials=4, results=tmp_path, stream=io.StringIO())
     trials = sorted(finished_trials(StudyFolder(tmp_path / "dedup")), key=lambda t: t.number)
     trained = [t for t in trials if t.user_attrs["outcome"] == study.TRAINED]
@@ -117,10 +98,12 @@ def test_a_duplicate_reuses_the_recorded_result_at_under_one_percent_of_a_traini
     assert len(list((tmp_path / "dedup" / "evaluations").glob("*.json"))) == 1
 
 
-def test_failing_trials_are_recorded_with_their_reasons_and_the_search_goes_on(ray_cluster, small_images, tmp_path):
+def test_failing_trials_are_recorded_with_their_reasons_and_the_search_goes_on(
+    space_writer, ray_cluster, small_images, tmp_path
+):
     extra = f"plugins: [{PLUGIN}]\nconstraints: {{max_macs: 3.0e9}}\n"
     choices = ["none", "explode", "nan_out", "die", "a2b"]
-    space_file = write_space(tmp_path, "faults", small_images, choices, depth=1, extra=extra)
+    space_file = space_writer(tmp_path, "faults", small_images, choices, depth=1, extra=extra)
     search.search(space_file, trials=5, results=tmp_path, stream=io.StringIO())
     folder = StudyFolder(tmp_path / "faults")
     by_baseline = {t.user_attrs["baseline"]: t for t in finished_trials(folder)}
@@ -161,8 +144,10 @@ def _trainings(folder: StudyFolder) -> list[tuple[str, int]]:
     return done
 
 
-def test_sigkill_then_the_same_command_resumes_without_losing_or_retraining(ray_cluster, small_images, tmp_path):
-    space_file = write_space(tmp_path, "resume", small_images, ["none", "ca", "pa", "spatial"], iterations=150)
+def test_sigkill_then_the_same_command_resumes_without_losing_or_retraining(
+    space_writer, ray_cluster, small_images, tmp_path
+):
+    space_file = space_writer(tmp_path, "resume", small_images, ["none", "ca", "pa", "spatial"], iterations=150)
     folder = StudyFolder(tmp_path / "resume")
     command = _search_command(space_file, tmp_path, ray_cluster.address, trials=8)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -191,8 +176,8 @@ def test_sigkill_then_the_same_command_resumes_without_losing_or_retraining(ray_
     assert len({t.user_attrs["node"] for t in counted}) == 2  # --address joined the two-node cluster
 
 
-def test_a_resumed_study_must_use_the_same_space_and_fresh_keeps_the_old_one(tmp_path, small_images):
-    space_file = write_space(tmp_path, "changed", small_images, ["none", "ca"])
+def test_a_resumed_study_must_use_the_same_space_and_fresh_keeps_the_old_one(space_writer, tmp_path, small_images):
+    space_file = space_writer(tmp_path, "changed", small_images, ["none", "ca"])
     folder = StudyFolder(tmp_path / "results" / "changed")
     search.open_study(folder, space.load(space_file), space_file, None, fresh=False)
     space_file.write_text(space_file.read_text().replace("iterations: 20", "iterations: 30"))

@@ -1,0 +1,19 @@
+"""``nas dashboard STUDY_FOLDER``: optuna-dashboard on the study's storage, for watching a search live."""
+
+from __future__ import annotations
+
+import optuna_dashboard
+
+from nas import study
+from nas.study import StudyFolder
+
+
+def serve(folder: StudyFolder, host: str, port: int) -> None:
+    """Serves the study until interrupted. Objective names (psnr, macs, ...) are set when the study is created.
+
+    Raises:
+        StudyError: the folder holds no study.
+    """
+    source = study.load_study(folder)  # checks the folder and gives the storage already opened
+    print(f"optuna-dashboard for study {source.study_name!r}: http://{host}:{port}/", flush=True)
+    optuna_dashboard.run_server(source._storage, host=host, port=port)  # noqa: SLF001 - the opened storage

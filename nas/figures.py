@@ -1,0 +1,198 @@
+"""The report's figures, each drawn twice from the same data: matplotlib (PNG) and plotly (interactive HTML)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never a window
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import plotly.graph_objects as go  # noqa: E402
+
+from nas import analysis  # noqa: E402
+
+FRONT_COLOUR = "#d62728"
+TRIAL_COLOUR = "#9aa5b1"
+UNIFORM_COLOUR = "#1f77b4"
+
+
+def _scale(cost: str) -> tuple[float, str]:
+    """Divisor and axis label of a cost: MACs in G, parameters in K."""
+    if cost == "macs":
+        return 1e9, "GMACs (multiply-adds, 1280×720 HR output)"
+    if cost == "params":
+        return 1e3, "parameters (K)"
+    return 1.0, analysis.COST_LABELS[cost]
+
+
+def pareto_png(done: pd.DataFrame, cost: str, path: Path) -> None:
+    divisor, label = _scale(cost)
+    front = done[analysis.front_mask(done, ["psnr", cost])].sort_values(cost)
+    uniform = done[done["baseline"].notna()].drop_duplicates("genotype")
+    figure, axes = plt.subplots(figsize=(7.5, 4.8))
+    axes.scatter(done[cost] / divisor, done["psnr"], s=14, color=TRIAL_COLOUR, label=f"trials ({len(done)})")
+    axes.step(front[cost] / divisor, front["psnr"], where="post", color=FRONT_COLOUR, linewidth=1.2)
+    axes.scatter(front[cost] / divisor, front["psnr"], s=26, color=FRONT_COLOUR, label=f"Pareto front ({len(front)})")
+    axes.scatter(uniform[cost] / divisor, uniform["psnr"], s=40, facecolors="none", edgecolors=UNIFORM_COLOUR,
+                 label="uniform placements")  # fmt: skip
+    for _, row in uniform.iterrows():
+        axes.annotate(row["baseline"].removeprefix("uniform:"), (row[cost] / divisor, row["psnr"]), fontsize=7,
+                      xytext=(4, 3), textcoords="offset points", color=UNIFORM_COLOUR)  # fmt: skip
+    axes.set_xlabel(label)
+    axes.set_ylabel("proxy PSNR (dB, Y channel)")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8, loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def pareto_plotly(done: pd.DataFrame, cost: str) -> go.Figure:
+    divisor, label = _scale(cost)
+    front = done[analysis.front_mask(done, ["psnr", cost])].sort_values(cost)
+    uniform = done[done["baseline"].notna()].drop_duplicates("genotype")
+    hover = "trial %{customdata[0]}<br>%{customdata[1]}<br>PSNR %{y:.3f} dB<br>%{x:.4g}<extra></extra>"
+    figure = go.Figure()
+    for name, rows, style in (
+        ("trials", done, {"color": TRIAL_COLOUR, "size": 6}),
+        ("Pareto front", front, {"color": FRONT_COLOUR, "size": 9}),
+        ("uniform placements", uniform, {"color": UNIFORM_COLOUR, "size": 11, "symbol": "circle-open"}),
+    ):
+        figure.add_trace(go.Scatter(
+            x=rows[cost] / divisor, y=rows["psnr"], mode="markers+lines" if name == "Pareto front" else "markers",
+            line={"shape": "hv", "color": FRONT_COLOUR}, marker=style, name=name,
+            customdata=np.stack([rows["number"], rows["genotype"]], axis=1), hovertemplate=hover,
+        ))  # fmt: skip
+    figure.update_layout(title=f"PSNR vs {label}", xaxis_title=label, yaxis_title="proxy PSNR (dB)")
+    return figure
+
+
+def hypervolume_png(curve: pd.DataFrame, cost: str, path: Path) -> None:
+    figure, axes = plt.subplots(figsize=(6.5, 3.6))
+    axes.plot(curve["trials"], curve["hypervolume"], color=FRONT_COLOUR)
+    axes.set_xlabel("trials")
+    axes.set_ylabel(f"hypervolume (dB × {cost} fraction)")
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def hypervolume_plotly(curve: pd.DataFrame, cost: str) -> go.Figure:
+    figure = go.Figure(go.Scatter(x=curve["trials"], y=curve["hypervolume"], mode="lines", name="hypervolume"))
+    figure.update_layout(title=f"Hypervolume (PSNR × {cost}) against trials", xaxis_title="trials",
+                         yaxis_title=f"dB × {cost} fraction")  # fmt: skip
+    return figure
+
+
+def _effect_grid(effects: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Depth × block tables of effects and of their interval text."""
+    grid = effects.pivot(index="depth", columns="block", values="effect_db")
+    text = effects.assign(
+        label=[f"{e:+.2f}\n[{lo:+.2f},{hi:+.2f}]" if np.isfinite(lo) else f"{e:+.2f}"
+               for e, lo, hi in zip(effects["effect_db"], effects["low_db"], effects["high_db"], strict=True)]
+    ).pivot(index="depth", columns="block", values="label")  # fmt: skip
+    return grid, text
+
+
+def effects_png(effects: pd.DataFrame, path: Path) -> None:
+    grid, text = _effect_grid(effects)
+    limit = float(np.nanmax(np.abs(grid.to_numpy()))) if grid.size else 1.0
+    figure, axes = plt.subplots(figsize=(1.0 + 0.95 * len(grid.columns), 1.0 + 0.55 * len(grid.index)))
+    image = axes.imshow(grid.to_numpy(dtype=float), cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
+    for (row, column), value in np.ndenumerate(text.to_numpy()):
+        if isinstance(value, str):
+            axes.text(column, row, value, ha="center", va="center", fontsize=6)
+    axes.set_xticks(range(len(grid.columns)), grid.columns, rotation=45, ha="right", fontsize=8)
+    axes.set_yticks(range(len(grid.index)), [f"depth {d}" for d in grid.index], fontsize=8)
+    figure.colorbar(image, label="PSNR effect vs none (dB)")
+    axes.set_title("Effect of each block at each depth (95% CI)", fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def effects_plotly(effects: pd.DataFrame) -> go.Figure:
+    grid, text = _effect_grid(effects)
+    limit = float(np.nanmax(np.abs(grid.to_numpy()))) if grid.size else 1.0
+    figure = go.Figure(go.Heatmap(
+        z=grid.to_numpy(dtype=float), x=list(grid.columns), y=[f"depth {d}" for d in grid.index],
+        text=text.fillna("").to_numpy(), texttemplate="%{text}", colorscale="RdBu", zmin=-limit, zmax=limit,
+        colorbar={"title": "dB vs none"},
+    ))  # fmt: skip
+    figure.update_layout(title="PSNR effect of each block at each depth, relative to none (95% CI)")
+    return figure
+
+
+def frequency_png(frequency: pd.DataFrame, path: Path) -> None:
+    figure, axes = plt.subplots(figsize=(6.5, 3.4))
+    positions = np.arange(len(frequency))
+    axes.bar(positions - 0.2, frequency["front"], width=0.4, color=FRONT_COLOUR, label="Pareto front")
+    axes.bar(positions + 0.2, frequency["all"], width=0.4, color=TRIAL_COLOUR, label="all complete trials")
+    axes.set_xticks(positions, [str(d) for d in frequency["depth"]])
+    axes.set_xlabel("depth")
+    axes.set_ylabel("share with attention")
+    axes.set_ylim(0, 1)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def frequency_plotly(frequency: pd.DataFrame) -> go.Figure:
+    figure = go.Figure([
+        go.Bar(x=frequency["depth"], y=frequency["front"], name="Pareto front", marker_color=FRONT_COLOUR),
+        go.Bar(x=frequency["depth"], y=frequency["all"], name="all complete trials", marker_color=TRIAL_COLOUR),
+    ])  # fmt: skip
+    figure.update_layout(title="Share of trials with attention at each depth", xaxis_title="depth",
+                         yaxis_title="share", yaxis_range=[0, 1])  # fmt: skip
+    return figure
+
+
+def importance_png(importance: dict[str, float], path: Path) -> None:
+    names = sorted(importance)
+    figure, axes = plt.subplots(figsize=(6.5, 3.2))
+    axes.bar([f"depth {int(n[1:])}" for n in names], [importance[n] for n in names], color=UNIFORM_COLOUR)
+    axes.set_ylabel("PED-ANOVA importance for PSNR")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def importance_plotly(importance: dict[str, float]) -> go.Figure:
+    names = sorted(importance)
+    figure = go.Figure(go.Bar(x=[f"depth {int(n[1:])}" for n in names], y=[importance[n] for n in names]))
+    figure.update_layout(title="Per-depth importance for PSNR (Optuna PED-ANOVA)", yaxis_title="importance")
+    return figure
+
+
+def block_colours(blocks: list[str]) -> dict[str, str]:
+    """A stable colour per block (``none`` white), for the placement strips."""
+    palette = plt.get_cmap("tab20").colors
+    colours = {"none": "#ffffff"}
+    for index, block in enumerate(sorted(b for b in blocks if b != "none")):
+        red, green, blue = palette[index % len(palette)][:3]
+        colours[block] = f"#{int(red * 255):02x}{int(green * 255):02x}{int(blue * 255):02x}"
+    return colours
+
+
+def strips_png(front: pd.DataFrame, depths: list[str], colours: dict[str, str], path: Path) -> None:
+    rows = front.sort_values("psnr", ascending=False)
+    figure, axes = plt.subplots(figsize=(1.5 + 0.7 * len(depths), 0.6 + 0.32 * len(rows)))
+    for y, (_, row) in enumerate(rows.iterrows()):
+        for x, depth in enumerate(depths):
+            axes.add_patch(plt.Rectangle((x, y), 0.95, 0.9, color=colours[row[depth]], ec="#555555", lw=0.4))
+            axes.text(x + 0.47, y + 0.45, row[depth], ha="center", va="center", fontsize=6)
+    axes.set_xlim(0, len(depths))
+    axes.set_ylim(len(rows), 0)
+    axes.set_xticks([x + 0.47 for x in range(len(depths))], [str(int(d[1:])) for d in depths], fontsize=7)
+    axes.set_yticks([y + 0.45 for y in range(len(rows))], [f"{p:.3f} dB" for p in rows["psnr"]], fontsize=7)
+    axes.set_xlabel("depth")
+    axes.set_title("Placements on the Pareto front", fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)

@@ -1,0 +1,205 @@
+"""``nas report`` and ``nas dashboard`` on a small real study made by the search; pages checked in Chromium."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+
+from nas import analysis, report, search, study
+from nas.study import StudyFolder
+
+
+@pytest.fixture(scope="module")
+def small_study(space_writer, ray_cluster, small_images, tmp_path_factory) -> StudyFolder:
+    """A finished search of 14 trials: 2 depths × {none, ca, pa}, every baseline trained with seeds 0 and 1."""
+    root = tmp_path_factory.mktemp("report_study")
+    space_file = space_writer(root, "tiny", small_images, ["none", "ca", "pa"], iterations=60, seeds=(0, 1))
+    search.search(space_file, trials=14, results=root, stream=io.StringIO())
+    folder = StudyFolder(root / "tiny")
+    report.build(folder)
+    return folder
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with path.open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_pareto_csv_is_the_brute_force_front_of_trials_csv(small_study: StudyFolder) -> None:
+    rows = [r for r in read_rows(small_study.trials_csv) if r["state"] == "COMPLETE"]
+    points = [(float(r["psnr"]), float(r["macs"])) for r in rows]
+    expected = {
+        int(row["number"])
+        for row, (psnr, macs) in zip(rows, points, strict=True)
+        if not any(p >= psnr and m <= macs and (p > psnr or m < macs) for p, m in points)
+    }
+    front = read_rows(small_study.root / "report" / "pareto.csv")
+    assert {int(r["number"]) for r in front} == expected
+    assert list(front[0]) == list(study.TRIAL_COLUMNS)
+
+
+def test_report_labels_its_numbers_and_measures_seed_noise_from_the_baselines(small_study: StudyFolder) -> None:
+    text = (small_study.root / "report" / "report.md").read_text()
+    rows = read_rows(small_study.trials_csv)
+    trained = [r for r in rows if r["outcome"] == "trained"]
+    assert "60 iterations × batch 2 × 16² LR patches" in text and "seeds [0, 1]" in text
+    assert "MACs: multiply-adds" in text and "1280×720 HR output" in text
+    assert f"trials: {len(trained)} trained" in text
+    by_genotype: dict[str, list[float]] = {}
+    for row in trained:
+        by_genotype.setdefault(row["genotype"], []).append(float(row["psnr"]))
+    repeated = [np.array(v) for v in by_genotype.values() if len(v) > 1]
+    pooled = math.sqrt(sum(((v - v.mean()) ** 2).sum() for v in repeated) / sum(len(v) - 1 for v in repeated))
+    assert f"Seed noise (yardstick): {pooled:.3f} dB" in text
+    assert "Do mixed placements dominate the uniform ones (macs)?" in text
+    assert "- depth 0:" in text and "- depth 1:" in text
+    figures = {p.name for p in (small_study.root / "report" / "figures").glob("*.png")}
+    assert {"pareto_macs.png", "pareto_params.png", "hypervolume.png", "placement_effects.png"} <= figures
+
+
+def test_placement_effects_recover_known_effects_with_intervals() -> None:
+    rng = np.random.default_rng(1)
+    choices = ["none", "ca", "pa"]
+    d0, d1 = rng.choice(choices, 60), rng.choice(choices, 60)
+    psnr = 30 + 0.5 * (d0 == "ca") - 0.3 * (d1 == "pa") + rng.normal(0, 0.02, 60)
+    frame = pd.DataFrame({"d00": d0, "d01": d1, "psnr": psnr, "outcome": "trained", "state": "COMPLETE"})
+    effects = analysis.placement_effects(frame).table.set_index(["depth", "block"])
+    for (depth, block), truth in {(0, "ca"): 0.5, (0, "pa"): 0.0, (1, "ca"): 0.0, (1, "pa"): -0.3}.items():
+        row = effects.loc[(depth, block)]
+        assert row["low_db"] < truth < row["high_db"]
+        assert row["high_db"] - row["low_db"] < 0.05
+    verdicts = dict((d, kind) for d, kind, _ in analysis.depth_verdicts(analysis.placement_effects(frame), 0.05))
+    assert verdicts == {0: "helps", 1: "hurts"}
+
+
+def test_hypervolume_of_a_known_front() -> None:
+    points = pd.DataFrame({"psnr": [31.0, 32.0, 30.5], "macs": [1.0, 3.0, 2.0]})
+    reference = analysis.Reference(psnr=30.0, cost=4.0)
+    # (31-30)·(3-1)/4 + (32-30)·(4-3)/4; the third point is dominated by the first.
+    assert analysis.hypervolume(points, "macs", reference) == pytest.approx(1.0)
+
+
+def test_report_works_on_a_running_study_with_failures(small_study: StudyFolder, tmp_path: Path) -> None:
+    copy = StudyFolder(tmp_path / "tiny")
+    shutil.copytree(small_study.root, copy.root, ignore=shutil.ignore_patterns("report"))
+    source = study.load_study(copy)
+    distributions = source.trials[0].distributions
+    source.add_trial(optuna.trial.create_trial(
+        state=optuna.trial.TrialState.FAIL, params=source.trials[0].params, distributions=distributions,
+        user_attrs={"outcome": study.FAILED, "error": "RuntimeError: boom", "genotype": "x2.c16.u4:none*2"},
+    ))  # fmt: skip
+    source.ask()  # a trial in flight
+    built = report.build(copy)
+    assert "1 failed" in built.markdown and "1 still running" in built.markdown
+
+
+def run_nas(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "nas", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_missing_or_empty_study_exits_2_with_a_message(space_writer, tmp_path: Path, small_images: Path) -> None:
+    missing = run_nas("report", str(tmp_path / "nowhere"))
+    assert missing.returncode == 2 and "no study here" in missing.stderr and "Traceback" not in missing.stderr
+    space_file = space_writer(tmp_path, "empty", small_images, ["none", "ca"])
+    folder = StudyFolder(tmp_path / "results" / "empty")
+    search.open_study(folder, search.load(space_file), space_file, None, fresh=False)
+    empty = run_nas("report", str(folder.root))
+    assert empty.returncode == 2 and "no complete trial yet" in empty.stderr
+
+
+def chrome():
+    """Headless Chromium through Debian's chromium-driver; the test is skipped where they are not installed."""
+    webdriver = pytest.importorskip("selenium.webdriver")
+    driver_path = shutil.which("chromedriver")
+    if driver_path is None or shutil.which("chromium") is None:
+        pytest.skip("chromium and chromium-driver are not installed (bash .ci/setup --tests installs them)")
+    options = webdriver.ChromeOptions()
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,2000"):
+        options.add_argument(flag)
+    options.binary_location = shutil.which("chromium")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    service = webdriver.ChromeService(executable_path=driver_path)
+    return webdriver.Chrome(options=options, service=service)
+
+
+def _screenshot_spread(driver) -> float:
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(io.BytesIO(driver.get_screenshot_as_png())).convert("L"), dtype=float)
+    return float(pixels.std())
+
+
+def test_index_html_renders_its_plots_offline_without_console_errors(small_study: StudyFolder) -> None:
+    driver = chrome()
+    try:
+        driver.get((small_study.root / "report" / "index.html").as_uri())
+        time.sleep(1.0)
+        plots = driver.execute_script("return document.querySelectorAll('.js-plotly-plot .main-svg').length")
+        points = driver.execute_script("return document.querySelectorAll('.js-plotly-plot .point').length")
+        errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+        spread = _screenshot_spread(driver)
+    finally:
+        driver.quit()
+    assert plots >= 5 and points > 14
+    assert errors == []
+    assert spread > 10  # not a blank page
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_dashboard_serves_the_study_over_http_and_in_the_browser(small_study: StudyFolder) -> None:
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "nas", "dashboard", str(small_study.root), "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert f"http://127.0.0.1:{port}/" in server.stdout.readline()
+        studies = None
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2) as response:
+                    studies = json.load(response)["study_summaries"]
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert studies is not None and [s["study_name"] for s in studies] == ["tiny"]
+        study_id = studies[0]["study_id"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies/{study_id}?after=0", timeout=5) as response:
+            detail = json.load(response)
+        stored = study.load_study(small_study).trials
+        assert len(detail["trials"]) == len(stored)
+        assert detail["objective_names"] == ["psnr", "macs"]
+        assert {plot["id"] for plot in detail["plotly_graph_objects"]} >= {"pareto-macs", "hypervolume"}
+        assert "Do mixed placements dominate" in detail["note"]["body"]
+        driver = chrome()
+        try:
+            driver.get(f"http://127.0.0.1:{port}/dashboard/studies/{study_id}")
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and "psnr" not in driver.find_element("tag name", "body").text:
+                time.sleep(0.5)
+            page = driver.find_element("tag name", "body").text
+        finally:
+            driver.quit()
+        assert "tiny" in page and "psnr" in page
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
