@@ -29,7 +29,7 @@ from nas.genotype import Genotype
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = [  # (space file, genotype, iterations timed): a tiny and an A2N-sized network
-    ("sr_tiny.yaml", "x2.c16.u12:ca-a2b-lia-pa;ca(reduction=4)", 60),
+    ("sr_tiny.yaml", "x2.c16.u12:ca-a2b-lia-pa;ca(reduction=4)", 300),
     ("sr_light.yaml", "x2.c40.u24:ca-a2b-none-esa-lia-pa-psa_p-shuffle-spatial-a2b-none-esa-lia-pa-psa_p-shuffle", 4),
 ]
 WARMUP = 2

@@ -110,7 +110,8 @@ def train(
     sampler = data.PatchSampler(
         data.source_pairs(space.data.train, "train", genotype.scale), genotype.scale, budget.patch_size, device, seed
     )
-    optimizer = torch.optim.Adam(network.parameters(), lr=budget.lr, betas=(0.9, 0.99))
+    # The fused kernel updates all parameters in one op: ~10% faster on small networks, where dispatch dominates.
+    optimizer = torch.optim.Adam(network.parameters(), lr=budget.lr, betas=(0.9, 0.99), fused=True)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=budget.iterations)
     read_every = max(1, budget.iterations // LOSS_CURVE_POINTS)
     loss_curve: list[float] = []

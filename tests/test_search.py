@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import optuna
 from optuna.trial import TrialState
 
 from nas import cost, genotype, pareto, search, space, study
@@ -205,3 +206,15 @@ def test_nondominated_matches_a_brute_force_check() -> None:
     ]
     assert pareto.nondominated(values, maximize).tolist() == expected
     assert 0 < sum(expected) < len(values)
+
+
+def test_storage_url_keeps_the_study_in_that_database(space_writer, ray_cluster, small_images, tmp_path):
+    space_file = space_writer(tmp_path, "sql", small_images, ["none", "ca"])
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    search.search(space_file, trials=2, results=tmp_path / "results", storage=url, stream=io.StringIO())
+    folder = StudyFolder(tmp_path / "results" / "sql")
+    recorded_url, name = folder.storage_and_name()
+    assert recorded_url == url and name.startswith("sql-") and not folder.journal.exists()
+    stored = optuna.load_study(study_name=name, storage=url)
+    assert sum(t.state == TrialState.COMPLETE for t in stored.trials) == 2
+    assert len(read_csv(folder)) == 2
