@@ -273,8 +273,10 @@ def _run_trials(
     import ray
     from ray import tune
 
-    # Without those files Tune's end-of-run summary warns that it found no metrics; the study has them.
+    # Without those files Tune's end-of-run summary warns that it found no metrics; the study has them. On
+    # Ctrl-C Tune suggests Tuner.restore; a search resumes from its study instead, as `nas search` says.
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+    logging.getLogger("ray.tune.tune").setLevel(logging.ERROR)
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
     cluster = ray.cluster_resources()
