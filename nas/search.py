@@ -26,7 +26,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas import genotype, pareto, study, train, trial
 from nas.evaluations import release_claims_of
-from nas.searcher import WORKER_DIED, StudySearcher, directions
+from nas.searcher import WORKER_DIED, StudySearcher, directions, grid_trials
 from nas.space import SearchSpace, load
 from nas.study import StudyError, StudyFolder
 
@@ -231,6 +231,11 @@ def search(
     search_space = load(space_path)
     folder = StudyFolder(Path(results).resolve() / search_space.name)
     total = trials or search_space.search.trials
+    if search_space.search.sampler == "grid":
+        grid_total = grid_trials(search_space, len(baseline_genotypes(search_space)) * len(search_space.proxy.seeds))
+        if total > grid_total:
+            stream.write(f"nas search: the grid is covered by {grid_total} trials; running {grid_total}\n")
+            total = grid_total
     current = open_study(folder, search_space, space_path, storage, fresh)
     study.write_trials_csv(folder, current)
     progress = Progress(current.get_trials(deepcopy=False), search_space, total, stream)

@@ -54,8 +54,21 @@ def make_sampler(search_space: SearchSpace) -> optuna.samplers.BaseSampler:
         return optuna.samplers.GPSampler(seed=seed)
     if name == "grid":
         grid = {key: list(dist.choices) for key, dist in distributions(search_space).items()}
-        return optuna.samplers.GridSampler(grid, seed=seed)
+        return _Grid(grid, seed=seed)
     return optuna.samplers.RandomSampler(seed=seed)
+
+
+class _Grid(optuna.samplers.GridSampler):
+    """Optuna's grid sampler without its ``Study.stop()`` once the grid is done: that call is only valid inside
+    ``Study.optimize``, and a search stops at its trial count instead (capped by ``grid_trials``)."""
+
+    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState, values: Any) -> None:
+        pass
+
+
+def grid_trials(search_space: SearchSpace, baselines: int) -> int:
+    """Trials that cover the grid once: every combination, plus the enqueued baselines the grid repeats."""
+    return math.prod(len(search_space.choices_at(d)) for d in range(search_space.depth)) + baselines
 
 
 class StudySearcher(OptunaSearch):

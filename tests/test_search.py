@@ -218,3 +218,15 @@ def test_storage_url_keeps_the_study_in_that_database(space_writer, ray_cluster,
     stored = optuna.load_study(study_name=name, storage=url)
     assert sum(t.state == TrialState.COMPLETE for t in stored.trials) == 2
     assert len(read_csv(folder)) == 2
+
+
+def test_grid_sampler_covers_every_combination_and_stops(space_writer, ray_cluster, small_images, tmp_path):
+    space_file = space_writer(tmp_path, "grid", small_images, ["none", "ca"])
+    space_file.write_text(space_file.read_text().replace("sampler: nsga2", "sampler: grid"))
+    progress = io.StringIO()
+    summary = search.search(space_file, trials=50, results=tmp_path, stream=progress)
+    trials = finished_trials(StudyFolder(tmp_path / "grid"))
+    assert "the grid is covered by 6 trials" in progress.getvalue()  # 4 combinations + 2 baselines it repeats
+    assert summary.finished == len(trials) == 6
+    trained = sorted(t.user_attrs["genotype"] for t in trials if t.user_attrs["outcome"] == study.TRAINED)
+    assert trained == sorted(f"x2.c16.u4:{p}" for p in ("none*2", "ca*2", "none-ca", "ca-none"))
