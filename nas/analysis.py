@@ -27,11 +27,13 @@ REFERENCE_BLOCK = "none"
 
 
 def trials_frame(source: optuna.Study) -> pd.DataFrame:
-    """One row per trial: trials.csv's columns, ``baseline``, and the per-depth blocks."""
+    """One row per trial: trials.csv's columns, ``baseline``, ``device`` (with precision) and the per-depth blocks."""
     rows = []
     for trial in source.get_trials(deepcopy=False):
         row = study.trial_row(trial)
         row["baseline"] = trial.user_attrs.get("baseline")
+        device = trial.user_attrs.get("device")
+        row["device"] = f"{device} ({trial.user_attrs.get('precision')})" if device else None
         if not trial.state.is_finished():
             row["outcome"] = trial.state.name.lower()  # running or waiting
         row.update(trial.params)

@@ -40,8 +40,7 @@ def _labels(folder: StudyFolder, frame: pd.DataFrame) -> list[str]:
     runs = json.loads(folder.environment_file.read_text()) if folder.environment_file.is_file() else []
     machines = sorted({f"{r['cpu']} ({r['cpu_count']} CPUs){', ' + ', '.join(r['gpus']) if r['gpus'] else ''}"
                        for r in runs})  # fmt: skip
-    devices = frame.dropna(subset=["psnr"]).get("device")
-    trained_on = sorted(set(devices.dropna())) if devices is not None else []
+    trained_on = sorted(set(frame["device"].dropna()))
     counts = frame["outcome"].value_counts().to_dict()
     count_text = ", ".join(f"{counts.get(o, 0)} {o}" for o in COUNTED_OUTCOMES)
     running = counts.get("running", 0)

@@ -19,7 +19,7 @@ import optuna
 import pandas as pd
 import pytest
 
-from nas import analysis, report, search, study
+from nas import analysis, report, search, study, train
 from nas.study import StudyFolder
 
 
@@ -59,6 +59,8 @@ def test_report_labels_its_numbers_and_measures_seed_noise_from_the_baselines(sm
     assert "60 iterations × batch 2 × 16² LR patches" in text and "seeds [0, 1]" in text
     assert "MACs: multiply-adds" in text and "1280×720 HR output" in text
     assert f"trials: {len(trained)} trained" in text
+    precision = "bf16-autocast" if train.uses_bf16("cpu") else "fp32"
+    assert f"trained on: cpu ({precision});" in text
     by_genotype: dict[str, list[float]] = {}
     for row in trained:
         by_genotype.setdefault(row["genotype"], []).append(float(row["psnr"]))
