@@ -15,14 +15,9 @@ import optuna
 import pandas as pd
 from scipy import stats
 
-from nas import pareto, study
+from nas import genotype, pareto, study
 
 CONFIDENCE = 0.95
-COST_LABELS = {
-    "macs": "MACs (multiply-adds, 1280×720 HR output)",
-    "params": "parameters",
-    "latency_ms": "latency (ms, median forward, 1280×720 HR output)",
-}
 REFERENCE_BLOCK = "none"
 
 
@@ -146,7 +141,7 @@ def placement_effects(frame: pd.DataFrame) -> PlacementEffects:
     rows = []
     for (depth, block), effect, half in zip(columns, coefficients[1:], half_widths, strict=True):
         count = int((trained[depth] == block).sum())
-        rows.append({"depth": int(depth[1:]), "block": block, "effect_db": float(effect),
+        rows.append({"depth": genotype.depth_index(depth), "block": block, "effect_db": float(effect),
                      "low_db": float(effect - half), "high_db": float(effect + half), "count": count})  # fmt: skip
     table = pd.DataFrame(rows, columns=["depth", "block", "effect_db", "low_db", "high_db", "count"])
     return PlacementEffects(table, residual_std, len(target), design.shape[1])
@@ -157,7 +152,7 @@ def attention_frequency(frame: pd.DataFrame, front: pd.DataFrame) -> pd.DataFram
     depths = depth_columns(frame)
     done = complete(frame)
     return pd.DataFrame({
-        "depth": [int(d[1:]) for d in depths],
+        "depth": [genotype.depth_index(d) for d in depths],
         "front": [float((front[d] != REFERENCE_BLOCK).mean()) if len(front) else math.nan for d in depths],
         "all": [float((done[d] != REFERENCE_BLOCK).mean()) if len(done) else math.nan for d in depths],
     })  # fmt: skip
@@ -194,10 +189,8 @@ def depth_verdicts(effects: PlacementEffects, noise_db: float | None) -> list[tu
             parts.append("helps: " + ", ".join(_effect_text(r) for _, r in helping.iterrows()))
         if not hurting.empty:
             parts.append("hurts: " + ", ".join(_effect_text(r) for _, r in hurting.iterrows()))
-        kind = "helps" if not helping.empty else "hurts"
-        verdicts.append(
-            (int(depth), kind if helping.empty or hurting.empty else "depends on the block", "; ".join(parts))
-        )
+        kind = "depends on the block" if len(parts) == 2 else "helps" if not helping.empty else "hurts"
+        verdicts.append((int(depth), kind, "; ".join(parts)))
     return verdicts
 
 

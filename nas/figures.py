@@ -13,26 +13,29 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
 
-from nas import analysis  # noqa: E402
+from nas import analysis, genotype  # noqa: E402
 
 FRONT_COLOUR = "#d62728"
 TRIAL_COLOUR = "#9aa5b1"
 UNIFORM_COLOUR = "#1f77b4"
 
 
-def _scale(cost: str) -> tuple[float, str]:
-    """Divisor and axis label of a cost: MACs in G, parameters in K."""
-    if cost == "macs":
-        return 1e9, "GMACs (multiply-adds, 1280×720 HR output)"
-    if cost == "params":
-        return 1e3, "parameters (K)"
-    return 1.0, analysis.COST_LABELS[cost]
+COST_AXES = {  # divisor and axis label of each cost
+    "macs": (1e9, "GMACs (multiply-adds, 1280×720 HR output)"),
+    "params": (1e3, "parameters (K)"),
+    "latency_ms": (1.0, "latency (ms, median forward, 1280×720 HR output)"),
+}
+
+
+def _pareto_parts(done: pd.DataFrame, cost: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The PSNR-vs-``cost`` front (by cost) and the uniform placements, one point per genotype."""
+    front = done[analysis.front_mask(done, ["psnr", cost])].sort_values(cost)
+    return front, done[done["baseline"].notna()].drop_duplicates("genotype")
 
 
 def pareto_png(done: pd.DataFrame, cost: str, path: Path) -> None:
-    divisor, label = _scale(cost)
-    front = done[analysis.front_mask(done, ["psnr", cost])].sort_values(cost)
-    uniform = done[done["baseline"].notna()].drop_duplicates("genotype")
+    divisor, label = COST_AXES[cost]
+    front, uniform = _pareto_parts(done, cost)
     figure, axes = plt.subplots(figsize=(7.5, 4.8))
     axes.scatter(done[cost] / divisor, done["psnr"], s=14, color=TRIAL_COLOUR, label=f"trials ({len(done)})")
     axes.step(front[cost] / divisor, front["psnr"], where="post", color=FRONT_COLOUR, linewidth=1.2)
@@ -52,9 +55,8 @@ def pareto_png(done: pd.DataFrame, cost: str, path: Path) -> None:
 
 
 def pareto_plotly(done: pd.DataFrame, cost: str) -> go.Figure:
-    divisor, label = _scale(cost)
-    front = done[analysis.front_mask(done, ["psnr", cost])].sort_values(cost)
-    uniform = done[done["baseline"].notna()].drop_duplicates("genotype")
+    divisor, label = COST_AXES[cost]
+    front, uniform = _pareto_parts(done, cost)
     hover = "trial %{customdata[0]}<br>%{customdata[1]}<br>PSNR %{y:.3f} dB<br>%{x:.4g}<extra></extra>"
     figure = go.Figure()
     for name, rows, style in (
@@ -156,7 +158,7 @@ def frequency_plotly(frequency: pd.DataFrame) -> go.Figure:
 def importance_png(importance: dict[str, float], path: Path) -> None:
     names = sorted(importance)
     figure, axes = plt.subplots(figsize=(6.5, 3.2))
-    axes.bar([f"depth {int(n[1:])}" for n in names], [importance[n] for n in names], color=UNIFORM_COLOUR)
+    axes.bar([f"depth {genotype.depth_index(n)}" for n in names], [importance[n] for n in names], color=UNIFORM_COLOUR)
     axes.set_ylabel("PED-ANOVA importance for PSNR")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
@@ -165,7 +167,7 @@ def importance_png(importance: dict[str, float], path: Path) -> None:
 
 def importance_plotly(importance: dict[str, float]) -> go.Figure:
     names = sorted(importance)
-    figure = go.Figure(go.Bar(x=[f"depth {int(n[1:])}" for n in names], y=[importance[n] for n in names]))
+    figure = go.Figure(go.Bar(x=[f"depth {genotype.depth_index(n)}" for n in names], y=[importance[n] for n in names]))
     figure.update_layout(title="Per-depth importance for PSNR (Optuna PED-ANOVA)", yaxis_title="importance")
     return figure
 
@@ -189,7 +191,7 @@ def strips_png(front: pd.DataFrame, depths: list[str], colours: dict[str, str], 
             axes.text(x + 0.47, y + 0.45, row[depth], ha="center", va="center", fontsize=6)
     axes.set_xlim(0, len(depths))
     axes.set_ylim(len(rows), 0)
-    axes.set_xticks([x + 0.47 for x in range(len(depths))], [str(int(d[1:])) for d in depths], fontsize=7)
+    axes.set_xticks([x + 0.47 for x in range(len(depths))], [str(genotype.depth_index(d)) for d in depths], fontsize=7)
     axes.set_yticks([y + 0.45 for y in range(len(rows))], [f"{p:.3f} dB" for p in rows["psnr"]], fontsize=7)
     axes.set_xlabel("depth")
     axes.set_title("Placements on the Pareto front", fontsize=9)

@@ -158,6 +158,11 @@ def depth_key(depth: int) -> str:
     return f"d{depth:02d}"
 
 
+def depth_index(key: str) -> int:
+    """The depth a ``depth_key`` names."""
+    return int(key.removeprefix("d"))
+
+
 def from_params(space: SearchSpace, params: dict[str, str]) -> Genotype:
     """The genotype of a search trial's parameters (``depth_key(i)`` → block name)."""
     return from_placement(space, [params[depth_key(depth)] for depth in range(space.depth)])

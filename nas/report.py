@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 import plotly.offline
 import yaml
 
-from nas import analysis, figures, study
+from nas import analysis, figures, genotype, study
 from nas.study import StudyError, StudyFolder
 
 COUNTED_OUTCOMES = (study.TRAINED, study.DUPLICATE, study.INFEASIBLE, study.FAILED, study.INTERRUPTED)
@@ -65,11 +65,10 @@ def _dominance_text(done: pd.DataFrame, cost: str) -> list[str]:
     mixed = done[done["baseline"].isna() & ~done["genotype"].isin(set(uniform["genotype"]))]
     front = done[analysis.front_mask(done, ["psnr", cost])]
     on_front_uniform = int(front["genotype"].isin(set(uniform["genotype"])).sum())
-    dominated = 0
-    for _, point in uniform.drop_duplicates("genotype").iterrows():
-        better = (mixed["psnr"] >= point["psnr"]) & (mixed[cost] <= point[cost])
-        strictly = (mixed["psnr"] > point["psnr"]) | (mixed[cost] < point[cost])
-        dominated += bool((better & strictly).any())
+    dominated = sum(
+        not analysis.front_mask(pd.concat([point.to_frame().T, mixed]), ["psnr", cost])[0]
+        for _, point in uniform.drop_duplicates("genotype").iterrows()
+    )
     volumes = {name: analysis.hypervolume(rows, cost, reference) for name, rows in
                (("all", done), ("mixed only", mixed), ("uniform only", uniform))}  # fmt: skip
     share = volumes["mixed only"] / volumes["all"] if volumes["all"] > 0 else float("nan")
@@ -120,7 +119,7 @@ def _strip_html(front: pd.DataFrame, depths: list[str], colours: dict[str, str])
         rows.append(f"<tr><td>{int(row['number'])}</td><td><code>{html.escape(row['genotype'])}</code></td>"
                     f"<td>{row['psnr']:.3f}</td><td>{row['ssim']:.4f}</td><td>{row['macs'] / 1e9:.3f}</td>"
                     f"<td>{int(row['params']):,}</td>{cells}</tr>")  # fmt: skip
-    header = "".join(f"<th>{int(d[1:])}</th>" for d in depths)
+    header = "".join(f"<th>{genotype.depth_index(d)}</th>" for d in depths)
     return (f'<table class="front"><tr><th>trial</th><th>genotype</th><th>PSNR</th><th>SSIM</th><th>GMACs</th>'
             f"<th>params</th>{header}</tr>{''.join(rows)}</table>")  # fmt: skip
 

@@ -77,7 +77,7 @@ def _create(folder: StudyFolder, search_space: SearchSpace, space_path: Path, st
 
 
 def _reopen(folder: StudyFolder, space_path: Path, storage_url: str | None) -> optuna.Study:
-    recorded_url, name = folder.storage_and_name()
+    recorded_url, _ = folder.storage_and_name()
     if storage_url is not None and storage_url != recorded_url:
         raise StudyError(
             f"{folder.root}: this study is stored in {recorded_url!r}, not {storage_url!r}; drop --storage to "
@@ -88,7 +88,7 @@ def _reopen(folder: StudyFolder, space_path: Path, storage_url: str | None) -> o
             f"{space_path}: differs from the space this study ran with ({folder.space_file}); add --fresh to start "
             "a new study (the old folder is kept), or pass another --results folder"
         )
-    reopened = optuna.load_study(study_name=name, storage=study.open_storage(folder, recorded_url))
+    reopened = study.load_study(folder)
     _requeue_interrupted(reopened)
     return reopened
 
