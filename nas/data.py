@@ -175,10 +175,10 @@ def evaluation_pairs(
 class PatchSampler:
     """Random aligned LR/HR training patches, cut on the training device.
 
-    All LR and HR images live in two flat uint8 buffers on the device. A batch is one gather: per sample an
-    image, a crop position, a horizontal flip, a vertical flip and a transpose (which with the flips gives the
-    eight 90° rotations and mirrorings) are drawn, and folded into the gather's index grids, so no per-sample
-    Python loop runs.
+    All LR and HR images live in two flat uint8 buffers (HWC order) on the device. A batch is one gather: per
+    sample an image, a crop position, a horizontal flip, a vertical flip and a transpose (which with the flips
+    gives the eight 90° rotations and mirrorings) are drawn, and folded into the gather's index grids, so no
+    per-sample Python loop runs. Batches come out channels_last, the layout the trainer runs the network in.
 
     Args:
         pairs: Training HR images with their LR inputs; those smaller than a patch are left out.
@@ -210,10 +210,10 @@ class PatchSampler:
         self._generator.manual_seed(seed)
 
     def _pack(self, images: list[np.ndarray]) -> dict[str, torch.Tensor]:
-        chw = [torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).flatten() for image in images]
-        sizes = torch.tensor([c.numel() for c in chw])
+        flat = [torch.tensor(image).flatten() for image in images]
+        sizes = torch.tensor([f.numel() for f in flat])
         return {
-            "pixels": torch.cat(chw).to(self.device),
+            "pixels": torch.cat(flat).to(self.device),
             "offsets": (torch.cumsum(sizes, 0) - sizes).to(self.device),
             "heights": torch.tensor([image.shape[0] for image in images], device=self.device),
             "widths": torch.tensor([image.shape[1] for image in images], device=self.device),
@@ -228,14 +228,14 @@ class PatchSampler:
         cols = torch.where(hflip[:, None], size - 1 - steps, steps)[:, None, :].expand(-1, size, size)
         swap = transpose[:, None, None]
         rows, cols = torch.where(swap, cols, rows), torch.where(swap, rows, cols)
-        heights, widths = packed["heights"][which], packed["widths"][which]
-        pixel = (top[:, None, None] + rows) * widths[:, None, None] + left[:, None, None] + cols  # B×size×size
-        channel = torch.arange(3, device=self.device)[None, :, None, None] * (heights * widths)[:, None, None, None]
-        index = packed["offsets"][which][:, None, None, None] + channel + pixel[:, None]
-        return packed["pixels"][index].float().div_(255.0)
+        widths = packed["widths"][which][:, None, None]
+        pixel = (top[:, None, None] + rows) * widths + left[:, None, None] + cols  # B×size×size
+        channel = torch.arange(3, device=self.device)
+        index = packed["offsets"][which][:, None, None, None] + pixel[..., None] * 3 + channel  # B×size×size×3
+        return packed["pixels"][index].permute(0, 3, 1, 2).float().div_(255.0)  # B×3×size×size, channels_last
 
     def sample(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """A batch of LR (B×3×p×p) and HR (B×3×ps×ps) float32 patches in [0, 1]."""
+        """A batch of LR (B×3×p×p) and HR (B×3×ps×ps) float32 patches in [0, 1], channels_last."""
         which = torch.randint(len(self.names), (batch_size,), generator=self._generator, device=self.device)
         lr_h, lr_w = self._lr["heights"][which], self._lr["widths"][which]
         top = (self._rand(batch_size) * (lr_h - self.patch_size + 1)).long()

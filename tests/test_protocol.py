@@ -144,6 +144,7 @@ def test_patch_sampler_cuts_aligned_augmented_patches_and_is_seeded() -> None:
     sampler = data.PatchSampler(pairs, scale=2, patch_size=5, device="cpu", seed=7)
     lr_batch, hr_batch = sampler.sample(24)
     assert lr_batch.shape == (24, 3, 5, 5) and hr_batch.shape == (24, 3, 10, 10)
+    assert all(batch.is_contiguous(memory_format=torch.channels_last) for batch in (lr_batch, hr_batch))
     transforms = set()
     for lr_patch, hr_patch in zip(lr_batch, hr_batch, strict=True):
         lr_u8 = (lr_patch * 255).round().byte().permute(1, 2, 0).numpy()
