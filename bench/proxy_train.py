@@ -3,11 +3,17 @@
 The reference loop keeps the decoded images in memory (as the harness does) and cuts each sample in a
 ``torch.utils.data.Dataset`` with numpy: random crop aligned between LR and HR, random flips and 90° rotation,
 HWC→CHW float32; a ``DataLoader`` (main process, 2-core machine) collates batches; the network runs in
-float32 NCHW. The harness's trainer (``nas.train.train``) uses the on-device patch sampler, channels_last and,
-where the hardware computes it natively, bfloat16 autocast. Both train the same network (same genotype and
-seed) for the same iterations on the same machine, in one run. Target: at least 2× on CPU.
+float32 NCHW with PyTorch's default Adam. The harness's trainer (``nas.train.train``) uses the on-device patch
+sampler, channels_last, the fused Adam kernel and, where the hardware computes it natively, bfloat16 autocast.
+Both train the same network (same genotype and seed) for the same iterations on the same machine, each timed
+from its first iteration. Target: at least 2× on CPU.
 
-Usage: python3 bench/proxy_train.py [--device cpu|cuda]  (prints a table, writes bench/proxy_train.json)
+The two loops run alternately, ``--rounds`` times each, so that a drift in the machine's speed (shared CPUs
+vary by ±15 % from minute to minute) hits both; the speedup is the median of the rounds' ratios. A profiled
+window of each loop then splits an iteration into convolutions (forward and backward) and everything else.
+
+Usage: python3 bench/proxy_train.py [--device cpu|cuda] [--rounds 3]
+       (prints two tables, writes bench/proxy_train.json)
 """
 
 from __future__ import annotations
@@ -15,13 +21,16 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import statistics
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.profiler import ProfilerActivity, profile
 from torch.utils.data import DataLoader, Dataset
 
 from nas import data, model, space, train
@@ -32,7 +41,7 @@ CASES = [  # (space file, genotype, iterations timed): a tiny and an A2N-sized n
     ("sr_tiny.yaml", "x2.c16.u12:ca-a2b-lia-pa;ca(reduction=4)", 300),
     ("sr_light.yaml", "x2.c40.u24:ca-a2b-none-esa-lia-pa-psa_p-shuffle-spatial-a2b-none-esa-lia-pa-psa_p-shuffle", 4),
 ]
-WARMUP = 2
+PROFILE_WARMUP, PROFILE_ITERATIONS = 5, 20  # the profiled window per loop; halves of a shorter case
 
 
 class NumpyPatches(Dataset):
@@ -65,9 +74,8 @@ class NumpyPatches(Dataset):
         return to_tensor(lr), to_tensor(hr)
 
 
-def reference_images_per_second(
-    genotype: Genotype, search_space: space.SearchSpace, iterations: int, device: str
-) -> float:
+def reference_step(genotype: Genotype, search_space: space.SearchSpace, iterations: int, device: str) -> Callable:
+    """One iteration of the conventional loop per call, for ``iterations`` calls."""
     budget = search_space.proxy
     pairs = [
         p for p in data.source_pairs(search_space.data.train, "train", genotype.scale)
@@ -76,47 +84,107 @@ def reference_images_per_second(
     torch.manual_seed(0)
     network = model.build(genotype).to(device).train()
     optimizer = torch.optim.Adam(network.parameters(), lr=budget.lr, betas=(0.9, 0.99))
-    samples = NumpyPatches(pairs, genotype.scale, budget.patch_size, (iterations + WARMUP) * budget.batch_size, 0)
-    loader = DataLoader(samples, batch_size=budget.batch_size, num_workers=0)
-    for step, (lr, hr) in enumerate(loader):
-        if step == WARMUP:
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            start = time.perf_counter()
+    samples = NumpyPatches(pairs, genotype.scale, budget.patch_size, iterations * budget.batch_size, 0)
+    batches = iter(DataLoader(samples, batch_size=budget.batch_size, num_workers=0))
+
+    def step() -> None:
+        lr, hr = next(batches)
         loss = F.l1_loss(network(lr.to(device)), hr.to(device))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+
+    return step
+
+
+def harness_step(genotype: Genotype, search_space: space.SearchSpace, iterations: int, device: str) -> Callable:
+    budget = replace(search_space.proxy, iterations=iterations)
+    network = train.build_network(genotype, 0, device)
+    return train.proxy_step(network, genotype, search_space, 0, device, budget)
+
+
+def reference_images_per_second(
+    genotype: Genotype, search_space: space.SearchSpace, iterations: int, device: str
+) -> float:
+    step = reference_step(genotype, search_space, iterations, device)
+    start = time.perf_counter()
+    for _ in range(iterations):
+        step()
     if device.startswith("cuda"):
         torch.cuda.synchronize()
-    return iterations * budget.batch_size / (time.perf_counter() - start)
+    return iterations * search_space.proxy.batch_size / (time.perf_counter() - start)
+
+
+def split_ms_per_iteration(step: Callable, warmup: int, iterations: int, device: str) -> tuple[float, float]:
+    """(convolution, everything else) milliseconds per iteration, from the profiler's self times of the ops
+    on the device (CPU time on a CPU, kernel time on a GPU)."""
+    for _ in range(warmup):
+        step()
+    on_cuda = device.startswith("cuda")
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_cuda else [])
+    with profile(activities=activities) as profiled:
+        for _ in range(iterations):
+            step()
+    times = {e.key: e.self_device_time_total if on_cuda else e.self_cpu_time_total for e in profiled.key_averages()}
+    conv = sum(t for key, t in times.items() if "conv" in key)
+    return conv / iterations / 1e3, (sum(times.values()) - conv) / iterations / 1e3
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default=train.default_device())
-    device = parser.parse_args().device
+    parser.add_argument("--rounds", type=int, default=3, help="alternating runs of each loop per case")
+    args = parser.parse_args()
+    device = args.device
     rows = []
     for space_file, genotype_id, iterations in CASES:
         search_space = space.load(ROOT / "search_spaces" / space_file)
         genotype = Genotype.parse(genotype_id)
-        reference = reference_images_per_second(genotype, search_space, iterations, device)
         budget = replace(search_space.proxy, iterations=iterations)
-        ours = train.train(genotype, search_space, seed=0, device=device, budget=budget)
+        references, harnesses = [], []
+        for _ in range(args.rounds):
+            references.append(reference_images_per_second(genotype, search_space, iterations, device))
+            ours = train.train(genotype, search_space, seed=0, device=device, budget=budget, measure_untrained=False)
+            harnesses.append(ours.images_per_second)
+        ratios = [h / r for h, r in zip(harnesses, references, strict=True)]
+        warmup, window = min(PROFILE_WARMUP, iterations // 2), min(PROFILE_ITERATIONS, iterations - iterations // 2)
+        ref_conv, ref_other = split_ms_per_iteration(
+            reference_step(genotype, search_space, warmup + window, device), warmup, window, device
+        )
+        our_conv, our_other = split_ms_per_iteration(
+            harness_step(genotype, search_space, warmup + window, device), warmup, window, device
+        )
         rows.append({
             "space": search_space.name, "genotype": genotype_id, "iterations": iterations,
-            "batch": budget.batch_size, "patch": budget.patch_size, "reference_images_per_s": reference,
-            "harness_images_per_s": ours.images_per_second, "speedup": ours.images_per_second / reference,
+            "batch": budget.batch_size, "patch": budget.patch_size, "rounds": args.rounds,
+            "reference_images_per_s": statistics.median(references),
+            "harness_images_per_s": statistics.median(harnesses),
+            "speedup": statistics.median(ratios), "speedup_min": min(ratios), "speedup_max": max(ratios),
             "harness_precision": ours.precision,
+            "profiled_ms_per_iteration": {
+                "reference": {"convolution": ref_conv, "other": ref_other},
+                "harness": {"convolution": our_conv, "other": our_other},
+            },
         })  # fmt: skip
-    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"{'space':<9} {'batch×patch':>11} {'reference img/s':>16} {'harness img/s':>14} {'speedup':>8}  precision")
+    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, {args.rounds} rounds")
+    print(f"{'space':<9} {'batch×patch':>11} {'reference img/s':>16} {'harness img/s':>14} {'speedup':>8} "
+          f"{'(min–max)':>12}  precision")  # fmt: skip
     for row in rows:
         shape = f"{row['batch']}×{row['patch']}²"
+        spread = f"({row['speedup_min']:.2f}–{row['speedup_max']:.2f})"
         print(
             f"{row['space']:<9} {shape:>11} {row['reference_images_per_s']:16.1f} "
-            f"{row['harness_images_per_s']:14.1f} {row['speedup']:7.2f}×  {row['harness_precision']}"
+            f"{row['harness_images_per_s']:14.1f} {row['speedup']:7.2f}× {spread:>12}  {row['harness_precision']}"
         )
+    print("\nprofiled ms per iteration (op self times): reference → harness (speedup)")
+    print(f"{'space':<9} {'convolutions':>26} {'everything else':>26}")
+    for row in rows:
+        split = row["profiled_ms_per_iteration"]
+        cells = []
+        for part in ("convolution", "other"):
+            ref, ours = split["reference"][part], split["harness"][part]
+            cells.append(f"{ref:7.1f} → {ours:6.1f} ({ref / ours:4.2f}×)")
+        print(f"{row['space']:<9} {cells[0]:>26} {cells[1]:>26}")
     record = {
         "device": device,
         "machine": platform.processor() or platform.machine(),
