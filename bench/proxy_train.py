@@ -74,9 +74,10 @@ class NumpyPatches(Dataset):
         return to_tensor(lr), to_tensor(hr)
 
 
-def reference_step(genotype: Genotype, search_space: space.SearchSpace, iterations: int, device: str) -> Callable:
-    """One iteration of the conventional loop per call, for ``iterations`` calls."""
-    budget = search_space.proxy
+def reference_step(
+    genotype: Genotype, search_space: space.SearchSpace, budget: space.ProxyBudget, device: str
+) -> Callable:
+    """One iteration of the conventional loop per call, for ``budget.iterations`` calls."""
     pairs = [
         p for p in data.source_pairs(search_space.data.train, "train", genotype.scale)
         if min(p.lr.shape[:2]) >= budget.patch_size
@@ -84,7 +85,7 @@ def reference_step(genotype: Genotype, search_space: space.SearchSpace, iteratio
     torch.manual_seed(0)
     network = model.build(genotype).to(device).train()
     optimizer = torch.optim.Adam(network.parameters(), lr=budget.lr, betas=(0.9, 0.99))
-    samples = NumpyPatches(pairs, genotype.scale, budget.patch_size, iterations * budget.batch_size, 0)
+    samples = NumpyPatches(pairs, genotype.scale, budget.patch_size, budget.iterations * budget.batch_size, 0)
     batches = iter(DataLoader(samples, batch_size=budget.batch_size, num_workers=0))
 
     def step() -> None:
@@ -97,22 +98,22 @@ def reference_step(genotype: Genotype, search_space: space.SearchSpace, iteratio
     return step
 
 
-def harness_step(genotype: Genotype, search_space: space.SearchSpace, iterations: int, device: str) -> Callable:
-    budget = replace(search_space.proxy, iterations=iterations)
-    network = train.build_network(genotype, 0, device)
-    return train.proxy_step(network, genotype, search_space, 0, device, budget)
+def harness_step(
+    genotype: Genotype, search_space: space.SearchSpace, budget: space.ProxyBudget, device: str
+) -> train.ProxyStep:
+    return train.ProxyStep(train.build_network(genotype, 0, device), genotype, search_space, 0, device, budget)
 
 
 def reference_images_per_second(
-    genotype: Genotype, search_space: space.SearchSpace, iterations: int, device: str
+    genotype: Genotype, search_space: space.SearchSpace, budget: space.ProxyBudget, device: str
 ) -> float:
-    step = reference_step(genotype, search_space, iterations, device)
+    step = reference_step(genotype, search_space, budget, device)
     start = time.perf_counter()
-    for _ in range(iterations):
+    for _ in range(budget.iterations):
         step()
     if device.startswith("cuda"):
         torch.cuda.synchronize()
-    return iterations * search_space.proxy.batch_size / (time.perf_counter() - start)
+    return budget.iterations * budget.batch_size / (time.perf_counter() - start)
 
 
 def split_ms_per_iteration(step: Callable, warmup: int, iterations: int, device: str) -> tuple[float, float]:
@@ -143,16 +144,17 @@ def main() -> None:
         budget = replace(search_space.proxy, iterations=iterations)
         references, harnesses = [], []
         for _ in range(args.rounds):
-            references.append(reference_images_per_second(genotype, search_space, iterations, device))
+            references.append(reference_images_per_second(genotype, search_space, budget, device))
             ours = train.train(genotype, search_space, seed=0, device=device, budget=budget, measure_untrained=False)
             harnesses.append(ours.images_per_second)
         ratios = [h / r for h, r in zip(harnesses, references, strict=True)]
         warmup, window = min(PROFILE_WARMUP, iterations // 2), min(PROFILE_ITERATIONS, iterations - iterations // 2)
+        profiled = replace(budget, iterations=warmup + window)
         ref_conv, ref_other = split_ms_per_iteration(
-            reference_step(genotype, search_space, warmup + window, device), warmup, window, device
+            reference_step(genotype, search_space, profiled, device), warmup, window, device
         )
         our_conv, our_other = split_ms_per_iteration(
-            harness_step(genotype, search_space, warmup + window, device), warmup, window, device
+            harness_step(genotype, search_space, profiled, device), warmup, window, device
         )
         rows.append({
             "space": search_space.name, "genotype": genotype_id, "iterations": iterations,

@@ -76,12 +76,16 @@ def _progress(total: int, label: str):
 
 
 class ProxyStep:
-    """One proxy-training iteration: a batch from the sampler, the forward pass (bf16 autocast where native),
-    L1 loss, backward, an Adam step and a step of the cosine schedule over the budget."""
+    """One proxy-training iteration of ``network``: a batch of the space's training patches (drawn with
+    ``seed``), the forward pass (bf16 autocast where native), L1 loss, backward, an Adam step and a step of the
+    cosine schedule over the budget."""
 
-    def __init__(self, network: nn.Module, sampler: data.PatchSampler, budget: ProxyBudget, device: str) -> None:
+    def __init__(
+        self, network: nn.Module, genotype: Genotype, space: SearchSpace, seed: int, device: str, budget: ProxyBudget
+    ) -> None:
         self.network = network
-        self.sampler = sampler
+        train_pairs = data.source_pairs(space.data.train, "train", genotype.scale)
+        self.sampler = data.PatchSampler(train_pairs, genotype.scale, budget.patch_size, device, seed)
         self.batch_size = budget.batch_size
         self.device_type = torch.device(device).type
         self.bf16 = uses_bf16(device)
@@ -105,15 +109,6 @@ def build_network(genotype: Genotype, seed: int, device: str) -> nn.Module:
     """The genotype's network with seeded initial weights, on ``device`` in channels_last memory."""
     torch.manual_seed(seed)
     return model.build(genotype).to(device, memory_format=torch.channels_last).train()
-
-
-def proxy_step(
-    network: nn.Module, genotype: Genotype, space: SearchSpace, seed: int, device: str, budget: ProxyBudget
-) -> ProxyStep:
-    """The training iteration of ``network`` on the space's training images, patches drawn with ``seed``."""
-    train_pairs = data.source_pairs(space.data.train, "train", genotype.scale)
-    sampler = data.PatchSampler(train_pairs, genotype.scale, budget.patch_size, device, seed)
-    return ProxyStep(network, sampler, budget, device)
 
 
 def train(
@@ -147,7 +142,7 @@ def train(
     network = build_network(genotype, seed, device)
     val_pairs = data.source_pairs(space.data.val, "val", genotype.scale)
     untrained = evaluate.evaluate(network, val_pairs, genotype.scale, device) if measure_untrained else None
-    step = proxy_step(network, genotype, space, seed, device, budget)
+    step = ProxyStep(network, genotype, space, seed, device, budget)
     read_every = max(1, budget.iterations // LOSS_CURVE_POINTS)
     loss_curve: list[float] = []
     window_loss = torch.zeros((), device=device)
