@@ -67,21 +67,37 @@ def reference_point(frame: pd.DataFrame, cost: str) -> Reference:
     return Reference(float(done["psnr"].min()), float(done[cost].max()) * 1.05)
 
 
+def front_area(costs: np.ndarray, psnrs: np.ndarray, reference: Reference) -> float:
+    """Area a non-dominated set dominates, in (PSNR dB × cost as a fraction of the reference cost)."""
+    order = np.argsort(costs)
+    edges = np.append(costs[order], reference.cost) / reference.cost
+    gains = np.clip(psnrs[order] - reference.psnr, 0.0, None)
+    return float(np.sum(np.diff(edges) * gains))
+
+
 def hypervolume(points: pd.DataFrame, cost: str, reference: Reference) -> float:
     """Area dominated by ``points`` in (PSNR dB × cost as a fraction of the reference cost)."""
-    if points.empty:
-        return 0.0
-    front = points[front_mask(points, ["psnr", cost])].sort_values(cost)
-    costs = np.append(front[cost].to_numpy(dtype=float), reference.cost) / reference.cost
-    gains = np.clip(front["psnr"].to_numpy(dtype=float) - reference.psnr, 0.0, None)
-    return float(np.sum(np.diff(costs) * gains))
+    front = points[front_mask(points, ["psnr", cost])]
+    return front_area(front[cost].to_numpy(dtype=float), front["psnr"].to_numpy(dtype=float), reference)
 
 
 def hypervolume_curve(frame: pd.DataFrame, cost: str) -> pd.DataFrame:
-    """Hypervolume of the complete trials among the first k trials (by number), for every k."""
+    """Hypervolume of the complete trials among the first k trials (by number), for every k.
+
+    One sweep in trial order, linear in the trials times the front's size: a new trial either is dominated
+    (the volume stays) or joins the front, which drops the points it dominates.
+    """
     reference = reference_point(frame, cost)
     done = complete(frame).sort_values("number")
-    volumes = [hypervolume(done.iloc[: k + 1], cost, reference) for k in range(len(done))]
+    front_costs, front_psnrs = np.empty(0), np.empty(0)
+    volume, volumes = 0.0, []
+    for trial_cost, trial_psnr in done[[cost, "psnr"]].to_numpy(dtype=float):
+        if not np.any((front_costs <= trial_cost) & (front_psnrs >= trial_psnr)):
+            kept = (front_costs < trial_cost) | (front_psnrs > trial_psnr)
+            front_costs = np.append(front_costs[kept], trial_cost)
+            front_psnrs = np.append(front_psnrs[kept], trial_psnr)
+            volume = front_area(front_costs, front_psnrs, reference)
+        volumes.append(volume)
     return pd.DataFrame({"trials": done["number"].to_numpy() + 1, "hypervolume": volumes})
 
 

@@ -95,6 +95,24 @@ def test_hypervolume_of_a_known_front() -> None:
     assert analysis.hypervolume(points, "macs", reference) == pytest.approx(1.0)
 
 
+def test_hypervolume_curve_matches_the_hypervolume_of_every_prefix() -> None:
+    rng = np.random.default_rng(0)
+    count = 300
+    frame = pd.DataFrame({
+        "number": rng.permutation(count),
+        "state": rng.choice(["COMPLETE", "COMPLETE", "COMPLETE", "FAIL"], count),
+        "psnr": np.round(rng.normal(37.0, 0.4, count), 1),  # rounded: ties and repeated points
+        "macs": np.round(rng.uniform(1.0, 9.0, count)),
+    })  # fmt: skip
+    curve = analysis.hypervolume_curve(frame, "macs")
+    reference = analysis.reference_point(frame, "macs")
+    done = analysis.complete(frame).sort_values("number")
+    expected = [analysis.hypervolume(done.iloc[: k + 1], "macs", reference) for k in range(len(done))]
+    assert curve["trials"].tolist() == (done["number"] + 1).tolist()
+    assert curve["hypervolume"].to_numpy() == pytest.approx(expected, rel=1e-12)
+    assert curve["hypervolume"].iloc[-1] > curve["hypervolume"].iloc[0] > 0
+
+
 def test_report_works_on_a_running_study_with_failures(small_study: StudyFolder, tmp_path: Path) -> None:
     copy = StudyFolder(tmp_path / "tiny")
     shutil.copytree(small_study.root, copy.root, ignore=shutil.ignore_patterns("report"))
