@@ -14,6 +14,6 @@ def serve(folder: StudyFolder, host: str, port: int) -> None:
     Raises:
         StudyError: the folder holds no study.
     """
-    source = study.load_study(folder)  # checks the folder and gives the storage already opened
+    source, storage = study.load_stored_study(folder)
     print(f"optuna-dashboard for study {source.study_name!r}: http://{host}:{port}/", flush=True)
-    optuna_dashboard.run_server(source._storage, host=host, port=port)  # noqa: SLF001 - the opened storage
+    optuna_dashboard.run_server(storage, host=host, port=port)

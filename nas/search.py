@@ -28,7 +28,7 @@ from nas import genotype, pareto, study, train, trial
 from nas.evaluations import release_claims_of
 from nas.searcher import WORKER_DIED, StudySearcher, directions, grid_trials
 from nas.space import SearchSpace, load
-from nas.study import StudyError, StudyFolder
+from nas.study import StoredStudy, StudyError, StudyFolder
 
 JOURNAL = "journal"
 PROGRESS_INTERVAL_S = 1.0
@@ -57,13 +57,14 @@ def baseline_genotypes(search_space: SearchSpace) -> list[tuple[str, genotype.Ge
     return [(label, arch) for arch, label in placements.items()]
 
 
-def _create(folder: StudyFolder, search_space: SearchSpace, space_path: Path, storage_url: str) -> optuna.Study:
+def _create(folder: StudyFolder, search_space: SearchSpace, space_path: Path, storage_url: str) -> StoredStudy:
     folder.root.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(space_path, folder.space_file)
     # The folder's own journal holds one study; a shared database gets a unique name per study.
     name = search_space.name if storage_url == JOURNAL else f"{search_space.name}-{time.strftime('%Y%m%dT%H%M%S')}"
+    storage = study.open_storage(folder, storage_url)
     created = optuna.create_study(
-        storage=study.open_storage(folder, storage_url), study_name=name,
+        storage=storage, study_name=name,
         directions=directions(search_space.objectives),
     )  # fmt: skip
     with warnings.catch_warnings():
@@ -73,10 +74,10 @@ def _create(folder: StudyFolder, search_space: SearchSpace, space_path: Path, st
         for seed in search_space.proxy.seeds:
             created.enqueue_trial(genotype.to_params(arch), user_attrs={trial.SEED: seed, "baseline": label})
     study.write_atomically(folder.study_record, json.dumps({"storage": storage_url, "study_name": name}))
-    return created
+    return created, storage
 
 
-def _reopen(folder: StudyFolder, space_path: Path, storage_url: str | None) -> optuna.Study:
+def _reopen(folder: StudyFolder, space_path: Path, storage_url: str | None) -> StoredStudy:
     recorded_url, _ = folder.storage_and_name()
     if storage_url is not None and storage_url != recorded_url:
         raise StudyError(
@@ -88,17 +89,18 @@ def _reopen(folder: StudyFolder, space_path: Path, storage_url: str | None) -> o
             f"{space_path}: differs from the space this study ran with ({folder.space_file}); add --fresh to start "
             "a new study (the old folder is kept), or pass another --results folder"
         )
-    reopened = study.load_study(folder)
-    _requeue_interrupted(reopened)
-    return reopened
+    reopened, storage = study.load_stored_study(folder)
+    _requeue_interrupted(reopened, storage)
+    return reopened, storage
 
 
-def _requeue_interrupted(reopened: optuna.Study) -> None:
+def _requeue_interrupted(reopened: optuna.Study, storage: optuna.storages.BaseStorage) -> None:
     """Trials a killed search left RUNNING: recorded FAIL (``interrupted``) and enqueued to run again."""
+    study_id = storage.get_study_id_from_name(reopened.study_name)
     for stale in reopened.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        storage = reopened._storage  # noqa: SLF001 - Optuna exposes per-trial writes only on its storage
-        storage.set_trial_user_attr(stale._trial_id, "outcome", study.INTERRUPTED)  # noqa: SLF001
-        storage.set_trial_user_attr(stale._trial_id, "error", "interrupted: the search stopped during this trial")  # noqa: SLF001
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, stale.number)
+        storage.set_trial_user_attr(trial_id, "outcome", study.INTERRUPTED)
+        storage.set_trial_user_attr(trial_id, "error", "interrupted: the search stopped during this trial")
         reopened.tell(stale.number, state=TrialState.FAIL)
         attrs = {k: v for k, v in stale.user_attrs.items() if k in (trial.SEED, "baseline")}
         reopened.enqueue_trial(stale.params, user_attrs={**attrs, trial.RERUN_OF: stale.number})
@@ -111,7 +113,7 @@ def counted(trial_: FrozenTrial) -> bool:
 
 def open_study(
     folder: StudyFolder, search_space: SearchSpace, space_path: Path, storage_url: str | None, fresh: bool
-) -> optuna.Study:
+) -> StoredStudy:
     """The folder's study: resumed, or created with its baselines (``fresh`` moves an existing folder aside)."""
     if fresh and folder.root.exists():
         kept = folder.root.with_name(f"{folder.root.name}.{time.strftime('%Y%m%dT%H%M%S')}")
@@ -236,12 +238,14 @@ def search(
         if total > grid_total:
             stream.write(f"nas search: the grid is covered by {grid_total} trials; running {grid_total}\n")
             total = grid_total
-    current = open_study(folder, search_space, space_path, storage, fresh)
+    current, current_storage = open_study(folder, search_space, space_path, storage, fresh)
     study.write_trials_csv(folder, current)
     progress = Progress(current.get_trials(deepcopy=False), search_space, total, stream)
     remaining = total - progress.finished
     if remaining > 0:
-        _run_trials(folder, search_space, space_path, current, remaining, progress, address, trainer, stream)
+        _run_trials(
+            folder, search_space, space_path, current, current_storage, remaining, progress, address, trainer, stream
+        )
     study.write_trials_csv(folder, current)
     finished = [t for t in current.get_trials(deepcopy=False) if counted(t)]
     outcomes = [t.user_attrs.get("outcome") for t in finished]
@@ -265,6 +269,7 @@ def _run_trials(
     search_space: SearchSpace,
     space_path: Path,
     current: optuna.Study,
+    storage: optuna.storages.BaseStorage,
     remaining: int,
     progress: Progress,
     address: str | None,
@@ -305,7 +310,6 @@ def _run_trials(
             progress.running = sum(t.status == "RUNNING" for t in trials)
             progress.show()
 
-    storage = current._storage  # noqa: SLF001 - the searcher shares the opened storage
     trainable = tune.with_parameters(
         _tune_trial, space_path=str(space_path), study_root=str(folder.root), run_id=uuid.uuid4().hex, trainer=trainer
     )

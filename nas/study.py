@@ -93,8 +93,12 @@ def open_storage(folder: StudyFolder, url: str) -> optuna.storages.BaseStorage:
     return optuna.storages.RDBStorage(url)
 
 
-def load_study(folder: StudyFolder) -> optuna.Study:
-    """The study of an existing folder, for reading (reports, dashboard).
+# A study and the storage it was opened on: per-trial writes and the dashboard work on the storage.
+StoredStudy = tuple[optuna.Study, optuna.storages.BaseStorage]
+
+
+def load_stored_study(folder: StudyFolder) -> StoredStudy:
+    """The study of an existing folder and the storage it was opened on.
 
     Raises:
         StudyError: the folder holds no study.
@@ -105,7 +109,17 @@ def load_study(folder: StudyFolder) -> optuna.Study:
             "or pass the folder it wrote (results/<space name>/)"
         )
     url, name = folder.storage_and_name()
-    return optuna.load_study(study_name=name, storage=open_storage(folder, url))
+    storage = open_storage(folder, url)
+    return optuna.load_study(study_name=name, storage=storage), storage
+
+
+def load_study(folder: StudyFolder) -> optuna.Study:
+    """The study of an existing folder, for reading (reports).
+
+    Raises:
+        StudyError: the folder holds no study.
+    """
+    return load_stored_study(folder)[0]
 
 
 def write_atomically(path: Path, text: str) -> None:
