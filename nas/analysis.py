@@ -134,8 +134,9 @@ def placement_effects(frame: pd.DataFrame) -> PlacementEffects:
     """Regresses the PSNR of trained trials on per-depth one-hot block choices (``none`` is the baseline).
 
     Each effect is the expected PSNR change from putting that block at that depth instead of ``none``, other
-    depths held fixed, with a ``CONFIDENCE`` interval. With fewer trainings than coefficients the intervals
-    are unknown (NaN).
+    depths held fixed. Its interval is simultaneous at ``CONFIDENCE`` over all effects (Bonferroni): a space
+    has tens of effects and a study a few dozen trainings, and per-effect 95 % intervals would exclude zero
+    for some of them by chance alone. With fewer trainings than coefficients the intervals are unknown (NaN).
     """
     trained = frame[frame["outcome"] == study.TRAINED]
     columns: list[tuple[str, str]] = []
@@ -152,7 +153,7 @@ def placement_effects(frame: pd.DataFrame) -> PlacementEffects:
         residuals = target - design @ coefficients
         residual_std = float(np.sqrt(residuals @ residuals / dof))
         covariance = residual_std**2 * np.linalg.inv(design.T @ design)
-        t_value = stats.t.ppf(0.5 + CONFIDENCE / 2, dof)
+        t_value = stats.t.ppf(1 - (1 - CONFIDENCE) / (2 * len(columns)), dof)
         half_widths = t_value * np.sqrt(np.diag(covariance))[1:]
     rows = []
     for (depth, block), effect, half in zip(columns, coefficients[1:], half_widths, strict=True):
@@ -189,8 +190,8 @@ def depth_importance(source: optuna.Study) -> dict[str, float] | None:
 def depth_verdicts(effects: PlacementEffects, noise_db: float | None) -> list[tuple[int, str, str]]:
     """(depth, helps|hurts|no measurable difference, evidence) for every depth with estimated effects.
 
-    A block helps (hurts) at a depth when its whole confidence interval is above (below) zero and its effect
-    exceeds the seed noise, when that is known.
+    A block helps (hurts) at a depth when its whole (simultaneous) confidence interval is above (below) zero
+    and its effect exceeds the seed noise, when that is known.
     """
     verdicts = []
     threshold = noise_db or 0.0

@@ -112,7 +112,7 @@ def effects_png(effects: pd.DataFrame, path: Path) -> None:
     axes.set_xticks(range(len(grid.columns)), grid.columns, rotation=45, ha="right", fontsize=8)
     axes.set_yticks(range(len(grid.index)), [f"depth {d}" for d in grid.index], fontsize=8)
     figure.colorbar(image, label="PSNR effect vs none (dB)")
-    axes.set_title("Effect of each block at each depth (95% CI)", fontsize=9)
+    axes.set_title("Effect of each block at each depth (95% simultaneous CI)", fontsize=9)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
@@ -126,7 +126,7 @@ def effects_plotly(effects: pd.DataFrame) -> go.Figure:
         text=text.fillna("").to_numpy(), texttemplate="%{text}", colorscale="RdBu", zmin=-limit, zmax=limit,
         colorbar={"title": "dB vs none"},
     ))  # fmt: skip
-    figure.update_layout(title="PSNR effect of each block at each depth, relative to none (95% CI)")
+    figure.update_layout(title="PSNR effect of each block at each depth, relative to none (95% simultaneous CI)")
     return figure
 
 

@@ -98,7 +98,8 @@ def _verdict(done: pd.DataFrame, frame: pd.DataFrame, cost: str) -> tuple[list[s
                      f"{effects.coefficients} coefficients).")  # fmt: skip
     else:
         lines.append(f"Per-depth effects, relative to `none` (OLS on {effects.observations} trainings, "
-                     f"residual σ {effects.residual_std_db:.3f} dB; 95% CI; 'beyond noise' = CI excludes 0 and "
+                     f"residual σ {effects.residual_std_db:.3f} dB; 95% CI simultaneous over the "
+                     f"{len(effects.table)} effects (Bonferroni); 'beyond noise' = CI excludes 0 and "
                      "|effect| > seed σ):")  # fmt: skip
         for depth, kind, evidence in analysis.depth_verdicts(effects, noise.std_db):
             lines.append(f"- depth {depth}: {kind}" + (f" ({evidence})" if evidence else ""))

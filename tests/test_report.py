@@ -18,6 +18,7 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
+from scipy import stats
 
 from nas import analysis, report, search, study, train
 from nas.study import StudyFolder
@@ -86,6 +87,24 @@ def test_placement_effects_recover_known_effects_with_intervals() -> None:
         assert row["high_db"] - row["low_db"] < 0.05
     verdicts = dict((d, kind) for d, kind, _ in analysis.depth_verdicts(analysis.placement_effects(frame), 0.05))
     assert verdicts == {0: "helps", 1: "hurts"}
+
+
+def test_placement_intervals_are_simultaneous_so_pure_noise_shows_no_effect() -> None:
+    rng = np.random.default_rng(3)
+    choices = ["none", "ca", "pa", "esa", "lia", "spatial", "shuffle", "cam"]
+    trainings = 50
+    depths = {f"d0{d}": rng.choice(choices, trainings) for d in range(4)}
+    frame = pd.DataFrame({**depths, "psnr": 37 + rng.normal(0, 0.2, trainings), "outcome": "trained"})
+    effects = analysis.placement_effects(frame)
+    table = effects.table
+    dof = effects.observations - effects.coefficients
+    per_effect_t, simultaneous_t = stats.t.ppf(0.975, dof), stats.t.ppf(1 - 0.05 / (2 * len(table)), dof)
+    half = (table["high_db"] - table["low_db"]) / 2
+    # Per-effect 95 % intervals would call some of these pure-noise effects real.
+    per_effect_half = half * per_effect_t / simultaneous_t
+    assert (table["effect_db"].abs() > per_effect_half).any()
+    assert not (table["low_db"] > 0).any() and not (table["high_db"] < 0).any()
+    assert {kind for _, kind, _ in analysis.depth_verdicts(effects, None)} == {"no measurable difference"}
 
 
 def test_hypervolume_of_a_known_front() -> None:
