@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nas.study import StudyFolder, write_atomically
+from nas.study import StudyFolder, create_exclusively, write_atomically
 
 CLAIM_SUFFIX = ".claim"
 
@@ -48,21 +48,28 @@ class Evaluation:
         return _read_json(self.result_file)
 
     def claim(self) -> int | None:
-        """Claims the training: None when this trial may train, else the number of the trial that trains it."""
-        self.folder.evaluations.mkdir(parents=True, exist_ok=True)
+        """Claims the training: None when this trial may train, else the number of the trial that trains it
+        or, when that trial recorded its result and released its claim just before, that has trained it."""
+        holder = self._take_claim()
+        if holder is None and (recorded := self.recorded()) is not None:
+            self.release()
+            return recorded["number"]
+        return holder
+
+    def _take_claim(self) -> int | None:
         mine = json.dumps({"number": self.number, "run": self.run_id})
-        try:
-            with open(self.claim_file, "x") as handle:
-                handle.write(mine)
-            return None
-        except FileExistsError:
+        while not create_exclusively(self.claim_file, mine):
             holder = _read_json(self.claim_file)
-        if holder is not None and holder["run"] == self.run_id and holder["number"] != self.number:
-            return holder["number"]
-        # A claim of a finished search run (or this trial's own, before its worker was restarted): take it over.
-        write_atomically(self.claim_file, mine)
-        holder = _read_json(self.claim_file)
-        return None if holder is None or holder["number"] == self.number else holder["number"]
+            if holder is None and not self.claim_file.exists():
+                continue  # released in between
+            if holder is not None and holder["run"] == self.run_id and holder["number"] != self.number:
+                return holder["number"]
+            # A claim of a finished search run, an unreadable one, or this trial's own from before its worker
+            # was restarted: take it over.
+            write_atomically(self.claim_file, mine)
+            holder = _read_json(self.claim_file)
+            return None if holder is None or holder["number"] == self.number else holder["number"]
+        return None
 
     def record(self, metrics: dict[str, Any]) -> None:
         write_atomically(self.result_file, json.dumps({"number": self.number, "metrics": metrics}))

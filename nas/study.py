@@ -122,12 +122,29 @@ def load_study(folder: StudyFolder) -> optuna.Study:
     return load_stored_study(folder)[0]
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Writes ``text`` so that readers (and a resumed run after kill -9) never see a partial file."""
+def _written_beside(path: Path, text: str) -> Path:
+    """A temporary file next to ``path`` holding ``text``, to be moved or linked into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     temporary.write_text(text)
-    os.replace(temporary, path)
+    return temporary
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Writes ``text`` so that readers (and a resumed run after kill -9) never see a partial file."""
+    os.replace(_written_beside(path, text), path)
+
+
+def create_exclusively(path: Path, text: str) -> bool:
+    """Creates ``path`` holding ``text`` unless it exists (then False); readers never see it partly written."""
+    temporary = _written_beside(path, text)
+    try:
+        os.link(temporary, path)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        temporary.unlink()
 
 
 def environment() -> dict[str, Any]:

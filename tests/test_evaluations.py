@@ -1,0 +1,46 @@
+"""The evaluation store's claims: one trial trains a (genotype, budget, seed); the others wait or reuse."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from nas.evaluations import Evaluation
+from nas.study import StudyFolder
+
+
+def test_a_claim_is_exclusive_and_a_released_one_can_be_taken(tmp_path: Path) -> None:
+    folder = StudyFolder(tmp_path / "study")
+    first, second = Evaluation(folder, "key", 1, "run-a"), Evaluation(folder, "key", 2, "run-a")
+    assert first.claim() is None
+    assert second.claim() == 1
+    first.release()
+    assert second.claim() is None
+    second.release()
+    assert not list(folder.evaluations.glob(".*.tmp"))
+
+
+def test_a_claim_made_just_after_another_trial_recorded_and_released_does_not_train_again(tmp_path: Path) -> None:
+    folder = StudyFolder(tmp_path / "study")
+    trained, late = Evaluation(folder, "key", 1, "run-a"), Evaluation(folder, "key", 2, "run-a")
+    assert late.recorded() is None  # the late trial looked before the result was written...
+    assert trained.claim() is None
+    trained.record({"psnr": 31.5})
+    trained.release()
+    assert late.claim() == 1  # ...and claims after it was released: it is sent to the result instead
+    assert not late.claim_file.exists()
+    assert late.recorded() == {"number": 1, "metrics": {"psnr": 31.5}}
+
+
+def test_stale_and_unreadable_claims_are_taken_over(tmp_path: Path) -> None:
+    folder = StudyFolder(tmp_path / "study")
+    killed_run = Evaluation(folder, "stale", 4, "run-killed")
+    assert killed_run.claim() is None
+    resumed = Evaluation(folder, "stale", 9, "run-resumed")
+    assert resumed.claim() is None
+    assert json.loads(resumed.claim_file.read_text()) == {"number": 9, "run": "run-resumed"}
+
+    torn = Evaluation(folder, "torn", 5, "run-resumed")
+    torn.claim_file.write_text("")  # a claim cut short by a crash of an older writer
+    assert torn.claim() is None
+    assert json.loads(torn.claim_file.read_text())["number"] == 5
