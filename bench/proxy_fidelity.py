@@ -59,27 +59,14 @@ def run_key(label: str, arch: Genotype, seed: int) -> str:
     return f"{label} | {arch} | seed {seed}"
 
 
-def mean_psnr_by_genotype(runs: dict, label: str, archs: list[Genotype], seeds: tuple[int, ...]) -> np.ndarray:
-    return np.mean([psnr_by_genotype(runs, label, archs, seed) for seed in seeds], axis=0)
+def psnr_table(runs: dict, label: str, archs: list[Genotype], seeds: tuple[int, ...]) -> np.ndarray:
+    """PSNR of every run of a budget: one row per seed, one column per genotype."""
+    return np.array([[runs[run_key(label, a, seed)]["psnr"] for a in archs] for seed in seeds])
 
 
-def psnr_by_genotype(runs: dict, label: str, archs: list[Genotype], seed: int) -> list[float]:
-    return [runs[run_key(label, a, seed)]["psnr"] for a in archs]
-
-
-def seed_agreement(runs: dict, label: str, archs: list[Genotype], seeds: tuple[int, ...]) -> float:
+def seed_agreement(table: np.ndarray) -> float:
     """Mean Kendall's τ between the genotype rankings of two seeds, over all pairs of seeds."""
-    taus = [
-        stats.kendalltau(psnr_by_genotype(runs, label, archs, a), psnr_by_genotype(runs, label, archs, b)).statistic
-        for a, b in itertools.combinations(seeds, 2)
-    ]
-    return float(np.mean(taus))
-
-
-def seed_noise(runs: dict, label: str, archs: list[Genotype], seeds: tuple[int, ...]) -> float:
-    """Pooled standard deviation of PSNR across seeds of one genotype."""
-    variances = [statistics.variance([runs[run_key(label, a, s)]["psnr"] for s in seeds]) for a in archs]
-    return float(np.sqrt(np.mean(variances)))
+    return float(np.mean([stats.kendalltau(a, b).statistic for a, b in itertools.combinations(table, 2)]))
 
 
 def main() -> None:
@@ -111,17 +98,18 @@ def main() -> None:
                 RECORD.write_text(json.dumps(record, indent=2) + "\n")
 
     reference_label = REFERENCE[0]
-    reference = mean_psnr_by_genotype(runs, reference_label, archs, REFERENCE_SEEDS)
+    reference = psnr_table(runs, reference_label, archs, REFERENCE_SEEDS).mean(axis=0)
     rows = []
     for label, seeds in [(label, CANDIDATE_SEEDS) for label in CANDIDATES] + [(reference_label, REFERENCE_SEEDS)]:
-        means = mean_psnr_by_genotype(runs, label, archs, seeds)
+        table = psnr_table(runs, label, archs, seeds)
+        means = table.mean(axis=0)
         seconds = statistics.median(runs[run_key(label, a, s)]["train_seconds"] for a in archs for s in seeds)
         is_reference = label == reference_label
         rows.append({
             "budget": label, "seeds": len(seeds), "median_train_seconds": seconds,
             "mean_psnr": float(means.mean()), "genotype_spread_db": float(means.std(ddof=1)),
-            "seed_noise_db": seed_noise(runs, label, archs, seeds),
-            "seed_agreement_tau": seed_agreement(runs, label, archs, seeds),
+            "seed_noise_db": float(np.sqrt(table.var(axis=0, ddof=1).mean())),  # pooled over genotypes
+            "seed_agreement_tau": seed_agreement(table),
             "kendall_tau": None if is_reference else float(stats.kendalltau(means, reference).statistic),
             "spearman_rho": None if is_reference else float(stats.spearmanr(means, reference).statistic),
         })  # fmt: skip
