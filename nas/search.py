@@ -299,9 +299,11 @@ def _run_trials(
     elif search_space.resources.gpu > 0:
         stream.write("nas search: the Ray cluster has no GPU; trials run on CPUs\n")
 
+    run_id = uuid.uuid4().hex
+
     def on_record(recorded: FrozenTrial) -> None:
         if recorded.user_attrs.get("error") == WORKER_DIED:
-            release_claims_of(folder, recorded.number)
+            release_claims_of(folder, run_id, recorded.number)
         study.append_trial_row(folder, recorded)
         progress.record(recorded)
 
@@ -311,7 +313,7 @@ def _run_trials(
             progress.show()
 
     trainable = tune.with_parameters(
-        _tune_trial, space_path=str(space_path), study_root=str(folder.root), run_id=uuid.uuid4().hex, trainer=trainer
+        _tune_trial, space_path=str(space_path), study_root=str(folder.root), run_id=run_id, trainer=trainer
     )
     tuner = tune.Tuner(
         tune.with_resources(trainable, resources),

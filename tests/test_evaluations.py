@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from nas.evaluations import Evaluation
@@ -44,3 +46,38 @@ def test_stale_and_unreadable_claims_are_taken_over(tmp_path: Path) -> None:
     torn.claim_file.write_text("")  # a claim cut short by a crash of an older writer
     assert torn.claim() is None
     assert json.loads(torn.claim_file.read_text())["number"] == 5
+
+
+CONTENDER = """
+import sys
+from pathlib import Path
+from nas.evaluations import Evaluation
+from nas.study import StudyFolder
+folder, number, keys = StudyFolder(Path(sys.argv[1])), int(sys.argv[2]), int(sys.argv[3])
+print("ready", flush=True)
+sys.stdin.readline()
+print(" ".join(str(k) for k in range(keys) if Evaluation(folder, str(k), number, "run-resumed").claim() is None))
+"""
+
+
+def test_trials_racing_for_the_same_stale_claims_take_each_over_once(tmp_path: Path) -> None:
+    folder, keys = StudyFolder(tmp_path / "study"), 200
+    for key in range(keys):
+        assert Evaluation(folder, str(key), 0, "run-killed").claim() is None
+    contenders = [
+        subprocess.Popen(
+            [sys.executable, "-c", CONTENDER, str(folder.root), str(number), str(keys)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for number in (1, 2, 3, 4)
+    ]
+    for contender in contenders:
+        assert contender.stdout.readline() == "ready\n"
+    for contender in contenders:  # all imported: start them together, so they race for the same claims
+        contender.stdin.write("go\n")
+        contender.stdin.flush()
+    won = [int(key) for contender in contenders for key in contender.communicate(timeout=120)[0].split()]
+    assert all(contender.returncode == 0 for contender in contenders)
+    assert sorted(won) == list(range(keys))  # each stale claim taken over by exactly one contender
