@@ -92,8 +92,9 @@ def run(
                 break
             if not waited:
                 log.write(f"trial {holder} is training the same genotype and seed; waiting for its result")
+            idle_since = time.perf_counter()
             time.sleep(CLAIM_POLL_S)
-            waited += CLAIM_POLL_S
+            waited += time.perf_counter() - idle_since  # as slept: a loaded machine oversleeps
         if recorded is not None and recorded["number"] in (rerun_of, number):
             log.write(f"trial {recorded['number']} trained it before the search was interrupted; result reused")
             result.update(recorded["metrics"], outcome=study.TRAINED)
