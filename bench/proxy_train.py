@@ -11,9 +11,11 @@ from its first iteration. Target: at least 2× on CPU.
 The two loops run alternately, ``--rounds`` times each, so that a drift in the machine's speed (shared CPUs
 vary by ±15 % from minute to minute) hits both; the speedup is the median of the rounds' ratios. A profiled
 window of each loop then splits an iteration into convolutions (forward and backward) and everything else.
+Last, each block of sr_tiny is timed alone, as ``none`` followed by the block in every other slot, at sr_tiny's
+batch and patch: how much the harness speeds up each kind of block at that size.
 
 Usage: python3 bench/proxy_train.py [--device cpu|cuda] [--rounds 3]
-       (prints two tables, writes bench/proxy_train.json)
+       (prints three tables, writes bench/proxy_train.json)
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,7 +37,7 @@ from torch.profiler import ProfilerActivity, profile
 from torch.utils.data import DataLoader, Dataset
 
 from nas import data, model, space, train
-from nas.genotype import Genotype
+from nas.genotype import Genotype, from_placement
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = [  # (space file, genotype, iterations timed): a tiny and an A2N-sized network
@@ -42,6 +45,7 @@ CASES = [  # (space file, genotype, iterations timed): a tiny and an A2N-sized n
     ("sr_light.yaml", "x2.c40.u24:ca-a2b-none-esa-lia-pa-psa_p-shuffle-spatial-a2b-none-esa-lia-pa-psa_p-shuffle", 4),
 ]
 PROFILE_WARMUP, PROFILE_ITERATIONS = 5, 20  # the profiled window per loop; halves of a shorter case
+PER_BLOCK_SPACE, PER_BLOCK_ITERATIONS = "sr_tiny.yaml", 150
 
 
 class NumpyPatches(Dataset):
@@ -116,6 +120,43 @@ def reference_images_per_second(
     return budget.iterations * budget.batch_size / (time.perf_counter() - start)
 
 
+def alternating_throughputs(
+    genotype: Genotype, search_space: space.SearchSpace, budget: space.ProxyBudget, device: str, rounds: int
+) -> dict[str, Any]:
+    """Median images per second of ``rounds`` alternating runs of each loop, and the rounds' speedups."""
+    references, harnesses = [], []
+    for _ in range(rounds):
+        references.append(reference_images_per_second(genotype, search_space, budget, device))
+        ours = train.train(genotype, search_space, seed=0, device=device, budget=budget, measure_untrained=False)
+        harnesses.append(ours.images_per_second)
+    ratios = [h / r for h, r in zip(harnesses, references, strict=True)]
+    return {
+        "reference_images_per_s": statistics.median(references),
+        "harness_images_per_s": statistics.median(harnesses),
+        "speedup": statistics.median(ratios), "speedup_min": min(ratios), "speedup_max": max(ratios),
+        "harness_precision": ours.precision,
+    }  # fmt: skip
+
+
+def per_block_rows(device: str, rounds: int) -> list[dict[str, Any]]:
+    search_space = space.load(ROOT / "search_spaces" / PER_BLOCK_SPACE)
+    budget = replace(search_space.proxy, iterations=PER_BLOCK_ITERATIONS)
+    rows = []
+    for block in search_space.choices:
+        genotype = from_placement(search_space, ["none"] + [block] * (search_space.depth - 1))
+        rows.append({"block": block, "genotype": str(genotype), "iterations": budget.iterations,
+                     **alternating_throughputs(genotype, search_space, budget, device, rounds)})  # fmt: skip
+    return rows
+
+
+def print_throughputs(label: str, row: dict[str, Any]) -> None:
+    spread = f"({row['speedup_min']:.2f}–{row['speedup_max']:.2f})"
+    print(
+        f"{label:<20} {row['reference_images_per_s']:16.1f} {row['harness_images_per_s']:14.1f} "
+        f"{row['speedup']:7.2f}× {spread:>12}  {row['harness_precision']}"
+    )
+
+
 def split_ms_per_iteration(step: Callable, warmup: int, iterations: int, device: str) -> tuple[float, float]:
     """(convolution, everything else) milliseconds per iteration, from the profiler's self times of the ops
     on the device (CPU time on a CPU, kernel time on a GPU)."""
@@ -142,12 +183,6 @@ def main() -> None:
         search_space = space.load(ROOT / "search_spaces" / space_file)
         genotype = Genotype.parse(genotype_id)
         budget = replace(search_space.proxy, iterations=iterations)
-        references, harnesses = [], []
-        for _ in range(args.rounds):
-            references.append(reference_images_per_second(genotype, search_space, budget, device))
-            ours = train.train(genotype, search_space, seed=0, device=device, budget=budget, measure_untrained=False)
-            harnesses.append(ours.images_per_second)
-        ratios = [h / r for h, r in zip(harnesses, references, strict=True)]
         warmup, window = min(PROFILE_WARMUP, iterations // 2), min(PROFILE_ITERATIONS, iterations - iterations // 2)
         profiled = replace(budget, iterations=warmup + window)
         ref_conv, ref_other = split_ms_per_iteration(
@@ -159,25 +194,18 @@ def main() -> None:
         rows.append({
             "space": search_space.name, "genotype": genotype_id, "iterations": iterations,
             "batch": budget.batch_size, "patch": budget.patch_size, "rounds": args.rounds,
-            "reference_images_per_s": statistics.median(references),
-            "harness_images_per_s": statistics.median(harnesses),
-            "speedup": statistics.median(ratios), "speedup_min": min(ratios), "speedup_max": max(ratios),
-            "harness_precision": ours.precision,
+            **alternating_throughputs(genotype, search_space, budget, device, args.rounds),
             "profiled_ms_per_iteration": {
                 "reference": {"convolution": ref_conv, "other": ref_other},
                 "harness": {"convolution": our_conv, "other": our_other},
             },
         })  # fmt: skip
+    blocks = per_block_rows(device, args.rounds)
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, {args.rounds} rounds")
-    print(f"{'space':<9} {'batch×patch':>11} {'reference img/s':>16} {'harness img/s':>14} {'speedup':>8} "
-          f"{'(min–max)':>12}  precision")  # fmt: skip
+    columns = f"{'reference img/s':>16} {'harness img/s':>14} {'speedup':>8} {'(min–max)':>12}  precision"
+    print(f"{'space, batch×patch':<20} {columns}")
     for row in rows:
-        shape = f"{row['batch']}×{row['patch']}²"
-        spread = f"({row['speedup_min']:.2f}–{row['speedup_max']:.2f})"
-        print(
-            f"{row['space']:<9} {shape:>11} {row['reference_images_per_s']:16.1f} "
-            f"{row['harness_images_per_s']:14.1f} {row['speedup']:7.2f}× {spread:>12}  {row['harness_precision']}"
-        )
+        print_throughputs(f"{row['space']}, {row['batch']}×{row['patch']}²", row)
     print("\nprofiled ms per iteration (op self times): reference → harness (speedup)")
     print(f"{'space':<9} {'convolutions':>26} {'everything else':>26}")
     for row in rows:
@@ -187,12 +215,17 @@ def main() -> None:
             ref, ours = split["reference"][part], split["harness"][part]
             cells.append(f"{ref:7.1f} → {ours:6.1f} ({ref / ours:4.2f}×)")
         print(f"{row['space']:<9} {cells[0]:>26} {cells[1]:>26}")
+    print(f"\neach block alone: none, then the block in every other slot ({PER_BLOCK_SPACE}, {PER_BLOCK_ITERATIONS} it)")
+    print(f"{'block':<20} {columns}")
+    for row in blocks:
+        print_throughputs(row["block"], row)
     record = {
         "device": device,
         "machine": platform.processor() or platform.machine(),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "rows": rows,
+        "per_block": blocks,
     }
     Path(__file__).with_name("proxy_train.json").write_text(json.dumps(record, indent=2) + "\n")
 
