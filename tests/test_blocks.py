@@ -120,12 +120,15 @@ def test_pam_equals_the_official_formula() -> None:
     torch.testing.assert_close(module(x), official, atol=1e-5, rtol=1e-4)
 
 
-def test_softpool_equals_the_official_formula_and_survives_large_inputs() -> None:
+def test_softpool_equals_the_official_formula_with_its_gradient_and_survives_large_inputs() -> None:
     softpool = blocks.lia.SoftPool2d(7, 3)
-    x = torch.randn(2, 16, 30, 25)
-    official = F.avg_pool2d(torch.exp(x) * x, 7, 3) / F.avg_pool2d(torch.exp(x), 7, 3)
-    torch.testing.assert_close(softpool(x), official, atol=1e-5, rtol=1e-5)
-    large = 1000.0 * x
+    exact = torch.randn(2, 16, 30, 25, dtype=torch.float64, requires_grad=True)
+    official = F.avg_pool2d(torch.exp(exact) * exact, 7, 3) / F.avg_pool2d(torch.exp(exact), 7, 3)
+    torch.testing.assert_close(softpool(exact), official)
+    (gradient,) = torch.autograd.grad(softpool(exact).square().sum(), exact)
+    (official_gradient,) = torch.autograd.grad(official.square().sum(), exact)
+    torch.testing.assert_close(gradient, official_gradient)
+    large = 1000.0 * exact.detach().float()
     assert not torch.isfinite(F.avg_pool2d(torch.exp(large) * large, 7, 3)).all()
     pooled = softpool(large)
     assert torch.isfinite(pooled).all()
