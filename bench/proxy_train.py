@@ -215,7 +215,7 @@ def main() -> None:
             ref, ours = split["reference"][part], split["harness"][part]
             cells.append(f"{ref:7.1f} → {ours:6.1f} ({ref / ours:4.2f}×)")
         print(f"{row['space']:<9} {cells[0]:>26} {cells[1]:>26}")
-    print(f"\neach block alone: none, then the block in every other slot ({PER_BLOCK_SPACE}, {PER_BLOCK_ITERATIONS} it)")
+    print(f"\neach block alone, none then the block in every other slot: {PER_BLOCK_SPACE}, {PER_BLOCK_ITERATIONS} it.")
     print(f"{'block':<20} {columns}")
     for row in blocks:
         print_throughputs(row["block"], row)
