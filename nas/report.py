@@ -9,7 +9,6 @@ storage, where ``nas dashboard`` shows them (Plots and Note).
 from __future__ import annotations
 
 import html
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +36,7 @@ def _labels(folder: StudyFolder, frame: pd.DataFrame) -> list[str]:
     """What the numbers measure: budget, data, devices, seeds, cost convention and trial counts."""
     space_doc = yaml.safe_load(folder.space_file.read_text()) or {}
     proxy, data = space_doc.get("proxy", {}), space_doc.get("data", {})
-    runs = json.loads(folder.environment_file.read_text()) if folder.environment_file.is_file() else []
+    runs = folder.environment_runs()
     machines = sorted({f"{r['cpu']} ({r['cpu_count']} CPUs){', ' + ', '.join(r['gpus']) if r['gpus'] else ''}"
                        for r in runs})  # fmt: skip
     trained_on = sorted(set(frame["device"].dropna()))

@@ -30,7 +30,6 @@ from nas.searcher import WORKER_DIED, StudySearcher, directions, grid_trials
 from nas.space import SearchSpace, load
 from nas.study import StoredStudy, StudyError, StudyFolder
 
-JOURNAL = "journal"
 PROGRESS_INTERVAL_S = 1.0
 
 
@@ -57,11 +56,16 @@ def baseline_genotypes(search_space: SearchSpace) -> list[tuple[str, genotype.Ge
     return [(label, arch) for arch, label in placements.items()]
 
 
+def _timestamp() -> str:
+    """The local time, compact and sortable: names of shared-database studies, moved folders and Tune runs."""
+    return time.strftime("%Y%m%dT%H%M%S")
+
+
 def _create(folder: StudyFolder, search_space: SearchSpace, space_path: Path, storage_url: str) -> StoredStudy:
     folder.root.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(space_path, folder.space_file)
     # The folder's own journal holds one study; a shared database gets a unique name per study.
-    name = search_space.name if storage_url == JOURNAL else f"{search_space.name}-{time.strftime('%Y%m%dT%H%M%S')}"
+    name = search_space.name if storage_url == study.JOURNAL else f"{search_space.name}-{_timestamp()}"
     storage = study.open_storage(folder, storage_url)
     created = optuna.create_study(
         storage=storage, study_name=name,
@@ -116,12 +120,12 @@ def open_study(
 ) -> StoredStudy:
     """The folder's study: resumed, or created with its baselines (``fresh`` moves an existing folder aside)."""
     if fresh and folder.root.exists():
-        kept = folder.root.with_name(f"{folder.root.name}.{time.strftime('%Y%m%dT%H%M%S')}")
+        kept = folder.root.with_name(f"{folder.root.name}.{_timestamp()}")
         folder.root.rename(kept)
         print(f"nas search: the previous study was moved to {kept}", file=sys.stderr)
     if folder.exists():
         return _reopen(folder, space_path, storage_url)
-    return _create(folder, search_space, space_path, storage_url or JOURNAL)
+    return _create(folder, search_space, space_path, storage_url or study.JOURNAL)
 
 
 class Progress:
@@ -205,7 +209,7 @@ def _tune_trial(config: dict[str, Any], space_path: str, study_root: str, run_id
 
 def _record_environment(folder: StudyFolder, requested: int, cluster: dict[str, float]) -> None:
     """Appends this run (time, trials asked, Ray cluster, driver machine) to environment.json."""
-    runs = json.loads(folder.environment_file.read_text()) if folder.environment_file.is_file() else []
+    runs = folder.environment_runs()
     runs.append({
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "trials": requested, "ray_cluster": cluster,
         **study.environment(),
@@ -326,7 +330,7 @@ def _run_trials(
             reuse_actors=True,
         ),
         run_config=tune.RunConfig(
-            name=f"run-{time.strftime('%Y%m%dT%H%M%S')}",
+            name=f"run-{_timestamp()}",
             storage_path=str(folder.root / "tune"),
             failure_config=tune.FailureConfig(max_failures=1),
             verbose=0,

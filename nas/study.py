@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import os
 import platform
@@ -35,6 +36,7 @@ TRIAL_COLUMNS = (
 # Outcomes of a finished trial, stored as its ``outcome`` user attribute.
 TRAINED, DUPLICATE, INFEASIBLE, FAILED, INTERRUPTED = "trained", "duplicate", "infeasible", "failed", "interrupted"
 VERSIONED_PACKAGES = ("torch", "optuna", "ray", "fvcore", "numpy", "pandas")
+JOURNAL = "journal"  # the storage URL recorded for the folder's own journal file
 
 
 class StudyError(InputError):
@@ -79,6 +81,10 @@ class StudyFolder:
     def exists(self) -> bool:
         return self.study_record.is_file()
 
+    def environment_runs(self) -> list[dict[str, Any]]:
+        """The records of ``environment.json``, one per search run (empty before the first run)."""
+        return json.loads(self.environment_file.read_text()) if self.environment_file.is_file() else []
+
     def storage_and_name(self) -> tuple[str, str]:
         """The storage URL (``journal`` for the folder's own file) and study name recorded in ``study.json``."""
         record = json.loads(self.study_record.read_text())
@@ -87,7 +93,7 @@ class StudyFolder:
 
 def open_storage(folder: StudyFolder, url: str) -> optuna.storages.BaseStorage:
     """The folder's journal file, or the Optuna storage at ``url`` (``sqlite:///``, ``postgresql://``...)."""
-    if url == "journal":
+    if url == JOURNAL:
         backend = optuna.storages.journal.JournalFileBackend(str(folder.journal))
         return optuna.storages.JournalStorage(backend)
     return optuna.storages.RDBStorage(url)
@@ -197,14 +203,11 @@ def trial_row(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
 
 
 def write_trials_csv(folder: StudyFolder, study: optuna.Study) -> None:
-    trials = study.get_trials(deepcopy=False)
-    lines = [trial_row(t) for t in trials if t.state.is_finished()]
-    temporary = folder.trials_csv.with_name(".trials.csv.tmp")
-    with temporary.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=TRIAL_COLUMNS)
-        writer.writeheader()
-        writer.writerows(lines)
-    os.replace(temporary, folder.trials_csv)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=TRIAL_COLUMNS)
+    writer.writeheader()
+    writer.writerows(trial_row(t) for t in study.get_trials(deepcopy=False) if t.state.is_finished())
+    write_atomically(folder.trials_csv, text.getvalue())
 
 
 def append_trial_row(folder: StudyFolder, trial: optuna.trial.FrozenTrial) -> None:
