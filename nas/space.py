@@ -117,6 +117,11 @@ class _NoAliasLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
+def _did_you_mean(value: Any, allowed: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(str(value), allowed, n=1)
+    return f"did you mean {close[0]!r}? " if close else ""
+
+
 class _Checker:
     """Reads values out of the parsed document; each failure raises a SpaceError naming file and key path."""
 
@@ -133,10 +138,8 @@ class _Checker:
             raise self.fail(path, value, "expected a mapping of keys to values")
         for key in value:
             if not isinstance(key, str) or key not in known:
-                close = difflib.get_close_matches(str(key), known, n=1)
-                hint = f"did you mean {close[0]!r}? " if close else ""
                 where = f"{path}.{key}" if path else str(key)
-                raise self.fail(where, key, f"unknown key; {hint}known: {', '.join(known)}")
+                raise self.fail(where, key, f"unknown key; {_did_you_mean(key, known)}known: {', '.join(known)}")
         return value
 
     def integer(self, value: Any, path: str, low: int, high: int) -> int:
@@ -168,9 +171,7 @@ class _Checker:
 
     def choice(self, value: Any, path: str, allowed: tuple[str, ...]) -> str:
         if not isinstance(value, str) or value not in allowed:
-            close = difflib.get_close_matches(str(value), allowed, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise self.fail(path, value, f"{hint}allowed: {', '.join(allowed)}")
+            raise self.fail(path, value, f"{_did_you_mean(value, allowed)}allowed: {', '.join(allowed)}")
         return value
 
     def block_list(self, value: Any, path: str) -> tuple[str, ...]:
