@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
 
-from nas import analysis, genotype  # noqa: E402
+from nas import analysis, genotype, protocol  # noqa: E402
 
 FRONT_COLOUR = "#d62728"
 TRIAL_COLOUR = "#9aa5b1"
@@ -21,10 +21,16 @@ UNIFORM_COLOUR = "#1f77b4"
 
 
 COST_AXES = {  # divisor and axis label of each cost
-    "macs": (1e9, "GMACs (multiply-adds, 1280×720 HR output)"),
+    "macs": (1e9, f"GMACs (multiply-adds, {protocol.COST_HR_OUTPUT})"),
     "params": (1e3, "parameters (K)"),
-    "latency_ms": (1.0, "latency (ms, median forward, 1280×720 HR output)"),
+    "latency_ms": (1.0, f"latency (ms, median forward, {protocol.COST_HR_OUTPUT})"),
 }
+
+
+def _save(figure: plt.Figure, path: Path) -> None:
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
 
 
 def _pareto_parts(done: pd.DataFrame, cost: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -49,9 +55,7 @@ def pareto_png(done: pd.DataFrame, cost: str, path: Path) -> None:
     axes.set_ylabel("proxy PSNR (dB, Y channel)")
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8, loc="lower right")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    _save(figure, path)
 
 
 def pareto_plotly(done: pd.DataFrame, cost: str) -> go.Figure:
@@ -79,9 +83,7 @@ def hypervolume_png(curve: pd.DataFrame, cost: str, path: Path) -> None:
     axes.set_xlabel("trials")
     axes.set_ylabel(f"hypervolume (dB × {cost} fraction)")
     axes.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    _save(figure, path)
 
 
 def hypervolume_plotly(curve: pd.DataFrame, cost: str) -> go.Figure:
@@ -91,19 +93,19 @@ def hypervolume_plotly(curve: pd.DataFrame, cost: str) -> go.Figure:
     return figure
 
 
-def _effect_grid(effects: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Depth × block tables of effects and of their interval text."""
+def _effect_grid(effects: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, float]:
+    """Depth × block tables of effects and of their interval text, and the colour scale's limit."""
     grid = effects.pivot(index="depth", columns="block", values="effect_db")
     text = effects.assign(
         label=[f"{e:+.2f}\n[{lo:+.2f},{hi:+.2f}]" if np.isfinite(lo) else f"{e:+.2f}"
                for e, lo, hi in zip(effects["effect_db"], effects["low_db"], effects["high_db"], strict=True)]
     ).pivot(index="depth", columns="block", values="label")  # fmt: skip
-    return grid, text
+    limit = float(np.nanmax(np.abs(grid.to_numpy()))) if grid.size else 1.0
+    return grid, text, limit
 
 
 def effects_png(effects: pd.DataFrame, path: Path) -> None:
-    grid, text = _effect_grid(effects)
-    limit = float(np.nanmax(np.abs(grid.to_numpy()))) if grid.size else 1.0
+    grid, text, limit = _effect_grid(effects)
     figure, axes = plt.subplots(figsize=(1.0 + 0.95 * len(grid.columns), 1.0 + 0.55 * len(grid.index)))
     image = axes.imshow(grid.to_numpy(dtype=float), cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
     for (row, column), value in np.ndenumerate(text.to_numpy()):
@@ -113,14 +115,11 @@ def effects_png(effects: pd.DataFrame, path: Path) -> None:
     axes.set_yticks(range(len(grid.index)), [f"depth {d}" for d in grid.index], fontsize=8)
     figure.colorbar(image, label="PSNR effect vs none (dB)")
     axes.set_title("Effect of each block at each depth (95% simultaneous CI)", fontsize=9)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    _save(figure, path)
 
 
 def effects_plotly(effects: pd.DataFrame) -> go.Figure:
-    grid, text = _effect_grid(effects)
-    limit = float(np.nanmax(np.abs(grid.to_numpy()))) if grid.size else 1.0
+    grid, text, limit = _effect_grid(effects)
     figure = go.Figure(go.Heatmap(
         z=grid.to_numpy(dtype=float), x=list(grid.columns), y=[f"depth {d}" for d in grid.index],
         text=text.fillna("").to_numpy(), texttemplate="%{text}", colorscale="RdBu", zmin=-limit, zmax=limit,
@@ -140,9 +139,7 @@ def frequency_png(frequency: pd.DataFrame, path: Path) -> None:
     axes.set_ylabel("share with attention")
     axes.set_ylim(0, 1)
     axes.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    _save(figure, path)
 
 
 def frequency_plotly(frequency: pd.DataFrame) -> go.Figure:
@@ -160,9 +157,7 @@ def importance_png(importance: dict[str, float], path: Path) -> None:
     figure, axes = plt.subplots(figsize=(6.5, 3.2))
     axes.bar([f"depth {genotype.depth_index(n)}" for n in names], [importance[n] for n in names], color=UNIFORM_COLOUR)
     axes.set_ylabel("PED-ANOVA importance for PSNR")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    _save(figure, path)
 
 
 def importance_plotly(importance: dict[str, float]) -> go.Figure:
@@ -195,6 +190,4 @@ def strips_png(front: pd.DataFrame, depths: list[str], colours: dict[str, str], 
     axes.set_yticks([y + 0.45 for y in range(len(rows))], [f"{p:.3f} dB" for p in rows["psnr"]], fontsize=7)
     axes.set_xlabel("depth")
     axes.set_title("Placements on the Pareto front", fontsize=9)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    _save(figure, path)

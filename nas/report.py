@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 import plotly.offline
 import yaml
 
-from nas import analysis, figures, genotype, study
+from nas import analysis, figures, genotype, protocol, study
 from nas.study import StudyError, StudyFolder
 
 COUNTED_OUTCOMES = (study.TRAINED, study.DUPLICATE, study.INFEASIBLE, study.FAILED, study.INTERRUPTED)
@@ -51,7 +51,7 @@ def _labels(folder: StudyFolder, frame: pd.DataFrame) -> list[str]:
         f"data: train `{data.get('train', 'builtin')}`, validation `{data.get('val', 'builtin')}`; PSNR/SSIM on "
         "Y, border = scale, MATLAB-bicubic LR",
         "MACs: multiply-adds (1 MAC = 1 multiply + 1 add) of conv/linear/matmul/attention/upsampling for a "
-        "1280×720 HR output (fvcore); params: learnable parameters",
+        f"{protocol.COST_HR_OUTPUT} (fvcore); params: learnable parameters",
         f"trained on: {', '.join(trained_on) or '-'}; machines: {'; '.join(machines) or '-'}",
         f"trials: {count_text}" + (f", {running} still running" if running else ""),
     ]
