@@ -290,14 +290,17 @@ def parse(document: Any, source: str = "<memory>", base_dir: Path = Path(".")) -
         )
 
     proxy_doc = check.section(document, "proxy", tuple(ProxyBudget.__dataclass_fields__))
-    seeds = proxy_doc.get("seeds", [0])
+    default_proxy = ProxyBudget()
+    seeds = proxy_doc.get("seeds", list(default_proxy.seeds))
     if not isinstance(seeds, list) or not seeds:
         raise check.fail("proxy.seeds", seeds, "expected a non-empty list of integer seeds")
     proxy = ProxyBudget(
-        iterations=check.integer(proxy_doc.get("iterations", 2000), "proxy.iterations", 1, 10_000_000),
-        batch_size=check.integer(proxy_doc.get("batch_size", 16), "proxy.batch_size", 1, 4096),
-        patch_size=check.integer(proxy_doc.get("patch_size", 64), "proxy.patch_size", 4, 1024),
-        lr=check.number(proxy_doc.get("lr", 5.0e-4), "proxy.lr", 0.0, 1.0, low_open=True),
+        iterations=check.integer(
+            proxy_doc.get("iterations", default_proxy.iterations), "proxy.iterations", 1, 10_000_000
+        ),
+        batch_size=check.integer(proxy_doc.get("batch_size", default_proxy.batch_size), "proxy.batch_size", 1, 4096),
+        patch_size=check.integer(proxy_doc.get("patch_size", default_proxy.patch_size), "proxy.patch_size", 4, 1024),
+        lr=check.number(proxy_doc.get("lr", default_proxy.lr), "proxy.lr", 0.0, 1.0, low_open=True),
         seeds=tuple(check.integer(s, f"proxy.seeds[{i}]", 0, 2**31 - 1) for i, s in enumerate(seeds)),
     )
 
@@ -307,7 +310,7 @@ def parse(document: Any, source: str = "<memory>", base_dir: Path = Path(".")) -
         val=_data_source(check, data_doc.get("val", data.BUILTIN), "data.val", base_dir),
     )
 
-    objectives_doc = document.get("objectives", ["psnr", "macs"])
+    objectives_doc = document.get("objectives", list(SearchSpace.objectives))
     if not isinstance(objectives_doc, list) or not objectives_doc:
         raise check.fail("objectives", objectives_doc, f"expected a list from: {', '.join(OBJECTIVES)}")
     objectives = tuple(check.choice(o, f"objectives[{i}]", OBJECTIVES) for i, o in enumerate(objectives_doc))
@@ -318,16 +321,20 @@ def parse(document: Any, source: str = "<memory>", base_dir: Path = Path(".")) -
     constraints = {k: check.number(v, f"constraints.{k}", 0.0, 1e18, low_open=True) for k, v in constraints_doc.items()}
 
     search_doc = check.section(document, "search", tuple(SearchSettings.__dataclass_fields__))
+    default_search = SearchSettings()
     search = SearchSettings(
-        sampler=check.choice(search_doc.get("sampler", "nsga2"), "search.sampler", SAMPLERS),
-        trials=check.integer(search_doc.get("trials", 200), "search.trials", 1, 1_000_000),
-        seed=check.integer(search_doc.get("seed", 0), "search.seed", 0, 2**31 - 1),
-        population=check.integer(search_doc.get("population", 50), "search.population", 2, 100_000),
+        sampler=check.choice(search_doc.get("sampler", default_search.sampler), "search.sampler", SAMPLERS),
+        trials=check.integer(search_doc.get("trials", default_search.trials), "search.trials", 1, 1_000_000),
+        seed=check.integer(search_doc.get("seed", default_search.seed), "search.seed", 0, 2**31 - 1),
+        population=check.integer(
+            search_doc.get("population", default_search.population), "search.population", 2, 100_000
+        ),
     )
     resources_doc = check.section(document, "resources", tuple(Resources.__dataclass_fields__))
+    default_resources = Resources()
     resources = Resources(
-        cpu=check.number(resources_doc.get("cpu", 1), "resources.cpu", 0.0, 1024, low_open=True),
-        gpu=check.number(resources_doc.get("gpu", 0), "resources.gpu", 0.0, 64),
+        cpu=check.number(resources_doc.get("cpu", default_resources.cpu), "resources.cpu", 0.0, 1024, low_open=True),
+        gpu=check.number(resources_doc.get("gpu", default_resources.gpu), "resources.gpu", 0.0, 64),
     )
 
     space = SearchSpace(
