@@ -51,7 +51,7 @@ def complete(frame: pd.DataFrame) -> pd.DataFrame:
 def front_mask(frame: pd.DataFrame, objectives: list[str]) -> np.ndarray:
     """Which rows of ``frame`` (complete trials) are non-dominated in ``objectives`` (psnr first)."""
     values = frame[objectives].to_numpy(dtype=float)
-    return pareto.nondominated(values, [o == "psnr" for o in objectives])
+    return pareto.nondominated(values, pareto.maximized(objectives))
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 CHUNK = 1024  # rows compared at once, to bound memory at n × CHUNK × objectives
+MAXIMIZED = frozenset({"psnr"})  # every other objective is a cost
+
+
+def maximized(objectives: Sequence[str]) -> list[bool]:
+    """Per objective, whether it is maximised: the ``maximize`` argument of ``nondominated``."""
+    return [objective in MAXIMIZED for objective in objectives]
 
 
 def nondominated(values: np.ndarray, maximize: list[bool]) -> np.ndarray:

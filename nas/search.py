@@ -135,7 +135,7 @@ class Progress:
         self.total = total
         self.stream = stream
         self.interactive = stream.isatty()
-        self.maximize = [d == "maximize" for d in directions(search_space.objectives)]
+        self.maximize = pareto.maximized(search_space.objectives)
         self.outcomes: dict[str, int] = {}
         self.values: list[list[float]] = []
         self.started = time.monotonic()

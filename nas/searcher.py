@@ -18,11 +18,10 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
 from ray.tune.search.optuna import OptunaSearch
 
-from nas import genotype, study
+from nas import genotype, pareto, study
 from nas.space import SearchSpace
 from nas.trial import NUMBER, RERUN_OF, SEED
 
-MAXIMIZED = {"psnr"}
 RECORDED_ATTRS = (
     "outcome", "error", "duplicate_of", "psnr", "ssim", "macs", "params", "ops", "latency_ms",
     "train_seconds", "trainer_seconds", "trial_seconds", "final_loss", "device", "precision", "node",
@@ -31,7 +30,7 @@ WORKER_DIED = "the worker process died twice (retried once); Ray's error.txt is 
 
 
 def directions(objectives: tuple[str, ...]) -> list[str]:
-    return ["maximize" if o in MAXIMIZED else "minimize" for o in objectives]
+    return ["maximize" if up else "minimize" for up in pareto.maximized(objectives)]
 
 
 def distributions(search_space: SearchSpace) -> dict[str, CategoricalDistribution]:
