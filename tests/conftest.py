@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,17 @@ def reference() -> Path:
     if not REFERENCE.is_dir():
         pytest.skip(f"reference data not found at {REFERENCE}")
     return REFERENCE
+
+
+def run_nas(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``nas ARGS`` as a user runs it: a real subprocess, its output captured."""
+    return subprocess.run([sys.executable, "-m", "nas", *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def nas_cli():
+    """``run_nas``: the command line in a subprocess."""
+    return run_nas
 
 
 @pytest.fixture(scope="session")

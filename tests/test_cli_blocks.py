@@ -3,26 +3,20 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import blocks
 
 
-def run_nas(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "nas", *args], capture_output=True, text=True, timeout=120)
-
-
-def test_table_lists_every_block_with_its_parameter_count() -> None:
-    result = run_nas("blocks", "--channels", "40")
+def test_table_lists_every_block_with_its_parameter_count(nas_cli) -> None:
+    result = nas_cli("blocks", "--channels", "40")
     assert result.returncode == 0, result.stderr
     lines = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
     assert set(lines) == set(blocks.names())
     assert "62,860" in lines["a2b"] and "15x15" in lines["esa"]
 
 
-def test_json_matches_the_registry() -> None:
-    result = run_nas("blocks", "--channels", "48", "--json")
+def test_json_matches_the_registry(nas_cli) -> None:
+    result = nas_cli("blocks", "--channels", "48", "--json")
     assert result.returncode == 0, result.stderr
     listing = json.loads(result.stdout)
     assert listing["channels"] == 48
@@ -33,14 +27,14 @@ def test_json_matches_the_registry() -> None:
         assert row["params"] == expected, name
 
 
-def test_blocks_that_cannot_be_built_at_a_width_say_why() -> None:
-    listing = json.loads(run_nas("blocks", "--channels", "3", "--json").stdout)
+def test_blocks_that_cannot_be_built_at_a_width_say_why(nas_cli) -> None:
+    listing = json.loads(nas_cli("blocks", "--channels", "3", "--json").stdout)
     by_name = {row["name"]: row for row in listing["blocks"]}
     assert by_name["a2b"]["params"] is None and "reduction" in by_name["a2b"]["note"]
     assert by_name["pa"]["params"] == 12
 
 
-def test_bad_width_exits_with_status_2() -> None:
-    result = run_nas("blocks", "--channels", "0")
+def test_bad_width_exits_with_status_2(nas_cli) -> None:
+    result = nas_cli("blocks", "--channels", "0")
     assert result.returncode == 2
     assert "positive integer" in result.stderr and "Traceback" not in result.stderr

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
 
 
-def run_eval(*args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "nas", "eval", "--arch", "a2n", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=600)
+def run_eval(nas_cli, *args: str):
+    """``nas eval --arch a2n ARGS``; inference on Set5 needs more than the default time limit."""
+    return nas_cli("eval", "--arch", "a2n", *args, timeout=600)
 
 
-def test_released_a2n_scores_the_paper_number_on_set5_x2(reference) -> None:
+def test_released_a2n_scores_the_paper_number_on_set5_x2(nas_cli, reference) -> None:
     weights = reference / "a2n" / "a2n_x2_official.pt"
-    result = run_eval("--scale", "2", "--weights", str(weights), "--data", str(reference / "set5" / "HR"), "--json")
+    result = run_eval(
+        nas_cli, "--scale", "2", "--weights", str(weights), "--data", str(reference / "set5" / "HR"), "--json"
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["scale"] == 2 and len(report["images"]) == 5
@@ -35,23 +35,23 @@ def test_released_a2n_scores_the_paper_number_on_set5_x2(reference) -> None:
     ],
     ids=["corrupt", "wrong-keys", "not-a-state-dict"],
 )
-def test_bad_checkpoints_exit_with_status_2(reference, tmp_path, make_checkpoint, message) -> None:
+def test_bad_checkpoints_exit_with_status_2(nas_cli, reference, tmp_path, make_checkpoint, message) -> None:
     checkpoint = tmp_path / "bad.pt"
     make_checkpoint(checkpoint)
-    result = run_eval("--scale", "2", "--weights", str(checkpoint), "--data", str(reference / "set5" / "HR"))
+    result = run_eval(nas_cli, "--scale", "2", "--weights", str(checkpoint), "--data", str(reference / "set5" / "HR"))
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
-def test_scale_mismatch_names_the_missing_upsampler_keys(reference) -> None:
+def test_scale_mismatch_names_the_missing_upsampler_keys(nas_cli, reference) -> None:
     weights = reference / "a2n" / "a2n_x2_official.pt"
-    result = run_eval("--scale", "4", "--weights", str(weights), "--data", str(reference / "set5" / "HR"))
+    result = run_eval(nas_cli, "--scale", "4", "--weights", str(weights), "--data", str(reference / "set5" / "HR"))
     assert result.returncode == 2
     assert "upconv2.weight" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_missing_image_folder_exits_with_status_2(reference, tmp_path) -> None:
+def test_missing_image_folder_exits_with_status_2(nas_cli, reference, tmp_path) -> None:
     weights = reference / "a2n" / "a2n_x2_official.pt"
-    result = run_eval("--scale", "2", "--weights", str(weights), "--data", str(tmp_path / "nowhere"))
+    result = run_eval(nas_cli, "--scale", "2", "--weights", str(weights), "--data", str(tmp_path / "nowhere"))
     assert result.returncode == 2
     assert "nowhere does not exist" in result.stderr

@@ -146,17 +146,15 @@ def test_report_works_on_a_running_study_with_failures(small_study: StudyFolder,
     assert "1 failed" in built.markdown and "1 still running" in built.markdown
 
 
-def run_nas(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nas", *args], capture_output=True, text=True, timeout=120)
-
-
-def test_missing_or_empty_study_exits_2_with_a_message(space_writer, tmp_path: Path, small_images: Path) -> None:
-    missing = run_nas("report", str(tmp_path / "nowhere"))
+def test_missing_or_empty_study_exits_2_with_a_message(
+    nas_cli, space_writer, tmp_path: Path, small_images: Path
+) -> None:
+    missing = nas_cli("report", str(tmp_path / "nowhere"))
     assert missing.returncode == 2 and "no study here" in missing.stderr and "Traceback" not in missing.stderr
     space_file = space_writer(tmp_path, "empty", small_images, ["none", "ca"])
     folder = StudyFolder(tmp_path / "results" / "empty")
     search.open_study(folder, search.load(space_file), space_file, None, fresh=False)
-    empty = run_nas("report", str(folder.root))
+    empty = nas_cli("report", str(folder.root))
     assert empty.returncode == 2 and "no complete trial yet" in empty.stderr
 
 

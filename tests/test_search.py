@@ -177,15 +177,14 @@ def test_sigkill_then_the_same_command_resumes_without_losing_or_retraining(
     assert len({t.user_attrs["node"] for t in counted}) == 2  # --address joined the two-node cluster
 
 
-def test_a_resumed_study_must_use_the_same_space_and_fresh_keeps_the_old_one(space_writer, tmp_path, small_images):
+def test_a_resumed_study_must_use_the_same_space_and_fresh_keeps_the_old_one(
+    nas_cli, space_writer, tmp_path, small_images
+):
     space_file = space_writer(tmp_path, "changed", small_images, ["none", "ca"])
     folder = StudyFolder(tmp_path / "results" / "changed")
     search.open_study(folder, space.load(space_file), space_file, None, fresh=False)
     space_file.write_text(space_file.read_text().replace("iterations: 20", "iterations: 30"))
-    result = subprocess.run(
-        [sys.executable, "-m", "nas", "search", "--space", str(space_file), "--results", str(tmp_path / "results")],
-        capture_output=True, text=True,
-    )  # fmt: skip
+    result = nas_cli("search", "--space", str(space_file), "--results", str(tmp_path / "results"))
     assert result.returncode == 2
     assert "differs from the space this study ran with" in result.stderr and "--fresh" in result.stderr
     assert "Traceback" not in result.stderr

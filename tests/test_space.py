@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -108,13 +106,8 @@ def test_hostile_files_fail_fast_and_cleanly(tmp_path: Path, content: bytes, mes
     assert time.perf_counter() - start < 2.0
 
 
-def test_cli_reports_a_bad_space_with_status_2_and_no_traceback(tmp_path: Path) -> None:
+def test_cli_reports_a_bad_space_with_status_2_and_no_traceback(nas_cli, tmp_path: Path) -> None:
     path = write(tmp_path, VALID.replace("depth: 3", "depth: three"))
-    result = subprocess.run(
-        [sys.executable, "-m", "nas", "cost", "--space", str(path), "--genotype", "uniform:ca"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = nas_cli("cost", "--space", str(path), "--genotype", "uniform:ca")
     assert result.returncode == 2
     assert "depth: got 'three'" in result.stderr and "Traceback" not in result.stderr

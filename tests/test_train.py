@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,17 +14,17 @@ from nas.genotype import Genotype
 TINY = Path(__file__).resolve().parents[1] / "search_spaces" / "sr_tiny.yaml"
 
 
-def run_train(*args: str) -> dict:
-    command = [sys.executable, "-m", "nas", "train", "--space", str(TINY), *args, "--json"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+def run_train(nas_cli, *args: str) -> dict:
+    """``nas train --space sr_tiny ARGS --json``, which must succeed; its JSON result."""
+    result = nas_cli("train", "--space", str(TINY), *args, "--json", timeout=600)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
 
-def test_nas_train_learns_and_repeats_exactly_on_cpu() -> None:
+def test_nas_train_learns_and_repeats_exactly_on_cpu(nas_cli) -> None:
     genotype = "x2.c16.u12:ca-a2b-lia-pa;ca(reduction=4)"
-    first = run_train("--genotype", genotype, "--device", "cpu")
-    second = run_train("--genotype", genotype, "--device", "cpu")
+    first = run_train(nas_cli, "--genotype", genotype, "--device", "cpu")
+    second = run_train(nas_cli, "--genotype", genotype, "--device", "cpu")
     assert first["psnr"] >= first["psnr_untrained"] + 0.3
     assert first["psnr"] == second["psnr"] and first["loss_curve"] == second["loss_curve"]
     assert set(first) >= {"psnr", "ssim", "psnr_untrained", "train_seconds", "images_per_second", "final_loss"}
