@@ -9,7 +9,7 @@ storage, where ``nas dashboard`` shows them (Plots and Note).
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import optuna
@@ -20,6 +20,7 @@ import plotly.offline
 import yaml
 
 from nas import analysis, figures, genotype, protocol, study
+from nas.space import DataSources, ProxyBudget
 from nas.study import StudyError, StudyFolder
 
 COUNTED_OUTCOMES = (study.TRAINED, study.DUPLICATE, study.INFEASIBLE, study.FAILED, study.INTERRUPTED)
@@ -35,7 +36,9 @@ class Report:
 def _labels(folder: StudyFolder, frame: pd.DataFrame) -> list[str]:
     """What the numbers measure: budget, data, devices, seeds, cost convention and trial counts."""
     space_doc = yaml.safe_load(folder.space_file.read_text()) or {}
-    proxy, data = space_doc.get("proxy", {}), space_doc.get("data", {})
+    # The file as run, not re-validated (its data folders may have moved since); keys it leaves out had the defaults.
+    proxy = {**asdict(ProxyBudget()), **(space_doc.get("proxy") or {})}
+    sources = {**asdict(DataSources()), **(space_doc.get("data") or {})}
     runs = folder.environment_runs()
     machines = sorted({f"{r['cpu']} ({r['cpu_count']} CPUs){', ' + ', '.join(r['gpus']) if r['gpus'] else ''}"
                        for r in runs})  # fmt: skip
@@ -46,9 +49,9 @@ def _labels(folder: StudyFolder, frame: pd.DataFrame) -> list[str]:
     return [
         f"space `{space_doc.get('name')}`: scale ×{space_doc.get('scale')}, nf {space_doc.get('channels')}, "
         f"{space_doc.get('depth')} depths",
-        f"proxy budget: {proxy.get('iterations')} iterations × batch {proxy.get('batch_size')} × "
-        f"{proxy.get('patch_size')}² LR patches, lr {proxy.get('lr')}, seeds {proxy.get('seeds', [0])}",
-        f"data: train `{data.get('train', 'builtin')}`, validation `{data.get('val', 'builtin')}`; PSNR/SSIM on "
+        f"proxy budget: {proxy['iterations']} iterations × batch {proxy['batch_size']} × "
+        f"{proxy['patch_size']}² LR patches, lr {proxy['lr']}, seeds {list(proxy['seeds'])}",
+        f"data: train `{sources['train']}`, validation `{sources['val']}`; PSNR/SSIM on "
         "Y, border = scale, MATLAB-bicubic LR",
         "MACs: multiply-adds (1 MAC = 1 multiply + 1 add) of conv/linear/matmul/attention/upsampling for a "
         f"{protocol.COST_HR_OUTPUT} (fvcore); params: learnable parameters",

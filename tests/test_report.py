@@ -18,6 +18,7 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
+import yaml
 from scipy import stats
 
 from nas import analysis, report, search, study, train
@@ -144,6 +145,19 @@ def test_report_works_on_a_running_study_with_failures(small_study: StudyFolder,
     source.ask()  # a trial in flight
     built = report.build(copy)
     assert "1 failed" in built.markdown and "1 still running" in built.markdown
+
+
+def test_report_labels_the_default_budget_and_data_of_a_space_that_leaves_them_out(
+    small_study: StudyFolder, tmp_path: Path
+) -> None:
+    copy = StudyFolder(tmp_path / "tiny")
+    shutil.copytree(small_study.root, copy.root, ignore=shutil.ignore_patterns("report"))
+    space_doc = yaml.safe_load(copy.space_file.read_text())
+    del space_doc["proxy"], space_doc["data"]
+    copy.space_file.write_text(yaml.safe_dump(space_doc))
+    built = report.build(copy)
+    assert "proxy budget: 2000 iterations × batch 16 × 64² LR patches, lr 0.0005, seeds [0]" in built.markdown
+    assert "data: train `builtin`, validation `builtin`" in built.markdown
 
 
 def test_missing_or_empty_study_exits_2_with_a_message(
