@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nas.data import bicubic_downsample
+from nas.sr.data import bicubic_downsample
 
 REPEATS = 5
 

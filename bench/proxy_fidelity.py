@@ -29,8 +29,8 @@ import numpy as np
 import torch
 from scipy import stats
 
-from nas import genotype, space, train
-from nas.genotype import Genotype
+from nas.core import genotypes, spaces, training
+from nas.core.genotypes import Genotype
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORD = Path(__file__).with_name("proxy_fidelity.json")
@@ -44,13 +44,13 @@ REFERENCE = ("16×48², 1000 it", (16, 48, 1000))
 REFERENCE_SEEDS = (0, 1)
 
 
-def sample_genotypes(search_space: space.SearchSpace, count: int, seed: int) -> list[Genotype]:
+def sample_genotypes(search_space: spaces.SearchSpace, count: int, seed: int) -> list[Genotype]:
     """``count`` distinct genotypes drawn uniformly from the space's per-depth choices."""
     rng = np.random.default_rng(seed)
     sampled: dict[str, Genotype] = {}
     while len(sampled) < count:
         placement = [str(rng.choice(search_space.choices_at(depth))) for depth in range(search_space.depth)]
-        arch = genotype.from_placement(search_space, placement)
+        arch = genotypes.from_placement(search_space, placement)
         sampled.setdefault(str(arch), arch)
     return list(sampled.values())
 
@@ -74,7 +74,7 @@ def main() -> None:
     parser.add_argument("--space", default=str(ROOT / "search_spaces" / "sr_tiny.yaml"))
     parser.add_argument("--genotypes", type=int, default=10)
     args = parser.parse_args()
-    search_space = space.load(args.space)
+    search_space = spaces.load(args.space)
     archs = sample_genotypes(search_space, args.genotypes, seed=0)
     record = json.loads(RECORD.read_text()) if RECORD.exists() else {}
     runs: dict = record.get("runs", {})
@@ -87,7 +87,7 @@ def main() -> None:
                 key = run_key(label, arch, seed)
                 if key in runs:
                     continue
-                result = train.train(arch, search_space, seed, budget=budget, measure_untrained=False)
+                result = training.train(arch, search_space, seed, budget=budget, measure_untrained=False)
                 runs[key] = {"psnr": result.psnr, "train_seconds": result.train_seconds}
                 print(f"{key}: {result.psnr:.3f} dB, {result.train_seconds:.1f} s", flush=True)
                 record = {

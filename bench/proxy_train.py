@@ -3,7 +3,7 @@
 The reference loop keeps the decoded images in memory (as the harness does) and cuts each sample in a
 ``torch.utils.data.Dataset`` with numpy: random crop aligned between LR and HR, random flips and 90° rotation,
 HWC→CHW float32; a ``DataLoader`` (main process, 2-core machine) collates batches; the network runs in
-float32 NCHW with PyTorch's default Adam. The harness's trainer (``nas.train.train``) uses the on-device patch
+float32 NCHW with PyTorch's default Adam. The harness's trainer (``nas.core.training.train``) uses the on-device patch
 sampler, channels_last, the fused Adam kernel and, where the hardware computes it natively, bfloat16 autocast.
 Both train the same network (same genotype and seed) for the same iterations on the same machine, each timed
 from its first iteration. Target: at least 2× on CPU.
@@ -36,8 +36,9 @@ import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.data import DataLoader, Dataset
 
-from nas import data, model, space, train
-from nas.genotype import Genotype, from_placement
+from nas.core import networks, spaces, training
+from nas.core.genotypes import Genotype, from_placement
+from nas.sr import data
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = [  # (space file, genotype, iterations timed): a tiny and an A2N-sized network
@@ -79,7 +80,7 @@ class NumpyPatches(Dataset):
 
 
 def reference_step(
-    genotype: Genotype, search_space: space.SearchSpace, budget: space.ProxyBudget, device: str
+    genotype: Genotype, search_space: spaces.SearchSpace, budget: spaces.ProxyBudget, device: str
 ) -> Callable:
     """One iteration of the conventional loop per call, for ``budget.iterations`` calls."""
     pairs = [
@@ -87,7 +88,7 @@ def reference_step(
         if min(p.lr.shape[:2]) >= budget.patch_size
     ]  # fmt: skip
     torch.manual_seed(0)
-    network = model.build(genotype).to(device).train()
+    network = networks.build(genotype).to(device).train()
     optimizer = torch.optim.Adam(network.parameters(), lr=budget.lr, betas=(0.9, 0.99))
     samples = NumpyPatches(pairs, genotype.scale, budget.patch_size, budget.iterations * budget.batch_size, 0)
     batches = iter(DataLoader(samples, batch_size=budget.batch_size, num_workers=0))
@@ -103,13 +104,13 @@ def reference_step(
 
 
 def harness_step(
-    genotype: Genotype, search_space: space.SearchSpace, budget: space.ProxyBudget, device: str
-) -> train.ProxyStep:
-    return train.ProxyStep(train.build_network(genotype, 0, device), genotype, search_space, 0, device, budget)
+    genotype: Genotype, search_space: spaces.SearchSpace, budget: spaces.ProxyBudget, device: str
+) -> training.ProxyStep:
+    return training.ProxyStep(training.build_network(genotype, 0, device), genotype, search_space, 0, device, budget)
 
 
 def reference_images_per_second(
-    genotype: Genotype, search_space: space.SearchSpace, budget: space.ProxyBudget, device: str
+    genotype: Genotype, search_space: spaces.SearchSpace, budget: spaces.ProxyBudget, device: str
 ) -> float:
     step = reference_step(genotype, search_space, budget, device)
     start = time.perf_counter()
@@ -121,13 +122,13 @@ def reference_images_per_second(
 
 
 def alternating_throughputs(
-    genotype: Genotype, search_space: space.SearchSpace, budget: space.ProxyBudget, device: str, rounds: int
+    genotype: Genotype, search_space: spaces.SearchSpace, budget: spaces.ProxyBudget, device: str, rounds: int
 ) -> dict[str, Any]:
     """Median images per second of ``rounds`` alternating runs of each loop, and the rounds' speedups."""
     references, harnesses = [], []
     for _ in range(rounds):
         references.append(reference_images_per_second(genotype, search_space, budget, device))
-        ours = train.train(genotype, search_space, seed=0, device=device, budget=budget, measure_untrained=False)
+        ours = training.train(genotype, search_space, seed=0, device=device, budget=budget, measure_untrained=False)
         harnesses.append(ours.images_per_second)
     ratios = [h / r for h, r in zip(harnesses, references, strict=True)]
     return {
@@ -139,7 +140,7 @@ def alternating_throughputs(
 
 
 def per_block_rows(device: str, rounds: int) -> list[dict[str, Any]]:
-    search_space = space.load(ROOT / "search_spaces" / PER_BLOCK_SPACE)
+    search_space = spaces.load(ROOT / "search_spaces" / PER_BLOCK_SPACE)
     budget = replace(search_space.proxy, iterations=PER_BLOCK_ITERATIONS)
     rows = []
     for block in search_space.choices:
@@ -174,13 +175,13 @@ def split_ms_per_iteration(step: Callable, warmup: int, iterations: int, device:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default=train.default_device())
+    parser.add_argument("--device", default=training.default_device())
     parser.add_argument("--rounds", type=int, default=3, help="alternating runs of each loop per case")
     args = parser.parse_args()
     device = args.device
     rows = []
     for space_file, genotype_id, iterations in CASES:
-        search_space = space.load(ROOT / "search_spaces" / space_file)
+        search_space = spaces.load(ROOT / "search_spaces" / space_file)
         genotype = Genotype.parse(genotype_id)
         budget = replace(search_space.proxy, iterations=iterations)
         warmup, window = min(PROFILE_WARMUP, iterations // 2), min(PROFILE_ITERATIONS, iterations - iterations // 2)

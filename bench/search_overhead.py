@@ -24,30 +24,31 @@ from pathlib import Path
 import ray
 import torch
 
-from nas import search, study, train, trial
-from nas.study import StudyFolder
+from nas.core import training
+from nas.search import run, studies, worker
+from nas.search.studies import StudyFolder
 
 ROOT = Path(__file__).resolve().parents[1]
 SPACE = ROOT / "search_spaces" / "sr_tiny.yaml"
 
 
-def trivial_trainer(genotype, space, seed, device=None, threads=None, measure_untrained=True) -> train.TrainResult:
+def trivial_trainer(genotype, space, seed, device=None, threads=None, measure_untrained=True) -> training.TrainResult:
     """A stand-in trainer that returns at once with a PSNR derived from the genotype id."""
     psnr = 30.0 + zlib.crc32(f"{genotype}/{seed}".encode()) % 1000 / 100
-    return train.TrainResult(
+    return training.TrainResult(
         psnr=psnr, ssim=0.9, psnr_untrained=None, train_seconds=0.0, images_per_second=0.0, final_loss=0.0,
         loss_curve=[0.0], device=device or "cpu", precision="fp32",
     )  # fmt: skip
 
 
-def timed_search(trials: int, trainer: trial.Trainer | None = None) -> tuple[float, list]:
+def timed_search(trials: int, trainer: worker.Trainer | None = None) -> tuple[float, list]:
     """Wall seconds of a fresh search of ``trials`` trials, and its finished trials."""
     with tempfile.TemporaryDirectory() as results:
         started = time.perf_counter()
         kwargs = {"trainer": trainer} if trainer else {}
-        search.search(SPACE, trials=trials, results=results, stream=io.StringIO(), **kwargs)
+        run.search(SPACE, trials=trials, results=results, stream=io.StringIO(), **kwargs)
         wall = time.perf_counter() - started
-        finished = [t for t in study.load_study(StudyFolder(Path(results) / "sr_tiny")).trials if search.counted(t)]
+        finished = [t for t in studies.load_study(StudyFolder(Path(results) / "sr_tiny")).trials if run.counted(t)]
     return wall, finished
 
 
@@ -66,7 +67,7 @@ def main() -> None:
     wall, finished = timed_search(args.trials)
     trainer_seconds = sum(t.user_attrs.get("trainer_seconds") or 0.0 for t in finished)
     real = {
-        "trials": len(finished), "trained": sum(t.user_attrs["outcome"] == study.TRAINED for t in finished),
+        "trials": len(finished), "trained": sum(t.user_attrs["outcome"] == studies.TRAINED for t in finished),
         "slots": slots, "wall_s": wall, "trainer_s": trainer_seconds,
         "overhead": 1 - trainer_seconds / (slots * wall), "ray_start_s": ray_start,
     }  # fmt: skip

@@ -9,9 +9,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import blocks
-from nas import catalog, checkpoint, cost, data, evaluate, genotype, model, search, space, train
+from nas.core import catalog, counting, genotypes, networks, spaces, training
 from nas.errors import InputError
-from nas.study import StudyFolder
+from nas.search import run
+from nas.search.studies import StudyFolder
+from nas.sr import checkpoint, data, evaluate
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -34,8 +36,8 @@ def run_blocks(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    network = model.build(genotype.a2n(args.scale), input_range=args.input_range)
-    state = model.from_official_keys(checkpoint.read_state_dict(args.weights))
+    network = networks.build(genotypes.a2n(args.scale), input_range=args.input_range)
+    state = networks.from_official_keys(checkpoint.read_state_dict(args.weights))
     checkpoint.load_exactly(network, state, args.weights)
     pairs = data.evaluation_pairs(data.folder_images(args.data), args.scale, args.lr_folder)
     result = evaluate.evaluate(network.to(args.device), pairs, args.scale, args.device, tile=args.tile)
@@ -51,14 +53,14 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _space_and_genotype(args: argparse.Namespace) -> tuple[space.SearchSpace, genotype.Genotype]:
-    search_space = space.load(args.space)
-    return search_space, genotype.Genotype.resolve(args.genotype, search_space)
+def _space_and_genotype(args: argparse.Namespace) -> tuple[spaces.SearchSpace, genotypes.Genotype]:
+    search_space = spaces.load(args.space)
+    return search_space, genotypes.Genotype.resolve(args.genotype, search_space)
 
 
 def run_cost(args: argparse.Namespace) -> int:
     _, arch = _space_and_genotype(args)
-    result = cost.network_cost(arch, latency_device=args.device if args.latency else None)
+    result = counting.network_cost(arch, latency_device=args.device if args.latency else None)
     if args.json:
         print(json.dumps({"genotype": str(arch), **result.to_json()}, indent=2))
         return 0
@@ -76,8 +78,8 @@ def run_train(args: argparse.Namespace) -> int:
     search_space, arch = _space_and_genotype(args)
     seed = args.seed if args.seed is not None else search_space.proxy.seeds[0]
     try:
-        result = train.train(arch, search_space, seed, device=args.device)
-    except train.TrainingFailed as failure:
+        result = training.train(arch, search_space, seed, device=args.device)
+    except training.TrainingFailed as failure:
         print(json.dumps({"genotype": str(arch), "failed": str(failure)}) if args.json else f"failed: {failure}")
         return 1
     if args.json:
@@ -93,7 +95,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_search(args: argparse.Namespace) -> int:
-    summary = search.search(
+    summary = run.search(
         args.space, trials=args.trials, results=args.results, storage=args.storage, address=args.address,
         fresh=args.fresh,
     )  # fmt: skip
@@ -109,16 +111,16 @@ def run_search(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from nas import report  # matplotlib and plotly load only for reports
+    from nas.report import build  # matplotlib and plotly load only for reports
 
-    built = report.build(StudyFolder(Path(args.study)))
+    built = build.build(StudyFolder(Path(args.study)))
     print(built.markdown.split("## What the numbers measure")[0].strip())
     print(f"\nreport: {built.folder / 'index.html'}  ({built.folder / 'report.md'}, figures/, pareto.csv)")
     return 0
 
 
 def run_dashboard(args: argparse.Namespace) -> int:
-    from nas import dashboard
+    from nas.report import dashboard
 
     dashboard.serve(StudyFolder(Path(args.study)), args.host, args.port)
     return 0
@@ -135,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     eval_parser = commands.add_parser("eval", help="evaluate a released checkpoint with the SR protocol")
     eval_parser.add_argument("--arch", choices=["a2n"], required=True, help="network architecture")
-    eval_parser.add_argument("--scale", type=int, choices=model.SUPPORTED_SCALES, required=True)
+    eval_parser.add_argument("--scale", type=int, choices=networks.SUPPORTED_SCALES, required=True)
     eval_parser.add_argument("--weights", required=True, help="checkpoint (state dict) path")
     eval_parser.add_argument("--data", required=True, help="folder of HR images (Set5, Set14, B100, ...)")
     eval_parser.add_argument("--lr-folder", help="read LR images from here instead of making them (<name>xS.png)")
@@ -152,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     cost_parser.add_argument("--space", required=True, help="search space YAML")
     cost_parser.add_argument("--genotype", required=True, help=genotype_help)
     cost_parser.add_argument("--latency", action="store_true", help="also time the forward pass")
-    cost_parser.add_argument("--device", default=train.default_device(), help="device for --latency")
+    cost_parser.add_argument("--device", default=training.default_device(), help="device for --latency")
     cost_parser.add_argument("--json", action="store_true", help="machine-readable output")
     cost_parser.set_defaults(handler=run_cost)
 

@@ -50,7 +50,7 @@ def small_images(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder of four 64×64 HR crops of the built-in photos: tiny training and validation sets for searches."""
     from PIL import Image
 
-    from nas import data
+    from nas.sr import data
 
     folder = tmp_path_factory.mktemp("small_images")
     for image in data.builtin_images("train")[:4]:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 import blocks
-from nas import cost, model
-from nas.genotype import Genotype, a2n
+from nas.core import counting, networks
+from nas.core.genotypes import Genotype, a2n
 
 
 @pytest.mark.parametrize("name", blocks.names())
 def test_fvcore_meets_no_unsupported_op_in_any_slot(name: str) -> None:
-    assert not cost.unsupported_ops(model.build_slot(name, 16), (1, 16, 20, 24))
+    assert not counting.unsupported_ops(networks.build_slot(name, 16), (1, 16, 20, 24))
 
 
 @pytest.mark.parametrize(
@@ -22,21 +22,21 @@ def test_fvcore_meets_no_unsupported_op_in_any_slot(name: str) -> None:
 @pytest.mark.parametrize("hr_size", [(46, 62), (60, 34)])
 def test_composed_count_equals_fvcore_on_the_whole_network(placement: list[str], hr_size: tuple[int, int]) -> None:
     genotype = Genotype.create(2, 16, 8, placement)
-    network = model.build(genotype)
-    lr_shape = (1, 3, *cost.lr_size(hr_size, 2))
-    composed = cost.network_cost(genotype, hr_size)
-    assert composed.macs == cost.fvcore_macs(network, lr_shape)
-    assert composed.ops == cost.count(network, lr_shape).ops
+    network = networks.build(genotype)
+    lr_shape = (1, 3, *counting.lr_size(hr_size, 2))
+    composed = counting.network_cost(genotype, hr_size)
+    assert composed.macs == counting.fvcore_macs(network, lr_shape)
+    assert composed.ops == counting.count(network, lr_shape).ops
     assert composed.params == sum(p.numel() for p in network.parameters())
 
 
 def test_quadratic_fit_matches_a_direct_count_at_a_new_size() -> None:
-    direct = cost.count(blocks.create("pam", 16), (1, 16, 21, 37))
-    assert cost.block_count("pam", (), 16, (21, 37)) == direct
+    direct = counting.count(blocks.create("pam", 16), (1, 16, 21, 37))
+    assert counting.block_count("pam", (), 16, (21, 37)) == direct
 
 
 def test_a2n_costs_the_published_macs_at_1280x720() -> None:
-    result = cost.network_cost(a2n(2))
+    result = counting.network_cost(a2n(2))
     assert result.params == 1_036_443
     assert result.macs == pytest.approx(247.7e9, rel=0.005)
     assert result.hr_size == (720, 1280)
@@ -44,12 +44,12 @@ def test_a2n_costs_the_published_macs_at_1280x720() -> None:
 
 
 def test_pam_at_full_size_counts_its_all_pairs_attention() -> None:
-    result = cost.network_cost(Genotype.create(2, 16, 8, ["pam"]))
+    result = counting.network_cost(Genotype.create(2, 16, 8, ["pam"]))
     pixels = 360 * 640
     assert result.macs > pixels * pixels * (16 // 8 + 16)
 
 
 def test_latency_is_measured_when_asked() -> None:
     genotype = Genotype.create(2, 16, 8, ["ca"])
-    assert cost.network_cost(genotype, (32, 32)).latency_ms is None
-    assert cost.network_cost(genotype, (32, 32), latency_device="cpu").latency_ms > 0
+    assert counting.network_cost(genotype, (32, 32)).latency_ms is None
+    assert counting.network_cost(genotype, (32, 32), latency_device="cpu").latency_ms > 0

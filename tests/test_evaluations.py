@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from nas.evaluations import Evaluation
-from nas.study import StudyFolder
+from nas.search.store import Evaluation
+from nas.search.studies import StudyFolder
 
 
 def test_a_claim_is_exclusive_and_a_released_one_can_be_taken(tmp_path: Path) -> None:
@@ -51,8 +51,8 @@ def test_stale_and_unreadable_claims_are_taken_over(tmp_path: Path) -> None:
 CONTENDER = """
 import sys
 from pathlib import Path
-from nas.evaluations import Evaluation
-from nas.study import StudyFolder
+from nas.search.store import Evaluation
+from nas.search.studies import StudyFolder
 folder, number, keys = StudyFolder(Path(sys.argv[1])), int(sys.argv[2]), int(sys.argv[3])
 print("ready", flush=True)
 sys.stdin.readline()

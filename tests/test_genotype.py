@@ -6,10 +6,11 @@ import pytest
 import torch
 
 import blocks
-from nas import checkpoint, model, space
-from nas.genotype import Genotype, GenotypeError, a2n
+from nas.core import networks, spaces
+from nas.core.genotypes import Genotype, GenotypeError, a2n
+from nas.sr import checkpoint
 
-SPACE = space.parse(
+SPACE = spaces.parse(
     {"name": "g", "scale": 3, "channels": 16, "upsampler_channels": 8, "depth": 4, "choices": ["none", "shuffle"],
      "block_options": {"shuffle": {"groups": 2}}, "proxy": {"patch_size": 16}}
 )  # fmt: skip
@@ -39,7 +40,7 @@ def test_aliases_resolve_against_the_space() -> None:
 
 
 def test_uniform_placement_keeps_to_each_depths_choices() -> None:
-    narrowed = space.parse(
+    narrowed = spaces.parse(
         {"name": "g", "scale": 2, "channels": 16, "depth": 3, "choices": ["none", "ca", "pa"],
          "overrides": {0: ["none", "pa"], 2: ["ca"]}, "proxy": {"patch_size": 16}}
     )  # fmt: skip
@@ -62,19 +63,19 @@ def test_unknown_block_in_an_id_lists_the_valid_ones() -> None:
 
 @pytest.mark.parametrize(("scale", "expected"), [(2, 1_036_443), (3, 1_036_443), (4, 1_047_459)])
 def test_a2n_genotype_has_the_published_parameter_count(scale: int, expected: int) -> None:
-    assert sum(p.numel() for p in model.build(a2n(scale)).parameters()) == expected
+    assert sum(p.numel() for p in networks.build(a2n(scale)).parameters()) == expected
 
 
 def test_a2n_genotype_loads_the_released_checkpoint_tensor_by_tensor(reference) -> None:
-    state = model.from_official_keys(checkpoint.read_state_dict(reference / "a2n" / "a2n_x2_official.pt"))
-    network = model.build(a2n(2))
+    state = networks.from_official_keys(checkpoint.read_state_dict(reference / "a2n" / "a2n_x2_official.pt"))
+    network = networks.build(a2n(2))
     checkpoint.load_exactly(network, state, "released A2N")
     for key, tensor in network.state_dict().items():
         assert torch.equal(tensor, state[key]), key
 
 
 def test_slots_wrap_attention_after_the_three_by_three_conv() -> None:
-    network = model.build(Genotype.create(2, 16, 8, ["none", "ca", "a2b"]))
+    network = networks.build(Genotype.create(2, 16, 8, ["none", "ca", "a2b"]))
     none_slot, ca_slot, a2b_slot = network.slots
     assert isinstance(none_slot.attention, torch.nn.Identity)
     assert isinstance(ca_slot.attention, blocks.channel_spatial.ChannelAttention)

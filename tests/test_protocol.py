@@ -10,8 +10,9 @@ import torch
 from PIL import Image
 from torch import nn
 
-from nas import data, evaluate, metrics, model
+from nas.core import networks
 from nas.errors import InputError
+from nas.sr import data, evaluate, metrics
 
 
 def read_rgb(path) -> np.ndarray:
@@ -109,7 +110,7 @@ def test_lr_folder_is_matched_by_name_and_checked_for_size(reference, tmp_path) 
 def conv_only_network() -> nn.Module:
     torch.manual_seed(0)
     slots = [nn.Sequential(nn.Conv2d(16, 16, 3, padding=1), nn.LeakyReLU(0.2)) for _ in range(3)]
-    return model.SRNetwork(2, slots, channels=16, upsampler_channels=8).eval()
+    return networks.SRNetwork(2, slots, channels=16, upsampler_channels=8).eval()
 
 
 def test_tiled_inference_matches_whole_image_for_a_convolution_network() -> None:

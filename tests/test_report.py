@@ -21,8 +21,10 @@ import pytest
 import yaml
 from scipy import stats
 
-from nas import analysis, report, search, study, train
-from nas.study import StudyFolder
+from nas.core import spaces, training
+from nas.report import analysis, build
+from nas.search import run, studies
+from nas.search.studies import StudyFolder
 
 
 @pytest.fixture(scope="module")
@@ -30,9 +32,9 @@ def small_study(space_writer, ray_cluster, small_images, tmp_path_factory) -> St
     """A finished search of 14 trials: 2 depths × {none, ca, pa}, every baseline trained with seeds 0 and 1."""
     root = tmp_path_factory.mktemp("report_study")
     space_file = space_writer(root, "tiny", small_images, ["none", "ca", "pa"], iterations=60, seeds=(0, 1))
-    search.search(space_file, trials=14, results=root, stream=io.StringIO())
+    run.search(space_file, trials=14, results=root, stream=io.StringIO())
     folder = StudyFolder(root / "tiny")
-    report.build(folder)
+    build.build(folder)
     return folder
 
 
@@ -51,7 +53,7 @@ def test_pareto_csv_is_the_brute_force_front_of_trials_csv(small_study: StudyFol
     }
     front = read_rows(small_study.root / "report" / "pareto.csv")
     assert {int(r["number"]) for r in front} == expected
-    assert list(front[0]) == list(study.TRIAL_COLUMNS)
+    assert list(front[0]) == list(studies.TRIAL_COLUMNS)
 
 
 def test_report_labels_its_numbers_and_measures_seed_noise_from_the_baselines(small_study: StudyFolder) -> None:
@@ -61,7 +63,7 @@ def test_report_labels_its_numbers_and_measures_seed_noise_from_the_baselines(sm
     assert "60 iterations × batch 2 × 16² LR patches" in text and "seeds [0, 1]" in text
     assert "MACs: multiply-adds" in text and "1280×720 HR output" in text
     assert f"trials: {len(trained)} trained" in text
-    precision = "bf16-autocast" if train.uses_bf16("cpu") else "fp32"
+    precision = "bf16-autocast" if training.uses_bf16("cpu") else "fp32"
     assert f"trained on: cpu ({precision});" in text
     by_genotype: dict[str, list[float]] = {}
     for row in trained:
@@ -136,14 +138,14 @@ def test_hypervolume_curve_matches_the_hypervolume_of_every_prefix() -> None:
 def test_report_works_on_a_running_study_with_failures(small_study: StudyFolder, tmp_path: Path) -> None:
     copy = StudyFolder(tmp_path / "tiny")
     shutil.copytree(small_study.root, copy.root, ignore=shutil.ignore_patterns("report"))
-    source = study.load_study(copy)
+    source = studies.load_study(copy)
     distributions = source.trials[0].distributions
     source.add_trial(optuna.trial.create_trial(
         state=optuna.trial.TrialState.FAIL, params=source.trials[0].params, distributions=distributions,
-        user_attrs={"outcome": study.FAILED, "error": "RuntimeError: boom", "genotype": "x2.c16.u4:none*2"},
+        user_attrs={"outcome": studies.FAILED, "error": "RuntimeError: boom", "genotype": "x2.c16.u4:none*2"},
     ))  # fmt: skip
     source.ask()  # a trial in flight
-    built = report.build(copy)
+    built = build.build(copy)
     assert "1 failed" in built.markdown and "1 still running" in built.markdown
 
 
@@ -155,7 +157,7 @@ def test_report_labels_the_default_budget_and_data_of_a_space_that_leaves_them_o
     space_doc = yaml.safe_load(copy.space_file.read_text())
     del space_doc["proxy"], space_doc["data"]
     copy.space_file.write_text(yaml.safe_dump(space_doc))
-    built = report.build(copy)
+    built = build.build(copy)
     assert "proxy budget: 2000 iterations × batch 16 × 64² LR patches, lr 0.0005, seeds [0]" in built.markdown
     assert "data: train `builtin`, validation `builtin`" in built.markdown
 
@@ -167,7 +169,7 @@ def test_missing_or_empty_study_exits_2_with_a_message(
     assert missing.returncode == 2 and "no study here" in missing.stderr and "Traceback" not in missing.stderr
     space_file = space_writer(tmp_path, "empty", small_images, ["none", "ca"])
     folder = StudyFolder(tmp_path / "results" / "empty")
-    search.open_study(folder, search.load(space_file), space_file, None, fresh=False)
+    run.open_study(folder, spaces.load(space_file), space_file, None, fresh=False)
     empty = nas_cli("report", str(folder.root))
     assert empty.returncode == 2 and "no complete trial yet" in empty.stderr
 
@@ -224,19 +226,19 @@ def test_dashboard_serves_the_study_over_http_and_in_the_browser(small_study: St
     )  # fmt: skip
     try:
         assert f"http://127.0.0.1:{port}/" in server.stdout.readline()
-        studies = None
+        summaries = None
         for _ in range(100):
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2) as response:
-                    studies = json.load(response)["study_summaries"]
+                    summaries = json.load(response)["study_summaries"]
                 break
             except OSError:
                 time.sleep(0.2)
-        assert studies is not None and [s["study_name"] for s in studies] == ["tiny"]
-        study_id = studies[0]["study_id"]
+        assert summaries is not None and [s["study_name"] for s in summaries] == ["tiny"]
+        study_id = summaries[0]["study_id"]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies/{study_id}?after=0", timeout=5) as response:
             detail = json.load(response)
-        stored = study.load_study(small_study).trials
+        stored = studies.load_study(small_study).trials
         assert len(detail["trials"]) == len(stored)
         assert detail["objective_names"] == ["psnr", "macs"]
         assert {plot["id"] for plot in detail["plotly_graph_objects"]} >= {"pareto-macs", "hypervolume"}

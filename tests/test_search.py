@@ -16,14 +16,15 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from nas import cost, genotype, pareto, search, space, study
-from nas.study import StudyFolder
+from nas.core import counting, genotypes, pareto, spaces
+from nas.search import run, studies
+from nas.search.studies import StudyFolder
 
 PLUGIN = Path(__file__).with_name("plugins") / "faulty_blocks.py"
 
 
 def finished_trials(folder: StudyFolder) -> list:
-    return [t for t in study.load_study(folder).get_trials() if t.state.is_finished()]
+    return [t for t in studies.load_study(folder).get_trials() if t.state.is_finished()]
 
 
 def read_csv(folder: StudyFolder) -> list[dict[str, str]]:
@@ -35,9 +36,9 @@ def test_search_stores_both_objectives_the_baselines_and_a_matching_trials_csv(
     space_writer, ray_cluster, small_images, tmp_path
 ):
     space_file = space_writer(tmp_path, "basic", small_images, ["none", "ca", "pa"], iterations=100, seeds=(0, 1))
-    searched = space.load(space_file)
+    searched = spaces.load(space_file)
     progress = io.StringIO()
-    summary = search.search(space_file, trials=9, results=tmp_path / "results", stream=progress)
+    summary = run.search(space_file, trials=9, results=tmp_path / "results", stream=progress)
     folder = StudyFolder(tmp_path / "results" / "basic")
     trials = finished_trials(folder)
 
@@ -48,9 +49,9 @@ def test_search_stores_both_objectives_the_baselines_and_a_matching_trials_csv(
     for trial in trials:
         assert trial.state == TrialState.COMPLETE, trial.user_attrs.get("error")
         psnr, macs = trial.values
-        arch = genotype.from_params(searched, trial.params)
+        arch = genotypes.from_params(searched, trial.params)
         assert trial.user_attrs["genotype"] == str(arch)
-        assert macs == trial.user_attrs["macs"] == cost.network_cost(arch).macs
+        assert macs == trial.user_attrs["macs"] == counting.network_cost(arch).macs
         assert 15 < psnr < 60
         if trial.user_attrs["duplicate_of"] is not None:
             original = by_number[trial.user_attrs["duplicate_of"]]
@@ -86,10 +87,10 @@ def test_a_duplicate_reuses_the_recorded_result_at_under_one_percent_of_a_traini
 ):
     # One block, so every trial is the same genotype: the first trains, the others must not.
     space_file = space_writer(tmp_path, "dedup", small_images, ["ca"], iterations=200)
-    search.search(space_file, trials=4, results=tmp_path, stream=io.StringIO())
+    run.search(space_file, trials=4, results=tmp_path, stream=io.StringIO())
     trials = sorted(finished_trials(StudyFolder(tmp_path / "dedup")), key=lambda t: t.number)
-    trained = [t for t in trials if t.user_attrs["outcome"] == study.TRAINED]
-    duplicates = [t for t in trials if t.user_attrs["outcome"] == study.DUPLICATE]
+    trained = [t for t in trials if t.user_attrs["outcome"] == studies.TRAINED]
+    duplicates = [t for t in trials if t.user_attrs["outcome"] == studies.DUPLICATE]
     assert len(trained) == 1 and len(duplicates) == 3
     original = trained[0]
     for duplicate in duplicates:
@@ -105,7 +106,7 @@ def test_failing_trials_are_recorded_with_their_reasons_and_the_search_goes_on(
     extra = f"plugins: [{PLUGIN}]\nconstraints: {{max_macs: 3.0e9}}\n"
     choices = ["none", "explode", "nan_out", "die", "a2b"]
     space_file = space_writer(tmp_path, "faults", small_images, choices, depth=1, extra=extra)
-    search.search(space_file, trials=5, results=tmp_path, stream=io.StringIO())
+    run.search(space_file, trials=5, results=tmp_path, stream=io.StringIO())
     folder = StudyFolder(tmp_path / "faults")
     by_baseline = {t.user_attrs["baseline"]: t for t in finished_trials(folder)}
 
@@ -120,7 +121,7 @@ def test_failing_trials_are_recorded_with_their_reasons_and_the_search_goes_on(
     assert died.state == TrialState.FAIL and "worker process died" in died.user_attrs["error"]
     # Over the MAC limit: recorded with its cost, never trained.
     heavy = by_baseline["uniform:a2b"]
-    assert heavy.state == TrialState.PRUNED and heavy.user_attrs["outcome"] == study.INFEASIBLE
+    assert heavy.state == TrialState.PRUNED and heavy.user_attrs["outcome"] == studies.INFEASIBLE
     assert heavy.user_attrs["macs"] > 3.0e9 and heavy.user_attrs["error"].startswith("infeasible: macs")
     assert "loss curve" not in folder.trial_log(heavy.number).read_text()
     states = {row["genotype"]: row["state"] for row in read_csv(folder)}
@@ -164,10 +165,10 @@ def test_sigkill_then_the_same_command_resumes_without_losing_or_retraining(
     second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stderr[-2000:]
     trials = finished_trials(folder)
-    counted = [t for t in trials if t.user_attrs["outcome"] != study.INTERRUPTED]
+    counted = [t for t in trials if t.user_attrs["outcome"] != studies.INTERRUPTED]
     assert len(counted) == 8 and all(t.state == TrialState.COMPLETE for t in counted)
     reruns = {t.user_attrs.get("rerun_of"): t for t in counted}
-    for interrupted in (t for t in trials if t.user_attrs["outcome"] == study.INTERRUPTED):
+    for interrupted in (t for t in trials if t.user_attrs["outcome"] == studies.INTERRUPTED):
         assert interrupted.state == TrialState.FAIL
         assert reruns[interrupted.number].params == interrupted.params
     trainings = _trainings(folder)
@@ -182,13 +183,13 @@ def test_a_resumed_study_must_use_the_same_space_and_fresh_keeps_the_old_one(
 ):
     space_file = space_writer(tmp_path, "changed", small_images, ["none", "ca"])
     folder = StudyFolder(tmp_path / "results" / "changed")
-    search.open_study(folder, space.load(space_file), space_file, None, fresh=False)
+    run.open_study(folder, spaces.load(space_file), space_file, None, fresh=False)
     space_file.write_text(space_file.read_text().replace("iterations: 20", "iterations: 30"))
     result = nas_cli("search", "--space", str(space_file), "--results", str(tmp_path / "results"))
     assert result.returncode == 2
     assert "differs from the space this study ran with" in result.stderr and "--fresh" in result.stderr
     assert "Traceback" not in result.stderr
-    search.open_study(folder, space.load(space_file), space_file, None, fresh=True)
+    run.open_study(folder, spaces.load(space_file), space_file, None, fresh=True)
     kept = [p for p in (tmp_path / "results").iterdir() if p.name.startswith("changed.")]
     assert len(kept) == 1 and (kept[0] / "optuna.journal").is_file()
     assert folder.space_file.read_text() == space_file.read_text()
@@ -210,7 +211,7 @@ def test_nondominated_matches_a_brute_force_check() -> None:
 def test_storage_url_keeps_the_study_in_that_database(space_writer, ray_cluster, small_images, tmp_path):
     space_file = space_writer(tmp_path, "sql", small_images, ["none", "ca"])
     url = f"sqlite:///{tmp_path / 'studies.db'}"
-    search.search(space_file, trials=2, results=tmp_path / "results", storage=url, stream=io.StringIO())
+    run.search(space_file, trials=2, results=tmp_path / "results", storage=url, stream=io.StringIO())
     folder = StudyFolder(tmp_path / "results" / "sql")
     recorded_url, name = folder.storage_and_name()
     assert recorded_url == url and name.startswith("sql-") and not folder.journal.exists()
@@ -223,9 +224,9 @@ def test_grid_sampler_covers_every_combination_and_stops(space_writer, ray_clust
     space_file = space_writer(tmp_path, "grid", small_images, ["none", "ca"])
     space_file.write_text(space_file.read_text().replace("sampler: nsga2", "sampler: grid"))
     progress = io.StringIO()
-    summary = search.search(space_file, trials=50, results=tmp_path, stream=progress)
+    summary = run.search(space_file, trials=50, results=tmp_path, stream=progress)
     trials = finished_trials(StudyFolder(tmp_path / "grid"))
     assert "the grid is covered by 6 trials" in progress.getvalue()  # 4 combinations + 2 baselines it repeats
     assert summary.finished == len(trials) == 6
-    trained = sorted(t.user_attrs["genotype"] for t in trials if t.user_attrs["outcome"] == study.TRAINED)
+    trained = sorted(t.user_attrs["genotype"] for t in trials if t.user_attrs["outcome"] == studies.TRAINED)
     assert trained == sorted(f"x2.c16.u4:{p}" for p in ("none*2", "ca*2", "none-ca", "ca-none"))

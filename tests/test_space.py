@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nas import space
+from nas.core import spaces
 
 SPACES = sorted((Path(__file__).resolve().parents[1] / "search_spaces").glob("*.yaml"))
 VALID = """\
@@ -28,13 +28,13 @@ def write(tmp_path: Path, text: str | bytes) -> Path:
 
 @pytest.mark.parametrize("path", SPACES, ids=lambda p: p.stem)
 def test_every_shipped_space_loads(path: Path) -> None:
-    loaded = space.load(path)
+    loaded = spaces.load(path)
     assert loaded.name == path.stem
     assert loaded.objectives[0] == "psnr"
 
 
 def test_valid_space_reads_yaml_exponents_as_numbers(tmp_path: Path) -> None:
-    loaded = space.load(write(tmp_path, VALID))
+    loaded = spaces.load(write(tmp_path, VALID))
     assert loaded.proxy.lr == pytest.approx(1e-3)  # YAML 1.1 reads "1e-3" as a string
     assert loaded.proxy.seeds == (0, 1)
     assert loaded.choices_at(1) == ("none", "ca", "lia")
@@ -67,17 +67,17 @@ BROKEN = [
 def test_a_plugin_file_registers_blocks_the_space_can_choose(tmp_path: Path) -> None:
     plugin = Path(__file__).with_name("plugins") / "faulty_blocks.py"
     text = VALID.replace("[none, ca, lia]", "[none, explode]") + f"plugins: [{plugin}]\n"
-    loaded = space.load(write(tmp_path, text))
+    loaded = spaces.load(write(tmp_path, text))
     assert loaded.choices == ("none", "explode")
     assert loaded.plugins == (str(plugin),)
-    assert space.load(write(tmp_path, text)).plugins == loaded.plugins  # a second load does not re-register
+    assert spaces.load(write(tmp_path, text)).plugins == loaded.plugins  # a second load does not re-register
 
 
 @pytest.mark.parametrize(("text", "message"), BROKEN)
 def test_broken_spaces_name_the_key_the_value_and_what_is_allowed(tmp_path: Path, text: str, message: str) -> None:
     path = write(tmp_path, text)
-    with pytest.raises(space.SpaceError) as raised:
-        space.load(path)
+    with pytest.raises(spaces.SpaceError) as raised:
+        spaces.load(path)
     assert str(path) in str(raised.value)
     assert message in str(raised.value)
 
@@ -94,15 +94,15 @@ HOSTILE = [
     (b"name: [unclosed\n", "not valid YAML"),
     (ALIAS_BOMB.encode(), "aliases are not allowed"),
     (b"name: t\nscale: !!python/object/apply:os.system [echo hacked]\n", "not valid YAML"),
-    (b"x" * (space.MAX_FILE_BYTES + 1), "a search space is at most"),
+    (b"x" * (spaces.MAX_FILE_BYTES + 1), "a search space is at most"),
 ]
 
 
 @pytest.mark.parametrize(("content", "message"), HOSTILE, ids=lambda v: repr(v)[:20])
 def test_hostile_files_fail_fast_and_cleanly(tmp_path: Path, content: bytes, message: str) -> None:
     start = time.perf_counter()
-    with pytest.raises(space.SpaceError, match=message):
-        space.load(write(tmp_path, content))
+    with pytest.raises(spaces.SpaceError, match=message):
+        spaces.load(write(tmp_path, content))
     assert time.perf_counter() - start < 2.0
 
 

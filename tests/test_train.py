@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from nas import space, train
-from nas.genotype import Genotype
+from nas.core import spaces, training
+from nas.core.genotypes import Genotype
 
 TINY = Path(__file__).resolve().parents[1] / "search_spaces" / "sr_tiny.yaml"
 
@@ -32,7 +32,7 @@ def test_nas_train_learns_and_repeats_exactly_on_cpu(nas_cli) -> None:
 
 
 def test_a_nan_loss_stops_the_run_with_its_reason() -> None:
-    tiny = space.load(TINY)
+    tiny = spaces.load(TINY)
     exploding = replace(tiny.proxy, lr=1e6, iterations=40)
-    with pytest.raises(train.TrainingFailed, match="loss became nan"):
-        train.train(Genotype.create(2, 16, 12, ["none", "pa"]), tiny, seed=0, device="cpu", budget=exploding)
+    with pytest.raises(training.TrainingFailed, match="loss became nan"):
+        training.train(Genotype.create(2, 16, 12, ["none", "pa"]), tiny, seed=0, device="cpu", budget=exploding)

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from nas.bicubic import bicubic_downsample
 from nas.errors import InputError
+from nas.sr.bicubic import bicubic_downsample
 
 __all__ = [
     "BUILTIN",

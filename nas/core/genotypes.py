@@ -16,8 +16,8 @@ from typing import Any
 import yaml
 
 import blocks
+from nas.core.spaces import SearchSpace
 from nas.errors import InputError
-from nas.space import SearchSpace
 
 A2N_ALIAS = "a2n"
 UNIFORM_PREFIX = "uniform:"

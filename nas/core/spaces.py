@@ -20,8 +20,8 @@ from typing import Any
 import yaml
 
 import blocks
-from nas import data
 from nas.errors import InputError
+from nas.sr import data
 
 MAX_FILE_BYTES = 1_000_000
 OBJECTIVES = ("psnr", "macs", "params", "latency_ms")

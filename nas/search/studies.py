@@ -26,8 +26,8 @@ from typing import Any
 import optuna
 import torch
 
+from nas.core.spaces import SearchSpace
 from nas.errors import InputError
-from nas.space import SearchSpace
 
 TRIAL_COLUMNS = (
     "number", "state", "outcome", "genotype", "psnr", "ssim", "macs", "params", "latency_ms", "seed",

@@ -18,9 +18,10 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
 from ray.tune.search.optuna import OptunaSearch
 
-from nas import genotype, pareto, study
-from nas.space import SearchSpace
-from nas.trial import NUMBER, RERUN_OF, SEED
+from nas.core import genotypes, pareto
+from nas.core.spaces import SearchSpace
+from nas.search import studies
+from nas.search.worker import NUMBER, RERUN_OF, SEED
 
 RECORDED_ATTRS = (
     "outcome", "error", "duplicate_of", "psnr", "ssim", "macs", "params", "ops", "latency_ms",
@@ -36,7 +37,7 @@ def directions(objectives: tuple[str, ...]) -> list[str]:
 def distributions(search_space: SearchSpace) -> dict[str, CategoricalDistribution]:
     """One categorical parameter per depth, over that depth's choices."""
     return {
-        genotype.depth_key(depth): CategoricalDistribution(search_space.choices_at(depth))
+        genotypes.depth_key(depth): CategoricalDistribution(search_space.choices_at(depth))
         for depth in range(search_space.depth)
     }
 
@@ -98,7 +99,7 @@ class StudySearcher(OptunaSearch):
         ot_trial = self._ot_trials[trial_id]
         seed = ot_trial.user_attrs.get(SEED, self._default_seed)
         ot_trial.set_user_attr(SEED, seed)
-        ot_trial.set_user_attr("genotype", str(genotype.from_params(self._search_space, config)))
+        ot_trial.set_user_attr("genotype", str(genotypes.from_params(self._search_space, config)))
         return {**config, SEED: seed, NUMBER: ot_trial.number, RERUN_OF: ot_trial.user_attrs.get(RERUN_OF)}
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
@@ -107,16 +108,16 @@ class StudySearcher(OptunaSearch):
         if not (result and "outcome" in result) and not error:
             return  # stopped without an outcome: the search is being interrupted; the next run re-runs it
         ot_trial = self._ot_trials.pop(trial_id)
-        outcome = result if result and "outcome" in result else {"outcome": study.FAILED, "error": WORKER_DIED}
+        outcome = result if result and "outcome" in result else {"outcome": studies.FAILED, "error": WORKER_DIED}
         values = [outcome.get(objective) for objective in self._objectives]
-        if outcome["outcome"] in (study.TRAINED, study.DUPLICATE) and not all(_finite(v) for v in values):
-            outcome = {**outcome, "outcome": study.FAILED, "error": f"non-finite objective values {values}"}
+        if outcome["outcome"] in (studies.TRAINED, studies.DUPLICATE) and not all(_finite(v) for v in values):
+            outcome = {**outcome, "outcome": studies.FAILED, "error": f"non-finite objective values {values}"}
         for key in RECORDED_ATTRS:
             if key in outcome:
                 ot_trial.set_user_attr(key, outcome[key])
-        if outcome["outcome"] in (study.TRAINED, study.DUPLICATE):
+        if outcome["outcome"] in (studies.TRAINED, studies.DUPLICATE):
             recorded = self._ot_study.tell(ot_trial, values)
-        elif outcome["outcome"] == study.INFEASIBLE:
+        elif outcome["outcome"] == studies.INFEASIBLE:
             recorded = self._ot_study.tell(ot_trial, state=TrialState.PRUNED)
         else:
             recorded = self._ot_study.tell(ot_trial, state=TrialState.FAIL)

@@ -15,7 +15,8 @@ import optuna
 import pandas as pd
 from scipy import stats
 
-from nas import genotype, pareto, study
+from nas.core import genotypes, pareto
+from nas.search import studies
 
 CONFIDENCE = 0.95
 REFERENCE_BLOCK = "none"
@@ -25,7 +26,7 @@ def trials_frame(source: optuna.Study) -> pd.DataFrame:
     """One row per trial: trials.csv's columns, ``baseline``, ``device`` (with precision) and the per-depth blocks."""
     rows = []
     for trial in source.get_trials(deepcopy=False):
-        row = study.trial_row(trial)
+        row = studies.trial_row(trial)
         row["baseline"] = trial.user_attrs.get("baseline")
         device = trial.user_attrs.get("device")
         row["device"] = f"{device} ({trial.user_attrs.get('precision')})" if device else None
@@ -111,7 +112,7 @@ class SeedNoise:
 
 
 def seed_noise(frame: pd.DataFrame) -> SeedNoise:
-    trained = frame[frame["outcome"] == study.TRAINED]
+    trained = frame[frame["outcome"] == studies.TRAINED]
     groups = [g["psnr"].to_numpy() for _, g in trained.groupby("genotype") if g["seed"].nunique() > 1]
     if not groups:
         return SeedNoise(None, 0, 0)
@@ -138,7 +139,7 @@ def placement_effects(frame: pd.DataFrame) -> PlacementEffects:
     has tens of effects and a study a few dozen trainings, and per-effect 95 % intervals would exclude zero
     for some of them by chance alone. With fewer trainings than coefficients the intervals are unknown (NaN).
     """
-    trained = frame[frame["outcome"] == study.TRAINED]
+    trained = frame[frame["outcome"] == studies.TRAINED]
     columns: list[tuple[str, str]] = []
     for depth in depth_columns(frame):
         blocks_here = sorted(set(trained[depth].dropna()))
@@ -158,7 +159,7 @@ def placement_effects(frame: pd.DataFrame) -> PlacementEffects:
     rows = []
     for (depth, block), effect, half in zip(columns, coefficients[1:], half_widths, strict=True):
         count = int((trained[depth] == block).sum())
-        rows.append({"depth": genotype.depth_index(depth), "block": block, "effect_db": float(effect),
+        rows.append({"depth": genotypes.depth_index(depth), "block": block, "effect_db": float(effect),
                      "low_db": float(effect - half), "high_db": float(effect + half), "count": count})  # fmt: skip
     table = pd.DataFrame(rows, columns=["depth", "block", "effect_db", "low_db", "high_db", "count"])
     return PlacementEffects(table, residual_std, len(target), design.shape[1])
@@ -169,7 +170,7 @@ def attention_frequency(frame: pd.DataFrame, front: pd.DataFrame) -> pd.DataFram
     depths = depth_columns(frame)
     done = complete(frame)
     return pd.DataFrame({
-        "depth": [genotype.depth_index(d) for d in depths],
+        "depth": [genotypes.depth_index(d) for d in depths],
         "front": [float((front[d] != REFERENCE_BLOCK).mean()) if len(front) else math.nan for d in depths],
         "all": [float((done[d] != REFERENCE_BLOCK).mean()) if len(done) else math.nan for d in depths],
     })  # fmt: skip

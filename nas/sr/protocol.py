@@ -3,7 +3,7 @@
 | step      | rule                                                                                        |
 |-----------|---------------------------------------------------------------------------------------------|
 | HR        | crop so that height and width divide by the scale                                           |
-| LR        | MATLAB ``imresize(HR, 1/s, 'bicubic')`` on uint8 (see ``nas.data.bicubic_downsample``)       |
+| LR        | MATLAB ``imresize(HR, 1/s, 'bicubic')`` on uint8 (see ``nas.sr.data.bicubic_downsample``)       |
 | SR output | clamp to [0, 1], round to uint8 before any metric                                           |
 | colour    | Y of BT.601 studio range from 0..255 RGB, kept in float64 (not rounded)                      |
 | border    | drop ``scale`` pixels on every side                                                         |

@@ -32,8 +32,9 @@ from fvcore.nn.jit_handles import get_shape
 from torch import nn
 
 import blocks
-from nas import model, protocol
-from nas.genotype import Genotype
+from nas.core import networks
+from nas.core.genotypes import Genotype
+from nas.sr import protocol
 
 # fvcore's default handles count multiply-adds (and its own small counts for norms, upsampling and pooling).
 MAC_OPS = {
@@ -164,19 +165,19 @@ def block_count(block: str, options: tuple[tuple[str, Any], ...], channels: int,
 @functools.lru_cache(maxsize=256)
 def wrapper_count(channels: int, size: tuple[int, int]) -> OpCount:
     """Count of ``AttentionSlot``'s own convolutions, activations and residual (the attention excluded)."""
-    return count(model.AttentionSlot(channels, nn.Identity()), (1, channels, *size))
+    return count(networks.AttentionSlot(channels, nn.Identity()), (1, channels, *size))
 
 
 def slot_count(block: str, options: tuple[tuple[str, Any], ...], channels: int, size: tuple[int, int]) -> OpCount:
     """Count of the slot holding ``block``: the block itself, plus the wrapper where it sits in one."""
     counted = block_count(block, options, channels, size)
-    return counted if block in model.WHOLE_SLOT_BLOCKS else counted + wrapper_count(channels, size)
+    return counted if block in networks.WHOLE_SLOT_BLOCKS else counted + wrapper_count(channels, size)
 
 
 @functools.lru_cache(maxsize=256)
 def backbone_count(scale: int, channels: int, upsampler_channels: int, size: tuple[int, int]) -> OpCount:
     """Count of everything but the slots, for an LR input of ``size``."""
-    return count(model.SRNetwork(scale, [], channels, upsampler_channels), (1, 3, *size))
+    return count(networks.SRNetwork(scale, [], channels, upsampler_channels), (1, 3, *size))
 
 
 def lr_size(hr_size: tuple[int, int], scale: int) -> tuple[int, int]:
@@ -223,7 +224,7 @@ def _static_cost(genotype: Genotype, hr_size: tuple[int, int]) -> tuple[int, OpC
     for block in genotype.blocks:
         options = tuple(sorted(genotype.options_for(block).items()))
         total = total + slot_count(block, options, genotype.channels, size)
-    params = sum(p.numel() for p in model.build(genotype).parameters())
+    params = sum(p.numel() for p in networks.build(genotype).parameters())
     return params, total
 
 
@@ -234,7 +235,7 @@ def network_cost(
     params, counted = _static_cost(genotype, tuple(hr_size))
     latency = None
     if latency_device is not None:
-        latency = latency_ms(model.build(genotype), (1, 3, *lr_size(hr_size, genotype.scale)), latency_device)
+        latency = latency_ms(networks.build(genotype), (1, 3, *lr_size(hr_size, genotype.scale)), latency_device)
     return Cost(params, counted.macs, counted.ops, latency, tuple(hr_size))
 
 

@@ -24,11 +24,12 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from nas import genotype, pareto, study, train, trial
-from nas.evaluations import release_claims_of
-from nas.searcher import WORKER_DIED, StudySearcher, directions, grid_trials
-from nas.space import SearchSpace, load
-from nas.study import StoredStudy, StudyError, StudyFolder
+from nas.core import genotypes, pareto, training
+from nas.core.spaces import SearchSpace, load
+from nas.search import studies, worker
+from nas.search.searcher import WORKER_DIED, StudySearcher, directions, grid_trials
+from nas.search.store import release_claims_of
+from nas.search.studies import StoredStudy, StudyError, StudyFolder
 
 PROGRESS_INTERVAL_S = 1.0
 
@@ -45,14 +46,14 @@ class SearchSummary:
     interrupted: bool
 
 
-def baseline_genotypes(search_space: SearchSpace) -> list[tuple[str, genotype.Genotype]]:
+def baseline_genotypes(search_space: SearchSpace) -> list[tuple[str, genotypes.Genotype]]:
     """The uniform placements: all ``none``, then all X for every block X of the space (distinct ones)."""
     names = ["none", *[b for b in search_space.all_blocks() if b != "none"]]
-    placements: dict[genotype.Genotype, str] = {}
+    placements: dict[genotypes.Genotype, str] = {}
     for block in names:
         if block == "none" and "none" not in search_space.all_blocks():
             continue
-        placements.setdefault(genotype.uniform(search_space, block), f"uniform:{block}")
+        placements.setdefault(genotypes.uniform(search_space, block), f"uniform:{block}")
     return [(label, arch) for arch, label in placements.items()]
 
 
@@ -65,8 +66,8 @@ def _create(folder: StudyFolder, search_space: SearchSpace, space_path: Path, st
     folder.root.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(space_path, folder.space_file)
     # The folder's own journal holds one study; a shared database gets a unique name per study.
-    name = search_space.name if storage_url == study.JOURNAL else f"{search_space.name}-{_timestamp()}"
-    storage = study.open_storage(folder, storage_url)
+    name = search_space.name if storage_url == studies.JOURNAL else f"{search_space.name}-{_timestamp()}"
+    storage = studies.open_storage(folder, storage_url)
     created = optuna.create_study(
         storage=storage, study_name=name,
         directions=directions(search_space.objectives),
@@ -76,8 +77,8 @@ def _create(folder: StudyFolder, search_space: SearchSpace, space_path: Path, st
         created.set_metric_names(list(search_space.objectives))  # shown by the dashboard
     for label, arch in baseline_genotypes(search_space):
         for seed in search_space.proxy.seeds:
-            created.enqueue_trial(genotype.to_params(arch), user_attrs={trial.SEED: seed, "baseline": label})
-    study.write_atomically(folder.study_record, json.dumps({"storage": storage_url, "study_name": name}))
+            created.enqueue_trial(genotypes.to_params(arch), user_attrs={worker.SEED: seed, "baseline": label})
+    studies.write_atomically(folder.study_record, json.dumps({"storage": storage_url, "study_name": name}))
     return created, storage
 
 
@@ -93,7 +94,7 @@ def _reopen(folder: StudyFolder, space_path: Path, storage_url: str | None) -> S
             f"{space_path}: differs from the space this study ran with ({folder.space_file}); add --fresh to start "
             "a new study (the old folder is kept), or pass another --results folder"
         )
-    reopened, storage = study.load_stored_study(folder)
+    reopened, storage = studies.load_stored_study(folder)
     _requeue_interrupted(reopened, storage)
     return reopened, storage
 
@@ -103,16 +104,16 @@ def _requeue_interrupted(reopened: optuna.Study, storage: optuna.storages.BaseSt
     study_id = storage.get_study_id_from_name(reopened.study_name)
     for stale in reopened.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, stale.number)
-        storage.set_trial_user_attr(trial_id, "outcome", study.INTERRUPTED)
+        storage.set_trial_user_attr(trial_id, "outcome", studies.INTERRUPTED)
         storage.set_trial_user_attr(trial_id, "error", "interrupted: the search stopped during this trial")
         reopened.tell(stale.number, state=TrialState.FAIL)
-        attrs = {k: v for k, v in stale.user_attrs.items() if k in (trial.SEED, "baseline")}
-        reopened.enqueue_trial(stale.params, user_attrs={**attrs, trial.RERUN_OF: stale.number})
+        attrs = {k: v for k, v in stale.user_attrs.items() if k in (worker.SEED, "baseline")}
+        reopened.enqueue_trial(stale.params, user_attrs={**attrs, worker.RERUN_OF: stale.number})
 
 
 def counted(trial_: FrozenTrial) -> bool:
     """Whether a trial counts towards ``--trials``: finished, and not cut short by an interruption."""
-    return trial_.state.is_finished() and trial_.user_attrs.get("outcome") != study.INTERRUPTED
+    return trial_.state.is_finished() and trial_.user_attrs.get("outcome") != studies.INTERRUPTED
 
 
 def open_study(
@@ -125,7 +126,7 @@ def open_study(
         print(f"nas search: the previous study was moved to {kept}", file=sys.stderr)
     if folder.exists():
         return _reopen(folder, space_path, storage_url)
-    return _create(folder, search_space, space_path, storage_url or study.JOURNAL)
+    return _create(folder, search_space, space_path, storage_url or studies.JOURNAL)
 
 
 class Progress:
@@ -151,7 +152,7 @@ class Progress:
         return sum(self.outcomes.values())
 
     def _count(self, finished: FrozenTrial) -> None:
-        outcome = finished.user_attrs.get("outcome", study.FAILED)
+        outcome = finished.user_attrs.get("outcome", studies.FAILED)
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
         if finished.state == TrialState.COMPLETE:
             self.values.append(list(finished.values))
@@ -172,8 +173,8 @@ class Progress:
         best = f"{max(v[0] for v in self.values):.3f} dB" if self.values else "-"
         o = self.outcomes
         return (
-            f"{self.finished}/{self.total} done ({o.get(study.FAILED, 0)} failed, {o.get(study.INFEASIBLE, 0)} "
-            f"infeasible, {o.get(study.DUPLICATE, 0)} duplicates), {self.running} running | best PSNR {best} | "
+            f"{self.finished}/{self.total} done ({o.get(studies.FAILED, 0)} failed, {o.get(studies.INFEASIBLE, 0)} "
+            f"infeasible, {o.get(studies.DUPLICATE, 0)} duplicates), {self.running} running | best PSNR {best} | "
             f"front {self.front_size()} | {_duration(elapsed)} elapsed, ETA {eta}"
         )
 
@@ -194,15 +195,15 @@ def _duration(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
-def _tune_trial(config: dict[str, Any], space_path: str, study_root: str, run_id: str, trainer: trial.Trainer) -> None:
+def _tune_trial(config: dict[str, Any], space_path: str, study_root: str, run_id: str, trainer: worker.Trainer) -> None:
     """The Tune function trainable: one trial on this worker's device, one report."""
     import ray
     from ray import tune
 
-    search_space = trial.load_space(space_path)
+    search_space = worker.load_space(space_path)
     device = "cuda" if ray.get_gpu_ids() else "cpu"
     threads = max(1, int(search_space.resources.cpu)) if device == "cpu" else None
-    outcome = trial.run(config, search_space, StudyFolder(Path(study_root)), run_id, device, threads, trainer)
+    outcome = worker.run(config, search_space, StudyFolder(Path(study_root)), run_id, device, threads, trainer)
     objectives = dict.fromkeys(search_space.objectives)  # Tune wants every metric key, even in a failure
     tune.report({**objectives, **outcome, "node": ray.get_runtime_context().get_node_id()})
 
@@ -212,9 +213,9 @@ def _record_environment(folder: StudyFolder, requested: int, cluster: dict[str, 
     runs = folder.environment_runs()
     runs.append({
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "trials": requested, "ray_cluster": cluster,
-        **study.environment(),
+        **studies.environment(),
     })  # fmt: skip
-    study.write_atomically(folder.environment_file, json.dumps(runs, indent=2) + "\n")
+    studies.write_atomically(folder.environment_file, json.dumps(runs, indent=2) + "\n")
 
 
 def search(
@@ -224,7 +225,7 @@ def search(
     storage: str | None = None,
     address: str | None = None,
     fresh: bool = False,
-    trainer: trial.Trainer = train.train,
+    trainer: worker.Trainer = training.train,
     stream: TextIO = sys.stderr,
 ) -> SearchSummary:
     """Runs (or resumes) the study of ``space_path`` until it holds ``trials`` finished trials.
@@ -243,23 +244,23 @@ def search(
             stream.write(f"nas search: the grid is covered by {grid_total} trials; running {grid_total}\n")
             total = grid_total
     current, current_storage = open_study(folder, search_space, space_path, storage, fresh)
-    study.write_trials_csv(folder, current)
+    studies.write_trials_csv(folder, current)
     progress = Progress(current.get_trials(deepcopy=False), search_space, total, stream)
     remaining = total - progress.finished
     if remaining > 0:
         _run_trials(
             folder, search_space, space_path, current, current_storage, remaining, progress, address, trainer, stream
         )
-    study.write_trials_csv(folder, current)
+    studies.write_trials_csv(folder, current)
     finished = [t for t in current.get_trials(deepcopy=False) if counted(t)]
     outcomes = [t.user_attrs.get("outcome") for t in finished]
     summary = SearchSummary(
         folder=folder.root,
         finished=len(finished),
-        trained=outcomes.count(study.TRAINED),
-        duplicates=outcomes.count(study.DUPLICATE),
-        infeasible=outcomes.count(study.INFEASIBLE),
-        failed=outcomes.count(study.FAILED),
+        trained=outcomes.count(studies.TRAINED),
+        duplicates=outcomes.count(studies.DUPLICATE),
+        infeasible=outcomes.count(studies.INFEASIBLE),
+        failed=outcomes.count(studies.FAILED),
         front=progress.front_size(),
         interrupted=len(finished) < total,
     )
@@ -277,7 +278,7 @@ def _run_trials(
     remaining: int,
     progress: Progress,
     address: str | None,
-    trainer: trial.Trainer,
+    trainer: worker.Trainer,
     stream: TextIO,
 ) -> None:
     # Tune's per-trial CSV/JSON/TensorBoard files duplicate the study folder's logs; skip writing them. Tune's
@@ -308,7 +309,7 @@ def _run_trials(
     def on_record(recorded: FrozenTrial) -> None:
         if recorded.user_attrs.get("error") == WORKER_DIED:
             release_claims_of(folder, run_id, recorded.number)
-        study.append_trial_row(folder, recorded)
+        studies.append_trial_row(folder, recorded)
         progress.record(recorded)
 
     class ShowProgress(tune.Callback):

@@ -2,7 +2,7 @@
 
 A trial never raises: whatever happens is returned as an outcome (``trained``, ``duplicate``, ``infeasible``
 or ``failed`` with its reason), so the searcher records every trial and the search goes on. A training's
-result is written to the study's evaluation store (``nas.evaluations``) before it is reported, so a trial the
+result is written to the study's evaluation store (``nas.search.store``) before it is reported, so a trial the
 driver never heard of (killed search) is not trained again when the search resumes.
 """
 
@@ -18,10 +18,11 @@ from typing import Any
 
 import torch
 
-from nas import cost, genotype, space, study, train
-from nas.evaluations import Evaluation
-from nas.genotype import Genotype
-from nas.space import SearchSpace
+from nas.core import counting, genotypes, spaces, training
+from nas.core.genotypes import Genotype
+from nas.core.spaces import SearchSpace
+from nas.search import studies
+from nas.search.store import Evaluation
 
 # Trial configuration keys besides the per-depth blocks, added by the searcher.
 SEED, NUMBER, RERUN_OF = "seed", "number", "rerun_of"
@@ -30,14 +31,14 @@ TRAINING_METRICS = ("psnr", "ssim", "train_seconds", "final_loss", "device", "pr
 RESULT_ONLY = ("outcome", "error", "duplicate_of")  # outcome keys that are not part of a stored evaluation
 CLAIM_POLL_S = 0.2
 
-# Called as train.train(genotype, space, seed, device=..., threads=..., measure_untrained=False).
-Trainer = Callable[..., train.TrainResult]
+# Called as training.train(genotype, space, seed, device=..., threads=..., measure_untrained=False).
+Trainer = Callable[..., training.TrainResult]
 
 
 @functools.lru_cache(maxsize=8)
 def load_space(path: str) -> SearchSpace:
     """The space a worker runs, read once per worker process (it imports the space's plugins)."""
-    return space.load(path)
+    return spaces.load(path)
 
 
 class _TrialLog:
@@ -64,20 +65,20 @@ def constraint_violation(search_space: SearchSpace, measured: dict[str, Any]) ->
 def run(
     config: dict[str, Any],
     search_space: SearchSpace,
-    folder: study.StudyFolder,
+    folder: studies.StudyFolder,
     run_id: str,
     device: str,
     threads: int | None,
-    trainer: Trainer = train.train,
+    trainer: Trainer = training.train,
 ) -> dict[str, Any]:
     """Runs one trial of search run ``run_id`` and returns its outcome: metrics, ``outcome`` and ``error``."""
     started = time.perf_counter()
-    arch: Genotype = genotype.from_params(search_space, config)
+    arch: Genotype = genotypes.from_params(search_space, config)
     number, seed, rerun_of = config[NUMBER], config[SEED], config.get(RERUN_OF)
     log = _TrialLog(folder.trial_log(number))
     log.write(f"trial {number}: {arch} seed {seed} on {device}" + (f" (re-run of {rerun_of})" if rerun_of else ""))
     result: dict[str, Any] = {"genotype": str(arch), "seed": seed, "duplicate_of": None, "error": None}
-    evaluation = Evaluation(folder, study.evaluation_key(search_space, str(arch), seed), number, run_id)
+    evaluation = Evaluation(folder, studies.evaluation_key(search_space, str(arch), seed), number, run_id)
     waited = 0.0
     try:
         while (recorded := evaluation.recorded()) is None:
@@ -85,7 +86,7 @@ def run(
             if holder is None:
                 try:
                     result.update(_cost_and_train(arch, search_space, seed, device, threads, trainer, log))
-                    if result["outcome"] == study.TRAINED:
+                    if result["outcome"] == studies.TRAINED:
                         evaluation.record({k: v for k, v in result.items() if k not in RESULT_ONLY})
                 finally:
                     evaluation.release()
@@ -97,17 +98,17 @@ def run(
             waited += time.perf_counter() - idle_since  # as slept: a loaded machine oversleeps
         if recorded is not None and recorded["number"] in (rerun_of, number):
             log.write(f"trial {recorded['number']} trained it before the search was interrupted; result reused")
-            result.update(recorded["metrics"], outcome=study.TRAINED)
+            result.update(recorded["metrics"], outcome=studies.TRAINED)
         elif recorded is not None:
             log.write(f"duplicate: trial {recorded['number']} trained it with the same budget and seed; reused")
-            result.update(recorded["metrics"], outcome=study.DUPLICATE, duplicate_of=recorded["number"])
+            result.update(recorded["metrics"], outcome=studies.DUPLICATE, duplicate_of=recorded["number"])
             result["train_seconds"] = result["trainer_seconds"] = 0.0
-    except train.TrainingFailed as failure:
-        result.update(outcome=study.FAILED, error=str(failure))
+    except training.TrainingFailed as failure:
+        result.update(outcome=studies.FAILED, error=str(failure))
     except torch.OutOfMemoryError as failure:
-        result.update(outcome=study.FAILED, error=f"out of memory: {str(failure).splitlines()[0]}")
+        result.update(outcome=studies.FAILED, error=f"out of memory: {str(failure).splitlines()[0]}")
     except Exception as failure:  # noqa: BLE001 - any fault of a trial is recorded, and the search goes on
-        result.update(outcome=study.FAILED, error=f"{type(failure).__name__}: {failure}")
+        result.update(outcome=studies.FAILED, error=f"{type(failure).__name__}: {failure}")
         log.write(traceback.format_exc())
     # Time spent idle waiting for a concurrent duplicate's result is not this trial's cost.
     result["trial_seconds"] = time.perf_counter() - started - waited
@@ -125,18 +126,18 @@ def _cost_and_train(
     log: _TrialLog,
 ) -> dict[str, Any]:
     needs_latency = "latency_ms" in search_space.objectives or "max_latency_ms" in search_space.constraints
-    measured = cost.network_cost(arch, latency_device=device if needs_latency else None).to_json()
+    measured = counting.network_cost(arch, latency_device=device if needs_latency else None).to_json()
     log.write(f"cost: {json.dumps(measured)}")
     measured.pop("hr_size")
     violation = constraint_violation(search_space, measured)
     if violation is not None:
-        return {**measured, "outcome": study.INFEASIBLE, "error": f"infeasible: {violation}"}
+        return {**measured, "outcome": studies.INFEASIBLE, "error": f"infeasible: {violation}"}
     started = time.perf_counter()
     trained = trainer(arch, search_space, seed, device=device, threads=threads, measure_untrained=False)
     trainer_seconds = time.perf_counter() - started  # training and evaluation: the useful part of a trial
     log.write(f"loss curve: {', '.join(f'{v:.4f}' for v in trained.loss_curve)}")
-    training = {k: getattr(trained, k) for k in TRAINING_METRICS}
-    return {**measured, **training, "trainer_seconds": trainer_seconds, "outcome": study.TRAINED}
+    trained_metrics = {k: getattr(trained, k) for k in TRAINING_METRICS}
+    return {**measured, **trained_metrics, "trainer_seconds": trainer_seconds, "outcome": studies.TRAINED}
 
 
 def _summary(result: dict[str, Any]) -> str:

@@ -13,7 +13,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
 
-from nas import analysis, genotype, protocol  # noqa: E402
+from nas.core import genotypes  # noqa: E402
+from nas.report import analysis
+from nas.sr import protocol
 
 FRONT_COLOUR = "#d62728"
 TRIAL_COLOUR = "#9aa5b1"
@@ -155,14 +157,14 @@ def frequency_plotly(frequency: pd.DataFrame) -> go.Figure:
 def importance_png(importance: dict[str, float], path: Path) -> None:
     names = sorted(importance)
     figure, axes = plt.subplots(figsize=(6.5, 3.2))
-    axes.bar([f"depth {genotype.depth_index(n)}" for n in names], [importance[n] for n in names], color=UNIFORM_COLOUR)
+    axes.bar([f"depth {genotypes.depth_index(n)}" for n in names], [importance[n] for n in names], color=UNIFORM_COLOUR)
     axes.set_ylabel("PED-ANOVA importance for PSNR")
     _save(figure, path)
 
 
 def importance_plotly(importance: dict[str, float]) -> go.Figure:
     names = sorted(importance)
-    figure = go.Figure(go.Bar(x=[f"depth {genotype.depth_index(n)}" for n in names], y=[importance[n] for n in names]))
+    figure = go.Figure(go.Bar(x=[f"depth {genotypes.depth_index(n)}" for n in names], y=[importance[n] for n in names]))
     figure.update_layout(title="Per-depth importance for PSNR (Optuna PED-ANOVA)", yaxis_title="importance")
     return figure
 
@@ -186,7 +188,7 @@ def strips_png(front: pd.DataFrame, depths: list[str], colours: dict[str, str], 
             axes.text(x + 0.47, y + 0.45, row[depth], ha="center", va="center", fontsize=6)
     axes.set_xlim(0, len(depths))
     axes.set_ylim(len(rows), 0)
-    axes.set_xticks([x + 0.47 for x in range(len(depths))], [str(genotype.depth_index(d)) for d in depths], fontsize=7)
+    axes.set_xticks([x + 0.47 for x in range(len(depths))], [str(genotypes.depth_index(d)) for d in depths], fontsize=7)
     axes.set_yticks([y + 0.45 for y in range(len(rows))], [f"{p:.3f} dB" for p in rows["psnr"]], fontsize=7)
     axes.set_xlabel("depth")
     axes.set_title("Placements on the Pareto front", fontsize=9)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import optuna_dashboard
 
-from nas import study
-from nas.study import StudyFolder
+from nas.search import studies
+from nas.search.studies import StudyFolder
 
 
 def serve(folder: StudyFolder, host: str, port: int) -> None:
@@ -14,6 +14,6 @@ def serve(folder: StudyFolder, host: str, port: int) -> None:
     Raises:
         StudyError: the folder holds no study.
     """
-    source, storage = study.load_stored_study(folder)
+    source, storage = studies.load_stored_study(folder)
     print(f"optuna-dashboard for study {source.study_name!r}: http://{host}:{port}/", flush=True)
     optuna_dashboard.run_server(storage, host=host, port=port)

@@ -1,4 +1,4 @@
-"""PSNR and SSIM on the Y channel, as SR papers compute them (see ``nas.protocol``).
+"""PSNR and SSIM on the Y channel, as SR papers compute them (see ``nas.sr.protocol``).
 
 Pure functions of two uint8 RGB images; all arithmetic in float64.
 """
@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nas import protocol
+from nas.sr import protocol
 
 
 def rgb_to_y(image: np.ndarray) -> np.ndarray:

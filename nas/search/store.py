@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nas.study import StudyFolder, create_exclusively, write_atomically
+from nas.search.studies import StudyFolder, create_exclusively, write_atomically
 
 CLAIM_SUFFIX = ".claim"
 TAKEOVER_LOCK = ".takeover.lock"

@@ -1,7 +1,7 @@
 """The proxy trainer: a short, seeded training run of a genotype, then evaluation with the SR protocol.
 
 L1 loss, Adam (β = 0.9, 0.99), cosine learning-rate decay over the budget, patches cut on the training device
-by ``nas.data.PatchSampler``. The network runs with channels_last memory, in bfloat16 autocast on CUDA and on
+by ``nas.sr.data.PatchSampler``. The network runs with channels_last memory, in bfloat16 autocast on CUDA and on
 CPUs with native bfloat16 arithmetic (AVX512-BF16 or AMX: 1.5-3× faster than float32 there), in float32 on
 other CPUs, where bfloat16 is emulated and slower. The precision used is part of every result. On CPU torch
 uses as many threads as the trial was given, and a run is deterministic for a seed.
@@ -21,9 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nas import data, evaluate, model
-from nas.genotype import Genotype
-from nas.space import ProxyBudget, SearchSpace
+from nas.core import networks
+from nas.core.genotypes import Genotype
+from nas.core.spaces import ProxyBudget, SearchSpace
+from nas.sr import data, evaluate
 
 LOSS_CURVE_POINTS = 50  # loss is read back (a device sync) this many times per run, also to catch NaN
 
@@ -108,7 +109,7 @@ class ProxyStep:
 def build_network(genotype: Genotype, seed: int, device: str) -> nn.Module:
     """The genotype's network with seeded initial weights, on ``device`` in channels_last memory."""
     torch.manual_seed(seed)
-    return model.build(genotype).to(device, memory_format=torch.channels_last).train()
+    return networks.build(genotype).to(device, memory_format=torch.channels_last).train()
 
 
 def train(

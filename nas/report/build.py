@@ -19,11 +19,14 @@ import plotly.graph_objects as go
 import plotly.offline
 import yaml
 
-from nas import analysis, figures, genotype, protocol, study
-from nas.space import DataSources, ProxyBudget
-from nas.study import StudyError, StudyFolder
+from nas.core import genotypes
+from nas.core.spaces import DataSources, ProxyBudget
+from nas.report import analysis, figures
+from nas.search import studies
+from nas.search.studies import StudyError, StudyFolder
+from nas.sr import protocol
 
-COUNTED_OUTCOMES = (study.TRAINED, study.DUPLICATE, study.INFEASIBLE, study.FAILED, study.INTERRUPTED)
+COUNTED_OUTCOMES = (studies.TRAINED, studies.DUPLICATE, studies.INFEASIBLE, studies.FAILED, studies.INTERRUPTED)
 
 
 @dataclass(frozen=True)
@@ -122,7 +125,7 @@ def _strip_html(front: pd.DataFrame, depths: list[str], colours: dict[str, str])
         rows.append(f"<tr><td>{int(row['number'])}</td><td><code>{html.escape(row['genotype'])}</code></td>"
                     f"<td>{row['psnr']:.3f}</td><td>{row['ssim']:.4f}</td><td>{row['macs'] / 1e9:.3f}</td>"
                     f"<td>{int(row['params']):,}</td>{cells}</tr>")  # fmt: skip
-    header = "".join(f"<th>{genotype.depth_index(d)}</th>" for d in depths)
+    header = "".join(f"<th>{genotypes.depth_index(d)}</th>" for d in depths)
     return (f'<table class="front"><tr><th>trial</th><th>genotype</th><th>PSNR</th><th>SSIM</th><th>GMACs</th>'
             f"<th>params</th>{header}</tr>{''.join(rows)}</table>")  # fmt: skip
 
@@ -158,7 +161,7 @@ def build(folder: StudyFolder) -> Report:
     Raises:
         StudyError: no study in the folder, or no complete trial yet.
     """
-    source = study.load_study(folder)
+    source = studies.load_study(folder)
     frame = analysis.trials_frame(source)
     done = analysis.complete(frame) if not frame.empty else frame
     if done.empty:
@@ -170,7 +173,7 @@ def build(folder: StudyFolder) -> Report:
     depths = analysis.depth_columns(frame)
     out = folder.root / "report"
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    front[list(study.TRIAL_COLUMNS)].sort_values("number").to_csv(out / "pareto.csv", index=False)
+    front[list(studies.TRIAL_COLUMNS)].sort_values("number").to_csv(out / "pareto.csv", index=False)
 
     labels = _labels(folder, frame)
     verdict, effects = _verdict(done, frame, main_cost)

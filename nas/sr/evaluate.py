@@ -1,4 +1,4 @@
-"""Evaluating an SR network on a set of images with the protocol of ``nas.protocol``."""
+"""Evaluating an SR network on a set of images with the protocol of ``nas.sr.protocol``."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from nas import metrics, protocol
-from nas.data import ImagePair
+from nas.sr import metrics, protocol
+from nas.sr.data import ImagePair
 
 DEFAULT_TILE_OVERLAP = 32  # LR pixels of context on each side of a tile: covers an A2N-sized receptive field
 

@@ -25,7 +25,7 @@ from blocks.a2n import NEGATIVE_SLOPE
 from blocks.pan import PixelAttention
 
 if TYPE_CHECKING:
-    from nas.genotype import Genotype
+    from nas.core.genotypes import Genotype
 
 SUPPORTED_SCALES = (2, 3, 4)
 # (checkpoint prefix, harness prefix): the only renamed modules of the released A2N weights.

@@ -1,0 +1,1 @@
+"""Reading a study: fronts, statistics, figures, the report and the dashboard."""
