@@ -87,7 +87,7 @@ def main() -> None:
                 key = run_key(label, arch, seed)
                 if key in runs:
                     continue
-                result = training.train(arch, search_space, seed, budget=budget, measure_untrained=False)
+                result = training.train(arch, budget, search_space.data, seed, measure_untrained=False)
                 runs[key] = {"psnr": result.psnr, "train_seconds": result.train_seconds}
                 print(f"{key}: {result.psnr:.3f} dB, {result.train_seconds:.1f} s", flush=True)
                 record = {

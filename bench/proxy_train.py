@@ -38,6 +38,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from nas.core import networks, spaces, training
 from nas.core.genotypes import Genotype, from_placement
+from nas.core.settings import ProxyBudget
 from nas.sr import data
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,9 +80,7 @@ class NumpyPatches(Dataset):
         return to_tensor(lr), to_tensor(hr)
 
 
-def reference_step(
-    genotype: Genotype, search_space: spaces.SearchSpace, budget: spaces.ProxyBudget, device: str
-) -> Callable:
+def reference_step(genotype: Genotype, search_space: spaces.SearchSpace, budget: ProxyBudget, device: str) -> Callable:
     """One iteration of the conventional loop per call, for ``budget.iterations`` calls."""
     pairs = [
         p for p in data.source_pairs(search_space.data.train, "train", genotype.scale)
@@ -104,13 +103,15 @@ def reference_step(
 
 
 def harness_step(
-    genotype: Genotype, search_space: spaces.SearchSpace, budget: spaces.ProxyBudget, device: str
+    genotype: Genotype, search_space: spaces.SearchSpace, budget: ProxyBudget, device: str
 ) -> training.ProxyStep:
-    return training.ProxyStep(training.build_network(genotype, 0, device), genotype, search_space, 0, device, budget)
+    return training.ProxyStep(
+        training.build_network(genotype, 0, device), genotype, search_space.data.train, 0, device, budget
+    )
 
 
 def reference_images_per_second(
-    genotype: Genotype, search_space: spaces.SearchSpace, budget: spaces.ProxyBudget, device: str
+    genotype: Genotype, search_space: spaces.SearchSpace, budget: ProxyBudget, device: str
 ) -> float:
     step = reference_step(genotype, search_space, budget, device)
     start = time.perf_counter()
@@ -122,13 +123,13 @@ def reference_images_per_second(
 
 
 def alternating_throughputs(
-    genotype: Genotype, search_space: spaces.SearchSpace, budget: spaces.ProxyBudget, device: str, rounds: int
+    genotype: Genotype, search_space: spaces.SearchSpace, budget: ProxyBudget, device: str, rounds: int
 ) -> dict[str, Any]:
     """Median images per second of ``rounds`` alternating runs of each loop, and the rounds' speedups."""
     references, harnesses = [], []
     for _ in range(rounds):
         references.append(reference_images_per_second(genotype, search_space, budget, device))
-        ours = training.train(genotype, search_space, seed=0, device=device, budget=budget, measure_untrained=False)
+        ours = training.train(genotype, budget, search_space.data, seed=0, device=device, measure_untrained=False)
         harnesses.append(ours.images_per_second)
     ratios = [h / r for h, r in zip(harnesses, references, strict=True)]
     return {

@@ -32,7 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SPACE = ROOT / "search_spaces" / "sr_tiny.yaml"
 
 
-def trivial_trainer(genotype, space, seed, device=None, threads=None, measure_untrained=True) -> training.TrainResult:
+def trivial_trainer(
+    genotype, budget, sources, seed, device=None, threads=None, measure_untrained=True
+) -> training.TrainResult:
     """A stand-in trainer that returns at once with a PSNR derived from the genotype id."""
     psnr = 30.0 + zlib.crc32(f"{genotype}/{seed}".encode()) % 1000 / 100
     return training.TrainResult(

@@ -78,7 +78,7 @@ def run_train(args: argparse.Namespace) -> int:
     search_space, arch = _space_and_genotype(args)
     seed = args.seed if args.seed is not None else search_space.proxy.seeds[0]
     try:
-        result = training.train(arch, search_space, seed, device=args.device)
+        result = training.train(arch, search_space.proxy, search_space.data, seed, device=args.device)
     except training.TrainingFailed as failure:
         print(json.dumps({"genotype": str(arch), "failed": str(failure)}) if args.json else f"failed: {failure}")
         return 1

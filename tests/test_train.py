@@ -35,4 +35,4 @@ def test_a_nan_loss_stops_the_run_with_its_reason() -> None:
     tiny = spaces.load(TINY)
     exploding = replace(tiny.proxy, lr=1e6, iterations=40)
     with pytest.raises(training.TrainingFailed, match="loss became nan"):
-        training.train(Genotype.create(2, 16, 12, ["none", "pa"]), tiny, seed=0, device="cpu", budget=exploding)
+        training.train(Genotype.create(2, 16, 12, ["none", "pa"]), exploding, tiny.data, seed=0, device="cpu")

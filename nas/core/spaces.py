@@ -13,19 +13,19 @@ import importlib.util
 import math
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 import blocks
+from nas.core.settings import DataSources, ProxyBudget, Resources, SearchSettings
 from nas.errors import InputError
-from nas.sr import data
+from nas.sr.protocol import BUILTIN
 
 MAX_FILE_BYTES = 1_000_000
 OBJECTIVES = ("psnr", "macs", "params", "latency_ms")
-SAMPLERS = ("nsga2", "tpe", "random", "gp", "grid")
 CONSTRAINTS = ("max_macs", "max_params", "max_latency_ms")
 # Quadratic attention holds batch × (patch²)² float32 scores per block during training; above this a trial
 # would exhaust a 24 GiB machine or most GPUs.
@@ -34,41 +34,6 @@ MAX_ATTENTION_BYTES = 4 * 2**30
 
 class SpaceError(InputError):
     """A search-space file that cannot be used."""
-
-
-@dataclass(frozen=True)
-class ProxyBudget:
-    """How each proxy model is trained."""
-
-    iterations: int = 2000
-    batch_size: int = 16
-    patch_size: int = 64  # LR patch side
-    lr: float = 5.0e-4
-    seeds: tuple[int, ...] = (0,)
-
-
-@dataclass(frozen=True)
-class DataSources:
-    """``builtin`` or a folder path, for training and validation HR images."""
-
-    train: str = data.BUILTIN
-    val: str = data.BUILTIN
-
-
-@dataclass(frozen=True)
-class SearchSettings:
-    sampler: str = "nsga2"
-    trials: int = 200
-    seed: int = 0
-    population: int = 50  # NSGA-II generation size
-
-
-@dataclass(frozen=True)
-class Resources:
-    """Ray Tune resources of one trial; fractional GPUs let several trials share one GPU."""
-
-    cpu: float = 1.0
-    gpu: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -216,14 +181,14 @@ def load(path: str | Path) -> SearchSpace:
 
 
 def _data_source(check: _Checker, value: Any, path: str, base_dir: Path) -> str:
-    if value == data.BUILTIN:
+    if value == BUILTIN:
         return value
     if not isinstance(value, str) or not value:
-        raise check.fail(path, value, f"expected {data.BUILTIN!r} or the path of an image folder")
+        raise check.fail(path, value, f"expected {BUILTIN!r} or the path of an image folder")
     folder = Path(value).expanduser()
     folder = folder if folder.is_absolute() else (base_dir / folder)
     if not folder.is_dir():
-        raise check.fail(path, value, f"folder {folder} does not exist; use {data.BUILTIN!r} or an existing folder")
+        raise check.fail(path, value, f"folder {folder} does not exist; use {BUILTIN!r} or an existing folder")
     return str(folder.resolve())
 
 
@@ -261,102 +226,93 @@ def parse(document: Any, source: str = "<memory>", base_dir: Path = Path(".")) -
     for required in ("name", "scale", "channels", "depth", "choices"):
         if required not in document:
             raise check.fail(required, None, "this key is required")
-    name = document["name"]
-    if not isinstance(name, str) or not name.replace("_", "").replace("-", "").isalnum() or len(name) > 64:
-        raise check.fail("name", name, "expected a short name of letters, digits, '_' and '-' (the study folder)")
-    scale = check.integer(document["scale"], "scale", 2, 4)
-    channels = check.integer(document["channels"], "channels", 4, 256)
-    upsampler_channels = check.integer(document.get("upsampler_channels", 24), "upsampler_channels", 1, 256)
     depth = check.integer(document["depth"], "depth", 1, 64)
-    plugins_doc = document.get("plugins", [])
-    if not isinstance(plugins_doc, list):
-        raise check.fail("plugins", plugins_doc, "expected a list of Python files that register blocks")
-    plugins = tuple(_import_plugin(check, v, f"plugins[{i}]", base_dir) for i, v in enumerate(plugins_doc))
-    choices = check.block_list(document["choices"], "choices")
-
-    overrides_doc = document.get("overrides", {}) or {}
-    if not isinstance(overrides_doc, dict):
-        raise check.fail("overrides", overrides_doc, "expected a mapping of depth index to a list of blocks")
-    overrides = {}
-    for key, value in overrides_doc.items():
-        index = check.integer(key, f"overrides.{key}", 0, depth - 1)
-        overrides[index] = check.block_list(value, f"overrides.{key}")
-
-    options_doc = document.get("block_options", {}) or {}
-    block_options = {}
-    for block, options in check.mapping(options_doc, "block_options", tuple(blocks.names())).items():
-        block_options[block] = check.mapping(
-            options, f"block_options.{block}", tuple(blocks.spec(block).default_options())
-        )
-
-    proxy_doc = check.section(document, "proxy", tuple(ProxyBudget.__dataclass_fields__))
-    default_proxy = ProxyBudget()
-    seeds = proxy_doc.get("seeds", list(default_proxy.seeds))
-    if not isinstance(seeds, list) or not seeds:
-        raise check.fail("proxy.seeds", seeds, "expected a non-empty list of integer seeds")
-    proxy = ProxyBudget(
-        iterations=check.integer(
-            proxy_doc.get("iterations", default_proxy.iterations), "proxy.iterations", 1, 10_000_000
-        ),
-        batch_size=check.integer(proxy_doc.get("batch_size", default_proxy.batch_size), "proxy.batch_size", 1, 4096),
-        patch_size=check.integer(proxy_doc.get("patch_size", default_proxy.patch_size), "proxy.patch_size", 4, 1024),
-        lr=check.number(proxy_doc.get("lr", default_proxy.lr), "proxy.lr", 0.0, 1.0, low_open=True),
-        seeds=tuple(check.integer(s, f"proxy.seeds[{i}]", 0, 2**31 - 1) for i, s in enumerate(seeds)),
-    )
-
-    data_doc = check.section(document, "data", tuple(DataSources.__dataclass_fields__))
-    sources = DataSources(
-        train=_data_source(check, data_doc.get("train", data.BUILTIN), "data.train", base_dir),
-        val=_data_source(check, data_doc.get("val", data.BUILTIN), "data.val", base_dir),
-    )
-
-    objectives_doc = document.get("objectives", list(SearchSpace.objectives))
-    if not isinstance(objectives_doc, list) or not objectives_doc:
-        raise check.fail("objectives", objectives_doc, f"expected a list from: {', '.join(OBJECTIVES)}")
-    objectives = tuple(check.choice(o, f"objectives[{i}]", OBJECTIVES) for i, o in enumerate(objectives_doc))
-    if objectives[0] != "psnr" or len(set(objectives)) != len(objectives):
-        raise check.fail("objectives", objectives_doc, "psnr first, then distinct cost objectives")
-
-    constraints_doc = check.section(document, "constraints", CONSTRAINTS)
-    constraints = {k: check.number(v, f"constraints.{k}", 0.0, 1e18, low_open=True) for k, v in constraints_doc.items()}
-
-    search_doc = check.section(document, "search", tuple(SearchSettings.__dataclass_fields__))
-    default_search = SearchSettings()
-    search = SearchSettings(
-        sampler=check.choice(search_doc.get("sampler", default_search.sampler), "search.sampler", SAMPLERS),
-        trials=check.integer(search_doc.get("trials", default_search.trials), "search.trials", 1, 1_000_000),
-        seed=check.integer(search_doc.get("seed", default_search.seed), "search.seed", 0, 2**31 - 1),
-        population=check.integer(
-            search_doc.get("population", default_search.population), "search.population", 2, 100_000
-        ),
-    )
-    resources_doc = check.section(document, "resources", tuple(Resources.__dataclass_fields__))
-    default_resources = Resources()
-    resources = Resources(
-        cpu=check.number(resources_doc.get("cpu", default_resources.cpu), "resources.cpu", 0.0, 1024, low_open=True),
-        gpu=check.number(resources_doc.get("gpu", default_resources.gpu), "resources.gpu", 0.0, 64),
-    )
-
+    plugins = _plugins(check, document.get("plugins", []), base_dir)  # before the choices: they register blocks
     space = SearchSpace(
-        name=name,
-        scale=scale,
-        channels=channels,
-        upsampler_channels=upsampler_channels,
+        name=_name(check, document["name"]),
+        scale=check.integer(document["scale"], "scale", 2, 4),
+        channels=check.integer(document["channels"], "channels", 4, 256),
+        upsampler_channels=check.integer(document.get("upsampler_channels", 24), "upsampler_channels", 1, 256),
         depth=depth,
-        choices=choices,
-        overrides=overrides,
-        block_options=block_options,
-        proxy=proxy,
-        data=sources,
-        objectives=objectives,
-        constraints=constraints,
-        search=search,
-        resources=resources,
+        choices=check.block_list(document["choices"], "choices"),
+        overrides=_overrides(check, document.get("overrides", {}) or {}, depth),
+        block_options=_block_options(check, document.get("block_options", {}) or {}),
+        proxy=_section(check, document, "proxy", ProxyBudget, base_dir),
+        data=_section(check, document, "data", DataSources, base_dir),
+        objectives=_objectives(check, document.get("objectives", list(SearchSpace.objectives))),
+        constraints={
+            key: check.number(value, f"constraints.{key}", 0.0, 1e18, low_open=True)
+            for key, value in check.section(document, "constraints", CONSTRAINTS).items()
+        },
+        search=_section(check, document, "search", SearchSettings, base_dir),
+        resources=_section(check, document, "resources", Resources, base_dir),
         plugins=plugins,
         source=source,
     )
     _check_blocks_fit(space, check)
     return space
+
+
+def _name(check: _Checker, name: Any) -> str:
+    if not isinstance(name, str) or not name.replace("_", "").replace("-", "").isalnum() or len(name) > 64:
+        raise check.fail("name", name, "expected a short name of letters, digits, '_' and '-' (the study folder)")
+    return name
+
+
+def _plugins(check: _Checker, value: Any, base_dir: Path) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise check.fail("plugins", value, "expected a list of Python files that register blocks")
+    return tuple(_import_plugin(check, v, f"plugins[{i}]", base_dir) for i, v in enumerate(value))
+
+
+def _overrides(check: _Checker, value: Any, depth: int) -> dict[int, tuple[str, ...]]:
+    if not isinstance(value, dict):
+        raise check.fail("overrides", value, "expected a mapping of depth index to a list of blocks")
+    return {
+        check.integer(key, f"overrides.{key}", 0, depth - 1): check.block_list(blocks_, f"overrides.{key}")
+        for key, blocks_ in value.items()
+    }
+
+
+def _block_options(check: _Checker, value: Any) -> dict[str, dict[str, Any]]:
+    return {
+        block: check.mapping(options, f"block_options.{block}", tuple(blocks.spec(block).default_options()))
+        for block, options in check.mapping(value, "block_options", tuple(blocks.names())).items()
+    }
+
+
+def _objectives(check: _Checker, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise check.fail("objectives", value, f"expected a list from: {', '.join(OBJECTIVES)}")
+    objectives = tuple(check.choice(o, f"objectives[{i}]", OBJECTIVES) for i, o in enumerate(value))
+    if objectives[0] != "psnr" or len(set(objectives)) != len(objectives):
+        raise check.fail("objectives", value, "psnr first, then distinct cost objectives")
+    return objectives
+
+
+def _section(check: _Checker, document: dict, key: str, settings: type, base_dir: Path) -> Any:
+    """A settings dataclass from the YAML section ``key``; keys it leaves out take the fields' defaults."""
+    section = check.section(document, key, tuple(f.name for f in fields(settings)))
+    return settings(**{
+        spec.name: _setting(check, section[spec.name], f"{key}.{spec.name}", spec, base_dir)
+        for spec in fields(settings) if spec.name in section
+    })  # fmt: skip
+
+
+def _setting(check: _Checker, value: Any, path: str, spec: Field, base_dir: Path) -> Any:
+    """One field's value, checked against the range or choices its metadata states."""
+    if "choices" in spec.metadata:
+        return check.choice(value, path, spec.metadata["choices"])
+    if spec.metadata.get("source"):
+        return _data_source(check, value, path, base_dir)
+    low, high, low_open = spec.metadata["range"]
+    if spec.metadata.get("sequence"):
+        if not isinstance(value, list) or not value:
+            raise check.fail(path, value, f"expected a non-empty list of integers from {low} to {high}")
+        return tuple(check.integer(item, f"{path}[{i}]", low, high) for i, item in enumerate(value))
+    if spec.type == "int":
+        return check.integer(value, path, low, high)
+    return check.number(value, path, low, high, low_open=low_open)
 
 
 def _check_blocks_fit(space: SearchSpace, check: _Checker) -> None:

@@ -23,7 +23,7 @@ from torch import nn
 
 from nas.core import networks
 from nas.core.genotypes import Genotype
-from nas.core.spaces import ProxyBudget, SearchSpace
+from nas.core.settings import DataSources, ProxyBudget
 from nas.sr import data, evaluate
 
 LOSS_CURVE_POINTS = 50  # loss is read back (a device sync) this many times per run, also to catch NaN
@@ -77,15 +77,15 @@ def _progress(total: int, label: str):
 
 
 class ProxyStep:
-    """One proxy-training iteration of ``network``: a batch of the space's training patches (drawn with
+    """One proxy-training iteration of ``network``: a batch of training patches from ``train_source`` (drawn with
     ``seed``), the forward pass (bf16 autocast where native), L1 loss, backward, an Adam step and a step of the
     cosine schedule over the budget."""
 
     def __init__(
-        self, network: nn.Module, genotype: Genotype, space: SearchSpace, seed: int, device: str, budget: ProxyBudget
+        self, network: nn.Module, genotype: Genotype, train_source: str, seed: int, device: str, budget: ProxyBudget
     ) -> None:
         self.network = network
-        train_pairs = data.source_pairs(space.data.train, "train", genotype.scale)
+        train_pairs = data.source_pairs(train_source, "train", genotype.scale)
         self.sampler = data.PatchSampler(train_pairs, genotype.scale, budget.patch_size, device, seed)
         self.batch_size = budget.batch_size
         self.device_type = torch.device(device).type
@@ -114,36 +114,35 @@ def build_network(genotype: Genotype, seed: int, device: str) -> nn.Module:
 
 def train(
     genotype: Genotype,
-    space: SearchSpace,
+    budget: ProxyBudget,
+    sources: DataSources,
     seed: int,
     device: str | None = None,
     threads: int | None = None,
-    budget: ProxyBudget | None = None,
     measure_untrained: bool = True,
 ) -> TrainResult:
-    """Trains ``genotype`` on the space's training images with the space's proxy budget, then evaluates it.
+    """Trains ``genotype`` on the training images of ``sources`` with ``budget``, then evaluates it.
 
     Args:
         genotype: The architecture.
-        space: Gives the data sources and, unless ``budget`` is given, the proxy budget.
+        budget: Iterations, batch, patch size and learning rate.
+        sources: The training and validation images.
         seed: Seeds the weights and the patch sampler.
         device: Torch device; the GPU when there is one, else the CPU.
         threads: CPU threads for torch (the CPUs the trial was given).
-        budget: Overrides the space's proxy budget.
         measure_untrained: Also evaluate the network before training (a search skips it: one evaluation less).
 
     Raises:
         TrainingFailed: the loss became NaN or infinite.
     """
     device = device or default_device()
-    budget = budget or space.proxy
     on_cuda = device.startswith("cuda")
     if threads is not None and not on_cuda:
         torch.set_num_threads(threads)
     network = build_network(genotype, seed, device)
-    val_pairs = data.source_pairs(space.data.val, "val", genotype.scale)
+    val_pairs = data.source_pairs(sources.val, "val", genotype.scale)
     untrained = evaluate.evaluate(network, val_pairs, genotype.scale, device) if measure_untrained else None
-    step = ProxyStep(network, genotype, space, seed, device, budget)
+    step = ProxyStep(network, genotype, sources.train, seed, device, budget)
     read_every = max(1, budget.iterations // LOSS_CURVE_POINTS)
     loss_curve: list[float] = []
     window_loss = torch.zeros((), device=device)

@@ -20,7 +20,7 @@ import plotly.offline
 import yaml
 
 from nas.core import genotypes
-from nas.core.spaces import DataSources, ProxyBudget
+from nas.core.settings import DataSources, ProxyBudget
 from nas.report import analysis, figures
 from nas.search import studies
 from nas.search.studies import StudyError, StudyFolder

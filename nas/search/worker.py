@@ -31,7 +31,7 @@ TRAINING_METRICS = ("psnr", "ssim", "train_seconds", "final_loss", "device", "pr
 RESULT_ONLY = ("outcome", "error", "duplicate_of")  # outcome keys that are not part of a stored evaluation
 CLAIM_POLL_S = 0.2
 
-# Called as training.train(genotype, space, seed, device=..., threads=..., measure_untrained=False).
+# Called as training.train(genotype, budget, sources, seed, device=..., threads=..., measure_untrained=False).
 Trainer = Callable[..., training.TrainResult]
 
 
@@ -133,7 +133,9 @@ def _cost_and_train(
     if violation is not None:
         return {**measured, "outcome": studies.INFEASIBLE, "error": f"infeasible: {violation}"}
     started = time.perf_counter()
-    trained = trainer(arch, search_space, seed, device=device, threads=threads, measure_untrained=False)
+    trained = trainer(
+        arch, search_space.proxy, search_space.data, seed, device=device, threads=threads, measure_untrained=False
+    )
     trainer_seconds = time.perf_counter() - started  # training and evaluation: the useful part of a trial
     log.write(f"loss curve: {', '.join(f'{v:.4f}' for v in trained.loss_curve)}")
     trained_metrics = {k: getattr(trained, k) for k in TRAINING_METRICS}

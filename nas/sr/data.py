@@ -20,6 +20,7 @@ from PIL import Image, UnidentifiedImageError
 
 from nas.errors import InputError
 from nas.sr.bicubic import bicubic_downsample
+from nas.sr.protocol import BUILTIN
 
 __all__ = [
     "BUILTIN",
@@ -37,7 +38,6 @@ __all__ = [
     "source_pairs",
 ]
 
-BUILTIN = "builtin"
 # scikit-image's bundled natural photographs, split once and for all (no image in both). The validation
 # images are two colour photographs and one greyscale photograph of everyday scenes; training gets the rest,
 # including the greyscale textures that teach edges and fine detail.

@@ -23,6 +23,8 @@ SSIM_SIGMA = 1.5
 SSIM_K1 = 0.01
 SSIM_K2 = 0.03
 
+BUILTIN = "builtin"  # the image source that ships inside scikit-image (no download)
+
 COST_HR_SIZE = (720, 1280)  # height, width of the HR output that MACs are counted for
 COST_HR_OUTPUT = f"{COST_HR_SIZE[1]}×{COST_HR_SIZE[0]} HR output"  # how reports name it
 

@@ -1,0 +1,59 @@
+"""The settings sections of a search space, each a frozen dataclass whose fields carry their own range.
+
+A field's default and allowed values are stated once, here: ``nas.core.spaces`` validates every YAML section
+against these fields (``field_range``), so a new setting needs only a new field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from nas.sr.protocol import BUILTIN
+
+SAMPLERS = ("nsga2", "tpe", "random", "gp", "grid")
+
+
+def ranged(default: Any, low: float, high: float, *, low_open: bool = False) -> Any:
+    """A dataclass field with a default and an allowed range (``low_open``: the low end itself is excluded)."""
+    return field(default=default, metadata={"range": (low, high, low_open)})
+
+
+def one_of(default: str, allowed: tuple[str, ...]) -> Any:
+    """A dataclass field with a default and its allowed values."""
+    return field(default=default, metadata={"choices": allowed})
+
+
+@dataclass(frozen=True)
+class ProxyBudget:
+    """How each proxy model is trained."""
+
+    iterations: int = ranged(2000, 1, 10_000_000)
+    batch_size: int = ranged(16, 1, 4096)
+    patch_size: int = ranged(64, 4, 1024)  # LR patch side
+    lr: float = ranged(5.0e-4, 0.0, 1.0, low_open=True)
+    seeds: tuple[int, ...] = field(default=(0,), metadata={"range": (0, 2**31 - 1, False), "sequence": True})
+
+
+@dataclass(frozen=True)
+class DataSources:
+    """``builtin`` or a folder path, for training and validation HR images."""
+
+    train: str = field(default=BUILTIN, metadata={"source": True})
+    val: str = field(default=BUILTIN, metadata={"source": True})
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    sampler: str = one_of("nsga2", SAMPLERS)
+    trials: int = ranged(200, 1, 1_000_000)
+    seed: int = ranged(0, 0, 2**31 - 1)
+    population: int = ranged(50, 2, 100_000)  # NSGA-II generation size
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Ray Tune resources of one trial; fractional GPUs let several trials share one GPU."""
+
+    cpu: float = ranged(1.0, 0.0, 1024, low_open=True)
+    gpu: float = ranged(0.0, 0.0, 64)
