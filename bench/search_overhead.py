@@ -25,7 +25,9 @@ import ray
 import torch
 
 from nas.core import training
-from nas.search import run, studies, worker
+from nas.search import progress, run, studies, worker
+from nas.search.records import Outcome
+from nas.search.run import RunSettings
 from nas.search.studies import StudyFolder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,9 +50,9 @@ def timed_search(trials: int, trainer: worker.Trainer | None = None) -> tuple[fl
     with tempfile.TemporaryDirectory() as results:
         started = time.perf_counter()
         kwargs = {"trainer": trainer} if trainer else {}
-        run.search(SPACE, trials=trials, results=results, stream=io.StringIO(), **kwargs)
+        run.search(SPACE, RunSettings(trials=trials, results=Path(results)), stream=io.StringIO(), **kwargs)
         wall = time.perf_counter() - started
-        finished = [t for t in studies.load_study(StudyFolder(Path(results) / "sr_tiny")).trials if run.counted(t)]
+        finished = [t for t in studies.load_study(StudyFolder(Path(results) / "sr_tiny")).trials if progress.counted(t)]
     return wall, finished
 
 
@@ -69,7 +71,7 @@ def main() -> None:
     wall, finished = timed_search(args.trials)
     trainer_seconds = sum(t.user_attrs.get("trainer_seconds") or 0.0 for t in finished)
     real = {
-        "trials": len(finished), "trained": sum(t.user_attrs["outcome"] == studies.TRAINED for t in finished),
+        "trials": len(finished), "trained": sum(t.user_attrs["outcome"] == Outcome.TRAINED for t in finished),
         "slots": slots, "wall_s": wall, "trainer_s": trainer_seconds,
         "overhead": 1 - trainer_seconds / (slots * wall), "ray_start_s": ray_start,
     }  # fmt: skip

@@ -95,10 +95,11 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_search(args: argparse.Namespace) -> int:
-    summary = run.search(
-        args.space, trials=args.trials, results=args.results, storage=args.storage, address=args.address,
-        fresh=args.fresh,
-    )  # fmt: skip
+    run.quiet_process()
+    settings = run.RunSettings(
+        trials=args.trials, results=Path(args.results), storage=args.storage, address=args.address, fresh=args.fresh
+    )
+    summary = run.search(args.space, settings)
     print(
         f"study {summary.folder}: {summary.finished} trials ({summary.trained} trained, {summary.duplicates} "
         f"duplicates, {summary.infeasible} infeasible, {summary.failed} failed); Pareto front {summary.front}"

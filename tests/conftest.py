@@ -37,6 +37,10 @@ def ray_cluster():
     ray = pytest.importorskip("ray")
     from ray.cluster_utils import Cluster
 
+    from nas.search import run
+
+    run.quiet_process()  # as `nas search` runs: no Tune files or tables besides the study folder's
+
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
     cluster.add_node(num_cpus=1)
     ray.init(address=cluster.address, log_to_driver=False, logging_level="WARNING")

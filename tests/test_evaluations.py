@@ -7,13 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from nas.search.store import Evaluation
+from nas.search.store import EvaluationClaim
 from nas.search.studies import StudyFolder
 
 
 def test_a_claim_is_exclusive_and_a_released_one_can_be_taken(tmp_path: Path) -> None:
     folder = StudyFolder(tmp_path / "study")
-    first, second = Evaluation(folder, "key", 1, "run-a"), Evaluation(folder, "key", 2, "run-a")
+    first, second = EvaluationClaim(folder, "key", 1, "run-a"), EvaluationClaim(folder, "key", 2, "run-a")
     assert first.claim() is None
     assert second.claim() == 1
     first.release()
@@ -24,7 +24,7 @@ def test_a_claim_is_exclusive_and_a_released_one_can_be_taken(tmp_path: Path) ->
 
 def test_a_claim_made_just_after_another_trial_recorded_and_released_does_not_train_again(tmp_path: Path) -> None:
     folder = StudyFolder(tmp_path / "study")
-    trained, late = Evaluation(folder, "key", 1, "run-a"), Evaluation(folder, "key", 2, "run-a")
+    trained, late = EvaluationClaim(folder, "key", 1, "run-a"), EvaluationClaim(folder, "key", 2, "run-a")
     assert late.recorded() is None  # the late trial looked before the result was written...
     assert trained.claim() is None
     trained.record({"psnr": 31.5})
@@ -36,13 +36,13 @@ def test_a_claim_made_just_after_another_trial_recorded_and_released_does_not_tr
 
 def test_stale_and_unreadable_claims_are_taken_over(tmp_path: Path) -> None:
     folder = StudyFolder(tmp_path / "study")
-    killed_run = Evaluation(folder, "stale", 4, "run-killed")
+    killed_run = EvaluationClaim(folder, "stale", 4, "run-killed")
     assert killed_run.claim() is None
-    resumed = Evaluation(folder, "stale", 9, "run-resumed")
+    resumed = EvaluationClaim(folder, "stale", 9, "run-resumed")
     assert resumed.claim() is None
     assert json.loads(resumed.claim_file.read_text()) == {"number": 9, "run": "run-resumed"}
 
-    torn = Evaluation(folder, "torn", 5, "run-resumed")
+    torn = EvaluationClaim(folder, "torn", 5, "run-resumed")
     torn.claim_file.write_text("")  # a claim cut short by a crash of an older writer
     assert torn.claim() is None
     assert json.loads(torn.claim_file.read_text())["number"] == 5
@@ -51,19 +51,19 @@ def test_stale_and_unreadable_claims_are_taken_over(tmp_path: Path) -> None:
 CONTENDER = """
 import sys
 from pathlib import Path
-from nas.search.store import Evaluation
+from nas.search.store import EvaluationClaim
 from nas.search.studies import StudyFolder
 folder, number, keys = StudyFolder(Path(sys.argv[1])), int(sys.argv[2]), int(sys.argv[3])
 print("ready", flush=True)
 sys.stdin.readline()
-print(" ".join(str(k) for k in range(keys) if Evaluation(folder, str(k), number, "run-resumed").claim() is None))
+print(" ".join(str(k) for k in range(keys) if EvaluationClaim(folder, str(k), number, "run-resumed").claim() is None))
 """
 
 
 def test_trials_racing_for_the_same_stale_claims_take_each_over_once(tmp_path: Path) -> None:
     folder, keys = StudyFolder(tmp_path / "study"), 200
     for key in range(keys):
-        assert Evaluation(folder, str(key), 0, "run-killed").claim() is None
+        assert EvaluationClaim(folder, str(key), 0, "run-killed").claim() is None
     contenders = [
         subprocess.Popen(
             [sys.executable, "-c", CONTENDER, str(folder.root), str(number), str(keys)],

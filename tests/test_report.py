@@ -24,6 +24,8 @@ from scipy import stats
 from nas.core import spaces, training
 from nas.report import analysis, build
 from nas.search import run, studies
+from nas.search.records import CSV_COLUMNS, Outcome
+from nas.search.run import RunSettings
 from nas.search.studies import StudyFolder
 
 
@@ -32,7 +34,7 @@ def small_study(space_writer, ray_cluster, small_images, tmp_path_factory) -> St
     """A finished search of 14 trials: 2 depths × {none, ca, pa}, every baseline trained with seeds 0 and 1."""
     root = tmp_path_factory.mktemp("report_study")
     space_file = space_writer(root, "tiny", small_images, ["none", "ca", "pa"], iterations=60, seeds=(0, 1))
-    run.search(space_file, trials=14, results=root, stream=io.StringIO())
+    run.search(space_file, RunSettings(trials=14, results=root), stream=io.StringIO())
     folder = StudyFolder(root / "tiny")
     build.build(folder)
     return folder
@@ -53,7 +55,7 @@ def test_pareto_csv_is_the_brute_force_front_of_trials_csv(small_study: StudyFol
     }
     front = read_rows(small_study.root / "report" / "pareto.csv")
     assert {int(r["number"]) for r in front} == expected
-    assert list(front[0]) == list(studies.TRIAL_COLUMNS)
+    assert list(front[0]) == list(CSV_COLUMNS)
 
 
 def test_report_labels_its_numbers_and_measures_seed_noise_from_the_baselines(small_study: StudyFolder) -> None:
@@ -142,7 +144,7 @@ def test_report_works_on_a_running_study_with_failures(small_study: StudyFolder,
     distributions = source.trials[0].distributions
     source.add_trial(optuna.trial.create_trial(
         state=optuna.trial.TrialState.FAIL, params=source.trials[0].params, distributions=distributions,
-        user_attrs={"outcome": studies.FAILED, "error": "RuntimeError: boom", "genotype": "x2.c16.u4:none*2"},
+        user_attrs={"outcome": Outcome.FAILED.value, "error": "RuntimeError: boom", "genotype": "x2.c16.u4:none*2"},
     ))  # fmt: skip
     source.ask()  # a trial in flight
     built = build.build(copy)
@@ -156,7 +158,7 @@ def test_report_labels_the_default_budget_and_data_of_a_space_that_leaves_them_o
     shutil.copytree(small_study.root, copy.root, ignore=shutil.ignore_patterns("report"))
     space_doc = yaml.safe_load(copy.space_file.read_text())
     del space_doc["proxy"], space_doc["data"]
-    copy.space_file.write_text(yaml.safe_dump(space_doc))
+    copy.pin_space(spaces.parse(space_doc))
     built = build.build(copy)
     assert "proxy budget: 2000 iterations × batch 16 × 64² LR patches, lr 0.0005, seeds [0]" in built.markdown
     assert "data: train `builtin`, validation `builtin`" in built.markdown

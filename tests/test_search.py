@@ -18,6 +18,8 @@ from optuna.trial import TrialState
 
 from nas.core import counting, genotypes, pareto, spaces
 from nas.search import run, studies
+from nas.search.records import Outcome
+from nas.search.run import RunSettings
 from nas.search.studies import StudyFolder
 
 PLUGIN = Path(__file__).with_name("plugins") / "faulty_blocks.py"
@@ -38,7 +40,7 @@ def test_search_stores_both_objectives_the_baselines_and_a_matching_trials_csv(
     space_file = space_writer(tmp_path, "basic", small_images, ["none", "ca", "pa"], iterations=100, seeds=(0, 1))
     searched = spaces.load(space_file)
     progress = io.StringIO()
-    summary = run.search(space_file, trials=9, results=tmp_path / "results", stream=progress)
+    summary = run.search(space_file, RunSettings(trials=9, results=tmp_path / "results"), stream=progress)
     folder = StudyFolder(tmp_path / "results" / "basic")
     trials = finished_trials(folder)
 
@@ -87,10 +89,10 @@ def test_a_duplicate_reuses_the_recorded_result_at_under_one_percent_of_a_traini
 ):
     # One block, so every trial is the same genotype: the first trains, the others must not.
     space_file = space_writer(tmp_path, "dedup", small_images, ["ca"], iterations=200)
-    run.search(space_file, trials=4, results=tmp_path, stream=io.StringIO())
+    run.search(space_file, RunSettings(trials=4, results=tmp_path), stream=io.StringIO())
     trials = sorted(finished_trials(StudyFolder(tmp_path / "dedup")), key=lambda t: t.number)
-    trained = [t for t in trials if t.user_attrs["outcome"] == studies.TRAINED]
-    duplicates = [t for t in trials if t.user_attrs["outcome"] == studies.DUPLICATE]
+    trained = [t for t in trials if t.user_attrs["outcome"] == Outcome.TRAINED]
+    duplicates = [t for t in trials if t.user_attrs["outcome"] == Outcome.DUPLICATE]
     assert len(trained) == 1 and len(duplicates) == 3
     original = trained[0]
     for duplicate in duplicates:
@@ -106,7 +108,7 @@ def test_failing_trials_are_recorded_with_their_reasons_and_the_search_goes_on(
     extra = f"plugins: [{PLUGIN}]\nconstraints: {{max_macs: 3.0e9}}\n"
     choices = ["none", "explode", "nan_out", "die", "a2b"]
     space_file = space_writer(tmp_path, "faults", small_images, choices, depth=1, extra=extra)
-    run.search(space_file, trials=5, results=tmp_path, stream=io.StringIO())
+    run.search(space_file, RunSettings(trials=5, results=tmp_path), stream=io.StringIO())
     folder = StudyFolder(tmp_path / "faults")
     by_baseline = {t.user_attrs["baseline"]: t for t in finished_trials(folder)}
 
@@ -121,7 +123,7 @@ def test_failing_trials_are_recorded_with_their_reasons_and_the_search_goes_on(
     assert died.state == TrialState.FAIL and "worker process died" in died.user_attrs["error"]
     # Over the MAC limit: recorded with its cost, never trained.
     heavy = by_baseline["uniform:a2b"]
-    assert heavy.state == TrialState.PRUNED and heavy.user_attrs["outcome"] == studies.INFEASIBLE
+    assert heavy.state == TrialState.PRUNED and heavy.user_attrs["outcome"] == Outcome.INFEASIBLE
     assert heavy.user_attrs["macs"] > 3.0e9 and heavy.user_attrs["error"].startswith("infeasible: macs")
     assert "loss curve" not in folder.trial_log(heavy.number).read_text()
     states = {row["genotype"]: row["state"] for row in read_csv(folder)}
@@ -165,10 +167,10 @@ def test_sigkill_then_the_same_command_resumes_without_losing_or_retraining(
     second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stderr[-2000:]
     trials = finished_trials(folder)
-    counted = [t for t in trials if t.user_attrs["outcome"] != studies.INTERRUPTED]
+    counted = [t for t in trials if t.user_attrs["outcome"] != Outcome.INTERRUPTED]
     assert len(counted) == 8 and all(t.state == TrialState.COMPLETE for t in counted)
     reruns = {t.user_attrs.get("rerun_of"): t for t in counted}
-    for interrupted in (t for t in trials if t.user_attrs["outcome"] == studies.INTERRUPTED):
+    for interrupted in (t for t in trials if t.user_attrs["outcome"] == Outcome.INTERRUPTED):
         assert interrupted.state == TrialState.FAIL
         assert reruns[interrupted.number].params == interrupted.params
     trainings = _trainings(folder)
@@ -211,7 +213,7 @@ def test_nondominated_matches_a_brute_force_check() -> None:
 def test_storage_url_keeps_the_study_in_that_database(space_writer, ray_cluster, small_images, tmp_path):
     space_file = space_writer(tmp_path, "sql", small_images, ["none", "ca"])
     url = f"sqlite:///{tmp_path / 'studies.db'}"
-    run.search(space_file, trials=2, results=tmp_path / "results", storage=url, stream=io.StringIO())
+    run.search(space_file, RunSettings(trials=2, results=tmp_path / "results", storage=url), stream=io.StringIO())
     folder = StudyFolder(tmp_path / "results" / "sql")
     recorded_url, name = folder.storage_and_name()
     assert recorded_url == url and name.startswith("sql-") and not folder.journal.exists()
@@ -224,9 +226,34 @@ def test_grid_sampler_covers_every_combination_and_stops(space_writer, ray_clust
     space_file = space_writer(tmp_path, "grid", small_images, ["none", "ca"])
     space_file.write_text(space_file.read_text().replace("sampler: nsga2", "sampler: grid"))
     progress = io.StringIO()
-    summary = run.search(space_file, trials=50, results=tmp_path, stream=progress)
+    summary = run.search(space_file, RunSettings(trials=50, results=tmp_path), stream=progress)
     trials = finished_trials(StudyFolder(tmp_path / "grid"))
     assert "the grid is covered by 6 trials" in progress.getvalue()  # 4 combinations + 2 baselines it repeats
     assert summary.finished == len(trials) == 6
-    trained = sorted(t.user_attrs["genotype"] for t in trials if t.user_attrs["outcome"] == studies.TRAINED)
+    trained = sorted(t.user_attrs["genotype"] for t in trials if t.user_attrs["outcome"] == Outcome.TRAINED)
     assert trained == sorted(f"x2.c16.u4:{p}" for p in ("none*2", "ca*2", "none-ca", "ca-none"))
+
+
+def test_editing_the_space_file_during_a_search_leaves_its_trials_on_the_pinned_space(
+    space_writer, ray_cluster, small_images, tmp_path
+):
+    space_file = space_writer(tmp_path, "pinned", small_images, ["none", "ca", "pa"], iterations=20)
+    folder = StudyFolder(tmp_path / "pinned")
+    command = _search_command(space_file, tmp_path, ray_cluster.address, trials=5)
+    running = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not folder.exists():
+        time.sleep(0.05)
+    # The study exists and no trial has started: every worker reads its space from now on.
+    space_file.write_text(space_file.read_text().replace("iterations: 20", "iterations: 40"))
+    _, stderr = running.communicate(timeout=300)
+    assert running.returncode == 0, stderr[-2000:]
+    curves = [
+        len(line.partition("loss curve: ")[2].split(", "))
+        for log in folder.logs.glob("trial-*.log")
+        for line in log.read_text().splitlines()
+        if "loss curve: " in line
+    ]
+    # Below 50 iterations the loss curve has one point per iteration: every training ran the pinned 20.
+    assert len(curves) >= 3 and set(curves) == {20}
+    assert folder.space().proxy.iterations == 20

@@ -32,7 +32,10 @@ class ProxyBudget:
     batch_size: int = ranged(16, 1, 4096)
     patch_size: int = ranged(64, 4, 1024)  # LR patch side
     lr: float = ranged(5.0e-4, 0.0, 1.0, low_open=True)
-    seeds: tuple[int, ...] = field(default=(0,), metadata={"range": (0, 2**31 - 1, False), "sequence": True})
+    # Which seeds a study trains its baselines with: a per-study choice, not part of how one training runs.
+    seeds: tuple[int, ...] = field(
+        default=(0,), metadata={"range": (0, 2**31 - 1, False), "sequence": True, "per_study": True}
+    )
 
 
 @dataclass(frozen=True)

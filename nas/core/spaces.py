@@ -13,7 +13,7 @@ import importlib.util
 import math
 import sys
 from collections.abc import Mapping
-from dataclasses import Field, dataclass, field, fields
+from dataclasses import Field, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -200,18 +200,28 @@ def _import_plugin(check: _Checker, value: Any, path: str, base_dir: Path) -> st
     file = (file if file.is_absolute() else base_dir / file).resolve()
     if not file.is_file():
         raise check.fail(path, value, f"file {file} does not exist")
-    module_name = "nas_plugin_" + hashlib.sha1(str(file).encode()).hexdigest()[:12]
-    if module_name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(module_name, file)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        try:
-            spec.loader.exec_module(module)
-        except Exception as error:
-            del sys.modules[module_name]
-            raise check.fail(path, value, f"importing it failed: {type(error).__name__}: {error}") from None
+    try:
+        import_plugin(file)
+    except Exception as error:
+        raise check.fail(path, value, f"importing it failed: {type(error).__name__}: {error}") from None
     return str(file)
+
+
+def import_plugin(file: Path) -> None:
+    """Imports a Python file that registers blocks (``@blocks.register``), once per process."""
+    module_name = "nas_plugin_" + hashlib.sha1(str(file).encode()).hexdigest()[:12]
+    if module_name in sys.modules:
+        return
+    spec = importlib.util.spec_from_file_location(module_name, file)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{file} is not an importable Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
 
 
 def parse(document: Any, source: str = "<memory>", base_dir: Path = Path(".")) -> SearchSpace:
@@ -313,6 +323,31 @@ def _setting(check: _Checker, value: Any, path: str, spec: Field, base_dir: Path
     if spec.type == "int":
         return check.integer(value, path, low, high)
     return check.number(value, path, low, high, low_open=low_open)
+
+
+def to_json(space: SearchSpace) -> dict[str, Any]:
+    """The validated space as JSON: what a study pins and its workers and reports read back with ``from_json``."""
+    document = asdict(space)
+    document["overrides"] = {str(depth): list(choices) for depth, choices in space.overrides.items()}
+    return document
+
+
+def from_json(document: dict[str, Any]) -> SearchSpace:
+    """The space ``to_json`` wrote, not validated again (its data folders may have moved since); its plugins are
+    imported, so the blocks they register can be built."""
+    for plugin in document["plugins"]:
+        import_plugin(Path(plugin))
+    return SearchSpace(**{
+        **document,
+        "choices": tuple(document["choices"]),
+        "overrides": {int(depth): tuple(choices) for depth, choices in document["overrides"].items()},
+        "proxy": ProxyBudget(**{**document["proxy"], "seeds": tuple(document["proxy"]["seeds"])}),
+        "data": DataSources(**document["data"]),
+        "objectives": tuple(document["objectives"]),
+        "search": SearchSettings(**document["search"]),
+        "resources": Resources(**document["resources"]),
+        "plugins": tuple(document["plugins"]),
+    })  # fmt: skip
 
 
 def _check_blocks_fit(space: SearchSpace, check: _Checker) -> None:

@@ -16,7 +16,7 @@ import pandas as pd
 from scipy import stats
 
 from nas.core import genotypes, pareto
-from nas.search import studies
+from nas.search.records import Outcome, frame_row
 
 CONFIDENCE = 0.95
 REFERENCE_BLOCK = "none"
@@ -24,17 +24,7 @@ REFERENCE_BLOCK = "none"
 
 def trials_frame(source: optuna.Study) -> pd.DataFrame:
     """One row per trial: trials.csv's columns, ``baseline``, ``device`` (with precision) and the per-depth blocks."""
-    rows = []
-    for trial in source.get_trials(deepcopy=False):
-        row = studies.trial_row(trial)
-        row["baseline"] = trial.user_attrs.get("baseline")
-        device = trial.user_attrs.get("device")
-        row["device"] = f"{device} ({trial.user_attrs.get('precision')})" if device else None
-        if not trial.state.is_finished():
-            row["outcome"] = trial.state.name.lower()  # running or waiting
-        row.update(trial.params)
-        rows.append(row)
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame([frame_row(trial) for trial in source.get_trials(deepcopy=False)])
     for column in ("psnr", "ssim", "macs", "params", "latency_ms", "train_seconds"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
     return frame
@@ -112,7 +102,7 @@ class SeedNoise:
 
 
 def seed_noise(frame: pd.DataFrame) -> SeedNoise:
-    trained = frame[frame["outcome"] == studies.TRAINED]
+    trained = frame[frame["outcome"] == Outcome.TRAINED.value]
     groups = [g["psnr"].to_numpy() for _, g in trained.groupby("genotype") if g["seed"].nunique() > 1]
     if not groups:
         return SeedNoise(None, 0, 0)
@@ -139,7 +129,7 @@ def placement_effects(frame: pd.DataFrame) -> PlacementEffects:
     has tens of effects and a study a few dozen trainings, and per-effect 95 % intervals would exclude zero
     for some of them by chance alone. With fewer trainings than coefficients the intervals are unknown (NaN).
     """
-    trained = frame[frame["outcome"] == studies.TRAINED]
+    trained = frame[frame["outcome"] == Outcome.TRAINED.value]
     columns: list[tuple[str, str]] = []
     for depth in depth_columns(frame):
         blocks_here = sorted(set(trained[depth].dropna()))

@@ -9,7 +9,7 @@ storage, where ``nas dashboard`` shows them (Plots and Note).
 from __future__ import annotations
 
 import html
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
@@ -17,16 +17,15 @@ import optuna_dashboard
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.offline
-import yaml
 
 from nas.core import genotypes
-from nas.core.settings import DataSources, ProxyBudget
 from nas.report import analysis, figures
 from nas.search import studies
+from nas.search.records import CSV_COLUMNS, Outcome
 from nas.search.studies import StudyError, StudyFolder
 from nas.sr import protocol
 
-COUNTED_OUTCOMES = (studies.TRAINED, studies.DUPLICATE, studies.INFEASIBLE, studies.FAILED, studies.INTERRUPTED)
+COUNTED_OUTCOMES = tuple(outcome.value for outcome in Outcome)
 
 
 @dataclass(frozen=True)
@@ -38,10 +37,8 @@ class Report:
 
 def _labels(folder: StudyFolder, frame: pd.DataFrame) -> list[str]:
     """What the numbers measure: budget, data, devices, seeds, cost convention and trial counts."""
-    space_doc = yaml.safe_load(folder.space_file.read_text()) or {}
-    # The file as run, not re-validated (its data folders may have moved since); keys it leaves out had the defaults.
-    proxy = {**asdict(ProxyBudget()), **(space_doc.get("proxy") or {})}
-    sources = {**asdict(DataSources()), **(space_doc.get("data") or {})}
+    space = folder.space()  # the validated space the study ran with, as pinned when it was created
+    budget = space.proxy
     runs = folder.environment_runs()
     machines = sorted({f"{r['cpu']} ({r['cpu_count']} CPUs){', ' + ', '.join(r['gpus']) if r['gpus'] else ''}"
                        for r in runs})  # fmt: skip
@@ -50,11 +47,10 @@ def _labels(folder: StudyFolder, frame: pd.DataFrame) -> list[str]:
     count_text = ", ".join(f"{counts.get(o, 0)} {o}" for o in COUNTED_OUTCOMES)
     running = counts.get("running", 0)
     return [
-        f"space `{space_doc.get('name')}`: scale ×{space_doc.get('scale')}, nf {space_doc.get('channels')}, "
-        f"{space_doc.get('depth')} depths",
-        f"proxy budget: {proxy['iterations']} iterations × batch {proxy['batch_size']} × "
-        f"{proxy['patch_size']}² LR patches, lr {proxy['lr']}, seeds {list(proxy['seeds'])}",
-        f"data: train `{sources['train']}`, validation `{sources['val']}`; PSNR/SSIM on "
+        f"space `{space.name}`: scale ×{space.scale}, nf {space.channels}, {space.depth} depths",
+        f"proxy budget: {budget.iterations} iterations × batch {budget.batch_size} × {budget.patch_size}² LR "
+        f"patches, lr {budget.lr:g}, seeds {list(budget.seeds)}",
+        f"data: train `{space.data.train}`, validation `{space.data.val}`; PSNR/SSIM on "
         "Y, border = scale, MATLAB-bicubic LR",
         "MACs: multiply-adds (1 MAC = 1 multiply + 1 add) of conv/linear/matmul/attention/upsampling for a "
         f"{protocol.COST_HR_OUTPUT} (fvcore); params: learnable parameters",
@@ -173,7 +169,7 @@ def build(folder: StudyFolder) -> Report:
     depths = analysis.depth_columns(frame)
     out = folder.root / "report"
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    front[list(studies.TRIAL_COLUMNS)].sort_values("number").to_csv(out / "pareto.csv", index=False)
+    front[list(CSV_COLUMNS)].sort_values("number").to_csv(out / "pareto.csv", index=False)
 
     labels = _labels(folder, frame)
     verdict, effects = _verdict(done, frame, main_cost)

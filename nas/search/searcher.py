@@ -1,33 +1,30 @@
-"""The Ray Tune searcher: Optuna's multi-objective search, with every trial outcome recorded in the study.
+"""The Ray Tune searcher: an Optuna study asked for each trial and told each outcome, through public APIs only.
 
-``StudySearcher`` is Ray's ``OptunaSearch`` on a persistent storage, with three additions: each suggested
-configuration carries the trial's seed and Optuna number (baselines are enqueued with their seeds), each
-outcome is stored as user attributes (genotype, metrics, duplicate_of, error...) with the state it implies,
-and a trial that stopped without an outcome (the search was interrupted) is left RUNNING for the next run to
-re-run. Tune's own searcher checkpoints are not used: the Optuna storage is what a search resumes from.
+``StudySearcher`` owns an ``optuna.Study`` on the study's persistent storage and the live ``optuna.Trial`` of every
+Tune trial in flight. Each suggested configuration carries the trial's seed and Optuna number (enqueued trials,
+baselines among them, bring their own seeds); each outcome is stored as the trial's ``TrialRecord`` with the state it
+implies. A trial that stopped without an outcome (the search was interrupted) is left RUNNING for the next run to
+re-run: the Optuna storage, not Tune's searcher checkpoint, is what a search resumes from.
 """
 
 from __future__ import annotations
 
-import math
+import itertools
+import json
 from collections.abc import Callable
 from typing import Any
 
 import optuna
 from optuna.distributions import CategoricalDistribution
-from optuna.trial import FrozenTrial, TrialState
-from ray.tune.search.optuna import OptunaSearch
+from optuna.trial import FrozenTrial, Trial, TrialState
+from ray.tune.search import Searcher
 
 from nas.core import genotypes, pareto
 from nas.core.spaces import SearchSpace
-from nas.search import studies
+from nas.search.records import Outcome, TrialRecord
 from nas.search.worker import NUMBER, RERUN_OF, SEED
 
-RECORDED_ATTRS = (
-    "outcome", "error", "duplicate_of", "psnr", "ssim", "macs", "params", "ops", "latency_ms",
-    "train_seconds", "trainer_seconds", "trial_seconds", "final_loss", "device", "precision", "node",
-)  # fmt: skip
-WORKER_DIED = "the worker process died twice (retried once); Ray's error.txt is in the study's tune/ folder"
+WORKER_LOST = "the worker process died twice (retried once); Ray's error.txt is in the study's tune/ folder"
 
 
 def directions(objectives: tuple[str, ...]) -> list[str]:
@@ -43,7 +40,8 @@ def distributions(search_space: SearchSpace) -> dict[str, CategoricalDistributio
 
 
 def make_sampler(search_space: SearchSpace) -> optuna.samplers.BaseSampler:
-    """The sampler the space names, seeded (Optuna's own default would be TPE)."""
+    """The sampler the space names, seeded (Optuna's own default would be TPE). A grid is enqueued instead
+    (``grid_params``); the random sampler only stands behind it."""
     seed = search_space.search.seed
     name = search_space.search.sampler
     if name == "nsga2":
@@ -52,83 +50,68 @@ def make_sampler(search_space: SearchSpace) -> optuna.samplers.BaseSampler:
         return optuna.samplers.TPESampler(seed=seed, multivariate=True)
     if name == "gp":
         return optuna.samplers.GPSampler(seed=seed)
-    if name == "grid":
-        grid = {key: list(dist.choices) for key, dist in distributions(search_space).items()}
-        return _Grid(grid, seed=seed)
     return optuna.samplers.RandomSampler(seed=seed)
 
 
-class _Grid(optuna.samplers.GridSampler):
-    """Optuna's grid sampler without its ``Study.stop()`` once the grid is done: that call is only valid inside
-    ``Study.optimize``, and a search stops at its trial count instead (capped by ``grid_trials``)."""
-
-    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState, values: Any) -> None:
-        pass
-
-
-def grid_trials(search_space: SearchSpace, baselines: int) -> int:
-    """Trials that cover the grid once: every combination, plus the enqueued baselines the grid repeats."""
-    return math.prod(len(search_space.choices_at(d)) for d in range(search_space.depth)) + baselines
+def grid_params(search_space: SearchSpace) -> list[dict[str, str]]:
+    """Every combination of the per-depth choices, in order: what a grid search enqueues."""
+    keys = [genotypes.depth_key(depth) for depth in range(search_space.depth)]
+    choices = [search_space.choices_at(depth) for depth in range(search_space.depth)]
+    return [dict(zip(keys, combination, strict=True)) for combination in itertools.product(*choices)]
 
 
-class StudySearcher(OptunaSearch):
+class StudySearcher(Searcher):
+    """Asks the study for every Tune trial and tells it every outcome; ``on_record`` sees each recorded trial."""
+
     def __init__(
-        self,
-        search_space: SearchSpace,
-        storage: optuna.storages.BaseStorage,
-        study_name: str,
-        on_record: Callable[[FrozenTrial], None],
+        self, search_space: SearchSpace, study: optuna.Study, on_record: Callable[[FrozenTrial, TrialRecord], None]
     ) -> None:
-        super().__init__(
-            space=distributions(search_space),
-            metric=list(search_space.objectives),
-            mode=["max" if d == "maximize" else "min" for d in directions(search_space.objectives)],
-            sampler=make_sampler(search_space),
-            study_name=study_name,
-            storage=storage,
-        )
-        self._search_space = search_space
-        self._objectives = search_space.objectives
-        self._default_seed = search_space.proxy.seeds[0]
+        super().__init__(metric=None, mode=None)  # several objectives: the study holds their directions
+        self._space = search_space
+        self._study = study
+        self._distributions = distributions(search_space)
         self._on_record = on_record
+        self._live: dict[str, Trial] = {}  # the Tune trial id → its Optuna trial
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
+        return True  # the space and objectives come from the study, not from Tune's config
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
-        config = super().suggest(trial_id)
-        if config is None:
-            return None
-        ot_trial = self._ot_trials[trial_id]
-        seed = ot_trial.user_attrs.get(SEED, self._default_seed)
-        ot_trial.set_user_attr(SEED, seed)
-        ot_trial.set_user_attr("genotype", str(genotypes.from_params(self._search_space, config)))
-        return {**config, SEED: seed, NUMBER: ot_trial.number, RERUN_OF: ot_trial.user_attrs.get(RERUN_OF)}
+        trial = self._study.ask(fixed_distributions=self._distributions)
+        self._live[trial_id] = trial
+        enqueued = TrialRecord.from_user_attrs(trial.user_attrs)
+        seed = enqueued.seed if enqueued.seed is not None else self._space.proxy.seeds[0]
+        trial.set_user_attr(SEED, seed)
+        trial.set_user_attr("genotype", str(genotypes.from_params(self._space, trial.params)))
+        return {**trial.params, SEED: seed, NUMBER: trial.number, RERUN_OF: enqueued.rerun_of}
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
-        if trial_id not in self._ot_trials:
+        if trial_id not in self._live:
             return
-        if not (result and "outcome" in result) and not error:
+        reported = TrialRecord.from_report(result) if result else None
+        if (reported is None or reported.outcome is None) and not error:
             return  # stopped without an outcome: the search is being interrupted; the next run re-runs it
-        ot_trial = self._ot_trials.pop(trial_id)
-        outcome = result if result and "outcome" in result else {"outcome": studies.FAILED, "error": WORKER_DIED}
-        values = [outcome.get(objective) for objective in self._objectives]
-        if outcome["outcome"] in (studies.TRAINED, studies.DUPLICATE) and not all(_finite(v) for v in values):
-            outcome = {**outcome, "outcome": studies.FAILED, "error": f"non-finite objective values {values}"}
-        for key in RECORDED_ATTRS:
-            if key in outcome:
-                ot_trial.set_user_attr(key, outcome[key])
-        if outcome["outcome"] in (studies.TRAINED, studies.DUPLICATE):
-            recorded = self._ot_study.tell(ot_trial, values)
-        elif outcome["outcome"] == studies.INFEASIBLE:
-            recorded = self._ot_study.tell(ot_trial, state=TrialState.PRUNED)
+        trial = self._live.pop(trial_id)
+        if reported is None or reported.outcome is None:
+            reported = TrialRecord(outcome=Outcome.FAILED, error=WORKER_LOST, worker_lost=True)
+        record = reported.with_values_checked(self._space.objectives)
+        for key, value in record.to_user_attrs().items():
+            trial.set_user_attr(key, value)
+        if record.outcome.has_values:
+            recorded = self._study.tell(trial, record.objective_values(self._space.objectives))
+        elif record.outcome is Outcome.INFEASIBLE:
+            recorded = self._study.tell(trial, state=TrialState.PRUNED)
         else:
-            recorded = self._ot_study.tell(ot_trial, state=TrialState.FAIL)
-        self._on_record(recorded)
+            recorded = self._study.tell(trial, state=TrialState.FAIL)
+        self._on_record(recorded, record)
 
     def save(self, checkpoint_path: str) -> None:
-        """Nothing to save: the Optuna storage holds the search's state."""
+        """Writes which Optuna trial each Tune trial in flight is; the study itself is in its storage."""
+        with open(checkpoint_path, "w") as handle:
+            json.dump(
+                {"study": self._study.study_name, "in_flight": {k: t.number for k, t in self._live.items()}}, handle
+            )
 
     def restore(self, checkpoint_path: str) -> None:
-        """Nothing to restore: a resumed search reopens the Optuna storage."""
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value)
+        """Tune's restore is not how a search resumes: running ``nas search`` again re-runs interrupted trials."""
+        raise NotImplementedError("resume a search by running `nas search` again on its study folder")

@@ -1,6 +1,8 @@
 """The study's evaluation store: one result per trained (genotype, budget, data, seed), shared by all workers.
 
-A trial about to train first claims its evaluation (``<key>.claim``, created exclusively), then writes the
+``EvaluationStore.once(key, compute)`` is the whole protocol: it returns the recorded result of ``key`` or runs
+``compute`` to make it, and a trial never needs the steps below. A trial about to train first claims its
+evaluation (``<key>.claim``, created exclusively), then writes the
 result (``<key>.json``) before reporting it. A trial that finds the result reuses it (a duplicate); one that
 finds a claim of a trial still running in this search waits for that result instead of training the same
 network twice. Claims name the search run that made them, so those left by a killed run are taken over:
@@ -10,17 +12,32 @@ one take-over at a time (a lock file, ``flock``), so trials racing for the same 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from nas.core.settings import DataSources, ProxyBudget
 from nas.search.studies import StudyFolder, create_exclusively, write_atomically
 
 CLAIM_SUFFIX = ".claim"
 TAKEOVER_LOCK = ".takeover.lock"
+CLAIM_POLL_S = 0.2
+
+
+def evaluation_key(genotype_id: str, seed: int, budget: ProxyBudget, sources: DataSources) -> str:
+    """What makes two trainings the same: architecture, seed, every training field of the budget, and the data.
+
+    Built from the dataclasses' own fields, so a new budget or data field is part of the key without an edit
+    here; only fields marked ``per_study`` (which seeds a study runs, not how one training runs) are left out.
+    """
+    training = {f.name: getattr(budget, f.name) for f in fields(budget) if not f.metadata.get("per_study")}
+    identity = [genotype_id, seed, training, asdict(sources)]
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -38,8 +55,8 @@ def _takeover_lock(folder: StudyFolder) -> Iterator[None]:
 
 
 @dataclass(frozen=True)
-class Evaluation:
-    """One evaluation's files, seen from trial ``number`` of search run ``run_id``."""
+class EvaluationClaim:
+    """One evaluation's files (its claim and its result), seen from trial ``number`` of search run ``run_id``."""
 
     folder: StudyFolder
     key: str
@@ -92,9 +109,63 @@ class Evaluation:
         self.claim_file.unlink(missing_ok=True)
 
 
-def release_claims_of(folder: StudyFolder, run_id: str, number: int) -> None:
-    """Removes the claims of trial ``number`` of search run ``run_id`` (its worker died), so trials waiting on
-    it train instead. Claims of other runs are removed by take-overs only."""
-    for claim in folder.evaluations.glob(f"*{CLAIM_SUFFIX}"):
-        if _read_json(claim) == {"number": number, "run": run_id}:
-            claim.unlink(missing_ok=True)
+@dataclass(frozen=True)
+class Shared:
+    """An evaluation's result as ``EvaluationStore.once`` returns it."""
+
+    value: dict[str, Any]
+    duplicate_of: int | None  # the other trial whose recorded result this is; None when this trial made it
+    waited_seconds: float  # idle time spent waiting for a concurrent trial to record it
+
+
+@dataclass(frozen=True)
+class EvaluationStore:
+    """The evaluations of one study folder, as search run ``run_id`` sees them."""
+
+    folder: StudyFolder
+    run_id: str
+
+    def once(
+        self,
+        key: str,
+        number: int,
+        compute: Callable[[], dict[str, Any]],
+        keep: Callable[[dict[str, Any]], bool],
+        rerun_of: int | None = None,
+        log: Callable[[str], None] = lambda _: None,
+    ) -> Shared:
+        """The result of evaluation ``key`` for trial ``number``: recorded by an earlier trial, or computed now.
+
+        At most one trial of the study computes a key at a time; others wait for its result. ``compute``'s result
+        is recorded when ``keep`` accepts it (a failed or infeasible one is not). A result recorded by this trial,
+        or by the interrupted trial it re-runs (``rerun_of``), counts as its own, not as a duplicate.
+        """
+        claim = EvaluationClaim(self.folder, key, number, self.run_id)
+        waited = 0.0
+        while (recorded := claim.recorded()) is None:
+            holder = claim.claim()
+            if holder is None:
+                try:
+                    value = compute()
+                    if keep(value):
+                        claim.record(value)
+                finally:
+                    claim.release()
+                return Shared(value, None, waited)
+            if not waited:
+                log(f"trial {holder} is training the same genotype and seed; waiting for its result")
+            idle_since = time.perf_counter()
+            time.sleep(CLAIM_POLL_S)
+            waited += time.perf_counter() - idle_since  # as slept: a loaded machine oversleeps
+        if recorded["number"] in (rerun_of, number):
+            log(f"trial {recorded['number']} trained it before the search was interrupted; result reused")
+            return Shared(recorded["metrics"], None, waited)
+        log(f"duplicate: trial {recorded['number']} trained it with the same budget and seed; reused")
+        return Shared(recorded["metrics"], recorded["number"], waited)
+
+    def release_claims_of(self, number: int) -> None:
+        """Removes the claims of trial ``number`` of this run (its worker died), so trials waiting on it train
+        instead. Claims of other runs are removed by take-overs only."""
+        for claim in self.folder.evaluations.glob(f"*{CLAIM_SUFFIX}"):
+            if _read_json(claim) == {"number": number, "run": self.run_id}:
+                claim.unlink(missing_ok=True)

@@ -2,7 +2,8 @@
 
 optuna.journal     the Optuna storage (journal file, safe to read while the search writes it)
 study.json         which storage and study name the folder belongs to (``--storage`` may point elsewhere)
-space.yaml         the space file as run (a resumed search must use the same)
+space.yaml         the space file as run, for people (a resumed search must be given the same)
+space.json         the validated space the study runs: what workers train with and reports read
 environment.json   versions, device, CPU/GPU of the machine that drove the search
 trials.csv         one row per finished trial, rewritten from the storage at start and end
 logs/trial-NNNNN.log   what each trial did (cost, training, result or traceback)
@@ -12,7 +13,6 @@ evaluations/       one JSON per trained (genotype, budget, seed): the dedup stor
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import os
@@ -24,17 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-import torch
 
+from nas.core import spaces
 from nas.core.spaces import SearchSpace
 from nas.errors import InputError
+from nas.search.records import CSV_COLUMNS, Outcome, TrialRecord, csv_row
 
-TRIAL_COLUMNS = (
-    "number", "state", "outcome", "genotype", "psnr", "ssim", "macs", "params", "latency_ms", "seed",
-    "duplicate_of", "error", "train_seconds",
-)  # fmt: skip
-# Outcomes of a finished trial, stored as its ``outcome`` user attribute.
-TRAINED, DUPLICATE, INFEASIBLE, FAILED, INTERRUPTED = "trained", "duplicate", "infeasible", "failed", "interrupted"
 VERSIONED_PACKAGES = ("torch", "optuna", "ray", "fvcore", "numpy", "pandas")
 JOURNAL = "journal"  # the storage URL recorded for the folder's own journal file
 
@@ -58,6 +53,10 @@ class StudyFolder:
     @property
     def space_file(self) -> Path:
         return self.root / "space.yaml"
+
+    @property
+    def pinned_space(self) -> Path:
+        return self.root / "space.json"
 
     @property
     def environment_file(self) -> Path:
@@ -84,6 +83,24 @@ class StudyFolder:
     def environment_runs(self) -> list[dict[str, Any]]:
         """The records of ``environment.json``, one per search run (empty before the first run)."""
         return json.loads(self.environment_file.read_text()) if self.environment_file.is_file() else []
+
+    def pin_space(self, space: SearchSpace) -> None:
+        """Saves the validated space the study runs with; workers and reports read it, never the YAML again."""
+        write_atomically(self.pinned_space, json.dumps(spaces.to_json(space), indent=2) + "\n")
+
+    def space(self) -> SearchSpace:
+        """The study's pinned space (its plugins imported).
+
+        Raises:
+            StudyError: the folder has no readable pinned space.
+        """
+        try:
+            return spaces.from_json(json.loads(self.pinned_space.read_text()))
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise StudyError(
+                f"{self.pinned_space}: cannot read the study's space ({type(error).__name__}: {error}); the study "
+                "folder is damaged: start a new one with `nas search --fresh`"
+            ) from None
 
     def storage_and_name(self) -> tuple[str, str]:
         """The storage URL (``journal`` for the folder's own file) and study name recorded in ``study.json``."""
@@ -153,15 +170,14 @@ def create_exclusively(path: Path, text: str) -> bool:
         temporary.unlink()
 
 
-def environment() -> dict[str, Any]:
-    """Versions and hardware of this process's machine."""
+def environment(gpus: list[str]) -> dict[str, Any]:
+    """Versions and hardware of this process's machine, with the names of its ``gpus``."""
     versions = {}
     for package in VERSIONED_PACKAGES:
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = None
-    gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return {
         "host": socket.gethostname(),
         "python": platform.python_version(),
@@ -183,33 +199,27 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def evaluation_key(space: SearchSpace, genotype_id: str, seed: int) -> str:
-    """What makes two trainings the same: architecture, proxy budget, data and seed."""
-    budget = space.proxy
-    identity = [
-        genotype_id, seed, budget.iterations, budget.batch_size, budget.patch_size, budget.lr,
-        space.data.train, space.data.val,
-    ]  # fmt: skip
-    return hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:24]
+def mark_interrupted(study: optuna.Study, storage: optuna.storages.BaseStorage, number: int) -> None:
+    """Records trial ``number``, left RUNNING by a killed search, as FAIL with outcome ``interrupted``.
 
-
-def trial_row(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
-    """A trials.csv row of a trial in the storage."""
-    attrs = trial.user_attrs
-    row = {column: attrs.get(column) for column in TRIAL_COLUMNS}
-    row["number"] = trial.number
-    row["state"] = trial.state.name
-    return row
+    Optuna's public trial API only reaches trials of this process (``Study.tell`` takes the number, but user
+    attributes need a live ``Trial``); a stale trial's attributes are set through the storage's public interface.
+    """
+    trial_id = storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(study.study_name), number)
+    interrupted = TrialRecord(outcome=Outcome.INTERRUPTED, error="interrupted: the search stopped during this trial")
+    for key, value in interrupted.to_user_attrs().items():
+        storage.set_trial_user_attr(trial_id, key, value)
+    study.tell(number, state=optuna.trial.TrialState.FAIL)
 
 
 def write_trials_csv(folder: StudyFolder, study: optuna.Study) -> None:
     text = io.StringIO(newline="")
-    writer = csv.DictWriter(text, fieldnames=TRIAL_COLUMNS)
+    writer = csv.DictWriter(text, fieldnames=CSV_COLUMNS)
     writer.writeheader()
-    writer.writerows(trial_row(t) for t in study.get_trials(deepcopy=False) if t.state.is_finished())
+    writer.writerows(csv_row(t) for t in study.get_trials(deepcopy=False) if t.state.is_finished())
     write_atomically(folder.trials_csv, text.getvalue())
 
 
 def append_trial_row(folder: StudyFolder, trial: optuna.trial.FrozenTrial) -> None:
     with folder.trials_csv.open("a", newline="") as handle:
-        csv.DictWriter(handle, fieldnames=TRIAL_COLUMNS).writerow(trial_row(trial))
+        csv.DictWriter(handle, fieldnames=CSV_COLUMNS).writerow(csv_row(trial))

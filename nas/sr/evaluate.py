@@ -23,7 +23,7 @@ class ImageScore:
 
 
 @dataclass(frozen=True)
-class Evaluation:
+class EvaluationResult:
     """Per-image and mean PSNR/SSIM of one network on one image set."""
 
     images: list[ImageScore]
@@ -93,7 +93,7 @@ def evaluate(
     device: torch.device | str = "cpu",
     tile: int | None = None,
     overlap: int = DEFAULT_TILE_OVERLAP,
-) -> Evaluation:
+) -> EvaluationResult:
     """PSNR and SSIM (Y, border = scale) of ``model`` on every pair, one whole image at a time."""
     was_training = model.training
     model.eval()
@@ -106,4 +106,4 @@ def evaluate(
             )
     finally:
         model.train(was_training)
-    return Evaluation(scores, scale)
+    return EvaluationResult(scores, scale)

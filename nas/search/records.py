@@ -1,0 +1,144 @@
+"""One trial record: what a trial was (genotype, seed, why it ran) and how it ended, in one frozen type.
+
+The record travels from the Ray worker (``to_report``) to the searcher (``from_report``), into the Optuna
+storage as user attributes (``to_user_attrs`` / ``from_user_attrs``), and out again as a ``trials.csv`` row and a
+report-frame row. Its fields are the only names those places use.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+from enum import Enum
+from typing import Any
+
+import optuna
+
+
+class Outcome(str, Enum):
+    """How a finished trial ended (stored as its ``outcome`` user attribute)."""
+
+    TRAINED = "trained"  # trained and validated here
+    DUPLICATE = "duplicate"  # the same training was recorded by another trial: its result reused
+    INFEASIBLE = "infeasible"  # over a cost constraint: counted, never trained
+    FAILED = "failed"  # exception, NaN loss, out of memory, or a worker that died twice
+    INTERRUPTED = "interrupted"  # the search stopped during it; the trial is run again
+
+    @property
+    def has_values(self) -> bool:
+        """Whether the trial has objective values (Optuna state COMPLETE)."""
+        return self in (Outcome.TRAINED, Outcome.DUPLICATE)
+
+    @property
+    def counted(self) -> bool:
+        """Whether the trial counts towards a study's trial total (an interrupted one runs again)."""
+        return self is not Outcome.INTERRUPTED
+
+
+# trials.csv columns, in order (a stable file format: tools read it).
+CSV_COLUMNS = (
+    "number", "state", "outcome", "genotype", "psnr", "ssim", "macs", "params", "latency_ms", "seed",
+    "duplicate_of", "error", "train_seconds",
+)  # fmt: skip
+# A finished trial states these even where they do not apply (as None), so readers can rely on the keys.
+STATED_WHEN_FINISHED = ("error", "duplicate_of")
+CONSTRAINT_METRICS = {"max_macs": "macs", "max_params": "params", "max_latency_ms": "latency_ms"}
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """Everything the harness knows about one trial; ``None`` where it does not apply or is not known yet."""
+
+    genotype: str | None = None
+    seed: int | None = None
+    baseline: str | None = None  # the uniform placement an enqueued baseline trial stands for, e.g. ``uniform:ca``
+    rerun_of: int | None = None  # the interrupted trial this one runs again
+    outcome: Outcome | None = None
+    error: str | None = None
+    worker_lost: bool = False  # the worker process died twice: its evaluation claims must be released
+    duplicate_of: int | None = None
+    psnr: float | None = None
+    ssim: float | None = None
+    macs: float | None = None
+    params: float | None = None
+    ops: float | None = None
+    latency_ms: float | None = None
+    train_seconds: float | None = None
+    trainer_seconds: float | None = None
+    trial_seconds: float | None = None
+    final_loss: float | None = None
+    device: str | None = None
+    precision: str | None = None
+    node: str | None = None
+
+    def to_user_attrs(self) -> dict[str, Any]:
+        """The record as Optuna user attributes: JSON values; fields that are not set are left out, except the
+        ones a finished trial always states."""
+        attrs = {}
+        for key, value in asdict(self).items():
+            if isinstance(value, Enum):
+                value = value.value
+            if (value is not None and value is not False) or (self.outcome and key in STATED_WHEN_FINISHED):
+                attrs[key] = value
+        return attrs
+
+    @classmethod
+    def from_user_attrs(cls, attrs: dict[str, Any]) -> TrialRecord:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in attrs.items() if k in known}
+        if "outcome" in values:
+            values["outcome"] = Outcome(values["outcome"])
+        return cls(**values)
+
+    def to_report(self) -> dict[str, Any]:
+        """What a Tune worker reports: the record's attributes, plus every objective key Tune expects."""
+        return self.to_user_attrs()
+
+    @classmethod
+    def from_report(cls, result: dict[str, Any]) -> TrialRecord:
+        return cls.from_user_attrs(result)
+
+    def with_values_checked(self, objectives: tuple[str, ...]) -> TrialRecord:
+        """The record, turned into a failure when it claims values and one objective is missing or not finite."""
+        if self.outcome is None or not self.outcome.has_values:
+            return self
+        values = self.objective_values(objectives)
+        if all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+            return self
+        return replace(self, outcome=Outcome.FAILED, error=f"non-finite objective values {values}")
+
+    def objective_values(self, objectives: tuple[str, ...]) -> list[Any]:
+        return [getattr(self, objective) for objective in objectives]
+
+    def constraint_violation(self, constraints: dict[str, float]) -> str | None:
+        """Why the measured cost is over ``constraints`` (``max_macs``...), or None when it is within them."""
+        for constraint, limit in constraints.items():
+            value = getattr(self, CONSTRAINT_METRICS[constraint])
+            if value is not None and value > limit:
+                return f"{CONSTRAINT_METRICS[constraint]} {value:.4g} exceeds {constraint} {limit:.4g}"
+        return None
+
+
+def record_of(trial: optuna.trial.FrozenTrial) -> TrialRecord:
+    return TrialRecord.from_user_attrs(trial.user_attrs)
+
+
+def csv_row(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """The trials.csv row of a stored trial."""
+    attrs = record_of(trial).to_user_attrs()
+    row = {column: attrs.get(column) for column in CSV_COLUMNS}
+    row["number"] = trial.number
+    row["state"] = trial.state.name
+    return row
+
+
+def frame_row(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """The report-frame row of a stored trial: its csv row, baseline label, device and precision, per-depth blocks."""
+    record = record_of(trial)
+    row = csv_row(trial)
+    row["baseline"] = record.baseline
+    row["device"] = f"{record.device} ({record.precision})" if record.device else None
+    if not trial.state.is_finished():
+        row["outcome"] = trial.state.name.lower()  # running or waiting
+    row.update(trial.params)
+    return row

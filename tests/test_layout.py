@@ -1,0 +1,112 @@
+"""The package's layout rules: only ``nas.search`` imports Ray, and ``nas.sr`` imports neither Optuna nor Ray.
+
+Imports are read from the source (every ``import`` statement, also inside functions) and followed through the
+package's own modules, so a rule cannot be broken through an intermediate module either. The command line
+(``nas.cli``, ``nas.__main__``) composes every layer and is exempt.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "nas"
+ENTRY_POINTS = ("cli", "__main__")
+
+
+def module_files(package: Path) -> dict[str, Path]:
+    """Dotted module name → file, for every module of ``package``."""
+    files = {}
+    for path in package.rglob("*.py"):
+        parts = path.relative_to(package.parent).with_suffix("").parts
+        files[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return files
+
+
+def direct_imports(path: Path) -> set[str]:
+    """Every module a file imports, anywhere in it (relative imports are not used in this package)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def reached_imports(module: str, files: dict[str, Path]) -> dict[str, str]:
+    """Every module ``module`` imports directly or through the package's own modules, with the package module
+    that imports it."""
+    reached: dict[str, str] = {}
+    pending = [module]
+    seen = set()
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        for name in direct_imports(files[current]):
+            reached.setdefault(name, current)
+            for candidate in (name, name.rpartition(".")[0]):
+                if candidate in files:
+                    pending.append(candidate)
+                    break
+    return reached
+
+
+def violations(package: Path) -> list[str]:
+    """Each broken rule, as ``module imports X (in Y)``."""
+    files = module_files(package)
+    name = package.name
+    found = []
+    for module in sorted(files):
+        if module.removeprefix(f"{name}.") in ENTRY_POINTS:
+            continue
+        reached = reached_imports(module, files)
+        forbidden = ["ray"] if not module.startswith(f"{name}.search") else []
+        if module.startswith(f"{name}.sr"):
+            forbidden = ["ray", "optuna"]
+        for imported, importer in sorted(reached.items()):
+            if imported.split(".")[0] in forbidden:
+                found.append(f"{module} imports {imported} (in {importer})")
+    return found
+
+
+def test_only_the_search_package_imports_ray_and_the_sr_layer_neither_optuna_nor_ray() -> None:
+    assert violations(PACKAGE) == []
+
+
+@pytest.mark.parametrize(
+    ("module", "source", "message"),
+    [
+        ("sr/metrics.py", "import optuna\n", "nas.sr.metrics imports optuna"),
+        ("sr/data.py", "def load():\n    from ray import tune\n", "nas.sr.data imports ray"),
+        ("sr/data.py", "from nas.report import figures\n", "nas.sr.data imports ray.tune (in nas.report.figures)"),
+        ("report/build.py", "import ray\n", "nas.report.build imports ray"),
+    ],
+)
+def test_the_rule_check_finds_a_planted_violation(tmp_path: Path, module: str, source: str, message: str) -> None:
+    package = tmp_path / "nas"
+    for sub in ("sr", "report", "search"):
+        (package / sub).mkdir(parents=True)
+        (package / sub / "__init__.py").write_text("")
+    (package / "__init__.py").write_text("")
+    (package / "search" / "run.py").write_text("import ray\n")
+    (package / "report" / "figures.py").write_text("from ray import tune\n")
+    (package / module).write_text(source)
+    found = violations(package)
+    assert any(line.startswith(message) for line in found), found
+
+
+def test_importing_the_sr_layer_and_the_package_loads_neither_optuna_nor_ray() -> None:
+    code = (
+        "import sys, nas, nas.sr.evaluate, nas.sr.checkpoint, nas.sr.data; "
+        "print(sorted(m for m in ('ray', 'optuna') if m in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"
