@@ -111,6 +111,51 @@ def run_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def run_confirm(args: argparse.Namespace) -> int:
+    from nas.search import confirmation
+
+    run.quiet_process()
+    folder = StudyFolder(Path(args.study))
+    top = None if args.front_only else args.top
+    confirmed, summary = confirmation.confirm(
+        folder, args.seeds, top, args.budget_scale, args.address, training.train, sys.stderr
+    )
+    genotypes_ = len({r.genotype for r in confirmed.runs})
+    print(
+        f"confirmation of {folder.root}: {genotypes_} genotypes (front and uniform placements) × seeds "
+        f"{list(confirmed.seeds)} at budget × {confirmed.budget_scale:g}; {summary.finished} runs ({summary.trained} "
+        f"trained, {summary.duplicates} duplicates, {summary.failed} failed)"
+    )
+    if summary.interrupted:
+        print("the confirmation stopped early; run the same command again to resume it", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(f"report: nas report {folder.root}")
+    return 0
+
+
+def add_confirm_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "confirm", help="retrain the front and the uniform placements with fresh seeds (the search verdict's data)"
+    )
+    parser.add_argument("study", help="study folder written by nas search (results/<space name>)")
+    parser.add_argument("--seeds", type=positive_int, default=3, help="fresh seeds per genotype (default 3)")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--front-only", action="store_true", help="every front genotype (the default)")
+    which.add_argument("--top", type=positive_int, help="only the N front genotypes of largest hypervolume share")
+    parser.add_argument(
+        "--budget-scale", type=positive_float, default=1.0, help="iterations × F of the search's budget (default 1)"
+    )
+    parser.add_argument("--address", help="Ray cluster address to join (default: start Ray locally)")
+    parser.set_defaults(handler=run_confirm)
+
+
 def run_report(args: argparse.Namespace) -> int:
     from nas.report import build  # matplotlib and plotly load only for reports
 
@@ -175,6 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     search_parser.add_argument("--address", help="Ray cluster address to join (default: start Ray locally)")
     search_parser.add_argument("--fresh", action="store_true", help="start a new study (the old folder is kept)")
     search_parser.set_defaults(handler=run_search)
+
+    add_confirm_parser(commands)
 
     report_parser = commands.add_parser(
         "report", help="Pareto report of a study: does attention help only where it helps?"

@@ -19,8 +19,8 @@ import plotly.graph_objects as go
 import plotly.offline
 
 from nas.core import genotypes
-from nas.report import analysis, figures
-from nas.search import studies
+from nas.report import analysis, confirmation, figures
+from nas.search import records, studies
 from nas.search.records import CSV_COLUMNS, Outcome
 from nas.search.studies import StudyError, StudyFolder
 from nas.sr import protocol
@@ -114,6 +114,24 @@ def _verdict(done: pd.DataFrame, frame: pd.DataFrame, cost: str) -> tuple[list[s
     return lines, effects
 
 
+def _confirmation_lines(folder: StudyFolder, cost: str) -> list[str]:
+    """The search verdict from confirmation runs when the study has them; otherwise, what its numbers are."""
+    confirmed = studies.load_designed(folder, studies.CONFIRMATION)
+    trials = [t for t in confirmed.get_trials(deepcopy=False) if t.state.name == "COMPLETE"] if confirmed else []
+    if not trials:
+        return [
+            "**Search numbers are exploratory.** The front and the best in each band below are single-run maxima "
+            "of adaptively chosen trials and carry the search's optimism (winner's curse). Run `nas confirm "
+            f"{folder.root}` to retrain the front and every uniform placement with fresh seeds; this verdict is "
+            "then computed from those runs."
+        ]
+    runs = pd.DataFrame([records.record_of(t).to_user_attrs() for t in trials])
+    result = confirmation.compare(runs, cost)
+    return confirmation.verdict_lines(
+        result, tuple(confirmed.user_attrs.get("seeds", [])), confirmed.user_attrs.get("budget_scale", 1.0)
+    )
+
+
 def _strip_html(front: pd.DataFrame, depths: list[str], colours: dict[str, str]) -> str:
     rows = []
     for _, row in front.sort_values("psnr", ascending=False).iterrows():
@@ -173,6 +191,7 @@ def build(folder: StudyFolder) -> Report:
 
     labels = _labels(folder, frame)
     verdict, effects = _verdict(done, frame, main_cost)
+    verdict = _confirmation_lines(folder, main_cost) + verdict
     curve = analysis.hypervolume_curve(frame, main_cost)
     frequency = analysis.attention_frequency(frame, front)
     importance = analysis.depth_importance(source)

@@ -38,7 +38,7 @@ class Outcome(str, Enum):
 # trials.csv columns, in order (a stable file format: tools read it).
 CSV_COLUMNS = (
     "number", "state", "outcome", "genotype", "psnr", "ssim", "macs", "params", "latency_ms", "seed",
-    "duplicate_of", "error", "train_seconds",
+    "duplicate_of", "error", "train_seconds", "arm",
 )  # fmt: skip
 # A finished trial states these even where they do not apply (as None), so readers can rely on the keys.
 STATED_WHEN_FINISHED = ("error", "duplicate_of")
@@ -52,11 +52,13 @@ class TrialRecord:
     genotype: str | None = None
     seed: int | None = None
     baseline: str | None = None  # the uniform placement an enqueued baseline trial stands for, e.g. ``uniform:ca``
+    arm: str | None = None  # what a designed run (experiment arm, confirmation) stands for, e.g. ``a2b only 0-3``
     rerun_of: int | None = None  # the interrupted trial this one runs again
     outcome: Outcome | None = None
     error: str | None = None
     worker_lost: bool = False  # the worker process died twice: its evaluation claims must be released
     duplicate_of: int | None = None
+    duplicate_in: str | None = None  # the study kind of ``duplicate_of`` where it is another study's trial
     psnr: float | None = None
     ssim: float | None = None
     macs: float | None = None

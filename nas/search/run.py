@@ -31,7 +31,7 @@ from nas.search import studies, worker
 from nas.search.progress import Progress, ShowProgress, counted
 from nas.search.records import Outcome, TrialRecord, record_of
 from nas.search.searcher import StudySearcher, directions, grid_params
-from nas.search.store import EvaluationStore
+from nas.search.store import SEARCH, EvaluationStore
 from nas.search.studies import StudyError, StudyFolder
 from nas.search.worker import SEED, Trainer, TrialContext
 
@@ -71,6 +71,8 @@ class OpenStudy:
     space: SearchSpace
     study: optuna.Study
     storage: optuna.storages.BaseStorage
+    csv: Path  # the trials.csv its finished trials are written to
+    kind: str = SEARCH  # the search's own study, or a study of designed runs (``experiment``, ``confirmation``)
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,7 @@ def _create(folder: StudyFolder, search_space: SearchSpace, space_path: Path, st
         for params in grid_params(search_space):
             created.enqueue_trial(params, user_attrs={SEED: search_space.proxy.seeds[0]})
     studies.write_atomically(folder.study_record, json.dumps({"storage": storage_url, "study_name": name}))
-    return OpenStudy(search_space, created, storage)
+    return OpenStudy(search_space, created, storage, folder.trials_csv)
 
 
 def _reopen(folder: StudyFolder, space_path: Path, storage_url: str | None) -> OpenStudy:
@@ -137,16 +139,16 @@ def _reopen(folder: StudyFolder, space_path: Path, storage_url: str | None) -> O
             "a new study (the old folder is kept), or pass another --results folder"
         )
     reopened, storage = studies.load_stored_study(folder)
-    _requeue_interrupted(reopened, storage)
-    return OpenStudy(folder.space(), reopened, storage)
+    requeue_interrupted(reopened, storage)
+    return OpenStudy(folder.space(), reopened, storage, folder.trials_csv)
 
 
-def _requeue_interrupted(reopened: optuna.Study, storage: optuna.storages.BaseStorage) -> None:
+def requeue_interrupted(reopened: optuna.Study, storage: optuna.storages.BaseStorage) -> None:
     """Trials a killed search left RUNNING: recorded FAIL (``interrupted``) and enqueued to run again."""
     for stale in reopened.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         studies.mark_interrupted(reopened, storage, stale.number)
         kept = record_of(stale)
-        again = TrialRecord(seed=kept.seed, baseline=kept.baseline, rerun_of=stale.number)
+        again = replace(kept, rerun_of=stale.number)
         reopened.enqueue_trial(stale.params, user_attrs=again.to_user_attrs())
 
 
@@ -222,15 +224,20 @@ def search(
     folder = StudyFolder(Path(settings.results).resolve() / given.name)
     opened = open_study(folder, given, space_path, settings.storage, settings.fresh)
     total = _total(opened.space, settings.trials, stream)
-    studies.write_trials_csv(folder, opened.study)
+    studies.write_trials_csv(opened.csv, opened.study)
     progress = Progress(opened.study.get_trials(deepcopy=False), opened.space.objectives, total, stream)
     if total > progress.finished:
-        _run_trials(folder, opened, total - progress.finished, progress, settings.address, trainer)
-    studies.write_trials_csv(folder, opened.study)
-    finished = [t for t in opened.study.get_trials(deepcopy=False) if counted(t)]
+        run_trials(folder, opened, total - progress.finished, progress, settings.address, trainer)
+    studies.write_trials_csv(opened.csv, opened.study)
+    return summarise(folder, opened.study, progress, total)
+
+
+def summarise(folder: StudyFolder, study: optuna.Study, progress: Progress, total: int) -> SearchSummary:
+    """The counts of a run that stopped (finished, or interrupted short of ``total``)."""
+    finished = [t for t in study.get_trials(deepcopy=False) if counted(t)]
     outcomes = [record_of(t).outcome for t in finished]
     if progress.interactive:
-        stream.write("\n")
+        progress.stream.write("\n")
     return SearchSummary(
         folder=folder.root,
         finished=len(finished),
@@ -255,9 +262,16 @@ def _trial_resources(search_space: SearchSpace, cluster: dict[str, float]) -> tu
     return resources, max(1, slots)
 
 
-def _run_trials(
-    folder: StudyFolder, opened: OpenStudy, remaining: int, progress: Progress, address: str | None, trainer: Trainer
+def run_trials(
+    folder: StudyFolder,
+    opened: OpenStudy,
+    remaining: int,
+    progress: Progress,
+    address: str | None,
+    trainer: Trainer,
 ) -> None:
+    """Lets Tune run ``remaining`` trials of ``opened.study``: the search's, or designed runs, which only serve
+    their enqueued trials."""
     import ray
     from ray import tune
 
@@ -266,19 +280,19 @@ def _run_trials(
     cluster = ray.cluster_resources()
     _record_environment(folder, progress.total, cluster)
     resources, slots = _trial_resources(opened.space, cluster)
-    store = EvaluationStore(folder, uuid.uuid4().hex)
+    store = EvaluationStore(folder, uuid.uuid4().hex, opened.kind)
 
     def on_record(recorded: FrozenTrial, record: TrialRecord) -> None:
         if record.worker_lost:
             store.release_claims_of(recorded.number)
-        studies.append_trial_row(folder, recorded)
+        studies.append_trial_row(opened.csv, recorded)
         progress.record(recorded)
 
     trainable = tune.with_parameters(_tune_trial, space=opened.space, store=store, trainer=trainer)
     tuner = tune.Tuner(
         tune.with_resources(trainable, resources),
         tune_config=tune.TuneConfig(
-            search_alg=StudySearcher(opened.space, opened.study, on_record),
+            search_alg=StudySearcher(opened.space, opened.study, on_record, sampled=opened.kind == SEARCH),
             num_samples=remaining,
             # As many trials as fit at once, each asked only when it can start: Tune would otherwise keep one
             # trial pending and, with short trials, run them one at a time on a reused worker.

@@ -22,7 +22,7 @@ from ray.tune.search import Searcher
 from nas.core import genotypes, pareto
 from nas.core.spaces import SearchSpace
 from nas.search.records import Outcome, TrialRecord
-from nas.search.worker import NUMBER, RERUN_OF, SEED
+from nas.search.worker import GENOTYPE, NUMBER, RERUN_OF, SEED
 
 WORKER_LOST = "the worker process died twice (retried once); Ray's error.txt is in the study's tune/ folder"
 
@@ -64,12 +64,17 @@ class StudySearcher(Searcher):
     """Asks the study for every Tune trial and tells it every outcome; ``on_record`` sees each recorded trial."""
 
     def __init__(
-        self, search_space: SearchSpace, study: optuna.Study, on_record: Callable[[FrozenTrial, TrialRecord], None]
+        self,
+        search_space: SearchSpace,
+        study: optuna.Study,
+        on_record: Callable[[FrozenTrial, TrialRecord], None],
+        sampled: bool = True,
     ) -> None:
         super().__init__(metric=None, mode=None)  # several objectives: the study holds their directions
         self._space = search_space
         self._study = study
-        self._distributions = distributions(search_space)
+        # A study of designed runs only serves its enqueued trials: it has no per-depth parameters to sample.
+        self._distributions = distributions(search_space) if sampled else {}
         self._on_record = on_record
         self._live: dict[str, Trial] = {}  # the Tune trial id → its Optuna trial
 
@@ -81,9 +86,11 @@ class StudySearcher(Searcher):
         self._live[trial_id] = trial
         enqueued = TrialRecord.from_user_attrs(trial.user_attrs)
         seed = enqueued.seed if enqueued.seed is not None else self._space.proxy.seeds[0]
+        # A designed run names its genotype; a search trial's is the one its per-depth choices make.
+        genotype = enqueued.genotype or str(genotypes.from_params(self._space, trial.params))
         trial.set_user_attr(SEED, seed)
-        trial.set_user_attr("genotype", str(genotypes.from_params(self._space, trial.params)))
-        return {**trial.params, SEED: seed, NUMBER: trial.number, RERUN_OF: enqueued.rerun_of}
+        trial.set_user_attr(GENOTYPE, genotype)
+        return {GENOTYPE: genotype, SEED: seed, NUMBER: trial.number, RERUN_OF: enqueued.rerun_of}
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         if trial_id not in self._live:

@@ -27,6 +27,7 @@ from nas.search.studies import StudyFolder, create_exclusively, write_atomically
 CLAIM_SUFFIX = ".claim"
 TAKEOVER_LOCK = ".takeover.lock"
 CLAIM_POLL_S = 0.2
+SEARCH = "search"  # the kind of the folder's own study; designed runs are ``experiment`` or ``confirmation``
 
 
 def evaluation_key(genotype_id: str, seed: int, budget: ProxyBudget, sources: DataSources) -> str:
@@ -72,7 +73,8 @@ class EvaluationClaim:
         return self.folder.evaluations / f"{self.key}{CLAIM_SUFFIX}"
 
     def recorded(self) -> dict[str, Any] | None:
-        """``{"number": trial that trained it, "metrics": {...}}``, or None when not trained yet."""
+        """``{"number": trial that trained it, "study": its study's kind, "metrics": {...}}``, or None when not
+        trained yet."""
         return _read_json(self.result_file)
 
     def claim(self) -> int | None:
@@ -102,8 +104,9 @@ class EvaluationClaim:
             if self.claim_file.exists() and _read_json(self.claim_file) == seen:
                 self.claim_file.unlink()
 
-    def record(self, metrics: dict[str, Any]) -> None:
-        write_atomically(self.result_file, json.dumps({"number": self.number, "metrics": metrics}))
+    def record(self, metrics: dict[str, Any], study: str = SEARCH) -> None:
+        result = {"number": self.number, "study": study, "metrics": metrics}
+        write_atomically(self.result_file, json.dumps(result))
 
     def release(self) -> None:
         self.claim_file.unlink(missing_ok=True)
@@ -115,15 +118,17 @@ class Shared:
 
     value: dict[str, Any]
     duplicate_of: int | None  # the other trial whose recorded result this is; None when this trial made it
+    duplicate_in: str | None  # that trial's study kind, where it is not this trial's study
     waited_seconds: float  # idle time spent waiting for a concurrent trial to record it
 
 
 @dataclass(frozen=True)
 class EvaluationStore:
-    """The evaluations of one study folder, as search run ``run_id`` sees them."""
+    """The evaluations of one study folder, as run ``run_id`` of its ``study`` (kind) sees them."""
 
     folder: StudyFolder
     run_id: str
+    study: str = SEARCH
 
     def once(
         self,
@@ -148,20 +153,22 @@ class EvaluationStore:
                 try:
                     value = compute()
                     if keep(value):
-                        claim.record(value)
+                        claim.record(value, self.study)
                 finally:
                     claim.release()
-                return Shared(value, None, waited)
+                return Shared(value, None, None, waited)
             if not waited:
                 log(f"trial {holder} is training the same genotype and seed; waiting for its result")
             idle_since = time.perf_counter()
             time.sleep(CLAIM_POLL_S)
             waited += time.perf_counter() - idle_since  # as slept: a loaded machine oversleeps
-        if recorded["number"] in (rerun_of, number):
-            log(f"trial {recorded['number']} trained it before the search was interrupted; result reused")
-            return Shared(recorded["metrics"], None, waited)
-        log(f"duplicate: trial {recorded['number']} trained it with the same budget and seed; reused")
-        return Shared(recorded["metrics"], recorded["number"], waited)
+        study = recorded.get("study", SEARCH)
+        if study == self.study and recorded["number"] in (rerun_of, number):
+            log(f"trial {recorded['number']} trained it before the run was interrupted; result reused")
+            return Shared(recorded["metrics"], None, None, waited)
+        where = "" if study == self.study else f" of the {study} study"
+        log(f"duplicate: trial {recorded['number']}{where} trained it with the same budget and seed; reused")
+        return Shared(recorded["metrics"], recorded["number"], None if study == self.study else study, waited)
 
     def release_claims_of(self, number: int) -> None:
         """Removes the claims of trial ``number`` of this run (its worker died), so trials waiting on it train

@@ -31,6 +31,7 @@ from nas.errors import InputError
 from nas.search.records import CSV_COLUMNS, Outcome, TrialRecord, csv_row
 
 VERSIONED_PACKAGES = ("torch", "optuna", "ray", "fvcore", "numpy", "pandas")
+CONFIRMATION, EXPERIMENT = "confirmation", "experiment"  # the kinds of designed runs a study folder holds
 JOURNAL = "journal"  # the storage URL recorded for the folder's own journal file
 
 
@@ -66,6 +67,10 @@ class StudyFolder:
     def trials_csv(self) -> Path:
         return self.root / "trials.csv"
 
+    def trials_csv_of(self, kind: str) -> Path:
+        """The trials.csv of the folder's designed runs of ``kind`` (``experiment``, ``confirmation``)."""
+        return self.root / f"trials-{kind}.csv"
+
     @property
     def logs(self) -> Path:
         return self.root / "logs"
@@ -74,8 +79,10 @@ class StudyFolder:
     def evaluations(self) -> Path:
         return self.root / "evaluations"
 
-    def trial_log(self, number: int) -> Path:
-        return self.logs / f"trial-{number:05d}.log"
+    def trial_log(self, number: int, kind: str = "search") -> Path:
+        """The log of trial ``number`` of the folder's study of ``kind`` (the search's, or designed runs')."""
+        prefix = "" if kind == "search" else f"{kind}-"
+        return self.logs / f"{prefix}trial-{number:05d}.log"
 
     def exists(self) -> bool:
         return self.study_record.is_file()
@@ -199,6 +206,20 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def designed_study_name(folder: StudyFolder, kind: str) -> str:
+    """The name of the folder's study of designed runs of ``kind`` (``experiment``, ``confirmation``)."""
+    return f"{folder.storage_and_name()[1]}-{kind}"
+
+
+def load_designed(folder: StudyFolder, kind: str) -> optuna.Study | None:
+    """The folder's study of designed runs of ``kind``, or None when there is none."""
+    _, storage = load_stored_study(folder)
+    try:
+        return optuna.load_study(study_name=designed_study_name(folder, kind), storage=storage)
+    except KeyError:
+        return None
+
+
 def mark_interrupted(study: optuna.Study, storage: optuna.storages.BaseStorage, number: int) -> None:
     """Records trial ``number``, left RUNNING by a killed search, as FAIL with outcome ``interrupted``.
 
@@ -212,14 +233,14 @@ def mark_interrupted(study: optuna.Study, storage: optuna.storages.BaseStorage, 
     study.tell(number, state=optuna.trial.TrialState.FAIL)
 
 
-def write_trials_csv(folder: StudyFolder, study: optuna.Study) -> None:
+def write_trials_csv(path: Path, study: optuna.Study) -> None:
     text = io.StringIO(newline="")
     writer = csv.DictWriter(text, fieldnames=CSV_COLUMNS)
     writer.writeheader()
     writer.writerows(csv_row(t) for t in study.get_trials(deepcopy=False) if t.state.is_finished())
-    write_atomically(folder.trials_csv, text.getvalue())
+    write_atomically(path, text.getvalue())
 
 
-def append_trial_row(folder: StudyFolder, trial: optuna.trial.FrozenTrial) -> None:
-    with folder.trials_csv.open("a", newline="") as handle:
+def append_trial_row(path: Path, trial: optuna.trial.FrozenTrial) -> None:
+    with path.open("a", newline="") as handle:
         csv.DictWriter(handle, fieldnames=CSV_COLUMNS).writerow(csv_row(trial))

@@ -18,14 +18,14 @@ from typing import Any
 
 import torch
 
-from nas.core import counting, genotypes, training
+from nas.core import counting, training
 from nas.core.genotypes import Genotype
 from nas.core.spaces import SearchSpace
 from nas.search.records import Outcome, TrialRecord
 from nas.search.store import EvaluationStore, evaluation_key
 
 # Trial configuration keys besides the per-depth blocks, added by the searcher.
-SEED, NUMBER, RERUN_OF = "seed", "number", "rerun_of"
+GENOTYPE, SEED, NUMBER, RERUN_OF = "genotype", "seed", "number", "rerun_of"
 TRAINING_FIELDS = ("psnr", "ssim", "train_seconds", "final_loss", "device", "precision")
 
 # Called as training.train(genotype, budget, sources, seed, device=..., threads=..., measure_untrained=False).
@@ -59,9 +59,9 @@ def run(config: dict[str, Any], context: TrialContext) -> TrialRecord:
     """Runs one trial and returns its record: metrics, outcome and, for a failure, the reason."""
     started = time.perf_counter()
     space = context.space
-    arch: Genotype = genotypes.from_params(space, config)
+    arch = Genotype.parse(config[GENOTYPE])
     number, seed, rerun_of = config[NUMBER], config[SEED], config.get(RERUN_OF)
-    log = TrialLog(context.store.folder.trial_log(number))
+    log = TrialLog(context.store.folder.trial_log(number, context.store.study))
     log.write(
         f"trial {number}: {arch} seed {seed} on {context.device}" + (f" (re-run of {rerun_of})" if rerun_of else "")
     )
@@ -80,8 +80,8 @@ def run(config: dict[str, Any], context: TrialContext) -> TrialRecord:
         record = replace(TrialRecord.from_user_attrs(shared.value), genotype=str(arch), seed=seed)
         if shared.duplicate_of is not None:
             record = replace(
-                record, outcome=Outcome.DUPLICATE, duplicate_of=shared.duplicate_of, train_seconds=0.0,
-                trainer_seconds=0.0,
+                record, outcome=Outcome.DUPLICATE, duplicate_of=shared.duplicate_of, duplicate_in=shared.duplicate_in,
+                train_seconds=0.0, trainer_seconds=0.0,
             )  # fmt: skip
     except training.TrainingFailed as failure:
         record = replace(record, outcome=Outcome.FAILED, error=str(failure))

@@ -1,0 +1,127 @@
+"""``nas confirm``: the search's front and every uniform placement, retrained with fresh seeds.
+
+A search's front and its "best in band" are maxima of single noisy runs, chosen adaptively: they carry the
+search's optimism. Confirmation retrains each front genotype (or the ``top`` ones by hypervolume contribution) and
+every uniform placement with seeds no search trial used, optionally at a longer budget, as designed runs
+(``nas.search.designed``). The seeds and the budget scale are fixed by the first ``nas confirm`` of a study and
+recorded in its confirmation study, so a resumed or repeated confirmation trains only what is missing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TextIO
+
+import numpy as np
+import optuna
+
+from nas.core import pareto
+from nas.core.spaces import SearchSpace
+from nas.search import designed, run, studies
+from nas.search.designed import DesignedRun
+from nas.search.records import record_of
+from nas.search.run import SearchSummary
+from nas.search.studies import StudyError, StudyFolder
+from nas.search.worker import Trainer
+
+KIND = studies.CONFIRMATION
+FRONT_ARM = "front"
+
+
+@dataclass(frozen=True)
+class ConfirmationPlan:
+    seeds: tuple[int, ...]
+    budget_scale: float
+    runs: tuple[DesignedRun, ...]
+
+
+def fresh_seeds(used: set[int], count: int) -> tuple[int, ...]:
+    """The ``count`` smallest non-negative seeds not in ``used``."""
+    seeds: list[int] = []
+    candidate = 0
+    while len(seeds) < count:
+        if candidate not in used:
+            seeds.append(candidate)
+        candidate += 1
+    return tuple(seeds)
+
+
+def front_genotypes(search: optuna.Study, objectives: tuple[str, ...], top: int | None) -> list[str]:
+    """The distinct genotypes of the search's front (all seeds' trials); with ``top``, the ``top`` with the largest
+    exclusive hypervolume contribution in PSNR × the first cost (ties broken by PSNR)."""
+    done = [t for t in search.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
+    if not done:
+        return []
+    values = np.array([t.values for t in done], dtype=float)
+    on_front = pareto.nondominated(values, pareto.maximized(objectives))
+    front = {record_of(t).genotype: (t.values[0], t.values[1]) for t, keep in zip(done, on_front, strict=True) if keep}
+    if top is None or top >= len(front):
+        return sorted(front)
+    return sorted(front, key=lambda g: (_contribution(front, g), front[g][0]), reverse=True)[:top]
+
+
+def _contribution(front: dict[str, tuple[float, float]], genotype: str) -> float:
+    """The area (PSNR × cost) that ``genotype`` alone dominates within the 2-D front."""
+    points = sorted(front.values(), key=lambda p: p[1])
+    psnr, cost = front[genotype]
+    index = points.index((psnr, cost))
+    worse_psnr = points[index - 1][0] if index > 0 else min(p[0] for p in points)
+    next_cost = points[index + 1][1] if index + 1 < len(points) else max(p[1] for p in points)
+    return max(0.0, psnr - worse_psnr) * max(0.0, next_cost - cost)
+
+
+def plan(folder: StudyFolder, space: SearchSpace, seeds: int, top: int | None, budget_scale: float) -> ConfirmationPlan:
+    """What to confirm: the front (or its top ``top``) and every uniform placement, with ``seeds`` fresh seeds.
+
+    Raises:
+        StudyError: the search has no complete trial, or an earlier confirmation of this study used another
+            budget scale.
+    """
+    search = studies.load_study(folder)
+    genotype_ids = front_genotypes(search, space.objectives, top)
+    if not genotype_ids:
+        raise StudyError(f"{folder.root}: the search has no complete trial to confirm; run `nas search` first")
+    existing = studies.load_designed(folder, KIND)
+    if existing is not None and "seeds" in existing.user_attrs:
+        if existing.user_attrs["budget_scale"] != budget_scale:
+            raise StudyError(
+                f"{folder.root}: this study was confirmed at --budget-scale {existing.user_attrs['budget_scale']}; "
+                "use the same scale to add to it"
+            )
+        chosen = tuple(existing.user_attrs["seeds"])
+        chosen = chosen + fresh_seeds(_used_seeds(folder, space) | set(chosen), max(0, seeds - len(chosen)))
+    else:
+        chosen = fresh_seeds(_used_seeds(folder, space), seeds)
+    labels = {str(arch): label for label, arch in run.baseline_genotypes(space)}
+    for genotype_id in genotype_ids:
+        labels.setdefault(genotype_id, FRONT_ARM)
+    runs = tuple(DesignedRun(g, seed, label) for g, label in sorted(labels.items()) for seed in chosen)
+    return ConfirmationPlan(chosen, budget_scale, runs)
+
+
+def _used_seeds(folder: StudyFolder, space: SearchSpace) -> set[int]:
+    """Every seed the search trained with (its proxy seeds and the seeds of its trials)."""
+    search = studies.load_study(folder)
+    used = set(space.proxy.seeds)
+    used.update(record_of(t).seed for t in search.get_trials(deepcopy=False) if record_of(t).seed is not None)
+    return used
+
+
+def confirm(
+    folder: StudyFolder,
+    seeds: int,
+    top: int | None,
+    budget_scale: float,
+    address: str | None,
+    trainer: Trainer,
+    stream: TextIO,
+) -> tuple[ConfirmationPlan, SearchSummary]:
+    """Plans and trains the confirmation of the study in ``folder`` (resuming one that was interrupted)."""
+    space = folder.space()
+    confirmed = plan(folder, space, seeds, top, budget_scale)
+    iterations = max(1, round(space.proxy.iterations * budget_scale))
+    training_space = replace(space, proxy=replace(space.proxy, iterations=iterations))
+    opened = designed.open_designed(folder, KIND, training_space)
+    opened.study.set_user_attr("seeds", list(confirmed.seeds))
+    opened.study.set_user_attr("budget_scale", budget_scale)
+    return confirmed, designed.run_designed(folder, opened, confirmed.runs, address, trainer, stream)

@@ -1,0 +1,91 @@
+"""Designed runs: genotypes and seeds chosen on purpose, not by a sampler, trained as a study of their own.
+
+A designed experiment's arms and a confirmation of a search's front are lists of ``DesignedRun``: a genotype id,
+a seed and what the run stands for (its arm). They are trained by the search's own machinery (Ray Tune workers,
+the evaluation store's dedup, fault recording, resume after kill -9, the progress line) as the trials of a second
+Optuna study, ``<study>-<kind>``, in the same storage as the search, so they never enter the search's sampler.
+Runs are enqueued once, in a seeded random order (so arm and time of training are not confounded); running the
+same command again trains only what is missing.
+"""
+
+from __future__ import annotations
+
+import random
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TextIO
+
+import optuna
+
+from nas.core.spaces import SearchSpace
+from nas.search import studies
+from nas.search.progress import Progress, counted
+from nas.search.records import TrialRecord, record_of
+from nas.search.run import OpenStudy, SearchSummary, requeue_interrupted, run_trials, summarise
+from nas.search.searcher import directions
+from nas.search.studies import StudyFolder
+from nas.search.worker import Trainer
+
+
+@dataclass(frozen=True)
+class DesignedRun:
+    genotype: str  # canonical genotype id
+    seed: int
+    arm: str  # what the run stands for, e.g. ``a2b only 0-3`` or ``confirm front``
+
+
+def open_designed(folder: StudyFolder, kind: str, space: SearchSpace) -> OpenStudy:
+    """The folder's study of ``kind`` runs (created on first use), with trials a killed run left re-enqueued.
+
+    Raises:
+        StudyError: the folder holds no study.
+    """
+    search_study, storage = studies.load_stored_study(folder)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        designed = optuna.create_study(
+            storage=storage, study_name=studies.designed_study_name(folder, kind), load_if_exists=True,
+            directions=directions(space.objectives),
+        )  # fmt: skip
+        designed.set_metric_names(list(space.objectives))
+    requeue_interrupted(designed, storage)
+    return OpenStudy(space, designed, storage, folder.trials_csv_of(kind), kind)
+
+
+def enqueue_missing(study: optuna.Study, runs: Sequence[DesignedRun], order_seed: int) -> int:
+    """Enqueues the runs the study does not hold yet (finished, waiting or running), in a seeded random order.
+
+    Returns:
+        How many runs the study holds now that count towards its total.
+    """
+    held = set()
+    for trial in study.get_trials(deepcopy=False):
+        record = record_of(trial)
+        if not trial.state.is_finished() or counted(trial):
+            held.add((record.genotype, record.seed, record.arm))
+    missing = [run for run in runs if (run.genotype, run.seed, run.arm) not in held]
+    random.Random(order_seed).shuffle(missing)
+    for run in missing:
+        planned = TrialRecord(genotype=run.genotype, seed=run.seed, arm=run.arm)
+        study.enqueue_trial({}, user_attrs=planned.to_user_attrs())
+    return len(held) + len(missing)
+
+
+def run_designed(
+    folder: StudyFolder,
+    opened: OpenStudy,
+    runs: Sequence[DesignedRun],
+    address: str | None,
+    trainer: Trainer,
+    stream: TextIO,
+) -> SearchSummary:
+    """Trains every designed run the ``opened`` study does not hold yet, with its space's budget and data."""
+    space = opened.space
+    total = enqueue_missing(opened.study, runs, space.search.seed)
+    studies.write_trials_csv(opened.csv, opened.study)
+    progress = Progress(opened.study.get_trials(deepcopy=False), space.objectives, total, stream)
+    if total > progress.finished:
+        run_trials(folder, opened, total - progress.finished, progress, address, trainer)
+    studies.write_trials_csv(opened.csv, opened.study)
+    return summarise(folder, opened.study, progress, total)

@@ -1,0 +1,97 @@
+"""``nas confirm``: the front and the uniform placements retrained with fresh seeds, and the verdict they give.
+
+Real searches and real training on a local Ray; the genotypes' true ordering is known from blocks with a known
+effect (``tests/plugins/placement_blocks.py``).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from nas.report import build
+from nas.search import run, studies
+from nas.search.records import record_of
+from nas.search.run import RunSettings
+from nas.search.studies import StudyFolder
+
+PLUGIN = Path(__file__).with_name("plugins") / "placement_blocks.py"
+
+
+def grid_study(space_writer, small_images: Path, root: Path, name: str, choices: list[str]) -> StudyFolder:
+    """A searched study of every two-depth combination of ``choices`` (a grid), trained for 30 iterations."""
+    space_file = space_writer(root, name, small_images, choices, iterations=30, extra=f"plugins: [{PLUGIN}]\n")
+    space_file.write_text(space_file.read_text().replace("sampler: nsga2", "sampler: grid"))
+    run.search(space_file, RunSettings(trials=50, results=root), stream=io.StringIO())
+    return StudyFolder(root / name)
+
+
+def confirm_command(folder: StudyFolder, address: str) -> list[str]:
+    return [sys.executable, "-m", "nas", "confirm", str(folder.root), "--seeds", "4", "--address", address]
+
+
+def confirmation_trainings(folder: StudyFolder) -> list[tuple[str, int]]:
+    """(genotype, seed) of every confirmation training that ran to the end, from the trial logs."""
+    done = []
+    for log in folder.logs.glob(f"{studies.CONFIRMATION}-trial-*.log"):
+        first, *rest = log.read_text().splitlines()
+        words = first.split()  # date time trial N: GENOTYPE seed SEED on DEVICE
+        done.extend((words[4], int(words[6])) for line in rest if "loss curve:" in line)
+    return done
+
+
+def test_a_truly_better_mixed_placement_is_confirmed_and_a_killed_confirmation_resumes_without_retraining(
+    space_writer, ray_cluster, small_images, tmp_path
+):
+    folder = grid_study(space_writer, small_images, tmp_path, "better", ["noisy", "clean"])
+    command = confirm_command(folder, ray_cluster.address)
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    csv = folder.trials_csv_of(studies.CONFIRMATION)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and (not csv.exists() or len(csv.read_text().splitlines()) < 4):
+        time.sleep(0.2)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    second = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ})
+    assert second.returncode == 0, second.stderr[-2000:]
+
+    trainings = confirmation_trainings(folder)
+    assert trainings and len(trainings) == len(set(trainings)), "a genotype and seed was trained twice"
+    confirmed = studies.load_designed(folder, studies.CONFIRMATION)
+    search_seeds = {record_of(t).seed for t in studies.load_study(folder).get_trials()}
+    assert set(confirmed.user_attrs["seeds"]).isdisjoint(search_seeds) and len(confirmed.user_attrs["seeds"]) == 4
+    runs = [record_of(t) for t in confirmed.get_trials() if t.state.name == "COMPLETE"]
+    assert {r.seed for r in runs} == set(confirmed.user_attrs["seeds"])
+    assert {r.arm for r in runs} >= {"uniform:noisy", "uniform:clean", "front"}
+
+    markdown = build.build(folder).markdown
+    # Noise once (the mixed placements) beats noise twice, the only uniform placement at no greater cost.
+    assert (
+        "against `uniform:noisy` (the best uniform placement at their cost): do the mixed placements beat it? **yes**"
+        in markdown
+    )
+    assert "→ better" in markdown and "never used by the search" in markdown
+
+
+def test_identical_networks_under_different_names_are_never_confirmed_as_better(
+    space_writer, ray_cluster, small_images, tmp_path
+):
+    folder = grid_study(space_writer, small_images, tmp_path, "same", ["none", "same"])
+    result = subprocess.run(confirm_command(folder, ray_cluster.address), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    markdown = build.build(folder).markdown
+    assert "**yes**" not in markdown and "→ better" not in markdown
+    assert "→ equivalent" in markdown or "→ inconclusive" in markdown
+
+
+def test_without_confirmation_the_report_calls_its_numbers_single_run_maxima(
+    space_writer, ray_cluster, small_images, tmp_path
+):
+    folder = grid_study(space_writer, small_images, tmp_path, "plain", ["none", "same"])
+    markdown = build.build(folder).markdown
+    assert "single-run maxima" in markdown and f"nas confirm {folder.root}" in markdown
