@@ -55,6 +55,21 @@ class SearchSettings:
 
 
 @dataclass(frozen=True)
+class ExperimentSettings:
+    """A designed experiment on attention placement (the ``experiment:`` section; see search_spaces/README.md).
+
+    For each block under test: ``uniform:none``, ``uniform:X``, and per depth group g, X only at g and X everywhere
+    but g; the ``control`` block (capacity matched, no attention) at the same arms. Every arm with every seed.
+    """
+
+    blocks: tuple[str, ...]  # attention blocks under test
+    groups: tuple[tuple[int, ...], ...]  # disjoint sets of depth indices
+    seeds: tuple[int, ...]  # every arm is trained with every seed (paired); disjoint from proxy.seeds
+    margin_db: float = 0.05  # the smallest PSNR difference that matters (the equivalence margin)
+    control: str | None = "conv"  # the capacity control block; None for no control
+
+
+@dataclass(frozen=True)
 class Resources:
     """Ray Tune resources of one trial; fractional GPUs let several trials share one GPU."""
 

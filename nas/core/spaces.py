@@ -13,18 +13,21 @@ import importlib.util
 import math
 import sys
 from collections.abc import Mapping
-from dataclasses import Field, asdict, dataclass, field, fields
+from dataclasses import Field, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 import blocks
-from nas.core.settings import DataSources, ProxyBudget, Resources, SearchSettings
+from nas.core.settings import DataSources, ExperimentSettings, ProxyBudget, Resources, SearchSettings
 from nas.errors import InputError
 from nas.sr.protocol import BUILTIN
 
 MAX_FILE_BYTES = 1_000_000
+EXPERIMENT_KEYS = tuple(ExperimentSettings.__dataclass_fields__)
+DEFAULT_EXPERIMENT_SEEDS = 4  # fresh seeds from FIRST_EXPERIMENT_SEED up, skipping the search's proxy seeds
+FIRST_EXPERIMENT_SEED = 100
 OBJECTIVES = ("psnr", "macs", "params", "latency_ms")
 CONSTRAINTS = ("max_macs", "max_params", "max_latency_ms")
 # Quadratic attention holds batch × (patch²)² float32 scores per block during training; above this a trial
@@ -55,6 +58,7 @@ class SearchSpace:
     search: SearchSettings = SearchSettings()
     resources: Resources = Resources()
     plugins: tuple[str, ...] = ()  # Python files that register extra blocks, imported on load
+    experiment: ExperimentSettings | None = None  # a designed experiment (``nas experiment``), when the file has one
     source: str = "<memory>"
 
     def choices_at(self, depth: int) -> tuple[str, ...]:
@@ -260,7 +264,68 @@ def parse(document: Any, source: str = "<memory>", base_dir: Path = Path(".")) -
         source=source,
     )
     _check_blocks_fit(space, check)
-    return space
+    return replace(space, experiment=_experiment(check, document.get("experiment"), space))
+
+
+def _experiment(check: _Checker, value: Any, space: SearchSpace) -> ExperimentSettings | None:
+    """The ``experiment:`` section, checked against the space: blocks it offers, depths it has, fresh seeds."""
+    if value is None:
+        return None
+    section = check.mapping(value, "experiment", EXPERIMENT_KEYS)
+    attention = tuple(block for block in space.all_blocks() if block != "none")
+    tested = check.block_list(section["blocks"], "experiment.blocks") if "blocks" in section else attention
+    for index, block in enumerate(tested):
+        if block not in attention:
+            raise check.fail(f"experiment.blocks[{index}]", block, f"not an attention choice of this space; its "
+                             f"attention choices: {', '.join(attention) or 'none'}")  # fmt: skip
+    control = section.get("control", "conv")
+    if control is not None:
+        control = check.choice(control, "experiment.control", tuple(blocks.names()))
+        if control in tested:
+            raise check.fail("experiment.control", control, "the control must not be a block under test")
+    return ExperimentSettings(
+        blocks=tested,
+        groups=_groups(check, section.get("groups"), space.depth),
+        seeds=_experiment_seeds(check, section.get("seeds"), space.proxy.seeds),
+        margin_db=check.number(section.get("margin_db", 0.05), "experiment.margin_db", 0.0, 10.0, low_open=True),
+        control=control,
+    )
+
+
+def _groups(check: _Checker, value: Any, depth: int) -> tuple[tuple[int, ...], ...]:
+    """Disjoint, non-empty groups of depth indices; by default each depth alone."""
+    if value is None:
+        return tuple((d,) for d in range(depth))
+    if not isinstance(value, list) or not value:
+        raise check.fail("experiment.groups", value, "expected a non-empty list of lists of depth indices")
+    groups, seen = [], set()
+    for g, group in enumerate(value):
+        if not isinstance(group, list) or not group:
+            raise check.fail(f"experiment.groups[{g}]", group, "expected a non-empty list of depth indices")
+        depths = tuple(check.integer(d, f"experiment.groups[{g}][{i}]", 0, depth - 1) for i, d in enumerate(group))
+        overlap = sorted(seen.intersection(depths))
+        if overlap or len(set(depths)) != len(depths):
+            raise check.fail(f"experiment.groups[{g}]", group, f"depth {overlap[0] if overlap else depths[0]} is "
+                             "in two groups (or twice in one); groups must not overlap")  # fmt: skip
+        seen.update(depths)
+        groups.append(depths)
+    return tuple(groups)
+
+
+def _experiment_seeds(check: _Checker, value: Any, search_seeds: tuple[int, ...]) -> tuple[int, ...]:
+    """Every arm's training seeds: given, or the first DEFAULT_EXPERIMENT_SEEDS from 100 up; never a search seed."""
+    if value is None:
+        fresh = (s for s in range(FIRST_EXPERIMENT_SEED, FIRST_EXPERIMENT_SEED + 1000) if s not in search_seeds)
+        return tuple(next(fresh) for _ in range(DEFAULT_EXPERIMENT_SEEDS))
+    if not isinstance(value, list) or not value:
+        raise check.fail("experiment.seeds", value, "expected a non-empty list of integer seeds (4 or more is usual)")
+    seeds = tuple(check.integer(s, f"experiment.seeds[{i}]", 0, 2**31 - 1) for i, s in enumerate(value))
+    if len(set(seeds)) != len(seeds):
+        raise check.fail("experiment.seeds", value, "list each seed once")
+    if set(seeds) & set(search_seeds):
+        allowed = f"use seeds the search does not (proxy.seeds is {list(search_seeds)}): fresh seeds only"
+        raise check.fail("experiment.seeds", value, allowed)
+    return seeds
 
 
 def _name(check: _Checker, name: Any) -> str:
@@ -347,7 +412,16 @@ def from_json(document: dict[str, Any]) -> SearchSpace:
         "search": SearchSettings(**document["search"]),
         "resources": Resources(**document["resources"]),
         "plugins": tuple(document["plugins"]),
+        "experiment": _experiment_from_json(document.get("experiment")),
     })  # fmt: skip
+
+
+def _experiment_from_json(document: dict[str, Any] | None) -> ExperimentSettings | None:
+    if document is None:
+        return None
+    groups = tuple(tuple(group) for group in document["groups"])
+    return ExperimentSettings(**{**document, "blocks": tuple(document["blocks"]), "groups": groups,
+                                 "seeds": tuple(document["seeds"])})  # fmt: skip
 
 
 def _check_blocks_fit(space: SearchSpace, check: _Checker) -> None:
