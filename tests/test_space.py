@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -111,3 +112,36 @@ def test_cli_reports_a_bad_space_with_status_2_and_no_traceback(nas_cli, tmp_pat
     result = nas_cli("cost", "--space", str(path), "--genotype", "uniform:ca")
     assert result.returncode == 2
     assert "depth: got 'three'" in result.stderr and "Traceback" not in result.stderr
+
+
+EXPERIMENT = "experiment: {blocks: [ca], groups: [[0], [1, 2]], seeds: [7, 8], control: null}\n"
+BROKEN_EXPERIMENTS = [
+    (EXPERIMENT.replace("blocks: [ca]", "blocks: [transformer]"), "experiment.blocks[0]: got 'transformer'"),
+    (EXPERIMENT.replace("blocks: [ca]", "blocks: [none]"), "not an attention choice of this space"),
+    (
+        EXPERIMENT.replace("[[0], [1, 2]]", "[[0], [1, 5]]"),
+        "experiment.groups[1][1]: got 5; expected an integer",
+    ),
+    (EXPERIMENT.replace("[[0], [1, 2]]", "[[0, 1], [1, 2]]"), "groups must not overlap"),
+    (EXPERIMENT.replace("seeds: [7, 8]", "seeds: []"), "experiment.seeds: got []; expected a non-empty list"),
+    (EXPERIMENT.replace("seeds: [7, 8]", "seeds: [1, 8]"), "use seeds the search does not"),
+    (EXPERIMENT.replace("control: null", "margin_db: -0.1, control: null"), "experiment.margin_db: got -0.1"),
+    (EXPERIMENT.replace("control: null", "control: ca"), "experiment.control: got 'ca'; the control must not"),
+    (EXPERIMENT.replace("control: null", "controls: null"), "experiment.controls: got 'controls'; unknown key"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), BROKEN_EXPERIMENTS)
+def test_broken_experiment_sections_name_the_key_and_what_is_allowed(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(spaces.SpaceError, match=re.escape(message)):
+        spaces.load(write(tmp_path, VALID + text))
+
+
+def test_an_experiment_section_defaults_to_every_attention_choice_each_depth_and_four_fresh_seeds(
+    tmp_path: Path,
+) -> None:
+    loaded = spaces.load(write(tmp_path, VALID + "experiment: {control: null}\n"))
+    assert loaded.experiment.blocks == ("ca", "lia")
+    assert loaded.experiment.groups == ((0,), (1,), (2,))
+    assert loaded.experiment.seeds == (100, 101, 102, 103) and loaded.experiment.margin_db == 0.05
+    assert spaces.from_json(spaces.to_json(loaded)) == loaded
