@@ -13,7 +13,7 @@ from nas.core import catalog, counting, genotypes, networks, spaces, training
 from nas.errors import InputError
 from nas.search import run
 from nas.search.studies import StudyFolder
-from nas.sr import checkpoint, data, evaluate
+from nas.sr import checkpoint, data, evaluate, protocol
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -40,12 +40,12 @@ def run_eval(args: argparse.Namespace) -> int:
     state = networks.from_official_keys(checkpoint.read_state_dict(args.weights))
     checkpoint.load_exactly(network, state, args.weights)
     pairs = data.evaluation_pairs(data.folder_images(args.data), args.scale, args.lr_folder)
-    result = evaluate.evaluate(network.to(args.device), pairs, args.scale, args.device, tile=args.tile)
+    result = evaluate.evaluate(network.to(args.device), pairs, args.scale, args.device, tile=args.tile, y=args.y)
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
         return 0
     width = max(len(score.name) for score in result.images)
-    print(f"{args.arch} x{args.scale} on {args.data} (Y channel, border {args.scale}, MATLAB bicubic LR)")
+    print(f"{args.arch} x{args.scale} on {args.data} ({args.y} Y channel, border {args.scale}, MATLAB bicubic LR)")
     print(f"{'image'.ljust(width)}  {'PSNR':>7}  {'SSIM':>6}")
     for score in result.images:
         print(f"{score.name.ljust(width)}  {score.psnr:7.3f}  {score.ssim:.4f}")
@@ -191,6 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
     eval_parser.add_argument(
         "--input-range", type=float, default=255.0, help="pixel range the weights were trained on (A2N: 255)"
     )
+    eval_parser.add_argument(
+        "--y", choices=protocol.Y_MODES, default=protocol.Y_FLOAT,
+        help="Y kept in float (default; BasicSR, A2N's 38.06 dB) or rounded to uint8 (RCAN's MATLAB scripts)",
+    )  # fmt: skip
     eval_parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     eval_parser.add_argument("--json", action="store_true", help="machine-readable output")
     eval_parser.set_defaults(handler=run_eval)

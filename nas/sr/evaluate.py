@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from nas.sr import metrics, protocol
+from nas.sr.bicubic import bicubic_upsample
 from nas.sr.data import ImagePair
 
 DEFAULT_TILE_OVERLAP = 32  # LR pixels of context on each side of a tile: covers an A2N-sized receptive field
@@ -28,6 +29,7 @@ class EvaluationResult:
 
     images: list[ImageScore]
     scale: int
+    y: str = protocol.Y_FLOAT  # how Y was kept (``protocol.Y_MODES``)
 
     @property
     def mean_psnr(self) -> float:
@@ -42,7 +44,7 @@ class EvaluationResult:
             "images": [asdict(s) for s in self.images],
             "mean": {"psnr": self.mean_psnr, "ssim": self.mean_ssim},
             "scale": self.scale,
-            "protocol": protocol.describe(self.scale),
+            "protocol": protocol.describe(self.scale, self.y),
         }
 
 
@@ -93,17 +95,26 @@ def evaluate(
     device: torch.device | str = "cpu",
     tile: int | None = None,
     overlap: int = DEFAULT_TILE_OVERLAP,
+    y: str = protocol.Y_FLOAT,
 ) -> EvaluationResult:
-    """PSNR and SSIM (Y, border = scale) of ``model`` on every pair, one whole image at a time."""
+    """PSNR and SSIM (Y kept as ``y``, border = scale) of ``model`` on every pair, one whole image at a time."""
     was_training = model.training
     model.eval()
     try:
         scores = []
         for pair in pairs:
             sr = to_uint8_image(super_resolve(model, pair.lr, scale, device, tile, overlap))
-            scores.append(
-                ImageScore(pair.name, metrics.psnr(sr, pair.hr, border=scale), metrics.ssim(sr, pair.hr, border=scale))
-            )
+            scores.append(_score(pair.name, sr, pair.hr, scale, y))
     finally:
         model.train(was_training)
-    return EvaluationResult(scores, scale)
+    return EvaluationResult(scores, scale, y)
+
+
+def bicubic_floor(pairs: Sequence[ImagePair], scale: int, y: str = protocol.Y_FLOAT) -> EvaluationResult:
+    """PSNR and SSIM of plain MATLAB-bicubic upsampling of each LR image: the floor any SR network must beat."""
+    scores = [_score(pair.name, bicubic_upsample(pair.lr, scale), pair.hr, scale, y) for pair in pairs]
+    return EvaluationResult(scores, scale, y)
+
+
+def _score(name: str, sr: np.ndarray, hr: np.ndarray, scale: int, y: str) -> ImageScore:
+    return ImageScore(name, metrics.psnr(sr, hr, border=scale, y=y), metrics.ssim(sr, hr, border=scale, y=y))
