@@ -79,19 +79,35 @@ def pareto_plotly(done: pd.DataFrame, cost: str) -> go.Figure:
     return figure
 
 
-def hypervolume_png(curve: pd.DataFrame, cost: str, path: Path) -> None:
+RANDOM_LABEL = (f"random search over the study's genotypes (median, {analysis.RANDOM_BAND[0]:g}–"
+                f"{analysis.RANDOM_BAND[1]:g}%)")  # fmt: skip
+
+
+def hypervolume_png(curve: pd.DataFrame, random_curve: pd.DataFrame, cost: str, path: Path) -> None:
     figure, axes = plt.subplots(figsize=(6.5, 3.6))
-    axes.plot(curve["trials"], curve["hypervolume"], color=FRONT_COLOUR)
+    axes.fill_between(random_curve["trials"], random_curve["low"], random_curve["high"], color=TRIAL_COLOUR,
+                      alpha=0.3, linewidth=0)  # fmt: skip
+    axes.plot(random_curve["trials"], random_curve["median"], color=TRIAL_COLOUR, label=RANDOM_LABEL)
+    axes.plot(curve["trials"], curve["hypervolume"], color=FRONT_COLOUR, label="this search")
     axes.set_xlabel("trials")
-    axes.set_ylabel(f"hypervolume (dB × {cost} fraction)")
+    axes.set_ylabel(f"hypervolume (PSNR × {cost}, 0–1)")
+    axes.legend(fontsize=7, loc="lower right")
     axes.grid(alpha=0.3)
     _save(figure, path)
 
 
-def hypervolume_plotly(curve: pd.DataFrame, cost: str) -> go.Figure:
-    figure = go.Figure(go.Scatter(x=curve["trials"], y=curve["hypervolume"], mode="lines", name="hypervolume"))
-    figure.update_layout(title=f"Hypervolume (PSNR × {cost}) against trials", xaxis_title="trials",
-                         yaxis_title=f"dB × {cost} fraction")  # fmt: skip
+def hypervolume_plotly(curve: pd.DataFrame, random_curve: pd.DataFrame, cost: str) -> go.Figure:
+    band = {"mode": "lines", "line": {"width": 0, "color": TRIAL_COLOUR}, "showlegend": False, "hoverinfo": "skip"}
+    figure = go.Figure([
+        go.Scatter(x=random_curve["trials"], y=random_curve["low"], **band),
+        go.Scatter(x=random_curve["trials"], y=random_curve["high"], fill="tonexty", **band),
+        go.Scatter(x=random_curve["trials"], y=random_curve["median"], mode="lines", name=RANDOM_LABEL,
+                   line={"color": TRIAL_COLOUR}),
+        go.Scatter(x=curve["trials"], y=curve["hypervolume"], mode="lines", name="this search",
+                   line={"color": FRONT_COLOUR}),
+    ])  # fmt: skip
+    figure.update_layout(title=f"Hypervolume (PSNR × {cost}, normalised) against trials", xaxis_title="trials",
+                         yaxis_title="hypervolume (0–1)")  # fmt: skip
     return figure
 
 
@@ -115,8 +131,9 @@ def effects_png(effects: pd.DataFrame, path: Path) -> None:
             axes.text(column, row, value, ha="center", va="center", fontsize=6)
     axes.set_xticks(range(len(grid.columns)), grid.columns, rotation=45, ha="right", fontsize=8)
     axes.set_yticks(range(len(grid.index)), [f"depth {d}" for d in grid.index], fontsize=8)
-    figure.colorbar(image, label="PSNR effect vs none (dB)")
-    axes.set_title("Effect of each block at each depth (95% simultaneous CI)", fontsize=9)
+    figure.colorbar(image, label="PSNR association vs none (dB)")
+    axes.set_title("Association of each block at each depth with PSNR (search trials, not effects; 95% simultaneous "
+                   "CI)", fontsize=8)  # fmt: skip
     _save(figure, path)
 
 
@@ -127,7 +144,8 @@ def effects_plotly(effects: pd.DataFrame) -> go.Figure:
         text=text.fillna("").to_numpy(), texttemplate="%{text}", colorscale="RdBu", zmin=-limit, zmax=limit,
         colorbar={"title": "dB vs none"},
     ))  # fmt: skip
-    figure.update_layout(title="PSNR effect of each block at each depth, relative to none (95% simultaneous CI)")
+    figure.update_layout(title="PSNR association of each block at each depth, relative to none (search trials: "
+                         "associations, not effects; 95% simultaneous CI)")  # fmt: skip
     return figure
 
 

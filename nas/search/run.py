@@ -25,7 +25,7 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial
 
-from nas.core import genotypes, spaces, training
+from nas.core import bounds, genotypes, spaces, training
 from nas.core.spaces import SearchSpace
 from nas.search import studies, worker
 from nas.search.progress import Progress, ShowProgress, counted
@@ -224,6 +224,8 @@ def search(
     folder = StudyFolder(Path(settings.results).resolve() / given.name)
     opened = open_study(folder, given, space_path, settings.storage, settings.fresh)
     total = _total(opened.space, settings.trials, stream)
+    for warning in bounds.support_warnings(opened.space, total):  # not errors: a short study is still useful
+        stream.write(f"nas search: warning: {warning}\n")
     studies.write_trials_csv(opened.csv, opened.study)
     progress = Progress(opened.study.get_trials(deepcopy=False), opened.space.objectives, total, stream)
     if total > progress.finished:
