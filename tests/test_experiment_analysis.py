@@ -228,3 +228,24 @@ def test_runs_that_cannot_be_analysed_are_refused_clearly() -> None:
         analysis.analyse(runs[runs["genotype"] != design.arm("a2b", "uniform").genotype], design)
     with pytest.raises(analysis.ExperimentDataError, match="no residual degrees of freedom"):
         analysis.analyse(runs[runs["seed"] == 0], design)
+
+
+def test_forest_plots_show_every_group_both_arm_kinds_and_the_control(tmp_path) -> None:
+    from nas.report import figures
+
+    design = design_of(8, [(0, 1), (2, 3), (4, 5), (6, 7)], control="conv")
+    result = analysis.analyse(simulate(design, planted_at(design, {0, 1}, 0.3), np.random.default_rng(1)), design)
+    path = tmp_path / "forest.png"
+    figures.forest_png(result, "a2b", path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+    figure = figures.forest_plotly(result, "a2b")
+    attention, control = figure.data
+    assert list(figure.layout.yaxis.ticktext) == ["every depth"] + [
+        f"{where} at {g}" for g in ("0-1", "2-3", "4-5", "6-7") for where in ("alone", "on top")
+    ]
+    assert len(attention.x) == len(control.x) == 9
+    only = effect(result, "attention", "only", 0)
+    assert attention.x[1] == pytest.approx(only.estimate_db) and attention.y[1] == pytest.approx(1 - 0.15)
+    assert attention.error_x.array[1] == pytest.approx(only.high_db - only.estimate_db)
+    (band,) = [shape for shape in figure.layout.shapes if shape.type == "rect"]
+    assert (band.x0, band.x1) == (-MARGIN, MARGIN)
