@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 from scipy import optimize, stats
+from statsmodels.regression.linear_model import RegressionResults
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
 
@@ -262,20 +263,19 @@ def analyse(runs: pd.DataFrame, design: ExperimentDesign) -> ExperimentResult:
     """
     used, ignored = _design_runs(runs, design)
     fit, coefficient = _fit(used, design)
-    effects, rows = _contrasts(design)
-    matrix = np.array([_vector(row, coefficient) for row in rows])
+    planned = _contrasts(design)
     basis = IntervalBasis(
         confidence=1 - design.alpha,
-        per_interval=1 - design.alpha / len(effects),
-        adjustment=f"Bonferroni over {len(effects)} contrasts; p-values Holm-adjusted over the same",
-        contrasts=len(effects),
+        per_interval=1 - design.alpha / len(planned),
+        adjustment=f"Bonferroni over {len(planned)} contrasts; p-values Holm-adjusted over the same",
+        contrasts=len(planned),
         over=f"{len(design.seeds)} seeds per arm, paired by seed (seed a blocking factor)",
     )
     omnibus = _omnibus(fit, coefficient, design)
     noise = _noise(fit, design.alpha)
-    scored = _score(fit, matrix, effects, design, gate_open=omnibus.rejects)
+    scored = _score(fit, planned, coefficient, design, gate_open=omnibus.rejects)
     depth_tests = _depth_tests(fit, coefficient, design)
-    needed = seeds_needed(noise.std_db, design.margin_db, len(effects), design.alpha)
+    needed = seeds_needed(noise.std_db, design.margin_db, len(planned), design.alpha)
     result = ExperimentResult(
         blocks=design.blocks,
         groups=design.groups,
@@ -314,7 +314,7 @@ def _design_runs(runs: pd.DataFrame, design: ExperimentDesign) -> tuple[pd.DataF
     return used, int((~keep).sum())
 
 
-def _fit(used: pd.DataFrame, design: ExperimentDesign) -> tuple[object, dict[str, int]]:
+def _fit(used: pd.DataFrame, design: ExperimentDesign) -> tuple[RegressionResults, dict[str, int]]:
     """OLS of PSNR on one indicator per arm (cell means) plus seed indicators (all but the first seed present).
 
     Returns the fit and the column of each arm's coefficient (``arm<i>``); differences of arm coefficients
@@ -341,41 +341,41 @@ class _Contrast:
     minus: tuple[int, ...]
 
 
+@dataclass(frozen=True)
+class _Planned:
+    """A reported effect before estimation: what it is, and its contrast of arms."""
+
+    block: str
+    family: str
+    kind: str
+    group: int | None
+    label: str
+    contrast: _Contrast
+
+
 def _arm_index(design: ExperimentDesign, block: str, kind: str, group: int | None, control: bool) -> int:
     return design.arms.index(design.arm(block, kind, group, control))
 
 
-def _contrasts(design: ExperimentDesign) -> tuple[list[tuple[str, str, str, int | None, str]], list[_Contrast]]:
-    """Every reported effect: (block, family, kind, group, label) and its contrast of arms."""
-    effects, rows = [], []
-    families = [False, True] if design.control is not None else [False]
+def _contrasts(design: ExperimentDesign) -> list[_Planned]:
+    """Every reported effect: per block and arm kind/group, attention, control and attention - control."""
+    planned = []
+    keys = [("uniform", None)] + [(k, g) for k in ("only", "drop") for g in range(len(design.groups))]
     for block in design.blocks:
-        for kind, group in [("uniform", None)] + [(k, g) for k in ("only", "drop") for g in range(len(design.groups))]:
-            pair = {c: _effect_arms(design, block, kind, group, c) for c in families}
-            for control in families:
-                effects.append(
-                    (
-                        block,
-                        "control" if control else "attention",
-                        kind,
-                        group,
-                        _effect_label(design, block, kind, group, control),
-                    )
-                )
-                rows.append(_Contrast(*pair[control]))
-            if design.control is not None:
-                effects.append(
-                    (
-                        block,
-                        "attention - control",
-                        kind,
-                        group,
-                        f"({_effect_label(design, block, kind, group, False)}) - "
-                        f"({_effect_label(design, block, kind, group, True)})",
-                    )
-                )
-                rows.append(_Contrast(pair[False][0] + pair[True][1], pair[False][1] + pair[True][0]))
-    return effects, rows
+        for kind, group in keys:
+            attention = _Contrast(*_effect_arms(design, block, kind, group, False))
+            label = _effect_label(design, block, kind, group, False)
+            planned.append(_Planned(block, "attention", kind, group, label, attention))
+            if design.control is None:
+                continue
+            control = _Contrast(*_effect_arms(design, block, kind, group, True))
+            control_label = _effect_label(design, block, kind, group, True)
+            planned.append(_Planned(block, "control", kind, group, control_label, control))
+            difference = _Contrast(attention.plus + control.minus, attention.minus + control.plus)
+            planned.append(
+                _Planned(block, "attention - control", kind, group, f"({label}) - ({control_label})", difference)
+            )
+    return planned
 
 
 def _effect_arms(
@@ -408,42 +408,33 @@ def _vector(contrast: _Contrast, coefficient: dict[str, int]) -> np.ndarray:
 
 
 def _score(
-    fit: object, matrix: np.ndarray, effects: list[tuple], design: ExperimentDesign, gate_open: bool
+    fit: RegressionResults,
+    planned: list[_Planned],
+    coefficient: dict[str, int],
+    design: ExperimentDesign,
+    gate_open: bool,
 ) -> tuple[Effect, ...]:
     """Estimates, Bonferroni intervals, Holm p-values, TOST and verdicts of every effect."""
-    tests = fit.t_test(matrix)
-    per = design.alpha / len(effects)
+    tests = fit.t_test(np.array([_vector(p.contrast, coefficient) for p in planned]))
+    per = design.alpha / len(planned)
     estimate, se = np.ravel(tests.effect), np.ravel(tests.sd)
-    interval = tests.conf_int(alpha=per)
-    equivalence = tests.conf_int(alpha=2 * per)
+    interval, equivalence = tests.conf_int(alpha=per), tests.conf_int(alpha=2 * per)
     p_values = np.ravel(tests.pvalue)
     p_holm = multipletests(p_values, alpha=design.alpha, method="holm")[1]
     margin, dof = design.margin_db, fit.df_resid
     # TOST: the larger of the two one-sided p-values against -margin and +margin.
     tost = np.maximum(stats.t.sf((estimate + margin) / se, dof), stats.t.cdf((estimate - margin) / se, dof))
-    scored = []
-    for i, (block, family, kind, group, label) in enumerate(effects):
-        low, high = interval[i]
-        verdict = classify(estimate[i], low, high, *equivalence[i], margin, gate_open)
-        scored.append(
-            Effect(
-                block,
-                family,
-                kind,
-                group,
-                label,
-                float(estimate[i]),
-                float(low),
-                float(high),
-                float(p_values[i]),
-                float(p_holm[i]),
-                float(equivalence[i][0]),
-                float(equivalence[i][1]),
-                float(tost[i]),
-                verdict,
-            )
+    return tuple(
+        Effect(
+            block=p.block, family=p.family, kind=p.kind, group=p.group, label=p.label,
+            estimate_db=float(estimate[i]), low_db=float(interval[i][0]), high_db=float(interval[i][1]),
+            p_value=float(p_values[i]), p_holm=float(p_holm[i]),
+            equivalence_low_db=float(equivalence[i][0]), equivalence_high_db=float(equivalence[i][1]),
+            tost_p=float(tost[i]),
+            verdict=classify(estimate[i], *interval[i], *equivalence[i], margin, gate_open),
         )
-    return tuple(scored)
+        for i, p in enumerate(planned)
+    )  # fmt: skip
 
 
 def classify(
@@ -463,7 +454,7 @@ def classify(
     return "inconclusive"
 
 
-def _f_test(fit: object, name: str, matrix: np.ndarray, alpha: float) -> FTest:
+def _f_test(fit: RegressionResults, name: str, matrix: np.ndarray, alpha: float) -> FTest:
     result = fit.f_test(matrix)
     p_value = float(np.squeeze(result.pvalue))
     return FTest(
@@ -471,7 +462,7 @@ def _f_test(fit: object, name: str, matrix: np.ndarray, alpha: float) -> FTest:
     )
 
 
-def _omnibus(fit: object, coefficient: dict[str, int], design: ExperimentDesign) -> FTest:
+def _omnibus(fit: RegressionResults, coefficient: dict[str, int], design: ExperimentDesign) -> FTest:
     """F-test that every arm has the same seed-adjusted mean."""
     rows = [_vector(_Contrast((arm,), (0,)), coefficient) for arm in range(1, len(design.arms))]
     return _f_test(fit, "all arm means equal", np.array(rows), design.alpha)
@@ -499,7 +490,7 @@ def _group_restrictions(
     return rows
 
 
-def _depth_tests(fit: object, coefficient: dict[str, int], design: ExperimentDesign) -> tuple[FTest, ...]:
+def _depth_tests(fit: RegressionResults, coefficient: dict[str, int], design: ExperimentDesign) -> tuple[FTest, ...]:
     """Per block (and its control), then over all tested blocks: F-tests that the group effects are equal."""
     if len(design.groups) < 2:
         return ()
@@ -520,7 +511,7 @@ def _depth_tests(fit: object, coefficient: dict[str, int], design: ExperimentDes
     )
 
 
-def _noise(fit: object, alpha: float) -> ResidualNoise:
+def _noise(fit: RegressionResults, alpha: float) -> ResidualNoise:
     """Residual sd with its 1 - alpha interval: dof·s²/sigma² follows chi-square with the residual dof."""
     dof = int(fit.df_resid)
     variance = float(fit.scale)
