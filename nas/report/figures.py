@@ -14,12 +14,16 @@ import pandas as pd  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
 
 from nas.core import genotypes  # noqa: E402
+from nas.core.experiment import group_text  # noqa: E402
 from nas.report import analysis
+from nas.report.experiment import Effect, ExperimentResult
 from nas.sr import protocol
 
 FRONT_COLOUR = "#d62728"
 TRIAL_COLOUR = "#9aa5b1"
 UNIFORM_COLOUR = "#1f77b4"
+CONTROL_COLOUR = "#ff7f0e"
+FOREST_FAMILIES = {"attention": UNIFORM_COLOUR, "control": CONTROL_COLOUR}  # series and colour
 
 
 COST_AXES = {  # divisor and axis label of each cost
@@ -211,3 +215,72 @@ def strips_png(front: pd.DataFrame, depths: list[str], colours: dict[str, str], 
     axes.set_xlabel("depth")
     axes.set_title("Placements on the Pareto front", fontsize=9)
     _save(figure, path)
+
+
+def _forest_rows(result: ExperimentResult, block: str) -> tuple[list[str], dict[str, list[tuple[int, Effect]]]]:
+    """The forest's row names from the top (every depth, then alone and on top per group) and, per series
+    (the block's attention effects and its control's), each effect with its row."""
+    keys = [("uniform", None)] + [(kind, g) for g in range(len(result.groups)) for kind in ("only", "drop")]
+    where = {"only": "alone", "drop": "on top"}
+    names = ["every depth" if g is None else f"{where[kind]} at {group_text(result.groups[g])}" for kind, g in keys]
+    series: dict[str, list[tuple[int, Effect]]] = {family: [] for family in FOREST_FAMILIES}
+    for effect in result.effects:
+        if effect.block == block and effect.family in series:
+            series[effect.family].append((keys.index((effect.kind, effect.group)), effect))
+    return names, series
+
+
+def _forest_title(result: ExperimentResult, block: str) -> str:
+    interval = result.interval
+    return (f"{block}: PSNR effect by depth group ({interval.confidence:.0%} simultaneous over {interval.contrasts} "
+            f"contrasts, {len(result.seeds)} seeds); band: ±{result.margin_db:g} dB")  # fmt: skip
+
+
+def forest_png(result: ExperimentResult, block: str, path: Path) -> None:
+    """Forest plot of one block's effects (attention and its capacity control side by side) with the ±margin band."""
+    names, series = _forest_rows(result, block)
+    figure, axes = plt.subplots(figsize=(7.5, 1.2 + 0.42 * len(names)))
+    axes.axvspan(-result.margin_db, result.margin_db, color=TRIAL_COLOUR, alpha=0.25, lw=0)
+    axes.axvline(0.0, color="#555555", lw=0.8)
+    for offset, (family, rows) in zip((-0.15, 0.15), series.items(), strict=False):
+        if not rows:
+            continue
+        y = np.array([row for row, _ in rows]) + offset
+        estimate = np.array([e.estimate_db for _, e in rows])
+        spread = np.array([[e.estimate_db - e.low_db for _, e in rows], [e.high_db - e.estimate_db for _, e in rows]])
+        label = f"{result.control}({block}), capacity control" if family == "control" else f"{block} (attention)"
+        axes.errorbar(estimate, y, xerr=spread, fmt="o", ms=4, capsize=2, color=FOREST_FAMILIES[family], label=label)
+        for (_, effect), position in zip(rows, y, strict=True):
+            axes.annotate(effect.verdict, (effect.high_db, position), xytext=(4, -3), textcoords="offset points",
+                          fontsize=6, color=FOREST_FAMILIES[family])  # fmt: skip
+    axes.set_yticks(range(len(names)), names, fontsize=8)
+    axes.set_ylim(len(names) - 0.5, -0.5)
+    axes.set_xlabel("PSNR effect (dB): only - none (alone), uniform - drop (on top), uniform - none")
+    axes.set_title(_forest_title(result, block), fontsize=8)
+    axes.grid(axis="x", alpha=0.3)
+    axes.legend(fontsize=7, loc="best")
+    _save(figure, path)
+
+
+def forest_plotly(result: ExperimentResult, block: str) -> go.Figure:
+    """The interactive forest plot of ``forest_png``."""
+    names, series = _forest_rows(result, block)
+    figure = go.Figure()
+    figure.add_vrect(x0=-result.margin_db, x1=result.margin_db, fillcolor=TRIAL_COLOUR, opacity=0.25, line_width=0)
+    figure.add_vline(x=0.0, line_color="#555555", line_width=1)
+    for offset, (family, rows) in zip((-0.15, 0.15), series.items(), strict=False):
+        if not rows:
+            continue
+        figure.add_trace(go.Scatter(
+            x=[e.estimate_db for _, e in rows], y=[row + offset for row, _ in rows], mode="markers",
+            marker={"color": FOREST_FAMILIES[family], "size": 8},
+            error_x={"type": "data", "symmetric": False, "array": [e.high_db - e.estimate_db for _, e in rows],
+                     "arrayminus": [e.estimate_db - e.low_db for _, e in rows]},
+            name=f"{result.control}({block}), capacity control" if family == "control" else f"{block} (attention)",
+            customdata=[[e.label, e.verdict, e.low_db, e.high_db] for _, e in rows],
+            hovertemplate="%{customdata[0]}<br>%{x:+.3f} dB [%{customdata[2]:+.3f}, %{customdata[3]:+.3f}]"
+                          "<br>%{customdata[1]}<extra></extra>",
+        ))  # fmt: skip
+    rows_axis = {"tickvals": list(range(len(names))), "ticktext": names, "autorange": "reversed"}
+    figure.update_layout(title=_forest_title(result, block), xaxis_title="PSNR effect (dB)", yaxis=rows_axis)
+    return figure
