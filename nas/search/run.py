@@ -252,7 +252,7 @@ def summarise(folder: StudyFolder, study: optuna.Study, progress: Progress, tota
     )
 
 
-def _trial_resources(search_space: SearchSpace, cluster: dict[str, float]) -> tuple[dict[str, float], int]:
+def trial_resources(search_space: SearchSpace, cluster: dict[str, float]) -> tuple[dict[str, float], int]:
     """Each trial's Tune resources, and how many trials fit on the cluster at once."""
     resources = {"cpu": search_space.resources.cpu}
     slots = int(cluster.get("CPU", 1) // search_space.resources.cpu)
@@ -281,7 +281,7 @@ def run_trials(
         ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
     cluster = ray.cluster_resources()
     _record_environment(folder, progress.total, cluster)
-    resources, slots = _trial_resources(opened.space, cluster)
+    resources, slots = trial_resources(opened.space, cluster)
     store = EvaluationStore(folder, uuid.uuid4().hex, opened.kind)
 
     def on_record(recorded: FrozenTrial, record: TrialRecord) -> None:

@@ -1,0 +1,126 @@
+"""``nas experiment``: the space's designed experiment, every arm trained with every seed, as designed runs.
+
+The arms come from the space's ``experiment:`` section (``nas.core.experiment.design_arms``); they are trained in a
+seeded random order as a study of their own in the space's study folder (``nas.search.designed``), with the search's
+dedup (an arm already trained with that seed and budget is reused), fault recording, resume after kill -9 and
+progress line. ``plan`` says, before anything is trained, what the experiment will run and how long it will take.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import torch
+
+from nas.core import experiment, networks, spaces, training
+from nas.core.genotypes import Genotype
+from nas.core.spaces import SearchSpace, SpaceError
+from nas.search import designed, run, studies
+from nas.search.designed import DesignedRun
+from nas.search.records import Outcome, record_of
+from nas.search.run import RunSettings, SearchSummary
+from nas.search.studies import StudyFolder
+from nas.search.worker import Trainer
+
+KIND = studies.EXPERIMENT
+TIMED_ITERATIONS = 5  # iterations timed (after one warm-up) when the study has no recorded training time
+
+
+@dataclass(frozen=True)
+class ExperimentRuns:
+    folder: StudyFolder
+    space: SearchSpace  # the study's pinned space, with its experiment section
+    arms: tuple[experiment.Arm, ...]
+    runs: tuple[DesignedRun, ...]
+
+
+def prepare(space_path: str | Path, settings: RunSettings) -> ExperimentRuns:
+    """The study folder of ``space_path`` (created, or resumed with the same file) and its experiment's runs.
+
+    Raises:
+        SpaceError: the file has no ``experiment:`` section, or is invalid.
+        StudyError: the study folder cannot be used as asked.
+    """
+    space_path = Path(space_path).resolve()
+    given = spaces.load(space_path)
+    if given.experiment is None:
+        raise SpaceError(
+            f"{space_path}: no experiment: section; add one (blocks, groups, seeds, margin_db, control: see "
+            "search_spaces/README.md) to say which arms to train"
+        )
+    folder = StudyFolder(Path(settings.results).resolve() / given.name)
+    space = run.open_study(folder, given, space_path, settings.storage, settings.fresh).space
+    design = space.experiment
+    arms = experiment.design_arms(space, design.blocks, design.groups, design.control)
+    runs = tuple(DesignedRun(arm.genotype, seed, arm.label) for arm in arms for seed in design.seeds)
+    return ExperimentRuns(folder, space, arms, runs)
+
+
+def run_experiment(
+    space_path: str | Path, settings: RunSettings, trainer: Trainer = training.train, stream: TextIO = sys.stderr
+) -> tuple[ExperimentRuns, SearchSummary]:
+    """Trains every run of the space's experiment that its study folder does not hold yet."""
+    prepared = prepare(space_path, settings)
+    opened = designed.open_designed(prepared.folder, KIND, prepared.space)
+    summary = designed.run_designed(prepared.folder, opened, prepared.runs, settings.address, trainer, stream)
+    return prepared, summary
+
+
+@dataclass(frozen=True)
+class TimeEstimate:
+    seconds: float  # wall time of the runs still to train
+    per_run_seconds: float
+    parallel: int  # runs trained at once
+    source: str  # how the per-run time was obtained
+
+
+def estimate_time(prepared: ExperimentRuns, remaining: int) -> TimeEstimate:
+    """Wall time of ``remaining`` runs: from the study's recorded training times, or from timed iterations."""
+    recorded = _recorded_seconds(prepared.folder)
+    if recorded:
+        per_run = statistics.median(recorded)
+        source = f"median training time of the study's {len(recorded)} trained trials"
+    else:
+        per_run, source = _timed_run_seconds(prepared)
+    machine = {"CPU": float(os.cpu_count() or 1), "GPU": float(torch.cuda.device_count())}
+    _, parallel = run.trial_resources(prepared.space, machine)
+    return TimeEstimate(per_run * math.ceil(remaining / parallel), per_run, parallel, source)
+
+
+def _recorded_seconds(folder: StudyFolder) -> list[float]:
+    """Trial seconds of every trained trial of the folder (search and experiment) with this budget."""
+    seconds = []
+    for study in (studies.load_study(folder), studies.load_designed(folder, KIND)):
+        for trial in study.get_trials(deepcopy=False) if study is not None else []:
+            record = record_of(trial)
+            if record.outcome is Outcome.TRAINED and record.trial_seconds:
+                seconds.append(record.trial_seconds)
+    return seconds
+
+
+def _timed_run_seconds(prepared: ExperimentRuns) -> tuple[float, str]:
+    """Seconds of one run of the arm with the most parameters, from a few timed iterations (evaluation excluded)."""
+    arch = max((Genotype.parse(arm.genotype) for arm in prepared.arms), key=_parameters)
+    budget = prepared.space.proxy
+    device = training.default_device()
+    step = training.ProxyStep(
+        training.build_network(arch, 0, device), arch, prepared.space.data.train, 0, device, budget
+    )
+    step()
+    started = time.perf_counter()
+    for _ in range(TIMED_ITERATIONS):
+        step()
+    per_iteration = (time.perf_counter() - started) / TIMED_ITERATIONS
+    source = f"{TIMED_ITERATIONS} timed iterations of `{arch}` on {device} × {budget.iterations} (evaluation excluded)"
+    return per_iteration * budget.iterations, source
+
+
+def _parameters(arch: Genotype) -> int:
+    return sum(p.numel() for p in networks.build(arch).parameters())
