@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +24,13 @@ def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def port_number(text: str) -> int:
+    value = int(text)
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError(f"must be a TCP port, 1 to 65535, got {text}")
     return value
 
 
@@ -100,13 +108,18 @@ def run_search(args: argparse.Namespace) -> int:
         trials=args.trials, results=Path(args.results), storage=args.storage, address=args.address, fresh=args.fresh
     )
     summary = run.search(args.space, settings)
-    print(
-        f"study {summary.folder}: {summary.finished} trials ({summary.trained} trained, {summary.duplicates} "
-        f"duplicates, {summary.infeasible} infeasible, {summary.failed} failed); Pareto front {summary.front}"
-    )
+    if args.json:
+        print(json.dumps(summary.to_json(), indent=2))
+    else:
+        print(
+            f"study {summary.folder}: {summary.finished} trials ({summary.trained} trained, {summary.duplicates} "
+            f"duplicates, {summary.infeasible} infeasible, {summary.failed} failed); Pareto front {summary.front}"
+        )
     if summary.interrupted:
         print("the search stopped early; run the same command again to resume it", file=sys.stderr)
         return EXIT_INTERRUPTED
+    if args.json:
+        return 0
     print(f"report: nas report {summary.folder}    dashboard: nas dashboard {summary.folder}")
     return 0
 
@@ -159,7 +172,10 @@ def add_confirm_parser(commands: argparse._SubParsersAction) -> None:
 def run_report(args: argparse.Namespace) -> int:
     from nas.report import build  # matplotlib and plotly load only for reports
 
-    built = build.build(StudyFolder(Path(args.study)))
+    built = build.build(StudyFolder(Path(args.study)), to_dashboard=args.to_dashboard)
+    if args.json:
+        print(json.dumps(built.to_json(), indent=2))
+        return 0
     print(built.markdown.split("## What the numbers measure")[0].strip())
     print(f"\nreport: {built.folder / 'index.html'}  ({built.folder / 'report.md'}, figures/, pareto.csv)")
     return 0
@@ -223,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     search_parser.add_argument("--storage", help="Optuna storage URL (default: a journal file in the study folder)")
     search_parser.add_argument("--address", help="Ray cluster address to join (default: start Ray locally)")
     search_parser.add_argument("--fresh", action="store_true", help="start a new study (the old folder is kept)")
+    search_parser.add_argument("--json", action="store_true", help="print the study summary as JSON")
     search_parser.set_defaults(handler=run_search)
 
     add_confirm_parser(commands)
@@ -231,20 +248,33 @@ def build_parser() -> argparse.ArgumentParser:
         "report", help="Pareto report of a study: does attention help only where it helps?"
     )
     report_parser.add_argument("study", help="study folder written by nas search (results/<space name>)")
+    report_parser.add_argument(
+        "--to-dashboard", action="store_true", help="also save the plots and verdict into the study for nas dashboard"
+    )
+    report_parser.add_argument("--json", action="store_true", help="print the verdict, labels and front as JSON")
     report_parser.set_defaults(handler=run_report)
 
     dashboard_parser = commands.add_parser("dashboard", help="serve optuna-dashboard on a study, live")
     dashboard_parser.add_argument("study", help="study folder written by nas search (results/<space name>)")
     dashboard_parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    dashboard_parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    dashboard_parser.add_argument("--port", type=port_number, default=8080, help="port (default 8080)")
     dashboard_parser.set_defaults(handler=run_dashboard)
     return parser
 
 
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM (kill, a job scheduler) stops as cleanly as Ctrl-C
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         return args.handler(args)
     except (InputError, blocks.UnknownBlockError, blocks.BlockOptionError) as error:
         print(f"nas {args.command}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        resume = "; run the same command again to resume it" if args.command == "search" else ""
+        print(f"nas {args.command}: stopped{resume}", file=sys.stderr)
+        return EXIT_INTERRUPTED

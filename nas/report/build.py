@@ -2,24 +2,26 @@
 
 Writes ``STUDY_FOLDER/report/``: ``index.html`` (self-contained, interactive, opens offline), ``report.md``,
 ``figures/*.png`` and ``pareto.csv`` (the front over the study's objectives, trials.csv's columns). Works on
-a running study and on one with failed trials. The key plots and the verdict are also saved into the study
-storage, where ``nas dashboard`` shows them (Plots and Note).
+a running study and on one with failed trials; it only reads the study's storage. Its key plots and verdict
+are left in ``report/dashboard/`` for ``nas dashboard``, which shows them under Plots and Note (``--to-dashboard``
+saves them into the study at once).
 """
 
 from __future__ import annotations
 
 import html
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import optuna
-import optuna_dashboard
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.offline
 
 from nas.core import genotypes
-from nas.report import analysis, confirmation, figures
+from nas.report import analysis, confirmation, dashboard, figures
 from nas.report.reference import space_reference
 from nas.search import records, studies
 from nas.search.records import CSV_COLUMNS, Outcome
@@ -34,6 +36,19 @@ class Report:
     folder: Path
     markdown: str
     front: pd.DataFrame
+    labels: tuple[str, ...] = ()  # what the numbers measure
+    verdict: tuple[str, ...] = ()  # the verdict's lines, numbers included
+
+    def to_json(self) -> dict[str, Any]:
+        """The verdict, labels and front as ``nas report --json`` prints them, with the report's paths."""
+        front = self.front[list(CSV_COLUMNS)].sort_values("number")
+        return {
+            "report": {"html": str(self.folder / "index.html"), "markdown": str(self.folder / "report.md"),
+                       "pareto_csv": str(self.folder / "pareto.csv")},
+            "verdict": list(self.verdict),
+            "labels": list(self.labels),
+            "front": json.loads(front.to_json(orient="records")),
+        }  # fmt: skip
 
 
 def _labels(folder: StudyFolder, frame: pd.DataFrame, reference: analysis.Reference, confirmed: bool) -> list[str]:
@@ -200,8 +215,25 @@ def _html(labels: list[str], verdict: list[str], plots: list[go.Figure], strips:
     )
 
 
-def build(folder: StudyFolder) -> Report:
-    """Writes the report of the study in ``folder``.
+def _nothing_to_report(folder: StudyFolder, frame: pd.DataFrame) -> StudyError:
+    """Why a study has no complete trial: the constraints exclude every trial so far, or none has finished."""
+    finished = frame[frame["outcome"].isin(COUNTED_OUTCOMES)] if not frame.empty else frame
+    if not finished.empty and set(finished["outcome"]) == {Outcome.INFEASIBLE.value}:
+        limits = ", ".join(f"{name} {limit:.4g}" for name, limit in folder.space().constraints.items())
+        return StudyError(
+            f"{folder.root}: the space's constraints ({limits}) exclude every trial so far ({len(finished)} "
+            "infeasible, "
+            "none trained); raise the limits or narrow the choices to cheaper blocks, and start anew with "
+            "`nas search --fresh`"
+        )
+    return StudyError(f"{folder.root}: the study has no complete trial yet; let `nas search` run, then report")
+
+
+def build(folder: StudyFolder, to_dashboard: bool = False) -> Report:
+    """Writes the report of the study in ``folder``; the study's storage is written only when ``to_dashboard``.
+
+    The plots and note the dashboard shows are left in ``report/dashboard/``; ``to_dashboard`` also saves them
+    into the study at once (``nas dashboard`` does when it starts).
 
     Raises:
         StudyError: no study in the folder, or no complete trial yet.
@@ -210,7 +242,7 @@ def build(folder: StudyFolder) -> Report:
     frame = analysis.trials_frame(source)
     done = analysis.complete(frame) if not frame.empty else frame
     if done.empty:
-        raise StudyError(f"{folder.root}: the study has no complete trial yet; let `nas search` run, then report")
+        raise _nothing_to_report(folder, frame)
     objectives = list(source.metric_names or ["psnr", "macs"])
     costs = [c for c in ("macs", "params", "latency_ms") if done[c].notna().all()]
     main_cost = objectives[1] if len(objectives) > 1 else "macs"
@@ -250,13 +282,7 @@ def build(folder: StudyFolder) -> Report:
     markdown = _markdown(labels, verdict, front, pngs)
     (out / "report.md").write_text(markdown)
     (out / "index.html").write_text(_html(labels, verdict, list(plots.values()), _strip_html(front, depths, colours)))
-    _push_to_dashboard(source, plots, markdown)
-    return Report(out, markdown, front)
-
-
-def _push_to_dashboard(source: optuna.Study, plots: dict[str, go.Figure], markdown: str) -> None:
-    """The report's plots and text, saved in the study for optuna-dashboard (replaced on every report)."""
-    for name in ("pareto-macs", "placement-effects", "hypervolume"):
-        if name in plots:
-            optuna_dashboard.save_plotly_graph_object(source, plots[name], graph_object_id=name)
-    optuna_dashboard.save_note(source, markdown.split("## Figures")[0])
+    dashboard.save_report(folder, plots, markdown.split("## Figures")[0])
+    if to_dashboard:
+        dashboard.push_report(folder)
+    return Report(out, markdown, front, tuple(labels), tuple(verdict))

@@ -41,7 +41,7 @@ def open_designed(folder: StudyFolder, kind: str, space: SearchSpace) -> OpenStu
     Raises:
         StudyError: the folder holds no study.
     """
-    search_study, storage = studies.load_stored_study(folder)
+    _, storage = studies.load_for_writing(folder)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         designed = optuna.create_study(
@@ -80,7 +80,10 @@ def run_designed(
     trainer: Trainer,
     stream: TextIO,
 ) -> SearchSummary:
-    """Trains every designed run the ``opened`` study does not hold yet, with its space's budget and data."""
+    """Trains every designed run the ``opened`` study does not hold yet, with its space's budget and data.
+
+    The caller holds the study folder's lock (``nas.search.lock.hold``), as a search does.
+    """
     space = opened.space
     total = enqueue_missing(opened.study, runs, space.search.seed)
     studies.write_trials_csv(opened.csv, opened.study)
@@ -88,4 +91,4 @@ def run_designed(
     if total > progress.finished:
         run_trials(folder, opened, total - progress.finished, progress, address, trainer)
     studies.write_trials_csv(opened.csv, opened.study)
-    return summarise(folder, opened.study, progress, total)
+    return summarise(folder, opened, progress, total)

@@ -22,7 +22,7 @@ import torch
 from nas.core import experiment, networks, spaces, training
 from nas.core.genotypes import Genotype
 from nas.core.spaces import SearchSpace, SpaceError
-from nas.search import designed, run, studies
+from nas.search import designed, lock, preflight, run, studies
 from nas.search.designed import DesignedRun
 from nas.search.records import Outcome, record_of
 from nas.search.run import RunSettings, SearchSummary
@@ -41,35 +41,56 @@ class ExperimentRuns:
     runs: tuple[DesignedRun, ...]
 
 
-def prepare(space_path: str | Path, settings: RunSettings) -> ExperimentRuns:
-    """The study folder of ``space_path`` (created, or resumed with the same file) and its experiment's runs.
-
-    Raises:
-        SpaceError: the file has no ``experiment:`` section, or is invalid.
-        StudyError: the study folder cannot be used as asked.
-    """
-    space_path = Path(space_path).resolve()
+def _given(space_path: Path) -> SearchSpace:
     given = spaces.load(space_path)
     if given.experiment is None:
         raise SpaceError(
             f"{space_path}: no experiment: section; add one (blocks, groups, seeds, margin_db, control: see "
             "search_spaces/README.md) to say which arms to train"
         )
-    folder = StudyFolder(Path(settings.results).resolve() / given.name)
-    space = run.open_study(folder, given, space_path, settings.storage, settings.fresh).space
+    return given
+
+
+def _with_runs(folder: StudyFolder, space: SearchSpace) -> ExperimentRuns:
     design = space.experiment
     arms = experiment.design_arms(space, design.blocks, design.groups, design.control)
     runs = tuple(DesignedRun(arm.genotype, seed, arm.label) for arm in arms for seed in design.seeds)
     return ExperimentRuns(folder, space, arms, runs)
 
 
+def prepare(space_path: str | Path, settings: RunSettings) -> ExperimentRuns:
+    """The experiment's runs, as its study folder will train them; nothing is written (``--plan``).
+
+    Raises:
+        SpaceError: the file has no ``experiment:`` section, or is invalid.
+        StudyError: the study folder was created with another space file.
+    """
+    space_path = Path(space_path).resolve()
+    given = _given(space_path)
+    folder = StudyFolder(Path(settings.results).resolve() / given.name)
+    if not folder.exists():
+        return _with_runs(folder, given)
+    run.check_same_file(folder, space_path)
+    return _with_runs(folder, folder.space())
+
+
 def run_experiment(
     space_path: str | Path, settings: RunSettings, trainer: Trainer = training.train, stream: TextIO = sys.stderr
 ) -> tuple[ExperimentRuns, SearchSummary]:
-    """Trains every run of the space's experiment that its study folder does not hold yet."""
-    prepared = prepare(space_path, settings)
-    opened = designed.open_designed(prepared.folder, KIND, prepared.space)
-    summary = designed.run_designed(prepared.folder, opened, prepared.runs, settings.address, trainer, stream)
+    """Trains every run of the space's experiment that its study folder (created if needed) does not hold yet.
+
+    Raises:
+        SpaceError, StudyError: as ``prepare``; or another process is running on the study folder.
+    """
+    space_path = Path(space_path).resolve()
+    given = _given(space_path)
+    folder = StudyFolder(Path(settings.results).resolve() / given.name)
+    preflight.check_results(folder.root.parent, folder.root)
+    preflight.check_cluster(settings.address)
+    with lock.hold(folder, stream):
+        prepared = _with_runs(folder, run.open_study(folder, given, space_path, settings.storage, False).space)
+        opened = designed.open_designed(folder, KIND, prepared.space)
+        summary = designed.run_designed(folder, opened, prepared.runs, settings.address, trainer, stream)
     return prepared, summary
 
 
