@@ -8,6 +8,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import blocks
 from nas.core import catalog, counting, genotypes, networks, spaces, training
@@ -169,6 +170,78 @@ def add_confirm_parser(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run_confirm)
 
 
+def run_experiment(args: argparse.Namespace) -> int:
+    from nas.search import experiment
+
+    run.quiet_process()
+    settings = run.RunSettings(results=Path(args.results), address=args.address)
+    if args.plan:
+        return _print_plan(experiment.prepare(args.space, settings), args.json)
+    prepared, summary = experiment.run_experiment(args.space, settings)
+    runs = {
+        "study": str(prepared.folder.root), "arms": len(prepared.arms), "seeds": list(prepared.space.experiment.seeds),
+        "runs": summary.finished, "trained": summary.trained, "duplicates": summary.duplicates,
+        "failed": summary.failed,
+    }  # fmt: skip
+    print(json.dumps(runs, indent=2) if args.json else (
+        f"experiment of {runs['study']}: {runs['arms']} arms × seeds {runs['seeds']}: {runs['runs']} runs "
+        f"({runs['trained']} trained, {runs['duplicates']} duplicates, {runs['failed']} failed)"
+    ))  # fmt: skip
+    if summary.interrupted:
+        print("the experiment stopped early; run the same command again to resume it", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(f"report: nas report {prepared.folder.root}", file=sys.stderr)
+    return 0
+
+
+def _print_plan(prepared: Any, as_json: bool) -> int:
+    """``nas experiment --plan``: arms, runs, wall time and power of ``prepared`` (an ``ExperimentRuns``)."""
+    from nas.report import experiment_section
+    from nas.report.experiment import seeds_text
+    from nas.search import experiment
+
+    settings = prepared.space.experiment
+    left = experiment.runs_left(prepared)
+    time = experiment.estimate_time(prepared, len(left))
+    power = experiment_section.planned_power(prepared.folder, prepared.design)
+    plan = {
+        "study": str(prepared.folder.root),
+        "arms": [{"label": arm.label, "genotype": arm.genotype} for arm in prepared.arms],
+        "seeds": list(settings.seeds), "runs": len(prepared.runs), "runs_left": len(left),
+        "estimated_seconds": time.seconds, "per_run_seconds": time.per_run_seconds, "parallel": time.parallel,
+        "time_source": time.source, "noise_db": power.noise_db, "noise_source": power.noise_source,
+        "contrasts": power.contrasts, "margin_db": settings.margin_db,
+        "detectable_db_at_80_percent_power": power.detectable_db, "seeds_to_detect_margin": power.seeds_for_margin,
+    }  # fmt: skip
+    if as_json:
+        print(json.dumps(plan, indent=2))
+        return 0
+    print(f"experiment plan for {plan['study']} (nothing is trained)")
+    for arm in prepared.arms:
+        print(f"  arm {arm.label:<28} {arm.genotype}")
+    print(f"runs            {len(prepared.arms)} arms × {len(settings.seeds)} seeds = {plan['runs']} "
+          f"({plan['runs_left']} still to train)")  # fmt: skip
+    print(f"wall time       about {time.seconds / 60:.1f} min ({time.per_run_seconds:.1f} s a run, {time.parallel} "
+          f"at once; {time.source})")  # fmt: skip
+    print(f"seed noise      {power.noise_db:.3f} dB ({power.noise_source})")
+    print(f"power           with {len(settings.seeds)} seeds, effects of {power.detectable_db:.3f} dB are detected "
+          f"with 80 % power ({power.contrasts} contrasts, Bonferroni); detecting the margin "
+          f"{settings.margin_db:g} dB needs {seeds_text(power.seeds_for_margin)} seeds")  # fmt: skip
+    return 0
+
+
+def add_experiment_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "experiment", help="train the space's designed experiment (arms × seeds) to test where attention helps"
+    )
+    parser.add_argument("--space", required=True, help="search space YAML with an experiment: section")
+    parser.add_argument("--results", default="results", help="results folder (default results/)")
+    parser.add_argument("--address", help="Ray cluster address to join (default: start Ray locally)")
+    parser.add_argument("--plan", action="store_true", help="print the arms, runs, wall time and power; train nothing")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(handler=run_experiment)
+
+
 def run_report(args: argparse.Namespace) -> int:
     from nas.report import build  # matplotlib and plotly load only for reports
 
@@ -243,6 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     search_parser.set_defaults(handler=run_search)
 
     add_confirm_parser(commands)
+    add_experiment_parser(commands)
 
     report_parser = commands.add_parser(
         "report", help="Pareto report of a study: does attention help only where it helps?"

@@ -17,6 +17,7 @@ from scipy import stats
 from nas.core import experiment, spaces
 from nas.core.genotypes import Genotype
 from nas.report import experiment as analysis
+from nas.report import verdicts
 
 SIGMA = 0.1
 MARGIN = 0.1
@@ -168,7 +169,7 @@ def test_precise_runs_without_effects_read_no_effect_even_behind_a_closed_gate()
     ],
 )
 def test_verdict_words(estimate, low, high, eq_low, eq_high, gate, verdict) -> None:
-    assert analysis.classify(estimate, low, high, eq_low, eq_high, MARGIN, gate) == verdict
+    assert verdicts.classify(estimate, low, high, eq_low, eq_high, MARGIN, gate) == verdict
 
 
 def test_seeds_needed_and_the_minimum_detectable_effect_agree() -> None:

@@ -21,7 +21,8 @@ import plotly.graph_objects as go
 import plotly.offline
 
 from nas.core import genotypes
-from nas.report import analysis, confirmation, dashboard, figures
+from nas.report import analysis, confirmation, dashboard, experiment_section, figures
+from nas.report.experiment_section import Section
 from nas.report.reference import space_reference
 from nas.search import records, studies
 from nas.search.records import CSV_COLUMNS, Outcome
@@ -54,15 +55,29 @@ class Report:
 def _labels(folder: StudyFolder, frame: pd.DataFrame, reference: analysis.Reference, confirmed: bool) -> list[str]:
     """What the numbers measure: budget, data, protocol, devices, seeds, cost, reference point, trial counts, and
     which numbers are confirmed."""
-    space = folder.space()  # the validated space the study ran with, as pinned when it was created
-    budget = space.proxy
-    runs = folder.environment_runs()
-    machines = sorted({f"{r['cpu']} ({r['cpu_count']} CPUs){', ' + ', '.join(r['gpus']) if r['gpus'] else ''}"
-                       for r in runs})  # fmt: skip
     trained_on = sorted(set(frame["device"].dropna()))
     counts = frame["outcome"].value_counts().to_dict()
     count_text = ", ".join(f"{counts.get(o, 0)} {o}" for o in COUNTED_OUTCOMES)
     running = counts.get("running", 0)
+    return [
+        *_setup_labels(folder),
+        f"hypervolume: normalised to [0, 1] (PSNR as the share of the floor's squared error removed, cost as "
+        f"1 − cost / ceiling); PSNR floor: {reference.psnr_basis}; cost ceiling: {reference.cost_basis}",
+        f"search trials trained on: {', '.join(trained_on) or '-'}",
+        f"trials: {count_text}" + (f", {running} still running" if running else ""),
+        "single-run (search): the Pareto front, its table and figures, 'best in each band' and the hypervolume are "
+        "single runs of adaptively chosen trials, maxima over many noisy runs (optimistic); "
+        + ("confirmed: only the confirmation verdict (means over fresh seeds, `nas confirm`)" if confirmed else
+           "confirmed: nothing yet (run `nas confirm`)"),
+    ]  # fmt: skip
+
+
+def _setup_labels(folder: StudyFolder) -> list[str]:
+    """What every number of the study measures: space, budget, data and protocol, the MACs convention, machines."""
+    space = folder.space()  # the validated space the study ran with, as pinned when it was created
+    budget = space.proxy
+    machines = sorted({f"{r['cpu']} ({r['cpu_count']} CPUs){', ' + ', '.join(r['gpus']) if r['gpus'] else ''}"
+                       for r in folder.environment_runs()})  # fmt: skip
     return [
         f"space `{space.name}`: scale ×{space.scale}, nf {space.channels}, {space.depth} depths",
         f"proxy budget: {budget.iterations} iterations × batch {budget.batch_size} × {budget.patch_size}² LR "
@@ -71,14 +86,7 @@ def _labels(folder: StudyFolder, frame: pd.DataFrame, reference: analysis.Refere
         f"{protocol.describe(space.scale)['channel']}, border = scale, MATLAB-bicubic LR",
         "MACs: multiply-adds (1 MAC = 1 multiply + 1 add) of conv/linear/matmul/attention/upsampling for a "
         f"{protocol.COST_HR_OUTPUT} (fvcore); params: learnable parameters",
-        f"hypervolume: normalised to [0, 1] (PSNR as the share of the floor's squared error removed, cost as "
-        f"1 − cost / ceiling); PSNR floor: {reference.psnr_basis}; cost ceiling: {reference.cost_basis}",
-        f"trained on: {', '.join(trained_on) or '-'}; machines: {'; '.join(machines) or '-'}",
-        f"trials: {count_text}" + (f", {running} still running" if running else ""),
-        "single-run (search): the Pareto front, its table and figures, 'best in each band' and the hypervolume are "
-        "single runs of adaptively chosen trials, maxima over many noisy runs (optimistic); "
-        + ("confirmed: only the confirmation verdict (means over fresh seeds, `nas confirm`)" if confirmed else
-           "confirmed: nothing yet (run `nas confirm`)"),
+        f"machines: {'; '.join(machines) or '-'}",
     ]  # fmt: skip
 
 
@@ -170,7 +178,8 @@ def _confirmation_lines(folder: StudyFolder, cost: str) -> list[str]:
             "then computed from those runs."
         ]
     runs = pd.DataFrame([records.record_of(t).to_user_attrs() for t in trials])
-    result = confirmation.compare(runs, cost)
+    experiment = folder.space().experiment
+    result = confirmation.compare(runs, cost, experiment.margin_db if experiment else confirmation.DEFAULT_MARGIN_DB)
     return confirmation.verdict_lines(
         result, tuple(confirmed.user_attrs.get("seeds", [])), confirmed.user_attrs.get("budget_scale", 1.0)
     )
@@ -188,19 +197,22 @@ def _strip_html(front: pd.DataFrame, depths: list[str], colours: dict[str, str])
             f"<th>GMACs</th><th>params</th>{header}</tr>{''.join(rows)}</table>")  # fmt: skip
 
 
-def _markdown(labels: list[str], verdict: list[str], front: pd.DataFrame, pngs: list[str]) -> str:
+def _markdown(
+    labels: list[str], verdict: list[str], designed: Section | None, front: pd.DataFrame, pngs: list[str]
+) -> str:
     table = ["| trial | genotype | PSNR (single run) | SSIM | GMACs | params |", "|---|---|---|---|---|---|"]
-    for _, row in front.sort_values("psnr", ascending=False).iterrows():
+    for _, row in (front.sort_values("psnr", ascending=False) if not front.empty else front).iterrows():
         table.append(f"| {int(row['number'])} | `{row['genotype']}` | {row['psnr']:.3f} | {row['ssim']:.4f} | "
                      f"{row['macs'] / 1e9:.3f} | {int(row['params']):,} |")  # fmt: skip
     images = [f"![{name}](figures/{name})" for name in pngs]
-    return "\n".join(["# Does attention help only where it helps?", "", "## Verdict", "", *verdict, "",
+    experiment = ["## Designed experiment", "", *designed.lines, ""] if designed else []
+    return "\n".join(["# Does attention help only where it helps?", "", "## Verdict", "", *verdict, "", *experiment,
                       "## What the numbers measure", "", *[f"- {label}" for label in labels], "",
                       "## Pareto front (single search runs, not confirmed)", "", *table, "", "## Figures", "",
                       *images, ""])  # fmt: skip
 
 
-def _html(labels: list[str], verdict: list[str], plots: list[go.Figure], strips: str) -> str:
+def _html(labels: list[str], verdict: list[str], designed: Section | None, plots: list[go.Figure], strips: str) -> str:
     body = "".join(f"<p>{html.escape(line).replace('**', '')}</p>" for line in verdict)
     label_items = "".join(f"<li>{html.escape(label)}</li>" for label in labels)
     divs = "".join(f.to_html(full_html=False, include_plotlyjs=False) for f in plots)
@@ -210,9 +222,27 @@ def _html(labels: list[str], verdict: list[str], plots: list[go.Figure], strips:
         "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}table.front td,table.front th"
         "{border:1px solid #ccc;padding:2px 5px;font-size:12px}table.front{border-collapse:collapse}</style>"
         f"</head><body><h1>Does attention help only where it helps?</h1><h2>Verdict</h2>{body}"
+        f"{designed.html() if designed else ''}"
         f"<h2>What the numbers measure</h2><ul>{label_items}</ul>{divs}"
         f"<h2>Pareto front (single search runs, not confirmed)</h2>{strips}</body></html>"
     )
+
+
+def _experiment_only(folder: StudyFolder, frame: pd.DataFrame, out: Path) -> Report:
+    """The report of a study whose search has no complete trial: its designed experiment alone.
+
+    Raises:
+        StudyError: the study has no finished experiment run either.
+    """
+    designed = experiment_section.section(folder, out / "figures")
+    if designed is None or not designed.pngs:
+        raise _nothing_to_report(folder, frame)
+    labels = _setup_labels(folder)
+    verdict = ["No search trial has finished: this report holds the designed experiment alone."]
+    markdown = _markdown(labels, verdict, designed, frame.iloc[0:0], designed.pngs)
+    (out / "report.md").write_text(markdown)
+    (out / "index.html").write_text(_html(labels, verdict, designed, [], ""))
+    return Report(out, markdown, frame.iloc[0:0], tuple(labels), tuple(verdict))
 
 
 def _nothing_to_report(folder: StudyFolder, frame: pd.DataFrame) -> StudyError:
@@ -241,15 +271,15 @@ def build(folder: StudyFolder, to_dashboard: bool = False) -> Report:
     source = studies.load_study(folder)
     frame = analysis.trials_frame(source)
     done = analysis.complete(frame) if not frame.empty else frame
+    out = folder.root / "report"
+    (out / "figures").mkdir(parents=True, exist_ok=True)
     if done.empty:
-        raise _nothing_to_report(folder, frame)
+        return _experiment_only(folder, frame, out)
     objectives = list(source.metric_names or ["psnr", "macs"])
     costs = [c for c in ("macs", "params", "latency_ms") if done[c].notna().all()]
     main_cost = objectives[1] if len(objectives) > 1 else "macs"
     front = done[analysis.front_mask(done, objectives)]
     depths = analysis.depth_columns(frame)
-    out = folder.root / "report"
-    (out / "figures").mkdir(parents=True, exist_ok=True)
     front[list(CSV_COLUMNS)].sort_values("number").to_csv(out / "pareto.csv", index=False)
 
     reference = space_reference(folder.space(), frame, main_cost)
@@ -278,10 +308,12 @@ def build(folder: StudyFolder, to_dashboard: bool = False) -> Report:
         plots["importance"] = figures.importance_plotly(importance)
     figures.strips_png(front, depths, colours, out / "figures" / "front_placements.png")
 
+    designed = experiment_section.section(folder, out / "figures")
     pngs = sorted(p.name for p in (out / "figures").glob("*.png"))
-    markdown = _markdown(labels, verdict, front, pngs)
+    markdown = _markdown(labels, verdict, designed, front, pngs)
     (out / "report.md").write_text(markdown)
-    (out / "index.html").write_text(_html(labels, verdict, list(plots.values()), _strip_html(front, depths, colours)))
+    strips = _strip_html(front, depths, colours)
+    (out / "index.html").write_text(_html(labels, verdict, designed, list(plots.values()), strips))
     dashboard.save_report(folder, plots, markdown.split("## Figures")[0])
     if to_dashboard:
         dashboard.push_report(folder)

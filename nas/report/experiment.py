@@ -42,6 +42,7 @@ from statsmodels.stats.power import TTestPower
 
 from nas.core.experiment import ExperimentDesign, group_text, role_label
 from nas.errors import InputError
+from nas.report.verdicts import classify
 
 RUN_COLUMNS = ("genotype", "seed", "psnr", "macs", "params")
 FAMILIES = ("attention", "control", "attention - control")
@@ -144,7 +145,7 @@ class ExperimentResult:
     depth_tests: tuple[FTest, ...]
     interval: IntervalBasis
     effects: tuple[Effect, ...]
-    seeds_to_detect_margin: int
+    seeds_to_detect_margin: int | None  # None: more than MAX_SEEDS (the margin is far below the noise)
     verdict: tuple[str, ...]
 
     def to_json(self) -> dict:
@@ -249,6 +250,26 @@ def _check_power_inputs(noise_db: float, contrasts: int, alpha: float, power: fl
         raise ExperimentDataError(f"alpha {alpha!r} and power {power!r} must lie between 0 and 1")
 
 
+def seeds_needed_or_none(noise_db: float, margin_db: float, contrasts: int, alpha: float = 0.05) -> int | None:
+    """``seeds_needed`` for measured noise: None where that would be more than MAX_SEEDS (a finding to report,
+    not an error), the minimum of 2 where the runs showed no noise at all."""
+    if noise_db == 0:
+        return 2
+    try:
+        return seeds_needed(noise_db, margin_db, contrasts, alpha)
+    except ExperimentDataError:
+        return None
+
+
+def seeds_text(seeds: int | None) -> str:
+    return f"about {seeds}" if seeds is not None else f"more than {MAX_SEEDS:,}"
+
+
+def contrast_count(design: ExperimentDesign) -> int:
+    """How many effects ``analyse`` reports for ``design``: the family its intervals are adjusted over."""
+    return len(_contrasts(design))
+
+
 def analyse(runs: pd.DataFrame, design: ExperimentDesign) -> ExperimentResult:
     """The effects, tests, noise and verdict of a designed experiment.
 
@@ -275,7 +296,7 @@ def analyse(runs: pd.DataFrame, design: ExperimentDesign) -> ExperimentResult:
     noise = _noise(fit, design.alpha)
     scored = _score(fit, planned, coefficient, design, gate_open=omnibus.rejects)
     depth_tests = _depth_tests(fit, coefficient, design)
-    needed = seeds_needed(noise.std_db, design.margin_db, len(planned), design.alpha)
+    needed = seeds_needed_or_none(noise.std_db, design.margin_db, len(planned), design.alpha)
     result = ExperimentResult(
         blocks=design.blocks,
         groups=design.groups,
@@ -437,23 +458,6 @@ def _score(
     )  # fmt: skip
 
 
-def classify(
-    estimate: float,
-    low: float,
-    high: float,
-    equivalence_low: float,
-    equivalence_high: float,
-    margin_db: float,
-    gate_open: bool = True,
-) -> str:
-    """The verdict word of one effect (see the module docstring); never helps/hurts when the gate is closed."""
-    if gate_open and (low > 0 or high < 0) and abs(estimate) >= margin_db:
-        return "helps" if estimate > 0 else "hurts"
-    if -margin_db < equivalence_low and equivalence_high < margin_db:
-        return "no effect"
-    return "inconclusive"
-
-
 def _f_test(fit: RegressionResults, name: str, matrix: np.ndarray, alpha: float) -> FTest:
     result = fit.f_test(matrix)
     p_value = float(np.squeeze(result.pvalue))
@@ -596,7 +600,7 @@ def _omnibus_line(result: ExperimentResult) -> str:
     if test.rejects:
         return text + f" < {result.alpha:g}: the arms differ; the effects follow."
     return (
-        text + f" >= {result.alpha:g}: inconclusive at this budget: about {result.seeds_to_detect_margin} seeds "
+        text + f" >= {result.alpha:g}: inconclusive at this budget: {seeds_text(result.seeds_to_detect_margin)} seeds "
         f"would detect {result.margin_db:g} dB. No per-depth finding is named."
     )
 

@@ -53,18 +53,24 @@ def open_designed(folder: StudyFolder, kind: str, space: SearchSpace) -> OpenStu
     return OpenStudy(space, designed, storage, folder.trials_csv_of(kind), kind)
 
 
+def held_runs(study: optuna.Study) -> set[DesignedRun]:
+    """The runs a designed study holds: finished (and counted), waiting or running."""
+    held = set()
+    for trial in study.get_trials(deepcopy=False):
+        record = record_of(trial)
+        if not trial.state.is_finished() or counted(trial):
+            held.add(DesignedRun(record.genotype, record.seed, record.arm))
+    return held
+
+
 def enqueue_missing(study: optuna.Study, runs: Sequence[DesignedRun], order_seed: int) -> int:
     """Enqueues the runs the study does not hold yet (finished, waiting or running), in a seeded random order.
 
     Returns:
         How many runs the study holds now that count towards its total.
     """
-    held = set()
-    for trial in study.get_trials(deepcopy=False):
-        record = record_of(trial)
-        if not trial.state.is_finished() or counted(trial):
-            held.add((record.genotype, record.seed, record.arm))
-    missing = [run for run in runs if (run.genotype, run.seed, run.arm) not in held]
+    held = held_runs(study)
+    missing = [run for run in runs if run not in held]
     random.Random(order_seed).shuffle(missing)
     for run in missing:
         planned = TrialRecord(genotype=run.genotype, seed=run.seed, arm=run.arm)

@@ -37,8 +37,12 @@ TIMED_ITERATIONS = 5  # iterations timed (after one warm-up) when the study has 
 class ExperimentRuns:
     folder: StudyFolder
     space: SearchSpace  # the study's pinned space, with its experiment section
-    arms: tuple[experiment.Arm, ...]
+    design: experiment.ExperimentDesign
     runs: tuple[DesignedRun, ...]
+
+    @property
+    def arms(self) -> tuple[experiment.Arm, ...]:
+        return self.design.arms
 
 
 def _given(space_path: Path) -> SearchSpace:
@@ -52,10 +56,12 @@ def _given(space_path: Path) -> SearchSpace:
 
 
 def _with_runs(folder: StudyFolder, space: SearchSpace) -> ExperimentRuns:
-    design = space.experiment
-    arms = experiment.design_arms(space, design.blocks, design.groups, design.control)
-    runs = tuple(DesignedRun(arm.genotype, seed, arm.label) for arm in arms for seed in design.seeds)
-    return ExperimentRuns(folder, space, arms, runs)
+    settings = space.experiment
+    design = experiment.make_design(
+        space, settings.blocks, settings.groups, settings.seeds, settings.margin_db, settings.control
+    )
+    runs = tuple(DesignedRun(arm.genotype, seed, arm.label) for arm in design.arms for seed in design.seeds)
+    return ExperimentRuns(folder, space, design, runs)
 
 
 def prepare(space_path: str | Path, settings: RunSettings) -> ExperimentRuns:
@@ -94,6 +100,13 @@ def run_experiment(
     return prepared, summary
 
 
+def runs_left(prepared: ExperimentRuns) -> list[DesignedRun]:
+    """The experiment's runs its study does not hold yet (all of them before its first run)."""
+    study = studies.load_designed(prepared.folder, KIND) if prepared.folder.exists() else None
+    held = designed.held_runs(study) if study is not None else set()
+    return [run for run in prepared.runs if run not in held]
+
+
 @dataclass(frozen=True)
 class TimeEstimate:
     seconds: float  # wall time of the runs still to train
@@ -118,6 +131,8 @@ def estimate_time(prepared: ExperimentRuns, remaining: int) -> TimeEstimate:
 def _recorded_seconds(folder: StudyFolder) -> list[float]:
     """Trial seconds of every trained trial of the folder (search and experiment) with this budget."""
     seconds = []
+    if not folder.exists():
+        return []
     for study in (studies.load_study(folder), studies.load_designed(folder, KIND)):
         for trial in study.get_trials(deepcopy=False) if study is not None else []:
             record = record_of(trial)
