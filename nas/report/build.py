@@ -63,7 +63,7 @@ def _labels(folder: StudyFolder, frame: pd.DataFrame, reference: analysis.Refere
         *_setup_labels(folder),
         f"hypervolume: normalised to [0, 1] (PSNR as the share of the floor's squared error removed, cost as "
         f"1 − cost / ceiling); PSNR floor: {reference.psnr_basis}; cost ceiling: {reference.cost_basis}",
-        f"search trials trained on: {', '.join(trained_on) or '-'}",
+        f"trained on: {', '.join(trained_on) or '-'}; machines: {_machines(folder)}",
         f"trials: {count_text}" + (f", {running} still running" if running else ""),
         "single-run (search): the Pareto front, its table and figures, 'best in each band' and the hypervolume are "
         "single runs of adaptively chosen trials, maxima over many noisy runs (optimistic); "
@@ -76,8 +76,6 @@ def _setup_labels(folder: StudyFolder) -> list[str]:
     """What every number of the study measures: space, budget, data and protocol, the MACs convention, machines."""
     space = folder.space()  # the validated space the study ran with, as pinned when it was created
     budget = space.proxy
-    machines = sorted({f"{r['cpu']} ({r['cpu_count']} CPUs){', ' + ', '.join(r['gpus']) if r['gpus'] else ''}"
-                       for r in folder.environment_runs()})  # fmt: skip
     return [
         f"space `{space.name}`: scale ×{space.scale}, nf {space.channels}, {space.depth} depths",
         f"proxy budget: {budget.iterations} iterations × batch {budget.batch_size} × {budget.patch_size}² LR "
@@ -86,8 +84,14 @@ def _setup_labels(folder: StudyFolder) -> list[str]:
         f"{protocol.describe(space.scale)['channel']}, border = scale, MATLAB-bicubic LR",
         "MACs: multiply-adds (1 MAC = 1 multiply + 1 add) of conv/linear/matmul/attention/upsampling for a "
         f"{protocol.COST_HR_OUTPUT} (fvcore); params: learnable parameters",
-        f"machines: {'; '.join(machines) or '-'}",
     ]  # fmt: skip
+
+
+def _machines(folder: StudyFolder) -> str:
+    """The machines that ran the study's searches (environment.json), or '-'."""
+    machines = sorted({f"{r['cpu']} ({r['cpu_count']} CPUs){', ' + ', '.join(r['gpus']) if r['gpus'] else ''}"
+                       for r in folder.environment_runs()})  # fmt: skip
+    return "; ".join(machines) or "-"
 
 
 def _front_text(done: pd.DataFrame, cost: str, reference: analysis.Reference) -> list[str]:
@@ -237,7 +241,7 @@ def _experiment_only(folder: StudyFolder, frame: pd.DataFrame, out: Path) -> Rep
     designed = experiment_section.section(folder, out / "figures")
     if designed is None or not designed.pngs:
         raise _nothing_to_report(folder, frame)
-    labels = _setup_labels(folder)
+    labels = [*_setup_labels(folder), f"machines: {_machines(folder)}"]
     verdict = ["No search trial has finished: this report holds the designed experiment alone."]
     markdown = _markdown(labels, verdict, designed, frame.iloc[0:0], designed.pngs)
     (out / "report.md").write_text(markdown)
