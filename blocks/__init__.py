@@ -28,6 +28,7 @@ register("none", paper="no attention (identity)")(lambda channels: nn.Identity()
 from blocks import (  # noqa: E402, F401
     a2n,
     channel_spatial,
+    conv,
     danet,
     esa,
     fla,

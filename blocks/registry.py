@@ -27,10 +27,13 @@ BlockFactory = Callable[..., nn.Module]
 # The widest feature map a block is built for (a space's channels go up to this): bounds every channel count and
 # keeps a typo such as --channels 100000 from allocating tens of gigabytes.
 MAX_CHANNELS = 256
+# An absolute inner width may exceed the feature width (a capacity control matching a large block); this bound only
+# keeps a typo such as inner_channels=1e9 from allocating gigabytes.
+MAX_INNER_CHANNELS = 4096
 # Shared option names and their allowed integer range (the block itself checks what depends on its width).
 VOCABULARY = {
     "reduction": (1, MAX_CHANNELS, "a divisor of the channel count: inner width = channels // reduction"),
-    "inner_channels": (1, MAX_CHANNELS, "an absolute inner channel count"),
+    "inner_channels": (1, MAX_INNER_CHANNELS, "an absolute inner channel count"),
 }
 _SCALARS = (bool, int, float, str, type(None))
 
@@ -143,19 +146,9 @@ def _describe(accepted: tuple[type, ...], key: str) -> str:
     words = {bool: "true or false", int: "an integer", float: "a finite number", str: "a string"}
     allowed = [words[t] for t in accepted if t in words]
     if int in accepted and key in VOCABULARY:
-        low, high, meaning = VOCABULARY[key]
-        allowed[allowed.index("an integer")] = f"an integer from {low} to {high} ({meaning})"
+        _, high, meaning = VOCABULARY[key]
+        allowed[allowed.index("an integer")] = f"a positive integer up to {high} ({meaning})"
     return " or ".join(allowed + (["null (the default)"] if type(None) in accepted else []))
-
-
-def _as_number(value: Any) -> Any:
-    # YAML 1.1 reads 1e9 (no dot) as a string; a number written that way is still a number.
-    if isinstance(value, str) and len(value) < 40:
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
 
 
 def _converted(value: Any, accepted: tuple[type, ...]) -> Any:
@@ -164,8 +157,6 @@ def _converted(value: Any, accepted: tuple[type, ...]) -> Any:
         if type(value) in accepted:
             return value
         raise ValueError  # booleans are not numbers, None only where the option defaults to it
-    if str not in accepted:
-        value = _as_number(value)
     if int in accepted and (type(value) is int or (type(value) is float and value.is_integer())):
         return int(value)
     if float in accepted and type(value) in (int, float) and math.isfinite(value):
@@ -188,12 +179,13 @@ def _checked_value(block: str, key: str, value: Any, parameter: inspect.Paramete
         if type(converted) is not int or low <= converted <= high:
             return converted
     shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
-    raise BlockOptionError(f"block {block!r}: option {key}={shown} is not allowed; expected {_describe(accepted, key)}")
+    raise BlockOptionError(f"block {block!r}: {key} must be {_describe(accepted, key)}, got {shown}")
 
 
 def canonical_options(name: str, options: Mapping[str, Any], channels: int | None = None) -> dict[str, Any]:
     """``options`` of block ``name`` under their canonical names, each value checked and normalised by the type of
-    the factory's parameter: ``4.0`` becomes ``4`` for an integer option, a boolean is never a number, and shared
+    the factory's parameter: ``4.0`` becomes ``4`` for an integer option, neither a boolean nor a string is a
+    number (text formats read numbers first: ``nas.core.spaces``, ``nas.core.genotypes``), and shared
     options (``VOCABULARY``) must lie in their range. Given ``channels``, a value equal to what a None default
     stands for at that width (``BlockSpec.implied``) becomes None, so that equal modules have equal options.
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import itertools
 import json
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import blocks
 from nas import __version__, devices
@@ -16,7 +17,7 @@ from nas.core import catalog, counting, genotypes, networks, spaces, training
 from nas.errors import InputError
 from nas.search import run
 from nas.search.studies import StudyFolder
-from nas.sr import checkpoint, data, evaluate
+from nas.sr import checkpoint, data, evaluate, protocol
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -57,18 +58,11 @@ def bounded_int(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
-def interruptible(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """``handler`` with Ctrl-C as one line and exit status 130 instead of a traceback."""
-
-    @functools.wraps(handler)
-    def run_handler(args: argparse.Namespace) -> int:
-        try:
-            return handler(args)
-        except KeyboardInterrupt:
-            print(f"nas {args.command}: interrupted", file=sys.stderr)
-            return EXIT_INTERRUPTED
-
-    return run_handler
+def port_number(text: str) -> int:
+    value = int(text)
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError(f"must be a TCP port, 1 to 65535, got {text}")
+    return value
 
 
 def run_blocks(args: argparse.Namespace) -> int:
@@ -97,12 +91,14 @@ def run_eval(args: argparse.Namespace) -> int:
     checkpoint.load_exactly(network, state, args.weights)
     pairs = data.evaluation_pairs(data.folder_images(args.data), args.scale, args.lr_folder)
     progress = _image_progress(len(pairs))
-    result = evaluate.evaluate(network.to(device), pairs, args.scale, device, tile=args.tile, on_image=progress)
+    result = evaluate.evaluate(
+        network.to(device), pairs, args.scale, device, tile=args.tile, y=args.y, on_image=progress
+    )
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
         return 0
     width = max(len(score.name) for score in result.images)
-    print(f"{args.arch} x{args.scale} on {args.data} (Y channel, border {args.scale}, MATLAB bicubic LR)")
+    print(f"{args.arch} x{args.scale} on {args.data} ({args.y} Y channel, border {args.scale}, MATLAB bicubic LR)")
     print(f"{'image'.ljust(width)}  {'PSNR':>7}  {'SSIM':>6}")
     for score in result.images:
         print(f"{score.name.ljust(width)}  {score.psnr:7.3f}  {score.ssim:.4f}")
@@ -161,13 +157,18 @@ def run_search(args: argparse.Namespace) -> int:
         trials=args.trials, results=Path(args.results), storage=args.storage, address=args.address, fresh=args.fresh
     )
     summary = run.search(args.space, settings)
-    print(
-        f"study {summary.folder}: {summary.finished} trials ({summary.trained} trained, {summary.duplicates} "
-        f"duplicates, {summary.infeasible} infeasible, {summary.failed} failed); Pareto front {summary.front}"
-    )
+    if args.json:
+        print(json.dumps(summary.to_json(), indent=2))
+    else:
+        print(
+            f"study {summary.folder}: {summary.finished} trials ({summary.trained} trained, {summary.duplicates} "
+            f"duplicates, {summary.infeasible} infeasible, {summary.failed} failed); Pareto front {summary.front}"
+        )
     if summary.interrupted:
         print("the search stopped early; run the same command again to resume it", file=sys.stderr)
         return EXIT_INTERRUPTED
+    if args.json:
+        return 0
     print(f"report: nas report {summary.folder}    dashboard: nas dashboard {summary.folder}")
     return 0
 
@@ -217,10 +218,85 @@ def add_confirm_parser(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run_confirm)
 
 
+def run_experiment(args: argparse.Namespace) -> int:
+    from nas.search import experiment
+
+    run.quiet_process()
+    settings = run.RunSettings(results=Path(args.results), address=args.address)
+    if args.plan:
+        return _print_plan(experiment.prepare(args.space, settings), args.json)
+    prepared, summary = experiment.run_experiment(args.space, settings)
+    runs = {
+        "study": str(prepared.folder.root), "arms": len(prepared.arms), "seeds": list(prepared.space.experiment.seeds),
+        "runs": summary.finished, "trained": summary.trained, "duplicates": summary.duplicates,
+        "failed": summary.failed,
+    }  # fmt: skip
+    print(json.dumps(runs, indent=2) if args.json else (
+        f"experiment of {runs['study']}: {runs['arms']} arms × seeds {runs['seeds']}: {runs['runs']} runs "
+        f"({runs['trained']} trained, {runs['duplicates']} duplicates, {runs['failed']} failed)"
+    ))  # fmt: skip
+    if summary.interrupted:
+        print("the experiment stopped early; run the same command again to resume it", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(f"report: nas report {prepared.folder.root}", file=sys.stderr)
+    return 0
+
+
+def _print_plan(prepared: Any, as_json: bool) -> int:
+    """``nas experiment --plan``: arms, runs, wall time and power of ``prepared`` (an ``ExperimentRuns``)."""
+    from nas.report import experiment_section
+    from nas.report.experiment import seeds_text
+    from nas.search import experiment
+
+    settings = prepared.space.experiment
+    left = experiment.runs_left(prepared)
+    time = experiment.estimate_time(prepared, len(left))
+    power = experiment_section.planned_power(prepared.folder, prepared.design)
+    plan = {
+        "study": str(prepared.folder.root),
+        "arms": [{"label": arm.label, "genotype": arm.genotype} for arm in prepared.arms],
+        "seeds": list(settings.seeds), "runs": len(prepared.runs), "runs_left": len(left),
+        "estimated_seconds": time.seconds, "per_run_seconds": time.per_run_seconds, "parallel": time.parallel,
+        "time_source": time.source, "noise_db": power.noise_db, "noise_source": power.noise_source,
+        "contrasts": power.contrasts, "margin_db": settings.margin_db,
+        "detectable_db_at_80_percent_power": power.detectable_db, "seeds_to_detect_margin": power.seeds_for_margin,
+    }  # fmt: skip
+    if as_json:
+        print(json.dumps(plan, indent=2))
+        return 0
+    print(f"experiment plan for {plan['study']} (nothing is trained)")
+    for arm in prepared.arms:
+        print(f"  arm {arm.label:<28} {arm.genotype}")
+    print(f"runs            {len(prepared.arms)} arms × {len(settings.seeds)} seeds = {plan['runs']} "
+          f"({plan['runs_left']} still to train)")  # fmt: skip
+    print(f"wall time       about {time.seconds / 60:.1f} min ({time.per_run_seconds:.1f} s a run, {time.parallel} "
+          f"at once; {time.source})")  # fmt: skip
+    print(f"seed noise      {power.noise_db:.3f} dB ({power.noise_source})")
+    print(f"power           with {len(settings.seeds)} seeds, effects of {power.detectable_db:.3f} dB are detected "
+          f"with 80 % power ({power.contrasts} contrasts, Bonferroni); detecting the margin "
+          f"{settings.margin_db:g} dB needs {seeds_text(power.seeds_for_margin)} seeds")  # fmt: skip
+    return 0
+
+
+def add_experiment_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "experiment", help="train the space's designed experiment (arms × seeds) to test where attention helps"
+    )
+    parser.add_argument("--space", required=True, help="search space YAML with an experiment: section")
+    parser.add_argument("--results", default="results", help="results folder (default results/)")
+    parser.add_argument("--address", help="Ray cluster address to join (default: start Ray locally)")
+    parser.add_argument("--plan", action="store_true", help="print the arms, runs, wall time and power; train nothing")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(handler=run_experiment)
+
+
 def run_report(args: argparse.Namespace) -> int:
     from nas.report import build  # matplotlib and plotly load only for reports
 
-    built = build.build(StudyFolder(Path(args.study)))
+    built = build.build(StudyFolder(Path(args.study)), to_dashboard=args.to_dashboard)
+    if args.json:
+        print(json.dumps(built.to_json(), indent=2))
+        return 0
     print(built.markdown.split("## What the numbers measure")[0].strip())
     print(f"\nreport: {built.folder / 'index.html'}  ({built.folder / 'report.md'}, figures/, pareto.csv)")
     return 0
@@ -262,9 +338,13 @@ def build_parser() -> argparse.ArgumentParser:
     eval_parser.add_argument(
         "--input-range", type=positive_float, default=255.0, help="pixel range the weights were trained on (A2N: 255)"
     )
+    eval_parser.add_argument(
+        "--y", choices=protocol.Y_MODES, default=protocol.Y_FLOAT,
+        help="Y kept in float (default; BasicSR, A2N's 38.06 dB) or rounded to uint8 (RCAN's MATLAB scripts)",
+    )  # fmt: skip
     eval_parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     eval_parser.add_argument("--json", action="store_true", help="machine-readable output")
-    eval_parser.set_defaults(handler=interruptible(run_eval))
+    eval_parser.set_defaults(handler=run_eval)
 
     cost_parser = commands.add_parser("cost", help="params, MACs and ops of a genotype")
     cost_parser.add_argument("--space", required=True, help="search space YAML")
@@ -272,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     cost_parser.add_argument("--latency", action="store_true", help="also time the forward pass")
     cost_parser.add_argument("--device", default=training.default_device(), help="device for --latency")
     cost_parser.add_argument("--json", action="store_true", help="machine-readable output")
-    cost_parser.set_defaults(handler=interruptible(run_cost))
+    cost_parser.set_defaults(handler=run_cost)
 
     train_parser = commands.add_parser("train", help="train a genotype with the space's proxy budget")
     train_parser.add_argument("--space", required=True, help="search space YAML")
@@ -282,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train_parser.add_argument("--device", help="torch device (default: GPU if present, else CPU)")
     train_parser.add_argument("--json", action="store_true", help="machine-readable output")
-    train_parser.set_defaults(handler=interruptible(run_train))
+    train_parser.set_defaults(handler=run_train)
 
     search_parser = commands.add_parser("search", help="search the space: Ray Tune trials, Optuna Pareto search")
     search_parser.add_argument("--space", required=True, help="search space YAML")
@@ -291,28 +371,43 @@ def build_parser() -> argparse.ArgumentParser:
     search_parser.add_argument("--storage", help="Optuna storage URL (default: a journal file in the study folder)")
     search_parser.add_argument("--address", help="Ray cluster address to join (default: start Ray locally)")
     search_parser.add_argument("--fresh", action="store_true", help="start a new study (the old folder is kept)")
+    search_parser.add_argument("--json", action="store_true", help="print the study summary as JSON")
     search_parser.set_defaults(handler=run_search)
 
     add_confirm_parser(commands)
+    add_experiment_parser(commands)
 
     report_parser = commands.add_parser(
         "report", help="Pareto report of a study: does attention help only where it helps?"
     )
     report_parser.add_argument("study", help="study folder written by nas search (results/<space name>)")
+    report_parser.add_argument(
+        "--to-dashboard", action="store_true", help="also save the plots and verdict into the study for nas dashboard"
+    )
+    report_parser.add_argument("--json", action="store_true", help="print the verdict, labels and front as JSON")
     report_parser.set_defaults(handler=run_report)
 
     dashboard_parser = commands.add_parser("dashboard", help="serve optuna-dashboard on a study, live")
     dashboard_parser.add_argument("study", help="study folder written by nas search (results/<space name>)")
     dashboard_parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    dashboard_parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    dashboard_parser.add_argument("--port", type=port_number, default=8080, help="port (default 8080)")
     dashboard_parser.set_defaults(handler=run_dashboard)
     return parser
 
 
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM (kill, a job scheduler) stops as cleanly as Ctrl-C
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         return args.handler(args)
     except (InputError, blocks.UnknownBlockError, blocks.BlockOptionError) as error:
         print(f"nas {args.command}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        resume = "; run the same command again to resume it" if args.command == "search" else ""
+        print(f"nas {args.command}: stopped{resume}", file=sys.stderr)
+        return EXIT_INTERRUPTED

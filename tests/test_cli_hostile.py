@@ -68,12 +68,13 @@ def evaluation(files: dict[str, Path], *args: str) -> list[str]:
     return ["eval", "--arch", "a2n", "--scale", "2", "--data", str(files["images"]), *args]
 
 
+REDUCTION = "reduction must be a positive integer up to 256"
 # (id, the command's arguments, words its one message must hold). These used to end in a traceback or, for the
 # plugin, in exit status 3 without a word: run as a user runs them, in a subprocess.
 FORMER_TRACEBACKS = [
-    ("zero-option", lambda f: genotype(f, "x2.c16.u4:ca;ca(reduction=0)"), ["'ca'", "reduction=0", "from 1 to 256"]),
-    ("huge-option", lambda f: genotype(f, "x2.c16.u4:ca;ca(reduction=1e9)"), ["'ca'", "reduction='1e9'", "from 1"]),
-    ("fraction-option", lambda f: genotype(f, "x2.c16.u4:ca;ca(reduction=2.5)"), ["reduction=2.5", "integer"]),
+    ("zero-option", lambda f: genotype(f, "x2.c16.u4:ca;ca(reduction=0)"), ["'ca'", REDUCTION, "got 0"]),
+    ("huge-option", lambda f: genotype(f, "x2.c16.u4:ca;ca(reduction=1e9)"), ["'ca'", REDUCTION, "got 1000000000.0"]),
+    ("fraction-option", lambda f: genotype(f, "x2.c16.u4:ca;ca(reduction=2.5)"), [REDUCTION, "got 2.5"]),
     ("list-option", lambda f: genotype(f, "x2.c16.u4:ca;ca(reduction=[1,2])"), ["ca(reduction=...)", "single value"]),
     ("scale-5", lambda f: genotype(f, "x5.c16.u4:ca"), ["x5", "x2, x3 or x4"]),
     ("width-0", lambda f: genotype(f, "x2.c0.u4:ca"), ["c0", "from 1 to 256"]),
@@ -90,7 +91,7 @@ FORMER_TRACEBACKS = [
 ]  # fmt: skip
 # These used to be accepted (wrong numbers or a silently different network) or were worded wrongly.
 FORMERLY_ACCEPTED = [
-    ("bool-option", lambda f: genotype(f, "x2.c16.u4:ca;ca(reduction=true)"), ["'ca'", "reduction=True", "integer"]),
+    ("bool-option", lambda f: genotype(f, "x2.c16.u4:ca;ca(reduction=true)"), ["'ca'", REDUCTION, "got True"]),
     ("wide-option", lambda f: genotype(f, "x2.c16.u4:ca;ca(reduction=32)"), ["ca: reduction=32", "C=16"]),
     ("twice-group", lambda f: genotype(f, "x2.c16.u4:ca;ca(reduction=4);ca(reduction=8)"), ["'ca'", "twice"]),
     ("twice-key", lambda f: genotype(f, "x2.c16.u4:ca;ca(reduction=4,reduction=8)"), ["reduction", "twice"]),
@@ -98,9 +99,9 @@ FORMERLY_ACCEPTED = [
     ("depth-0", lambda f: genotype(f, "x2.c16.u4:none*0"), ["none*0", "1 or more"]),
     ("depth-65", lambda f: genotype(f, "x2.c16.u4:none*40-pa*25"), ["65 blocks", "1 to 64"]),
     ("space-option", lambda f: ["cost", "--space", str(f["bad_options"]), "--genotype", "uniform:ca"],
-     ["block_options.ca", "reduction=0", "from 1 to 256"]),
+     ["block_options.ca", REDUCTION, "got 0"]),
     ("space-bool", lambda f: ["cost", "--space", str(f["bool_option"]), "--genotype", "uniform:ca"],
-     ["block_options.ca", "reduction=True"]),
+     ["block_options.ca", REDUCTION, "got True"]),
     ("scale-mismatch", lambda f: genotype(f, "x3.c24.u12:pa*5", "train"), ["×3", "×2", "x2 id"]),
     ("patch-misfit", lambda f: ["train", "--space", str(f["small_patch"]), "--genotype", "x2.c16.u4:pa-esa"],
      ["'esa'", "15×15", "patch_size is 8"]),
@@ -170,7 +171,7 @@ def test_ctrl_c_stops_a_training_run_with_one_line_and_status_130(files) -> None
         process.kill()
     assert process.returncode == 130
     assert "Traceback" not in stderr and stdout == ""
-    assert stderr.strip().splitlines()[-1] == "nas train: interrupted"
+    assert stderr.strip().splitlines()[-1] == "nas train: stopped"
 
 
 def test_version_and_plain_help(capsys) -> None:

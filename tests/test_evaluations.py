@@ -31,7 +31,7 @@ def test_a_claim_made_just_after_another_trial_recorded_and_released_does_not_tr
     trained.release()
     assert late.claim() == 1  # ...and claims after it was released: it is sent to the result instead
     assert not late.claim_file.exists()
-    assert late.recorded() == {"number": 1, "metrics": {"psnr": 31.5}}
+    assert late.recorded() == {"number": 1, "study": "search", "metrics": {"psnr": 31.5}}
 
 
 def test_stale_and_unreadable_claims_are_taken_over(tmp_path: Path) -> None:

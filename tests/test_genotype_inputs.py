@@ -3,8 +3,6 @@ against the space it trains in."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 import torch
 
@@ -74,20 +72,24 @@ def test_a_space_with_old_option_names_loads_them_under_the_new_ones() -> None:
     assert str(Genotype.resolve("uniform:lia", space)) == "x2.c16.u24:lia*2;lia(inner_channels=8)"
 
 
+REDUCTION = r"reduction must be a positive integer up to 256 \(a divisor of the channel count.*\), got "
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
         ({"lia": {"reduced": 8, "inner_channels": 8}}, "reduced and inner_channels are one option"),
-        ({"ca": {"reduction": True}}, "reduction=True is not allowed; expected an integer from 1 to 256"),
-        ({"ca": {"reduction": 0}}, "reduction=0 is not allowed"),
-        ({"ca": {"reduction": [1, 2]}}, "reduction=[1, 2] is not allowed"),
-        ({"spatial": {"norm": 3}}, "norm=3 is not allowed; expected a string or null"),
-        ({"a2b": {"temperature": float("nan")}}, "temperature=nan is not allowed; expected a finite number"),
+        ({"ca": {"reduction": True}}, REDUCTION + "True"),
+        ({"ca": {"reduction": 0}}, REDUCTION + "0"),
+        ({"ca": {"reduction": "1e9"}}, REDUCTION + "1000000000.0"),  # YAML 1.1 reads 1e9 as a string
+        ({"ca": {"reduction": [1, 2]}}, REDUCTION + r"\[1, 2\]"),
+        ({"spatial": {"norm": 3}}, r"norm must be a string or null \(the default\), got 3"),
+        ({"a2b": {"temperature": float("nan")}}, "temperature must be a finite number, got nan"),
     ],
 )
 def test_bad_block_options_in_a_space_name_the_block_option_and_value(options: dict, message: str) -> None:
     document = {"name": "bad", "scale": 2, "channels": 16, "depth": 2, "choices": ["none"], "block_options": options}
-    with pytest.raises(spaces.SpaceError, match=rf"block_options\.{next(iter(options))}: .*{re.escape(message)}"):
+    with pytest.raises(spaces.SpaceError, match=rf"block_options\.{next(iter(options))}: .*{message}"):
         spaces.parse(document)
 
 
@@ -98,8 +100,8 @@ def test_bad_block_options_in_a_space_name_the_block_option_and_value(options: d
         ("x2.c16.u4:ca;ca(reduction=4,reduction=8)", GenotypeError, "option reduction is given twice"),
         ("x2.c16.u4:lia;lia(inner_channels=8,reduced=8)", blocks.BlockOptionError, "are one option"),
         ("x2.c16.u4:pa;ca(reduction=4)", GenotypeError, "options for 'ca', which is at no depth"),
-        ("x2.c16.u4:ca;ca(reduction=true)", blocks.BlockOptionError, "reduction=True is not allowed"),
-        ("x2.c16.u4:ca;ca(reduction=2.5)", blocks.BlockOptionError, "reduction=2.5 is not allowed"),
+        ("x2.c16.u4:ca;ca(reduction=true)", blocks.BlockOptionError, REDUCTION + "True"),
+        ("x2.c16.u4:ca;ca(reduction=2.5)", blocks.BlockOptionError, REDUCTION + "2.5"),
     ],
 )
 def test_ids_naming_an_option_twice_or_a_bad_value_are_refused(text: str, error: type, message: str) -> None:

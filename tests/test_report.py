@@ -72,9 +72,16 @@ def test_report_labels_its_numbers_and_measures_seed_noise_from_the_baselines(sm
         by_genotype.setdefault(row["genotype"], []).append(float(row["psnr"]))
     repeated = [np.array(v) for v in by_genotype.values() if len(v) > 1]
     pooled = math.sqrt(sum(((v - v.mean()) ** 2).sum() for v in repeated) / sum(len(v) - 1 for v in repeated))
-    assert f"Seed noise (yardstick): {pooled:.3f} dB" in text
-    assert "Do mixed placements dominate the uniform ones (macs)?" in text
-    assert "- depth 0:" in text and "- depth 1:" in text
+    dof = sum(len(v) - 1 for v in repeated)
+    assert f"Seed noise (yardstick): {pooled:.3f} dB" in text and f"on {dof} degrees of freedom" in text
+    assert "Do mixed placements dominate" not in text and "Front composition (macs; exploratory" in text
+    assert "associations in adaptively sampled trials, not effects" in text
+    assert "- depth 0:" not in text and "helps:" not in text and "hurts:" not in text
+    assert "Best in each macs band (single-run maxima from the search, not confirmed)" in text
+    assert "PSNR floor: bicubic ×2 of the validation images" in text and "(fixed)" in text
+    assert "Y (BT.601 studio range, float64, not rounded; BasicSR convention)" in text
+    assert "single-run (search): the Pareto front" in text and "confirmed: nothing yet (run `nas confirm`)" in text
+    assert "## Pareto front (single search runs, not confirmed)" in text and "| PSNR (single run) |" in text
     figures = {p.name for p in (small_study.root / "report" / "figures").glob("*.png")}
     assert {"pareto_macs.png", "pareto_params.png", "hypervolume.png", "placement_effects.png"} <= figures
 
@@ -90,8 +97,6 @@ def test_placement_effects_recover_known_effects_with_intervals() -> None:
         row = effects.loc[(depth, block)]
         assert row["low_db"] < truth < row["high_db"]
         assert row["high_db"] - row["low_db"] < 0.05
-    verdicts = dict((d, kind) for d, kind, _ in analysis.depth_verdicts(analysis.placement_effects(frame), 0.05))
-    assert verdicts == {0: "helps", 1: "hurts"}
 
 
 def test_placement_intervals_are_simultaneous_so_pure_noise_shows_no_effect() -> None:
@@ -109,14 +114,6 @@ def test_placement_intervals_are_simultaneous_so_pure_noise_shows_no_effect() ->
     per_effect_half = half * per_effect_t / simultaneous_t
     assert (table["effect_db"].abs() > per_effect_half).any()
     assert not (table["low_db"] > 0).any() and not (table["high_db"] < 0).any()
-    assert {kind for _, kind, _ in analysis.depth_verdicts(effects, None)} == {"no measurable difference"}
-
-
-def test_hypervolume_of_a_known_front() -> None:
-    points = pd.DataFrame({"psnr": [31.0, 32.0, 30.5], "macs": [1.0, 3.0, 2.0]})
-    reference = analysis.Reference(psnr=30.0, cost=4.0)
-    # (31-30)·(3-1)/4 + (32-30)·(4-3)/4; the third point is dominated by the first.
-    assert analysis.hypervolume(points, "macs", reference) == pytest.approx(1.0)
 
 
 def test_hypervolume_curve_matches_the_hypervolume_of_every_prefix() -> None:
@@ -128,8 +125,8 @@ def test_hypervolume_curve_matches_the_hypervolume_of_every_prefix() -> None:
         "psnr": np.round(rng.normal(37.0, 0.4, count), 1),  # rounded: ties and repeated points
         "macs": np.round(rng.uniform(1.0, 9.0, count)),
     })  # fmt: skip
-    curve = analysis.hypervolume_curve(frame, "macs")
     reference = analysis.reference_point(frame, "macs")
+    curve = analysis.hypervolume_curve(frame, "macs", reference)
     done = analysis.complete(frame).sort_values("number")
     expected = [analysis.hypervolume(done.iloc[: k + 1], "macs", reference) for k in range(len(done))]
     assert curve["trials"].tolist() == (done["number"] + 1).tolist()
@@ -174,6 +171,18 @@ def test_missing_or_empty_study_exits_2_with_a_message(
     run.open_study(folder, spaces.load(space_file), space_file, None, fresh=False)
     empty = nas_cli("report", str(folder.root))
     assert empty.returncode == 2 and "no complete trial yet" in empty.stderr
+
+
+def test_search_warns_about_what_the_report_of_its_space_cannot_show(
+    space_writer, ray_cluster, small_images: Path, tmp_path: Path
+) -> None:
+    space_file = space_writer(tmp_path, "thin", small_images, ["none", "ca", "pa", "esa"], iterations=5)
+    stream = io.StringIO()
+    run.search(space_file, RunSettings(trials=1, results=tmp_path), stream=stream)
+    warnings = [line for line in stream.getvalue().splitlines() if line.startswith("nas search: warning: ")]
+    assert len(warnings) == 2
+    assert "proxy.seeds lists one seed: the report will have no seed-noise estimate" in warnings[0]
+    assert "per-depth regression has 7 coefficients but the study runs 1 trials" in warnings[1]
 
 
 def chrome():
@@ -244,7 +253,7 @@ def test_dashboard_serves_the_study_over_http_and_in_the_browser(small_study: St
         assert len(detail["trials"]) == len(stored)
         assert detail["objective_names"] == ["psnr", "macs"]
         assert {plot["id"] for plot in detail["plotly_graph_objects"]} >= {"pareto-macs", "hypervolume"}
-        assert "Do mixed placements dominate" in detail["note"]["body"]
+        assert "Front composition" in detail["note"]["body"]
         driver = chrome()
         try:
             driver.get(f"http://127.0.0.1:{port}/dashboard/studies/{study_id}")

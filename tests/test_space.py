@@ -123,7 +123,10 @@ BROKEN_EXPERIMENTS = [
         "experiment.groups[1][1]: got 5; expected an integer",
     ),
     (EXPERIMENT.replace("[[0], [1, 2]]", "[[0, 1], [1, 2]]"), "groups must not overlap"),
-    (EXPERIMENT.replace("seeds: [7, 8]", "seeds: []"), "experiment.seeds: got []; expected a non-empty list"),
+    (
+        EXPERIMENT.replace("seeds: [7, 8]", "seeds: []"),
+        "experiment.seeds: got []; expected a list of at least two seeds",
+    ),
     (EXPERIMENT.replace("seeds: [7, 8]", "seeds: [1, 8]"), "use seeds the search does not"),
     (EXPERIMENT.replace("control: null", "margin_db: -0.1, control: null"), "experiment.margin_db: got -0.1"),
     (EXPERIMENT.replace("control: null", "control: ca"), "experiment.control: got 'ca'; the control must not"),

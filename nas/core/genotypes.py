@@ -71,6 +71,11 @@ def _option_value(text: str, where: str) -> Any:
         value = []
     if isinstance(value, (list, dict)) or value == "" or not text:
         raise GenotypeError(f"{where}: {text!r} is not a single value (a number, true/false, null or a word)")
+    if isinstance(value, str) and len(value) < 40:
+        try:
+            return float(value)  # YAML 1.1 reads 1e9 (no dot) as a string; it is still a number
+        except ValueError:
+            return value
     return value
 
 

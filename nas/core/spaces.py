@@ -331,8 +331,8 @@ def _experiment_seeds(check: _Checker, value: Any, search_seeds: tuple[int, ...]
     if value is None:
         fresh = (s for s in range(FIRST_EXPERIMENT_SEED, FIRST_EXPERIMENT_SEED + 1000) if s not in search_seeds)
         return tuple(next(fresh) for _ in range(DEFAULT_EXPERIMENT_SEEDS))
-    if not isinstance(value, list) or not value:
-        raise check.fail("experiment.seeds", value, "expected a non-empty list of integer seeds (4 or more is usual)")
+    if not isinstance(value, list) or len(value) < 2:
+        raise check.fail("experiment.seeds", value, "expected a list of at least two seeds (the seed noise needs them)")
     seeds = tuple(check.integer(s, f"experiment.seeds[{i}]", 0, 2**31 - 1) for i, s in enumerate(value))
     if len(set(seeds)) != len(seeds):
         raise check.fail("experiment.seeds", value, "list each seed once")
@@ -370,8 +370,10 @@ def _block_options(check: _Checker, value: Any) -> dict[str, dict[str, Any]]:
         path = f"block_options.{block}"
         entry = blocks.spec(block)
         check.mapping(options, path, (*entry.default_options(), *(old for old, _ in entry.aliases)))
+        # YAML 1.1 reads 1e-4 as a string; a string that spells a number is that number, as elsewhere in the file.
+        numbers = {key: check._parse_number(v) if isinstance(v, str) else v for key, v in options.items()}
         try:
-            checked[block] = blocks.canonical_options(block, options)
+            checked[block] = blocks.canonical_options(block, numbers)
         except blocks.BlockOptionError as error:
             raise check.fail(path, options, str(error)) from None
     return checked

@@ -1,4 +1,4 @@
-"""The numbers behind the report: fronts, hypervolume, per-depth placement effects, seed noise, verdict.
+"""The numbers behind the report: fronts, hypervolume, per-depth associations, seed noise.
 
 Everything is computed from the study's trials as a pandas frame (one row per trial, as in trials.csv, plus
 one column per depth ``d00, d01, ...`` with the block placed there). PSNR is maximised; costs are minimised.
@@ -47,73 +47,155 @@ def front_mask(frame: pd.DataFrame, objectives: list[str]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Reference:
-    """The hypervolume reference point: the worst PSNR seen and 5 % above the largest cost seen."""
+    """The hypervolume reference point: a PSNR floor and a cost ceiling, each with what it is (for the labels).
+
+    ``nas.report.reference`` fixes both per space (bicubic PSNR, the space's cost limit), so one diverged trial
+    does not move them and two studies of a space share them; ``reference_point`` is the data-dependent fallback.
+    """
 
     psnr: float
     cost: float
+    psnr_basis: str = "given"
+    cost_basis: str = "given"
 
 
 def reference_point(frame: pd.DataFrame, cost: str) -> Reference:
+    """The worst PSNR and 5 % above the largest cost among the complete trials: moves with the data."""
     done = complete(frame)
-    return Reference(float(done["psnr"].min()), float(done[cost].max()) * 1.05)
+    return Reference(float(done["psnr"].min()), float(done[cost].max()) * 1.05, "worst PSNR seen",
+                     f"5 % above the largest {cost} seen")  # fmt: skip
+
+
+def error_share_removed(psnrs: np.ndarray, reference_psnr: float) -> np.ndarray:
+    """Share of the reference's mean squared error that a PSNR gain removes, 1 − 10^(−gain/10), in [0, 1)."""
+    return np.clip(-np.expm1(-(psnrs - reference_psnr) * np.log(10) / 10), 0.0, 1.0)
 
 
 def front_area(costs: np.ndarray, psnrs: np.ndarray, reference: Reference) -> float:
-    """Area a non-dominated set dominates, in (PSNR dB × cost as a fraction of the reference cost)."""
-    order = np.argsort(costs)
-    edges = np.append(costs[order], reference.cost) / reference.cost
-    gains = np.clip(psnrs[order] - reference.psnr, 0.0, None)
-    return float(np.sum(np.diff(edges) * gains))
+    """Hypervolume of a non-dominated set, normalised to [0, 1].
+
+    Axes: PSNR as the share of the reference PSNR's squared error removed (``error_share_removed``), cost as
+    1 − cost / reference cost; points below the PSNR floor or above the cost ceiling add nothing.
+    """
+    fractions = np.clip(costs / reference.cost, 0.0, 1.0)
+    order = np.argsort(fractions, kind="stable")
+    edges = np.append(fractions[order], 1.0)
+    return float(np.sum(np.diff(edges) * error_share_removed(psnrs[order], reference.psnr)))
 
 
 def hypervolume(points: pd.DataFrame, cost: str, reference: Reference) -> float:
-    """Area dominated by ``points`` in (PSNR dB × cost as a fraction of the reference cost)."""
+    """Normalised hypervolume (``front_area``) dominated by ``points`` in PSNR and ``cost``."""
     front = points[front_mask(points, ["psnr", cost])]
     return front_area(front[cost].to_numpy(dtype=float), front["psnr"].to_numpy(dtype=float), reference)
 
 
-def hypervolume_curve(frame: pd.DataFrame, cost: str) -> pd.DataFrame:
-    """Hypervolume of the complete trials among the first k trials (by number), for every k.
-
-    One sweep in trial order, linear in the trials times the front's size: a new trial either is dominated
-    (the volume stays) or joins the front, which drops the points it dominates.
-    """
-    reference = reference_point(frame, cost)
-    done = complete(frame).sort_values("number")
+def _sweep(costs: np.ndarray, psnrs: np.ndarray, reference: Reference) -> np.ndarray:
+    """Hypervolume of the first k points, for every k, in one sweep linear in the points times the front's size:
+    a new point either is dominated (the volume stays) or joins the front, which drops the points it dominates."""
     front_costs, front_psnrs = np.empty(0), np.empty(0)
-    volume, volumes = 0.0, []
-    for trial_cost, trial_psnr in done[[cost, "psnr"]].to_numpy(dtype=float):
-        if not np.any((front_costs <= trial_cost) & (front_psnrs >= trial_psnr)):
-            kept = (front_costs < trial_cost) | (front_psnrs > trial_psnr)
-            front_costs = np.append(front_costs[kept], trial_cost)
-            front_psnrs = np.append(front_psnrs[kept], trial_psnr)
+    volume, volumes = 0.0, np.empty(len(costs))
+    for index, (point_cost, point_psnr) in enumerate(zip(costs, psnrs, strict=True)):
+        if not np.any((front_costs <= point_cost) & (front_psnrs >= point_psnr)):
+            kept = (front_costs < point_cost) | (front_psnrs > point_psnr)
+            front_costs = np.append(front_costs[kept], point_cost)
+            front_psnrs = np.append(front_psnrs[kept], point_psnr)
             volume = front_area(front_costs, front_psnrs, reference)
-        volumes.append(volume)
-    return pd.DataFrame({"trials": done["number"].to_numpy() + 1, "hypervolume": volumes})
+        volumes[index] = volume
+    return volumes
+
+
+def hypervolume_curve(frame: pd.DataFrame, cost: str, reference: Reference) -> pd.DataFrame:
+    """Hypervolume of the complete trials among the first k trials (by number), for every k."""
+    done = complete(frame).sort_values("number")
+    values = done[[cost, "psnr"]].to_numpy(dtype=float)
+    return pd.DataFrame({"trials": done["number"].to_numpy() + 1, "hypervolume": _sweep(*values.T, reference)})
+
+
+RANDOM_REPEATS = 100  # random-search draws of the reference curve
+RANDOM_SEED = 0
+RANDOM_BAND = (5.0, 95.0)  # percentiles of the random-search band
+
+
+def random_search_curve(
+    frame: pd.DataFrame, cost: str, reference: Reference, repeats: int = RANDOM_REPEATS, seed: int = RANDOM_SEED
+) -> pd.DataFrame:
+    """What random search over the study's own trained genotypes reaches after k trials: the reference that a
+    rising hypervolume curve is read against.
+
+    Each of ``repeats`` runs (``numpy.random.default_rng(seed)``) draws as many trials as the study completed,
+    each a genotype chosen uniformly among the distinct ones the study trained and one of its recorded runs
+    chosen uniformly (resampling: no new training). Returns, per k, the median and the ``RANDOM_BAND``
+    percentiles of those runs' hypervolumes.
+    """
+    done = complete(frame)
+    runs = [group[[cost, "psnr"]].to_numpy(dtype=float) for _, group in done.groupby("genotype")]
+    rng = np.random.default_rng(seed)
+    curves = np.empty((repeats, len(done)))
+    for repeat in range(repeats):
+        picks = [runs[g][rng.integers(len(runs[g]))] for g in rng.integers(len(runs), size=len(done))]
+        curves[repeat] = _sweep(*np.asarray(picks).reshape(-1, 2).T, reference)
+    low, median, high = np.percentile(curves, [RANDOM_BAND[0], 50.0, RANDOM_BAND[1]], axis=0)
+    return pd.DataFrame({"trials": np.arange(1, len(done) + 1), "median": median, "low": low, "high": high})
 
 
 @dataclass(frozen=True)
 class SeedNoise:
-    """PSNR spread of the same genotype trained with different seeds (the repeated baselines)."""
+    """PSNR spread of the same genotype trained with different seeds (the repeated baselines).
 
-    std_db: float | None  # pooled standard deviation; None with a single seed
+    ``std_db`` pools the within-genotype variances (``dof`` = runs − genotypes degrees of freedom); its
+    ``CONFIDENCE`` interval is the chi-square interval of a normal standard deviation. ``robust_db`` is the
+    median absolute within-genotype pairwise difference, scaled to a normal standard deviation: one bad run
+    shifts it little. All are None with fewer than two seeds of any genotype: there is no noise estimate.
+    """
+
+    std_db: float | None
+    low_db: float | None
+    high_db: float | None
+    dof: int
+    robust_db: float | None
     genotypes: int
     runs: int
 
+    def single_run_band_db(self) -> float | None:
+        """Half-width within which two single runs of one genotype differ with ``CONFIDENCE``, at the upper end
+        of the σ interval (so a difference inside it is not told apart from seed noise); None without noise."""
+        if self.high_db is None:
+            return None
+        return float(stats.norm.ppf(0.5 + CONFIDENCE / 2) * math.sqrt(2) * self.high_db)
+
+
+def pooled_noise(groups: list[np.ndarray]) -> SeedNoise:
+    """Seed noise from groups of PSNRs, one group per genotype (groups of one run carry no information)."""
+    groups = [np.asarray(g, dtype=float) for g in groups if len(g) > 1]
+    if not groups:
+        return SeedNoise(None, None, None, 0, None, 0, 0)
+    dof = sum(len(g) - 1 for g in groups)
+    variance = sum(float(((g - g.mean()) ** 2).sum()) for g in groups) / dof
+    tail = (1 - CONFIDENCE) / 2
+    low = math.sqrt(dof * variance / stats.chi2.ppf(1 - tail, dof))
+    high = math.sqrt(dof * variance / stats.chi2.ppf(tail, dof))
+    pairs = [np.triu_indices(len(g), 1) for g in groups]
+    differences = np.concatenate([g[first] - g[second] for g, (first, second) in zip(groups, pairs, strict=True)])
+    # Both signs of every pairwise difference: the sample is symmetric about 0, so its MAD is the median absolute
+    # difference, and a difference of two runs is N(0, 2σ²).
+    symmetric = np.concatenate([differences, -differences])
+    robust = float(stats.median_abs_deviation(symmetric, scale="normal")) / math.sqrt(2)
+    return SeedNoise(math.sqrt(variance), low, high, dof, robust, len(groups), sum(len(g) for g in groups))
+
 
 def seed_noise(frame: pd.DataFrame) -> SeedNoise:
+    """Seed noise of the study: every genotype trained with more than one seed (the repeated baselines)."""
     trained = frame[frame["outcome"] == Outcome.TRAINED.value]
-    groups = [g["psnr"].to_numpy() for _, g in trained.groupby("genotype") if g["seed"].nunique() > 1]
-    if not groups:
-        return SeedNoise(None, 0, 0)
-    squares = sum(float(((g - g.mean()) ** 2).sum()) for g in groups)
-    dof = sum(len(g) - 1 for g in groups)
-    return SeedNoise(math.sqrt(squares / dof), len(groups), sum(len(g) for g in groups))
+    return pooled_noise([g["psnr"].to_numpy() for _, g in trained.groupby("genotype") if g["seed"].nunique() > 1])
 
 
 @dataclass(frozen=True)
 class PlacementEffects:
-    """PSNR effect of each block at each depth relative to ``none`` there, from an OLS fit on one-hot choices."""
+    """PSNR association of each block at each depth relative to ``none`` there, from an OLS fit on one-hot choices.
+
+    Fitted on adaptively sampled search trials, these are associations, not effects: the sampler chose which
+    combinations were trained from earlier noisy results. Effects come from designed experiments only.
+    """
 
     table: pd.DataFrame  # depth, block, effect_db, low_db, high_db, count
     residual_std_db: float | None
@@ -124,10 +206,11 @@ class PlacementEffects:
 def placement_effects(frame: pd.DataFrame) -> PlacementEffects:
     """Regresses the PSNR of trained trials on per-depth one-hot block choices (``none`` is the baseline).
 
-    Each effect is the expected PSNR change from putting that block at that depth instead of ``none``, other
-    depths held fixed. Its interval is simultaneous at ``CONFIDENCE`` over all effects (Bonferroni): a space
-    has tens of effects and a study a few dozen trainings, and per-effect 95 % intervals would exclude zero
-    for some of them by chance alone. With fewer trainings than coefficients the intervals are unknown (NaN).
+    Each coefficient is the PSNR difference associated with that block at that depth instead of ``none``, other
+    depths held fixed, among the trials the search chose to train (not an effect). Its interval is simultaneous
+    at ``CONFIDENCE`` over all coefficients (Bonferroni): a space has tens of them and a study a few dozen
+    trainings, and per-coefficient 95 % intervals would exclude zero for some of them by chance alone. With
+    fewer trainings than coefficients the intervals are unknown (NaN).
     """
     trained = frame[frame["outcome"] == Outcome.TRAINED.value]
     columns: list[tuple[str, str]] = []
@@ -178,36 +261,47 @@ def depth_importance(source: optuna.Study) -> dict[str, float] | None:
         return None
 
 
-def depth_verdicts(effects: PlacementEffects, noise_db: float | None) -> list[tuple[int, str, str]]:
-    """(depth, helps|hurts|no measurable difference, evidence) for every depth with estimated effects.
+@dataclass(frozen=True)
+class FrontShares:
+    """Where the front's points come from, on the same trials (every seed) as the front itself."""
 
-    A block helps (hurts) at a depth when its whole (simultaneous) confidence interval is above (below) zero
-    and its effect exceeds the seed noise, when that is known.
-    """
-    verdicts = []
-    threshold = noise_db or 0.0
-    for depth, rows in effects.table.groupby("depth"):
-        helping = rows[(rows["low_db"] > 0) & (rows["effect_db"] > threshold)]
-        hurting = rows[(rows["high_db"] < 0) & (rows["effect_db"] < -threshold)]
-        if helping.empty and hurting.empty:
-            verdicts.append((int(depth), "no measurable difference", ""))
-            continue
-        parts = []
-        if not helping.empty:
-            parts.append("helps: " + ", ".join(_effect_text(r) for _, r in helping.iterrows()))
-        if not hurting.empty:
-            parts.append("hurts: " + ", ".join(_effect_text(r) for _, r in hurting.iterrows()))
-        kind = "depends on the block" if len(parts) == 2 else "helps" if not helping.empty else "hurts"
-        verdicts.append((int(depth), kind, "; ".join(parts)))
-    return verdicts
+    mixed_on_front: int  # front points (runs) of mixed placements
+    uniform_on_front: int  # front points (runs) of uniform placements
+    uniform_runs: int  # runs of uniform placements (every seed)
+    uniform_dominated: int  # of those, runs dominated by some mixed run
+    volume_all: float  # normalised hypervolume of all runs, mixed runs only, uniform runs only
+    volume_mixed: float
+    volume_uniform: float
 
 
-def _effect_text(row: pd.Series) -> str:
-    return f"{row['block']} {row['effect_db']:+.3f} dB [{row['low_db']:+.3f}, {row['high_db']:+.3f}]"
+def front_shares(done: pd.DataFrame, cost: str, reference: Reference) -> FrontShares:
+    """Front membership and hypervolume shares of mixed and uniform placements (complete trials, every seed)."""
+    runs = done.drop_duplicates(["genotype", "seed"])  # a duplicate repeats a recorded run: one point
+    is_uniform = runs["genotype"].isin(set(runs.loc[runs["baseline"].notna(), "genotype"]))
+    uniform, mixed = runs[is_uniform], runs[~is_uniform]
+    on_front = front_mask(runs, ["psnr", cost])
+    mixed_points = mixed[["psnr", cost]].to_numpy(dtype=float)
+    dominated = sum(
+        bool(np.any((mixed_points[:, 0] >= psnr) & (mixed_points[:, 1] <= value)
+                    & ((mixed_points[:, 0] > psnr) | (mixed_points[:, 1] < value))))
+        for psnr, value in uniform[["psnr", cost]].to_numpy(dtype=float)
+    )  # fmt: skip
+    return FrontShares(
+        mixed_on_front=int((on_front & ~is_uniform.to_numpy()).sum()),
+        uniform_on_front=int((on_front & is_uniform.to_numpy()).sum()),
+        uniform_runs=len(uniform),
+        uniform_dominated=dominated,
+        volume_all=hypervolume(runs, cost, reference),
+        volume_mixed=hypervolume(mixed, cost, reference) if len(mixed) else 0.0,
+        volume_uniform=hypervolume(uniform, cost, reference) if len(uniform) else 0.0,
+    )
 
 
 def cost_bands(frame: pd.DataFrame, cost: str, bands: int = 3) -> list[dict]:
-    """Per cost band (quantiles of the complete trials' cost): the best trial and the best uniform placement."""
+    """Per cost band (quantiles of the complete trials' cost): the best run and the best uniform run.
+
+    Both are single-run maxima over adaptively chosen trials: they carry the search's optimism (winner's curse).
+    """
     done = complete(frame).drop_duplicates(["genotype", "seed"])
     if done.empty:
         return []

@@ -2,24 +2,28 @@
 
 Writes ``STUDY_FOLDER/report/``: ``index.html`` (self-contained, interactive, opens offline), ``report.md``,
 ``figures/*.png`` and ``pareto.csv`` (the front over the study's objectives, trials.csv's columns). Works on
-a running study and on one with failed trials. The key plots and the verdict are also saved into the study
-storage, where ``nas dashboard`` shows them (Plots and Note).
+a running study and on one with failed trials; it only reads the study's storage. Its key plots and verdict
+are left in ``report/dashboard/`` for ``nas dashboard``, which shows them under Plots and Note (``--to-dashboard``
+saves them into the study at once).
 """
 
 from __future__ import annotations
 
 import html
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import optuna
-import optuna_dashboard
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.offline
 
 from nas.core import genotypes
-from nas.report import analysis, confirmation, figures
+from nas.report import analysis, confirmation, dashboard, experiment_section, figures
+from nas.report.experiment_section import Section
+from nas.report.reference import space_reference
 from nas.search import records, studies
 from nas.search.records import CSV_COLUMNS, Outcome
 from nas.search.studies import StudyError, StudyFolder
@@ -33,91 +37,139 @@ class Report:
     folder: Path
     markdown: str
     front: pd.DataFrame
+    labels: tuple[str, ...] = ()  # what the numbers measure
+    verdict: tuple[str, ...] = ()  # the verdict's lines, numbers included
+
+    def to_json(self) -> dict[str, Any]:
+        """The verdict, labels and front as ``nas report --json`` prints them, with the report's paths."""
+        front = self.front[list(CSV_COLUMNS)].sort_values("number")
+        return {
+            "report": {"html": str(self.folder / "index.html"), "markdown": str(self.folder / "report.md"),
+                       "pareto_csv": str(self.folder / "pareto.csv")},
+            "verdict": list(self.verdict),
+            "labels": list(self.labels),
+            "front": json.loads(front.to_json(orient="records")),
+        }  # fmt: skip
 
 
-def _labels(folder: StudyFolder, frame: pd.DataFrame) -> list[str]:
-    """What the numbers measure: budget, data, devices, seeds, cost convention and trial counts."""
-    space = folder.space()  # the validated space the study ran with, as pinned when it was created
-    budget = space.proxy
-    runs = folder.environment_runs()
-    machines = sorted({f"{r['cpu']} ({r['cpu_count']} CPUs){', ' + ', '.join(r['gpus']) if r['gpus'] else ''}"
-                       for r in runs})  # fmt: skip
+def _labels(folder: StudyFolder, frame: pd.DataFrame, reference: analysis.Reference, confirmed: bool) -> list[str]:
+    """What the numbers measure: budget, data, protocol, devices, seeds, cost, reference point, trial counts, and
+    which numbers are confirmed."""
     trained_on = sorted(set(frame["device"].dropna()))
     counts = frame["outcome"].value_counts().to_dict()
     count_text = ", ".join(f"{counts.get(o, 0)} {o}" for o in COUNTED_OUTCOMES)
     running = counts.get("running", 0)
     return [
+        *_setup_labels(folder),
+        f"hypervolume: normalised to [0, 1] (PSNR as the share of the floor's squared error removed, cost as "
+        f"1 − cost / ceiling); PSNR floor: {reference.psnr_basis}; cost ceiling: {reference.cost_basis}",
+        f"search trials trained on: {', '.join(trained_on) or '-'}",
+        f"trials: {count_text}" + (f", {running} still running" if running else ""),
+        "single-run (search): the Pareto front, its table and figures, 'best in each band' and the hypervolume are "
+        "single runs of adaptively chosen trials, maxima over many noisy runs (optimistic); "
+        + ("confirmed: only the confirmation verdict (means over fresh seeds, `nas confirm`)" if confirmed else
+           "confirmed: nothing yet (run `nas confirm`)"),
+    ]  # fmt: skip
+
+
+def _setup_labels(folder: StudyFolder) -> list[str]:
+    """What every number of the study measures: space, budget, data and protocol, the MACs convention, machines."""
+    space = folder.space()  # the validated space the study ran with, as pinned when it was created
+    budget = space.proxy
+    machines = sorted({f"{r['cpu']} ({r['cpu_count']} CPUs){', ' + ', '.join(r['gpus']) if r['gpus'] else ''}"
+                       for r in folder.environment_runs()})  # fmt: skip
+    return [
         f"space `{space.name}`: scale ×{space.scale}, nf {space.channels}, {space.depth} depths",
         f"proxy budget: {budget.iterations} iterations × batch {budget.batch_size} × {budget.patch_size}² LR "
         f"patches, lr {budget.lr:g}, seeds {list(budget.seeds)}",
         f"data: train `{space.data.train}`, validation `{space.data.val}`; PSNR/SSIM on "
-        "Y, border = scale, MATLAB-bicubic LR",
+        f"{protocol.describe(space.scale)['channel']}, border = scale, MATLAB-bicubic LR",
         "MACs: multiply-adds (1 MAC = 1 multiply + 1 add) of conv/linear/matmul/attention/upsampling for a "
         f"{protocol.COST_HR_OUTPUT} (fvcore); params: learnable parameters",
-        f"trained on: {', '.join(trained_on) or '-'}; machines: {'; '.join(machines) or '-'}",
-        f"trials: {count_text}" + (f", {running} still running" if running else ""),
-    ]
+        f"machines: {'; '.join(machines) or '-'}",
+    ]  # fmt: skip
 
 
-def _dominance_text(done: pd.DataFrame, cost: str) -> list[str]:
-    """Do mixed placements dominate the uniform ones? Front membership and hypervolume with and without them."""
-    reference = analysis.reference_point(done, cost)
-    uniform = done[done["baseline"].notna()]
-    mixed = done[done["baseline"].isna() & ~done["genotype"].isin(set(uniform["genotype"]))]
-    front = done[analysis.front_mask(done, ["psnr", cost])]
-    on_front_uniform = int(front["genotype"].isin(set(uniform["genotype"])).sum())
-    dominated = sum(
-        not analysis.front_mask(pd.concat([point.to_frame().T, mixed]), ["psnr", cost])[0]
-        for _, point in uniform.drop_duplicates("genotype").iterrows()
-    )
-    volumes = {name: analysis.hypervolume(rows, cost, reference) for name, rows in
-               (("all", done), ("mixed only", mixed), ("uniform only", uniform))}  # fmt: skip
-    share = volumes["mixed only"] / volumes["all"] if volumes["all"] > 0 else float("nan")
-    answer = ("yes" if on_front_uniform == 0 and len(mixed) else
-              "no" if volumes["mixed only"] <= volumes["uniform only"] else "partly")  # fmt: skip
+def _front_text(done: pd.DataFrame, cost: str, reference: analysis.Reference) -> list[str]:
+    """Where the front's points come from, in words that cannot overclaim: counts and shares, exploratory."""
+    shares = analysis.front_shares(done, cost, reference)
+    total = shares.volume_all
+
+    def share(volume: float) -> str:
+        return f"{volume / total:.0%}" if total > 0 else "-"
+
     return [
-        f"**Do mixed placements dominate the uniform ones ({cost})? {answer}.** "
-        f"{dominated} of {uniform['genotype'].nunique()} uniform placements are dominated by a mixed one; the front "
-        f"holds {len(front) - on_front_uniform} mixed and {on_front_uniform} uniform points.",
-        f"Hypervolume (PSNR × {cost}, reference {reference.psnr:.3f} dB / {reference.cost:.4g}): all "
-        f"{volumes['all']:.4f}, mixed only {volumes['mixed only']:.4f} ({share:.0%} of all), uniform only "
-        f"{volumes['uniform only']:.4f}.",
+        f"**Front composition ({cost}; exploratory, single search runs, every seed):** the front holds "
+        f"{shares.mixed_on_front} mixed and {shares.uniform_on_front} uniform points; {shares.uniform_dominated} of "
+        f"{shares.uniform_runs} uniform runs are dominated by a mixed run. Hypervolume {total:.4f}; mixed runs "
+        f"alone reach {shares.volume_mixed:.4f} ({share(shares.volume_mixed)}), uniform runs alone "
+        f"{shares.volume_uniform:.4f} ({share(shares.volume_uniform)})"
+        f"{' (no run beats the PSNR floor within the cost ceiling)' if total == 0 else ''}. The all-`none` "
+        "placement is the unique cheapest genotype, so a uniform point is always on the front: this describes "
+        "the search, it does not test whether mixed placements beat uniform ones.",
     ]
 
 
-def _verdict(done: pd.DataFrame, frame: pd.DataFrame, cost: str) -> tuple[list[str], analysis.PlacementEffects]:
-    noise = analysis.seed_noise(frame)
-    effects = analysis.placement_effects(frame)
-    lines = _dominance_text(done, cost)
+def _noise_line(noise: analysis.SeedNoise) -> str:
     if noise.std_db is None:
-        lines.append("Seed noise: unknown (one seed; list several in `proxy.seeds` to measure it).")
-    else:
-        lines.append(f"Seed noise (yardstick): {noise.std_db:.3f} dB standard deviation over {noise.runs} runs of "
-                     f"{noise.genotypes} repeated baselines.")  # fmt: skip
+        return ("Seed noise: no estimate (no genotype was trained with two or more seeds; list 3 or more in "
+                "`proxy.seeds`), so no difference below is called beyond seed noise.")  # fmt: skip
+    band = noise.single_run_band_db()
+    return (f"Seed noise (yardstick): {noise.std_db:.3f} dB standard deviation pooled over {noise.runs} runs of "
+            f"{noise.genotypes} repeated baselines, {100 * analysis.CONFIDENCE:.0f}% CI [{noise.low_db:.3f}, "
+            f"{noise.high_db:.3f}] dB on {noise.dof} degrees of freedom (chi-square); robust (median pairwise "
+            f"difference) {noise.robust_db:.3f} dB. Two single runs of one genotype differ by up to ±{band:.3f} dB "
+            f"({100 * analysis.CONFIDENCE:.0f}%, at the CI's upper end).")  # fmt: skip
+
+
+def _association_line(effects: analysis.PlacementEffects) -> str:
     if effects.residual_std_db is None:
-        lines.append(f"Per-depth effects: not estimable yet ({effects.observations} trainings for "
-                     f"{effects.coefficients} coefficients).")  # fmt: skip
-    else:
-        lines.append(f"Per-depth effects, relative to `none` (OLS on {effects.observations} trainings, "
-                     f"residual σ {effects.residual_std_db:.3f} dB; 95% CI simultaneous over the "
-                     f"{len(effects.table)} effects (Bonferroni); 'beyond noise' = CI excludes 0 and "
-                     "|effect| > seed σ):")  # fmt: skip
-        for depth, kind, evidence in analysis.depth_verdicts(effects, noise.std_db):
-            lines.append(f"- depth {depth}: {kind}" + (f" ({evidence})" if evidence else ""))
-    lines.append(f"Best in each {cost} band:")
+        return (f"Per-depth associations: not estimable ({effects.observations} trainings for "
+                f"{effects.coefficients} coefficients).")  # fmt: skip
+    table = effects.table
+    excluding = int(((table["low_db"] > 0) | (table["high_db"] < 0)).sum())
+    return (f"Per-depth associations (exploratory; figures/placement_effects.png): OLS of PSNR on per-depth "
+            f"one-hot choices over {effects.observations} trainings, residual σ {effects.residual_std_db:.3f} dB; "
+            f"{excluding} of {len(table)} intervals (95%, simultaneous, Bonferroni) exclude 0. These are "
+            "associations in adaptively sampled trials, not effects: no per-depth verdict is drawn from the "
+            "search (that needs a designed experiment).")  # fmt: skip
+
+
+def _band_lines(frame: pd.DataFrame, cost: str, noise: analysis.SeedNoise) -> list[str]:
+    lines = [f"Best in each {cost} band (single-run maxima from the search, not confirmed):"]
     divisor = 1e9 if cost == "macs" else 1.0
+    band_db = noise.single_run_band_db()
     for band in analysis.cost_bands(frame, cost):
         best, uniform = band["best"], band["best_uniform"]
-        uniform_text = f"; best uniform {uniform['baseline']} {uniform['psnr']:.3f} dB" if uniform is not None else ""
+        uniform_text = ""
+        if uniform is not None:
+            gap = best["psnr"] - uniform["psnr"]
+            reading = ("no noise estimate" if band_db is None else
+                       "within seed noise" if abs(gap) <= band_db else "beyond seed noise, unconfirmed")  # fmt: skip
+            uniform_text = f"; best uniform {uniform['baseline']} {uniform['psnr']:.3f} dB ({gap:+.3f} dB, {reading})"
         lines.append(f"- {band['low'] / divisor:.4g}–{band['high'] / divisor:.4g}{'G' if divisor > 1 else ''}: "
                      f"`{best['genotype']}` {best['psnr']:.3f} dB{uniform_text}")  # fmt: skip
-    return lines, effects
+    return lines
+
+
+def _verdict(
+    done: pd.DataFrame, frame: pd.DataFrame, cost: str, reference: analysis.Reference
+) -> tuple[list[str], analysis.PlacementEffects]:
+    noise = analysis.seed_noise(frame)
+    effects = analysis.placement_effects(frame)
+    lines = [*_front_text(done, cost, reference), _noise_line(noise), _association_line(effects)]
+    return lines + _band_lines(frame, cost, noise), effects
+
+
+def _confirmed_trials(folder: StudyFolder) -> tuple[optuna.Study | None, list[optuna.trial.FrozenTrial]]:
+    confirmed = studies.load_designed(folder, studies.CONFIRMATION)
+    trials = [t for t in confirmed.get_trials(deepcopy=False) if t.state.name == "COMPLETE"] if confirmed else []
+    return confirmed, trials
 
 
 def _confirmation_lines(folder: StudyFolder, cost: str) -> list[str]:
     """The search verdict from confirmation runs when the study has them; otherwise, what its numbers are."""
-    confirmed = studies.load_designed(folder, studies.CONFIRMATION)
-    trials = [t for t in confirmed.get_trials(deepcopy=False) if t.state.name == "COMPLETE"] if confirmed else []
+    confirmed, trials = _confirmed_trials(folder)
     if not trials:
         return [
             "**Search numbers are exploratory.** The front and the best in each band below are single-run maxima "
@@ -126,7 +178,8 @@ def _confirmation_lines(folder: StudyFolder, cost: str) -> list[str]:
             "then computed from those runs."
         ]
     runs = pd.DataFrame([records.record_of(t).to_user_attrs() for t in trials])
-    result = confirmation.compare(runs, cost)
+    experiment = folder.space().experiment
+    result = confirmation.compare(runs, cost, experiment.margin_db if experiment else confirmation.DEFAULT_MARGIN_DB)
     return confirmation.verdict_lines(
         result, tuple(confirmed.user_attrs.get("seeds", [])), confirmed.user_attrs.get("budget_scale", 1.0)
     )
@@ -140,22 +193,26 @@ def _strip_html(front: pd.DataFrame, depths: list[str], colours: dict[str, str])
                     f"<td>{row['psnr']:.3f}</td><td>{row['ssim']:.4f}</td><td>{row['macs'] / 1e9:.3f}</td>"
                     f"<td>{int(row['params']):,}</td>{cells}</tr>")  # fmt: skip
     header = "".join(f"<th>{genotypes.depth_index(d)}</th>" for d in depths)
-    return (f'<table class="front"><tr><th>trial</th><th>genotype</th><th>PSNR</th><th>SSIM</th><th>GMACs</th>'
-            f"<th>params</th>{header}</tr>{''.join(rows)}</table>")  # fmt: skip
+    return (f'<table class="front"><tr><th>trial</th><th>genotype</th><th>PSNR (single run)</th><th>SSIM</th>'
+            f"<th>GMACs</th><th>params</th>{header}</tr>{''.join(rows)}</table>")  # fmt: skip
 
 
-def _markdown(labels: list[str], verdict: list[str], front: pd.DataFrame, pngs: list[str]) -> str:
-    table = ["| trial | genotype | PSNR | SSIM | GMACs | params |", "|---|---|---|---|---|---|"]
-    for _, row in front.sort_values("psnr", ascending=False).iterrows():
+def _markdown(
+    labels: list[str], verdict: list[str], designed: Section | None, front: pd.DataFrame, pngs: list[str]
+) -> str:
+    table = ["| trial | genotype | PSNR (single run) | SSIM | GMACs | params |", "|---|---|---|---|---|---|"]
+    for _, row in (front.sort_values("psnr", ascending=False) if not front.empty else front).iterrows():
         table.append(f"| {int(row['number'])} | `{row['genotype']}` | {row['psnr']:.3f} | {row['ssim']:.4f} | "
                      f"{row['macs'] / 1e9:.3f} | {int(row['params']):,} |")  # fmt: skip
     images = [f"![{name}](figures/{name})" for name in pngs]
-    return "\n".join(["# Does attention help only where it helps?", "", "## Verdict", "", *verdict, "",
+    experiment = ["## Designed experiment", "", *designed.lines, ""] if designed else []
+    return "\n".join(["# Does attention help only where it helps?", "", "## Verdict", "", *verdict, "", *experiment,
                       "## What the numbers measure", "", *[f"- {label}" for label in labels], "",
-                      "## Pareto front", "", *table, "", "## Figures", "", *images, ""])  # fmt: skip
+                      "## Pareto front (single search runs, not confirmed)", "", *table, "", "## Figures", "",
+                      *images, ""])  # fmt: skip
 
 
-def _html(labels: list[str], verdict: list[str], plots: list[go.Figure], strips: str) -> str:
+def _html(labels: list[str], verdict: list[str], designed: Section | None, plots: list[go.Figure], strips: str) -> str:
     body = "".join(f"<p>{html.escape(line).replace('**', '')}</p>" for line in verdict)
     label_items = "".join(f"<li>{html.escape(label)}</li>" for label in labels)
     divs = "".join(f.to_html(full_html=False, include_plotlyjs=False) for f in plots)
@@ -165,12 +222,48 @@ def _html(labels: list[str], verdict: list[str], plots: list[go.Figure], strips:
         "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}table.front td,table.front th"
         "{border:1px solid #ccc;padding:2px 5px;font-size:12px}table.front{border-collapse:collapse}</style>"
         f"</head><body><h1>Does attention help only where it helps?</h1><h2>Verdict</h2>{body}"
-        f"<h2>What the numbers measure</h2><ul>{label_items}</ul>{divs}<h2>Pareto front</h2>{strips}</body></html>"
+        f"{designed.html() if designed else ''}"
+        f"<h2>What the numbers measure</h2><ul>{label_items}</ul>{divs}"
+        f"<h2>Pareto front (single search runs, not confirmed)</h2>{strips}</body></html>"
     )
 
 
-def build(folder: StudyFolder) -> Report:
-    """Writes the report of the study in ``folder``.
+def _experiment_only(folder: StudyFolder, frame: pd.DataFrame, out: Path) -> Report:
+    """The report of a study whose search has no complete trial: its designed experiment alone.
+
+    Raises:
+        StudyError: the study has no finished experiment run either.
+    """
+    designed = experiment_section.section(folder, out / "figures")
+    if designed is None or not designed.pngs:
+        raise _nothing_to_report(folder, frame)
+    labels = _setup_labels(folder)
+    verdict = ["No search trial has finished: this report holds the designed experiment alone."]
+    markdown = _markdown(labels, verdict, designed, frame.iloc[0:0], designed.pngs)
+    (out / "report.md").write_text(markdown)
+    (out / "index.html").write_text(_html(labels, verdict, designed, [], ""))
+    return Report(out, markdown, frame.iloc[0:0], tuple(labels), tuple(verdict))
+
+
+def _nothing_to_report(folder: StudyFolder, frame: pd.DataFrame) -> StudyError:
+    """Why a study has no complete trial: the constraints exclude every trial so far, or none has finished."""
+    finished = frame[frame["outcome"].isin(COUNTED_OUTCOMES)] if not frame.empty else frame
+    if not finished.empty and set(finished["outcome"]) == {Outcome.INFEASIBLE.value}:
+        limits = ", ".join(f"{name} {limit:.4g}" for name, limit in folder.space().constraints.items())
+        return StudyError(
+            f"{folder.root}: the space's constraints ({limits}) exclude every trial so far ({len(finished)} "
+            "infeasible, "
+            "none trained); raise the limits or narrow the choices to cheaper blocks, and start anew with "
+            "`nas search --fresh`"
+        )
+    return StudyError(f"{folder.root}: the study has no complete trial yet; let `nas search` run, then report")
+
+
+def build(folder: StudyFolder, to_dashboard: bool = False) -> Report:
+    """Writes the report of the study in ``folder``; the study's storage is written only when ``to_dashboard``.
+
+    The plots and note the dashboard shows are left in ``report/dashboard/``; ``to_dashboard`` also saves them
+    into the study at once (``nas dashboard`` does when it starts).
 
     Raises:
         StudyError: no study in the folder, or no complete trial yet.
@@ -178,21 +271,23 @@ def build(folder: StudyFolder) -> Report:
     source = studies.load_study(folder)
     frame = analysis.trials_frame(source)
     done = analysis.complete(frame) if not frame.empty else frame
+    out = folder.root / "report"
+    (out / "figures").mkdir(parents=True, exist_ok=True)
     if done.empty:
-        raise StudyError(f"{folder.root}: the study has no complete trial yet; let `nas search` run, then report")
+        return _experiment_only(folder, frame, out)
     objectives = list(source.metric_names or ["psnr", "macs"])
     costs = [c for c in ("macs", "params", "latency_ms") if done[c].notna().all()]
     main_cost = objectives[1] if len(objectives) > 1 else "macs"
     front = done[analysis.front_mask(done, objectives)]
     depths = analysis.depth_columns(frame)
-    out = folder.root / "report"
-    (out / "figures").mkdir(parents=True, exist_ok=True)
     front[list(CSV_COLUMNS)].sort_values("number").to_csv(out / "pareto.csv", index=False)
 
-    labels = _labels(folder, frame)
-    verdict, effects = _verdict(done, frame, main_cost)
+    reference = space_reference(folder.space(), frame, main_cost)
+    labels = _labels(folder, frame, reference, confirmed=bool(_confirmed_trials(folder)[1]))
+    verdict, effects = _verdict(done, frame, main_cost, reference)
     verdict = _confirmation_lines(folder, main_cost) + verdict
-    curve = analysis.hypervolume_curve(frame, main_cost)
+    curve = analysis.hypervolume_curve(frame, main_cost, reference)
+    random_curve = analysis.random_search_curve(frame, main_cost, reference)
     frequency = analysis.attention_frequency(frame, front)
     importance = analysis.depth_importance(source)
     colours = figures.block_colours(sorted({b for d in depths for b in frame[d].dropna()}))
@@ -201,8 +296,8 @@ def build(folder: StudyFolder) -> Report:
     for cost in costs:
         figures.pareto_png(done, cost, out / "figures" / f"pareto_{cost}.png")
         plots[f"pareto-{cost}"] = figures.pareto_plotly(done, cost)
-    figures.hypervolume_png(curve, main_cost, out / "figures" / "hypervolume.png")
-    plots["hypervolume"] = figures.hypervolume_plotly(curve, main_cost)
+    figures.hypervolume_png(curve, random_curve, main_cost, out / "figures" / "hypervolume.png")
+    plots["hypervolume"] = figures.hypervolume_plotly(curve, random_curve, main_cost)
     if effects.residual_std_db is not None:
         figures.effects_png(effects.table, out / "figures" / "placement_effects.png")
         plots["placement-effects"] = figures.effects_plotly(effects.table)
@@ -213,17 +308,13 @@ def build(folder: StudyFolder) -> Report:
         plots["importance"] = figures.importance_plotly(importance)
     figures.strips_png(front, depths, colours, out / "figures" / "front_placements.png")
 
+    designed = experiment_section.section(folder, out / "figures")
     pngs = sorted(p.name for p in (out / "figures").glob("*.png"))
-    markdown = _markdown(labels, verdict, front, pngs)
+    markdown = _markdown(labels, verdict, designed, front, pngs)
     (out / "report.md").write_text(markdown)
-    (out / "index.html").write_text(_html(labels, verdict, list(plots.values()), _strip_html(front, depths, colours)))
-    _push_to_dashboard(source, plots, markdown)
-    return Report(out, markdown, front)
-
-
-def _push_to_dashboard(source: optuna.Study, plots: dict[str, go.Figure], markdown: str) -> None:
-    """The report's plots and text, saved in the study for optuna-dashboard (replaced on every report)."""
-    for name in ("pareto-macs", "placement-effects", "hypervolume"):
-        if name in plots:
-            optuna_dashboard.save_plotly_graph_object(source, plots[name], graph_object_id=name)
-    optuna_dashboard.save_note(source, markdown.split("## Figures")[0])
+    strips = _strip_html(front, depths, colours)
+    (out / "index.html").write_text(_html(labels, verdict, designed, list(plots.values()), strips))
+    dashboard.save_report(folder, plots, markdown.split("## Figures")[0])
+    if to_dashboard:
+        dashboard.push_report(folder)
+    return Report(out, markdown, front, tuple(labels), tuple(verdict))

@@ -12,11 +12,14 @@ equivalent or worse, and *inconclusive* otherwise.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 from statsmodels.stats.weightstats import DescrStatsW
+
+from nas.report import verdicts
 
 DEFAULT_MARGIN_DB = 0.05  # the smallest PSNR difference that matters, when the space's experiment names none
 ALPHA = 0.05
@@ -34,7 +37,8 @@ class Comparison:
     difference_db: float  # mean of genotype − reference, paired by seed
     low_db: float  # adjusted interval of the difference
     high_db: float
-    equivalence_p: float  # TOST p-value against ±margin (compared with the adjusted alpha)
+    equivalence_low_db: float  # the 1 − 2·alpha' interval of the TOST against ±margin
+    equivalence_high_db: float
     verdict: str  # better | worse | equivalent | inconclusive
 
 
@@ -57,27 +61,18 @@ def _paired(runs: pd.DataFrame, genotype: str, reference: str) -> np.ndarray:
     return (pairs[genotype] - pairs[reference]).to_numpy(dtype=float)
 
 
-def _interval(differences: np.ndarray, alpha: float, margin: float) -> tuple[float, float, float]:
-    """(low, high) of the mean difference at level 1 − alpha, and the TOST p-value against ±margin."""
-    mean = float(differences.mean())
+def _intervals(differences: np.ndarray, alpha: float) -> tuple[float, float, float, float]:
+    """The mean difference's interval at level 1 − alpha and its TOST interval at level 1 − 2·alpha."""
     if len(differences) < 2 or np.ptp(differences) == 0:
-        # Identical differences on every seed (deterministic training of the same network): an exact result.
-        low = high = mean
-        return low, high, (0.0 if abs(mean) < margin and len(differences) >= 2 else 1.0)
+        # The same difference on every seed (deterministic training of the same network): an exact result when
+        # there are pairs to show it, no information with one pair.
+        mean = float(differences.mean())
+        spread = 0.0 if len(differences) >= 2 else math.inf
+        return mean - spread, mean + spread, mean - spread, mean + spread
     stats = DescrStatsW(differences)
     low, high = stats.tconfint_mean(alpha=alpha)
-    equivalence_p = stats.ttost_mean(-margin, margin)[0]
-    return float(low), float(high), float(equivalence_p)
-
-
-def _verdict(difference: float, low: float, high: float, equivalence_p: float, alpha: float, margin: float) -> str:
-    if low > 0 and difference >= margin:
-        return "better"
-    if high < 0 and difference <= -margin:
-        return "worse"
-    if equivalence_p <= alpha:
-        return "equivalent"
-    return "inconclusive"
+    equivalence_low, equivalence_high = stats.tconfint_mean(alpha=2 * alpha)
+    return float(low), float(high), float(equivalence_low), float(equivalence_high)
 
 
 def compare(
@@ -104,13 +99,15 @@ def compare(
     comparisons = []
     for genotype, row, reference in pairs:
         differences = _paired(runs, genotype, reference)
-        low, high, equivalence_p = _interval(differences, adjusted, margin_db)
         difference = float(differences.mean())
+        low, high, equivalence_low, equivalence_high = _intervals(differences, adjusted)
+        word = verdicts.classify(difference, low, high, equivalence_low, equivalence_high, margin_db)
         comparisons.append(Comparison(
             genotype=genotype, cost=float(row["cost"]), psnr_db=float(row["psnr"]),
             reference=str(uniform.loc[reference, "arm"]), reference_psnr_db=float(uniform.loc[reference, "psnr"]),
             seeds=len(differences), difference_db=difference, low_db=low, high_db=high,
-            equivalence_p=equivalence_p, verdict=_verdict(difference, low, high, equivalence_p, adjusted, margin_db),
+            equivalence_low_db=equivalence_low, equivalence_high_db=equivalence_high,
+            verdict=verdicts.AS_COMPARISON[word],
         ))  # fmt: skip
     return ConfirmationResult(cost, margin_db, alpha, adjusted, comparisons, _bands(comparisons))
 

@@ -1,19 +1,96 @@
-"""``nas dashboard STUDY_FOLDER``: optuna-dashboard on the study's storage, for watching a search live."""
+"""``nas dashboard STUDY_FOLDER``: optuna-dashboard on the study's storage, for watching a search live.
+
+``nas report`` leaves its key plots and verdict in ``report/dashboard/`` without touching the storage; the
+dashboard saves them into the study (Plots and Note) when it starts, and ``nas report --to-dashboard`` does
+so at once for a dashboard already running. Both repair a journal cut short before writing to it.
+"""
 
 from __future__ import annotations
 
-import optuna_dashboard
+import errno
+import ipaddress
+import socket
+import sys
+from pathlib import Path
+from typing import TextIO
 
+import optuna_dashboard
+import plotly.graph_objects as go
+import plotly.io
+
+from nas.errors import InputError
 from nas.search import studies
 from nas.search.studies import StudyFolder
 
+SHOWN_PLOTS = ("pareto-macs", "placement-effects", "hypervolume")  # the report's plots the dashboard shows
+NOTE = "note.md"
 
-def serve(folder: StudyFolder, host: str, port: int) -> None:
-    """Serves the study until interrupted. Objective names (psnr, macs, ...) are set when the study is created.
+
+def saved_report(folder: StudyFolder) -> Path:
+    """Where ``nas report`` leaves what the dashboard shows: one plotly JSON per plot and the note."""
+    return folder.root / "report" / "dashboard"
+
+
+def save_report(folder: StudyFolder, plots: dict[str, go.Figure], note: str) -> None:
+    """Leaves the report's shown plots and its note in ``saved_report(folder)``, replacing older ones."""
+    target = saved_report(folder)
+    target.mkdir(parents=True, exist_ok=True)
+    for old in target.glob("*.json"):
+        old.unlink()
+    for name in SHOWN_PLOTS:
+        if name in plots:
+            studies.write_atomically(target / f"{name}.json", plots[name].to_json())
+    studies.write_atomically(target / NOTE, note)
+
+
+def push_report(folder: StudyFolder, stream: TextIO = sys.stderr) -> bool:
+    """Saves the latest report's plots and note into the study for optuna-dashboard; False when there is none.
 
     Raises:
         StudyError: the folder holds no study.
     """
-    source, storage = studies.load_stored_study(folder)
+    source = saved_report(folder)
+    if not (source / NOTE).is_file():
+        return False
+    study, _ = studies.load_for_writing(folder, stream)
+    for plot in sorted(source.glob("*.json")):
+        optuna_dashboard.save_plotly_graph_object(study, plotly.io.read_json(plot), graph_object_id=plot.stem)
+    optuna_dashboard.save_note(study, (source / NOTE).read_text())
+    return True
+
+
+def _check_address(host: str, port: int) -> None:
+    """Raises InputError when ``port`` on ``host`` cannot be served (taken, or the host is not this machine's)."""
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.bind((host, port))
+    except OSError as error:
+        reason = "is in use" if error.errno == errno.EADDRINUSE else f"cannot be bound ({error.strerror})"
+        raise InputError(f"--host {host} --port {port}: the address {reason}; pick another --port") from None
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def serve(folder: StudyFolder, host: str, port: int, stream: TextIO = sys.stderr) -> None:
+    """Serves the study until interrupted, with the latest report's plots and note saved into it first.
+
+    Raises:
+        StudyError: the folder holds no study.
+        InputError: the port is in use or the host is not an address of this machine.
+    """
+    _check_address(host, port)
+    source, storage = studies.load_for_writing(folder, stream)  # the dashboard writes notes into the study too
+    if not _is_loopback(host):
+        stream.write(
+            f"nas dashboard: warning: bound to {host}: anyone who can reach this machine on port {port} can read "
+            "the study and write notes into it; use the default --host 127.0.0.1 with an SSH tunnel instead\n"
+        )
+    if not push_report(folder, stream):
+        stream.write(f"nas dashboard: no report yet; run `nas report --to-dashboard {folder.root}` to add its plots\n")
     print(f"optuna-dashboard for study {source.study_name!r}: http://{host}:{port}/", flush=True)
     optuna_dashboard.run_server(storage, host=host, port=port)

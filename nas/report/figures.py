@@ -14,12 +14,16 @@ import pandas as pd  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
 
 from nas.core import genotypes  # noqa: E402
+from nas.core.experiment import group_text  # noqa: E402
 from nas.report import analysis
+from nas.report.experiment import Effect, ExperimentResult
 from nas.sr import protocol
 
 FRONT_COLOUR = "#d62728"
 TRIAL_COLOUR = "#9aa5b1"
 UNIFORM_COLOUR = "#1f77b4"
+CONTROL_COLOUR = "#ff7f0e"
+FOREST_FAMILIES = {"attention": UNIFORM_COLOUR, "control": CONTROL_COLOUR}  # series and colour
 
 
 COST_AXES = {  # divisor and axis label of each cost
@@ -79,19 +83,35 @@ def pareto_plotly(done: pd.DataFrame, cost: str) -> go.Figure:
     return figure
 
 
-def hypervolume_png(curve: pd.DataFrame, cost: str, path: Path) -> None:
+RANDOM_LABEL = (f"random search over the study's genotypes (median, {analysis.RANDOM_BAND[0]:g}–"
+                f"{analysis.RANDOM_BAND[1]:g}%)")  # fmt: skip
+
+
+def hypervolume_png(curve: pd.DataFrame, random_curve: pd.DataFrame, cost: str, path: Path) -> None:
     figure, axes = plt.subplots(figsize=(6.5, 3.6))
-    axes.plot(curve["trials"], curve["hypervolume"], color=FRONT_COLOUR)
+    axes.fill_between(random_curve["trials"], random_curve["low"], random_curve["high"], color=TRIAL_COLOUR,
+                      alpha=0.3, linewidth=0)  # fmt: skip
+    axes.plot(random_curve["trials"], random_curve["median"], color=TRIAL_COLOUR, label=RANDOM_LABEL)
+    axes.plot(curve["trials"], curve["hypervolume"], color=FRONT_COLOUR, label="this search")
     axes.set_xlabel("trials")
-    axes.set_ylabel(f"hypervolume (dB × {cost} fraction)")
+    axes.set_ylabel(f"hypervolume (PSNR × {cost}, 0–1)")
+    axes.legend(fontsize=7, loc="lower right")
     axes.grid(alpha=0.3)
     _save(figure, path)
 
 
-def hypervolume_plotly(curve: pd.DataFrame, cost: str) -> go.Figure:
-    figure = go.Figure(go.Scatter(x=curve["trials"], y=curve["hypervolume"], mode="lines", name="hypervolume"))
-    figure.update_layout(title=f"Hypervolume (PSNR × {cost}) against trials", xaxis_title="trials",
-                         yaxis_title=f"dB × {cost} fraction")  # fmt: skip
+def hypervolume_plotly(curve: pd.DataFrame, random_curve: pd.DataFrame, cost: str) -> go.Figure:
+    band = {"mode": "lines", "line": {"width": 0, "color": TRIAL_COLOUR}, "showlegend": False, "hoverinfo": "skip"}
+    figure = go.Figure([
+        go.Scatter(x=random_curve["trials"], y=random_curve["low"], **band),
+        go.Scatter(x=random_curve["trials"], y=random_curve["high"], fill="tonexty", **band),
+        go.Scatter(x=random_curve["trials"], y=random_curve["median"], mode="lines", name=RANDOM_LABEL,
+                   line={"color": TRIAL_COLOUR}),
+        go.Scatter(x=curve["trials"], y=curve["hypervolume"], mode="lines", name="this search",
+                   line={"color": FRONT_COLOUR}),
+    ])  # fmt: skip
+    figure.update_layout(title=f"Hypervolume (PSNR × {cost}, normalised) against trials", xaxis_title="trials",
+                         yaxis_title="hypervolume (0–1)")  # fmt: skip
     return figure
 
 
@@ -115,8 +135,9 @@ def effects_png(effects: pd.DataFrame, path: Path) -> None:
             axes.text(column, row, value, ha="center", va="center", fontsize=6)
     axes.set_xticks(range(len(grid.columns)), grid.columns, rotation=45, ha="right", fontsize=8)
     axes.set_yticks(range(len(grid.index)), [f"depth {d}" for d in grid.index], fontsize=8)
-    figure.colorbar(image, label="PSNR effect vs none (dB)")
-    axes.set_title("Effect of each block at each depth (95% simultaneous CI)", fontsize=9)
+    figure.colorbar(image, label="PSNR association vs none (dB)")
+    axes.set_title("Association of each block at each depth with PSNR (search trials, not effects; 95% simultaneous "
+                   "CI)", fontsize=8)  # fmt: skip
     _save(figure, path)
 
 
@@ -127,7 +148,8 @@ def effects_plotly(effects: pd.DataFrame) -> go.Figure:
         text=text.fillna("").to_numpy(), texttemplate="%{text}", colorscale="RdBu", zmin=-limit, zmax=limit,
         colorbar={"title": "dB vs none"},
     ))  # fmt: skip
-    figure.update_layout(title="PSNR effect of each block at each depth, relative to none (95% simultaneous CI)")
+    figure.update_layout(title="PSNR association of each block at each depth, relative to none (search trials: "
+                         "associations, not effects; 95% simultaneous CI)")  # fmt: skip
     return figure
 
 
@@ -193,3 +215,72 @@ def strips_png(front: pd.DataFrame, depths: list[str], colours: dict[str, str], 
     axes.set_xlabel("depth")
     axes.set_title("Placements on the Pareto front", fontsize=9)
     _save(figure, path)
+
+
+def _forest_rows(result: ExperimentResult, block: str) -> tuple[list[str], dict[str, list[tuple[int, Effect]]]]:
+    """The forest's row names from the top (every depth, then alone and on top per group) and, per series
+    (the block's attention effects and its control's), each effect with its row."""
+    keys = [("uniform", None)] + [(kind, g) for g in range(len(result.groups)) for kind in ("only", "drop")]
+    where = {"only": "alone", "drop": "on top"}
+    names = ["every depth" if g is None else f"{where[kind]} at {group_text(result.groups[g])}" for kind, g in keys]
+    series: dict[str, list[tuple[int, Effect]]] = {family: [] for family in FOREST_FAMILIES}
+    for effect in result.effects:
+        if effect.block == block and effect.family in series:
+            series[effect.family].append((keys.index((effect.kind, effect.group)), effect))
+    return names, series
+
+
+def _forest_title(result: ExperimentResult, block: str) -> str:
+    interval = result.interval
+    return (f"{block}: PSNR effect by depth group ({interval.confidence:.0%} simultaneous over {interval.contrasts} "
+            f"contrasts, {len(result.seeds)} seeds); band: ±{result.margin_db:g} dB")  # fmt: skip
+
+
+def forest_png(result: ExperimentResult, block: str, path: Path) -> None:
+    """Forest plot of one block's effects (attention and its capacity control side by side) with the ±margin band."""
+    names, series = _forest_rows(result, block)
+    figure, axes = plt.subplots(figsize=(7.5, 1.2 + 0.42 * len(names)))
+    axes.axvspan(-result.margin_db, result.margin_db, color=TRIAL_COLOUR, alpha=0.25, lw=0)
+    axes.axvline(0.0, color="#555555", lw=0.8)
+    for offset, (family, rows) in zip((-0.15, 0.15), series.items(), strict=False):
+        if not rows:
+            continue
+        y = np.array([row for row, _ in rows]) + offset
+        estimate = np.array([e.estimate_db for _, e in rows])
+        spread = np.array([[e.estimate_db - e.low_db for _, e in rows], [e.high_db - e.estimate_db for _, e in rows]])
+        label = f"{result.control}({block}), capacity control" if family == "control" else f"{block} (attention)"
+        axes.errorbar(estimate, y, xerr=spread, fmt="o", ms=4, capsize=2, color=FOREST_FAMILIES[family], label=label)
+        for (_, effect), position in zip(rows, y, strict=True):
+            axes.annotate(effect.verdict, (effect.high_db, position), xytext=(4, -3), textcoords="offset points",
+                          fontsize=6, color=FOREST_FAMILIES[family])  # fmt: skip
+    axes.set_yticks(range(len(names)), names, fontsize=8)
+    axes.set_ylim(len(names) - 0.5, -0.5)
+    axes.set_xlabel("PSNR effect (dB): only - none (alone), uniform - drop (on top), uniform - none")
+    axes.set_title(_forest_title(result, block), fontsize=8)
+    axes.grid(axis="x", alpha=0.3)
+    axes.legend(fontsize=7, loc="best")
+    _save(figure, path)
+
+
+def forest_plotly(result: ExperimentResult, block: str) -> go.Figure:
+    """The interactive forest plot of ``forest_png``."""
+    names, series = _forest_rows(result, block)
+    figure = go.Figure()
+    figure.add_vrect(x0=-result.margin_db, x1=result.margin_db, fillcolor=TRIAL_COLOUR, opacity=0.25, line_width=0)
+    figure.add_vline(x=0.0, line_color="#555555", line_width=1)
+    for offset, (family, rows) in zip((-0.15, 0.15), series.items(), strict=False):
+        if not rows:
+            continue
+        figure.add_trace(go.Scatter(
+            x=[e.estimate_db for _, e in rows], y=[row + offset for row, _ in rows], mode="markers",
+            marker={"color": FOREST_FAMILIES[family], "size": 8},
+            error_x={"type": "data", "symmetric": False, "array": [e.high_db - e.estimate_db for _, e in rows],
+                     "arrayminus": [e.estimate_db - e.low_db for _, e in rows]},
+            name=f"{result.control}({block}), capacity control" if family == "control" else f"{block} (attention)",
+            customdata=[[e.label, e.verdict, e.low_db, e.high_db] for _, e in rows],
+            hovertemplate="%{customdata[0]}<br>%{x:+.3f} dB [%{customdata[2]:+.3f}, %{customdata[3]:+.3f}]"
+                          "<br>%{customdata[1]}<extra></extra>",
+        ))  # fmt: skip
+    rows_axis = {"tickvals": list(range(len(names))), "ticktext": names, "autorange": "reversed"}
+    figure.update_layout(title=_forest_title(result, block), xaxis_title="PSNR effect (dB)", yaxis=rows_axis)
+    return figure

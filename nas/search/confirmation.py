@@ -17,7 +17,7 @@ import optuna
 
 from nas.core import pareto
 from nas.core.spaces import SearchSpace
-from nas.search import designed, run, studies
+from nas.search import designed, lock, preflight, run, studies
 from nas.search.designed import DesignedRun
 from nas.search.records import record_of
 from nas.search.run import SearchSummary
@@ -116,12 +116,19 @@ def confirm(
     trainer: Trainer,
     stream: TextIO,
 ) -> tuple[ConfirmationPlan, SearchSummary]:
-    """Plans and trains the confirmation of the study in ``folder`` (resuming one that was interrupted)."""
+    """Plans and trains the confirmation of the study in ``folder`` (resuming one that was interrupted).
+
+    Raises:
+        StudyError: no study in the folder, nothing to confirm, another process is running on it, or it was
+            confirmed at another budget scale.
+    """
     space = folder.space()
-    confirmed = plan(folder, space, seeds, top, budget_scale)
-    iterations = max(1, round(space.proxy.iterations * budget_scale))
-    training_space = replace(space, proxy=replace(space.proxy, iterations=iterations))
-    opened = designed.open_designed(folder, KIND, training_space)
-    opened.study.set_user_attr("seeds", list(confirmed.seeds))
-    opened.study.set_user_attr("budget_scale", budget_scale)
-    return confirmed, designed.run_designed(folder, opened, confirmed.runs, address, trainer, stream)
+    preflight.check_cluster(address)
+    with lock.hold(folder, stream):
+        confirmed = plan(folder, space, seeds, top, budget_scale)
+        iterations = max(1, round(space.proxy.iterations * budget_scale))
+        training_space = replace(space, proxy=replace(space.proxy, iterations=iterations))
+        opened = designed.open_designed(folder, KIND, training_space)
+        opened.study.set_user_attr("seeds", list(confirmed.seeds))
+        opened.study.set_user_attr("budget_scale", budget_scale)
+        return confirmed, designed.run_designed(folder, opened, confirmed.runs, address, trainer, stream)

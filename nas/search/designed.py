@@ -41,7 +41,7 @@ def open_designed(folder: StudyFolder, kind: str, space: SearchSpace) -> OpenStu
     Raises:
         StudyError: the folder holds no study.
     """
-    search_study, storage = studies.load_stored_study(folder)
+    _, storage = studies.load_for_writing(folder)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         designed = optuna.create_study(
@@ -53,18 +53,24 @@ def open_designed(folder: StudyFolder, kind: str, space: SearchSpace) -> OpenStu
     return OpenStudy(space, designed, storage, folder.trials_csv_of(kind), kind)
 
 
+def held_runs(study: optuna.Study) -> set[DesignedRun]:
+    """The runs a designed study holds: finished (and counted), waiting or running."""
+    held = set()
+    for trial in study.get_trials(deepcopy=False):
+        record = record_of(trial)
+        if not trial.state.is_finished() or counted(trial):
+            held.add(DesignedRun(record.genotype, record.seed, record.arm))
+    return held
+
+
 def enqueue_missing(study: optuna.Study, runs: Sequence[DesignedRun], order_seed: int) -> int:
     """Enqueues the runs the study does not hold yet (finished, waiting or running), in a seeded random order.
 
     Returns:
         How many runs the study holds now that count towards its total.
     """
-    held = set()
-    for trial in study.get_trials(deepcopy=False):
-        record = record_of(trial)
-        if not trial.state.is_finished() or counted(trial):
-            held.add((record.genotype, record.seed, record.arm))
-    missing = [run for run in runs if (run.genotype, run.seed, run.arm) not in held]
+    held = held_runs(study)
+    missing = [run for run in runs if run not in held]
     random.Random(order_seed).shuffle(missing)
     for run in missing:
         planned = TrialRecord(genotype=run.genotype, seed=run.seed, arm=run.arm)
@@ -80,7 +86,10 @@ def run_designed(
     trainer: Trainer,
     stream: TextIO,
 ) -> SearchSummary:
-    """Trains every designed run the ``opened`` study does not hold yet, with its space's budget and data."""
+    """Trains every designed run the ``opened`` study does not hold yet, with its space's budget and data.
+
+    The caller holds the study folder's lock (``nas.search.lock.hold``), as a search does.
+    """
     space = opened.space
     total = enqueue_missing(opened.study, runs, space.search.seed)
     studies.write_trials_csv(opened.csv, opened.study)
@@ -88,4 +97,4 @@ def run_designed(
     if total > progress.finished:
         run_trials(folder, opened, total - progress.finished, progress, address, trainer)
     studies.write_trials_csv(opened.csv, opened.study)
-    return summarise(folder, opened.study, progress, total)
+    return summarise(folder, opened, progress, total)

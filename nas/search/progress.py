@@ -54,6 +54,8 @@ class Progress:
 
     def record(self, finished: FrozenTrial) -> None:
         self._count(finished)
+        # Tune's count of running trials is read again at its next step; the last trial has none after it.
+        self.running = max(0, self.running - 1)
         if not self.interactive:
             self.show(force=True)
 

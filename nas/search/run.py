@@ -13,7 +13,9 @@ import json
 import logging
 import os
 import shutil
+import signal
 import sys
+import threading
 import time
 import uuid
 import warnings
@@ -21,13 +23,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
+import numpy as np
 import optuna
 import torch
 from optuna.trial import FrozenTrial
 
-from nas.core import genotypes, spaces, training
+from nas.core import bounds, genotypes, pareto, spaces, training
 from nas.core.spaces import SearchSpace
-from nas.search import studies, worker
+from nas.search import lock, preflight, studies, worker
 from nas.search.progress import Progress, ShowProgress, counted
 from nas.search.records import Outcome, TrialRecord, record_of
 from nas.search.searcher import StudySearcher, directions, grid_params
@@ -41,6 +44,9 @@ TUNE_ENVIRONMENT = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "RAY_AIR_NEW_OUTP
 # Without Tune's files its end-of-run summary warns that it found no metrics (the study has them); on Ctrl-C it
 # suggests Tuner.restore, while a search resumes from its study.
 QUIET_LOGGERS = ("ray.tune.analysis.experiment_analysis", "ray.tune.tune")
+# A Ray started here turns token authentication on by default and warns that it did on every start; asking for it
+# explicitly (Ray's documented RAY_AUTH_MODE=token) keeps it on and the warning away. An explicit setting wins.
+LOCAL_RAY_ENVIRONMENT = {"RAY_AUTH_MODE": "token"}
 
 
 def quiet_process() -> None:
@@ -85,6 +91,19 @@ class SearchSummary:
     failed: int
     front: int
     interrupted: bool
+    front_trials: tuple[dict[str, Any], ...] = ()  # number, genotype and objective values of each front trial
+    storage: str = studies.JOURNAL  # the study's storage URL (``journal``: the folder's optuna.journal)
+
+    def to_json(self) -> dict[str, Any]:
+        """The summary as ``nas search --json`` prints it: counts, the front and the study's paths."""
+        paths = {"folder": self.folder, "trials_csv": self.folder / "trials.csv", "report": self.folder / "report"}
+        if self.storage == studies.JOURNAL:
+            paths["journal"] = self.folder / "optuna.journal"
+        counts = {k: getattr(self, k) for k in ("finished", "trained", "duplicates", "infeasible", "failed")}
+        return {
+            "counts": counts, "front_size": self.front, "front": list(self.front_trials),
+            "interrupted": self.interrupted, "storage": self.storage, "paths": {k: str(v) for k, v in paths.items()},
+        }  # fmt: skip
 
 
 def baseline_genotypes(search_space: SearchSpace) -> list[tuple[str, genotypes.Genotype]]:
@@ -104,12 +123,14 @@ def timestamp() -> str:
 
 
 def _create(folder: StudyFolder, search_space: SearchSpace, space_path: Path, storage_url: str) -> OpenStudy:
+    # A database URL is opened first: one that cannot be opened leaves nothing behind.
+    database = None if storage_url == studies.JOURNAL else studies.open_storage(folder, storage_url)
     folder.root.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(space_path, folder.space_file)
     folder.pin_space(search_space)
     # The folder's own journal holds one study; a shared database gets a unique name per study.
     name = search_space.name if storage_url == studies.JOURNAL else f"{search_space.name}-{timestamp()}"
-    storage = studies.open_storage(folder, storage_url)
+    storage = database or studies.open_storage(folder, storage_url)
     created = optuna.create_study(storage=storage, study_name=name, directions=directions(search_space.objectives))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -133,14 +154,20 @@ def _reopen(folder: StudyFolder, space_path: Path, storage_url: str | None) -> O
             f"{folder.root}: this study is stored in {recorded_url!r}, not {storage_url!r}; drop --storage to "
             "resume it, or add --fresh to start a new study"
         )
+    check_same_file(folder, space_path)
+    reopened, storage = studies.load_for_writing(folder)
+    requeue_interrupted(reopened, storage)
+    return OpenStudy(folder.space(), reopened, storage, folder.trials_csv)
+
+
+def check_same_file(folder: StudyFolder, space_path: Path) -> None:
+    """Raises:
+    StudyError: ``space_path`` is not the file the study in ``folder`` was created with."""
     if folder.space_file.read_bytes() != space_path.read_bytes():
         raise StudyError(
             f"{space_path}: differs from the space this study ran with ({folder.space_file}); add --fresh to start "
             "a new study (the old folder is kept), or pass another --results folder"
         )
-    reopened, storage = studies.load_stored_study(folder)
-    requeue_interrupted(reopened, storage)
-    return OpenStudy(folder.space(), reopened, storage, folder.trials_csv)
 
 
 def requeue_interrupted(reopened: optuna.Study, storage: optuna.storages.BaseStorage) -> None:
@@ -152,15 +179,21 @@ def requeue_interrupted(reopened: optuna.Study, storage: optuna.storages.BaseSto
         reopened.enqueue_trial(stale.params, user_attrs=again.to_user_attrs())
 
 
+def move_aside(folder: StudyFolder) -> None:
+    """Renames an existing study folder to ``<name>.<time>``, so a new study starts in its place."""
+    if folder.root.exists():
+        kept = folder.root.with_name(f"{folder.root.name}.{timestamp()}")
+        folder.root.rename(kept)
+        print(f"nas search: the previous study was moved to {kept}", file=sys.stderr)
+
+
 def open_study(
     folder: StudyFolder, search_space: SearchSpace, space_path: Path, storage_url: str | None, fresh: bool
 ) -> OpenStudy:
     """The folder's study: resumed with its pinned space, or created with ``search_space`` pinned and its
     baselines enqueued (``fresh`` moves an existing folder aside first)."""
-    if fresh and folder.root.exists():
-        kept = folder.root.with_name(f"{folder.root.name}.{timestamp()}")
-        folder.root.rename(kept)
-        print(f"nas search: the previous study was moved to {kept}", file=sys.stderr)
+    if fresh:
+        move_aside(folder)
     if folder.exists():
         return _reopen(folder, space_path, storage_url)
     return _create(folder, search_space, space_path, storage_url or studies.JOURNAL)
@@ -216,25 +249,50 @@ def search(
 ) -> SearchSummary:
     """Runs (or resumes) the study of ``space_path`` until it holds ``settings.trials`` finished trials.
 
+    The study folder is locked for the run (``nas.search.lock``): a second search on it stops at once.
+
     Raises:
-        SpaceError, StudyError: bad space file, or a study folder that cannot be resumed as asked.
+        SpaceError, StudyError, InputError: bad space file, results folder or cluster address; a study folder
+            that cannot be resumed as asked, or that another live process is searching.
     """
     space_path = Path(space_path).resolve()
     given = spaces.load(space_path)
     folder = StudyFolder(Path(settings.results).resolve() / given.name)
-    opened = open_study(folder, given, space_path, settings.storage, settings.fresh)
+    preflight.check_results(folder.root.parent, folder.root)
+    preflight.check_cluster(settings.address)
+    if given.plugins:  # they are Python code, run on load: say which
+        stream.write(f"nas search: imported plugin files {', '.join(str(p) for p in given.plugins)}\n")
+    if settings.fresh and folder.root.exists():
+        with lock.hold(folder, stream):  # a folder another search is using is never moved
+            move_aside(folder)
+    made_here = not folder.root.exists()
+    with lock.hold(folder, stream):
+        try:
+            opened = open_study(folder, given, space_path, settings.storage, fresh=False)
+        except BaseException:
+            if made_here:  # no half-made study folder is left behind
+                shutil.rmtree(folder.root, ignore_errors=True)
+            raise
+        return _search_study(folder, opened, settings, trainer, stream)
+
+
+def _search_study(
+    folder: StudyFolder, opened: OpenStudy, settings: RunSettings, trainer: Trainer, stream: TextIO
+) -> SearchSummary:
     total = _total(opened.space, settings.trials, stream)
+    for warning in bounds.support_warnings(opened.space, total):  # not errors: a short study is still useful
+        stream.write(f"nas search: warning: {warning}\n")
     studies.write_trials_csv(opened.csv, opened.study)
     progress = Progress(opened.study.get_trials(deepcopy=False), opened.space.objectives, total, stream)
     if total > progress.finished:
         run_trials(folder, opened, total - progress.finished, progress, settings.address, trainer)
     studies.write_trials_csv(opened.csv, opened.study)
-    return summarise(folder, opened.study, progress, total)
+    return summarise(folder, opened, progress, total)
 
 
-def summarise(folder: StudyFolder, study: optuna.Study, progress: Progress, total: int) -> SearchSummary:
+def summarise(folder: StudyFolder, opened: OpenStudy, progress: Progress, total: int) -> SearchSummary:
     """The counts of a run that stopped (finished, or interrupted short of ``total``)."""
-    finished = [t for t in study.get_trials(deepcopy=False) if counted(t)]
+    finished = [t for t in opened.study.get_trials(deepcopy=False) if counted(t)]
     outcomes = [record_of(t).outcome for t in finished]
     if progress.interactive:
         progress.stream.write("\n")
@@ -247,10 +305,24 @@ def summarise(folder: StudyFolder, study: optuna.Study, progress: Progress, tota
         failed=outcomes.count(Outcome.FAILED),
         front=progress.front_size(),
         interrupted=len(finished) < total,
+        front_trials=_front_trials(finished, opened.space.objectives),
+        storage=folder.storage_and_name()[0],
     )
 
 
-def _trial_resources(search_space: SearchSpace, cluster: dict[str, float]) -> tuple[dict[str, float], int]:
+def _front_trials(finished: list[FrozenTrial], objectives: tuple[str, ...]) -> tuple[dict[str, Any], ...]:
+    complete = [t for t in finished if t.state == optuna.trial.TrialState.COMPLETE]
+    if not complete:
+        return ()
+    on_front = pareto.nondominated(np.array([t.values for t in complete]), pareto.maximized(objectives))
+    return tuple(
+        {"number": t.number, "genotype": record_of(t).genotype, **dict(zip(objectives, t.values, strict=True))}
+        for t, kept in zip(complete, on_front, strict=True)
+        if kept
+    )
+
+
+def trial_resources(search_space: SearchSpace, cluster: dict[str, float]) -> tuple[dict[str, float], int]:
     """Each trial's Tune resources, and how many trials fit on the cluster at once."""
     resources = {"cpu": search_space.resources.cpu}
     slots = int(cluster.get("CPU", 1) // search_space.resources.cpu)
@@ -260,6 +332,19 @@ def _trial_resources(search_space: SearchSpace, cluster: dict[str, float]) -> tu
     elif search_space.resources.gpu > 0:
         print("nas search: the Ray cluster has no GPU; trials run on CPUs", file=sys.stderr)
     return resources, max(1, slots)
+
+
+def _start_ray(address: str | None) -> None:
+    """Joins the cluster at ``address``, or starts Ray on this machine, keeping the caller's SIGTERM handler."""
+    import ray
+
+    if address is None:
+        for name, value in LOCAL_RAY_ENVIRONMENT.items():
+            os.environ.setdefault(name, value)
+    on_terminate = signal.getsignal(signal.SIGTERM)
+    ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    if on_terminate is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_terminate)  # ray.init replaces it with an abrupt exit
 
 
 def run_trials(
@@ -276,15 +361,16 @@ def run_trials(
     from ray import tune
 
     if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+        _start_ray(address)
     cluster = ray.cluster_resources()
     _record_environment(folder, progress.total, cluster)
-    resources, slots = _trial_resources(opened.space, cluster)
+    resources, slots = trial_resources(opened.space, cluster)
     store = EvaluationStore(folder, uuid.uuid4().hex, opened.kind)
 
     def on_record(recorded: FrozenTrial, record: TrialRecord) -> None:
         if record.worker_lost:
             store.release_claims_of(recorded.number)
+            store.forget_results_of(recorded.number)
         studies.append_trial_row(opened.csv, recorded)
         progress.record(recorded)
 

@@ -164,11 +164,23 @@ class EvaluationStore:
             waited += time.perf_counter() - idle_since  # as slept: a loaded machine oversleeps
         study = recorded.get("study", SEARCH)
         if study == self.study and recorded["number"] in (rerun_of, number):
+            if recorded["number"] != number:
+                # The interrupted trial is recorded as such; the result is now this re-run's, so trials that
+                # reuse it later name a trial that completed with it.
+                claim.record(recorded["metrics"], self.study)
             log(f"trial {recorded['number']} trained it before the run was interrupted; result reused")
             return Shared(recorded["metrics"], None, None, waited)
         where = "" if study == self.study else f" of the {study} study"
         log(f"duplicate: trial {recorded['number']}{where} trained it with the same budget and seed; reused")
         return Shared(recorded["metrics"], recorded["number"], None if study == self.study else study, waited)
+
+    def forget_results_of(self, number: int) -> None:
+        """Removes the results trial ``number`` recorded (it failed after recording them: its worker died), so no
+        trial reuses them as a duplicate of a failed trial; the next trial of that genotype and seed trains."""
+        for result in self.folder.evaluations.glob("*.json"):
+            recorded = _read_json(result) or {}
+            if recorded.get("number") == number and recorded.get("study", SEARCH) == self.study:
+                result.unlink(missing_ok=True)
 
     def release_claims_of(self, number: int) -> None:
         """Removes the claims of trial ``number`` of this run (its worker died), so trials waiting on it train

@@ -18,16 +18,18 @@ import json
 import os
 import platform
 import socket
+import sys
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import optuna
 
 from nas.core import spaces
 from nas.core.spaces import SearchSpace
 from nas.errors import InputError
+from nas.search import journal
 from nas.search.records import CSV_COLUMNS, Outcome, TrialRecord, csv_row
 
 VERSIONED_PACKAGES = ("torch", "optuna", "ray", "fvcore", "numpy", "pandas")
@@ -91,6 +93,15 @@ class StudyFolder:
         """The records of ``environment.json``, one per search run (empty before the first run)."""
         return json.loads(self.environment_file.read_text()) if self.environment_file.is_file() else []
 
+    def require(self) -> None:
+        """Raises:
+        StudyError: the folder holds no study."""
+        if not self.exists():
+            raise StudyError(
+                f"{self.root}: no study here (no study.json); run `nas search --space SPACE` first, "
+                "or pass the folder it wrote (results/<space name>/)"
+            )
+
     def pin_space(self, space: SearchSpace) -> None:
         """Saves the validated space the study runs with; workers and reports read it, never the YAML again."""
         write_atomically(self.pinned_space, json.dumps(spaces.to_json(space), indent=2) + "\n")
@@ -99,8 +110,9 @@ class StudyFolder:
         """The study's pinned space (its plugins imported).
 
         Raises:
-            StudyError: the folder has no readable pinned space.
+            StudyError: the folder holds no study, or no readable pinned space.
         """
+        self.require()
         try:
             return spaces.from_json(json.loads(self.pinned_space.read_text()))
         except (OSError, ValueError, KeyError, TypeError) as error:
@@ -110,17 +122,41 @@ class StudyFolder:
             ) from None
 
     def storage_and_name(self) -> tuple[str, str]:
-        """The storage URL (``journal`` for the folder's own file) and study name recorded in ``study.json``."""
-        record = json.loads(self.study_record.read_text())
-        return record["storage"], record["study_name"]
+        """The storage URL (``journal`` for the folder's own file) and study name recorded in ``study.json``.
+
+        Raises:
+            StudyError: ``study.json`` is not the record ``nas search`` writes.
+        """
+        try:
+            record = json.loads(self.study_record.read_text())
+            url, name = record["storage"], record["study_name"]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise StudyError(
+                f"{self.study_record}: not a study record ({type(error).__name__}: {error}); it should hold "
+                '{"storage": "journal", "study_name": NAME}: restore it, or start a new study with '
+                "`nas search --fresh`"
+            ) from None
+        if not isinstance(url, str) or not isinstance(name, str):
+            raise StudyError(f"{self.study_record}: storage and study_name must be strings; restore the file")
+        return url, name
 
 
 def open_storage(folder: StudyFolder, url: str) -> optuna.storages.BaseStorage:
-    """The folder's journal file, or the Optuna storage at ``url`` (``sqlite:///``, ``postgresql://``...)."""
+    """The folder's journal file, or the Optuna storage at ``url`` (``sqlite:///``, ``postgresql://``...).
+
+    Raises:
+        StudyError: ``url`` names no database Optuna can open.
+    """
     if url == JOURNAL:
         backend = optuna.storages.journal.JournalFileBackend(str(folder.journal))
         return optuna.storages.JournalStorage(backend)
-    return optuna.storages.RDBStorage(url)
+    try:
+        return optuna.storages.RDBStorage(url)
+    except Exception as error:  # noqa: BLE001 - SQLAlchemy's errors for a bad URL, driver or server vary
+        raise StudyError(
+            f"--storage {url}: Optuna cannot open it ({type(error).__name__}: {str(error).splitlines()[0]}); give an "
+            "SQLAlchemy URL such as sqlite:///studies.db or postgresql://user@host/db, or leave --storage out"
+        ) from None
 
 
 # A study and the storage it was opened on: per-trial writes and the dashboard work on the storage.
@@ -133,14 +169,37 @@ def load_stored_study(folder: StudyFolder) -> StoredStudy:
     Raises:
         StudyError: the folder holds no study.
     """
-    if not folder.exists():
-        raise StudyError(
-            f"{folder.root}: no study here (no study.json); run `nas search --space SPACE` first, "
-            "or pass the folder it wrote (results/<space name>/)"
-        )
+    folder.require()
     url, name = folder.storage_and_name()
+    if url == JOURNAL and not folder.journal.is_file():
+        # Opening the journal would create an empty one and lose the study for good.
+        raise StudyError(
+            f"{folder.journal}: the study's storage is missing; restore it from a backup (the study's trials are "
+            "in it), or start a new study with `nas search --fresh` (the folder is kept aside)"
+        )
     storage = open_storage(folder, url)
-    return optuna.load_study(study_name=name, storage=storage), storage
+    try:
+        return optuna.load_study(study_name=name, storage=storage), storage
+    except KeyError:
+        raise StudyError(
+            f"{folder.root}: the storage {url!r} holds no study {name!r}; restore the storage, or start a new "
+            "study with `nas search --fresh`"
+        ) from None
+
+
+def load_for_writing(folder: StudyFolder, stream: TextIO = sys.stderr) -> StoredStudy:
+    """The study of an existing folder, for a command that writes its storage.
+
+    A journal whose last record was cut short is repaired first (``nas.search.journal``): an append after a
+    partial record would make the whole journal unreadable.
+
+    Raises:
+        StudyError: the folder holds no study.
+    """
+    url, _ = folder.storage_and_name() if folder.exists() else (None, None)
+    if url == JOURNAL:
+        journal.repair(folder.journal, stream)
+    return load_stored_study(folder)
 
 
 def load_study(folder: StudyFolder) -> optuna.Study:

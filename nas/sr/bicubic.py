@@ -1,4 +1,4 @@
-"""MATLAB-exact bicubic downsampling, the LR-image convention of SR benchmarks.
+"""MATLAB-exact bicubic resizing: downsampling makes the LR images of SR benchmarks, upsampling is their floor.
 
 PIL, OpenCV and ``torch.nn.functional.interpolate`` all differ from MATLAB's ``imresize``: none widens the
 cubic kernel when downsampling (antialiasing) in the same way, they pad differently at the borders, and they
@@ -78,3 +78,25 @@ def bicubic_downsample(hr: np.ndarray, scale: int) -> np.ndarray:
     ratio = 1.0 / scale
     rows_done = _resize_axis(hr, 0, height // scale, ratio)
     return _resize_axis(rows_done, 1, width // scale, ratio)
+
+
+def bicubic_upsample(lr: np.ndarray, scale: int) -> np.ndarray:
+    """MATLAB ``imresize(lr, scale, 'bicubic')`` for a uint8 image: the "Bicubic" row of SR tables.
+
+    Args:
+        lr: H×W×3 (or H×W) uint8 image.
+        scale: Integer upscaling factor.
+
+    Returns:
+        The (H·scale)×(W·scale) uint8 image.
+
+    Raises:
+        ValueError: the image is not uint8 or the scale is below 1.
+    """
+    if lr.dtype != np.uint8:
+        raise ValueError(f"bicubic_upsample expects a uint8 image, got {lr.dtype}")
+    if scale < 1:
+        raise ValueError(f"bicubic_upsample needs a scale of at least 1, got {scale}")
+    height, width = lr.shape[:2]
+    rows_done = _resize_axis(lr, 0, height * scale, float(scale))
+    return _resize_axis(rows_done, 1, width * scale, float(scale))

@@ -11,6 +11,7 @@ from torch import nn
 
 from nas.errors import InputError
 from nas.sr import metrics, protocol
+from nas.sr.bicubic import bicubic_upsample
 from nas.sr.data import ImagePair
 
 DEFAULT_TILE_OVERLAP = 32  # LR pixels of context on each side of a tile: covers an A2N-sized receptive field
@@ -29,6 +30,7 @@ class EvaluationResult:
 
     images: list[ImageScore]
     scale: int
+    y: str = protocol.Y_FLOAT  # how Y was kept (``protocol.Y_MODES``)
 
     @property
     def mean_psnr(self) -> float:
@@ -43,7 +45,7 @@ class EvaluationResult:
             "images": [asdict(s) for s in self.images],
             "mean": {"psnr": self.mean_psnr, "ssim": self.mean_ssim},
             "scale": self.scale,
-            "protocol": protocol.describe(self.scale),
+            "protocol": protocol.describe(self.scale, self.y),
         }
 
 
@@ -116,9 +118,10 @@ def evaluate(
     device: torch.device | str = "cpu",
     tile: int | None = None,
     overlap: int = DEFAULT_TILE_OVERLAP,
+    y: str = protocol.Y_FLOAT,
     on_image: Callable[[ImageScore], None] | None = None,
 ) -> EvaluationResult:
-    """PSNR and SSIM (Y, border = scale) of ``model`` on every pair, one whole image at a time.
+    """PSNR and SSIM (Y kept as ``y``, border = scale) of ``model`` on every pair, one whole image at a time.
 
     ``on_image`` is called with each image's score as soon as it is known (progress for long runs).
 
@@ -132,12 +135,20 @@ def evaluate(
         scores = []
         for pair in pairs:
             sr = to_uint8_image(super_resolve(model, pair.lr, scale, device, tile, overlap))
-            score = ImageScore(
-                pair.name, metrics.psnr(sr, pair.hr, border=scale), metrics.ssim(sr, pair.hr, border=scale)
-            )
+            score = _score(pair.name, sr, pair.hr, scale, y)
             scores.append(score)
             if on_image is not None:
                 on_image(score)
     finally:
         model.train(was_training)
-    return EvaluationResult(scores, scale)
+    return EvaluationResult(scores, scale, y)
+
+
+def bicubic_floor(pairs: Sequence[ImagePair], scale: int, y: str = protocol.Y_FLOAT) -> EvaluationResult:
+    """PSNR and SSIM of plain MATLAB-bicubic upsampling of each LR image: the floor any SR network must beat."""
+    scores = [_score(pair.name, bicubic_upsample(pair.lr, scale), pair.hr, scale, y) for pair in pairs]
+    return EvaluationResult(scores, scale, y)
+
+
+def _score(name: str, sr: np.ndarray, hr: np.ndarray, scale: int, y: str) -> ImageScore:
+    return ImageScore(name, metrics.psnr(sr, hr, border=scale, y=y), metrics.ssim(sr, hr, border=scale, y=y))

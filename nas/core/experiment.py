@@ -1,0 +1,267 @@
+"""A designed attention-placement experiment: which arms to train, each a genotype trained with every seed.
+
+For each block X under test the arms are ``none`` (no attention anywhere, shared by all blocks), ``uniform``
+(X at every depth that allows it), and for each depth group g: ``only`` g (X at the depths of g, ``none``
+elsewhere) and ``drop`` g (X everywhere except g, A2N's attention-dropout arm). A capacity control (the
+``conv`` block, its width matched to X's parameters by ``nas.core.capacity``) fills the same arms, so an
+attention effect can be told apart from a capacity effect. Depths whose choices exclude X hold ``none``, as
+in ``nas.core.genotypes.uniform``; the comparison is always against ``none``, so the arms hold ``none`` even
+where a space leaves it out of a depth's choices (an experiment's arms need not be points of the space).
+
+Arms that are the same genotype are trained once: ``none`` is shared, and for instance ``only`` a group that
+covers every depth is ``uniform``. ``ExperimentDesign.arm`` finds the arm of any role, shared or not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import blocks
+from nas.core import capacity
+from nas.core.genotypes import from_placement
+from nas.core.spaces import SearchSpace
+from nas.errors import InputError
+
+ARM_KINDS = ("none", "uniform", "only", "drop")
+ALPHA = 0.05
+REFERENCE_BLOCK = "none"
+
+
+class ExperimentError(InputError):
+    """A design that cannot be built as asked."""
+
+
+@dataclass(frozen=True)
+class Role:
+    """What an arm is for: X's ``uniform``, ``only`` g or ``drop`` g arm, or its control's; or ``none``."""
+
+    block: str
+    kind: str
+    group: int | None = None
+    control: bool = False
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One genotype of the design, trained with every seed.
+
+    Attributes:
+        block: The tested block it belongs to (``none`` for the shared ``none`` arm).
+        kind: ``none``, ``uniform``, ``only`` or ``drop``.
+        group: Index of the depth group for ``only`` and ``drop``, else None.
+        control: Whether it holds the capacity control matched to ``block`` instead of ``block``.
+        genotype: The canonical genotype id (the results key).
+        label: Readable name, e.g. ``a2b only 0-3`` or ``conv(a2b) drop 4-7``.
+        also: Further roles the same genotype fills (e.g. ``only`` a group covering every depth = ``uniform``).
+    """
+
+    block: str
+    kind: str
+    group: int | None
+    control: bool
+    genotype: str
+    label: str
+    also: tuple[Role, ...] = ()
+
+    @property
+    def role(self) -> Role:
+        return Role(self.block, self.kind, self.group, self.control)
+
+    def fills(self, role: Role) -> bool:
+        return role == self.role or role in self.also
+
+
+@dataclass(frozen=True)
+class ExperimentDesign:
+    """The experiment: blocks under test, depth groups, seeds, the margin that matters, control and arms.
+
+    Attributes:
+        blocks: Blocks under test.
+        groups: Depth groups, each a tuple of depth indices.
+        seeds: Every arm is trained with each of these seeds (runs are paired by seed).
+        margin_db: Smallest PSNR effect that matters; ``no effect`` means equivalent within ±margin.
+        control: Capacity-control block, or None for no control.
+        arms: The distinct genotypes to train (see ``design_arms``).
+        alpha: Family-wise error rate of every test and interval.
+    """
+
+    blocks: tuple[str, ...]
+    groups: tuple[tuple[int, ...], ...]
+    seeds: tuple[int, ...]
+    margin_db: float
+    control: str | None
+    arms: tuple[Arm, ...]
+    alpha: float = ALPHA
+
+    def arm(self, block: str, kind: str, group: int | None = None, control: bool = False) -> Arm:
+        """The arm filling a role; ``kind="none"`` is the shared ``none`` arm whatever the block."""
+        role = Role(REFERENCE_BLOCK, "none") if kind == "none" else Role(block, kind, group, control)
+        for arm in self.arms:
+            if arm.fills(role):
+                return arm
+        raise KeyError(f"the design has no arm for {role}")
+
+    def group_label(self, group: int) -> str:
+        return group_text(self.groups[group])
+
+
+def group_text(depths: tuple[int, ...]) -> str:
+    """``0-3`` for a run of depths, ``5`` for one depth, ``0,2,5`` otherwise."""
+    ordered = sorted(depths)
+    if len(ordered) > 1 and ordered == list(range(ordered[0], ordered[-1] + 1)):
+        return f"{ordered[0]}-{ordered[-1]}"
+    return ",".join(str(d) for d in ordered)
+
+
+def make_design(
+    space: SearchSpace,
+    tested: tuple[str, ...] | list[str],
+    groups: tuple[tuple[int, ...], ...] | list[list[int]],
+    seeds: tuple[int, ...] | list[int],
+    margin_db: float,
+    control: str | None = capacity.CONTROL_BLOCK,
+    alpha: float = ALPHA,
+) -> ExperimentDesign:
+    """An ``ExperimentDesign`` for ``space`` with its arms built by ``design_arms``.
+
+    Raises:
+        ExperimentError: fewer than two distinct seeds, a margin that is not positive, an alpha outside
+            (0, 1), or any error of ``design_arms``.
+    """
+    seeds = tuple(seeds)
+    if len(seeds) < 2 or len(set(seeds)) != len(seeds):
+        raise ExperimentError(f"seeds {list(seeds)}: give at least two distinct seeds (the seed noise needs them)")
+    if not margin_db > 0:
+        raise ExperimentError(f"margin_db {margin_db!r}: give the smallest PSNR effect that matters, in dB (> 0)")
+    if not 0 < alpha < 1:
+        raise ExperimentError(f"alpha {alpha!r}: give an error rate between 0 and 1, such as 0.05")
+    groups = tuple(tuple(int(d) for d in group) for group in groups)
+    arms = design_arms(space, tuple(tested), groups, control)
+    return ExperimentDesign(tuple(tested), groups, seeds, float(margin_db), control, arms, float(alpha))
+
+
+def design_arms(
+    space: SearchSpace,
+    tested: tuple[str, ...],
+    groups: tuple[tuple[int, ...], ...],
+    control: str | None,
+) -> tuple[Arm, ...]:
+    """The distinct arms of the design: ``none``, then per tested block its arms and its control's arms.
+
+    Control arms hold ``control`` where the block's arms hold the block, with ``inner_channels`` matched to
+    that block's slot; the control arms of different blocks are therefore different genotypes. A role whose
+    genotype equals an earlier arm's is recorded in that arm's ``also``.
+
+    Raises:
+        ExperimentError: no or repeated blocks, ``none`` or a block the space never offers under test,
+            empty, overlapping or out-of-range groups, a group where a tested block is never allowed, or a
+            control that is a tested block.
+        capacity.CapacityMatchError: the control cannot be matched to a tested block.
+    """
+    _check_blocks(space, tested, control)
+    _check_groups(space, tested, groups)
+    roles: list[tuple[Role, str]] = [(Role(REFERENCE_BLOCK, "none"), _genotype(space, [REFERENCE_BLOCK] * space.depth))]
+    for block in tested:
+        placements = _placements(space, block, groups)
+        roles += [(role, _genotype(space, placement)) for role, placement in placements]
+        if control is not None:
+            matched = _control_space(space, block, control)
+            roles += [
+                (dataclasses.replace(role, control=True), _genotype(matched, _swap(placement, block, control)))
+                for role, placement in placements
+            ]
+    return _deduplicated(roles, groups, control)
+
+
+def _check_blocks(space: SearchSpace, tested: tuple[str, ...], control: str | None) -> None:
+    if not tested or len(set(tested)) != len(tested):
+        raise ExperimentError(f"blocks {list(tested)}: list each block under test once, at least one")
+    offered = space.all_blocks()
+    for block in tested:
+        blocks.spec(block)  # raises UnknownBlockError listing the valid names
+        if block == REFERENCE_BLOCK:
+            raise ExperimentError("block 'none' is the reference of every effect; list attention blocks to test")
+        if block not in offered:
+            raise ExperimentError(
+                f"block {block!r} is not a choice of space {space.name!r}; its blocks: {', '.join(offered)}"
+            )
+    if control is not None:
+        blocks.spec(control)
+        if control == REFERENCE_BLOCK or control in tested:
+            raise ExperimentError(
+                f"control {control!r} must differ from 'none' and the blocks under test; use "
+                f"{capacity.CONTROL_BLOCK!r} or no control"
+            )
+
+
+def _check_groups(space: SearchSpace, tested: tuple[str, ...], groups: tuple[tuple[int, ...], ...]) -> None:
+    if not groups:
+        raise ExperimentError("groups: give at least one depth group, such as [[0, 1], [2, 3]]")
+    seen: set[int] = set()
+    for index, group in enumerate(groups):
+        if not group or any(not 0 <= d < space.depth for d in group):
+            raise ExperimentError(
+                f"groups[{index}] {list(group)}: give a non-empty list of depths from 0 to {space.depth - 1}"
+            )
+        if seen & set(group) or len(set(group)) != len(group):
+            raise ExperimentError(f"groups[{index}] {list(group)}: groups must not overlap or repeat a depth")
+        seen |= set(group)
+        for block in tested:
+            if not any(block in space.choices_at(d) for d in group):
+                raise ExperimentError(
+                    f"groups[{index}] {list(group)}: block {block!r} is not a choice at any of these depths, "
+                    "so its arms there equal 'none' and 'uniform'; drop the group or the block"
+                )
+
+
+def _placements(space: SearchSpace, block: str, groups: tuple[tuple[int, ...], ...]) -> list[tuple[Role, list[str]]]:
+    """The block's roles with their placements: ``uniform``, then ``only`` and ``drop`` for every group."""
+    every = set(range(space.depth))
+    result = [(Role(block, "uniform"), _placement(space, block, every))]
+    result += [(Role(block, "only", g), _placement(space, block, set(depths))) for g, depths in enumerate(groups)]
+    result += [
+        (Role(block, "drop", g), _placement(space, block, every - set(depths))) for g, depths in enumerate(groups)
+    ]
+    return result
+
+
+def _placement(space: SearchSpace, block: str, depths: set[int]) -> list[str]:
+    return [block if d in depths and block in space.choices_at(d) else REFERENCE_BLOCK for d in range(space.depth)]
+
+
+def _swap(placement: list[str], block: str, control: str) -> list[str]:
+    return [control if b == block else b for b in placement]
+
+
+def _control_space(space: SearchSpace, block: str, control: str) -> SearchSpace:
+    """``space`` with the control's width option set to match ``block`` (genotype options are per block name)."""
+    width = capacity.matched_inner_channels(block, space.channels, space.options_for(block), control)
+    options: dict[str, Any] = {**space.options_for(control), capacity.WIDTH_OPTION: width}
+    return dataclasses.replace(space, block_options={**space.block_options, control: options})
+
+
+def _genotype(space: SearchSpace, placement: list[str]) -> str:
+    return str(from_placement(space, placement))
+
+
+def role_label(role: Role, groups: tuple[tuple[int, ...], ...], control: str | None) -> str:
+    """``none``, ``a2b uniform``, ``a2b only 0-3``, ``conv(a2b) drop 4-7``."""
+    if role.kind == "none":
+        return REFERENCE_BLOCK
+    name = f"{control}({role.block})" if role.control else role.block
+    return f"{name} {role.kind}" + ("" if role.group is None else f" {group_text(groups[role.group])}")
+
+
+def _deduplicated(
+    roles: list[tuple[Role, str]], groups: tuple[tuple[int, ...], ...], control: str | None
+) -> tuple[Arm, ...]:
+    arms: dict[str, Arm] = {}
+    for role, genotype in roles:
+        if genotype in arms:
+            arms[genotype] = dataclasses.replace(arms[genotype], also=(*arms[genotype].also, role))
+        else:
+            label = role_label(role, groups, control)
+            arms[genotype] = Arm(role.block, role.kind, role.group, role.control, genotype, label)
+    return tuple(arms.values())

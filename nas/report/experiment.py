@@ -1,0 +1,642 @@
+"""The statistics of a designed attention-placement experiment (see ``nas.core.experiment`` for the arms).
+
+``analyse(runs, design)`` fits one OLS model to every training of the design, PSNR ~ arm + seed, with arm and
+seed categorical: the seed is a blocking factor, so every comparison of two arms is paired by seed. Effects
+are contrasts of that fit (``t_test``), tests of several contrasts at once are F-tests of it (``f_test``):
+
+- ``attention`` effects of block X: ``uniform - none`` (X at every depth), ``only g - none`` (X at the depths
+  of g alone) and ``uniform - drop g`` (X at g on top of X everywhere else); ``control`` effects: the same for
+  the capacity control matched to X; ``attention - control``: each attention effect minus the same effect of
+  the control, i.e. what attention adds beyond the same number of parameters.
+- Intervals are simultaneous at 1 - alpha over every effect the result reports (Bonferroni: each is a
+  1 - alpha/m interval for m effects); p-values are Holm-adjusted over the same family. Verdicts read the
+  intervals, so a verdict never disagrees with the interval printed beside it.
+- Verdict words (DESIGN.md "Evidence"): *helps* / *hurts*: the interval excludes 0 and |effect| >= margin;
+  *no effect*: TOST equivalence within ±margin at the same adjusted level (the 1 - 2·alpha/m interval lies
+  inside ±margin); *inconclusive*: anything else.
+- Omnibus gate: an F-test that all arm means are equal comes first. When it does not reject at alpha no
+  effect reads helps or hurts and no depth finding is named; the result says how many seeds would detect the
+  margin. An equivalence (*no effect*) is still reported: it is a claim of its own test, which a non-rejected
+  omnibus test does not weaken.
+- Depth dependence is its own F-test (that a block's group effects are all equal, both arm kinds), per block
+  and over all tested blocks, Holm-adjusted over those tests: a group that reads *helps* beside one that reads
+  *inconclusive* is no evidence that the effect depends on depth.
+- Seed noise: the residual standard deviation of the blocked fit, with a chi-square interval on its degrees
+  of freedom.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from scipy import optimize, stats
+from statsmodels.regression.linear_model import RegressionResults
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.power import TTestPower
+
+from nas.core.experiment import ExperimentDesign, group_text, role_label
+from nas.errors import InputError
+from nas.report.verdicts import classify
+
+RUN_COLUMNS = ("genotype", "seed", "psnr", "macs", "params")
+FAMILIES = ("attention", "control", "attention - control")
+VERDICTS = ("helps", "hurts", "no effect", "inconclusive")
+POWER = 0.8
+MIN_SEEDS = 2
+MAX_SEEDS = 100_000
+MAX_EFFECT_SIZE = 1024.0  # in noise standard deviations
+# A paired difference of two arms has sd sqrt(2)·sigma when the two runs' residuals are independent with sd sigma.
+DIFFERENCE_SD_PER_NOISE = math.sqrt(2.0)
+
+
+class ExperimentDataError(InputError):
+    """Runs that cannot be analysed against their design."""
+
+
+@dataclass(frozen=True)
+class IntervalBasis:
+    """What every effect interval is over and how it was adjusted."""
+
+    confidence: float  # simultaneous (family-wise) level
+    per_interval: float  # level of each interval: 1 - alpha/contrasts
+    adjustment: str
+    contrasts: int
+    over: str
+
+
+@dataclass(frozen=True)
+class Effect:
+    """One contrast of the fit, in dB, with its simultaneous interval, tests and verdict."""
+
+    block: str
+    family: str  # attention, control or attention - control
+    kind: str  # uniform, only or drop
+    group: int | None
+    label: str
+    estimate_db: float
+    low_db: float
+    high_db: float
+    p_value: float
+    p_holm: float
+    equivalence_low_db: float  # the 1 - 2·alpha/m interval of the TOST
+    equivalence_high_db: float
+    tost_p: float  # unadjusted; equivalence at the adjusted level means tost_p < alpha/m
+    verdict: str
+
+
+@dataclass(frozen=True)
+class FTest:
+    """An F-test of the fit; ``p_holm`` is adjusted over its family (None for a test of its own)."""
+
+    name: str
+    f: float
+    df_num: int
+    df_denom: int
+    p_value: float
+    p_holm: float | None
+    rejects: bool
+
+
+@dataclass(frozen=True)
+class ResidualNoise:
+    """Residual standard deviation of the blocked fit (seed-to-seed noise of one training), with its interval."""
+
+    std_db: float
+    low_db: float
+    high_db: float
+    dof: int
+    confidence: float
+
+
+@dataclass(frozen=True)
+class ArmSummary:
+    """One arm's runs: count, mean PSNR (not paired), and its cost."""
+
+    label: str
+    genotype: str
+    roles: tuple[str, ...]
+    runs: int
+    psnr_mean_db: float
+    params: float | None
+    macs: float | None
+
+
+@dataclass(frozen=True)
+class ExperimentResult:
+    """Everything ``analyse`` found, with the verdict in words; ``to_json()`` gives plain JSON values."""
+
+    blocks: tuple[str, ...]
+    groups: tuple[tuple[int, ...], ...]
+    seeds: tuple[int, ...]
+    margin_db: float
+    alpha: float
+    control: str | None
+    runs_used: int
+    runs_ignored: int
+    arms: tuple[ArmSummary, ...]
+    noise: ResidualNoise
+    omnibus: FTest
+    depth_tests: tuple[FTest, ...]
+    interval: IntervalBasis
+    effects: tuple[Effect, ...]
+    seeds_to_detect_margin: int | None  # None: more than MAX_SEEDS (the margin is far below the noise)
+    verdict: tuple[str, ...]
+
+    def to_json(self) -> dict:
+        """A dict of JSON values (lists, not tuples) that ``json.loads(json.dumps(...))`` returns unchanged."""
+        return _jsonable(dataclasses.asdict(self))
+
+    def effects_frame(self) -> pd.DataFrame:
+        """One row per effect (the fields of ``Effect``)."""
+        return pd.DataFrame([dataclasses.asdict(e) for e in self.effects], columns=list(Effect.__dataclass_fields__))
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    return value
+
+
+def minimum_detectable_effect(
+    noise_db: float, seeds: int, contrasts: int, alpha: float = 0.05, power: float = POWER
+) -> float:
+    """The smallest arm difference (dB) detected with probability ``power`` by ``seeds`` paired seeds.
+
+    A paired t-test of two arms (statsmodels ``TTestPower``) at the Bonferroni level alpha/contrasts; the
+    paired differences have sd sqrt(2)·noise for independent residuals. The blocked fit of the whole design
+    has more residual degrees of freedom than one paired test, so its power is at least this. Detected means
+    that the simultaneous interval excludes 0; a true effect of exactly the margin reads *helps* only about
+    half the time (its estimate must reach the margin too), so a verdict of *helps* needs a true effect of
+    about margin + this.
+
+    Raises:
+        ExperimentDataError: an input is out of range, or the seeds detect nothing below 1,024 noise sds.
+    """
+    _check_power_inputs(noise_db, contrasts, alpha, power)
+    if seeds < MIN_SEEDS:
+        raise ExperimentDataError(f"seeds {seeds}: a paired comparison needs at least {MIN_SEEDS} seeds")
+    level = alpha / contrasts
+
+    def shortfall(size: float) -> float:
+        return _directional_power(size, seeds, level) - power
+
+    # Bracket the root ourselves: solve_power's fixed bracket misses it for few seeds and many contrasts.
+    high = 1.0
+    while shortfall(high) < 0 and high < MAX_EFFECT_SIZE:
+        high *= 2
+    if not shortfall(high) >= 0:
+        raise ExperimentDataError(
+            f"{seeds} seeds at alpha {alpha:g}/{contrasts} contrasts detect no effect below {MAX_EFFECT_SIZE:g} "
+            "noise standard deviations; use more seeds"
+        )
+    return optimize.brentq(shortfall, 0.0, high) * DIFFERENCE_SD_PER_NOISE * noise_db
+
+
+def seeds_needed(noise_db: float, margin_db: float, contrasts: int, alpha: float = 0.05, power: float = POWER) -> int:
+    """Seeds per arm that detect an arm difference of ``margin_db`` with probability ``power`` (at least 2).
+
+    The same test as ``minimum_detectable_effect``: the smallest whole number of seeds whose power reaches
+    ``power``, found by bisection on the power (monotone in the seeds), which, unlike a root finder, also
+    works where two or three seeds suffice.
+
+    Raises:
+        ExperimentDataError: an input is out of range, or more than 100,000 seeds would be needed.
+    """
+    _check_power_inputs(noise_db, contrasts, alpha, power)
+    if not margin_db > 0:
+        raise ExperimentDataError(f"margin_db {margin_db!r}: the margin must be a positive number of dB")
+    size = margin_db / (DIFFERENCE_SD_PER_NOISE * noise_db)
+
+    def enough(seeds: int) -> bool:
+        return _directional_power(size, seeds, alpha / contrasts) >= power
+
+    high = MIN_SEEDS
+    while not enough(high):
+        high *= 2
+        if high > MAX_SEEDS:
+            raise ExperimentDataError(
+                f"a {margin_db:g} dB margin at {noise_db:g} dB seed noise needs more than {MAX_SEEDS:,} seeds; "
+                "choose a larger margin"
+            )
+    candidates = range(MIN_SEEDS, high + 1)
+    return candidates[bisect.bisect_left(candidates, True, key=enough)]
+
+
+def _directional_power(size: float, seeds: int, level: float) -> float:
+    """Power of the two-sided paired t-test at ``level`` to reject on the side of the effect.
+
+    That is the one-sided power at level/2. It leaves out rejections with the wrong sign, which detect
+    nothing (and make statsmodels' two-sided power NaN for large effects with few seeds).
+    """
+    return float(TTestPower().power(effect_size=size, nobs=seeds, alpha=level / 2, alternative="larger"))
+
+
+def _check_power_inputs(noise_db: float, contrasts: int, alpha: float, power: float) -> None:
+    if not noise_db > 0:
+        raise ExperimentDataError(f"noise_db {noise_db!r}: the seed noise must be a positive number of dB")
+    if contrasts < 1:
+        raise ExperimentDataError(f"contrasts {contrasts}: at least one contrast is tested")
+    if not (0 < alpha < 1 and 0 < power < 1):
+        raise ExperimentDataError(f"alpha {alpha!r} and power {power!r} must lie between 0 and 1")
+
+
+def seeds_needed_or_none(noise_db: float, margin_db: float, contrasts: int, alpha: float = 0.05) -> int | None:
+    """``seeds_needed`` for measured noise: None where that would be more than MAX_SEEDS (a finding to report,
+    not an error), the minimum of 2 where the runs showed no noise at all."""
+    if noise_db == 0:
+        return 2
+    try:
+        return seeds_needed(noise_db, margin_db, contrasts, alpha)
+    except ExperimentDataError:
+        return None
+
+
+def seeds_text(seeds: int | None) -> str:
+    return f"about {seeds}" if seeds is not None else f"more than {MAX_SEEDS:,}"
+
+
+def contrast_count(design: ExperimentDesign) -> int:
+    """How many effects ``analyse`` reports for ``design``: the family its intervals are adjusted over."""
+    return len(_contrasts(design))
+
+
+def analyse(runs: pd.DataFrame, design: ExperimentDesign) -> ExperimentResult:
+    """The effects, tests, noise and verdict of a designed experiment.
+
+    Args:
+        runs: One row per training, with columns genotype, seed, psnr, macs, params. Rows of other genotypes
+            or seeds, and failed trainings (PSNR missing), are ignored and counted.
+        design: The design the runs were trained for.
+
+    Raises:
+        ExperimentDataError: a column is missing, an arm has no runs, or no residual degrees of freedom are
+            left (too few runs to estimate the seed noise).
+    """
+    used, ignored = _design_runs(runs, design)
+    fit, coefficient = _fit(used, design)
+    planned = _contrasts(design)
+    basis = IntervalBasis(
+        confidence=1 - design.alpha,
+        per_interval=1 - design.alpha / len(planned),
+        adjustment=f"Bonferroni over {len(planned)} contrasts; p-values Holm-adjusted over the same",
+        contrasts=len(planned),
+        over=f"{len(design.seeds)} seeds per arm, paired by seed (seed a blocking factor)",
+    )
+    omnibus = _omnibus(fit, coefficient, design)
+    noise = _noise(fit, design.alpha)
+    scored = _score(fit, planned, coefficient, design, gate_open=omnibus.rejects)
+    depth_tests = _depth_tests(fit, coefficient, design)
+    needed = seeds_needed_or_none(noise.std_db, design.margin_db, len(planned), design.alpha)
+    result = ExperimentResult(
+        blocks=design.blocks,
+        groups=design.groups,
+        seeds=design.seeds,
+        margin_db=design.margin_db,
+        alpha=design.alpha,
+        control=design.control,
+        runs_used=len(used),
+        runs_ignored=ignored,
+        arms=_arm_summaries(used, design),
+        noise=noise,
+        omnibus=omnibus,
+        depth_tests=depth_tests,
+        interval=basis,
+        effects=scored,
+        seeds_to_detect_margin=needed,
+        verdict=(),
+    )
+    return dataclasses.replace(result, verdict=verdict_lines(result))
+
+
+def _design_runs(runs: pd.DataFrame, design: ExperimentDesign) -> tuple[pd.DataFrame, int]:
+    """The runs of the design's arms and seeds with a PSNR, an ``arm`` index column added; and the rest's count."""
+    missing = [c for c in RUN_COLUMNS if c not in runs.columns]
+    if missing:
+        raise ExperimentDataError(f"runs lack the column(s) {', '.join(missing)}; give {', '.join(RUN_COLUMNS)}")
+    index = {arm.genotype: i for i, arm in enumerate(design.arms)}
+    psnr = pd.to_numeric(runs["psnr"], errors="coerce")
+    keep = runs["genotype"].isin(list(index)) & runs["seed"].isin(list(design.seeds)) & np.isfinite(psnr)
+    used = runs[keep].assign(psnr=psnr[keep], arm=runs.loc[keep, "genotype"].map(index))
+    absent = [design.arms[i].label for i in range(len(design.arms)) if i not in set(used["arm"])]
+    if absent:
+        raise ExperimentDataError(
+            f"arm(s) {', '.join(absent)} have no runs with the design's seeds; train them before analysing"
+        )
+    return used, int((~keep).sum())
+
+
+def _fit(used: pd.DataFrame, design: ExperimentDesign) -> tuple[RegressionResults, dict[str, int]]:
+    """OLS of PSNR on one indicator per arm (cell means) plus seed indicators (all but the first seed present).
+
+    Returns the fit and the column of each arm's coefficient (``arm<i>``); differences of arm coefficients
+    are differences of seed-adjusted arm means.
+    """
+    arms = pd.get_dummies(pd.Categorical(used["arm"], categories=range(len(design.arms))), prefix="arm", dtype=float)
+    seeds = pd.get_dummies(pd.Categorical(used["seed"]), prefix="seed", drop_first=True, dtype=float)
+    exog = pd.concat([arms, seeds], axis=1)
+    exog.index = used.index
+    fit = sm.OLS(used["psnr"].to_numpy(dtype=float), exog).fit()
+    if fit.df_resid < 1:
+        raise ExperimentDataError(
+            f"{len(used)} runs leave no residual degrees of freedom for {exog.shape[1]} coefficients; "
+            "train every arm with at least two seeds"
+        )
+    return fit, {name: i for i, name in enumerate(exog.columns)}
+
+
+@dataclass(frozen=True)
+class _Contrast:
+    """An effect as signed arms: +1 for each arm in ``plus``, -1 for each in ``minus``."""
+
+    plus: tuple[int, ...]
+    minus: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """A reported effect before estimation: what it is, and its contrast of arms."""
+
+    block: str
+    family: str
+    kind: str
+    group: int | None
+    label: str
+    contrast: _Contrast
+
+
+def _arm_index(design: ExperimentDesign, block: str, kind: str, group: int | None, control: bool) -> int:
+    return design.arms.index(design.arm(block, kind, group, control))
+
+
+def _contrasts(design: ExperimentDesign) -> list[_Planned]:
+    """Every reported effect: per block and arm kind/group, attention, control and attention - control."""
+    planned = []
+    keys = [("uniform", None)] + [(k, g) for k in ("only", "drop") for g in range(len(design.groups))]
+    for block in design.blocks:
+        for kind, group in keys:
+            attention = _Contrast(*_effect_arms(design, block, kind, group, False))
+            label = _effect_label(design, block, kind, group, False)
+            planned.append(_Planned(block, "attention", kind, group, label, attention))
+            if design.control is None:
+                continue
+            control = _Contrast(*_effect_arms(design, block, kind, group, True))
+            control_label = _effect_label(design, block, kind, group, True)
+            planned.append(_Planned(block, "control", kind, group, control_label, control))
+            difference = _Contrast(attention.plus + control.minus, attention.minus + control.plus)
+            planned.append(
+                _Planned(block, "attention - control", kind, group, f"({label}) - ({control_label})", difference)
+            )
+    return planned
+
+
+def _effect_arms(
+    design: ExperimentDesign, block: str, kind: str, group: int | None, control: bool
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(plus, minus) arms: only g - none, uniform - drop g, uniform - none."""
+    if kind == "drop":
+        high, low = ("uniform", None), ("drop", group)
+    else:
+        high, low = (kind, group), ("none", None)
+    return (_arm_index(design, block, *high, control),), (_arm_index(design, block, *low, control),)
+
+
+def _effect_label(design: ExperimentDesign, block: str, kind: str, group: int | None, control: bool) -> str:
+    def name(k: str, g: int | None) -> str:
+        return design.arms[_arm_index(design, block, k, g, control)].label if k != "none" else "none"
+
+    if kind == "drop":
+        return f"{name('uniform', None)} - {name('drop', group)}"
+    return f"{name(kind, group)} - none"
+
+
+def _vector(contrast: _Contrast, coefficient: dict[str, int]) -> np.ndarray:
+    vector = np.zeros(len(coefficient))
+    for arm in contrast.plus:
+        vector[coefficient[f"arm_{arm}"]] += 1.0
+    for arm in contrast.minus:
+        vector[coefficient[f"arm_{arm}"]] -= 1.0
+    return vector
+
+
+def _score(
+    fit: RegressionResults,
+    planned: list[_Planned],
+    coefficient: dict[str, int],
+    design: ExperimentDesign,
+    gate_open: bool,
+) -> tuple[Effect, ...]:
+    """Estimates, Bonferroni intervals, Holm p-values, TOST and verdicts of every effect."""
+    tests = fit.t_test(np.array([_vector(p.contrast, coefficient) for p in planned]))
+    per = design.alpha / len(planned)
+    estimate, se = np.ravel(tests.effect), np.ravel(tests.sd)
+    interval, equivalence = tests.conf_int(alpha=per), tests.conf_int(alpha=2 * per)
+    p_values = np.ravel(tests.pvalue)
+    p_holm = multipletests(p_values, alpha=design.alpha, method="holm")[1]
+    margin, dof = design.margin_db, fit.df_resid
+    # TOST: the larger of the two one-sided p-values against -margin and +margin.
+    tost = np.maximum(stats.t.sf((estimate + margin) / se, dof), stats.t.cdf((estimate - margin) / se, dof))
+    return tuple(
+        Effect(
+            block=p.block, family=p.family, kind=p.kind, group=p.group, label=p.label,
+            estimate_db=float(estimate[i]), low_db=float(interval[i][0]), high_db=float(interval[i][1]),
+            p_value=float(p_values[i]), p_holm=float(p_holm[i]),
+            equivalence_low_db=float(equivalence[i][0]), equivalence_high_db=float(equivalence[i][1]),
+            tost_p=float(tost[i]),
+            verdict=classify(estimate[i], *interval[i], *equivalence[i], margin, gate_open),
+        )
+        for i, p in enumerate(planned)
+    )  # fmt: skip
+
+
+def _f_test(fit: RegressionResults, name: str, matrix: np.ndarray, alpha: float) -> FTest:
+    result = fit.f_test(matrix)
+    p_value = float(np.squeeze(result.pvalue))
+    return FTest(
+        name, float(np.squeeze(result.fvalue)), int(result.df_num), int(result.df_denom), p_value, None, p_value < alpha
+    )
+
+
+def _omnibus(fit: RegressionResults, coefficient: dict[str, int], design: ExperimentDesign) -> FTest:
+    """F-test that every arm has the same seed-adjusted mean."""
+    rows = [_vector(_Contrast((arm,), (0,)), coefficient) for arm in range(1, len(design.arms))]
+    return _f_test(fit, "all arm means equal", np.array(rows), design.alpha)
+
+
+def _independent(rows: list[np.ndarray]) -> np.ndarray:
+    """A maximal linearly independent subset of ``rows``: shared arms can make restrictions repeat."""
+    kept: list[np.ndarray] = []
+    for row in rows:
+        if np.linalg.matrix_rank(np.array([*kept, row])) > len(kept):
+            kept.append(row)
+    return np.array(kept)
+
+
+def _group_restrictions(
+    design: ExperimentDesign, coefficient: dict[str, int], block: str, control: bool
+) -> list[np.ndarray]:
+    """Rows stating that each arm kind's effect at every group equals its effect at group 0."""
+    rows = []
+    for kind in ("only", "drop"):
+        first = _Contrast(*_effect_arms(design, block, kind, 0, control))
+        for group in range(1, len(design.groups)):
+            other = _Contrast(*_effect_arms(design, block, kind, group, control))
+            rows.append(_vector(other, coefficient) - _vector(first, coefficient))
+    return rows
+
+
+def _depth_tests(fit: RegressionResults, coefficient: dict[str, int], design: ExperimentDesign) -> tuple[FTest, ...]:
+    """Per block (and its control), then over all tested blocks: F-tests that the group effects are equal."""
+    if len(design.groups) < 2:
+        return ()
+    tests, everything = [], []
+    for block in design.blocks:
+        rows = _group_restrictions(design, coefficient, block, False)
+        everything += rows
+        tests.append(_f_test(fit, block, _independent(rows), design.alpha))
+        if design.control is not None:
+            rows = _group_restrictions(design, coefficient, block, True)
+            tests.append(_f_test(fit, f"{design.control}({block})", _independent(rows), design.alpha))
+    if len(design.blocks) > 1:
+        tests.append(_f_test(fit, "all tested blocks", _independent(everything), design.alpha))
+    p_holm = multipletests([t.p_value for t in tests], alpha=design.alpha, method="holm")[1]
+    return tuple(
+        dataclasses.replace(t, p_holm=float(p), rejects=bool(p < design.alpha))
+        for t, p in zip(tests, p_holm, strict=True)
+    )
+
+
+def _noise(fit: RegressionResults, alpha: float) -> ResidualNoise:
+    """Residual sd with its 1 - alpha interval: dof·s²/sigma² follows chi-square with the residual dof."""
+    dof = int(fit.df_resid)
+    variance = float(fit.scale)
+    upper_q, lower_q = stats.chi2.ppf([1 - alpha / 2, alpha / 2], dof)
+    return ResidualNoise(
+        math.sqrt(variance), math.sqrt(dof * variance / upper_q), math.sqrt(dof * variance / lower_q), dof, 1 - alpha
+    )
+
+
+def _arm_summaries(used: pd.DataFrame, design: ExperimentDesign) -> tuple[ArmSummary, ...]:
+    costs = used[["params", "macs"]].apply(pd.to_numeric, errors="coerce").assign(psnr=used["psnr"], arm=used["arm"])
+    means, counts = costs.groupby("arm").mean(), costs.groupby("arm").size()
+    summaries = []
+    for index, arm in enumerate(design.arms):
+        roles = (arm.label, *(role_label(role, design.groups, design.control) for role in arm.also))
+        params, macs, psnr = (means.at[index, column] for column in ("params", "macs", "psnr"))
+        summaries.append(
+            ArmSummary(
+                arm.label,
+                arm.genotype,
+                roles,
+                int(counts[index]),
+                float(psnr),
+                None if pd.isna(params) else float(params),
+                None if pd.isna(macs) else float(macs),
+            )
+        )
+    return tuple(summaries)
+
+
+def verdict_lines(result: ExperimentResult) -> tuple[str, ...]:
+    """The verdict in words, built from the numbers: design, test, noise, omnibus gate, then per block."""
+    lines = [_design_line(result), _method_line(result), _noise_line(result.noise), _omnibus_line(result)]
+    if not result.omnibus.rejects:
+        equivalent = [e for e in result.effects if e.verdict == "no effect"]
+        lines += [f"no effect: {_effect_text(e)}" for e in equivalent]
+        return tuple(lines)
+    depth = {t.name: t for t in result.depth_tests}
+    for block in result.blocks:
+        lines += _block_lines(result, block, depth)
+    if "all tested blocks" in depth:
+        lines.append(_depth_text("all tested blocks", depth["all tested blocks"]))
+    return tuple(lines)
+
+
+def _design_line(result: ExperimentResult) -> str:
+    control = (
+        f"capacity control {result.control!r} matched in parameters to each block"
+        if result.control
+        else "no capacity control"
+    )
+    groups = ", ".join(group_text(g) for g in result.groups)
+    return (
+        f"Design: {len(result.arms)} arms x {len(result.seeds)} seeds, paired by seed ({result.runs_used} runs "
+        f"used, {result.runs_ignored} ignored); blocks {', '.join(result.blocks)}; depth groups {groups}; "
+        f"{control}."
+    )
+
+
+def _method_line(result: ExperimentResult) -> str:
+    basis = result.interval
+    return (
+        f"Test: OLS of PSNR on arm + seed (blocking factor); effects are contrasts with "
+        f"{basis.confidence:.0%} intervals simultaneous over {basis.contrasts} contrasts (Bonferroni), "
+        f"Holm-adjusted p-values; helps/hurts: interval excludes 0 and |effect| >= {result.margin_db:g} dB; "
+        f"no effect: TOST within +-{result.margin_db:g} dB at the same adjusted level; depends on depth: "
+        f"F-test that a block's group effects are equal (Holm over the {len(result.depth_tests)} depth tests)."
+    )
+
+
+def _noise_line(noise: ResidualNoise) -> str:
+    return (
+        f"Seed noise: {noise.std_db:.3f} dB ({noise.confidence:.0%} CI {noise.low_db:.3f} to {noise.high_db:.3f}, "
+        f"chi-square on {noise.dof} residual degrees of freedom)."
+    )
+
+
+def _omnibus_line(result: ExperimentResult) -> str:
+    test = result.omnibus
+    text = f"Omnibus F-test that all arm means are equal: F({test.df_num}, {test.df_denom}) = {test.f:.2f}, "
+    text += f"p = {test.p_value:.3g}"
+    if test.rejects:
+        return text + f" < {result.alpha:g}: the arms differ; the effects follow."
+    return (
+        text + f" >= {result.alpha:g}: inconclusive at this budget: {seeds_text(result.seeds_to_detect_margin)} seeds "
+        f"would detect {result.margin_db:g} dB. No per-depth finding is named."
+    )
+
+
+def _effect_text(effect: Effect) -> str:
+    return f"{effect.label}: {effect.estimate_db:+.3f} dB [{effect.low_db:+.3f}, {effect.high_db:+.3f}]"
+
+
+def _verdict_text(effect: Effect) -> str:
+    return f"{effect.verdict} ({effect.estimate_db:+.3f} dB [{effect.low_db:+.3f}, {effect.high_db:+.3f}])"
+
+
+def _depth_text(name: str, test: FTest) -> str:
+    numbers = f"F({test.df_num}, {test.df_denom}) = {test.f:.2f}, Holm p = {test.p_holm:.3g}"
+    if test.rejects:
+        return f"{name}: depends on depth ({numbers})."
+    return f"{name}: depth dependence inconclusive ({numbers})."
+
+
+def _block_lines(result: ExperimentResult, block: str, depth: dict[str, FTest]) -> list[str]:
+    """Per block: the uniform effect, the depth test, then per group every effect's verdict."""
+    effects = [e for e in result.effects if e.block == block]
+    phrases = {
+        ("attention", "only"): "alone",
+        ("attention", "drop"): "on top of the rest",
+        ("control", "only"): "control alone",
+        ("control", "drop"): "control on top of the rest",
+        ("attention - control", "only"): "beyond capacity alone",
+        ("attention - control", "drop"): "beyond capacity on top of the rest",
+    }
+    lines = []
+    for e in (e for e in effects if e.kind == "uniform"):
+        lines.append(f"{block} ({e.family}) at every depth: {_verdict_text(e)}.")
+    if block in depth:
+        lines.append(_depth_text(block, depth[block]))
+    for group in range(len(result.groups)):
+        parts = [f"{phrases[e.family, e.kind]} {_verdict_text(e)}" for e in effects if e.group == group]
+        lines.append(f"{block} at depths {group_text(result.groups[group])}: " + "; ".join(parts) + ".")
+    return lines

@@ -1,0 +1,92 @@
+"""``nas experiment`` end to end on a real local Ray: plan, train (killed and resumed), report."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from nas.search import studies
+from nas.search.records import record_of
+from nas.search.studies import StudyFolder
+
+EXPERIMENT = "experiment: {blocks: [pa], groups: [[0], [1]], seeds: [5, 6], margin_db: 0.05, control: conv}\n"
+
+
+def experiment_command(space_file: Path, results: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "nas", "experiment", "--space", str(space_file), "--results", str(results), *extra]
+
+
+def experiment_trainings(folder: StudyFolder) -> list[tuple[str, int]]:
+    """(genotype, seed) of every experiment training that ran to the end, from the trial logs."""
+    done = []
+    for log in folder.logs.glob(f"{studies.EXPERIMENT}-trial-*.log"):
+        first, *rest = log.read_text().splitlines()
+        words = first.split()  # date time trial N: GENOTYPE seed SEED on DEVICE
+        done.extend((words[4], int(words[6])) for line in rest if "loss curve:" in line)
+    return done
+
+
+def test_an_experiment_is_planned_trained_resumed_after_kill_and_reported(
+    nas_cli, space_writer, ray_cluster, small_images, tmp_path
+):
+    space_file = space_writer(tmp_path, "designed", small_images, ["none", "pa"], extra=EXPERIMENT)
+    results = tmp_path / "results"
+    planned = nas_cli(*experiment_command(space_file, results, "--plan", "--json")[3:])
+    assert planned.returncode == 0, planned.stderr
+    plan = json.loads(planned.stdout)
+    # none, uniform pa, pa at depth 0 only (= pa dropped at 1), at depth 1 only, and the same three for conv.
+    assert len(plan["arms"]) == 7 and plan["runs"] == plan["runs_left"] == 14
+    assert plan["detectable_db_at_80_percent_power"] > 0 and plan["seeds_to_detect_margin"] >= 2
+    folder = StudyFolder(results / "designed")
+    assert not folder.root.exists()  # planning writes nothing
+
+    command = experiment_command(space_file, results, "--address", ray_cluster.address)
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    csv = folder.trials_csv_of(studies.EXPERIMENT)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and (not csv.exists() or len(csv.read_text().splitlines()) < 4):
+        time.sleep(0.2)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    second = subprocess.run(command, capture_output=True, text=True, timeout=400)
+    assert second.returncode == 0, second.stderr[-2000:]
+
+    trainings = experiment_trainings(folder)
+    assert trainings and len(trainings) == len(set(trainings)), "a genotype and seed was trained twice"
+    runs = [record_of(t) for t in studies.load_designed(folder, studies.EXPERIMENT).get_trials()]
+    done = {(r.genotype, r.seed) for r in runs if r.outcome is not None and r.outcome.has_values}
+    assert done == {(arm["genotype"], seed) for arm in plan["arms"] for seed in plan["seeds"]}  # what was planned
+
+    report = nas_cli("report", str(folder.root), timeout=300)
+    assert report.returncode == 0, report.stderr[-2000:]
+    markdown = (folder.root / "report" / "report.md").read_text()
+    section = markdown.split("## Designed experiment")[1].split("## What the numbers measure")[0]
+    assert "2 seeds" in section and "Bonferroni" in section and "Omnibus F-test" in section
+    assert (folder.root / "report" / "figures" / "experiment_pa.png").is_file()
+    assert json.loads((folder.root / "report" / "experiment.json").read_text())["runs_used"] == 14
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        (EXPERIMENT.replace("[[0], [1]]", "[[0, 1], [1]]"), "experiment.groups[1]: got [1]; depth 1 is in two groups"),
+        (EXPERIMENT.replace("blocks: [pa]", "blocks: [esa]"), "experiment.blocks[0]: got 'esa'; not an attention"),
+        (EXPERIMENT.replace("seeds: [5, 6]", "seeds: [0, 6]"), "experiment.seeds: got [0, 6]; use seeds the search"),
+        (EXPERIMENT.replace("margin_db: 0.05", "margin_db: -1"), "experiment.margin_db: got -1"),
+        ("", "no experiment: section"),
+    ],
+)
+def test_a_bad_or_missing_experiment_section_stops_with_one_line(
+    nas_cli, space_writer, small_images, tmp_path, section: str, message: str
+):
+    space_file = space_writer(tmp_path, "bad", small_images, ["none", "pa"], extra=section)
+    result = nas_cli(*experiment_command(space_file, tmp_path / "results")[3:])
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "results").exists()

@@ -1,0 +1,349 @@
+"""Nothing lost, nothing silent: a journal cut short, two searches on one folder, bad input, SIGTERM, duplicates."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+
+from nas.core import pareto, spaces
+from nas.report import build
+from nas.search import journal, lock, run, studies
+from nas.search.records import Outcome, TrialRecord
+from nas.search.run import RunSettings
+from nas.search.store import EvaluationStore
+from nas.search.studies import StudyError, StudyFolder
+
+SEARCH_TIMEOUT_S = 240
+
+
+def _search(space_file: Path, results: Path, address: str, trials: int, *extra: str) -> list[str]:
+    return [
+        sys.executable, "-m", "nas", "search", "--space", str(space_file), "--trials", str(trials),
+        "--results", str(results), "--address", address, *extra,
+    ]  # fmt: skip
+
+
+def _trial_view(folder: StudyFolder) -> dict[int, tuple]:
+    """Every stored trial as (state, values, user attributes): what must survive a repair."""
+    return {t.number: (t.state, t.values, t.user_attrs) for t in studies.load_study(folder).get_trials()}
+
+
+# --- a journal cut short -------------------------------------------------------------------------------------
+
+
+def test_intact_length_finds_the_last_complete_record(tmp_path: Path) -> None:
+    path = tmp_path / "optuna.journal"
+    whole = b'{"op_code":0}\n{"op_code":1,"x":[1,2]}\n'
+    for tail, expected in [(b"", len(whole)), (b'{"op_code":4,"va', len(whole)), (b'{"op_code":4}\xff\n', len(whole))]:
+        path.write_bytes(whole + tail)
+        assert journal.intact_length(path) == expected
+    path.write_bytes(b'{"op_co')  # not one complete record
+    assert journal.intact_length(path) == 0
+
+
+def test_appending_after_a_partial_record_loses_the_study_unless_it_is_repaired(tmp_path: Path) -> None:
+    path = tmp_path / "optuna.journal"
+    study = optuna.create_study(storage=_journal_storage(path), study_name="s")
+    study.enqueue_trial({"x": 1.0})
+    whole = path.read_bytes()
+    cut = whole + whole.splitlines(keepends=True)[-1][:20]  # a writer killed mid-record
+    damaged = tmp_path / "damaged.journal"
+    damaged.write_bytes(cut)
+    record = json.loads(whole.splitlines()[-1])
+    for _ in range(2):  # the first record appended joins the partial one; after the next, nothing reads
+        optuna.storages.journal.JournalFileBackend(str(damaged)).append_logs([record])
+    with pytest.raises(ValueError):
+        optuna.load_study(study_name="s", storage=_journal_storage(damaged))
+
+    path.write_bytes(cut)
+    messages = _Stream()
+    kept = journal.repair(path, messages)
+    assert kept is not None and kept.read_bytes() == cut and path.read_bytes() == whole
+    assert str(kept) in messages.text and len(messages.text.splitlines()) == 1
+    optuna.load_study(study_name="s", storage=_journal_storage(path)).enqueue_trial({"x": 2.0})
+    assert len(optuna.load_study(study_name="s", storage=_journal_storage(path)).trials) == 2
+    assert journal.repair(path, messages) is None  # whole: left alone
+
+
+class _Stream:
+    def __init__(self) -> None:
+        self.text = ""
+
+    def write(self, text: str) -> None:
+        self.text += text
+
+
+def _journal_storage(path: Path) -> optuna.storages.JournalStorage:
+    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+
+
+def test_a_cut_journal_is_read_reported_and_resumed_without_loss(
+    nas_cli, space_writer, ray_cluster, small_images, tmp_path
+):
+    space_file = space_writer(tmp_path, "cut", small_images, ["none", "ca"])
+    folder = StudyFolder(tmp_path / "cut")
+    run.search(space_file, RunSettings(trials=3, results=tmp_path), stream=io.StringIO())
+    whole = folder.journal.read_bytes()
+    cut = whole + whole.splitlines(keepends=True)[-1][:25]
+    folder.journal.write_bytes(cut)
+    before = _trial_view(folder)  # Optuna still reads it
+    assert len(before) == 3
+
+    report = nas_cli("report", str(folder.root), "--json")
+    assert report.returncode == 0, report.stderr[-2000:]
+    assert folder.journal.read_bytes() == cut  # a report without --to-dashboard never writes the storage
+    built = json.loads(report.stdout)
+    assert any("Seed noise" in line for line in built["verdict"]) and built["labels"][0].startswith("space `cut`")
+
+    resumed = nas_cli(*_search(space_file, tmp_path, ray_cluster.address, 4)[3:], "--json", timeout=SEARCH_TIMEOUT_S)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "ended in a record cut short" in resumed.stderr
+    kept = list(tmp_path.glob("cut/optuna.journal.damaged-*"))
+    assert len(kept) == 1 and kept[0].read_bytes() == cut
+    after = _trial_view(folder)
+    assert {n: after[n] for n in before} == before and len(after) == 4
+    summary = json.loads(resumed.stdout)
+    assert summary["counts"]["finished"] == 4 and summary["paths"]["journal"] == str(folder.journal)
+    complete = [t for t in studies.load_study(folder).get_trials() if t.state == optuna.trial.TrialState.COMPLETE]
+    front = pareto.nondominated(np.array([t.values for t in complete]), [True, False])
+    assert {row["number"] for row in summary["front"]} == {
+        t.number for t, on in zip(complete, front, strict=True) if on
+    }
+    assert "0 running" in resumed.stderr.strip().splitlines()[-1]
+
+
+# --- one search per study folder -----------------------------------------------------------------------------
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from nas.search import lock
+from nas.search.studies import StudyFolder
+with lock.hold(StudyFolder(Path(sys.argv[1]))):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_second_search_on_a_live_study_stops_naming_the_holder_and_a_dead_ones_lock_is_taken_over(
+    nas_cli, space_writer, small_images, tmp_path
+):
+    space_file = space_writer(tmp_path, "busy", small_images, ["none", "ca"])
+    folder = StudyFolder(tmp_path / "results" / "busy")
+    run.open_study(folder, spaces.load(space_file), space_file, None, fresh=False)
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(folder.root)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        second = nas_cli("search", "--space", str(space_file), "--results", str(tmp_path / "results"))
+        assert second.returncode == 2 and "Traceback" not in second.stderr
+        assert f"process {holder.pid} on host {socket.gethostname()}" in second.stderr
+        assert "is searching this study" in second.stderr
+        fresh = nas_cli("search", "--space", str(space_file), "--results", str(tmp_path / "results"), "--fresh")
+        assert fresh.returncode == 2 and folder.exists()  # a study in use is never moved aside
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    messages = _Stream()
+    with lock.hold(folder, messages):  # the dead holder's flock went with it
+        assert json.loads(lock.lock_path(folder).read_text())["pid"] == os.getpid()
+    assert f"took over the study lock of process {holder.pid}" in messages.text
+
+
+# --- one message, exit 2 -------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _study(tmp_path: Path, space_writer, small_images: Path) -> tuple[Path, StudyFolder]:
+    space_file = space_writer(tmp_path, "bad", small_images, ["none", "ca"])
+    folder = StudyFolder(tmp_path / "results" / "bad")
+    run.open_study(folder, spaces.load(space_file), space_file, None, fresh=False)
+    return space_file, folder
+
+
+def _case_results_is_a_file(tmp_path, space_writer, small_images):
+    space_file = space_writer(tmp_path, "bad", small_images, ["none", "ca"])
+    (tmp_path / "results").write_text("")
+    return ["search", "--space", str(space_file), "--results", str(tmp_path / "results")], "is a file, not a folder"
+
+
+def _case_bogus_storage(tmp_path, space_writer, small_images):
+    space_file = space_writer(tmp_path, "bad", small_images, ["none", "ca"])
+    args = ["search", "--space", str(space_file), "--results", str(tmp_path / "results"), "--storage", "bogus://x"]
+    return args, "--storage bogus://x: Optuna cannot open it"
+
+
+def _case_unreachable_cluster(tmp_path, space_writer, small_images):
+    space_file = space_writer(tmp_path, "bad", small_images, ["none", "ca"])
+    args = ["search", "--space", str(space_file), "--results", str(tmp_path / "results")]
+    return [*args, "--address", f"127.0.0.1:{_free_port()}"], "no Ray cluster answered within 30 s"
+
+
+def _case_deleted_journal_search(tmp_path, space_writer, small_images):
+    space_file, folder = _study(tmp_path, space_writer, small_images)
+    folder.journal.unlink()
+    return ["search", "--space", str(space_file), "--results", str(tmp_path / "results")], "storage is missing"
+
+
+def _case_deleted_journal_report(tmp_path, space_writer, small_images):
+    _, folder = _study(tmp_path, space_writer, small_images)
+    folder.journal.unlink()
+    return ["report", str(folder.root)], f"{folder.journal}: the study's storage is missing; restore it"
+
+
+def _case_garbage_study_json(tmp_path, space_writer, small_images):
+    _, folder = _study(tmp_path, space_writer, small_images)
+    folder.study_record.write_text("{not json")
+    return ["report", str(folder.root)], "study.json: not a study record"
+
+
+def _case_dashboard_port_in_use(tmp_path, space_writer, small_images):
+    _, folder = _study(tmp_path, space_writer, small_images)
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    _case_dashboard_port_in_use.keep = taken  # held until the command has run
+    return ["dashboard", str(folder.root), "--port", str(taken.getsockname()[1])], "the address is in use"
+
+
+def _case_dashboard_port_out_of_range(tmp_path, space_writer, small_images):
+    _, folder = _study(tmp_path, space_writer, small_images)
+    return ["dashboard", str(folder.root), "--port", "99999"], "must be a TCP port, 1 to 65535"
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        _case_results_is_a_file,
+        _case_bogus_storage,
+        _case_unreachable_cluster,
+        _case_deleted_journal_search,
+        _case_deleted_journal_report,
+        _case_garbage_study_json,
+        _case_dashboard_port_in_use,
+        _case_dashboard_port_out_of_range,
+    ],  # fmt: skip
+    ids=lambda case: case.__name__.removeprefix("_case_"),
+)
+def test_bad_input_gives_one_message_and_exit_2(case, nas_cli, space_writer, small_images, tmp_path):
+    args, message = case(tmp_path, space_writer, small_images)
+    journals_before = sorted(tmp_path.rglob("optuna.journal"))
+    result = nas_cli(*args, timeout=60)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) <= 2  # argparse prints its usage line first
+    assert sorted(tmp_path.rglob("optuna.journal")) == journals_before  # no empty journal made in its place
+    if args[0] == "search" and "deleted" not in case.__name__:
+        assert not (tmp_path / "results" / "bad").exists()  # no half-made study folder
+
+
+# --- SIGTERM: a clean stop ------------------------------------------------------------------------------------
+
+
+def test_sigterm_stops_a_search_cleanly_and_the_next_run_reruns_its_trials(
+    nas_cli, space_writer, ray_cluster, small_images, tmp_path
+):
+    space_file = space_writer(tmp_path, "term", small_images, ["none", "ca"], iterations=150)
+    folder = StudyFolder(tmp_path / "term")
+    command = _search(space_file, tmp_path, ray_cluster.address, 2)
+    searching = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list(folder.logs.glob("trial-*.log")):
+        time.sleep(0.1)
+    searching.send_signal(signal.SIGTERM)
+    _, stderr = searching.communicate(timeout=60)
+    assert searching.returncode == 130, stderr[-2000:]
+    assert "run the same command again to resume it" in stderr
+    for dump in ("Traceback", "Fatal Python error", "*** SIGTERM received", "Stack trace"):
+        assert dump not in stderr
+    assert not lock.lock_path(folder).read_text()  # the lock was let go
+    in_flight = {t.number for t in studies.load_study(folder).get_trials() if not t.state.is_finished()}
+    assert in_flight
+
+    run.search(space_file, RunSettings(trials=2, results=tmp_path), stream=io.StringIO())
+    trials = {t.number: t for t in studies.load_study(folder).get_trials()}
+    assert {n for n in in_flight if trials[n].user_attrs["outcome"] == Outcome.INTERRUPTED} == in_flight
+    assert {trials[n].user_attrs.get("rerun_of") for n in trials} >= in_flight
+
+
+# --- duplicates point to a trial that completed with the result ----------------------------------------------
+
+
+def test_a_rerun_owns_its_interrupted_predecessors_result_and_later_duplicates_point_to_it(tmp_path: Path) -> None:
+    folder = StudyFolder(tmp_path)
+    folder.evaluations.mkdir()
+    trained = {"outcome": "trained", "psnr": 31.5}
+    store = EvaluationStore(folder, "run-1")
+    calls = []
+
+    def compute() -> dict:
+        calls.append(1)
+        return trained
+
+    def keep(value: dict) -> bool:
+        return TrialRecord.from_user_attrs(value).outcome is Outcome.TRAINED
+
+    assert store.once("k", 0, compute, keep).duplicate_of is None  # trial 0 trains, then the search is killed
+    resumed = EvaluationStore(folder, "run-2")
+    rerun = resumed.once("k", 5, compute, keep, rerun_of=0)
+    assert rerun.duplicate_of is None and rerun.value == trained  # the re-run's own result, not a duplicate
+    assert resumed.once("k", 7, compute, keep).duplicate_of == 5  # not 0: trial 0 is recorded interrupted
+    assert len(calls) == 1
+
+    resumed.forget_results_of(5)  # trial 5's worker died after recording: nobody may point to it
+    assert resumed.once("k", 8, compute, keep).duplicate_of is None and len(calls) == 2
+
+
+# --- misleading messages and exposure ------------------------------------------------------------------------
+
+
+def test_an_all_infeasible_study_is_told_its_constraints_exclude_every_trial(space_writer, small_images, tmp_path):
+    space_file = space_writer(tmp_path, "heavy", small_images, ["none", "ca"], extra="constraints: {max_macs: 1.0e3}\n")
+    folder = StudyFolder(tmp_path / "results" / "heavy")
+    opened = run.open_study(folder, spaces.load(space_file), space_file, None, fresh=False)
+    for _ in range(3):
+        trial = opened.study.ask()
+        for key, value in TrialRecord(outcome=Outcome.INFEASIBLE, error="infeasible: macs").to_user_attrs().items():
+            trial.set_user_attr(key, value)
+        opened.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    with pytest.raises(StudyError, match=r"constraints \(max_macs 1000\) exclude every trial so far \(3 infeasible"):
+        build.build(folder)
+
+
+def test_dashboard_on_all_interfaces_warns_that_the_study_is_reachable(nas_cli, space_writer, small_images, tmp_path):
+    _, folder = _study(tmp_path, space_writer, small_images)
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "nas", "dashboard", str(folder.root), "--host", "0.0.0.0", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        warning = server.stderr.readline()
+        assert "warning: bound to 0.0.0.0" in warning and "anyone who can reach this machine" in warning
+        assert "no report yet; run `nas report --to-dashboard" in server.stderr.readline()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=20)
+    assert server.returncode == 130
+
+
+def test_plugin_files_a_search_imports_are_named(nas_cli, space_writer, small_images, tmp_path):
+    plugin = Path(__file__).with_name("plugins") / "faulty_blocks.py"
+    space_file = space_writer(tmp_path, "plug", small_images, ["none", "explode"], extra=f"plugins: [{plugin}]\n")
+    result = nas_cli("search", "--space", str(space_file), "--results", str(tmp_path / "results"), "--storage", "x:/")
+    assert f"imported plugin files {plugin}" in result.stderr and result.returncode == 2
