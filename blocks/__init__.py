@@ -1,8 +1,8 @@
 """The attention zoo: every block the search can place in a slot, behind one constructor contract.
 
 ``create(name, channels, **options)`` builds a module whose output has its input's shape; ``names()`` lists
-the registry. One file per family; each module docstring cites its paper and states where it departs from
-the official code.
+the registry; ``canonical_options`` checks options and resolves old option names (see ``blocks.registry``).
+One file per family; each module docstring cites its paper and states where it departs from the official code.
 """
 
 from __future__ import annotations
@@ -10,9 +10,12 @@ from __future__ import annotations
 from torch import nn
 
 from blocks.registry import (
+    MAX_CHANNELS,
+    VOCABULARY,
     BlockOptionError,
     BlockSpec,
     UnknownBlockError,
+    canonical_options,
     create,
     names,
     register,
@@ -35,4 +38,15 @@ from blocks import (  # noqa: E402, F401
     shuffle,
 )
 
-__all__ = ["BlockOptionError", "BlockSpec", "UnknownBlockError", "create", "names", "register", "spec"]
+__all__ = [
+    "MAX_CHANNELS",
+    "VOCABULARY",
+    "BlockOptionError",
+    "BlockSpec",
+    "UnknownBlockError",
+    "canonical_options",
+    "create",
+    "names",
+    "register",
+    "spec",
+]

@@ -52,6 +52,8 @@ class AttentionInAttentionBlock(nn.Module):
         super().__init__()
         if channels // reduction < 1:
             raise BlockOptionError(f"a2b needs channels >= reduction ({reduction}), got {channels}")
+        if not temperature > 0:
+            raise BlockOptionError(f"a2b: temperature={temperature} is not allowed; expected a number > 0 (30 in A2N)")
         self.temperature = temperature
         self.conv_first = nn.Conv2d(channels, channels, 1, bias=False)
         self.ADM = nn.Sequential(

@@ -23,18 +23,30 @@ from blocks.registry import register
 MIN_SIZE = 15  # 3×3 stride-2 valid conv → 7×7 max pool needs (H - 3) // 2 + 1 >= 7
 
 
-@register("esa", paper="RFDN (ECCVW 2020)", min_size=MIN_SIZE)
+def default_inner_channels(channels: int) -> int:
+    """RFDN's attention-path width: channels // 4."""
+    return max(1, channels // 4)
+
+
+@register(
+    "esa",
+    paper="RFDN (ECCVW 2020)",
+    min_size=MIN_SIZE,
+    aliases={"reduced": "inner_channels"},
+    implied=lambda channels: {"inner_channels": default_inner_channels(channels)},
+)
 class EnhancedSpatialAttention(nn.Module):
     """RFDN's enhanced spatial attention.
 
     Args:
         channels: Feature channels.
-        reduced: Channels f of the attention path; None means channels // 4, as in RFDN.
+        inner_channels: Channels f of the attention path; None means channels // 4, as in RFDN. (Old name:
+            ``reduced``, still accepted.)
     """
 
-    def __init__(self, channels: int, reduced: int | None = None) -> None:
+    def __init__(self, channels: int, inner_channels: int | None = None) -> None:
         super().__init__()
-        f = reduced if reduced is not None else max(1, channels // 4)
+        f = inner_channels if inner_channels is not None else default_inner_channels(channels)
         # Attribute names match the official checkpoint keys.
         self.conv1 = nn.Conv2d(channels, f, 1)
         self.conv_f = nn.Conv2d(f, f, 1)

@@ -45,23 +45,24 @@ class SoftPool2d(nn.Module):
         return pooled.view(n, c, out_h, out_w)
 
 
-@register("lia", paper="PlainUSR (ACCV 2024)", min_size=SOFTPOOL_WINDOW)
+@register("lia", paper="PlainUSR (ACCV 2024)", min_size=SOFTPOOL_WINDOW, aliases={"reduced": "inner_channels"})
 class LocalImportanceAttention(nn.Module):
     """PlainUSR's local importance attention.
 
     Args:
         channels: Feature channels.
-        reduced: Channels of the low-resolution importance path (16 in the paper).
+        inner_channels: Channels of the low-resolution importance path (16 in the paper). (Old name: ``reduced``,
+            still accepted.)
     """
 
-    def __init__(self, channels: int, reduced: int = 16) -> None:
+    def __init__(self, channels: int, inner_channels: int = 16) -> None:
         super().__init__()
         # Sequential indices match the official checkpoint keys (body.0, body.2, body.3).
         self.body = nn.Sequential(
-            nn.Conv2d(channels, reduced, 1),
+            nn.Conv2d(channels, inner_channels, 1),
             SoftPool2d(SOFTPOOL_WINDOW, SOFTPOOL_STRIDE),
-            nn.Conv2d(reduced, reduced, 3, stride=2, padding=1),
-            nn.Conv2d(reduced, channels, 3, padding=1),
+            nn.Conv2d(inner_channels, inner_channels, 3, stride=2, padding=1),
+            nn.Conv2d(inner_channels, channels, 3, padding=1),
             nn.Sigmoid(),
         )
 

@@ -65,15 +65,24 @@ class PolarizedSelfAttentionParallel(_PolarizedBase):
         return self.channel_gated(x) + self.spatial_gated(x)
 
 
-@register("psa_s", paper="PSA (arXiv 2107.00782)")
+@register("psa_s", paper="PSA (arXiv 2107.00782)", aliases={"ratio": "reduction"})
 class PolarizedSelfAttentionSequential(_PolarizedBase):
-    """PSA, sequential layout: the spatial branch applied to the channel branch's output."""
+    """PSA, sequential layout: the spatial branch applied to the channel branch's output.
 
-    def __init__(self, channels: int, ratio: int = 4) -> None:
+    Args:
+        channels: Feature channels.
+        reduction: Divisor of the C/2 value channels that gives the channel mask's bottleneck width (the official
+            ``ratio``, 4; that old name is still accepted).
+    """
+
+    def __init__(self, channels: int, reduction: int = 4) -> None:
         inner = channels // 2
-        bottleneck = inner // ratio
+        bottleneck = inner // reduction
         if bottleneck < 1:
-            raise BlockOptionError(f"psa_s needs channels >= {2 * ratio} for ratio {ratio}, got {channels}")
+            raise BlockOptionError(
+                f"psa_s: reduction={reduction} leaves no bottleneck channels at C={channels} (C/2 // reduction); "
+                f"use a reduction from 1 to {max(1, inner)} or channels >= {2 * reduction}"
+            )
         conv_up = nn.Sequential(
             nn.Conv2d(inner, bottleneck, 1),
             nn.LayerNorm([bottleneck, 1, 1]),

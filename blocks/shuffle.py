@@ -27,7 +27,13 @@ def valid_groups(channels: int) -> list[int]:
     return [g for g in range(1, channels // 2 + 1) if channels % (2 * g) == 0]
 
 
-@register("shuffle", paper="SA-Net (ICASSP 2021)")
+def default_groups(channels: int) -> int | None:
+    """The largest valid group count up to the official 64, or None where no count fits (odd ``channels``)."""
+    allowed = [g for g in valid_groups(channels) if g <= OFFICIAL_GROUPS]
+    return max(allowed) if allowed else None
+
+
+@register("shuffle", paper="SA-Net (ICASSP 2021)", implied=lambda channels: {"groups": default_groups(channels)})
 class ShuffleAttention(nn.Module):
     """SA-Net's shuffle attention.
 
@@ -42,7 +48,7 @@ class ShuffleAttention(nn.Module):
         if not allowed:
             raise BlockOptionError(f"shuffle needs an even number of channels, got {channels}")
         if groups is None:
-            groups = max(g for g in allowed if g <= OFFICIAL_GROUPS)
+            groups = default_groups(channels)
         elif groups not in allowed:
             raise BlockOptionError(
                 f"shuffle: groups={groups} does not fit {channels} channels (C must divide by 2·groups); "

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import blocks
+from nas import __version__, devices
 from nas.core import catalog, counting, genotypes, networks, spaces, training
 from nas.errors import InputError
 from nas.search import run
@@ -19,6 +21,18 @@ from nas.sr import checkpoint, data, evaluate, protocol
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+MAX_SEED = 2**31 - 1  # as a space's proxy.seeds
+# Plain text for --help (argparse prints it as is; the module docstring may hold markup).
+DESCRIPTION = (
+    "Search where attention belongs in lightweight super-resolution networks: list the attention blocks, count a "
+    "genotype's cost, train it, evaluate released weights, search a space, confirm the front and report. "
+    "Run 'nas COMMAND --help' for a command's options."
+)
+GENOTYPE_HELP = (
+    "genotype id (x2.c40.u24:a2b*16), 'a2n' or 'uniform:<block>'. An id fixes the architecture (widths, depth, "
+    "blocks, options) and may differ from the space's; the space gives the scale (the id's must match it), the "
+    "data, the proxy budget and the patch size (every block must fit it)"
+)
 
 
 def positive_int(text: str) -> int:
@@ -26,6 +40,22 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return value
+
+
+def bounded_int(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: an integer from ``low`` to ``high``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            allowed = f"a positive integer up to {high}" if low == 1 else f"an integer from {low} to {high}"
+            raise argparse.ArgumentTypeError(f"must be {allowed}, got {text}")
+        return value
+
+    return parse
 
 
 def port_number(text: str) -> int:
@@ -44,12 +74,26 @@ def run_blocks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _image_progress(total: int) -> Callable[[evaluate.ImageScore], None]:
+    """One stderr line per scored image: a long evaluation is never silent."""
+    done = itertools.count(1)
+
+    def show(score: evaluate.ImageScore) -> None:
+        print(f"nas eval: image {next(done)}/{total} {score.name}: {score.psnr:.3f} dB", file=sys.stderr, flush=True)
+
+    return show
+
+
 def run_eval(args: argparse.Namespace) -> int:
+    device = devices.check_device(args.device)
     network = networks.build(genotypes.a2n(args.scale), input_range=args.input_range)
     state = networks.from_official_keys(checkpoint.read_state_dict(args.weights))
     checkpoint.load_exactly(network, state, args.weights)
     pairs = data.evaluation_pairs(data.folder_images(args.data), args.scale, args.lr_folder)
-    result = evaluate.evaluate(network.to(args.device), pairs, args.scale, args.device, tile=args.tile, y=args.y)
+    progress = _image_progress(len(pairs))
+    result = evaluate.evaluate(
+        network.to(device), pairs, args.scale, device, tile=args.tile, y=args.y, on_image=progress
+    )
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
         return 0
@@ -64,12 +108,15 @@ def run_eval(args: argparse.Namespace) -> int:
 
 def _space_and_genotype(args: argparse.Namespace) -> tuple[spaces.SearchSpace, genotypes.Genotype]:
     search_space = spaces.load(args.space)
-    return search_space, genotypes.Genotype.resolve(args.genotype, search_space)
+    arch = genotypes.Genotype.resolve(args.genotype, search_space)
+    genotypes.check_runs_in(arch, search_space, training=args.command == "train")
+    return search_space, arch
 
 
 def run_cost(args: argparse.Namespace) -> int:
+    device = devices.check_device(args.device) if args.latency else None
     _, arch = _space_and_genotype(args)
-    result = counting.network_cost(arch, latency_device=args.device if args.latency else None)
+    result = counting.network_cost(arch, latency_device=device)
     if args.json:
         print(json.dumps({"genotype": str(arch), **result.to_json()}, indent=2))
         return 0
@@ -84,10 +131,11 @@ def run_cost(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    device = devices.check_device(args.device) if args.device is not None else None
     search_space, arch = _space_and_genotype(args)
     seed = args.seed if args.seed is not None else search_space.proxy.seeds[0]
     try:
-        result = training.train(arch, search_space.proxy, search_space.data, seed, device=args.device)
+        result = training.train(arch, search_space.proxy, search_space.data, seed, device=device, progress_lines=True)
     except training.TrainingFailed as failure:
         print(json.dumps({"genotype": str(arch), "failed": str(failure)}) if args.json else f"failed: {failure}")
         return 1
@@ -262,23 +310,33 @@ def run_dashboard(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nas", description=__doc__)
+    parser = argparse.ArgumentParser(prog="nas", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     blocks_parser = commands.add_parser("blocks", help="list the registered attention blocks")
-    blocks_parser.add_argument("--channels", type=positive_int, default=40, help="feature width (default 40)")
+    blocks_parser.add_argument(
+        "--channels",
+        type=bounded_int(1, blocks.MAX_CHANNELS),
+        default=40,
+        help=f"feature width, 1 to {blocks.MAX_CHANNELS} (default 40)",
+    )
     blocks_parser.add_argument("--json", action="store_true", help="machine-readable output")
     blocks_parser.set_defaults(handler=run_blocks)
 
     eval_parser = commands.add_parser("eval", help="evaluate a released checkpoint with the SR protocol")
     eval_parser.add_argument("--arch", choices=["a2n"], required=True, help="network architecture")
     eval_parser.add_argument("--scale", type=int, choices=networks.SUPPORTED_SCALES, required=True)
-    eval_parser.add_argument("--weights", required=True, help="checkpoint (state dict) path")
+    eval_parser.add_argument(
+        "--weights",
+        required=True,
+        help="checkpoint (state dict) path, e.g. the A2N authors' released weights (the harness never downloads)",
+    )
     eval_parser.add_argument("--data", required=True, help="folder of HR images (Set5, Set14, B100, ...)")
     eval_parser.add_argument("--lr-folder", help="read LR images from here instead of making them (<name>xS.png)")
     eval_parser.add_argument("--tile", type=positive_int, help="LR tile size, to bound memory on large images")
     eval_parser.add_argument(
-        "--input-range", type=float, default=255.0, help="pixel range the weights were trained on (A2N: 255)"
+        "--input-range", type=positive_float, default=255.0, help="pixel range the weights were trained on (A2N: 255)"
     )
     eval_parser.add_argument(
         "--y", choices=protocol.Y_MODES, default=protocol.Y_FLOAT,
@@ -288,10 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
     eval_parser.add_argument("--json", action="store_true", help="machine-readable output")
     eval_parser.set_defaults(handler=run_eval)
 
-    genotype_help = "genotype id (x2.c40.u24:a2b*16), 'a2n' or 'uniform:<block>'"
     cost_parser = commands.add_parser("cost", help="params, MACs and ops of a genotype")
     cost_parser.add_argument("--space", required=True, help="search space YAML")
-    cost_parser.add_argument("--genotype", required=True, help=genotype_help)
+    cost_parser.add_argument("--genotype", required=True, help=GENOTYPE_HELP)
     cost_parser.add_argument("--latency", action="store_true", help="also time the forward pass")
     cost_parser.add_argument("--device", default=training.default_device(), help="device for --latency")
     cost_parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -299,8 +356,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     train_parser = commands.add_parser("train", help="train a genotype with the space's proxy budget")
     train_parser.add_argument("--space", required=True, help="search space YAML")
-    train_parser.add_argument("--genotype", required=True, help=genotype_help)
-    train_parser.add_argument("--seed", type=int, help="default: the space's first proxy seed")
+    train_parser.add_argument("--genotype", required=True, help=GENOTYPE_HELP)
+    train_parser.add_argument(
+        "--seed", type=bounded_int(0, MAX_SEED), help=f"0 to {MAX_SEED}; default: the space's first proxy seed"
+    )
     train_parser.add_argument("--device", help="torch device (default: GPU if present, else CPU)")
     train_parser.add_argument("--json", action="store_true", help="machine-readable output")
     train_parser.set_defaults(handler=run_train)

@@ -25,6 +25,7 @@ from nas.errors import InputError
 from nas.sr.protocol import BUILTIN
 
 MAX_FILE_BYTES = 1_000_000
+MAX_DEPTH = 64  # block slots of a network (a space's depth, a genotype id's block count)
 EXPERIMENT_KEYS = tuple(ExperimentSettings.__dataclass_fields__)
 DEFAULT_EXPERIMENT_SEEDS = 4  # fresh seeds from FIRST_EXPERIMENT_SEED up, skipping the search's proxy seeds
 FIRST_EXPERIMENT_SEED = 100
@@ -156,9 +157,17 @@ class _Checker:
 
 
 def _read_document(path: Path) -> Any:
+    example = "pass a YAML file such as search_spaces/sr_tiny.yaml"
+    if path.is_dir():
+        raise SpaceError(f"{path}: is a directory, not a search space file; {example}")
+    if path.exists() and not path.is_file():
+        raise SpaceError(f"{path}: not a regular file (a device, pipe or socket); {example}")
     if not path.is_file():
-        raise SpaceError(f"{path}: search space file not found; pass a YAML file such as search_spaces/sr_tiny.yaml")
-    raw = path.read_bytes()
+        raise SpaceError(f"{path}: search space file not found; {example}")
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise SpaceError(f"{path}: cannot read the file ({error.strerror}); check its permissions") from None
     if len(raw) > MAX_FILE_BYTES:
         raise SpaceError(f"{path}: file is {len(raw):,} bytes; a search space is at most {MAX_FILE_BYTES:,} bytes")
     try:
@@ -206,6 +215,9 @@ def _import_plugin(check: _Checker, value: Any, path: str, base_dir: Path) -> st
         raise check.fail(path, value, f"file {file} does not exist")
     try:
         import_plugin(file)
+    except SystemExit as stop:  # a plugin that calls sys.exit would otherwise end the process without a word
+        reason = f"importing it failed: it called sys.exit({stop.code!r}); a plugin must only register blocks"
+        raise check.fail(path, value, reason) from None
     except Exception as error:
         raise check.fail(path, value, f"importing it failed: {type(error).__name__}: {error}") from None
     return str(file)
@@ -240,13 +252,15 @@ def parse(document: Any, source: str = "<memory>", base_dir: Path = Path(".")) -
     for required in ("name", "scale", "channels", "depth", "choices"):
         if required not in document:
             raise check.fail(required, None, "this key is required")
-    depth = check.integer(document["depth"], "depth", 1, 64)
+    depth = check.integer(document["depth"], "depth", 1, MAX_DEPTH)
     plugins = _plugins(check, document.get("plugins", []), base_dir)  # before the choices: they register blocks
     space = SearchSpace(
         name=_name(check, document["name"]),
         scale=check.integer(document["scale"], "scale", 2, 4),
-        channels=check.integer(document["channels"], "channels", 4, 256),
-        upsampler_channels=check.integer(document.get("upsampler_channels", 24), "upsampler_channels", 1, 256),
+        channels=check.integer(document["channels"], "channels", 4, blocks.MAX_CHANNELS),
+        upsampler_channels=check.integer(
+            document.get("upsampler_channels", 24), "upsampler_channels", 1, blocks.MAX_CHANNELS
+        ),
         depth=depth,
         choices=check.block_list(document["choices"], "choices"),
         overrides=_overrides(check, document.get("overrides", {}) or {}, depth),
@@ -350,10 +364,19 @@ def _overrides(check: _Checker, value: Any, depth: int) -> dict[int, tuple[str, 
 
 
 def _block_options(check: _Checker, value: Any) -> dict[str, dict[str, Any]]:
-    return {
-        block: check.mapping(options, f"block_options.{block}", tuple(blocks.spec(block).default_options()))
-        for block, options in check.mapping(value, "block_options", tuple(blocks.names())).items()
-    }
+    """Each block's options under their canonical names and values (``blocks.canonical_options``)."""
+    checked = {}
+    for block, options in check.mapping(value, "block_options", tuple(blocks.names())).items():
+        path = f"block_options.{block}"
+        entry = blocks.spec(block)
+        check.mapping(options, path, (*entry.default_options(), *(old for old, _ in entry.aliases)))
+        # YAML 1.1 reads 1e-4 as a string; a string that spells a number is that number, as elsewhere in the file.
+        numbers = {key: check._parse_number(v) if isinstance(v, str) else v for key, v in options.items()}
+        try:
+            checked[block] = blocks.canonical_options(block, numbers)
+        except blocks.BlockOptionError as error:
+            raise check.fail(path, options, str(error)) from None
+    return checked
 
 
 def _objectives(check: _Checker, value: Any) -> tuple[str, ...]:
@@ -435,21 +458,24 @@ def _check_blocks_fit(space: SearchSpace, check: _Checker) -> None:
             where = f"block_options.{block}" if options else "choices"
             raise check.fail(where, options or block, f"cannot build at channels={space.channels}: {error}") from None
     for block in chosen:
-        entry = blocks.spec(block)
-        if space.proxy.patch_size < entry.min_size:
-            raise check.fail(
-                "proxy.patch_size",
-                space.proxy.patch_size,
-                f"block {block!r} needs patches of at least {entry.min_size}×{entry.min_size} LR pixels",
+        problem = patch_problem(block, space.proxy)
+        if problem:
+            raise check.fail("proxy.patch_size", space.proxy.patch_size, problem)
+
+
+def patch_problem(block: str, proxy: ProxyBudget) -> str | None:
+    """Why ``block`` cannot train on ``proxy``'s patches (below its minimum input, or all-pairs attention too
+    large for memory), or None."""
+    entry = blocks.spec(block)
+    if proxy.patch_size < entry.min_size:
+        return f"block {block!r} needs patches of at least {entry.min_size}×{entry.min_size} LR pixels"
+    if entry.quadratic:
+        pixels = proxy.patch_size**2
+        attention_bytes = proxy.batch_size * pixels * pixels * 4
+        if attention_bytes > MAX_ATTENTION_BYTES:
+            return (
+                f"block {block!r} attends over all pixel pairs: {attention_bytes / 2**30:.1f} GiB of scores per "
+                f"block at batch {proxy.batch_size}; use patch_size and batch_size with "
+                f"batch·patch⁴·4 B <= {MAX_ATTENTION_BYTES / 2**30:.0f} GiB, or drop {block!r}"
             )
-        if entry.quadratic:
-            pixels = space.proxy.patch_size**2
-            attention_bytes = space.proxy.batch_size * pixels * pixels * 4
-            if attention_bytes > MAX_ATTENTION_BYTES:
-                raise check.fail(
-                    "proxy.patch_size",
-                    space.proxy.patch_size,
-                    f"block {block!r} attends over all pixel pairs: {attention_bytes / 2**30:.1f} GiB of scores per "
-                    f"block at batch {space.proxy.batch_size}; use patch_size and batch_size with "
-                    f"batch·patch⁴·4 B <= {MAX_ATTENTION_BYTES / 2**30:.0f} GiB, or drop {block!r}",
-                )
+    return None

@@ -27,6 +27,7 @@ from nas.core.settings import DataSources, ProxyBudget
 from nas.sr import data, evaluate
 
 LOSS_CURVE_POINTS = 50  # loss is read back (a device sync) this many times per run, also to catch NaN
+PROGRESS_LINES = 10  # plain progress lines per run where no terminal shows a bar (logs, pipes)
 
 
 class TrainingFailed(RuntimeError):
@@ -67,13 +68,44 @@ def uses_bf16(device: str) -> bool:
     return device.startswith("cuda") or (device == "cpu" and cpu_has_native_bf16())
 
 
-def _progress(total: int, label: str):
-    """A tqdm bar on an interactive terminal; None (no output) otherwise."""
+def _progress(total: int, label: str, lines: bool = False):
+    """A tqdm bar on an interactive terminal; else plain lines if ``lines``, else None (no output)."""
     if not sys.stderr.isatty():
-        return None
+        return ProgressLines(total, label) if lines else None
     from tqdm import tqdm
 
     return tqdm(total=total, desc=label, leave=False, unit="it")
+
+
+class ProgressLines:
+    """Progress as plain stderr lines, about every tenth of a run: for logs and pipes, where a bar is unreadable.
+
+    Has the part of tqdm's interface the trainer uses (``n``, ``update``, ``set_postfix``, ``close``).
+    """
+
+    def __init__(self, total: int, label: str) -> None:
+        self.total = total
+        self.label = label
+        self.n = 0
+        self.start = time.perf_counter()
+        self.every = max(1, total // PROGRESS_LINES)
+        self.next_line = self.every
+        print(f"{label}: training {total} iterations", file=sys.stderr, flush=True)
+
+    def update(self, steps: int) -> None:
+        self.n += steps
+
+    def set_postfix(self, loss: str) -> None:
+        if self.n < self.next_line and self.n < self.total:
+            return
+        self.next_line = self.n + self.every
+        percent = 100 * self.n // self.total
+        elapsed = time.perf_counter() - self.start
+        line = f"{self.label}: iteration {self.n}/{self.total} ({percent}%), loss {loss}, {elapsed:.0f} s"
+        print(line, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        """Nothing to tidy: every line is already complete."""
 
 
 class ProxyStep:
@@ -120,6 +152,7 @@ def train(
     device: str | None = None,
     threads: int | None = None,
     measure_untrained: bool = True,
+    progress_lines: bool = False,
 ) -> TrainResult:
     """Trains ``genotype`` on the training images of ``sources`` with ``budget``, then evaluates it.
 
@@ -131,9 +164,12 @@ def train(
         device: Torch device; the GPU when there is one, else the CPU.
         threads: CPU threads for torch (the CPUs the trial was given).
         measure_untrained: Also evaluate the network before training (a search skips it: one evaluation less).
+        progress_lines: Where stderr is not a terminal (which gets a bar), print a progress line to it about every
+            tenth of the run.
 
     Raises:
         TrainingFailed: the loss became NaN or infinite.
+        InputError: a validation image is too small to score; checked before training.
     """
     device = device or default_device()
     on_cuda = device.startswith("cuda")
@@ -141,13 +177,14 @@ def train(
         torch.set_num_threads(threads)
     network = build_network(genotype, seed, device)
     val_pairs = data.source_pairs(sources.val, "val", genotype.scale)
+    evaluate.check_measurable(val_pairs, genotype.scale)
     untrained = evaluate.evaluate(network, val_pairs, genotype.scale, device) if measure_untrained else None
     step = ProxyStep(network, genotype, sources.train, seed, device, budget)
     read_every = max(1, budget.iterations // LOSS_CURVE_POINTS)
     loss_curve: list[float] = []
     window_loss = torch.zeros((), device=device)
     window_size = 0
-    bar = _progress(budget.iterations, str(genotype))
+    bar = _progress(budget.iterations, str(genotype), progress_lines)
     start = time.perf_counter()
     for iteration in range(1, budget.iterations + 1):
         window_loss += step()

@@ -14,29 +14,56 @@ WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model")
 LISTED_KEYS = 8
 
 
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """The tensors of a checkpoint file, unwrapped from common trainer containers; never runs pickled code.
+# What torch's weights-only unpickler says when a file holds more than tensors and plain containers; its message
+# goes on to advise weights_only=False, which would run the file's code, so it is never passed on.
+WEIGHTS_ONLY_REFUSALS = ("Weights only load failed", "weights_only")
+EXPORT_ADVICE = "torch.save(model.state_dict(), 'weights.pt') where the model was made"
 
-    Raises:
-        InputError: the file is missing, corrupt, not a state dict, or needs code to load.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"checkpoint {path} does not exist; pass the path of a .pt/.pth state dict")
+
+def _load(path: Path) -> object:
+    """``torch.load`` restricted to tensors and plain containers, its failures as one message."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # a damaged file fails anywhere in torch's unpickler, with any exception type
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        text = str(error).strip()
+        if any(marker in text for marker in WEIGHTS_ONLY_REFUSALS):
+            raise InputError(
+                f"checkpoint {path} holds pickled Python code (classes or functions besides tensors), which the "
+                f"harness never runs; export a plain state dict of tensors: {EXPORT_ADVICE}"
+            ) from None
+        first_line = text.splitlines()[0] if text else type(error).__name__
         raise InputError(
             f"cannot read checkpoint {path}: {first_line}; it must be a state dict saved with torch.save "
             "(re-download or re-export it)"
         ) from None
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint file, unwrapped from common trainer containers; never runs pickled code.
+
+    Raises:
+        InputError: the file is missing or a directory, corrupt, not a state dict, needs code to load, or holds
+            NaN or infinite values.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"checkpoint {path} is a directory; pass the .pt/.pth state dict file inside it")
+    if not path.is_file():
+        raise InputError(f"checkpoint {path} does not exist; pass the path of a .pt/.pth state dict")
+    state = _load(path)
     for key in WRAPPER_KEYS:
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
             break
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise InputError(f"checkpoint {path} does not hold a state dict of tensors")
+    # A diverged or damaged run's NaN/inf weights would score silently as garbage.
+    broken = sorted(k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all())
+    if broken:
+        raise InputError(
+            f"checkpoint {path} holds NaN or infinite values in {_listing(broken)}; it comes from a diverged or "
+            "damaged run: use another checkpoint"
+        )
     return {key.removeprefix("module."): value for key, value in state.items()}
 
 

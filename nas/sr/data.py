@@ -3,8 +3,10 @@
 Sources give named H×W×3 uint8 RGB images: the built-in photographs that ship inside scikit-image (no
 download), or folders of HR images (DIV2K for training; Set5, Set14, B100, Urban100, Manga109 for
 validation), with LR images made by the MATLAB-exact bicubic or read from an LR folder. Decoded images are
-kept in memory once per process. ``PatchSampler`` cuts training batches on the training device by tensor
-indexing.
+kept in memory once per process. 16-bit greyscale images are scaled to 8 bits (v / 257, rounded: 0..65535 onto
+0..255); Pillow reads 16-bit colour PNGs as their high byte (v // 256, within one level of rounding); images
+of 32-bit integers beyond 16 bits or of floats are refused. ``PatchSampler`` cuts training batches on the
+training device by tensor indexing.
 """
 
 from __future__ import annotations
@@ -95,31 +97,58 @@ def builtin_images(split: str) -> tuple[NamedImage, ...]:
     return tuple(NamedImage(name, to_rgb(getattr(skimage.data, name)())) for name in names)
 
 
+SIXTEEN_BIT_MAX = 65535
+
+
+def _eight_bit(image: Image.Image, path: Path) -> np.ndarray:
+    """The pixels of a decoded image as 8-bit RGB; 16-bit greyscale is scaled with rounding, never clipped."""
+    if image.mode.startswith("I"):  # "I;16*" (16-bit PNG/TIFF) or "I" (32-bit integers, 16-bit PNGs in old Pillow)
+        values = np.asarray(image, dtype=np.int64)
+        if values.size and (values.min() < 0 or values.max() > SIXTEEN_BIT_MAX):
+            raise InputError(
+                f"image {path} holds integers from {values.min()} to {values.max()}, beyond 16 bits; "
+                "save it as an 8- or 16-bit PNG"
+            )
+        # 65535 / 255 = 257 exactly: 0..65535 onto 0..255, rounded (v / 257 is never a tie: 257 is odd).
+        return to_rgb(np.rint(values / (SIXTEEN_BIT_MAX / 255)).astype(np.uint8))
+    if image.mode == "F":
+        raise InputError(f"image {path} holds floating-point pixels of no fixed range; save it as an 8-bit PNG")
+    return to_rgb(np.asarray(image.convert("RGB")))
+
+
 def _read_image(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as image:
-            return to_rgb(np.asarray(image.convert("RGB")))
+            return _eight_bit(image, path)
     except (OSError, UnidentifiedImageError, ValueError) as error:
         raise InputError(f"cannot read image {path}: {error}; replace or remove the file") from None
 
 
 @functools.cache
 def _folder_images(folder: Path) -> tuple[NamedImage, ...]:
-    if not folder.is_dir():
-        raise InputError(f"image folder {folder} does not exist; pass a folder of HR images (e.g. DIV2K_train_HR)")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise InputError(f"image folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)}); check the path")
     return tuple(NamedImage(path.stem, _read_image(path)) for path in files)
 
 
-def folder_images(folder: str | Path) -> tuple[NamedImage, ...]:
+def folder_images(folder: str | Path, kind: str = "HR") -> tuple[NamedImage, ...]:
     """Every image in ``folder`` (sorted by file name), decoded once per process.
 
+    Args:
+        folder: The folder.
+        kind: What the images are ("HR" or "LR"), for the messages.
+
     Raises:
-        InputError: the folder is missing or holds no images, or an image cannot be decoded.
+        InputError: the folder is missing, not a folder or holds no images, or an image cannot be decoded.
     """
-    return _folder_images(Path(folder).expanduser().resolve())
+    path = Path(folder).expanduser().resolve()
+    example = "e.g. DIV2K_train_HR" if kind == "HR" else "e.g. DIV2K_train_LR_bicubic/X2, files <name>x2.png"
+    if not path.is_dir():
+        what = "is a file, not a folder" if path.exists() else "does not exist"
+        raise InputError(f"{kind} image folder {path} {what}; pass a folder of {kind} images ({example})")
+    images = _folder_images(path)
+    if not images:
+        raise InputError(f"{kind} image folder {path} holds no images ({', '.join(IMAGE_SUFFIXES)}); check the path")
+    return images
 
 
 def source_images(source: str | Path, split: str) -> tuple[NamedImage, ...]:
@@ -149,7 +178,7 @@ def evaluation_pairs(
     Raises:
         InputError: an LR image is missing or has the wrong size.
     """
-    lr_by_name = {image.name: image for image in folder_images(lr_folder)} if lr_folder is not None else None
+    lr_by_name = {image.name: image for image in folder_images(lr_folder, "LR")} if lr_folder is not None else None
     pairs = []
     for image in hr_images:
         hr = modcrop(image.pixels, scale)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
+from nas.errors import InputError
 from nas.sr import metrics, protocol
 from nas.sr.bicubic import bicubic_upsample
 from nas.sr.data import ImagePair
@@ -88,6 +89,28 @@ def to_uint8_image(sr: torch.Tensor) -> np.ndarray:
     return sr.clamp(0, 1).mul(255.0).round().to(torch.uint8).permute(1, 2, 0).numpy()
 
 
+def min_hr_size(scale: int) -> int:
+    """The smallest HR side the protocol can score: an SSIM window inside the ``scale``-pixel border."""
+    return protocol.SSIM_WINDOW + 2 * scale
+
+
+def check_measurable(pairs: Sequence[ImagePair], scale: int) -> None:
+    """Refuses images too small to score, before any network runs on them.
+
+    Raises:
+        InputError: naming the first such image and the smallest size that works.
+    """
+    smallest = min_hr_size(scale)
+    for pair in pairs:
+        height, width = pair.hr.shape[:2]
+        if min(height, width) < smallest:
+            raise InputError(
+                f"image {pair.name} is {width}×{height} (HR, cropped to a multiple of {scale}); scoring it needs at "
+                f"least {smallest}×{smallest} (an {protocol.SSIM_WINDOW}-pixel SSIM window inside a {scale}-pixel "
+                "border): use larger images or leave it out"
+            )
+
+
 def evaluate(
     model: nn.Module,
     pairs: Sequence[ImagePair],
@@ -96,15 +119,26 @@ def evaluate(
     tile: int | None = None,
     overlap: int = DEFAULT_TILE_OVERLAP,
     y: str = protocol.Y_FLOAT,
+    on_image: Callable[[ImageScore], None] | None = None,
 ) -> EvaluationResult:
-    """PSNR and SSIM (Y kept as ``y``, border = scale) of ``model`` on every pair, one whole image at a time."""
+    """PSNR and SSIM (Y kept as ``y``, border = scale) of ``model`` on every pair, one whole image at a time.
+
+    ``on_image`` is called with each image's score as soon as it is known (progress for long runs).
+
+    Raises:
+        InputError: an image is too small to score (``check_measurable``); checked before the first inference.
+    """
+    check_measurable(pairs, scale)
     was_training = model.training
     model.eval()
     try:
         scores = []
         for pair in pairs:
             sr = to_uint8_image(super_resolve(model, pair.lr, scale, device, tile, overlap))
-            scores.append(_score(pair.name, sr, pair.hr, scale, y))
+            score = _score(pair.name, sr, pair.hr, scale, y)
+            scores.append(score)
+            if on_image is not None:
+                on_image(score)
     finally:
         model.train(was_training)
     return EvaluationResult(scores, scale, y)

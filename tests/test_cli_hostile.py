@@ -1,0 +1,205 @@
+"""Hostile input to ``nas blocks / cost / train / eval`` as a user types it: one message, exit 2, no traceback.
+
+Every case fails before any training or inference. The cases that used to end in a traceback (or, for a plugin
+calling sys.exit, in silence) run ``python -m nas`` in a subprocess; the others, which used to be accepted or
+worded wrongly, run the same ``nas.cli.main`` in this process, which is as real but skips the 3-5 s interpreter
+start. Ctrl-C is sent to a real ``nas train`` subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+import blocks
+from nas import cli
+from nas.core import genotypes, networks
+
+
+class Pickled:
+    """Any class: a checkpoint holding an instance needs code to load."""
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory, small_images: Path, space_writer) -> dict[str, Path]:
+    """The files the cases point at: spaces, checkpoints, image folders, a plugin."""
+    folder = tmp_path_factory.mktemp("hostile")
+    (folder / "exits.py").write_text("import sys\n\nsys.exit(3)\n")
+    tiny_val = folder / "tiny_val"
+    tiny_val.mkdir()
+    Image.new("RGB", (12, 12), (90, 120, 30)).save(tiny_val / "speck.png")
+    good = space_writer(folder, "good", small_images, ["none", "pa"])
+    small_val = space_writer(folder, "small_val", small_images, ["none", "pa"])
+    small_val.write_text(small_val.read_text().replace(f"val: {small_images}", f"val: {tiny_val}"))
+    small_patch = space_writer(folder, "small_patch", small_images, ["none", "pa"])
+    small_patch.write_text(small_patch.read_text().replace("patch_size: 16", "patch_size: 8"))
+    torch.save({"weights": Pickled()}, folder / "code.pt")
+    torch.save({"conv_first.weight": torch.full((2, 2), float("nan"))}, folder / "nan.pt")
+    torch.save(networks.build(genotypes.a2n(2)).state_dict(), folder / "a2n.pt")  # untrained, but loads exactly
+    ca_reduction = "block_options: {ca: {reduction"
+    return {
+        "good": good,
+        "small_val": small_val,
+        "small_patch": small_patch,
+        "bad_options": space_writer(folder, "zero", small_images, ["ca"], extra=f"{ca_reduction}: 0}}}}\n"),
+        "bool_option": space_writer(folder, "bool", small_images, ["ca"], extra=f"{ca_reduction}: on}}}}\n"),
+        "exits": space_writer(folder, "exits", small_images, ["none"], extra="plugins: [exits.py]\n"),
+        "code": folder / "code.pt",
+        "nan": folder / "nan.pt",
+        "folder": folder,
+        "weights": folder / "a2n.pt",
+        "images": small_images,
+    }  # fmt: skip
+
+
+def genotype(files: dict[str, Path], text: str, command: str = "cost") -> list[str]:
+    return [command, "--space", str(files["good"]), "--genotype", text]
+
+
+def evaluation(files: dict[str, Path], *args: str) -> list[str]:
+    return ["eval", "--arch", "a2n", "--scale", "2", "--data", str(files["images"]), *args]
+
+
+REDUCTION = "reduction must be a positive integer up to 256"
+# (id, the command's arguments, words its one message must hold). These used to end in a traceback or, for the
+# plugin, in exit status 3 without a word: run as a user runs them, in a subprocess.
+FORMER_TRACEBACKS = [
+    ("zero-option", lambda f: genotype(f, "x2.c16.u4:ca;ca(reduction=0)"), ["'ca'", REDUCTION, "got 0"]),
+    ("huge-option", lambda f: genotype(f, "x2.c16.u4:ca;ca(reduction=1e9)"), ["'ca'", REDUCTION, "got 1000000000.0"]),
+    ("fraction-option", lambda f: genotype(f, "x2.c16.u4:ca;ca(reduction=2.5)"), [REDUCTION, "got 2.5"]),
+    ("list-option", lambda f: genotype(f, "x2.c16.u4:ca;ca(reduction=[1,2])"), ["ca(reduction=...)", "single value"]),
+    ("scale-5", lambda f: genotype(f, "x5.c16.u4:ca"), ["x5", "x2, x3 or x4"]),
+    ("width-0", lambda f: genotype(f, "x2.c0.u4:ca"), ["c0", "from 1 to 256"]),
+    ("upsampler-0", lambda f: genotype(f, "x2.c16.u0:ca"), ["u0", "from 1 to 256"]),
+    ("depth-huge", lambda f: genotype(f, "x2.c16.u4:none*99999999999"), ["99999999999", "block count"]),
+    ("device-cuda", lambda f: [*genotype(f, "uniform:pa", "train"), "--device", "cuda"], ["'cuda'", "available"]),
+    ("device-foo", lambda f: [*genotype(f, "uniform:pa", "train"), "--device", "foo"], ["'foo'", "not a torch device"]),
+    ("small-validation-image", lambda f: ["train", "--space", str(f["small_val"]), "--genotype", "uniform:pa"],
+     ["speck", "12×12", "15×15"]),
+    ("plugin-exits", lambda f: ["cost", "--space", str(f["exits"]), "--genotype", "uniform:none"],
+     ["plugins[0]", "sys.exit(3)"]),
+    ("channels-huge", lambda f: ["blocks", "--channels", "100000"], ["--channels", "positive integer up to 256"]),
+    ("eval-device", lambda f: evaluation(f, "--weights", str(f["weights"]), "--device", "cuda:0"), ["'cuda:0'"]),
+]  # fmt: skip
+# These used to be accepted (wrong numbers or a silently different network) or were worded wrongly.
+FORMERLY_ACCEPTED = [
+    ("bool-option", lambda f: genotype(f, "x2.c16.u4:ca;ca(reduction=true)"), ["'ca'", REDUCTION, "got True"]),
+    ("wide-option", lambda f: genotype(f, "x2.c16.u4:ca;ca(reduction=32)"), ["ca: reduction=32", "C=16"]),
+    ("twice-group", lambda f: genotype(f, "x2.c16.u4:ca;ca(reduction=4);ca(reduction=8)"), ["'ca'", "twice"]),
+    ("twice-key", lambda f: genotype(f, "x2.c16.u4:ca;ca(reduction=4,reduction=8)"), ["reduction", "twice"]),
+    ("alias-and-name", lambda f: genotype(f, "x2.c16.u4:lia;lia(reduced=8,inner_channels=8)"), ["reduced", "once"]),
+    ("depth-0", lambda f: genotype(f, "x2.c16.u4:none*0"), ["none*0", "1 or more"]),
+    ("depth-65", lambda f: genotype(f, "x2.c16.u4:none*40-pa*25"), ["65 blocks", "1 to 64"]),
+    ("space-option", lambda f: ["cost", "--space", str(f["bad_options"]), "--genotype", "uniform:ca"],
+     ["block_options.ca", REDUCTION, "got 0"]),
+    ("space-bool", lambda f: ["cost", "--space", str(f["bool_option"]), "--genotype", "uniform:ca"],
+     ["block_options.ca", REDUCTION, "got True"]),
+    ("scale-mismatch", lambda f: genotype(f, "x3.c24.u12:pa*5", "train"), ["×3", "×2", "x2 id"]),
+    ("patch-misfit", lambda f: ["train", "--space", str(f["small_patch"]), "--genotype", "x2.c16.u4:pa-esa"],
+     ["'esa'", "15×15", "patch_size is 8"]),
+    ("seed-negative", lambda f: [*genotype(f, "uniform:pa", "train"), "--seed", "-1"], ["--seed", "from 0"]),
+    ("space-directory", lambda f: ["cost", "--space", str(f["folder"]), "--genotype", "a2n"], ["is a directory"]),
+    ("space-device", lambda f: ["cost", "--space", "/dev/null", "--genotype", "a2n"], ["not a regular file"]),
+    ("input-range-0", lambda f: evaluation(f, "--weights", str(f["weights"]), "--input-range", "0"),
+     ["--input-range", "positive"]),
+    ("input-range-nan", lambda f: evaluation(f, "--weights", str(f["weights"]), "--input-range", "nan"),
+     ["--input-range", "positive"]),
+    ("input-range-negative", lambda f: evaluation(f, "--weights", str(f["weights"]), "--input-range", "-1"),
+     ["--input-range", "positive"]),
+    ("weights-nan", lambda f: evaluation(f, "--weights", str(f["nan"])), ["NaN or infinite", "conv_first.weight"]),
+    ("weights-code", lambda f: evaluation(f, "--weights", str(f["code"])), ["pickled Python code", "never runs"]),
+    ("weights-directory", lambda f: evaluation(f, "--weights", str(f["folder"])), ["is a directory"]),
+    ("lr-folder-missing", lambda f: evaluation(f, "--weights", str(f["weights"]), "--lr-folder", "/nowhere"),
+     ["LR image folder /nowhere does not exist"]),
+]  # fmt: skip
+
+
+def assert_one_message(result: subprocess.CompletedProcess[str], words: list[str]) -> None:
+    """Exit status 2, no traceback, and exactly one error line, holding every word."""
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert "Traceback" not in output
+    errors = [line for line in result.stderr.splitlines() if ": error: " in line]
+    assert len(errors) == 1, result.stderr
+    for word in words:
+        assert word in errors[0], errors[0]
+    assert "weights_only=False" not in output  # never the advice to run a checkpoint's code
+
+
+def in_process(args: list[str], capsys: pytest.CaptureFixture[str]) -> subprocess.CompletedProcess[str]:
+    """``nas ARGS`` through ``nas.cli.main`` in this process, as a completed process."""
+    try:
+        status = cli.main(args)
+    except SystemExit as stop:  # argparse's usage errors
+        status = stop.code
+    captured = capsys.readouterr()
+    return subprocess.CompletedProcess(args, status, captured.out, captured.err)
+
+
+@pytest.mark.parametrize(("args", "words"), [c[1:] for c in FORMER_TRACEBACKS], ids=[c[0] for c in FORMER_TRACEBACKS])
+def test_former_tracebacks_get_one_message_and_status_2(nas_cli, files, args, words) -> None:
+    assert_one_message(nas_cli(*args(files)), words)
+
+
+@pytest.mark.parametrize(("args", "words"), [c[1:] for c in FORMERLY_ACCEPTED], ids=[c[0] for c in FORMERLY_ACCEPTED])
+def test_formerly_accepted_input_gets_one_message_and_status_2(files, capsys, args, words) -> None:
+    assert_one_message(in_process(args(files), capsys), words)
+
+
+def test_ctrl_c_stops_a_training_run_with_one_line_and_status_130(files) -> None:
+    command = [sys.executable, "-m", "nas", "train", "--space", str(files["good"]), "--genotype", "uniform:pa"]
+    long_run = str(files["good"]).replace("good.yaml", "long.yaml")
+    Path(long_run).write_text(files["good"].read_text().replace("iterations: 20", "iterations: 1000000"))
+    command[command.index(str(files["good"]))] = long_run
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        # The progress lines say when training runs (the first one comes after the data are read).
+        lines = iter(process.stderr.readline, "")
+        assert any("training 1000000 iterations" in line for line in lines)
+        time.sleep(0.5)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130
+    assert "Traceback" not in stderr and stdout == ""
+    assert stderr.strip().splitlines()[-1] == "nas train: stopped"
+
+
+def test_version_and_plain_help(capsys) -> None:
+    import nas
+
+    assert in_process(["--version"], capsys).stdout.strip() == f"nas {nas.__version__}"
+    shown = in_process(["--help"], capsys).stdout
+    assert "Search where attention belongs" in shown and "``" not in shown
+
+
+def test_training_prints_progress_lines_where_stderr_is_no_terminal(files, capsys) -> None:
+    result = in_process(["train", "--space", str(files["good"]), "--genotype", "uniform:pa", "--device", "cpu"], capsys)
+    assert result.returncode == 0, result.stderr
+    steps = [
+        line.split(": iteration ")[1].split(",")[0] for line in result.stderr.splitlines() if ": iteration " in line
+    ]
+    # 20 iterations, the loss read back at every one: a line every 2 iterations (10 %).
+    assert steps == [f"{i}/20 ({5 * i}%)" for i in range(2, 21, 2)]
+
+
+def test_evaluation_prints_one_progress_line_per_image(files, capsys) -> None:
+    result = in_process([*evaluation(files, "--weights", str(files["weights"])), "--json"], capsys)
+    assert result.returncode == 0, result.stderr
+    progress = [line for line in result.stderr.splitlines() if line.startswith("nas eval: image ")]
+    assert [line.split()[3] for line in progress] == ["1/4", "2/4", "3/4", "4/4"]
+    assert json.loads(result.stdout)["images"][0]["name"] in progress[0]
+
+
+def test_channels_beyond_the_bound_are_refused_in_the_registry_too() -> None:
+    with pytest.raises(blocks.BlockOptionError, match="from 1 to 256"):
+        blocks.create("pa", blocks.MAX_CHANNELS + 1)
