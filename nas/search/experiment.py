@@ -30,7 +30,8 @@ from nas.search.studies import StudyFolder
 from nas.search.worker import Trainer
 
 KIND = studies.EXPERIMENT
-TIMED_ITERATIONS = 5  # iterations timed (after one warm-up) when the study has no recorded training time
+TIMED_ITERATIONS = 10  # iterations timed (after WARMUP_ITERATIONS) when the study has no recorded training time
+WARMUP_ITERATIONS = 5  # the first iterations pay for allocation and kernel selection
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,8 @@ def _timed_run_seconds(prepared: ExperimentRuns) -> tuple[float, str]:
     step = training.ProxyStep(
         training.build_network(arch, 0, device), arch, prepared.space.data.train, 0, device, budget
     )
-    step()
+    for _ in range(WARMUP_ITERATIONS):
+        step()
     started = time.perf_counter()
     for _ in range(TIMED_ITERATIONS):
         step()

@@ -44,9 +44,6 @@ TUNE_ENVIRONMENT = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "RAY_AIR_NEW_OUTP
 # Without Tune's files its end-of-run summary warns that it found no metrics (the study has them); on Ctrl-C it
 # suggests Tuner.restore, while a search resumes from its study.
 QUIET_LOGGERS = ("ray.tune.analysis.experiment_analysis", "ray.tune.tune")
-# A Ray started here turns token authentication on by default and warns that it did on every start; asking for it
-# explicitly (Ray's documented RAY_AUTH_MODE=token) keeps it on and the warning away. An explicit setting wins.
-LOCAL_RAY_ENVIRONMENT = {"RAY_AUTH_MODE": "token"}
 
 
 def quiet_process() -> None:
@@ -335,12 +332,13 @@ def trial_resources(search_space: SearchSpace, cluster: dict[str, float]) -> tup
 
 
 def _start_ray(address: str | None) -> None:
-    """Joins the cluster at ``address``, or starts Ray on this machine, keeping the caller's SIGTERM handler."""
+    """Joins the cluster at ``address``, or starts Ray on this machine, keeping the caller's SIGTERM handler.
+
+    Ray's authentication mode is left as the environment sets it: Ray reads ``RAY_AUTH_MODE`` when it is imported,
+    so setting it here would start a GCS that this process cannot authenticate to.
+    """
     import ray
 
-    if address is None:
-        for name, value in LOCAL_RAY_ENVIRONMENT.items():
-            os.environ.setdefault(name, value)
     on_terminate = signal.getsignal(signal.SIGTERM)
     ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
     if on_terminate is not None and threading.current_thread() is threading.main_thread():
