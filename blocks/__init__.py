@@ -12,7 +12,9 @@ from torch import nn
 from blocks.registry import (
     BlockOptionError,
     BlockSpec,
+    Probe,
     UnknownBlockError,
+    attention_map_probe,
     create,
     names,
     register,
@@ -34,4 +36,14 @@ from blocks import (  # noqa: E402, F401
     shuffle,
 )
 
-__all__ = ["BlockOptionError", "BlockSpec", "UnknownBlockError", "create", "names", "register", "spec"]
+__all__ = [
+    "BlockOptionError",
+    "BlockSpec",
+    "Probe",
+    "UnknownBlockError",
+    "attention_map_probe",
+    "create",
+    "names",
+    "register",
+    "spec",
+]

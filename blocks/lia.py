@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from blocks.common import pad_to_min_size
-from blocks.registry import register
+from blocks.registry import Probe, register
 
 SOFTPOOL_WINDOW = 7
 SOFTPOOL_STRIDE = 3
@@ -54,6 +54,9 @@ class LocalImportanceAttention(nn.Module):
         reduced: Channels of the low-resolution importance path (16 in the paper).
     """
 
+    # The importance map; the first-channel gate sigmoid(x[:, :1]) multiplies in after it.
+    attention_map = "gate"
+
     def __init__(self, channels: int, reduced: int = 16) -> None:
         super().__init__()
         # Sequential indices match the official checkpoint keys (body.0, body.2, body.3).
@@ -64,7 +67,8 @@ class LocalImportanceAttention(nn.Module):
             nn.Conv2d(reduced, channels, 3, padding=1),
             nn.Sigmoid(),
         )
+        self.gate = Probe()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        importance = F.interpolate(self.body(x), size=x.shape[-2:], mode="bilinear", align_corners=False)
+        importance = self.gate(F.interpolate(self.body(x), size=x.shape[-2:], mode="bilinear", align_corners=False))
         return x * importance * torch.sigmoid(x[:, :1])

@@ -2,6 +2,14 @@
 
 Every registered factory takes ``channels`` first and returns a module whose output has the input's shape
 (N×C×H×W in, N×C×H×W out). Options are keyword arguments with defaults that reproduce the official structure.
+
+Attention maps (optional part of the contract): a block that multiplies features by one gate with values in
+[0, 1] passes that gate through a ``Probe`` submodule just before using it, and names the probe in the class
+attribute ``attention_map`` (a dotted submodule path, e.g. ``"gate"`` or ``"attention.gate"``). The gate is
+N×C×H×W (per pixel and channel), N×1×H×W (per pixel) or N×C×1×1 (per channel). ``attention_map_probe(block)``
+returns the probe; a forward hook on it reads the map, and a hook that returns a tensor replaces it. Blocks with
+no single multiplicative gate (self-attention, shuffle attention, PSA's two summed or chained gates) declare
+none. The conformance tests check every declared map's shape, range and use by the forward.
 """
 
 from __future__ import annotations
@@ -14,6 +22,25 @@ from typing import Any
 from torch import nn
 
 BlockFactory = Callable[..., nn.Module]
+
+
+class Probe(nn.Identity):
+    """A named point in a block's forward pass: returns its input unchanged and holds no parameters.
+
+    Forward hooks on a probe read the tensor passing it (an attention map) or replace it (an ablation), without
+    touching weights, state-dict keys or cost counts.
+    """
+
+
+def attention_map_probe(block: nn.Module) -> Probe | None:
+    """The probe that ``block``'s gate passes through (its class attribute ``attention_map``), or None."""
+    path = getattr(type(block), "attention_map", None)
+    if path is None:
+        return None
+    probe = block.get_submodule(path)
+    if not isinstance(probe, Probe):
+        raise TypeError(f"{type(block).__name__}.attention_map names {path!r}, which is not a Probe")
+    return probe
 
 
 class UnknownBlockError(ValueError):
