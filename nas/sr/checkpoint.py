@@ -1,8 +1,11 @@
-"""Reading checkpoints safely and loading them with messages that say exactly what does not match."""
+"""Reading checkpoints safely, writing them with JSON metadata, and loading them with messages that say exactly
+what does not match."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -12,25 +15,26 @@ from nas.errors import InputError
 # Trainers wrap the state dict: BasicSR under "params"/"params_ema", Lightning and others under "state_dict".
 WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model")
 LISTED_KEYS = 8
+METADATA_KEY = "metadata"  # beside "state_dict" in checkpoints written by ``save``
+DEFAULT_HINT = "check --arch and --scale against the checkpoint"
 
 
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """The tensors of a checkpoint file, unwrapped from common trainer containers; never runs pickled code.
-
-    Raises:
-        InputError: the file is missing, corrupt, not a state dict, or needs code to load.
-    """
-    path = Path(path)
+def _load(path: Path) -> object:
+    """The file's content through torch's weights-only unpickler (tensors, containers, numbers, strings)."""
     if not path.is_file():
         raise InputError(f"checkpoint {path} does not exist; pass the path of a .pt/.pth state dict")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # a damaged file fails anywhere in torch's unpickler, with any exception type
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise InputError(
             f"cannot read checkpoint {path}: {first_line}; it must be a state dict saved with torch.save "
             "(re-download or re-export it)"
         ) from None
+
+
+def _tensors(content: object, path: Path) -> dict[str, torch.Tensor]:
+    state = content
     for key in WRAPPER_KEYS:
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
@@ -40,13 +44,57 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return {key.removeprefix("module."): value for key, value in state.items()}
 
 
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint file, unwrapped from common trainer containers; never runs pickled code.
+
+    Raises:
+        InputError: the file is missing, corrupt, not a state dict, or needs code to load.
+    """
+    path = Path(path)
+    return _tensors(_load(path), path)
+
+
+def read_with_metadata(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None]:
+    """The tensors of a checkpoint file and the JSON metadata saved with them by ``save`` (None if it has none).
+
+    Raises:
+        InputError: as ``read_state_dict``, or the metadata is not a JSON object.
+    """
+    path = Path(path)
+    content = _load(path)
+    metadata = None
+    if isinstance(content, dict) and METADATA_KEY in content:
+        try:
+            metadata = json.loads(content[METADATA_KEY])
+        except (TypeError, json.JSONDecodeError) as error:
+            raise InputError(f"checkpoint {path}: its metadata is not valid JSON ({error}); save it again") from None
+        if not isinstance(metadata, dict):
+            raise InputError(f"checkpoint {path}: its metadata is not a JSON object; save it again")
+    return _tensors(content, path), metadata
+
+
+def save(path: str | Path, state: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
+    """Writes ``state`` (moved to the CPU) and JSON ``metadata`` in one file that ``read_with_metadata`` and
+    ``torch.load(path, weights_only=True)`` read: ``{"state_dict": tensors, "metadata": JSON text}``."""
+    tensors = {key: value.detach().cpu().contiguous() for key, value in state.items()}
+    torch.save({"state_dict": tensors, METADATA_KEY: json.dumps(metadata)}, Path(path))
+
+
 def _listing(keys: list[str]) -> str:
     shown = ", ".join(keys[:LISTED_KEYS])
     return shown + (f" and {len(keys) - LISTED_KEYS} more" if len(keys) > LISTED_KEYS else "")
 
 
-def load_exactly(model: nn.Module, state: dict[str, torch.Tensor], source: str | Path) -> None:
+def load_exactly(
+    model: nn.Module, state: dict[str, torch.Tensor], source: str | Path, hint: str = DEFAULT_HINT
+) -> None:
     """Loads every tensor of ``state`` into ``model``; any missing, unexpected or misshapen key is an error.
+
+    Args:
+        model: The network to fill.
+        state: Its tensors.
+        source: Where they came from, for the message.
+        hint: What the user should check when they do not match.
 
     Raises:
         InputError: naming the missing, unexpected and misshapen keys.
@@ -67,8 +115,5 @@ def load_exactly(model: nn.Module, state: dict[str, torch.Tensor], source: str |
     if misshapen:
         problems.append(f"shape mismatches (checkpoint vs model): {_listing(misshapen)}")
     if problems:
-        raise InputError(
-            f"checkpoint {source} does not match the network ({'; '.join(problems)}); "
-            "check --arch and --scale against the checkpoint"
-        )
+        raise InputError(f"checkpoint {source} does not match the network ({'; '.join(problems)}); {hint}")
     model.load_state_dict(state)
