@@ -21,6 +21,7 @@ images it is rough (a normal mean's percentile interval covers about 88% of the 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -144,6 +145,11 @@ def paired_interval(deltas: np.ndarray) -> tuple[float, float]:
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
+def _json_interval(deltas: np.ndarray) -> list[float] | None:
+    low, high = paired_interval(deltas)
+    return None if np.isnan(low) else [low, high]
+
+
 @dataclass(frozen=True)
 class Effect:
     """Switching off the attention of ``depths`` in ``mode``: ablated minus baseline, per image."""
@@ -167,9 +173,9 @@ class Effect:
         return {
             "mode": self.mode,
             "delta_psnr": float(self.delta_psnr.mean()),
-            "interval": list(paired_interval(self.delta_psnr)),
+            "interval": _json_interval(self.delta_psnr),
             "delta_ssim": float(self.delta_ssim.mean()),
-            "interval_ssim": list(paired_interval(self.delta_ssim)),
+            "interval_ssim": _json_interval(self.delta_ssim),
             "images": [
                 {"name": name, "delta_psnr": float(p), "delta_ssim": float(s)}
                 for name, p, s in zip(names, self.delta_psnr, self.delta_ssim, strict=True)
@@ -251,17 +257,30 @@ def resolve_groups(trained: TrainedNetwork, text: str | None) -> list[tuple[int,
 
 
 class _Evaluator:
-    """Per-image scores of one network on cached image pairs; each distinct switch setting is evaluated once."""
+    """Per-image scores of one network on cached image pairs; each distinct switch setting is evaluated once.
 
-    def __init__(self, trained: TrainedNetwork, pairs: Sequence[ImagePair], device: str, tile: int | None) -> None:
+    On the CPU, ``workers`` images run at a time on Python threads, each torch op on one thread: the convolutions
+    release the GIL, so the cores stay busy without synchronising torch's threads inside every small op (which
+    costs 3-4x the CPU time on a machine shared with other jobs).
+    """
+
+    def __init__(
+        self, trained: TrainedNetwork, pairs: Sequence[ImagePair], device: str, tile: int | None, workers: int
+    ) -> None:
         self.network = trained.network
         self.pairs = pairs
         self.device = device
         self.tile = tile
+        self.workers = workers
         self.cache: dict[frozenset[tuple[int, str]], evaluate.EvaluationResult] = {}
 
+    def score(self, pair: ImagePair) -> evaluate.ImageScore:
+        with torch.inference_mode():  # thread-local, so set in the worker
+            return evaluate.evaluate(self.network, [pair], self.network.scale, self.device, tile=self.tile).images[0]
+
     def scores(self) -> evaluate.EvaluationResult:
-        return evaluate.evaluate(self.network, self.pairs, self.network.scale, self.device, tile=self.tile)
+        with ThreadPoolExecutor(self.workers) as pool:
+            return evaluate.EvaluationResult(list(pool.map(self.score, self.pairs)), self.network.scale)
 
     def switched_off(self, depths: tuple[int, ...], mode: str) -> evaluate.EvaluationResult:
         # Modes differ only for a2b slots: elsewhere both make the attention the identity, evaluated once.
@@ -292,10 +311,8 @@ def _baseline(evaluator: _Evaluator) -> tuple[evaluate.EvaluationResult, dict[in
     hooks = [slots[d].branch_weights.register_forward_hook(_attention_weight_recorder(seen[d])) for d in a2b_depths]
     images = []
     try:
-        for pair in evaluator.pairs:
-            images += evaluate.evaluate(
-                evaluator.network, [pair], evaluator.network.scale, evaluator.device, tile=evaluator.tile
-            ).images
+        for pair in evaluator.pairs:  # one at a time, so that the recorded weights belong to this image
+            images.append(evaluator.score(pair))
             for depth in a2b_depths:
                 per_image[depth].append(float(np.mean(seen[depth])))
                 seen[depth].clear()
@@ -329,14 +346,21 @@ def ablate(
         modes: ``remove`` and/or ``renormalise`` (they differ for ``a2b`` slots only).
         device: Torch device.
         tile: LR tile size for large images (``nas.sr.evaluate.evaluate``).
+
+    On the CPU it evaluates as many images at a time as torch has threads, each op on one thread (``_Evaluator``).
     """
-    evaluator = _Evaluator(trained, pairs, device, tile)
-    with torch.inference_mode():
+    on_cpu = torch.device(device).type == "cpu"
+    threads = torch.get_num_threads()
+    evaluator = _Evaluator(trained, pairs, device, tile, workers=threads if on_cpu else 1)
+    torch.set_num_threads(1 if on_cpu else threads)
+    try:
         baseline, weights = _baseline(evaluator)
         depth_effects = [
             _effect(evaluator, baseline, (depth,), mode) for depth in attention_depths(trained) for mode in modes
         ]
         group_effects = [_effect(evaluator, baseline, tuple(group), mode) for group in groups for mode in modes]
+    finally:
+        torch.set_num_threads(threads)
     label = f"{trained.genotype} ({trained.source})"
     return Ablation(label, trained.genotype.blocks, baseline, tuple(modes), depth_effects, group_effects, weights)
 
