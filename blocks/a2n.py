@@ -9,6 +9,11 @@ an "attention dropout module" (global average pool → MLP → softmax with temp
 Departures from the official code: none in structure or parameters (62,860 at C = 40). Attribute names follow
 the released checkpoint (``conv_first``, ``ADM``, ``attention.k1``…``k4``, ``non_attention``, ``conv_last``) so
 its tensors load one to one.
+
+Probes (``blocks.registry.Probe``, no parameters): ``attention.gate`` carries the attention branch's sigmoid mask
+(the block's ``attention_map``, N×C×H×W) and ``branch_weights`` the ADM's per-image weights (N×2: attention,
+non-attention). A forward hook on ``branch_weights`` that returns new weights switches the attention branch off
+without touching the weights (``nas.trained.ablation``).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from blocks.registry import BlockOptionError, register
+from blocks.registry import BlockOptionError, Probe, register
 
 NEGATIVE_SLOPE = 0.2
 
@@ -32,9 +37,10 @@ class AttentionBranch(nn.Module):
         self.k2 = nn.Conv2d(channels, channels, 1)
         self.k3 = nn.Conv2d(channels, channels, kernel_size, padding=padding, bias=False)
         self.k4 = nn.Conv2d(channels, channels, kernel_size, padding=padding, bias=False)
+        self.gate = Probe()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mask = torch.sigmoid(self.k2(F.leaky_relu(self.k1(x), NEGATIVE_SLOPE)))
+        mask = self.gate(torch.sigmoid(self.k2(F.leaky_relu(self.k1(x), NEGATIVE_SLOPE))))
         return self.k4(self.k3(x) * mask)
 
 
@@ -47,6 +53,8 @@ class AttentionInAttentionBlock(nn.Module):
         reduction: Channel reduction of the attention dropout module's MLP.
         temperature: Softmax temperature of the branch weights (30 in the paper).
     """
+
+    attention_map = "attention.gate"
 
     def __init__(self, channels: int, reduction: int = 4, temperature: float = 30.0) -> None:
         super().__init__()
@@ -64,10 +72,11 @@ class AttentionInAttentionBlock(nn.Module):
         self.attention = AttentionBranch(channels)
         self.non_attention = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
         self.conv_last = nn.Conv2d(channels, channels, 1, bias=False)
+        self.branch_weights = Probe()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = F.leaky_relu(self.conv_first(x), NEGATIVE_SLOPE)
-        weights = torch.softmax(self.ADM(features.mean(dim=(2, 3))) / self.temperature, dim=1)
+        weights = self.branch_weights(torch.softmax(self.ADM(features.mean(dim=(2, 3))) / self.temperature, dim=1))
         attention_weight = weights[:, 0, None, None, None]
         plain_weight = weights[:, 1, None, None, None]
         mixed = self.attention(features) * attention_weight + self.non_attention(features) * plain_weight

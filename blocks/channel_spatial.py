@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from blocks.registry import BlockOptionError, register
+from blocks.registry import BlockOptionError, Probe, register
 
 SPATIAL_KERNEL = 7
 
@@ -55,12 +55,15 @@ class ChannelAttention(nn.Module):
         reduction: Bottleneck reduction r of the excitation.
     """
 
+    attention_map = "gate"
+
     def __init__(self, channels: int, reduction: int = 16) -> None:
         super().__init__()
         self.conv_du = _excitation(channels, reduction, "ca")
+        self.gate = Probe()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * torch.sigmoid(self.conv_du(x.mean(dim=(2, 3), keepdim=True)))
+        return x * self.gate(torch.sigmoid(self.conv_du(x.mean(dim=(2, 3), keepdim=True))))
 
 
 @register("spatial", paper="CBAM (ECCV 2018)")
@@ -72,6 +75,8 @@ class SpatialGate(nn.Module):
         norm: None (default, conv with bias) or "batch" (official: conv without bias, then BatchNorm).
     """
 
+    attention_map = "gate"
+
     def __init__(self, channels: int, norm: str | None = None) -> None:
         super().__init__()
         if norm not in (None, "batch"):
@@ -81,10 +86,11 @@ class SpatialGate(nn.Module):
         if norm == "batch":
             layers.append(nn.BatchNorm2d(1, eps=1e-5, momentum=0.01))
         self.spatial = nn.Sequential(*layers)
+        self.gate = Probe()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pooled = torch.cat([x.amax(dim=1, keepdim=True), x.mean(dim=1, keepdim=True)], dim=1)
-        return x * torch.sigmoid(self.spatial(pooled))
+        return x * self.gate(torch.sigmoid(self.spatial(pooled)))
 
 
 @register("cbam", paper="CBAM (ECCV 2018)")
@@ -96,6 +102,8 @@ class ConvolutionalBlockAttention(nn.Module):
         reduction: Bottleneck reduction of the shared MLP.
         norm: Normalisation of the spatial gate, as in ``spatial``.
     """
+
+    attention_map = "spatial_gate.gate"  # the spatial gate, as for ``spatial``
 
     def __init__(self, channels: int, reduction: int = 16, norm: str | None = None) -> None:
         super().__init__()
@@ -116,14 +124,17 @@ class ChannelFromSpatialAttention(nn.Module):
         channels: Feature channels (the spatial weighting has no per-channel parameters).
     """
 
+    attention_map = "gate"
+
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.spatial = nn.Conv2d(2, 1, SPATIAL_KERNEL, padding=SPATIAL_KERNEL // 2)
+        self.gate = Probe()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pixel_weights = torch.sigmoid(self.spatial(_mean_max_over_channels(x)))
         descriptor = (x * pixel_weights).mean(dim=(2, 3), keepdim=True)
-        return x * torch.sigmoid(descriptor)
+        return x * self.gate(torch.sigmoid(descriptor))
 
 
 @register("sp_ca", paper="polarized-attention notes")
@@ -135,11 +146,14 @@ class SpatialFromChannelAttention(nn.Module):
         reduction: Bottleneck reduction of the excitation.
     """
 
+    attention_map = "gate"
+
     def __init__(self, channels: int, reduction: int = 16) -> None:
         super().__init__()
         self.excitation = _excitation(channels, reduction, "sp_ca")
+        self.gate = Probe()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         channel_weights = torch.sigmoid(self.excitation(x.mean(dim=(2, 3), keepdim=True)))
         descriptor = (x * channel_weights).mean(dim=1, keepdim=True)
-        return x * torch.sigmoid(descriptor)
+        return x * self.gate(torch.sigmoid(descriptor))

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from blocks.common import pad_to_min_size
-from blocks.registry import register
+from blocks.registry import Probe, register
 
 MIN_SIZE = 15  # 3×3 stride-2 valid conv → 7×7 max pool needs (H - 3) // 2 + 1 >= 7
 
@@ -44,6 +44,8 @@ class EnhancedSpatialAttention(nn.Module):
             ``reduced``, still accepted.)
     """
 
+    attention_map = "gate"
+
     def __init__(self, channels: int, inner_channels: int | None = None) -> None:
         super().__init__()
         f = inner_channels if inner_channels is not None else default_inner_channels(channels)
@@ -55,10 +57,11 @@ class EnhancedSpatialAttention(nn.Module):
         self.conv3 = nn.Conv2d(f, f, 3, padding=1)
         self.conv3_ = nn.Conv2d(f, f, 3, padding=1)
         self.conv4 = nn.Conv2d(f, channels, 1)
+        self.gate = Probe()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         reduced = self.conv1(x)
         pooled = F.max_pool2d(self.conv2(pad_to_min_size(reduced, MIN_SIZE)), kernel_size=7, stride=3)
         context = F.relu(self.conv3(F.relu(self.conv_max(pooled))))
         context = F.interpolate(self.conv3_(context), size=x.shape[-2:], mode="bilinear", align_corners=False)
-        return x * torch.sigmoid(self.conv4(context + self.conv_f(reduced)))
+        return x * self.gate(torch.sigmoid(self.conv4(context + self.conv_f(reduced))))

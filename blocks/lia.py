@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from blocks.common import pad_to_min_size
-from blocks.registry import register
+from blocks.registry import Probe, register
 
 SOFTPOOL_WINDOW = 7
 SOFTPOOL_STRIDE = 3
@@ -55,6 +55,9 @@ class LocalImportanceAttention(nn.Module):
             still accepted.)
     """
 
+    # The importance map; the first-channel gate sigmoid(x[:, :1]) multiplies in after it.
+    attention_map = "gate"
+
     def __init__(self, channels: int, inner_channels: int = 16) -> None:
         super().__init__()
         # Sequential indices match the official checkpoint keys (body.0, body.2, body.3).
@@ -65,7 +68,8 @@ class LocalImportanceAttention(nn.Module):
             nn.Conv2d(inner_channels, channels, 3, padding=1),
             nn.Sigmoid(),
         )
+        self.gate = Probe()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        importance = F.interpolate(self.body(x), size=x.shape[-2:], mode="bilinear", align_corners=False)
+        importance = self.gate(F.interpolate(self.body(x), size=x.shape[-2:], mode="bilinear", align_corners=False))
         return x * importance * torch.sigmoid(x[:, :1])

@@ -8,6 +8,14 @@ divisor of a channel count (the inner width is channels // reduction) and ``inne
 channel count. Old option names stay accepted as aliases declared with ``register(..., aliases=...)`` and are
 resolved here, in ``canonical_options``, the one place every option passes through: a space file, a genotype id
 and ``create`` all get the canonical names and values.
+
+Attention maps (optional part of the contract): a block that multiplies features by one gate with values in
+[0, 1] passes that gate through a ``Probe`` submodule just before using it, and names the probe in the class
+attribute ``attention_map`` (a dotted submodule path, e.g. ``"gate"`` or ``"attention.gate"``). The gate is
+N×C×H×W (per pixel and channel), N×1×H×W (per pixel) or N×C×1×1 (per channel). ``attention_map_probe(block)``
+returns the probe; a forward hook on it reads the map, and a hook that returns a tensor replaces it. Blocks with
+no single multiplicative gate (self-attention, shuffle attention, PSA's two summed or chained gates) declare
+none. The conformance tests check every declared map's shape, range and use by the forward.
 """
 
 from __future__ import annotations
@@ -36,6 +44,25 @@ VOCABULARY = {
     "inner_channels": (1, MAX_INNER_CHANNELS, "an absolute inner channel count"),
 }
 _SCALARS = (bool, int, float, str, type(None))
+
+
+class Probe(nn.Identity):
+    """A named point in a block's forward pass: returns its input unchanged and holds no parameters.
+
+    Forward hooks on a probe read the tensor passing it (an attention map) or replace it (an ablation), without
+    touching weights, state-dict keys or cost counts.
+    """
+
+
+def attention_map_probe(block: nn.Module) -> Probe | None:
+    """The probe that ``block``'s gate passes through (its class attribute ``attention_map``), or None."""
+    path = getattr(type(block), "attention_map", None)
+    if path is None:
+        return None
+    probe = block.get_submodule(path)
+    if not isinstance(probe, Probe):
+        raise TypeError(f"{type(block).__name__}.attention_map names {path!r}, which is not a Probe")
+    return probe
 
 
 class UnknownBlockError(ValueError):

@@ -8,6 +8,7 @@ import json
 import signal
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ from nas.core import catalog, counting, genotypes, networks, spaces, training
 from nas.errors import InputError
 from nas.search import run
 from nas.search.studies import StudyFolder
-from nas.sr import checkpoint, data, evaluate, protocol
+from nas.sr import data, evaluate, protocol
+from nas.trained import checkpoints
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -84,25 +86,86 @@ def _image_progress(total: int) -> Callable[[evaluate.ImageScore], None]:
     return show
 
 
-def run_eval(args: argparse.Namespace) -> int:
+def trained_network(args: argparse.Namespace) -> checkpoints.TrainedNetwork:
+    """The network that ``--checkpoint`` or ``--arch a2n --scale S --weights W`` names, on ``--device`` (checked)."""
     device = devices.check_device(args.device)
-    network = networks.build(genotypes.a2n(args.scale), input_range=args.input_range)
-    state = networks.from_official_keys(checkpoint.read_state_dict(args.weights))
-    checkpoint.load_exactly(network, state, args.weights)
-    pairs = data.evaluation_pairs(data.folder_images(args.data), args.scale, args.lr_folder)
+    if args.checkpoint is not None:
+        if args.arch is not None or args.weights is not None:
+            raise InputError("give either --checkpoint PATH or --arch a2n --scale S --weights PATH, not both")
+        trained = checkpoints.load(args.checkpoint)
+        if args.scale is not None and args.scale != trained.genotype.scale:
+            raise InputError(
+                f"--scale {args.scale} differs from the checkpoint's scale {trained.genotype.scale}; drop --scale"
+            )
+    elif args.arch is None or args.scale is None or args.weights is None:
+        raise InputError("name the network: --checkpoint PATH, or --arch a2n with --scale S and --weights PATH")
+    else:
+        trained = checkpoints.released_a2n(args.scale, args.weights, args.input_range)
+    trained.network.to(device)
+    return trained
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    trained = trained_network(args)
+    scale = trained.genotype.scale
+    pairs = data.evaluation_pairs(data.folder_images(args.data), scale, args.lr_folder)
     progress = _image_progress(len(pairs))
-    result = evaluate.evaluate(
-        network.to(device), pairs, args.scale, device, tile=args.tile, y=args.y, on_image=progress
-    )
+    result = evaluate.evaluate(trained.network, pairs, scale, args.device, tile=args.tile, y=args.y, on_image=progress)
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
         return 0
     width = max(len(score.name) for score in result.images)
-    print(f"{args.arch} x{args.scale} on {args.data} ({args.y} Y channel, border {args.scale}, MATLAB bicubic LR)")
+    network_name = args.arch or trained.genotype
+    print(f"{network_name} x{scale} on {args.data} ({args.y} Y channel, border {scale}, MATLAB bicubic LR)")
     print(f"{'image'.ljust(width)}  {'PSNR':>7}  {'SSIM':>6}")
     for score in result.images:
         print(f"{score.name.ljust(width)}  {score.psnr:7.3f}  {score.ssim:.4f}")
     print(f"{'mean'.ljust(width)}  {result.mean_psnr:7.3f}  {result.mean_ssim:.4f}")
+    return 0
+
+
+def _write_outputs(out: str | None, name: str, record: dict, draw: Callable[[Path], None]) -> None:
+    """With ``--out DIR``: ``DIR/NAME.json`` holds ``record`` and ``draw(DIR/NAME.png)`` draws the figure."""
+    if out is None:
+        return
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(record, indent=2))
+    draw(folder / f"{name}.png")
+    print(f"wrote {folder / name}.json and {folder / name}.png", file=sys.stderr)
+
+
+def run_ablate(args: argparse.Namespace) -> int:
+    from nas.trained import ablation, figures  # matplotlib loads only for these analyses
+
+    trained = trained_network(args)
+    groups = ablation.resolve_groups(trained, args.groups)
+    pairs = data.evaluation_pairs(data.folder_images(args.data), trained.genotype.scale)
+    modes = (args.mode,) if args.mode else ablation.MODES
+    result = ablation.ablate(trained, pairs, groups, modes, args.device, args.tile)
+    record = result.to_json()
+    _write_outputs(args.out, "ablation", record, lambda path: figures.ablation_figure(result, path))
+    print(json.dumps(record, indent=2) if args.json else ablation.format_table(result))
+    return 0
+
+
+def depth_list(text: str) -> list[int]:
+    try:
+        return [int(item) for item in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be depths separated by commas, e.g. 0,7,15; got {text}") from None
+
+
+def run_attention_maps(args: argparse.Namespace) -> int:
+    from nas.trained import attention_maps, figures  # matplotlib loads only for these analyses
+
+    trained = trained_network(args)
+    images = data.folder_images(args.data)[: args.images]
+    pairs = data.evaluation_pairs(images, trained.genotype.scale)
+    maps = attention_maps.collect(trained, pairs, args.device, args.layers)
+    record = maps.to_json()
+    _write_outputs(args.out, "attention_maps", record, lambda path: figures.attention_map_figure(maps.grid, path))
+    print(json.dumps(record, indent=2) if args.json else attention_maps.format_table(maps))
     return 0
 
 
@@ -134,11 +197,18 @@ def run_train(args: argparse.Namespace) -> int:
     device = devices.check_device(args.device) if args.device is not None else None
     search_space, arch = _space_and_genotype(args)
     seed = args.seed if args.seed is not None else search_space.proxy.seeds[0]
+    if args.save and not Path(args.save).parent.is_dir():
+        raise InputError(f"--save {args.save}: folder {Path(args.save).parent} does not exist; create it first")
     try:
-        result = training.train(arch, search_space.proxy, search_space.data, seed, device=device, progress_lines=True)
+        network, result = training.train_network(
+            arch, search_space.proxy, search_space.data, seed, device=device, progress_lines=True
+        )
     except training.TrainingFailed as failure:
         print(json.dumps({"genotype": str(arch), "failed": str(failure)}) if args.json else f"failed: {failure}")
         return 1
+    if args.save:
+        facts = {"seed": seed, "budget": asdict(search_space.proxy), "data": asdict(search_space.data)}
+        checkpoints.save(args.save, network, arch, **facts, psnr=result.psnr, ssim=result.ssim)
     if args.json:
         print(json.dumps({"genotype": str(arch), "seed": seed, **result.to_json()}, indent=2))
         return 0
@@ -148,6 +218,8 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"budget          {budget.iterations} iterations x {patches}, seed {seed}")
     print(f"PSNR / SSIM     {result.psnr:.3f} dB / {result.ssim:.4f}  (untrained {result.psnr_untrained:.3f} dB)")
     print(f"training        {result.train_seconds:.1f} s, {result.images_per_second:.0f} patches/s on {result.device}")
+    if args.save:
+        print(f"saved           {args.save}  (nas eval --checkpoint {args.save} --data HR_FOLDER)")
     return 0
 
 
@@ -309,6 +381,24 @@ def run_dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_network_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options naming a trained network and the images to run it on (``trained_network`` reads them)."""
+    parser.add_argument("--checkpoint", help="a checkpoint written by nas train --save")
+    parser.add_argument("--arch", choices=["a2n"], help="a released architecture, with --scale and --weights")
+    parser.add_argument("--scale", type=int, choices=networks.SUPPORTED_SCALES)
+    parser.add_argument(
+        "--weights",
+        help="released weights (state dict) for --arch, e.g. the A2N authors' (the harness never downloads)",
+    )
+    parser.add_argument(
+        "--input-range", type=positive_float, default=255.0, help="pixel range --weights were trained on (A2N: 255)"
+    )
+    parser.add_argument("--data", required=True, help="folder of HR images (Set5, Set14, B100, ...)")
+    parser.add_argument("--tile", type=positive_int, help="LR tile size, to bound memory on large images")
+    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nas", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -324,27 +414,34 @@ def build_parser() -> argparse.ArgumentParser:
     blocks_parser.add_argument("--json", action="store_true", help="machine-readable output")
     blocks_parser.set_defaults(handler=run_blocks)
 
-    eval_parser = commands.add_parser("eval", help="evaluate a released checkpoint with the SR protocol")
-    eval_parser.add_argument("--arch", choices=["a2n"], required=True, help="network architecture")
-    eval_parser.add_argument("--scale", type=int, choices=networks.SUPPORTED_SCALES, required=True)
-    eval_parser.add_argument(
-        "--weights",
-        required=True,
-        help="checkpoint (state dict) path, e.g. the A2N authors' released weights (the harness never downloads)",
-    )
-    eval_parser.add_argument("--data", required=True, help="folder of HR images (Set5, Set14, B100, ...)")
+    eval_parser = commands.add_parser("eval", help="evaluate a trained network with the SR protocol")
+    add_network_arguments(eval_parser)
     eval_parser.add_argument("--lr-folder", help="read LR images from here instead of making them (<name>xS.png)")
-    eval_parser.add_argument("--tile", type=positive_int, help="LR tile size, to bound memory on large images")
-    eval_parser.add_argument(
-        "--input-range", type=positive_float, default=255.0, help="pixel range the weights were trained on (A2N: 255)"
-    )
     eval_parser.add_argument(
         "--y", choices=protocol.Y_MODES, default=protocol.Y_FLOAT,
         help="Y kept in float (default; BasicSR, A2N's 38.06 dB) or rounded to uint8 (RCAN's MATLAB scripts)",
     )  # fmt: skip
-    eval_parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    eval_parser.add_argument("--json", action="store_true", help="machine-readable output")
     eval_parser.set_defaults(handler=run_eval)
+
+    ablate_parser = commands.add_parser(
+        "ablate", help="switch a trained network's attention off per depth and group; PSNR/SSIM lost"
+    )
+    add_network_arguments(ablate_parser)
+    ablate_parser.add_argument("--groups", help="depths switched off together, e.g. 0-3,4-7 (default: 4 groups)")
+    ablate_parser.add_argument(
+        "--mode", choices=["remove", "renormalise"], help="a2b: zero the attention branch, or give the other weight 1"
+    )
+    ablate_parser.add_argument("--out", help="folder for ablation.json and ablation.png")
+    ablate_parser.set_defaults(handler=run_ablate)
+
+    maps_parser = commands.add_parser(
+        "attention-maps", help="a trained network's attention maps and their correlation with high frequencies"
+    )
+    add_network_arguments(maps_parser)
+    maps_parser.add_argument("--images", type=positive_int, help="only the first N images of --data")
+    maps_parser.add_argument("--layers", type=depth_list, help="depths drawn in the figure, e.g. 0,7,15")
+    maps_parser.add_argument("--out", help="folder for attention_maps.json and attention_maps.png")
+    maps_parser.set_defaults(handler=run_attention_maps)
 
     cost_parser = commands.add_parser("cost", help="params, MACs and ops of a genotype")
     cost_parser.add_argument("--space", required=True, help="search space YAML")
@@ -362,6 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train_parser.add_argument("--device", help="torch device (default: GPU if present, else CPU)")
     train_parser.add_argument("--json", action="store_true", help="machine-readable output")
+    train_parser.add_argument("--save", help="write the trained network here (a checkpoint for nas eval/ablate)")
     train_parser.set_defaults(handler=run_train)
 
     search_parser = commands.add_parser("search", help="search the space: Ray Tune trials, Optuna Pareto search")

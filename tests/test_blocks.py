@@ -163,3 +163,37 @@ def test_fla_pairs_each_image_with_its_own_encoding() -> None:
     batched = module(images)
     for index in range(2):
         torch.testing.assert_close(batched[index : index + 1], module(images[index : index + 1]))
+
+
+# Blocks with one multiplicative gate declare it as their attention map (blocks.registry's contract).
+DECLARED_MAPS = {"a2b", "pa", "ca", "spatial", "cbam", "ca_sp", "sp_ca", "esa", "lia"}
+MAP_DECLARING = [name for name in blocks.names() if blocks.attention_map_probe(blocks.create(name, CHANNELS))]
+
+
+def test_the_blocks_with_one_gate_declare_an_attention_map() -> None:
+    assert set(MAP_DECLARING) >= DECLARED_MAPS
+    assert not {"none", "pam", "cam", "fla", "shuffle", "psa_p", "psa_s"} & set(MAP_DECLARING)
+
+
+@pytest.mark.parametrize("name", MAP_DECLARING)
+def test_attention_map_is_a_gate_in_0_1_of_a_declared_shape_that_the_forward_uses(name: str) -> None:
+    module = perturbed(name).eval()
+    probe = blocks.attention_map_probe(module)
+    x = torch.randn(2, CHANNELS, 33, 17)
+    seen = []
+    handle = probe.register_forward_hook(lambda _module, _inputs, gate: seen.append(gate.detach()))
+    with torch.no_grad():
+        output = module(x)
+    handle.remove()
+    assert len(seen) == 1
+    gate = seen[0]
+    assert tuple(gate.shape) in {(2, CHANNELS, 33, 17), (2, 1, 33, 17), (2, CHANNELS, 1, 1)}
+    assert gate.min() >= 0 and gate.max() <= 1 and gate.std() > 0
+    # Replacing the map through the probe changes the output; the hook removed, the output is back.
+    handle = probe.register_forward_hook(lambda _module, _inputs, gate: 1 - gate)
+    with torch.no_grad():
+        replaced = module(x)
+    handle.remove()
+    assert (replaced - output).abs().max() > 1e-3
+    with torch.no_grad():
+        torch.testing.assert_close(module(x), output)

@@ -1,4 +1,5 @@
-"""The package's layout rules: only ``nas.search`` imports Ray, and ``nas.sr`` imports neither Optuna nor Ray.
+"""The package's layout rules: only ``nas.search`` imports Ray, and ``nas.sr`` and ``nas.trained`` import neither
+Optuna nor Ray.
 
 Imports are read from the source (every ``import`` statement, also inside functions) and followed through the
 package's own modules, so a rule cannot be broken through an intermediate module either. The command line
@@ -69,7 +70,7 @@ def violations(package: Path) -> list[str]:
             continue
         reached = reached_imports(module, files)
         forbidden = ["ray"] if not module.startswith(f"{name}.search") else []
-        if module.startswith(f"{name}.sr"):
+        if module.startswith((f"{name}.sr", f"{name}.trained")):
             forbidden = ["ray", "optuna"]
         for imported, importer in sorted(reached.items()):
             if imported.split(".")[0] in forbidden:

@@ -156,6 +156,23 @@ def train(
 ) -> TrainResult:
     """Trains ``genotype`` on the training images of ``sources`` with ``budget``, then evaluates it.
 
+    The arguments are ``train_network``'s; this returns only the result.
+    """
+    return train_network(genotype, budget, sources, seed, device, threads, measure_untrained, progress_lines)[1]
+
+
+def train_network(
+    genotype: Genotype,
+    budget: ProxyBudget,
+    sources: DataSources,
+    seed: int,
+    device: str | None = None,
+    threads: int | None = None,
+    measure_untrained: bool = True,
+    progress_lines: bool = False,
+) -> tuple[nn.Module, TrainResult]:
+    """Trains ``genotype`` on the training images of ``sources`` with ``budget``, then evaluates it.
+
     Args:
         genotype: The architecture.
         budget: Iterations, batch, patch size and learning rate.
@@ -166,6 +183,9 @@ def train(
         measure_untrained: Also evaluate the network before training (a search skips it: one evaluation less).
         progress_lines: Where stderr is not a terminal (which gets a bar), print a progress line to it about every
             tenth of the run.
+
+    Returns:
+        The trained network (on ``device``, in eval mode) and its result.
 
     Raises:
         TrainingFailed: the loss became NaN or infinite.
@@ -205,7 +225,7 @@ def train(
     if bar is not None:
         bar.close()
     trained = evaluate.evaluate(network, val_pairs, genotype.scale, device)
-    return TrainResult(
+    return network.eval(), TrainResult(
         psnr=trained.mean_psnr,
         ssim=trained.mean_ssim,
         psnr_untrained=untrained.mean_psnr if untrained else None,

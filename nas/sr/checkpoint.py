@@ -1,8 +1,11 @@
-"""Reading checkpoints safely and loading them with messages that say exactly what does not match."""
+"""Reading checkpoints safely, writing them with JSON metadata, and loading them with messages that say exactly
+what does not match."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -12,7 +15,8 @@ from nas.errors import InputError
 # Trainers wrap the state dict: BasicSR under "params"/"params_ema", Lightning and others under "state_dict".
 WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model")
 LISTED_KEYS = 8
-
+METADATA_KEY = "metadata"  # beside "state_dict" in checkpoints written by ``save``
+DEFAULT_HINT = "check --arch and --scale against the checkpoint"
 
 # What torch's weights-only unpickler says when a file holds more than tensors and plain containers; its message
 # goes on to advise weights_only=False, which would run the file's code, so it is never passed on.
@@ -22,6 +26,10 @@ EXPORT_ADVICE = "torch.save(model.state_dict(), 'weights.pt') where the model wa
 
 def _load(path: Path) -> object:
     """``torch.load`` restricted to tensors and plain containers, its failures as one message."""
+    if path.is_dir():
+        raise InputError(f"checkpoint {path} is a directory; pass the .pt/.pth state dict file inside it")
+    if not path.is_file():
+        raise InputError(f"checkpoint {path} does not exist; pass the path of a .pt/.pth state dict")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # a damaged file fails anywhere in torch's unpickler, with any exception type
@@ -38,19 +46,8 @@ def _load(path: Path) -> object:
         ) from None
 
 
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """The tensors of a checkpoint file, unwrapped from common trainer containers; never runs pickled code.
-
-    Raises:
-        InputError: the file is missing or a directory, corrupt, not a state dict, needs code to load, or holds
-            NaN or infinite values.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise InputError(f"checkpoint {path} is a directory; pass the .pt/.pth state dict file inside it")
-    if not path.is_file():
-        raise InputError(f"checkpoint {path} does not exist; pass the path of a .pt/.pth state dict")
-    state = _load(path)
+def _tensors(content: object, path: Path) -> dict[str, torch.Tensor]:
+    state = content
     for key in WRAPPER_KEYS:
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
@@ -67,13 +64,58 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return {key.removeprefix("module."): value for key, value in state.items()}
 
 
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint file, unwrapped from common trainer containers; never runs pickled code.
+
+    Raises:
+        InputError: the file is missing or a directory, corrupt, not a state dict, needs code to load, or holds
+            NaN or infinite values.
+    """
+    path = Path(path)
+    return _tensors(_load(path), path)
+
+
+def read_with_metadata(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None]:
+    """The tensors of a checkpoint file and the JSON metadata saved with them by ``save`` (None if it has none).
+
+    Raises:
+        InputError: as ``read_state_dict``, or the metadata is not a JSON object.
+    """
+    path = Path(path)
+    content = _load(path)
+    metadata = None
+    if isinstance(content, dict) and METADATA_KEY in content:
+        try:
+            metadata = json.loads(content[METADATA_KEY])
+        except (TypeError, json.JSONDecodeError) as error:
+            raise InputError(f"checkpoint {path}: its metadata is not valid JSON ({error}); save it again") from None
+        if not isinstance(metadata, dict):
+            raise InputError(f"checkpoint {path}: its metadata is not a JSON object; save it again")
+    return _tensors(content, path), metadata
+
+
+def save(path: str | Path, state: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
+    """Writes ``state`` (moved to the CPU) and JSON ``metadata`` in one file that ``read_with_metadata`` and
+    ``torch.load(path, weights_only=True)`` read: ``{"state_dict": tensors, "metadata": JSON text}``."""
+    tensors = {key: value.detach().cpu().contiguous() for key, value in state.items()}
+    torch.save({"state_dict": tensors, METADATA_KEY: json.dumps(metadata)}, Path(path))
+
+
 def _listing(keys: list[str]) -> str:
     shown = ", ".join(keys[:LISTED_KEYS])
     return shown + (f" and {len(keys) - LISTED_KEYS} more" if len(keys) > LISTED_KEYS else "")
 
 
-def load_exactly(model: nn.Module, state: dict[str, torch.Tensor], source: str | Path) -> None:
+def load_exactly(
+    model: nn.Module, state: dict[str, torch.Tensor], source: str | Path, hint: str = DEFAULT_HINT
+) -> None:
     """Loads every tensor of ``state`` into ``model``; any missing, unexpected or misshapen key is an error.
+
+    Args:
+        model: The network to fill.
+        state: Its tensors.
+        source: Where they came from, for the message.
+        hint: What the user should check when they do not match.
 
     Raises:
         InputError: naming the missing, unexpected and misshapen keys.
@@ -94,8 +136,5 @@ def load_exactly(model: nn.Module, state: dict[str, torch.Tensor], source: str |
     if misshapen:
         problems.append(f"shape mismatches (checkpoint vs model): {_listing(misshapen)}")
     if problems:
-        raise InputError(
-            f"checkpoint {source} does not match the network ({'; '.join(problems)}); "
-            "check --arch and --scale against the checkpoint"
-        )
+        raise InputError(f"checkpoint {source} does not match the network ({'; '.join(problems)}); {hint}")
     model.load_state_dict(state)

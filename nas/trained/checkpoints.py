@@ -1,0 +1,115 @@
+"""Trained networks from files: harness checkpoints (``nas train --save``) and the released A2N weights.
+
+A harness checkpoint is one ``torch.save`` file, ``{"state_dict": tensors, "metadata": JSON text}`` (written and
+read by ``nas.sr.checkpoint``; ``torch.load(path, weights_only=True)`` reads it). The metadata names the format
+and its version, the genotype id, the scale, the input range the weights expect and the evaluation protocol,
+plus whatever the writer adds (the seed, budget, data and validation scores of ``nas train``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import blocks
+from nas.core import genotypes, networks
+from nas.core.genotypes import Genotype
+from nas.errors import InputError
+from nas.sr import checkpoint, protocol
+
+FORMAT = "nas-checkpoint"
+VERSION = 1
+RELEASED_INPUT_RANGE = 255.0  # the released A2N weights were trained on pixel values in [0, 255]
+
+
+@dataclass
+class TrainedNetwork:
+    """A network with its weights loaded, and where they came from."""
+
+    network: networks.SRNetwork
+    genotype: Genotype
+    source: str  # "checkpoint PATH" or "weights PATH", for labels
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def save(path: str | Path, network: networks.SRNetwork, genotype: Genotype, **extra: Any) -> None:
+    """Writes ``network``'s weights with the metadata that ``load`` rebuilds it from.
+
+    Args:
+        path: The file to write.
+        network: The trained network.
+        genotype: Its architecture.
+        **extra: JSON-ready facts to keep with it (seed, budget, scores).
+    """
+    metadata = {
+        "format": FORMAT,
+        "version": VERSION,
+        "genotype": str(genotype),
+        "scale": genotype.scale,
+        "input_range": network.input_range,
+        "protocol": protocol.describe(genotype.scale),
+        **extra,
+    }
+    checkpoint.save(path, network.state_dict(), metadata)
+
+
+def _field(metadata: dict[str, Any], key: str, kind: type | tuple[type, ...], path: Path) -> Any:
+    value = metadata.get(key)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise InputError(
+            f"checkpoint {path}: metadata {key!r} is {value!r}, not a valid value; save it again with nas train --save"
+        )
+    return value
+
+
+def _genotype(metadata: dict[str, Any], path: Path) -> Genotype:
+    if metadata.get("format") != FORMAT or metadata.get("version") != VERSION:
+        raise InputError(
+            f"checkpoint {path}: metadata format {metadata.get('format')!r} version {metadata.get('version')!r} is "
+            f"not {FORMAT!r} version {VERSION}; save it again with nas train --save"
+        )
+    text = _field(metadata, "genotype", str, path)
+    try:
+        genotype = Genotype.parse(text)
+    except (InputError, blocks.UnknownBlockError) as error:
+        raise InputError(f"checkpoint {path}: metadata genotype: {error}") from None
+    scale = _field(metadata, "scale", int, path)
+    if scale != genotype.scale:
+        raise InputError(f"checkpoint {path}: metadata scale {scale} differs from its genotype's ({genotype.scale})")
+    return genotype
+
+
+def load(path: str | Path) -> TrainedNetwork:
+    """The network of a harness checkpoint, rebuilt from its genotype and loaded exactly.
+
+    Raises:
+        InputError: the file is unreadable, has no or bad metadata, or its weights do not fit its genotype.
+    """
+    path = Path(path)
+    state, metadata = checkpoint.read_with_metadata(path)
+    if metadata is None:
+        raise InputError(
+            f"checkpoint {path} holds weights but no harness metadata (genotype, scale); pass released A2N weights "
+            "as --arch a2n --scale S --weights PATH, or save a network with nas train --save"
+        )
+    genotype = _genotype(metadata, path)
+    input_range = _field(metadata, "input_range", (int, float), path)
+    if not input_range > 0:
+        raise InputError(f"checkpoint {path}: metadata input_range must be positive, got {input_range}")
+    network = networks.build(genotype, input_range=float(input_range))
+    hint = f"its weights do not belong to the genotype {genotype} that its metadata names; save it again"
+    checkpoint.load_exactly(network, state, path, hint=hint)
+    return TrainedNetwork(network.eval(), genotype, f"checkpoint {path}", metadata)
+
+
+def released_a2n(scale: int, weights: str | Path, input_range: float = RELEASED_INPUT_RANGE) -> TrainedNetwork:
+    """The released A2N network of ``scale`` with its official weights (keys mapped to the harness's names).
+
+    Raises:
+        InputError: the file is unreadable or does not fit A2N at ``scale``.
+    """
+    genotype = genotypes.a2n(scale)
+    network = networks.build(genotype, input_range=input_range)
+    checkpoint.load_exactly(network, networks.from_official_keys(checkpoint.read_state_dict(weights)), weights)
+    return TrainedNetwork(network.eval(), genotype, f"weights {weights}")
