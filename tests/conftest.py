@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -89,3 +91,35 @@ def write_space(
 def space_writer():
     """``write_space``: tiny search spaces for search and report tests."""
     return write_space
+
+
+def designed_trainings(folder, kind: str) -> list[tuple[str, int]]:
+    """(genotype, seed) of every training of ``folder``'s designed runs of ``kind`` that ran to the end (trial logs)."""
+    done = []
+    for log in folder.logs.glob(f"{kind}-trial-*.log"):
+        first, *rest = log.read_text().splitlines()
+        words = first.split()  # date time trial N: GENOTYPE seed SEED on DEVICE
+        done.extend((words[4], int(words[6])) for line in rest if "loss curve:" in line)
+    return done
+
+
+def kill_once_rows_exist(command: list[str], csv: Path, rows: int, timeout: float = 240) -> None:
+    """Starts ``command`` and kills it (SIGKILL) once ``csv`` holds ``rows`` lines, or after ``timeout`` seconds."""
+    running = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and (not csv.exists() or len(csv.read_text().splitlines()) < rows):
+        time.sleep(0.2)
+    running.send_signal(signal.SIGKILL)
+    running.wait()
+
+
+@pytest.fixture(scope="session")
+def killed_run():
+    """``kill_once_rows_exist``: a command line run until its CSV has rows, then killed with SIGKILL."""
+    return kill_once_rows_exist
+
+
+@pytest.fixture(scope="session")
+def trainings_of():
+    """``designed_trainings``: the (genotype, seed) trainings of a folder's designed runs, from its trial logs."""
+    return designed_trainings

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import io
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from nas.report import build
@@ -35,32 +33,16 @@ def confirm_command(folder: StudyFolder, address: str) -> list[str]:
     return [sys.executable, "-m", "nas", "confirm", str(folder.root), "--seeds", "4", "--address", address]
 
 
-def confirmation_trainings(folder: StudyFolder) -> list[tuple[str, int]]:
-    """(genotype, seed) of every confirmation training that ran to the end, from the trial logs."""
-    done = []
-    for log in folder.logs.glob(f"{studies.CONFIRMATION}-trial-*.log"):
-        first, *rest = log.read_text().splitlines()
-        words = first.split()  # date time trial N: GENOTYPE seed SEED on DEVICE
-        done.extend((words[4], int(words[6])) for line in rest if "loss curve:" in line)
-    return done
-
-
 def test_a_truly_better_mixed_placement_is_confirmed_and_a_killed_confirmation_resumes_without_retraining(
-    space_writer, ray_cluster, small_images, tmp_path
+    space_writer, ray_cluster, small_images, tmp_path, killed_run, trainings_of
 ):
     folder = grid_study(space_writer, small_images, tmp_path, "better", ["noisy", "clean"])
     command = confirm_command(folder, ray_cluster.address)
-    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    csv = folder.trials_csv_of(studies.CONFIRMATION)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and (not csv.exists() or len(csv.read_text().splitlines()) < 4):
-        time.sleep(0.2)
-    first.send_signal(signal.SIGKILL)
-    first.wait()
+    killed_run(command, folder.trials_csv_of(studies.CONFIRMATION), rows=4)
     second = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ})
     assert second.returncode == 0, second.stderr[-2000:]
 
-    trainings = confirmation_trainings(folder)
+    trainings = trainings_of(folder, studies.CONFIRMATION)
     assert trainings and len(trainings) == len(set(trainings)), "a genotype and seed was trained twice"
     confirmed = studies.load_designed(folder, studies.CONFIRMATION)
     search_seeds = {record_of(t).seed for t in studies.load_study(folder).get_trials()}

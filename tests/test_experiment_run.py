@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -22,18 +20,8 @@ def experiment_command(space_file: Path, results: Path, *extra: str) -> list[str
     return [sys.executable, "-m", "nas", "experiment", "--space", str(space_file), "--results", str(results), *extra]
 
 
-def experiment_trainings(folder: StudyFolder) -> list[tuple[str, int]]:
-    """(genotype, seed) of every experiment training that ran to the end, from the trial logs."""
-    done = []
-    for log in folder.logs.glob(f"{studies.EXPERIMENT}-trial-*.log"):
-        first, *rest = log.read_text().splitlines()
-        words = first.split()  # date time trial N: GENOTYPE seed SEED on DEVICE
-        done.extend((words[4], int(words[6])) for line in rest if "loss curve:" in line)
-    return done
-
-
 def test_an_experiment_is_planned_trained_resumed_after_kill_and_reported(
-    nas_cli, space_writer, ray_cluster, small_images, tmp_path
+    nas_cli, space_writer, ray_cluster, small_images, tmp_path, killed_run, trainings_of
 ):
     space_file = space_writer(tmp_path, "designed", small_images, ["none", "pa"], extra=EXPERIMENT)
     results = tmp_path / "results"
@@ -47,17 +35,11 @@ def test_an_experiment_is_planned_trained_resumed_after_kill_and_reported(
     assert not folder.root.exists()  # planning writes nothing
 
     command = experiment_command(space_file, results, "--address", ray_cluster.address)
-    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    csv = folder.trials_csv_of(studies.EXPERIMENT)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and (not csv.exists() or len(csv.read_text().splitlines()) < 4):
-        time.sleep(0.2)
-    first.send_signal(signal.SIGKILL)
-    first.wait()
+    killed_run(command, folder.trials_csv_of(studies.EXPERIMENT), rows=4)
     second = subprocess.run(command, capture_output=True, text=True, timeout=400)
     assert second.returncode == 0, second.stderr[-2000:]
 
-    trainings = experiment_trainings(folder)
+    trainings = trainings_of(folder, studies.EXPERIMENT)
     assert trainings and len(trainings) == len(set(trainings)), "a genotype and seed was trained twice"
     runs = [record_of(t) for t in studies.load_designed(folder, studies.EXPERIMENT).get_trials()]
     done = {(r.genotype, r.seed) for r in runs if r.outcome is not None and r.outcome.has_values}
