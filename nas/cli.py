@@ -403,7 +403,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nas", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_network_commands(commands)
+    _add_genotype_commands(commands)
+    _add_study_commands(commands)
+    return parser
 
+
+def _add_network_commands(commands: argparse._SubParsersAction) -> None:
+    """The block zoo and trained networks: ``blocks``, ``eval``, ``ablate``, ``attention-maps``."""
     blocks_parser = commands.add_parser("blocks", help="list the registered attention blocks")
     blocks_parser.add_argument(
         "--channels",
@@ -443,6 +450,9 @@ def build_parser() -> argparse.ArgumentParser:
     maps_parser.add_argument("--out", help="folder for attention_maps.json and attention_maps.png")
     maps_parser.set_defaults(handler=run_attention_maps)
 
+
+def _add_genotype_commands(commands: argparse._SubParsersAction) -> None:
+    """One genotype of a space: ``cost``, ``train``."""
     cost_parser = commands.add_parser("cost", help="params, MACs and ops of a genotype")
     cost_parser.add_argument("--space", required=True, help="search space YAML")
     cost_parser.add_argument("--genotype", required=True, help=GENOTYPE_HELP)
@@ -462,6 +472,9 @@ def build_parser() -> argparse.ArgumentParser:
     train_parser.add_argument("--save", help="write the trained network here (a checkpoint for nas eval/ablate)")
     train_parser.set_defaults(handler=run_train)
 
+
+def _add_study_commands(commands: argparse._SubParsersAction) -> None:
+    """A study folder: ``search``, ``confirm``, ``experiment``, ``report``, ``dashboard``."""
     search_parser = commands.add_parser("search", help="search the space: Ray Tune trials, Optuna Pareto search")
     search_parser.add_argument("--space", required=True, help="search space YAML")
     search_parser.add_argument("--trials", type=positive_int, help="total trials of the study (default: the space's)")
@@ -490,7 +503,6 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard_parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     dashboard_parser.add_argument("--port", type=port_number, default=8080, help="port (default 8080)")
     dashboard_parser.set_defaults(handler=run_dashboard)
-    return parser
 
 
 def _stop_on_sigterm(signum: int, frame: object) -> None:

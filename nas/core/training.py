@@ -16,6 +16,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -161,6 +162,32 @@ def train(
     return train_network(genotype, budget, sources, seed, device, threads, measure_untrained, progress_lines)[1]
 
 
+def _run_budget(step: ProxyStep, budget: ProxyBudget, device: str, bar: Any) -> list[float]:
+    """Runs ``budget.iterations`` steps; returns the mean loss of each of about LOSS_CURVE_POINTS windows.
+
+    Raises:
+        TrainingFailed: a window's mean loss is NaN or infinite.
+    """
+    read_every = max(1, budget.iterations // LOSS_CURVE_POINTS)
+    loss_curve: list[float] = []
+    window_loss = torch.zeros((), device=device)
+    window_size = 0
+    for iteration in range(1, budget.iterations + 1):
+        window_loss += step()
+        window_size += 1
+        if iteration % read_every == 0 or iteration == budget.iterations:
+            mean_loss = window_loss.item() / window_size
+            if not math.isfinite(mean_loss):
+                raise TrainingFailed(f"loss became {mean_loss} by iteration {iteration} (lr {budget.lr:g})")
+            loss_curve.append(mean_loss)
+            window_loss.zero_()
+            window_size = 0
+            if bar is not None:
+                bar.update(iteration - bar.n)
+                bar.set_postfix(loss=f"{mean_loss:.4f}")
+    return loss_curve
+
+
 def train_network(
     genotype: Genotype,
     budget: ProxyBudget,
@@ -200,25 +227,9 @@ def train_network(
     evaluate.check_measurable(val_pairs, genotype.scale)
     untrained = evaluate.evaluate(network, val_pairs, genotype.scale, device) if measure_untrained else None
     step = ProxyStep(network, genotype, sources.train, seed, device, budget)
-    read_every = max(1, budget.iterations // LOSS_CURVE_POINTS)
-    loss_curve: list[float] = []
-    window_loss = torch.zeros((), device=device)
-    window_size = 0
     bar = _progress(budget.iterations, str(genotype), progress_lines)
     start = time.perf_counter()
-    for iteration in range(1, budget.iterations + 1):
-        window_loss += step()
-        window_size += 1
-        if iteration % read_every == 0 or iteration == budget.iterations:
-            mean_loss = window_loss.item() / window_size
-            if not math.isfinite(mean_loss):
-                raise TrainingFailed(f"loss became {mean_loss} by iteration {iteration} (lr {budget.lr:g})")
-            loss_curve.append(mean_loss)
-            window_loss.zero_()
-            window_size = 0
-            if bar is not None:
-                bar.update(iteration - bar.n)
-                bar.set_postfix(loss=f"{mean_loss:.4f}")
+    loss_curve = _run_budget(step, budget, device, bar)
     if on_cuda:
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
