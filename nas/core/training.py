@@ -145,21 +145,10 @@ def build_network(genotype: Genotype, seed: int, device: str) -> nn.Module:
     return networks.build(genotype).to(device, memory_format=torch.channels_last).train()
 
 
-def train(
-    genotype: Genotype,
-    budget: ProxyBudget,
-    sources: DataSources,
-    seed: int,
-    device: str | None = None,
-    threads: int | None = None,
-    measure_untrained: bool = True,
-    progress_lines: bool = False,
-) -> TrainResult:
-    """Trains ``genotype`` on the training images of ``sources`` with ``budget``, then evaluates it.
-
-    The arguments are ``train_network``'s; this returns only the result.
-    """
-    return train_network(genotype, budget, sources, seed, device, threads, measure_untrained, progress_lines)[1]
+def train(*args: Any, **kwargs: Any) -> TrainResult:
+    """``train_network`` without the network, for callers that keep only the result (a search's workers): the
+    same arguments, the same errors."""
+    return train_network(*args, **kwargs)[1]
 
 
 def _run_budget(step: ProxyStep, budget: ProxyBudget, device: str, bar: Any) -> list[float]:
