@@ -116,7 +116,7 @@ def section(folder: StudyFolder, figures_dir: Path) -> Section | None:
     if result is None:
         return None
     if isinstance(result, str):
-        return Section([f"Designed experiment: {result}."], [], {})
+        return Section([f"{result[0].upper()}{result[1:]}."], [], {})
     pngs, plots = [], {}
     for block in result.blocks:
         name = f"experiment_{block}.png"
