@@ -165,15 +165,11 @@ def _verdict(
     return lines + _band_lines(frame, cost, noise), effects
 
 
-def _confirmed_trials(folder: StudyFolder) -> tuple[optuna.Study | None, list[optuna.trial.FrozenTrial]]:
-    confirmed = studies.load_designed(folder, studies.CONFIRMATION)
-    trials = [t for t in confirmed.get_trials(deepcopy=False) if t.state.name == "COMPLETE"] if confirmed else []
-    return confirmed, trials
-
-
-def _confirmation_lines(folder: StudyFolder, cost: str) -> list[str]:
-    """The search verdict from confirmation runs when the study has them; otherwise, what its numbers are."""
-    confirmed, trials = _confirmed_trials(folder)
+def _confirmation_lines(
+    folder: StudyFolder, cost: str, confirmed: optuna.Study | None, trials: list[optuna.trial.FrozenTrial]
+) -> list[str]:
+    """The search verdict from the ``confirmed`` study's complete ``trials`` when there are any; otherwise, what the
+    search's numbers are."""
     if not trials:
         return [
             "**Search numbers are exploratory.** The front and the best in each band below are single-run maxima "
@@ -287,9 +283,10 @@ def build(folder: StudyFolder, to_dashboard: bool = False) -> Report:
     front[list(CSV_COLUMNS)].sort_values("number").to_csv(out / "pareto.csv", index=False)
 
     reference = space_reference(folder.space(), frame, main_cost)
-    labels = _labels(folder, frame, reference, confirmed=bool(_confirmed_trials(folder)[1]))
+    confirmed, confirmed_trials = studies.completed_designed(folder, studies.CONFIRMATION)
+    labels = _labels(folder, frame, reference, confirmed=bool(confirmed_trials))
     verdict, effects = _verdict(done, frame, main_cost, reference)
-    verdict = _confirmation_lines(folder, main_cost) + verdict
+    verdict = _confirmation_lines(folder, main_cost, confirmed, confirmed_trials) + verdict
     curve = analysis.hypervolume_curve(frame, main_cost, reference)
     random_curve = analysis.random_search_curve(frame, main_cost, reference)
     frequency = analysis.attention_frequency(frame, front)

@@ -46,8 +46,7 @@ def design_of(folder: StudyFolder) -> ExperimentDesign | None:
 
 def runs_frame(folder: StudyFolder) -> pd.DataFrame:
     """One row per finished experiment training (trained or reused): genotype, seed, psnr, macs, params."""
-    study = studies.load_designed(folder, studies.EXPERIMENT)
-    trials = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"] if study else []
+    _, trials = studies.completed_designed(folder, studies.EXPERIMENT)
     rows = [{column: getattr(records.record_of(t), column) for column in RUN_COLUMNS} for t in trials]
     return pd.DataFrame(rows, columns=list(RUN_COLUMNS))
 

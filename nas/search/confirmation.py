@@ -89,9 +89,9 @@ def plan(folder: StudyFolder, space: SearchSpace, seeds: int, top: int | None, b
                 "use the same scale to add to it"
             )
         chosen = tuple(existing.user_attrs["seeds"])
-        chosen = chosen + fresh_seeds(_used_seeds(folder, space) | set(chosen), max(0, seeds - len(chosen)))
+        chosen = chosen + fresh_seeds(_used_seeds(search, space) | set(chosen), max(0, seeds - len(chosen)))
     else:
-        chosen = fresh_seeds(_used_seeds(folder, space), seeds)
+        chosen = fresh_seeds(_used_seeds(search, space), seeds)
     labels = {str(arch): label for label, arch in run.baseline_genotypes(space)}
     for genotype_id in genotype_ids:
         labels.setdefault(genotype_id, FRONT_ARM)
@@ -99,12 +99,10 @@ def plan(folder: StudyFolder, space: SearchSpace, seeds: int, top: int | None, b
     return ConfirmationPlan(chosen, budget_scale, runs)
 
 
-def _used_seeds(folder: StudyFolder, space: SearchSpace) -> set[int]:
-    """Every seed the search trained with (its proxy seeds and the seeds of its trials)."""
-    search = studies.load_study(folder)
-    used = set(space.proxy.seeds)
-    used.update(record_of(t).seed for t in search.get_trials(deepcopy=False) if record_of(t).seed is not None)
-    return used
+def _used_seeds(search: optuna.Study, space: SearchSpace) -> set[int]:
+    """Every seed the ``search`` trained with (its proxy seeds and the seeds of its trials)."""
+    seeds = {record_of(t).seed for t in search.get_trials(deepcopy=False)}
+    return set(space.proxy.seeds) | (seeds - {None})
 
 
 def confirm(

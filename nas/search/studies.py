@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import optuna
+from optuna.trial import FrozenTrial
 
 from nas.core import spaces
 from nas.core.spaces import SearchSpace
@@ -277,6 +278,13 @@ def load_designed(folder: StudyFolder, kind: str) -> optuna.Study | None:
         return optuna.load_study(study_name=designed_study_name(folder, kind), storage=storage)
     except KeyError:
         return None
+
+
+def completed_designed(folder: StudyFolder, kind: str) -> tuple[optuna.Study | None, list[FrozenTrial]]:
+    """The folder's study of designed runs of ``kind`` (None when there is none) and its complete trials."""
+    study = load_designed(folder, kind)
+    trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)) if study else []
+    return study, trials
 
 
 def mark_interrupted(study: optuna.Study, storage: optuna.storages.BaseStorage, number: int) -> None:
