@@ -10,13 +10,14 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import blocks
 from nas import __version__, devices
 from nas.core import catalog, counting, genotypes, networks, spaces, training
 from nas.errors import InputError
-from nas.search import run
+from nas.search import local_ray
 from nas.search.studies import StudyFolder
 from nas.sr import data, evaluate, protocol
 from nas.trained import checkpoints
@@ -223,8 +224,18 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_search(args: argparse.Namespace) -> int:
+def trial_runner(address: str | None) -> ModuleType:
+    """``nas.search.run`` for a command that runs trials: imported (with Ray) only once the environment of a Ray
+    started here is set, and with the process quieted."""
+    local_ray.prepare(address)
+    from nas.search import run
+
     run.quiet_process()
+    return run
+
+
+def run_search(args: argparse.Namespace) -> int:
+    run = trial_runner(args.address)
     settings = run.RunSettings(
         trials=args.trials, results=Path(args.results), storage=args.storage, address=args.address, fresh=args.fresh
     )
@@ -253,9 +264,9 @@ def positive_float(text: str) -> float:
 
 
 def run_confirm(args: argparse.Namespace) -> int:
+    trial_runner(args.address)
     from nas.search import confirmation
 
-    run.quiet_process()
     folder = StudyFolder(Path(args.study))
     top = None if args.front_only else args.top
     confirmed, summary = confirmation.confirm(
@@ -291,9 +302,9 @@ def add_confirm_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run_experiment(args: argparse.Namespace) -> int:
+    run = trial_runner(args.address)
     from nas.search import experiment
 
-    run.quiet_process()
     settings = run.RunSettings(results=Path(args.results), address=args.address)
     if args.plan:
         return _print_plan(experiment.prepare(args.space, settings), args.json)

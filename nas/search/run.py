@@ -30,7 +30,8 @@ from optuna.trial import FrozenTrial
 
 from nas.core import bounds, genotypes, pareto, spaces, training
 from nas.core.spaces import SearchSpace
-from nas.search import lock, preflight, studies, worker
+from nas.errors import InputError
+from nas.search import local_ray, lock, preflight, studies, worker
 from nas.search.progress import Progress, ShowProgress, counted
 from nas.search.records import Outcome, TrialRecord, record_of
 from nas.search.searcher import StudySearcher, directions, grid_params
@@ -332,15 +333,29 @@ def trial_resources(search_space: SearchSpace, cluster: dict[str, float]) -> tup
 
 
 def _start_ray(address: str | None) -> None:
-    """Joins the cluster at ``address``, or starts Ray on this machine, keeping the caller's SIGTERM handler.
+    """Joins the cluster at ``address`` (or ``RAY_ADDRESS``), or starts a new Ray on this machine, keeping the
+    caller's SIGTERM handler.
 
-    Ray's authentication mode is left as the environment sets it: Ray reads ``RAY_AUTH_MODE`` when it is imported,
-    so setting it here would start a GCS that this process cannot authenticate to.
+    A Ray started here listens on loopback with token authentication when the command set its environment before
+    importing Ray (``nas.search.local_ray``).
+
+    Raises:
+        InputError: the cluster at ``address`` answered but would not let this process join.
     """
     import ray
 
     on_terminate = signal.getsignal(signal.SIGTERM)
-    ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    target = local_ray.ray_address(address)
+    try:
+        ray.init(address=target, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+    except ConnectionError as error:
+        if target == local_ray.LOCAL:
+            raise
+        raise InputError(
+            f"Ray could not join the cluster at {target} ({error}); if it uses token authentication (Ray logged "
+            "InvalidAuthToken above), set RAY_AUTH_MODE=token and give this machine the cluster's token "
+            "(~/.ray/auth_token or RAY_AUTH_TOKEN), then run the same command again"
+        ) from None
     if on_terminate is not None and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, on_terminate)  # ray.init replaces it with an abrupt exit
 
