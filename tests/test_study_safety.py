@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.server
 import io
 import json
 import os
@@ -9,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -182,6 +184,12 @@ def _case_results_is_a_file(tmp_path, space_writer, small_images):
     return ["search", "--space", str(space_file), "--results", str(tmp_path / "results")], "is a file, not a folder"
 
 
+def _case_results_under_a_file(tmp_path, space_writer, small_images):
+    space_file = space_writer(tmp_path, "bad", small_images, ["none", "ca"])
+    (tmp_path / "results").write_text("")
+    return ["search", "--space", str(space_file), "--results", str(tmp_path / "results" / "x")], "is a file, not a"
+
+
 def _case_bogus_storage(tmp_path, space_writer, small_images):
     space_file = space_writer(tmp_path, "bad", small_images, ["none", "ca"])
     args = ["search", "--space", str(space_file), "--results", str(tmp_path / "results"), "--storage", "bogus://x"]
@@ -192,6 +200,14 @@ def _case_unreachable_cluster(tmp_path, space_writer, small_images):
     space_file = space_writer(tmp_path, "bad", small_images, ["none", "ca"])
     args = ["search", "--space", str(space_file), "--results", str(tmp_path / "results")]
     return [*args, "--address", f"127.0.0.1:{_free_port()}"], "no Ray cluster answered within 30 s"
+
+
+def _case_address_of_another_server(tmp_path, space_writer, small_images):
+    space_file = space_writer(tmp_path, "bad", small_images, ["none", "ca"])
+    web = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    threading.Thread(target=web.serve_forever, daemon=True).start()  # answers, in HTTP/1: Ray would wait for ever
+    args = ["search", "--space", str(space_file), "--results", str(tmp_path / "results")]
+    return [*args, "--address", f"127.0.0.1:{web.server_address[1]}"], "something listens there but it is not a Ray"
 
 
 def _case_deleted_journal_search(tmp_path, space_writer, small_images):
@@ -230,8 +246,10 @@ def _case_dashboard_port_out_of_range(tmp_path, space_writer, small_images):
     "case",
     [
         _case_results_is_a_file,
+        _case_results_under_a_file,
         _case_bogus_storage,
         _case_unreachable_cluster,
+        _case_address_of_another_server,
         _case_deleted_journal_search,
         _case_deleted_journal_report,
         _case_garbage_study_json,
