@@ -7,6 +7,7 @@ effect (``tests/plugins/placement_blocks.py``).
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -51,13 +52,18 @@ def test_a_truly_better_mixed_placement_is_confirmed_and_a_killed_confirmation_r
     assert {r.seed for r in runs} == set(confirmed.user_attrs["seeds"])
     assert {r.arm for r in runs} >= {"uniform:noisy", "uniform:clean", "front"}
 
-    markdown = build.build(folder).markdown
+    report = build.build(folder)
     # Noise once (the mixed placements) beats noise twice, the only uniform placement at no greater cost.
     assert (
         "against `uniform:noisy` (the best uniform placement at their cost): do the mixed placements beat it? **yes**"
-        in markdown
+        in report.markdown
     )
-    assert "→ better" in markdown and "never used by the search" in markdown
+    assert "→ better" in report.markdown and "never used by the search" in report.markdown
+    numbers = json.loads(json.dumps(report.to_json(), allow_nan=False))["numbers"]  # what `nas report --json` prints
+    assert numbers["confirmation"]["bands"] == {"uniform:noisy": "yes"}
+    better = [c for c in numbers["confirmation"]["comparisons"] if c["verdict"] == "better"]
+    assert better and all(c["low_db"] > 0 and c["seeds"] == 4 for c in better)
+    assert numbers["seed_noise"]["std_db"] is None and numbers["seed_noise"]["runs"] == 0  # the search's one seed
 
 
 def test_identical_networks_under_different_names_are_never_confirmed_as_better(

@@ -45,13 +45,15 @@ def test_an_experiment_is_planned_trained_resumed_after_kill_and_reported(
     done = {(r.genotype, r.seed) for r in runs if r.outcome is not None and r.outcome.has_values}
     assert done == {(arm["genotype"], seed) for arm in plan["arms"] for seed in plan["seeds"]}  # what was planned
 
-    report = nas_cli("report", str(folder.root), timeout=300)
+    report = nas_cli("report", str(folder.root), "--json", timeout=300)
     assert report.returncode == 0, report.stderr[-2000:]
     markdown = (folder.root / "report" / "report.md").read_text()
     section = markdown.split("## Designed experiment")[1].split("## What the numbers measure")[0]
     assert "2 seeds" in section and "Bonferroni" in section and "Omnibus F-test" in section
     assert (folder.root / "report" / "figures" / "experiment_pa.png").is_file()
-    assert json.loads((folder.root / "report" / "experiment.json").read_text())["runs_used"] == 14
+    analysed = json.loads((folder.root / "report" / "experiment.json").read_text())
+    assert analysed["runs_used"] == 14
+    assert json.loads(report.stdout)["numbers"] == {"experiment": analysed}  # no search trial: the experiment alone
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import plotly.offline
 from nas.core import genotypes
 from nas.report import analysis, confirmation, dashboard, experiment_section, figures
 from nas.report.experiment_section import Section
+from nas.report.json_values import jsonable
 from nas.report.reference import space_reference
 from nas.search import records, studies
 from nas.search.records import CSV_COLUMNS, Outcome
@@ -39,17 +40,51 @@ class Report:
     front: pd.DataFrame
     labels: tuple[str, ...] = ()  # what the numbers measure
     verdict: tuple[str, ...] = ()  # the verdict's lines, numbers included
+    numbers: dict[str, Any] = field(default_factory=dict)  # ``SearchNumbers.to_json``, or the experiment's alone
 
     def to_json(self) -> dict[str, Any]:
-        """The verdict, labels and front as ``nas report --json`` prints them, with the report's paths."""
+        """The verdict, its numbers, labels and front as ``nas report --json`` prints them, with the report's
+        paths."""
         front = self.front[list(CSV_COLUMNS)].sort_values("number")
         return {
             "report": {"html": str(self.folder / "index.html"), "markdown": str(self.folder / "report.md"),
                        "pareto_csv": str(self.folder / "pareto.csv")},
             "verdict": list(self.verdict),
+            "numbers": self.numbers,
             "labels": list(self.labels),
             "front": json.loads(front.to_json(orient="records")),
         }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SearchNumbers:
+    """What the verdict's lines say in numbers: the search's (exploratory), and the designed runs' when there are
+    any (None before)."""
+
+    cost: str
+    front: analysis.FrontShares
+    noise: analysis.SeedNoise
+    associations: analysis.PlacementEffects
+    confirmation: confirmation.ConfirmationResult | None
+    experiment: dict | None
+
+    def to_json(self) -> dict[str, Any]:
+        effects = self.associations
+        # an underdetermined fit's coefficients mean nothing: the verdict calls them not estimable
+        table = effects.table.to_dict(orient="records") if effects.residual_std_db is not None else []
+        return jsonable({
+            "cost": self.cost,
+            "front_composition": {"basis": "exploratory: single search runs, every seed", **asdict(self.front)},
+            "seed_noise": {"confidence": analysis.CONFIDENCE, **asdict(self.noise)},
+            "per_depth_associations": {
+                "basis": "exploratory: OLS on adaptively sampled search trials; associations, not effects; "
+                         "intervals 95% simultaneous (Bonferroni)",
+                "residual_std_db": effects.residual_std_db, "observations": effects.observations,
+                "coefficients": effects.coefficients, "table": table,
+            },
+            "confirmation": self.confirmation.to_json() if self.confirmation else None,
+            "experiment": self.experiment,
+        })  # fmt: skip
 
 
 def _labels(folder: StudyFolder, frame: pd.DataFrame, reference: analysis.Reference, confirmed: bool) -> list[str]:
@@ -94,9 +129,8 @@ def _machines(folder: StudyFolder) -> str:
     return "; ".join(machines) or "-"
 
 
-def _front_text(done: pd.DataFrame, cost: str, reference: analysis.Reference) -> list[str]:
+def _front_text(shares: analysis.FrontShares, cost: str) -> list[str]:
     """Where the front's points come from, in words that cannot overclaim: counts and shares, exploratory."""
-    shares = analysis.front_shares(done, cost, reference)
     total = shares.volume_all
 
     def share(volume: float) -> str:
@@ -158,31 +192,34 @@ def _band_lines(frame: pd.DataFrame, cost: str, noise: analysis.SeedNoise) -> li
 
 def _verdict(
     done: pd.DataFrame, frame: pd.DataFrame, cost: str, reference: analysis.Reference
-) -> tuple[list[str], analysis.PlacementEffects]:
+) -> tuple[list[str], SearchNumbers]:
+    """The search's verdict lines and their numbers (no designed runs in them yet)."""
+    shares = analysis.front_shares(done, cost, reference)
     noise = analysis.seed_noise(frame)
     effects = analysis.placement_effects(frame)
-    lines = [*_front_text(done, cost, reference), _noise_line(noise), _association_line(effects)]
-    return lines + _band_lines(frame, cost, noise), effects
+    lines = [*_front_text(shares, cost), _noise_line(noise), _association_line(effects)]
+    return lines + _band_lines(frame, cost, noise), SearchNumbers(cost, shares, noise, effects, None, None)
 
 
-def _confirmation_lines(
+def _confirmation(
     folder: StudyFolder, cost: str, confirmed: optuna.Study | None, trials: list[optuna.trial.FrozenTrial]
-) -> list[str]:
-    """The search verdict from the ``confirmed`` study's complete ``trials`` when there are any; otherwise, what the
-    search's numbers are."""
+) -> tuple[list[str], confirmation.ConfirmationResult | None]:
+    """The search verdict from the ``confirmed`` study's complete ``trials`` when there are any, with its numbers;
+    otherwise, what the search's numbers are (and None)."""
     if not trials:
         return [
             "**Search numbers are exploratory.** The front and the best in each band below are single-run maxima "
             "of adaptively chosen trials and carry the search's optimism (winner's curse). Run `nas confirm "
             f"{folder.root}` to retrain the front and every uniform placement with fresh seeds; this verdict is "
             "then computed from those runs."
-        ]
+        ], None
     runs = pd.DataFrame([records.record_of(t).to_user_attrs() for t in trials])
     experiment = folder.space().experiment
     result = confirmation.compare(runs, cost, experiment.margin_db if experiment else confirmation.DEFAULT_MARGIN_DB)
-    return confirmation.verdict_lines(
+    lines = confirmation.verdict_lines(
         result, tuple(confirmed.user_attrs.get("seeds", [])), confirmed.user_attrs.get("budget_scale", 1.0)
     )
+    return lines, result
 
 
 def _strip_html(front: pd.DataFrame, depths: list[str], colours: dict[str, str]) -> str:
@@ -242,7 +279,7 @@ def _experiment_only(folder: StudyFolder, frame: pd.DataFrame, out: Path) -> Rep
     markdown = _markdown(labels, verdict, designed, frame.iloc[0:0], designed.pngs)
     (out / "report.md").write_text(markdown)
     (out / "index.html").write_text(_html(labels, verdict, designed, [], ""))
-    return Report(out, markdown, frame.iloc[0:0], tuple(labels), tuple(verdict))
+    return Report(out, markdown, frame.iloc[0:0], tuple(labels), tuple(verdict), {"experiment": designed.numbers})
 
 
 def _nothing_to_report(folder: StudyFolder, frame: pd.DataFrame) -> StudyError:
@@ -285,8 +322,10 @@ def build(folder: StudyFolder, to_dashboard: bool = False) -> Report:
     reference = space_reference(folder.space(), frame, main_cost)
     confirmed, confirmed_trials = studies.completed_designed(folder, studies.CONFIRMATION)
     labels = _labels(folder, frame, reference, confirmed=bool(confirmed_trials))
-    verdict, effects = _verdict(done, frame, main_cost, reference)
-    verdict = _confirmation_lines(folder, main_cost, confirmed, confirmed_trials) + verdict
+    verdict, numbers = _verdict(done, frame, main_cost, reference)
+    confirmation_lines, confirmed_numbers = _confirmation(folder, main_cost, confirmed, confirmed_trials)
+    verdict = confirmation_lines + verdict
+    effects = numbers.associations
     curve = analysis.hypervolume_curve(frame, main_cost, reference)
     random_curve = analysis.random_search_curve(frame, main_cost, reference)
     frequency = analysis.attention_frequency(frame, front)
@@ -318,4 +357,5 @@ def build(folder: StudyFolder, to_dashboard: bool = False) -> Report:
     dashboard.save_report(folder, plots, markdown.split("## Figures")[0])
     if to_dashboard:
         dashboard.push_report(folder)
-    return Report(out, markdown, front, tuple(labels), tuple(verdict))
+    numbers = replace(numbers, confirmation=confirmed_numbers, experiment=designed.numbers if designed else None)
+    return Report(out, markdown, front, tuple(labels), tuple(verdict), numbers.to_json())

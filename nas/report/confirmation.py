@@ -20,6 +20,7 @@ import pandas as pd
 from statsmodels.stats.weightstats import DescrStatsW
 
 from nas.report import verdicts
+from nas.report.json_values import jsonable
 
 DEFAULT_MARGIN_DB = 0.05  # the smallest PSNR difference that matters, when the space's experiment names none
 ALPHA = 0.05
@@ -52,7 +53,7 @@ class ConfirmationResult:
     bands: dict[str, str]  # reference uniform placement → yes | no | inconclusive
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return jsonable(asdict(self))
 
 
 def _paired(runs: pd.DataFrame, genotype: str, reference: str) -> np.ndarray:

@@ -42,6 +42,7 @@ from statsmodels.stats.power import TTestPower
 
 from nas.core.experiment import ExperimentDesign, group_text, role_label
 from nas.errors import InputError
+from nas.report.json_values import jsonable
 from nas.report.verdicts import classify
 
 RUN_COLUMNS = ("genotype", "seed", "psnr", "macs", "params")
@@ -150,21 +151,11 @@ class ExperimentResult:
 
     def to_json(self) -> dict:
         """A dict of JSON values (lists, not tuples) that ``json.loads(json.dumps(...))`` returns unchanged."""
-        return _jsonable(dataclasses.asdict(self))
+        return jsonable(dataclasses.asdict(self))
 
     def effects_frame(self) -> pd.DataFrame:
         """One row per effect (the fields of ``Effect``)."""
         return pd.DataFrame([dataclasses.asdict(e) for e in self.effects], columns=list(Effect.__dataclass_fields__))
-
-
-def _jsonable(value: object) -> object:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (np.integer, np.floating)):
-        return value.item()
-    return value
 
 
 def minimum_detectable_effect(

@@ -102,6 +102,7 @@ class Section:
     lines: list[str]  # Markdown lines
     pngs: list[str]  # figure file names written
     plots: dict[str, go.Figure]
+    numbers: dict | None = None  # the analysis as experiment.json holds it; None before there is one
 
     def html(self) -> str:
         body = "".join(f"<p>{html.escape(line).replace('**', '')}</p>" for line in self.lines)
@@ -122,5 +123,6 @@ def section(folder: StudyFolder, figures_dir: Path) -> Section | None:
         figures.forest_png(result, block, figures_dir / name)
         pngs.append(name)
         plots[f"experiment-{block}"] = figures.forest_plotly(result, block)
-    (figures_dir.parent / "experiment.json").write_text(json.dumps(result.to_json(), indent=2) + "\n")
-    return Section(list(result.verdict), pngs, plots)
+    numbers = result.to_json()
+    (figures_dir.parent / "experiment.json").write_text(json.dumps(numbers, indent=2) + "\n")
+    return Section(list(result.verdict), pngs, plots, numbers)
