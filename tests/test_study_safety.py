@@ -202,9 +202,14 @@ def _case_unreachable_cluster(tmp_path, space_writer, small_images):
     return [*args, "--address", f"127.0.0.1:{_free_port()}"], "no Ray cluster answered within 30 s"
 
 
+class QuietHandler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # the refused HTTP/2 preface is expected, not news
+
+
 def _case_address_of_another_server(tmp_path, space_writer, small_images):
     space_file = space_writer(tmp_path, "bad", small_images, ["none", "ca"])
-    web = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    web = http.server.HTTPServer(("127.0.0.1", 0), QuietHandler)
     threading.Thread(target=web.serve_forever, daemon=True).start()  # answers, in HTTP/1: Ray would wait for ever
     args = ["search", "--space", str(space_file), "--results", str(tmp_path / "results")]
     return [*args, "--address", f"127.0.0.1:{web.server_address[1]}"], "something listens there but it is not a Ray"

@@ -78,7 +78,7 @@ class SearchNumbers:
             "seed_noise": {"confidence": analysis.CONFIDENCE, **asdict(self.noise)},
             "per_depth_associations": {
                 "basis": "exploratory: OLS on adaptively sampled search trials; associations, not effects; "
-                         "intervals 95% simultaneous (Bonferroni)",
+                         f"intervals {100 * analysis.CONFIDENCE:.0f}% simultaneous (Bonferroni)",
                 "residual_std_db": effects.residual_std_db, "observations": effects.observations,
                 "coefficients": effects.coefficients, "table": table,
             },

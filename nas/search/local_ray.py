@@ -13,7 +13,7 @@ import sys
 LOCAL = "local"  # Ray's address for a new Ray on this machine
 LOCAL_RAY_ENVIRONMENT = {
     # Ray's switch for clusters of several machines (documented for Windows and macOS, where it is off by
-    # default). Off, Ray takes 127.0.0.1 as this node's address: GCS, raylet, agents and workers listen on
+    # default). Off, Ray takes the loopback address as this node's: GCS, raylet, agents and workers listen on
     # loopback only. On, they listen on every interface, reachable from the network.
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
     # Token authentication, which Ray turns on for a new local Ray anyway; when the mode is named in the
@@ -25,7 +25,7 @@ LOCAL_RAY_ENVIRONMENT = {
 def ray_address(address: str | None) -> str:
     """The address a command gives ``ray.init``: ``--address``; else ``RAY_ADDRESS`` (set for a Ray job, whose
     cluster it joins); else a new Ray here. Not Ray's own default, which joins the last cluster ``ray start``
-    recorded on this machine, and waits forever when that cluster is gone but its record is not."""
+    recorded on this machine, and retries for many minutes when that cluster is gone but its record is not."""
     return address or os.environ.get("RAY_ADDRESS") or LOCAL
 
 

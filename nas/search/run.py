@@ -340,7 +340,7 @@ def _start_ray(address: str | None) -> None:
     importing Ray (``nas.search.local_ray``).
 
     Raises:
-        InputError: the cluster at ``address`` answered but would not let this process join.
+        InputError: the cluster at ``address`` (or ``RAY_ADDRESS``) answered but would not let this process join.
     """
     import ray
 
@@ -348,16 +348,30 @@ def _start_ray(address: str | None) -> None:
     target = local_ray.ray_address(address)
     try:
         ray.init(address=target, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
-    except ConnectionError as error:
+    except (ConnectionError, ray.exceptions.AuthenticationError) as error:
         if target == local_ray.LOCAL:
             raise
-        raise InputError(
-            f"Ray could not join the cluster at {target} ({error}); if it uses token authentication (Ray logged "
-            "InvalidAuthToken above), set RAY_AUTH_MODE=token and give this machine the cluster's token "
-            "(~/.ray/auth_token or RAY_AUTH_TOKEN), then run the same command again"
-        ) from None
+        raise InputError(_join_failure(target, error)) from None
     if on_terminate is not None and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, on_terminate)  # ray.init replaces it with an abrupt exit
+
+
+def _join_failure(target: str, error: Exception) -> str:
+    """One line on why Ray could not join the cluster at ``target``: Ray's own reason (it wraps the cause of every
+    failed join in the same ConnectionError), and the remedy when the reason is authentication."""
+    lines = [line.strip() for line in str(error.__cause__ or error).splitlines() if line.strip()]
+    about_token = [line for line in lines if "token" in line.lower()]
+    if about_token:
+        return (
+            f"Ray could not join the cluster at {target}: it uses token authentication ({about_token[0][:200]}); "
+            "set RAY_AUTH_MODE=token and give this machine the cluster's token (~/.ray/auth_token, "
+            "RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH), then run the same command again"
+        )
+    reason = lines[-1][:200] if lines else type(error).__name__
+    return (
+        f"Ray could not join the cluster at {target} ({reason}); check that it runs the Ray version this machine "
+        "has and is reachable from it, then run the same command again"
+    )
 
 
 def run_trials(
