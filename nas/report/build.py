@@ -134,7 +134,7 @@ def _front_text(shares: analysis.FrontShares, cost: str) -> list[str]:
     total = shares.volume_all
 
     def share(volume: float) -> str:
-        return f"{volume / total:.0%}" if total > 0 else "-"
+        return f"{volume / total:.1%}" if total > 0 else "-"  # 99.6 % is not 100 %
 
     return [
         f"**Front composition ({cost}; exploratory, single search runs, every seed):** the front holds "
