@@ -22,6 +22,8 @@ from nas.search.studies import StudyFolder
 from nas.sr import data, evaluate, protocol
 from nas.trained import checkpoints
 
+AddCommand = Callable[..., argparse.ArgumentParser]  # a subparsers action's add_parser: one more command
+
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 MAX_SEED = 2**31 - 1  # as a space's proxy.seeds
@@ -285,8 +287,8 @@ def run_confirm(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_confirm_parser(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
+def add_confirm_parser(add_command: AddCommand) -> None:
+    parser = add_command(
         "confirm", help="retrain the front and the uniform placements with fresh seeds (the search verdict's data)"
     )
     parser.add_argument("study", help="study folder written by nas search (results/<space name>)")
@@ -361,8 +363,8 @@ def _print_plan(prepared: Any, as_json: bool) -> int:
     return 0
 
 
-def add_experiment_parser(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
+def add_experiment_parser(add_command: AddCommand) -> None:
+    parser = add_command(
         "experiment", help="train the space's designed experiment (arms × seeds) to test where attention helps"
     )
     parser.add_argument("--space", required=True, help="search space YAML with an experiment: section")
@@ -414,15 +416,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nas", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _add_network_commands(commands)
-    _add_genotype_commands(commands)
-    _add_study_commands(commands)
+    _add_network_commands(commands.add_parser)
+    _add_genotype_commands(commands.add_parser)
+    _add_study_commands(commands.add_parser)
     return parser
 
 
-def _add_network_commands(commands: argparse._SubParsersAction) -> None:
+def _add_network_commands(add_command: AddCommand) -> None:
     """The block zoo and trained networks: ``blocks``, ``eval``, ``ablate``, ``attention-maps``."""
-    blocks_parser = commands.add_parser("blocks", help="list the registered attention blocks")
+    blocks_parser = add_command("blocks", help="list the registered attention blocks")
     blocks_parser.add_argument(
         "--channels",
         type=bounded_int(1, blocks.MAX_CHANNELS),
@@ -432,7 +434,7 @@ def _add_network_commands(commands: argparse._SubParsersAction) -> None:
     blocks_parser.add_argument("--json", action="store_true", help="machine-readable output")
     blocks_parser.set_defaults(handler=run_blocks)
 
-    eval_parser = commands.add_parser("eval", help="evaluate a trained network with the SR protocol")
+    eval_parser = add_command("eval", help="evaluate a trained network with the SR protocol")
     add_network_arguments(eval_parser)
     eval_parser.add_argument("--lr-folder", help="read LR images from here instead of making them (<name>xS.png)")
     eval_parser.add_argument(
@@ -441,7 +443,7 @@ def _add_network_commands(commands: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     eval_parser.set_defaults(handler=run_eval)
 
-    ablate_parser = commands.add_parser(
+    ablate_parser = add_command(
         "ablate", help="switch a trained network's attention off per depth and group; PSNR/SSIM lost"
     )
     add_network_arguments(ablate_parser)
@@ -452,7 +454,7 @@ def _add_network_commands(commands: argparse._SubParsersAction) -> None:
     ablate_parser.add_argument("--out", help="folder for ablation.json and ablation.png")
     ablate_parser.set_defaults(handler=run_ablate)
 
-    maps_parser = commands.add_parser(
+    maps_parser = add_command(
         "attention-maps", help="a trained network's attention maps and their correlation with high frequencies"
     )
     add_network_arguments(maps_parser)
@@ -462,9 +464,9 @@ def _add_network_commands(commands: argparse._SubParsersAction) -> None:
     maps_parser.set_defaults(handler=run_attention_maps)
 
 
-def _add_genotype_commands(commands: argparse._SubParsersAction) -> None:
+def _add_genotype_commands(add_command: AddCommand) -> None:
     """One genotype of a space: ``cost``, ``train``."""
-    cost_parser = commands.add_parser("cost", help="params, MACs and ops of a genotype")
+    cost_parser = add_command("cost", help="params, MACs and ops of a genotype")
     cost_parser.add_argument("--space", required=True, help="search space YAML")
     cost_parser.add_argument("--genotype", required=True, help=GENOTYPE_HELP)
     cost_parser.add_argument("--latency", action="store_true", help="also time the forward pass")
@@ -472,7 +474,7 @@ def _add_genotype_commands(commands: argparse._SubParsersAction) -> None:
     cost_parser.add_argument("--json", action="store_true", help="machine-readable output")
     cost_parser.set_defaults(handler=run_cost)
 
-    train_parser = commands.add_parser("train", help="train a genotype with the space's proxy budget")
+    train_parser = add_command("train", help="train a genotype with the space's proxy budget")
     train_parser.add_argument("--space", required=True, help="search space YAML")
     train_parser.add_argument("--genotype", required=True, help=GENOTYPE_HELP)
     train_parser.add_argument(
@@ -484,9 +486,9 @@ def _add_genotype_commands(commands: argparse._SubParsersAction) -> None:
     train_parser.set_defaults(handler=run_train)
 
 
-def _add_study_commands(commands: argparse._SubParsersAction) -> None:
+def _add_study_commands(add_command: AddCommand) -> None:
     """A study folder: ``search``, ``confirm``, ``experiment``, ``report``, ``dashboard``."""
-    search_parser = commands.add_parser("search", help="search the space: Ray Tune trials, Optuna Pareto search")
+    search_parser = add_command("search", help="search the space: Ray Tune trials, Optuna Pareto search")
     search_parser.add_argument("--space", required=True, help="search space YAML")
     search_parser.add_argument("--trials", type=positive_int, help="total trials of the study (default: the space's)")
     search_parser.add_argument("--results", default="results", help="results folder (default results/)")
@@ -496,12 +498,10 @@ def _add_study_commands(commands: argparse._SubParsersAction) -> None:
     search_parser.add_argument("--json", action="store_true", help="print the study summary as JSON")
     search_parser.set_defaults(handler=run_search)
 
-    add_confirm_parser(commands)
-    add_experiment_parser(commands)
+    add_confirm_parser(add_command)
+    add_experiment_parser(add_command)
 
-    report_parser = commands.add_parser(
-        "report", help="Pareto report of a study: does attention help only where it helps?"
-    )
+    report_parser = add_command("report", help="Pareto report of a study: does attention help only where it helps?")
     report_parser.add_argument("study", help="study folder written by nas search (results/<space name>)")
     report_parser.add_argument(
         "--to-dashboard", action="store_true", help="also save the plots and verdict into the study for nas dashboard"
@@ -509,7 +509,7 @@ def _add_study_commands(commands: argparse._SubParsersAction) -> None:
     report_parser.add_argument("--json", action="store_true", help="print the verdict, labels and front as JSON")
     report_parser.set_defaults(handler=run_report)
 
-    dashboard_parser = commands.add_parser("dashboard", help="serve optuna-dashboard on a study, live")
+    dashboard_parser = add_command("dashboard", help="serve optuna-dashboard on a study, live")
     dashboard_parser.add_argument("study", help="study folder written by nas search (results/<space name>)")
     dashboard_parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     dashboard_parser.add_argument("--port", type=port_number, default=8080, help="port (default 8080)")
