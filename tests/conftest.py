@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -22,6 +23,13 @@ def reference() -> Path:
 def run_nas(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """``nas ARGS`` as a user runs it: a real subprocess, its output captured."""
     return subprocess.run([sys.executable, "-m", "nas", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (the test binds or names it next)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

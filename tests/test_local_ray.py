@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import free_port
 
 from nas.errors import InputError
 from nas.search import local_ray, preflight
@@ -124,7 +125,7 @@ def test_a_search_starts_its_own_ray_on_loopback_only_and_prints_no_authenticati
     with _ray_temp() as ray_temp, log.open("w") as stderr:
         # the record a `ray start` cluster leaves when it is killed: Ray's own default would join it and retry
         (ray_temp / "ray").mkdir()
-        (ray_temp / "ray" / "ray_current_cluster").write_text(f"127.0.0.1:{_free_port()}")
+        (ray_temp / "ray" / "ray_current_cluster").write_text(f"127.0.0.1:{free_port()}")
         # a token of its own, so Ray does not write one into the home folder of whoever runs the tests
         environment = _without_ray_settings(RAY_TMPDIR=str(ray_temp), RAY_AUTH_TOKEN=secrets.token_hex(32))
         searching = subprocess.Popen(
@@ -185,12 +186,6 @@ def test_prepare_sets_the_environment_only_for_a_local_start_before_ray_is_impor
     assert _environment_after_prepare(address, import_ray_first=import_ray_first, **given) == expected
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _wait_for_port(port: int, head: subprocess.Popen, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and head.poll() is None:
@@ -206,7 +201,7 @@ def test_joining_a_token_cluster_without_its_token_stops_with_the_remedy_and_the
     space_writer, small_images, tmp_path
 ):
     space_file = space_writer(tmp_path, "token", small_images, ["none", "ca"])
-    port = _free_port()
+    port = free_port()
     command = _search_command(space_file, tmp_path, "--address", f"127.0.0.1:{port}")
     with _ray_temp() as ray_temp:
         token = secrets.token_hex(32)
@@ -284,7 +279,7 @@ def test_the_cluster_probe_accepts_grpc_and_tls_and_refuses_other_servers(answer
 
 
 def test_a_ray_address_from_the_environment_is_probed_and_named(monkeypatch):
-    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{_free_port()}")
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{free_port()}")
     with pytest.raises(InputError, match=r"^RAY_ADDRESS 127\.0\.0\.1:\d+: no Ray cluster answered within 5 s"):
         preflight.check_cluster(None, timeout=5)
     preflight.check_cluster(f"127.0.0.1:{_server_answering(SETTINGS)}", timeout=5)  # --address wins over it

@@ -7,7 +7,6 @@ import io
 import json
 import math
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import optuna
 import pandas as pd
 import pytest
 import yaml
+from conftest import free_port
 from scipy import stats
 
 from nas.core import spaces, training
@@ -223,14 +223,8 @@ def test_index_html_renders_its_plots_offline_without_console_errors(small_study
     assert spread > 10  # not a blank page
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_dashboard_serves_the_study_over_http_and_in_the_browser(small_study: StudyFolder) -> None:
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "nas", "dashboard", str(small_study.root), "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
+from conftest import free_port
 
 from nas.core import pareto, spaces
 from nas.report import build
@@ -165,12 +166,6 @@ def test_a_second_search_on_a_live_study_stops_naming_the_holder_and_a_dead_ones
 # --- one message, exit 2 -------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _study(tmp_path: Path, space_writer, small_images: Path) -> tuple[Path, StudyFolder]:
     space_file = space_writer(tmp_path, "bad", small_images, ["none", "ca"])
     folder = StudyFolder(tmp_path / "results" / "bad")
@@ -199,7 +194,7 @@ def _case_bogus_storage(tmp_path, space_writer, small_images):
 def _case_unreachable_cluster(tmp_path, space_writer, small_images):
     space_file = space_writer(tmp_path, "bad", small_images, ["none", "ca"])
     args = ["search", "--space", str(space_file), "--results", str(tmp_path / "results")]
-    return [*args, "--address", f"127.0.0.1:{_free_port()}"], "no Ray cluster answered within 30 s"
+    return [*args, "--address", f"127.0.0.1:{free_port()}"], "no Ray cluster answered within 30 s"
 
 
 class QuietHandler(http.server.BaseHTTPRequestHandler):
@@ -350,7 +345,7 @@ def test_an_all_infeasible_study_is_told_its_constraints_exclude_every_trial(spa
 
 def test_dashboard_on_all_interfaces_warns_that_the_study_is_reachable(nas_cli, space_writer, small_images, tmp_path):
     _, folder = _study(tmp_path, space_writer, small_images)
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "nas", "dashboard", str(folder.root), "--host", "0.0.0.0", "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
