@@ -65,8 +65,8 @@ class SearchNumbers:
     front: analysis.FrontShares
     noise: analysis.SeedNoise
     associations: analysis.PlacementEffects
-    confirmation: confirmation.ConfirmationResult | None
-    experiment: dict | None
+    confirmation: confirmation.ConfirmationResult | None = None  # before `nas confirm` has runs
+    experiment: dict | None = None  # before `nas experiment` has runs
 
     def to_json(self) -> dict[str, Any]:
         effects = self.associations
@@ -198,7 +198,7 @@ def _verdict(
     noise = analysis.seed_noise(frame)
     effects = analysis.placement_effects(frame)
     lines = [*_front_text(shares, cost), _noise_line(noise), _association_line(effects)]
-    return lines + _band_lines(frame, cost, noise), SearchNumbers(cost, shares, noise, effects, None, None)
+    return lines + _band_lines(frame, cost, noise), SearchNumbers(cost, shares, noise, effects)
 
 
 def _confirmation(
