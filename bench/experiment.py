@@ -41,17 +41,24 @@ def main() -> None:
         "duplicates": ran["duplicates"], "failed": ran["failed"],
         "plan_estimated_s": plan["estimated_seconds"], "plan_time_source": plan["time_source"],
         "measured_wall_s": wall,
-        "plan_noise_db": plan["noise_db"], "plan_detectable_db": plan["detectable_db_at_80_percent_power"],
+        "plan_noise_db": plan["noise_db"], "plan_noise_source": plan["noise_source"],
+        "plan_detectable_db": plan["detectable_db_at_80_percent_power"],
+        "plan_intra_seed_correlation": plan["intra_seed_correlation"],
         "measured_noise_db": analysed["noise"]["std_db"],
         "measured_noise_interval_db": [analysed["noise"]["low_db"], analysed["noise"]["high_db"]],
+        "measured_one_arm_db": analysed["noise"]["one_run_db"],
+        "measured_intra_seed_correlation": analysed["noise"]["intra_seed_correlation"],
         "omnibus_p": analysed["omnibus"]["p_value"], "verdict": analysed["verdict"],
     }  # fmt: skip
     (Path(__file__).with_name("experiment.json")).write_text(json.dumps(record, indent=2) + "\n")
-    print("| runs planned / finished | plan estimate s | measured wall s | plan noise dB | measured noise dB |")
-    print("|---|---|---|---|---|")
+    print("| runs planned / finished | plan estimate s | measured wall s | plan noise dB | measured noise dB | "
+          "one arm dB | intra-seed correlation |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|")
     print(
         f"| {record['runs_planned']} / {record['runs_finished']} | {record['plan_estimated_s']:.0f} | "
-        f"{wall:.0f} | {record['plan_noise_db']:.3f} (assumed) | {record['measured_noise_db']:.3f} |"
+        f"{wall:.0f} | {record['plan_noise_db']:.3f} ({record['plan_noise_source']}) | "
+        f"{record['measured_noise_db']:.3f} | {record['measured_one_arm_db']:.3f} | "
+        f"{record['measured_intra_seed_correlation']:.2f} |"
     )
     print("\n".join(record["verdict"]))
 

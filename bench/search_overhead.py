@@ -41,7 +41,7 @@ def trivial_trainer(
     psnr = 30.0 + zlib.crc32(f"{genotype}/{seed}".encode()) % 1000 / 100
     return training.TrainResult(
         psnr=psnr, ssim=0.9, psnr_untrained=None, train_seconds=0.0, images_per_second=0.0, final_loss=0.0,
-        loss_curve=[0.0], device=device or "cpu", precision="fp32",
+        loss_curve=[0.0], device=device or "cpu", precision="fp32", initial_weights="given",
     )  # fmt: skip
 
 

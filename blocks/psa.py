@@ -36,6 +36,11 @@ class _PolarizedBase(nn.Module):
         self.conv_up = conv_up
         self.conv_q_left = nn.Conv2d(channels, inner, 1, bias=False)
         self.conv_v_left = nn.Conv2d(channels, inner, 1, bias=False)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """The official initialisation: Kaiming-normal (fan in) query and value convs; ``conv_up`` keeps torch's
+        default. Also what ``nas.core.initial_weights`` calls, after the convs' own resets."""
         for conv in (self.conv_q_right, self.conv_v_right, self.conv_q_left, self.conv_v_left):
             nn.init.kaiming_normal_(conv.weight, mode="fan_in")
 

@@ -210,7 +210,12 @@ def run_train(args: argparse.Namespace) -> int:
         print(json.dumps({"genotype": str(arch), "failed": str(failure)}) if args.json else f"failed: {failure}")
         return 1
     if args.save:
-        facts = {"seed": seed, "budget": asdict(search_space.proxy), "data": asdict(search_space.data)}
+        facts = {
+            "seed": seed,
+            "initial_weights": result.initial_weights,
+            "budget": asdict(search_space.proxy),
+            "data": asdict(search_space.data),
+        }
         checkpoints.save(args.save, network, arch, **facts, psnr=result.psnr, ssim=result.ssim)
     if args.json:
         print(json.dumps({"genotype": str(arch), "seed": seed, **result.to_json()}, indent=2))
@@ -343,6 +348,7 @@ def _print_plan(prepared: Any, as_json: bool) -> int:
         "seeds": list(settings.seeds), "runs": len(prepared.runs), "runs_left": len(left),
         "estimated_seconds": time.seconds, "per_run_seconds": time.per_run_seconds, "parallel": time.parallel,
         "time_source": time.source, "noise_db": power.noise_db, "noise_source": power.noise_source,
+        "intra_seed_correlation": power.correlation, "correlation_source": power.correlation_source,
         "contrasts": power.contrasts, "margin_db": settings.margin_db,
         "detectable_db_at_80_percent_power": power.detectable_db, "seeds_to_detect_margin": power.seeds_for_margin,
     }  # fmt: skip
@@ -356,7 +362,9 @@ def _print_plan(prepared: Any, as_json: bool) -> int:
           f"({plan['runs_left']} still to train)")  # fmt: skip
     print(f"wall time       about {time.seconds / 60:.1f} min ({time.per_run_seconds:.1f} s a run, {time.parallel} "
           f"at once; {time.source})")  # fmt: skip
-    print(f"seed noise      {power.noise_db:.3f} dB ({power.noise_source})")
+    print(f"seed noise      {power.noise_db:.3f} dB beyond the seed ({power.noise_source})")
+    correlation = "unknown" if power.correlation is None else f"{power.correlation:.2f}"
+    print(f"pairing         intra-seed correlation {correlation} ({power.correlation_source})")
     print(f"power           with {len(settings.seeds)} seeds, effects of {power.detectable_db:.3f} dB are detected "
           f"with 80 % power ({power.contrasts} contrasts, Bonferroni); detecting the margin "
           f"{settings.margin_db:g} dB needs {seeds_text(power.seeds_for_margin)} seeds")  # fmt: skip

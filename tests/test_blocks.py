@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 import blocks
+from nas.core import initial_weights
 
 CHANNELS = 40
 SIZES = [(1, 1), (5, 7), (33, 17), (48, 48)]
@@ -47,6 +48,31 @@ def parameter_count(module: torch.nn.Module) -> int:
 def test_output_shape_equals_input_shape(name: str, size: tuple[int, int]) -> None:
     x = torch.randn(2, CHANNELS, *size)
     assert perturbed(name)(x).shape == x.shape
+
+
+@pytest.mark.parametrize("name", blocks.names())
+def test_seeded_initial_weights_do_not_depend_on_the_global_generator(name: str) -> None:
+    """Every random initial value comes from some ``reset_parameters``, so seeding per module reaches it all."""
+    drawn = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)
+        drawn.append(initial_weights.initialise(blocks.create(name, CHANNELS), seed=0).state_dict())
+    assert drawn[0].keys() == drawn[1].keys()
+    for key in drawn[0]:
+        assert torch.equal(drawn[0][key], drawn[1][key]), key
+
+
+@pytest.mark.parametrize("name", blocks.names())
+def test_seeded_initial_weights_keep_each_blocks_own_initialisation(name: str) -> None:
+    """Re-drawn weights have the spread the constructor gives them (PSA's Kaiming-normal convs included)."""
+    torch.manual_seed(0)
+    constructed = dict(blocks.create(name, CHANNELS).named_parameters())
+    seeded = dict(initial_weights.initialise(blocks.create(name, CHANNELS), seed=3).named_parameters())
+    for key, tensor in constructed.items():
+        if tensor.numel() > 1 and tensor.min() == tensor.max():  # a constant start (zero gate, unit scale) stays
+            assert torch.equal(seeded[key], tensor), key
+        elif tensor.numel() >= 256:
+            assert 0.8 < float(seeded[key].std() / tensor.std()) < 1.25, key
 
 
 @pytest.mark.parametrize("name", blocks.names())

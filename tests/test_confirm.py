@@ -70,7 +70,9 @@ def test_identical_networks_under_different_names_are_never_confirmed_as_better(
     space_writer, ray_cluster, small_images, tmp_path
 ):
     folder = grid_study(space_writer, small_images, tmp_path, "same", ["none", "same"])
-    result = subprocess.run(confirm_command(folder, ray_cluster.address), capture_output=True, text=True, timeout=300)
+    command = confirm_command(folder, ray_cluster.address)
+    command[command.index(str(folder.root))] = "same"  # relative, as a user types it in the results folder
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     markdown = build.build(folder).markdown
     assert "**yes**" not in markdown and "→ better" not in markdown

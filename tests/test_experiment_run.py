@@ -31,6 +31,7 @@ def test_an_experiment_is_planned_trained_resumed_after_kill_and_reported(
     # none, uniform pa, pa at depth 0 only (= pa dropped at 1), at depth 1 only, and the same three for conv.
     assert len(plan["arms"]) == 7 and plan["runs"] == plan["runs_left"] == 14
     assert plan["detectable_db_at_80_percent_power"] > 0 and plan["seeds_to_detect_margin"] >= 2
+    assert plan["intra_seed_correlation"] == 0.0 and plan["correlation_source"].startswith("assumed 0")
     folder = StudyFolder(results / "designed")
     assert not folder.root.exists()  # planning writes nothing
 
@@ -53,6 +54,12 @@ def test_an_experiment_is_planned_trained_resumed_after_kill_and_reported(
     assert (folder.root / "report" / "figures" / "experiment_pa.png").is_file()
     analysed = json.loads((folder.root / "report" / "experiment.json").read_text())
     assert analysed["runs_used"] == 14
+    noise = analysed["noise"]
+    assert noise["intra_seed_correlation"] == pytest.approx(1 - (noise["std_db"] / noise["one_run_db"]) ** 2)
+    replanned = json.loads(nas_cli(*experiment_command(space_file, results, "--plan", "--json")[3:]).stdout)
+    assert replanned["noise_db"] == pytest.approx(noise["std_db"])
+    assert replanned["intra_seed_correlation"] == pytest.approx(noise["intra_seed_correlation"])
+    assert replanned["correlation_source"] == "measured on the experiment's runs so far"
     assert json.loads(report.stdout)["numbers"] == {"experiment": analysed}  # no search trial: the experiment alone
 
 

@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 
 from nas.core import bounds, counting, genotypes, spaces
-from nas.report import analysis
+from nas.report import analysis, build
 from nas.report.reference import psnr_floor, space_reference
 
 SPACE = {
@@ -118,6 +118,42 @@ def test_seed_noise_interval_covers_the_true_sigma_95_percent_of_the_time() -> N
     assert np.median(robust) == pytest.approx(sigma, rel=0.1)
 
 
+def baseline_runs(rng: np.random.Generator, seeds: int, seed_sd: float, run_sd: float) -> pd.DataFrame:
+    """Uniform baselines under common random numbers: each seed moves every arm alike (``seed_sd``), each run adds
+    its own noise (``run_sd``); the arms' true effects differ, which is not noise."""
+    shared = rng.normal(0, seed_sd, seeds)
+    rows = []
+    for effect, block in zip([0.0, 0.3, -0.2, 0.1], ["none", "ca", "pa", "a2b"], strict=True):
+        for seed in range(seeds):
+            psnr = 37 + effect + shared[seed] + rng.normal(0, run_sd)
+            rows.append({"outcome": "trained", "baseline": f"uniform:{block}", "seed": seed, "psnr": psnr})
+    search_run = {"outcome": "trained", "baseline": None, "seed": 0, "psnr": 40.0}  # not a baseline: left out
+    return pd.DataFrame([*rows, search_run])
+
+
+@pytest.mark.parametrize(("seed_sd", "run_sd"), [(0.25, 0.03), (0.1, 0.1), (0.0, 0.33)])
+def test_paired_noise_interval_covers_the_true_difference_sd_95_percent_of_the_time(seed_sd, run_sd) -> None:
+    rng = np.random.default_rng(3)
+    truth, simulations, seeds = np.sqrt(2) * run_sd, 1000, 4
+    covered, correlations = 0, []
+    for _ in range(simulations):
+        paired = analysis.paired_noise(baseline_runs(rng, seeds, seed_sd, run_sd))
+        covered += paired.low_db <= truth <= paired.high_db
+        correlations.append(paired.correlation)
+    assert paired.dof == 3 * (seeds - 1) and paired.baselines == 4 and paired.runs == 4 * seeds
+    assert 0.93 < covered / simulations < 0.97
+    true_correlation = seed_sd**2 / (seed_sd**2 + run_sd**2)
+    assert np.median(correlations) == pytest.approx(true_correlation, abs=0.1)
+
+
+def test_paired_noise_needs_two_baselines_that_share_two_seeds() -> None:
+    runs = baseline_runs(np.random.default_rng(0), 3, 0.2, 0.03)
+    assert analysis.paired_noise(runs[runs["baseline"] == "uniform:none"]).std_db is None
+    assert analysis.paired_noise(runs[runs["seed"] == 0]).std_db is None
+    assert analysis.paired_noise(runs[runs["baseline"].isin(["uniform:none", "uniform:ca"])]).dof == 2
+    assert analysis.paired_noise(runs).paired_band_db() is not None
+
+
 def test_one_bad_run_moves_the_robust_seed_noise_little() -> None:
     rng = np.random.default_rng(11)
     groups = list(37 + rng.normal(0, 0.05, (10, 3)))
@@ -168,3 +204,21 @@ def test_sr_light_supports_its_report() -> None:
     sr_light = spaces.load(Path(__file__).resolve().parents[1] / "search_spaces" / "sr_light.yaml")
     assert "pam" not in sr_light.all_blocks() and len(sr_light.proxy.seeds) >= 3
     assert bounds.one_hot_coefficients(sr_light) == 212 < sr_light.search.trials
+
+
+def test_a_band_compares_runs_of_one_seed_against_the_paired_noise_and_others_against_one_runs_noise() -> None:
+    rng = np.random.default_rng(5)
+    baselines = baseline_runs(rng, 4, seed_sd=0.3, run_sd=0.01).assign(
+        state="COMPLETE", macs=1.0, genotype=lambda f: f["baseline"].fillna("mixed")
+    )
+    baselines = baselines[baselines["baseline"].notna()]
+    noise, paired = analysis.seed_noise(baselines), analysis.paired_noise(baselines)
+    assert paired.paired_band_db() < 0.1 < noise.single_run_band_db()
+    best_uniform = baselines.loc[baselines["psnr"].idxmax()]
+    mixed = {"state": "COMPLETE", "outcome": "trained", "macs": 1.0, "genotype": "mixed", "baseline": None}
+    readings = {best_uniform["seed"]: "beyond paired noise (same seed), unconfirmed", 9: "within seed noise"}
+    for seed, reading in readings.items():
+        extra = pd.DataFrame([{**mixed, "seed": seed, "psnr": best_uniform["psnr"] + 0.1}])
+        frame = pd.concat([baselines, extra], ignore_index=True)
+        lines = build._band_lines(frame, "macs", noise, paired)
+        assert lines[1].endswith(f"(+0.100 dB, {reading})"), lines

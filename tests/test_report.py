@@ -21,8 +21,8 @@ import yaml
 from conftest import free_port
 from scipy import stats
 
-from nas.core import spaces, training
-from nas.report import analysis, build
+from nas.core import experiment, spaces, training
+from nas.report import analysis, build, experiment_section
 from nas.search import run, studies
 from nas.search.records import CSV_COLUMNS, Outcome
 from nas.search.run import RunSettings
@@ -73,7 +73,14 @@ def test_report_labels_its_numbers_and_measures_seed_noise_from_the_baselines(sm
     repeated = [np.array(v) for v in by_genotype.values() if len(v) > 1]
     pooled = math.sqrt(sum(((v - v.mean()) ** 2).sum() for v in repeated) / sum(len(v) - 1 for v in repeated))
     dof = sum(len(v) - 1 for v in repeated)
-    assert f"Seed noise (yardstick): {pooled:.3f} dB" in text and f"on {dof} degrees of freedom" in text
+    assert f"Seed noise of one run (yardstick): {pooled:.3f} dB" in text and f"on {dof} degrees of freedom" in text
+    psnr_of = {(r["genotype"], int(r["seed"])): float(r["psnr"]) for r in trained}
+    seed_differences = [psnr_of[(g, 1)] - psnr_of[(g, 0)] for g, runs in by_genotype.items() if len(runs) == 2]
+    # Two seeds, complete: the blocked fit's residual variance is half the variance of the per-genotype seed
+    # differences, and a paired difference has twice the residual variance.
+    paired = float(np.std(seed_differences, ddof=1))
+    assert f"Paired-difference noise (yardstick for runs of one seed): {paired:.3f} dB" in text
+    assert f"from {2 * len(seed_differences)} runs of {len(seed_differences)} repeated uniform baselines" in text
     assert "Do mixed placements dominate" not in text and "Front composition (macs; exploratory" in text
     assert "associations in adaptively sampled trials, not effects" in text
     assert "- depth 0:" not in text and "helps:" not in text and "hurts:" not in text
@@ -86,12 +93,13 @@ def test_report_labels_its_numbers_and_measures_seed_noise_from_the_baselines(sm
     assert {"pareto_macs.png", "pareto_params.png", "hypervolume.png", "placement_effects.png"} <= figures
 
 
-def test_placement_effects_recover_known_effects_with_intervals() -> None:
+def test_placement_effects_recover_known_effects_with_intervals_whatever_the_seeds_shift() -> None:
     rng = np.random.default_rng(1)
     choices = ["none", "ca", "pa"]
-    d0, d1 = rng.choice(choices, 60), rng.choice(choices, 60)
-    psnr = 30 + 0.5 * (d0 == "ca") - 0.3 * (d1 == "pa") + rng.normal(0, 0.02, 60)
-    frame = pd.DataFrame({"d00": d0, "d01": d1, "psnr": psnr, "outcome": "trained", "state": "COMPLETE"})
+    d0, d1, seed = rng.choice(choices, 60), rng.choice(choices, 60), rng.integers(0, 3, 60)
+    # A seed moves every genotype trained with it alike (shared initial weights and patches).
+    psnr = 30 + 0.5 * (d0 == "ca") - 0.3 * (d1 == "pa") + np.array([0.0, 0.4, -0.3])[seed] + rng.normal(0, 0.02, 60)
+    frame = pd.DataFrame({"d00": d0, "d01": d1, "psnr": psnr, "seed": seed, "outcome": "trained", "state": "COMPLETE"})
     effects = analysis.placement_effects(frame).table.set_index(["depth", "block"])
     for (depth, block), truth in {(0, "ca"): 0.5, (0, "pa"): 0.0, (1, "ca"): 0.0, (1, "pa"): -0.3}.items():
         row = effects.loc[(depth, block)]
@@ -104,7 +112,7 @@ def test_placement_intervals_are_simultaneous_so_pure_noise_shows_no_effect() ->
     choices = ["none", "ca", "pa", "esa", "lia", "spatial", "shuffle", "cam"]
     trainings = 50
     depths = {f"d0{d}": rng.choice(choices, trainings) for d in range(4)}
-    frame = pd.DataFrame({**depths, "psnr": 37 + rng.normal(0, 0.2, trainings), "outcome": "trained"})
+    frame = pd.DataFrame({**depths, "psnr": 37 + rng.normal(0, 0.2, trainings), "seed": 0, "outcome": "trained"})
     effects = analysis.placement_effects(frame)
     table = effects.table
     dof = effects.observations - effects.coefficients
@@ -261,3 +269,13 @@ def test_dashboard_serves_the_study_over_http_and_in_the_browser(small_study: St
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_an_experiment_planned_on_a_search_takes_its_noise_from_paired_baselines(small_study: StudyFolder) -> None:
+    design = experiment.make_design(small_study.space(), ("pa",), ((0,), (1,)), (5, 6), 0.05, "conv")
+    power = experiment_section.planned_power(small_study, design)
+    paired = analysis.paired_noise(analysis.trials_frame(studies.load_study(small_study)))
+    assert paired.std_db is not None and paired.baselines == 3
+    assert power.noise_db == pytest.approx(paired.std_db / math.sqrt(2))
+    assert power.correlation == pytest.approx(paired.correlation)
+    assert power.noise_source.startswith("paired-difference noise of the search's repeated baselines")

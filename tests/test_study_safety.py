@@ -21,7 +21,7 @@ from conftest import free_port
 
 from nas.core import pareto, spaces
 from nas.report import build
-from nas.search import journal, lock, run, studies
+from nas.search import designed, journal, lock, run, studies
 from nas.search.records import Outcome, TrialRecord
 from nas.search.run import RunSettings
 from nas.search.store import EvaluationStore
@@ -228,6 +228,15 @@ def _case_garbage_study_json(tmp_path, space_writer, small_images):
     return ["report", str(folder.root)], "study.json: not a study record"
 
 
+def _case_study_with_construction_order_weights(tmp_path, space_writer, small_images):
+    space_file, folder = _study(tmp_path, space_writer, small_images)
+    record = json.loads(folder.study_record.read_text())
+    del record["initial_weights"]  # as written before initial weights were seeded per module
+    folder.study_record.write_text(json.dumps(record))
+    args = ["search", "--space", str(space_file), "--results", str(tmp_path / "results")]
+    return args, "drew their initial weights by 'construction-order', new trainings by 'module-path'"
+
+
 def _case_dashboard_port_in_use(tmp_path, space_writer, small_images):
     _, folder = _study(tmp_path, space_writer, small_images)
     taken = socket.socket()
@@ -253,6 +262,7 @@ def _case_dashboard_port_out_of_range(tmp_path, space_writer, small_images):
         _case_deleted_journal_search,
         _case_deleted_journal_report,
         _case_garbage_study_json,
+        _case_study_with_construction_order_weights,
         _case_dashboard_port_in_use,
         _case_dashboard_port_out_of_range,
     ],  # fmt: skip
@@ -260,13 +270,14 @@ def _case_dashboard_port_out_of_range(tmp_path, space_writer, small_images):
 )
 def test_bad_input_gives_one_message_and_exit_2(case, nas_cli, space_writer, small_images, tmp_path):
     args, message = case(tmp_path, space_writer, small_images)
+    had_a_study = (tmp_path / "results" / "bad").exists()
     journals_before = sorted(tmp_path.rglob("optuna.journal"))
     result = nas_cli(*args, timeout=60)
     assert result.returncode == 2, result.stderr[-2000:]
     assert message in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) <= 2  # argparse prints its usage line first
     assert sorted(tmp_path.rglob("optuna.journal")) == journals_before  # no empty journal made in its place
-    if args[0] == "search" and "deleted" not in case.__name__:
+    if args[0] == "search" and not had_a_study:
         assert not (tmp_path / "results" / "bad").exists()  # no half-made study folder
 
 
@@ -365,3 +376,13 @@ def test_plugin_files_a_search_imports_are_named(nas_cli, space_writer, small_im
     space_file = space_writer(tmp_path, "plug", small_images, ["none", "explode"], extra=f"plugins: [{plugin}]\n")
     result = nas_cli("search", "--space", str(space_file), "--results", str(tmp_path / "results"), "--storage", "x:/")
     assert f"imported plugin files {plugin}" in result.stderr and result.returncode == 2
+
+
+def test_designed_runs_are_not_added_to_a_study_from_before_per_module_seeding(space_writer, small_images, tmp_path):
+    _, folder = _study(tmp_path, space_writer, small_images)
+    folder.require_current_initial_weights()  # a new study trains with today's scheme
+    record = json.loads(folder.study_record.read_text())
+    folder.study_record.write_text(json.dumps({k: v for k, v in record.items() if k != "initial_weights"}))
+    with pytest.raises(StudyError, match="new runs can neither reuse nor be paired with them"):
+        designed.open_designed(folder, studies.EXPERIMENT, folder.space())
+    assert studies.load_designed(folder, studies.EXPERIMENT) is None  # nothing was created in its storage

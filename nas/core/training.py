@@ -1,7 +1,13 @@
 """The proxy trainer: a short, seeded training run of a genotype, then evaluation with the SR protocol.
 
 L1 loss, Adam (β = 0.9, 0.99), cosine learning-rate decay over the budget, patches cut on the training device
-by ``nas.sr.data.PatchSampler``. The network runs with channels_last memory, in bfloat16 autocast on CUDA and on
+by ``nas.sr.data.PatchSampler``.
+
+A seed is a stream of common random numbers, shared by every genotype: it seeds each module's initial weights
+from (seed, module path) (``nas.core.initial_weights``) and the patch stream (the sampler's own generator), so
+two genotypes trained with one seed start from the same weights in every module they share and see the same
+patches in the same order. Paired by seed is then paired in fact: a difference of two genotypes at one seed
+carries far less noise than either run. The network runs with channels_last memory, in bfloat16 autocast on CUDA and on
 CPUs with native bfloat16 arithmetic (AVX512-BF16 or AMX: 1.5-3× faster than float32 there), in float32 on
 other CPUs, where bfloat16 is emulated and slower. The precision used is part of every result. On CPU torch
 uses as many threads as the trial was given, and a run is deterministic for a seed.
@@ -22,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nas.core import networks
+from nas.core import initial_weights, networks
 from nas.core.genotypes import Genotype
 from nas.core.settings import DataSources, ProxyBudget
 from nas.sr import data, evaluate
@@ -46,6 +52,7 @@ class TrainResult:
     loss_curve: list[float]
     device: str
     precision: str  # "bf16-autocast" or "fp32"
+    initial_weights: str  # how the initial weights were drawn: ``initial_weights.SCHEME``, or "given" by the caller
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -140,9 +147,14 @@ class ProxyStep:
 
 
 def build_network(genotype: Genotype, seed: int, device: str) -> nn.Module:
-    """The genotype's network with seeded initial weights, on ``device`` in channels_last memory."""
-    torch.manual_seed(seed)
-    return networks.build(genotype).to(device, memory_format=torch.channels_last).train()
+    """The genotype's network with initial weights from (``seed``, module path), on ``device`` in channels_last.
+
+    The construction is seeded too (leaving torch's CPU generator as it was), so a weight no ``reset_parameters``
+    draws still follows the seed."""
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        network = initial_weights.initialise(networks.build(genotype), seed)
+    return network.to(device, memory_format=torch.channels_last).train()
 
 
 def train(*args: Any, **kwargs: Any) -> TrainResult:
@@ -186,6 +198,7 @@ def train_network(
     threads: int | None = None,
     measure_untrained: bool = True,
     progress_lines: bool = False,
+    network: nn.Module | None = None,
 ) -> tuple[nn.Module, TrainResult]:
     """Trains ``genotype`` on the training images of ``sources`` with ``budget``, then evaluates it.
 
@@ -193,12 +206,15 @@ def train_network(
         genotype: The architecture.
         budget: Iterations, batch, patch size and learning rate.
         sources: The training and validation images.
-        seed: Seeds the weights and the patch sampler.
+        seed: Seeds the initial weights (per module) and the patch stream: common random numbers for every
+            genotype.
         device: Torch device; the GPU when there is one, else the CPU.
         threads: CPU threads for torch (the CPUs the trial was given).
         measure_untrained: Also evaluate the network before training (a search skips it: one evaluation less).
         progress_lines: Where stderr is not a terminal (which gets a bar), print a progress line to it about every
             tenth of the run.
+        network: The genotype's network to train, its initial weights chosen by the caller (then ``seed`` seeds
+            the patch stream alone); None builds it with ``build_network``.
 
     Returns:
         The trained network (on ``device``, in eval mode) and its result.
@@ -211,7 +227,11 @@ def train_network(
     on_cuda = device.startswith("cuda")
     if threads is not None and not on_cuda:
         torch.set_num_threads(threads)
-    network = build_network(genotype, seed, device)
+    scheme = "given" if network is not None else initial_weights.SCHEME
+    if network is None:
+        network = build_network(genotype, seed, device)
+    else:
+        network = network.to(device, memory_format=torch.channels_last).train()
     val_pairs = data.source_pairs(sources.val, "val", genotype.scale)
     evaluate.check_measurable(val_pairs, genotype.scale)
     untrained = evaluate.evaluate(network, val_pairs, genotype.scale, device) if measure_untrained else None
@@ -235,4 +255,5 @@ def train_network(
         loss_curve=loss_curve,
         device=device,
         precision="bf16-autocast" if step.bf16 else "fp32",
+        initial_weights=scheme,
     )

@@ -1,4 +1,5 @@
-"""The numbers behind the report: fronts, hypervolume, per-depth associations, seed noise.
+"""The numbers behind the report: fronts, hypervolume, per-depth associations, seed noise (of one run and of a paired
+difference).
 
 Everything is computed from the study's trials as a pandas frame (one row per trial, as in trials.csv, plus
 one column per depth ``d00, d01, ...`` with the block placed there). PSNR is maximised; costs are minimised.
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import optuna
 import pandas as pd
+import statsmodels.api as sm
 from scipy import stats
 
 from nas.core import genotypes, pareto
@@ -190,6 +192,72 @@ def seed_noise(frame: pd.DataFrame) -> SeedNoise:
 
 
 @dataclass(frozen=True)
+class PairedNoise:
+    """Noise of a paired difference: two genotypes trained with the same seed, which shares their initial weights
+    in every common module and their patch stream (``nas.core.initial_weights``).
+
+    Fitted on the repeated uniform baselines, ``uniform:none`` among them, as PSNR ~ baseline + seed (both
+    categorical, OLS): the seed is a blocking factor, so the residual variance σ² is what one run adds beyond its
+    seed, and a difference of two baselines at one seed has standard deviation ``std_db`` = √2·σ, with the
+    chi-square ``CONFIDENCE`` interval on the fit's ``dof`` residual degrees of freedom. (Pooling each baseline's
+    difference to ``uniform:none`` instead would count the ``uniform:none`` run's noise once per baseline.)
+    ``correlation`` is the intra-seed correlation of two runs, 1 − σ² / (pooled variance of one baseline across
+    seeds): the share of a run's variance its seed gives every genotype alike, which a paired difference cancels.
+    All None without two baselines sharing two seeds (and a residual degree of freedom).
+    """
+
+    std_db: float | None
+    low_db: float | None
+    high_db: float | None
+    dof: int
+    correlation: float | None
+    baselines: int
+    runs: int
+
+    def paired_band_db(self) -> float | None:
+        """Half-width within which two genotypes' runs of one seed differ with ``CONFIDENCE`` when the genotypes
+        are equally good, at the upper end of the interval; None without an estimate."""
+        if self.high_db is None:
+            return None
+        return float(stats.norm.ppf(0.5 + CONFIDENCE / 2) * self.high_db)
+
+
+def paired_noise(frame: pd.DataFrame) -> PairedNoise:
+    """The paired-difference noise of the study's repeated uniform baselines (seeds blocked)."""
+    trained = frame[(frame["outcome"] == Outcome.TRAINED.value) & frame["baseline"].notna()]
+    runs = trained.groupby(["baseline", "seed"], as_index=False)["psnr"].mean()
+    while len(runs):  # only runs that pair: a seed with two baselines, a baseline with two seeds, until both hold
+        pairing = (runs.groupby("seed")["baseline"].transform("size") >= 2) & (
+            runs.groupby("baseline")["seed"].transform("size") >= 2
+        )
+        if pairing.all():
+            break
+        runs = runs[pairing]
+    none = PairedNoise(None, None, None, 0, None, 0, 0)
+    if runs["baseline"].nunique() < 2:
+        return none
+    dummies = [pd.get_dummies(runs[name].astype(str), drop_first=True, dtype=float) for name in ("baseline", "seed")]
+    exog = np.column_stack([np.ones(len(runs)), *(d.to_numpy() for d in dummies)])
+    dof = len(runs) - int(np.linalg.matrix_rank(exog))
+    if dof < 1:
+        return none
+    fit = sm.OLS(runs["psnr"].to_numpy(dtype=float), exog).fit()
+    residual = float(fit.ssr) / dof
+    tail = (1 - CONFIDENCE) / 2
+    low = math.sqrt(2 * dof * residual / stats.chi2.ppf(1 - tail, dof))
+    high = math.sqrt(2 * dof * residual / stats.chi2.ppf(tail, dof))
+    one_run = pooled_noise([g["psnr"].to_numpy() for _, g in runs.groupby("baseline")]).std_db
+    correlation = intra_seed_correlation(math.sqrt(residual), one_run)
+    return PairedNoise(math.sqrt(2 * residual), low, high, dof, correlation, runs["baseline"].nunique(), len(runs))
+
+
+def intra_seed_correlation(residual_db: float, one_run_db: float | None) -> float | None:
+    """The correlation of two runs of one seed, 1 − residual² / one_run²: ``residual_db`` is a run's noise beyond
+    its seed (the blocked fit's residual sd), ``one_run_db`` its noise across seeds; None without the latter."""
+    return 1 - (residual_db / one_run_db) ** 2 if one_run_db else None
+
+
+@dataclass(frozen=True)
 class PlacementEffects:
     """PSNR association of each block at each depth relative to ``none`` there, from an OLS fit on one-hot choices.
 
@@ -209,15 +277,19 @@ def placement_effects(frame: pd.DataFrame) -> PlacementEffects:
     Each coefficient is the PSNR difference associated with that block at that depth instead of ``none``, other
     depths held fixed, among the trials the search chose to train (not an effect). Its interval is simultaneous
     at ``CONFIDENCE`` over all coefficients (Bonferroni): a space has tens of them and a study a few dozen
-    trainings, and per-coefficient 95 % intervals would exclude zero for some of them by chance alone. With
-    fewer trainings than coefficients the intervals are unknown (NaN).
+    trainings, and per-coefficient 95 % intervals would exclude zero for some of them by chance alone. The seed
+    is a blocking factor: every genotype of one seed shares its initial weights and patches, so a run of another
+    seed (a repeated baseline) carries that seed's shift. With fewer trainings than coefficients the intervals are
+    unknown (NaN).
     """
     trained = frame[frame["outcome"] == Outcome.TRAINED.value]
     columns: list[tuple[str, str]] = []
     for depth in depth_columns(frame):
         blocks_here = sorted(set(trained[depth].dropna()))
         columns += [(depth, b) for b in blocks_here if b != REFERENCE_BLOCK]
-    design = np.column_stack([np.ones(len(trained))] + [(trained[d] == b).to_numpy(dtype=float) for d, b in columns])
+    seeds = pd.get_dummies(trained["seed"].astype(str), drop_first=True, dtype=float).to_numpy()
+    one_hot = [(trained[d] == b).to_numpy(dtype=float) for d, b in columns]
+    design = np.column_stack([np.ones(len(trained)), *one_hot, seeds])
     target = trained["psnr"].to_numpy(dtype=float)
     coefficients, _, rank, _ = np.linalg.lstsq(design, target, rcond=None)
     dof = len(target) - rank
@@ -228,9 +300,9 @@ def placement_effects(frame: pd.DataFrame) -> PlacementEffects:
         residual_std = float(np.sqrt(residuals @ residuals / dof))
         covariance = residual_std**2 * np.linalg.inv(design.T @ design)
         t_value = stats.t.ppf(1 - (1 - CONFIDENCE) / (2 * len(columns)), dof)
-        half_widths = t_value * np.sqrt(np.diag(covariance))[1:]
+        half_widths = t_value * np.sqrt(np.diag(covariance))[1 : 1 + len(columns)]
     rows = []
-    for (depth, block), effect, half in zip(columns, coefficients[1:], half_widths, strict=True):
+    for (depth, block), effect, half in zip(columns, coefficients[1 : 1 + len(columns)], half_widths, strict=True):
         count = int((trained[depth] == block).sum())
         rows.append({"depth": genotypes.depth_index(depth), "block": block, "effect_db": float(effect),
                      "low_db": float(effect - half), "high_db": float(effect + half), "count": count})  # fmt: skip
@@ -298,7 +370,8 @@ def front_shares(done: pd.DataFrame, cost: str, reference: Reference) -> FrontSh
 
 
 def cost_bands(frame: pd.DataFrame, cost: str, bands: int = 3) -> list[dict]:
-    """Per cost band (quantiles of the complete trials' cost): the best run and the best uniform run.
+    """Per cost band (quantiles of the complete trials' cost): the best run and the best uniform run, of the best
+    run's seed where the band has one (a paired comparison: one seed shifts every genotype alike), else of any seed.
 
     Both are single-run maxima over adaptively chosen trials: they carry the search's optimism (winner's curse).
     """
@@ -313,6 +386,8 @@ def cost_bands(frame: pd.DataFrame, cost: str, bands: int = 3) -> list[dict]:
             continue
         best = inside.loc[inside["psnr"].idxmax()]
         uniform = inside[inside["baseline"].notna()]
+        if (uniform["seed"] == best["seed"]).any():
+            uniform = uniform[uniform["seed"] == best["seed"]]
         best_uniform = uniform.loc[uniform["psnr"].idxmax()] if not uniform.empty else None
         result.append({"low": float(low), "high": float(high), "best": best, "best_uniform": best_uniform})
     return result

@@ -20,7 +20,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.offline
 
-from nas.core import genotypes
+from nas.core import genotypes, initial_weights
 from nas.report import analysis, confirmation, dashboard, experiment_section, figures
 from nas.report.experiment_section import Section
 from nas.report.json_values import jsonable
@@ -64,6 +64,7 @@ class SearchNumbers:
     cost: str
     front: analysis.FrontShares
     noise: analysis.SeedNoise
+    paired_noise: analysis.PairedNoise
     associations: analysis.PlacementEffects
     confirmation: confirmation.ConfirmationResult | None = None  # before `nas confirm` has runs
     experiment: dict | None = None  # before `nas experiment` has runs
@@ -76,6 +77,11 @@ class SearchNumbers:
             "cost": self.cost,
             "front_composition": {"basis": "exploratory: single search runs, every seed", **asdict(self.front)},
             "seed_noise": {"confidence": analysis.CONFIDENCE, **asdict(self.noise)},
+            "paired_noise": {
+                "basis": "sd of a difference of two genotypes at one seed: sqrt(2) x the residual sd of "
+                         "PSNR ~ baseline + seed (OLS) over the repeated uniform baselines",
+                "confidence": analysis.CONFIDENCE, **asdict(self.paired_noise),
+            },
             "per_depth_associations": {
                 "basis": "exploratory: OLS on adaptively sampled search trials; associations, not effects; "
                          f"intervals {100 * analysis.CONFIDENCE:.0f}% simultaneous (Bonferroni)",
@@ -153,11 +159,27 @@ def _noise_line(noise: analysis.SeedNoise) -> str:
         return ("Seed noise: no estimate (no genotype was trained with two or more seeds; list 3 or more in "
                 "`proxy.seeds`), so no difference below is called beyond seed noise.")  # fmt: skip
     band = noise.single_run_band_db()
-    return (f"Seed noise (yardstick): {noise.std_db:.3f} dB standard deviation pooled over {noise.runs} runs of "
-            f"{noise.genotypes} repeated baselines, {100 * analysis.CONFIDENCE:.0f}% CI [{noise.low_db:.3f}, "
+    return (f"Seed noise of one run (yardstick): {noise.std_db:.3f} dB standard deviation pooled over {noise.runs} "
+            f"runs of {noise.genotypes} repeated baselines, {100 * analysis.CONFIDENCE:.0f}% CI [{noise.low_db:.3f}, "
             f"{noise.high_db:.3f}] dB on {noise.dof} degrees of freedom (chi-square); robust (median pairwise "
             f"difference) {noise.robust_db:.3f} dB. Two single runs of one genotype differ by up to ±{band:.3f} dB "
             f"({100 * analysis.CONFIDENCE:.0f}%, at the CI's upper end).")  # fmt: skip
+
+
+def _paired_noise_line(paired: analysis.PairedNoise, scheme: str | None) -> str:
+    if paired.std_db is None:
+        return ("Paired-difference noise: no estimate (no two uniform baselines share two seeds), so runs of one "
+                "seed are compared with the noise of one run.")  # fmt: skip
+    correlation = "not estimable" if paired.correlation is None else f"{paired.correlation:.2f}"
+    shared = ("A seed is one stream of common random numbers (initial weights per module, patches), so runs of one "
+              "seed move together." if scheme == initial_weights.SCHEME else
+              f"This study's initial weights were drawn by {scheme!r}: its runs of one seed share their patches, "
+              "not their initial weights.")  # fmt: skip
+    return (f"Paired-difference noise (yardstick for runs of one seed): {paired.std_db:.3f} dB standard deviation "
+            f"of the difference of two genotypes trained with one seed, from {paired.runs} runs of "
+            f"{paired.baselines} repeated uniform baselines with the seed as a block (OLS), "
+            f"{100 * analysis.CONFIDENCE:.0f}% CI [{paired.low_db:.3f}, {paired.high_db:.3f}] dB on {paired.dof} "
+            f"degrees of freedom; intra-seed correlation {correlation}. {shared}")  # fmt: skip
 
 
 def _association_line(effects: analysis.PlacementEffects) -> str:
@@ -173,17 +195,22 @@ def _association_line(effects: analysis.PlacementEffects) -> str:
             "search (that needs a designed experiment).")  # fmt: skip
 
 
-def _band_lines(frame: pd.DataFrame, cost: str, noise: analysis.SeedNoise) -> list[str]:
+def _band_lines(
+    frame: pd.DataFrame, cost: str, noise: analysis.SeedNoise, paired: analysis.PairedNoise
+) -> list[str]:
     lines = [f"Best in each {cost} band (single-run maxima from the search, not confirmed):"]
     divisor = 1e9 if cost == "macs" else 1.0
-    band_db = noise.single_run_band_db()
     for band in analysis.cost_bands(frame, cost):
         best, uniform = band["best"], band["best_uniform"]
         uniform_text = ""
         if uniform is not None:
             gap = best["psnr"] - uniform["psnr"]
-            reading = ("no noise estimate" if band_db is None else
-                       "within seed noise" if abs(gap) <= band_db else "beyond seed noise, unconfirmed")  # fmt: skip
+            # Runs of one seed are paired: their difference is measured against the paired-difference noise.
+            same_seed = best["seed"] == uniform["seed"] and paired.std_db is not None
+            band_db = paired.paired_band_db() if same_seed else noise.single_run_band_db()
+            yardstick = "paired noise (same seed)" if same_seed else "seed noise"
+            reading = ("no noise estimate" if band_db is None else f"within {yardstick}" if abs(gap) <= band_db
+                       else f"beyond {yardstick}, unconfirmed")  # fmt: skip
             uniform_text = f"; best uniform {uniform['baseline']} {uniform['psnr']:.3f} dB ({gap:+.3f} dB, {reading})"
         lines.append(f"- {band['low'] / divisor:.4g}–{band['high'] / divisor:.4g}{'G' if divisor > 1 else ''}: "
                      f"`{best['genotype']}` {best['psnr']:.3f} dB{uniform_text}")  # fmt: skip
@@ -191,14 +218,16 @@ def _band_lines(frame: pd.DataFrame, cost: str, noise: analysis.SeedNoise) -> li
 
 
 def _verdict(
-    done: pd.DataFrame, frame: pd.DataFrame, cost: str, reference: analysis.Reference
+    done: pd.DataFrame, frame: pd.DataFrame, cost: str, reference: analysis.Reference, scheme: str | None
 ) -> tuple[list[str], SearchNumbers]:
-    """The search's verdict lines and their numbers (no designed runs in them yet)."""
+    """The search's verdict lines and their numbers (no designed runs in them yet); ``scheme``: how the study's
+    trainings drew their initial weights."""
     shares = analysis.front_shares(done, cost, reference)
-    noise = analysis.seed_noise(frame)
+    noise, paired = analysis.seed_noise(frame), analysis.paired_noise(frame)
     effects = analysis.placement_effects(frame)
-    lines = [*_front_text(shares, cost), _noise_line(noise), _association_line(effects)]
-    return lines + _band_lines(frame, cost, noise), SearchNumbers(cost, shares, noise, effects)
+    noise_lines = [_noise_line(noise), _paired_noise_line(paired, scheme)]
+    lines = [*_front_text(shares, cost), *noise_lines, _association_line(effects)]
+    return lines + _band_lines(frame, cost, noise, paired), SearchNumbers(cost, shares, noise, paired, effects)
 
 
 def _confirmation(
@@ -322,7 +351,7 @@ def build(folder: StudyFolder, to_dashboard: bool = False) -> Report:
     reference = space_reference(folder.space(), frame, main_cost)
     confirmed, confirmed_trials = studies.completed_designed(folder, studies.CONFIRMATION)
     labels = _labels(folder, frame, reference, confirmed=bool(confirmed_trials))
-    verdict, numbers = _verdict(done, frame, main_cost, reference)
+    verdict, numbers = _verdict(done, frame, main_cost, reference, folder.initial_weights_scheme())
     confirmation_lines, confirmed_numbers = _confirmation(folder, main_cost, confirmed, confirmed_trials)
     verdict = confirmation_lines + verdict
     effects = numbers.associations

@@ -21,8 +21,9 @@ are contrasts of that fit (``t_test``), tests of several contrasts at once are F
 - Depth dependence is its own F-test (that a block's group effects are all equal, both arm kinds), per block
   and over all tested blocks, Holm-adjusted over those tests: a group that reads *helps* beside one that reads
   *inconclusive* is no evidence that the effect depends on depth.
-- Seed noise: the residual standard deviation of the blocked fit, with a chi-square interval on its degrees
-  of freedom.
+- Seed noise: the residual standard deviation of the blocked fit (what a run adds beyond its seed: every seed is
+  one stream of common random numbers for all arms), with a chi-square interval on its degrees of freedom; beside
+  it the sd of a paired difference (√2 × residual), one arm's sd across seeds and the intra-seed correlation.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from statsmodels.stats.power import TTestPower
 
 from nas.core.experiment import ExperimentDesign, group_text, role_label
 from nas.errors import InputError
+from nas.report import analysis
 from nas.report.json_values import jsonable
 from nas.report.verdicts import classify
 
@@ -106,13 +108,21 @@ class FTest:
 
 @dataclass(frozen=True)
 class ResidualNoise:
-    """Residual standard deviation of the blocked fit (seed-to-seed noise of one training), with its interval."""
+    """Residual standard deviation of the blocked fit (what one training adds beyond its seed), with its interval;
+    beside it, one arm's spread across seeds and the intra-seed correlation of two arms' runs."""
 
     std_db: float
     low_db: float
     high_db: float
     dof: int
     confidence: float
+    one_run_db: float | None  # pooled within-arm sd across seeds (None: no arm has two runs)
+    intra_seed_correlation: float | None  # 1 − std² / one_run²: what a seed gives every arm alike
+
+    @property
+    def paired_difference_db(self) -> float:
+        """The sd of a difference of two arms' runs of one seed."""
+        return DIFFERENCE_SD_PER_NOISE * self.std_db
 
 
 @dataclass(frozen=True)
@@ -284,7 +294,7 @@ def analyse(runs: pd.DataFrame, design: ExperimentDesign) -> ExperimentResult:
         over=f"{len(design.seeds)} seeds per arm, paired by seed (seed a blocking factor)",
     )
     omnibus = _omnibus(fit, coefficient, design)
-    noise = _noise(fit, design.alpha)
+    noise = _noise(fit, used, design.alpha)
     scored = _score(fit, planned, coefficient, design, gate_open=omnibus.rejects)
     depth_tests = _depth_tests(fit, coefficient, design)
     needed = seeds_needed_or_none(noise.std_db, design.margin_db, len(planned), design.alpha)
@@ -506,14 +516,18 @@ def _depth_tests(fit: RegressionResults, coefficient: dict[str, int], design: Ex
     )
 
 
-def _noise(fit: RegressionResults, alpha: float) -> ResidualNoise:
-    """Residual sd with its 1 - alpha interval: dof·s²/sigma² follows chi-square with the residual dof."""
+def _noise(fit: RegressionResults, used: pd.DataFrame, alpha: float) -> ResidualNoise:
+    """Residual sd with its 1 - alpha interval (dof·s²/sigma² follows chi-square with the residual dof), one arm's
+    pooled sd across seeds and the intra-seed correlation."""
     dof = int(fit.df_resid)
     variance = float(fit.scale)
     upper_q, lower_q = stats.chi2.ppf([1 - alpha / 2, alpha / 2], dof)
+    one_run = analysis.pooled_noise([group["psnr"].to_numpy() for _, group in used.groupby("arm")]).std_db
     return ResidualNoise(
-        math.sqrt(variance), math.sqrt(dof * variance / upper_q), math.sqrt(dof * variance / lower_q), dof, 1 - alpha
-    )
+        std_db=math.sqrt(variance), low_db=math.sqrt(dof * variance / upper_q),
+        high_db=math.sqrt(dof * variance / lower_q), dof=dof, confidence=1 - alpha, one_run_db=one_run,
+        intra_seed_correlation=analysis.intra_seed_correlation(math.sqrt(variance), one_run),
+    )  # fmt: skip
 
 
 def _arm_summaries(used: pd.DataFrame, design: ExperimentDesign) -> tuple[ArmSummary, ...]:
@@ -578,9 +592,15 @@ def _method_line(result: ExperimentResult) -> str:
 
 
 def _noise_line(noise: ResidualNoise) -> str:
+    one_run = "" if noise.one_run_db is None else f"; one arm across seeds {noise.one_run_db:.3f} dB"
+    correlation = "" if noise.intra_seed_correlation is None else (
+        f", intra-seed correlation {noise.intra_seed_correlation:.2f}"
+    )  # fmt: skip
     return (
-        f"Seed noise: {noise.std_db:.3f} dB ({noise.confidence:.0%} CI {noise.low_db:.3f} to {noise.high_db:.3f}, "
-        f"chi-square on {noise.dof} residual degrees of freedom)."
+        f"Noise of one run beyond its seed (residual of the blocked fit): {noise.std_db:.3f} dB "
+        f"({noise.confidence:.0%} CI {noise.low_db:.3f} to {noise.high_db:.3f}, chi-square on {noise.dof} residual "
+        f"degrees of freedom); a paired difference of two arms at one seed {noise.paired_difference_db:.3f} dB"
+        f"{one_run}{correlation}."
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,10 @@ from nas.report.experiment import (
 from nas.search import records, studies
 from nas.search.studies import StudyFolder
 
-ASSUMED_NOISE_DB = 0.1  # the seed noise --plan assumes when the study has measured none (stated as such)
+# The noise --plan assumes when the study has measured none (stated as such): a run's noise beyond its seed, with
+# no intra-seed correlation assumed. Paired differences under common random numbers measured 0.013-0.055 dB on
+# sr_tiny (bench/RESULTS.md), a residual of 0.009-0.039 dB: the assumption errs on the side of more seeds.
+ASSUMED_NOISE_DB = 0.1
 RUN_COLUMNS = ("genotype", "seed", "psnr", "macs", "params")
 
 
@@ -67,28 +71,43 @@ def result_of(folder: StudyFolder) -> ExperimentResult | str | None:
 
 @dataclass(frozen=True)
 class PlannedPower:
-    noise_db: float
+    noise_db: float  # a run's noise beyond its seed (what the blocked analysis's residual estimates)
     noise_source: str
+    correlation: float | None  # intra-seed correlation of two arms' runs, measured or assumed
+    correlation_source: str
     contrasts: int
     detectable_db: float  # the effect detected with 80 % power at the design's seed count
     seeds_for_margin: int | None  # seeds that detect margin_db with 80 % power (None: more than 100,000)
 
 
 def planned_power(folder: StudyFolder, design: ExperimentDesign) -> PlannedPower:
-    """The power of ``design``, with the best seed-noise estimate the folder has: its experiment's residual noise,
-    else the search baselines' seed noise, else an assumption (said so)."""
+    """The power of ``design``, with the best estimate the folder has of a run's noise beyond its seed (the arms are
+    paired by seed): its experiment's residual noise, else the paired-difference noise of the search's repeated
+    baselines / √2, else the search's one-run seed noise (an upper bound: pairing only removes noise), else an
+    assumption (said so)."""
     noise, source = ASSUMED_NOISE_DB, f"assumed {ASSUMED_NOISE_DB} dB: the study has no repeated runs yet"
+    correlation, correlation_source = 0.0, "assumed 0: nothing measured, so no noise is taken to cancel in a pair"
     earlier = result_of(folder) if folder.exists() else None
     if isinstance(earlier, ExperimentResult):
         noise, source = earlier.noise.std_db, f"residual σ of the experiment's {earlier.runs_used} runs so far"
+        correlation = earlier.noise.intra_seed_correlation
+        correlation_source = "measured on the experiment's runs so far"
     elif folder.exists():
-        baseline = analysis.seed_noise(analysis.trials_frame(studies.load_study(folder)))
-        if baseline.std_db:
-            noise, source = baseline.std_db, f"seed noise of the search's repeated baselines ({baseline.dof} dof)"
+        frame = analysis.trials_frame(studies.load_study(folder))
+        paired, one_run = analysis.paired_noise(frame), analysis.seed_noise(frame)
+        if paired.std_db:  # a zero estimate (identical runs) cannot size a test: fall through
+            noise = paired.std_db / math.sqrt(2)
+            source = f"paired-difference noise of the search's repeated baselines / √2 ({paired.dof} dof)"
+            correlation, correlation_source = paired.correlation, "measured on the search's repeated baselines"
+        elif one_run.std_db:
+            noise = one_run.std_db
+            source = f"one-run seed noise of the search's repeated baselines ({one_run.dof} dof), an upper bound"
     contrasts = contrast_count(design)
     return PlannedPower(
         noise_db=noise,
         noise_source=source,
+        correlation=correlation,
+        correlation_source=correlation_source,
         contrasts=contrasts,
         detectable_db=minimum_detectable_effect(noise, len(design.seeds), contrasts, design.alpha),
         seeds_for_margin=seeds_needed_or_none(noise, design.margin_db, contrasts, design.alpha),

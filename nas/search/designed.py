@@ -41,6 +41,7 @@ def open_designed(folder: StudyFolder, kind: str, space: SearchSpace) -> OpenStu
     Raises:
         StudyError: the folder holds no study.
     """
+    folder.require_current_initial_weights()
     _, storage = studies.load_for_writing(folder)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

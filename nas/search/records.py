@@ -71,6 +71,7 @@ class TrialRecord:
     final_loss: float | None = None
     device: str | None = None
     precision: str | None = None
+    initial_weights: str | None = None  # how the training drew its initial weights (``nas.core.initial_weights``)
     node: str | None = None
 
     def to_user_attrs(self) -> dict[str, Any]:

@@ -141,7 +141,7 @@ def _create(folder: StudyFolder, search_space: SearchSpace, space_path: Path, st
     if search_space.search.sampler == "grid":
         for params in grid_params(search_space):
             created.enqueue_trial(params, user_attrs={SEED: search_space.proxy.seeds[0]})
-    studies.write_atomically(folder.study_record, json.dumps({"storage": storage_url, "study_name": name}))
+    folder.write_record(storage_url, name)
     return OpenStudy(search_space, created, storage, folder.trials_csv)
 
 
@@ -153,6 +153,7 @@ def _reopen(folder: StudyFolder, space_path: Path, storage_url: str | None) -> O
             "resume it, or add --fresh to start a new study"
         )
     check_same_file(folder, space_path)
+    folder.require_current_initial_weights()
     reopened, storage = studies.load_for_writing(folder)
     requeue_interrupted(reopened, storage)
     return OpenStudy(folder.space(), reopened, storage, folder.trials_csv)

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from nas.core import initial_weights
 from nas.core.settings import DataSources, ProxyBudget
 from nas.search.studies import StudyFolder, create_exclusively, write_atomically
 
@@ -31,13 +32,14 @@ SEARCH = "search"  # the kind of the folder's own study; designed runs are ``exp
 
 
 def evaluation_key(genotype_id: str, seed: int, budget: ProxyBudget, sources: DataSources) -> str:
-    """What makes two trainings the same: architecture, seed, every training field of the budget, and the data.
+    """What makes two trainings the same: architecture, seed, how the seed draws the initial weights, every training
+    field of the budget, and the data.
 
     Built from the dataclasses' own fields, so a new budget or data field is part of the key without an edit
     here; only fields marked ``per_study`` (which seeds a study runs, not how one training runs) are left out.
     """
     training = {f.name: getattr(budget, f.name) for f in fields(budget) if not f.metadata.get("per_study")}
-    identity = [genotype_id, seed, training, asdict(sources)]
+    identity = [genotype_id, seed, initial_weights.SCHEME, training, asdict(sources)]
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
 
 

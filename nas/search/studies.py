@@ -1,7 +1,8 @@
 """The study folder ``DIR/<space name>/``: everything a search writes, laid out for resuming and reporting.
 
 optuna.journal     the Optuna storage (journal file, safe to read while the search writes it)
-study.json         which storage and study name the folder belongs to (``--storage`` may point elsewhere)
+study.json         which storage and study name the folder belongs to (``--storage`` may point elsewhere), and how
+                   its trainings draw their initial weights (``nas.core.initial_weights.SCHEME``)
 space.yaml         the space file as run, for people (a resumed search must be given the same)
 space.json         the validated space the study runs: what workers train with and reports read
 environment.json   versions, device, CPU/GPU of the machine that drove the search
@@ -27,7 +28,7 @@ from typing import Any, TextIO
 import optuna
 from optuna.trial import FrozenTrial
 
-from nas.core import spaces
+from nas.core import initial_weights, spaces
 from nas.core.spaces import SearchSpace
 from nas.errors import InputError
 from nas.search import journal
@@ -36,6 +37,9 @@ from nas.search.records import CSV_COLUMNS, Outcome, TrialRecord, csv_row
 VERSIONED_PACKAGES = ("torch", "optuna", "ray", "fvcore", "numpy", "pandas")
 CONFIRMATION, EXPERIMENT = "confirmation", "experiment"  # the kinds of designed runs a study folder holds
 JOURNAL = "journal"  # the storage URL recorded for the folder's own journal file
+# The initial weights of a study whose study.json names no scheme: drawn from torch's global generator in
+# construction order, before per-module seeding.
+CONSTRUCTION_ORDER = "construction-order"
 
 
 class StudyError(InputError):
@@ -45,6 +49,11 @@ class StudyError(InputError):
 @dataclass(frozen=True)
 class StudyFolder:
     root: Path
+
+    def __post_init__(self) -> None:
+        # Absolute, whatever the user typed: Ray's storage needs a URI or an absolute path, and Tune's workers run
+        # in their own working directories.
+        object.__setattr__(self, "root", Path(self.root).resolve())
 
     @property
     def journal(self) -> Path:
@@ -121,6 +130,32 @@ class StudyFolder:
                 f"{self.pinned_space}: cannot read the study's space ({type(error).__name__}: {error}); the study "
                 "folder is damaged: start a new one with `nas search --fresh`"
             ) from None
+
+    def write_record(self, storage_url: str, study_name: str) -> None:
+        """Writes ``study.json`` for a new study: its storage, its name and how its trainings draw initial weights."""
+        record = {"storage": storage_url, "study_name": study_name, "initial_weights": initial_weights.SCHEME}
+        write_atomically(self.study_record, json.dumps(record))
+
+    def initial_weights_scheme(self) -> str | None:
+        """How the study's trainings drew their initial weights (``CONSTRUCTION_ORDER`` for a study made before
+        ``study.json`` named it); None when ``study.json`` is unreadable (``storage_and_name`` names the damage)."""
+        try:
+            return json.loads(self.study_record.read_text()).get("initial_weights", CONSTRUCTION_ORDER)
+        except (OSError, ValueError, AttributeError):
+            return None
+
+    def require_current_initial_weights(self) -> None:
+        """Raises:
+        StudyError: the study's trainings drew their initial weights under another scheme than new trainings
+            do, so new runs could neither reuse nor be paired with them."""
+        scheme = self.initial_weights_scheme()
+        if scheme is not None and scheme != initial_weights.SCHEME:
+            raise StudyError(
+                f"{self.root}: this study's trainings drew their initial weights by {scheme!r}, new trainings by "
+                f"{initial_weights.SCHEME!r} (per module, from the seed and the module's path), so new runs can "
+                f"neither reuse nor be paired with them; read it with `nas report {self.root}`, or start a new "
+                "study with `nas search --space SPACE --fresh` (this folder is kept aside)"
+            )
 
     def storage_and_name(self) -> tuple[str, str]:
         """The storage URL (``journal`` for the folder's own file) and study name recorded in ``study.json``.

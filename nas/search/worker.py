@@ -26,7 +26,7 @@ from nas.search.store import EvaluationStore, evaluation_key
 
 # Trial configuration keys besides the per-depth blocks, added by the searcher.
 GENOTYPE, SEED, NUMBER, RERUN_OF = "genotype", "seed", "number", "rerun_of"
-TRAINING_FIELDS = ("psnr", "ssim", "train_seconds", "final_loss", "device", "precision")
+TRAINING_FIELDS = ("psnr", "ssim", "train_seconds", "final_loss", "device", "precision", "initial_weights")
 
 # Called as training.train(genotype, budget, sources, seed, device=..., threads=..., measure_untrained=False).
 Trainer = Callable[..., training.TrainResult]
