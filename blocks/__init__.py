@@ -24,7 +24,8 @@ from blocks.registry import (
     spec,
 )
 
-register("none", paper="no attention (identity)")(lambda channels: nn.Identity())
+NO_ATTENTION = "none"  # the block that leaves a slot without attention: the reference every effect is measured from
+register(NO_ATTENTION, paper="no attention (identity)")(lambda channels: nn.Identity())
 
 # Importing a family module registers its blocks.
 from blocks import (  # noqa: E402, F401

@@ -16,6 +16,7 @@ from typing import Any
 import blocks
 from nas import __version__, devices
 from nas.core import catalog, counting, genotypes, networks, spaces, training
+from nas.core.settings import MAX_SEED
 from nas.errors import InputError
 from nas.search import local_ray
 from nas.search.studies import StudyFolder
@@ -26,7 +27,6 @@ AddCommand = Callable[..., argparse.ArgumentParser]  # a subparsers action's add
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
-MAX_SEED = 2**31 - 1  # as a space's proxy.seeds
 # Plain text for --help (argparse prints it as is; the module docstring may hold markup).
 DESCRIPTION = (
     "Search where attention belongs in lightweight super-resolution networks: list the attention blocks, count a "

@@ -111,3 +111,26 @@ def test_importing_the_sr_layer_and_the_package_loads_neither_optuna_nor_ray() -
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert loaded.stdout.strip() == "[]"
+
+
+# A default stated once: the literal may appear in its home module only (help texts quote values, not code).
+DEFAULTS_AT_HOME = {
+    "2**31": "nas/core/settings.py",  # MAX_SEED
+    "= 0.05": "nas/core/settings.py",  # DEFAULT_MARGIN_DB, DEFAULT_ALPHA
+    '= "uniform:"': "nas/core/genotypes.py",  # UNIFORM_PREFIX
+    '("uniform:': "nas/core/genotypes.py",
+    'f"uniform:': "nas/core/genotypes.py",
+    'register("none"': "blocks/__init__.py",  # NO_ATTENTION
+}
+
+
+@pytest.mark.parametrize("literal", list(DEFAULTS_AT_HOME))
+def test_each_default_is_written_in_one_module_only(literal: str) -> None:
+    root = PACKAGE.parent
+    found = {
+        str(path.relative_to(root))
+        for folder in ("nas", "blocks")
+        for path in (root / folder).rglob("*.py")
+        if literal in path.read_text()
+    }
+    assert found <= {DEFAULTS_AT_HOME[literal]}, f"{literal!r} is spelled outside its home: {sorted(found)}"

@@ -21,12 +21,11 @@ from typing import Any
 import blocks
 from nas.core import capacity
 from nas.core.genotypes import from_placement
+from nas.core.settings import DEFAULT_ALPHA
 from nas.core.spaces import SearchSpace
 from nas.errors import InputError
 
 ARM_KINDS = ("none", "uniform", "only", "drop")
-ALPHA = 0.05
-REFERENCE_BLOCK = "none"
 
 
 class ExperimentError(InputError):
@@ -93,11 +92,11 @@ class ExperimentDesign:
     margin_db: float
     control: str | None
     arms: tuple[Arm, ...]
-    alpha: float = ALPHA
+    alpha: float = DEFAULT_ALPHA
 
     def arm(self, block: str, kind: str, group: int | None = None, control: bool = False) -> Arm:
         """The arm filling a role; ``kind="none"`` is the shared ``none`` arm whatever the block."""
-        role = Role(REFERENCE_BLOCK, "none") if kind == "none" else Role(block, kind, group, control)
+        role = Role(blocks.NO_ATTENTION, "none") if kind == "none" else Role(block, kind, group, control)
         for arm in self.arms:
             if arm.fills(role):
                 return arm
@@ -122,7 +121,7 @@ def make_design(
     seeds: tuple[int, ...] | list[int],
     margin_db: float,
     control: str | None = capacity.CONTROL_BLOCK,
-    alpha: float = ALPHA,
+    alpha: float = DEFAULT_ALPHA,
 ) -> ExperimentDesign:
     """An ``ExperimentDesign`` for ``space`` with its arms built by ``design_arms``.
 
@@ -162,7 +161,8 @@ def design_arms(
     """
     _check_blocks(space, tested, control)
     _check_groups(space, tested, groups)
-    roles: list[tuple[Role, str]] = [(Role(REFERENCE_BLOCK, "none"), _genotype(space, [REFERENCE_BLOCK] * space.depth))]
+    reference = _genotype(space, [blocks.NO_ATTENTION] * space.depth)
+    roles: list[tuple[Role, str]] = [(Role(blocks.NO_ATTENTION, "none"), reference)]
     for block in tested:
         placements = _placements(space, block, groups)
         roles += [(role, _genotype(space, placement)) for role, placement in placements]
@@ -181,7 +181,7 @@ def _check_blocks(space: SearchSpace, tested: tuple[str, ...], control: str | No
     offered = space.all_blocks()
     for block in tested:
         blocks.spec(block)  # raises UnknownBlockError listing the valid names
-        if block == REFERENCE_BLOCK:
+        if block == blocks.NO_ATTENTION:
             raise ExperimentError("block 'none' is the reference of every effect; list attention blocks to test")
         if block not in offered:
             raise ExperimentError(
@@ -189,7 +189,7 @@ def _check_blocks(space: SearchSpace, tested: tuple[str, ...], control: str | No
             )
     if control is not None:
         blocks.spec(control)
-        if control == REFERENCE_BLOCK or control in tested:
+        if control == blocks.NO_ATTENTION or control in tested:
             raise ExperimentError(
                 f"control {control!r} must differ from 'none' and the blocks under test; use "
                 f"{capacity.CONTROL_BLOCK!r} or no control"
@@ -228,7 +228,7 @@ def _placements(space: SearchSpace, block: str, groups: tuple[tuple[int, ...], .
 
 
 def _placement(space: SearchSpace, block: str, depths: set[int]) -> list[str]:
-    return [block if d in depths and block in space.choices_at(d) else REFERENCE_BLOCK for d in range(space.depth)]
+    return [block if d in depths and block in space.choices_at(d) else blocks.NO_ATTENTION for d in range(space.depth)]
 
 
 def _swap(placement: list[str], block: str, control: str) -> list[str]:
@@ -249,7 +249,7 @@ def _genotype(space: SearchSpace, placement: list[str]) -> str:
 def role_label(role: Role, groups: tuple[tuple[int, ...], ...], control: str | None) -> str:
     """``none``, ``a2b uniform``, ``a2b only 0-3``, ``conv(a2b) drop 4-7``."""
     if role.kind == "none":
-        return REFERENCE_BLOCK
+        return blocks.NO_ATTENTION
     name = f"{control}({role.block})" if role.control else role.block
     return f"{name} {role.kind}" + ("" if role.group is None else f" {group_text(groups[role.group])}")
 

@@ -12,6 +12,9 @@ from typing import Any
 from nas.sr.protocol import BUILTIN
 
 SAMPLERS = ("nsga2", "tpe", "random", "gp", "grid")
+MAX_SEED = 2**31 - 1  # every seed (proxy, search, experiment, --seed) is 0 to this: a non-negative int32
+DEFAULT_MARGIN_DB = 0.05  # the smallest PSNR difference that matters, where a space names none
+DEFAULT_ALPHA = 0.05  # the family-wise error rate of every verdict
 
 
 def ranged(default: Any, low: float, high: float, *, low_open: bool = False) -> Any:
@@ -34,7 +37,7 @@ class ProxyBudget:
     lr: float = ranged(5.0e-4, 0.0, 1.0, low_open=True)
     # Which seeds a study trains its baselines with: a per-study choice, not part of how one training runs.
     seeds: tuple[int, ...] = field(
-        default=(0,), metadata={"range": (0, 2**31 - 1, False), "sequence": True, "per_study": True}
+        default=(0,), metadata={"range": (0, MAX_SEED, False), "sequence": True, "per_study": True}
     )
 
 
@@ -50,7 +53,7 @@ class DataSources:
 class SearchSettings:
     sampler: str = one_of("nsga2", SAMPLERS)
     trials: int = ranged(200, 1, 1_000_000)
-    seed: int = ranged(0, 0, 2**31 - 1)
+    seed: int = ranged(0, 0, MAX_SEED)
     population: int = ranged(50, 2, 100_000)  # NSGA-II generation size
 
 
@@ -65,7 +68,7 @@ class ExperimentSettings:
     blocks: tuple[str, ...]  # attention blocks under test
     groups: tuple[tuple[int, ...], ...]  # disjoint sets of depth indices
     seeds: tuple[int, ...]  # every arm is trained with every seed (paired); disjoint from proxy.seeds
-    margin_db: float = 0.05  # the smallest PSNR difference that matters (the equivalence margin)
+    margin_db: float = DEFAULT_MARGIN_DB  # the smallest PSNR difference that matters (the equivalence margin)
     control: str | None = "conv"  # the capacity control block; None for no control
 
 

@@ -20,7 +20,15 @@ from typing import Any
 import yaml
 
 import blocks
-from nas.core.settings import DataSources, ExperimentSettings, ProxyBudget, Resources, SearchSettings
+from nas.core.settings import (
+    DEFAULT_MARGIN_DB,
+    MAX_SEED,
+    DataSources,
+    ExperimentSettings,
+    ProxyBudget,
+    Resources,
+    SearchSettings,
+)
 from nas.errors import InputError
 from nas.sr.protocol import BUILTIN
 
@@ -286,7 +294,7 @@ def _experiment(check: _Checker, value: Any, space: SearchSpace) -> ExperimentSe
     if value is None:
         return None
     section = check.mapping(value, "experiment", EXPERIMENT_KEYS)
-    attention = tuple(block for block in space.all_blocks() if block != "none")
+    attention = tuple(block for block in space.all_blocks() if block != blocks.NO_ATTENTION)
     tested = check.block_list(section["blocks"], "experiment.blocks") if "blocks" in section else attention
     for index, block in enumerate(tested):
         if block not in attention:
@@ -301,7 +309,9 @@ def _experiment(check: _Checker, value: Any, space: SearchSpace) -> ExperimentSe
         blocks=tested,
         groups=_groups(check, section.get("groups"), space.depth),
         seeds=_experiment_seeds(check, section.get("seeds"), space.proxy.seeds),
-        margin_db=check.number(section.get("margin_db", 0.05), "experiment.margin_db", 0.0, 10.0, low_open=True),
+        margin_db=check.number(
+            section.get("margin_db", DEFAULT_MARGIN_DB), "experiment.margin_db", 0.0, 10.0, low_open=True
+        ),
         control=control,
     )
 
@@ -333,7 +343,7 @@ def _experiment_seeds(check: _Checker, value: Any, search_seeds: tuple[int, ...]
         return tuple(next(fresh) for _ in range(DEFAULT_EXPERIMENT_SEEDS))
     if not isinstance(value, list) or len(value) < 2:
         raise check.fail("experiment.seeds", value, "expected a list of at least two seeds (the seed noise needs them)")
-    seeds = tuple(check.integer(s, f"experiment.seeds[{i}]", 0, 2**31 - 1) for i, s in enumerate(value))
+    seeds = tuple(check.integer(s, f"experiment.seeds[{i}]", 0, MAX_SEED) for i, s in enumerate(value))
     if len(set(seeds)) != len(seeds):
         raise check.fail("experiment.seeds", value, "list each seed once")
     if set(seeds) & set(search_seeds):

@@ -17,11 +17,11 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
+import blocks
 from nas.core import genotypes, pareto
 from nas.search.records import Outcome, frame_row
 
 CONFIDENCE = 0.95
-REFERENCE_BLOCK = "none"
 
 
 def trials_frame(source: optuna.Study) -> pd.DataFrame:
@@ -286,7 +286,7 @@ def placement_effects(frame: pd.DataFrame) -> PlacementEffects:
     columns: list[tuple[str, str]] = []
     for depth in depth_columns(frame):
         blocks_here = sorted(set(trained[depth].dropna()))
-        columns += [(depth, b) for b in blocks_here if b != REFERENCE_BLOCK]
+        columns += [(depth, b) for b in blocks_here if b != blocks.NO_ATTENTION]
     seeds = pd.get_dummies(trained["seed"].astype(str), drop_first=True, dtype=float).to_numpy()
     one_hot = [(trained[d] == b).to_numpy(dtype=float) for d, b in columns]
     design = np.column_stack([np.ones(len(trained)), *one_hot, seeds])
@@ -316,8 +316,8 @@ def attention_frequency(frame: pd.DataFrame, front: pd.DataFrame) -> pd.DataFram
     done = complete(frame)
     return pd.DataFrame({
         "depth": [genotypes.depth_index(d) for d in depths],
-        "front": [float((front[d] != REFERENCE_BLOCK).mean()) if len(front) else math.nan for d in depths],
-        "all": [float((done[d] != REFERENCE_BLOCK).mean()) if len(done) else math.nan for d in depths],
+        "front": [float((front[d] != blocks.NO_ATTENTION).mean()) if len(front) else math.nan for d in depths],
+        "all": [float((done[d] != blocks.NO_ATTENTION).mean()) if len(done) else math.nan for d in depths],
     })  # fmt: skip
 
 

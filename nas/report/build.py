@@ -21,6 +21,7 @@ import plotly.graph_objects as go
 import plotly.offline
 
 from nas.core import genotypes, initial_weights
+from nas.core.settings import DEFAULT_MARGIN_DB
 from nas.report import analysis, confirmation, dashboard, experiment_section, figures
 from nas.report.experiment_section import Section
 from nas.report.json_values import jsonable
@@ -244,7 +245,7 @@ def _confirmation(
         ], None
     runs = pd.DataFrame([records.record_of(t).to_user_attrs() for t in trials])
     experiment = folder.space().experiment
-    result = confirmation.compare(runs, cost, experiment.margin_db if experiment else confirmation.DEFAULT_MARGIN_DB)
+    result = confirmation.compare(runs, cost, experiment.margin_db if experiment else DEFAULT_MARGIN_DB)
     lines = confirmation.verdict_lines(
         result, tuple(confirmed.user_attrs.get("seeds", [])), confirmed.user_attrs.get("budget_scale", 1.0)
     )

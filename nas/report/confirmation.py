@@ -19,12 +19,10 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.weightstats import DescrStatsW
 
+from nas.core.genotypes import UNIFORM_PREFIX
+from nas.core.settings import DEFAULT_ALPHA, DEFAULT_MARGIN_DB
 from nas.report import verdicts
 from nas.report.json_values import jsonable
-
-DEFAULT_MARGIN_DB = 0.05  # the smallest PSNR difference that matters, when the space's experiment names none
-ALPHA = 0.05
-UNIFORM_PREFIX = "uniform:"
 
 
 @dataclass(frozen=True)
@@ -77,7 +75,7 @@ def _intervals(differences: np.ndarray, alpha: float) -> tuple[float, float, flo
 
 
 def compare(
-    runs: pd.DataFrame, cost: str, margin_db: float = DEFAULT_MARGIN_DB, alpha: float = ALPHA
+    runs: pd.DataFrame, cost: str, margin_db: float = DEFAULT_MARGIN_DB, alpha: float = DEFAULT_ALPHA
 ) -> ConfirmationResult:
     """Compares every confirmed non-uniform genotype with the best uniform placement at no greater cost.
 

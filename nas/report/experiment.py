@@ -42,6 +42,7 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
 
 from nas.core.experiment import ExperimentDesign, group_text, role_label
+from nas.core.settings import DEFAULT_ALPHA
 from nas.errors import InputError
 from nas.report import analysis
 from nas.report.json_values import jsonable
@@ -169,7 +170,7 @@ class ExperimentResult:
 
 
 def minimum_detectable_effect(
-    noise_db: float, seeds: int, contrasts: int, alpha: float = 0.05, power: float = POWER
+    noise_db: float, seeds: int, contrasts: int, alpha: float = DEFAULT_ALPHA, power: float = POWER
 ) -> float:
     """The smallest arm difference (dB) detected with probability ``power`` by ``seeds`` paired seeds.
 
@@ -203,7 +204,9 @@ def minimum_detectable_effect(
     return optimize.brentq(shortfall, 0.0, high) * DIFFERENCE_SD_PER_NOISE * noise_db
 
 
-def seeds_needed(noise_db: float, margin_db: float, contrasts: int, alpha: float = 0.05, power: float = POWER) -> int:
+def seeds_needed(
+    noise_db: float, margin_db: float, contrasts: int, alpha: float = DEFAULT_ALPHA, power: float = POWER
+) -> int:
     """Seeds per arm that detect an arm difference of ``margin_db`` with probability ``power`` (at least 2).
 
     The same test as ``minimum_detectable_effect``: the smallest whole number of seeds whose power reaches
@@ -251,7 +254,7 @@ def _check_power_inputs(noise_db: float, contrasts: int, alpha: float, power: fl
         raise ExperimentDataError(f"alpha {alpha!r} and power {power!r} must lie between 0 and 1")
 
 
-def seeds_needed_or_none(noise_db: float, margin_db: float, contrasts: int, alpha: float = 0.05) -> int | None:
+def seeds_needed_or_none(noise_db: float, margin_db: float, contrasts: int, alpha: float = DEFAULT_ALPHA) -> int | None:
     """``seeds_needed`` for measured noise: None where that would be more than MAX_SEEDS (a finding to report,
     not an error), the minimum of 2 where the runs showed no noise at all."""
     if noise_db == 0:

@@ -13,6 +13,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
 
+from blocks import NO_ATTENTION  # noqa: E402
 from nas.core import genotypes  # noqa: E402
 from nas.core.experiment import group_text  # noqa: E402
 from nas.report import analysis
@@ -55,8 +56,9 @@ def pareto_png(done: pd.DataFrame, cost: str, path: Path) -> None:
     axes.scatter(uniform[cost] / divisor, uniform["psnr"], s=40, facecolors="none", edgecolors=UNIFORM_COLOUR,
                  label="uniform placements")  # fmt: skip
     for _, row in uniform.iterrows():
-        axes.annotate(row["baseline"].removeprefix("uniform:"), (row[cost] / divisor, row["psnr"]), fontsize=7,
-                      xytext=(4, 3), textcoords="offset points", color=UNIFORM_COLOUR)  # fmt: skip
+        block = row["baseline"].removeprefix(genotypes.UNIFORM_PREFIX)
+        axes.annotate(block, (row[cost] / divisor, row["psnr"]), fontsize=7, xytext=(4, 3), textcoords="offset points",
+                      color=UNIFORM_COLOUR)  # fmt: skip
     axes.set_xlabel(label)
     axes.set_ylabel("proxy PSNR (dB, Y channel)")
     axes.grid(alpha=0.3)
@@ -194,8 +196,8 @@ def importance_plotly(importance: dict[str, float]) -> go.Figure:
 def block_colours(blocks: list[str]) -> dict[str, str]:
     """A stable colour per block (``none`` white), for the placement strips."""
     palette = plt.get_cmap("tab20").colors
-    colours = {"none": "#ffffff"}
-    for index, block in enumerate(sorted(b for b in blocks if b != "none")):
+    colours = {NO_ATTENTION: "#ffffff"}
+    for index, block in enumerate(sorted(b for b in blocks if b != NO_ATTENTION)):
         red, green, blue = palette[index % len(palette)][:3]
         colours[block] = f"#{int(red * 255):02x}{int(green * 255):02x}{int(blue * 255):02x}"
     return colours

@@ -28,6 +28,7 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial
 
+import blocks
 from nas.core import bounds, genotypes, pareto, spaces, training
 from nas.core.spaces import SearchSpace
 from nas.errors import InputError
@@ -106,12 +107,12 @@ class SearchSummary:
 
 def baseline_genotypes(search_space: SearchSpace) -> list[tuple[str, genotypes.Genotype]]:
     """The uniform placements: all ``none``, then all X for every block X of the space (distinct ones)."""
-    names = ["none", *[b for b in search_space.all_blocks() if b != "none"]]
+    names = [blocks.NO_ATTENTION, *[b for b in search_space.all_blocks() if b != blocks.NO_ATTENTION]]
     placements: dict[genotypes.Genotype, str] = {}
     for block in names:
-        if block == "none" and "none" not in search_space.all_blocks():
+        if block == blocks.NO_ATTENTION and blocks.NO_ATTENTION not in search_space.all_blocks():
             continue
-        placements.setdefault(genotypes.uniform(search_space, block), f"uniform:{block}")
+        placements.setdefault(genotypes.uniform(search_space, block), f"{genotypes.UNIFORM_PREFIX}{block}")
     return [(label, arch) for arch, label in placements.items()]
 
 

@@ -31,6 +31,7 @@ import torch
 from scipy import stats
 from torch import nn
 
+from blocks import NO_ATTENTION
 from blocks.a2n import AttentionInAttentionBlock
 from nas.core.networks import AttentionSlot, SRNetwork
 from nas.errors import InputError
@@ -94,7 +95,7 @@ def attention_switched_off(network: SRNetwork, depths: Iterable[int], mode: str)
 
 def attention_depths(trained: TrainedNetwork) -> list[int]:
     """The depths whose slot holds attention (any block but ``none``)."""
-    return [depth for depth, block in enumerate(trained.genotype.blocks) if block != "none"]
+    return [depth for depth, block in enumerate(trained.genotype.blocks) if block != NO_ATTENTION]
 
 
 def default_groups(depths: Sequence[int]) -> list[tuple[int, ...]]:
