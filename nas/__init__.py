@@ -1,7 +1,8 @@
 """Neural-architecture search over where attention belongs in lightweight super-resolution networks.
 
 The pipeline, one subpackage per stage: ``nas.sr`` (the SR evaluation protocol), ``nas.core`` (search spaces,
-genotypes, networks, cost, proxy training), ``nas.search`` (the Ray Tune / Optuna search and its study folder) and
+genotypes, networks, initial weights, cost, proxy training), ``nas.trained`` (trained networks: checkpoints,
+attention ablation, attention maps), ``nas.search`` (the Ray Tune / Optuna search and its study folder) and
 ``nas.report`` (fronts, statistics, the report). The entry points below are imported on first use, so that
 ``import nas`` loads neither Ray nor Optuna.
 """

@@ -1,7 +1,8 @@
 """The settings sections of a search space, each a frozen dataclass whose fields carry their own range.
 
 A field's default and allowed values are stated once, here: ``nas.core.spaces`` validates every YAML section
-against these fields (``field_range``), so a new setting needs only a new field.
+against these fields' metadata (``_setting``: a range, choices, a sequence or a data source), so a new setting
+needs only a new field.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The verdict words, defined once (DESIGN.md, "Evidence"), for every effect or difference a report judges.
+"""The verdict words, defined once, for every effect or difference a report judges.
 
 - *helps* / *hurts*: the (multiplicity-adjusted) interval excludes 0 and the effect is at least the margin;
 - *no effect*: equivalent within ±margin by a two-one-sided test (TOST) at the same adjusted level, i.e. the
