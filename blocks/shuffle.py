@@ -49,6 +49,7 @@ class ShuffleAttention(nn.Module):
             raise BlockOptionError(f"shuffle needs an even number of channels, got {channels}")
         if groups is None:
             groups = default_groups(channels)
+            assert groups is not None  # allowed is not empty, so G = 1 fits (1 <= OFFICIAL_GROUPS)
         elif groups not in allowed:
             raise BlockOptionError(
                 f"shuffle: groups={groups} does not fit {channels} channels (C must divide by 2·groups); "

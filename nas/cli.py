@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
+import logging
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -210,6 +212,7 @@ def run_train(args: argparse.Namespace) -> int:
         print(json.dumps({"genotype": str(arch), "failed": str(failure)}) if args.json else f"failed: {failure}")
         return 1
     if args.save:
+        assert isinstance(network, networks.SRNetwork)  # train_network built it from arch (networks.build)
         facts = {
             "seed": seed,
             "initial_weights": result.initial_weights,
@@ -317,7 +320,7 @@ def run_experiment(args: argparse.Namespace) -> int:
         return _print_plan(experiment.prepare(args.space, settings), args.json)
     prepared, summary = experiment.run_experiment(args.space, settings)
     runs = {
-        "study": str(prepared.folder.root), "arms": len(prepared.arms), "seeds": list(prepared.space.experiment.seeds),
+        "study": str(prepared.folder.root), "arms": len(prepared.arms), "seeds": list(prepared.design.seeds),
         "runs": summary.finished, "trained": summary.trained, "duplicates": summary.duplicates,
         "failed": summary.failed,
     }  # fmt: skip
@@ -420,14 +423,50 @@ def add_network_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
+def _message_options() -> argparse.ArgumentParser:
+    """-q / -v, which every command takes (an argparse parent): how much the harness says on stderr."""
+    parent = argparse.ArgumentParser(add_help=False)
+    amount = parent.add_mutually_exclusive_group()
+    amount.add_argument(
+        "-q", "--quiet", dest="verbosity", action="store_const", const=logging.WARNING, default=logging.INFO,
+        help="say only warnings and errors on stderr",
+    )  # fmt: skip
+    amount.add_argument(
+        "-v", "--verbose", dest="verbosity", action="store_const", const=logging.DEBUG, help="also say debug messages"
+    )
+    return parent
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nas", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _add_network_commands(commands.add_parser)
-    _add_genotype_commands(commands.add_parser)
-    _add_study_commands(commands.add_parser)
+    add_command = functools.partial(commands.add_parser, parents=[_message_options()])
+    _add_network_commands(add_command)
+    _add_genotype_commands(add_command)
+    _add_study_commands(add_command)
     return parser
+
+
+class CommandFormatter(logging.Formatter):
+    """The harness's messages as this command says them: ``nas COMMAND: [warning: ]message``."""
+
+    def __init__(self, command: str) -> None:
+        super().__init__()
+        self.prefix = f"nas {command}: "
+
+    def format(self, record: logging.LogRecord) -> str:
+        level = f"{record.levelname.lower()}: " if record.levelno >= logging.WARNING else ""
+        return f"{self.prefix}{level}{record.getMessage()}"
+
+
+def _say_messages(command: str, verbosity: int) -> None:
+    """Library modules log to ``nas.*``; the command line shows them on stderr, prefixed with the command."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(CommandFormatter(command))
+    logger = logging.getLogger("nas")
+    logger.handlers = [handler]
+    logger.setLevel(verbosity)
 
 
 def _add_network_commands(add_command: AddCommand) -> None:
@@ -530,6 +569,7 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _say_messages(args.command, args.verbosity)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         return args.handler(args)

@@ -13,6 +13,7 @@ def run_eval(nas_cli, *args: str):
     return nas_cli("eval", "--arch", "a2n", *args, timeout=600)
 
 
+@pytest.mark.slow
 def test_released_a2n_scores_the_paper_number_on_set5_x2(nas_cli, reference) -> None:
     weights = reference / "a2n" / "a2n_x2_official.pt"
     result = run_eval(

@@ -13,11 +13,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from nas.report import build
 from nas.search import run, studies
 from nas.search.records import record_of
 from nas.search.run import RunSettings
 from nas.search.studies import StudyFolder
+
+pytestmark = pytest.mark.slow  # real searches or trainings: left out of the fast lane
 
 PLUGIN = Path(__file__).with_name("plugins") / "placement_blocks.py"
 

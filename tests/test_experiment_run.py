@@ -13,6 +13,8 @@ from nas.search import studies
 from nas.search.records import record_of
 from nas.search.studies import StudyFolder
 
+pytestmark = pytest.mark.slow  # real searches or trainings: left out of the fast lane
+
 EXPERIMENT = "experiment: {blocks: [pa], groups: [[0], [1]], seeds: [5, 6], margin_db: 0.05, control: conv}\n"
 
 

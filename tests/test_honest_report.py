@@ -131,6 +131,7 @@ def baseline_runs(rng: np.random.Generator, seeds: int, seed_sd: float, run_sd: 
     return pd.DataFrame([*rows, search_run])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("seed_sd", "run_sd"), [(0.25, 0.03), (0.1, 0.1), (0.0, 0.33)])
 def test_paired_noise_interval_covers_the_true_difference_sd_95_percent_of_the_time(seed_sd, run_sd) -> None:
     rng = np.random.default_rng(3)

@@ -27,6 +27,8 @@ from conftest import free_port
 from nas.errors import InputError
 from nas.search import local_ray, preflight
 
+pytestmark = pytest.mark.slow  # real searches or trainings: left out of the fast lane
+
 LOCAL = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token"}
 UNSET = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": None, "RAY_AUTH_MODE": None}
 SEARCH_TIMEOUT_S = 180

@@ -27,6 +27,7 @@ def test_uint8_y_is_rounded_and_float_y_is_not() -> None:
         metrics.rgb_to_y(image, "int")
 
 
+@pytest.mark.slow
 def test_a2n_uint8_y_reads_0_085_db_below_float_y_on_set5_x2(reference, set5_x2) -> None:
     network = networks.build(genotypes.a2n(2), input_range=255.0).eval()
     weights = reference / "a2n" / "a2n_x2_official.pt"
@@ -48,6 +49,7 @@ def test_evaluate_scores_and_records_the_y_mode_it_was_given() -> None:
     assert "not rounded" in by_y[protocol.Y_FLOAT].to_json()["protocol"]["channel"]
 
 
+@pytest.mark.slow
 def test_bicubic_floor_matches_the_bicubic_row_of_sr_tables(reference, set5_x2) -> None:
     # SR tables' "Bicubic" row, Set5: 33.66 dB / 0.9299 at ×2, 28.42 dB / 0.8104 at ×4.
     for y in protocol.Y_MODES:

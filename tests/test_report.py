@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import math
 import shutil
 import subprocess
@@ -27,6 +28,8 @@ from nas.search import run, studies
 from nas.search.records import CSV_COLUMNS, Outcome
 from nas.search.run import RunSettings
 from nas.search.studies import StudyFolder
+
+pytestmark = pytest.mark.slow  # real searches or trainings: left out of the fast lane
 
 
 @pytest.fixture(scope="module")
@@ -182,12 +185,12 @@ def test_missing_or_empty_study_exits_2_with_a_message(
 
 
 def test_search_warns_about_what_the_report_of_its_space_cannot_show(
-    space_writer, ray_cluster, small_images: Path, tmp_path: Path
+    space_writer, ray_cluster, small_images: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     space_file = space_writer(tmp_path, "thin", small_images, ["none", "ca", "pa", "esa"], iterations=5)
-    stream = io.StringIO()
-    run.search(space_file, RunSettings(trials=1, results=tmp_path), stream=stream)
-    warnings = [line for line in stream.getvalue().splitlines() if line.startswith("nas search: warning: ")]
+    with caplog.at_level(logging.INFO, logger="nas"):
+        run.search(space_file, RunSettings(trials=1, results=tmp_path), stream=io.StringIO())
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 2
     assert "proxy.seeds lists one seed: the report will have no seed-noise estimate" in warnings[0]
     assert "per-depth regression has 7 coefficients but the study runs 1 trials" in warnings[1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import optuna
+import pytest
 from optuna.trial import TrialState
 
 from nas.core import counting, genotypes, pareto, spaces
@@ -21,6 +23,8 @@ from nas.search import run, studies
 from nas.search.records import Outcome
 from nas.search.run import RunSettings
 from nas.search.studies import StudyFolder
+
+pytestmark = pytest.mark.slow  # real searches or trainings: left out of the fast lane
 
 PLUGIN = Path(__file__).with_name("plugins") / "faulty_blocks.py"
 
@@ -222,13 +226,13 @@ def test_storage_url_keeps_the_study_in_that_database(space_writer, ray_cluster,
     assert len(read_csv(folder)) == 2
 
 
-def test_grid_sampler_covers_every_combination_and_stops(space_writer, ray_cluster, small_images, tmp_path):
+def test_grid_sampler_covers_every_combination_and_stops(space_writer, ray_cluster, small_images, tmp_path, caplog):
     space_file = space_writer(tmp_path, "grid", small_images, ["none", "ca"])
     space_file.write_text(space_file.read_text().replace("sampler: nsga2", "sampler: grid"))
-    progress = io.StringIO()
-    summary = run.search(space_file, RunSettings(trials=50, results=tmp_path), stream=progress)
+    with caplog.at_level(logging.INFO, logger="nas"):
+        summary = run.search(space_file, RunSettings(trials=50, results=tmp_path), stream=io.StringIO())
     trials = finished_trials(StudyFolder(tmp_path / "grid"))
-    assert "the grid is covered by 6 trials" in progress.getvalue()  # 4 combinations + 2 baselines it repeats
+    assert "the grid is covered by 6 trials" in caplog.text  # 4 combinations + 2 baselines it repeats
     assert summary.finished == len(trials) == 6
     trained = sorted(t.user_attrs["genotype"] for t in trials if t.user_attrs["outcome"] == Outcome.TRAINED)
     assert trained == sorted(f"x2.c16.u4:{p}" for p in ("none*2", "ca*2", "none-ca", "ca-none"))

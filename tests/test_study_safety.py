@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import io
 import json
+import logging
 import os
 import signal
 import socket
@@ -26,6 +27,8 @@ from nas.search.records import Outcome, TrialRecord
 from nas.search.run import RunSettings
 from nas.search.store import EvaluationStore
 from nas.search.studies import StudyError, StudyFolder
+
+pytestmark = pytest.mark.slow  # real searches or trainings: left out of the fast lane
 
 SEARCH_TIMEOUT_S = 240
 
@@ -55,7 +58,9 @@ def test_intact_length_finds_the_last_complete_record(tmp_path: Path) -> None:
     assert journal.intact_length(path) == 0
 
 
-def test_appending_after_a_partial_record_loses_the_study_unless_it_is_repaired(tmp_path: Path) -> None:
+def test_appending_after_a_partial_record_loses_the_study_unless_it_is_repaired(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     path = tmp_path / "optuna.journal"
     study = optuna.create_study(storage=_journal_storage(path), study_name="s")
     study.enqueue_trial({"x": 1.0})
@@ -70,21 +75,14 @@ def test_appending_after_a_partial_record_loses_the_study_unless_it_is_repaired(
         optuna.load_study(study_name="s", storage=_journal_storage(damaged))
 
     path.write_bytes(cut)
-    messages = _Stream()
-    kept = journal.repair(path, messages)
+    with caplog.at_level(logging.INFO, logger="nas"):
+        kept = journal.repair(path)
     assert kept is not None and kept.read_bytes() == cut and path.read_bytes() == whole
-    assert str(kept) in messages.text and len(messages.text.splitlines()) == 1
+    assert [r.levelno for r in caplog.records] == [logging.WARNING] and str(kept) in caplog.records[0].getMessage()
     optuna.load_study(study_name="s", storage=_journal_storage(path)).enqueue_trial({"x": 2.0})
     assert len(optuna.load_study(study_name="s", storage=_journal_storage(path)).trials) == 2
-    assert journal.repair(path, messages) is None  # whole: left alone
-
-
-class _Stream:
-    def __init__(self) -> None:
-        self.text = ""
-
-    def write(self, text: str) -> None:
-        self.text += text
+    caplog.clear()
+    assert journal.repair(path) is None and not caplog.records  # whole: left alone, silently
 
 
 def _journal_storage(path: Path) -> optuna.storages.JournalStorage:
@@ -140,7 +138,7 @@ with lock.hold(StudyFolder(Path(sys.argv[1]))):
 
 
 def test_a_second_search_on_a_live_study_stops_naming_the_holder_and_a_dead_ones_lock_is_taken_over(
-    nas_cli, space_writer, small_images, tmp_path
+    nas_cli, space_writer, small_images, tmp_path, caplog
 ):
     space_file = space_writer(tmp_path, "busy", small_images, ["none", "ca"])
     folder = StudyFolder(tmp_path / "results" / "busy")
@@ -157,10 +155,9 @@ def test_a_second_search_on_a_live_study_stops_naming_the_holder_and_a_dead_ones
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
-    messages = _Stream()
-    with lock.hold(folder, messages):  # the dead holder's flock went with it
+    with caplog.at_level(logging.INFO, logger="nas"), lock.hold(folder):  # the dead holder's flock went with it
         assert json.loads(lock.lock_path(folder).read_text())["pid"] == os.getpid()
-    assert f"took over the study lock of process {holder.pid}" in messages.text
+    assert f"took over the study lock of process {holder.pid}" in caplog.text
 
 
 # --- one message, exit 2 -------------------------------------------------------------------------------------
@@ -354,21 +351,28 @@ def test_an_all_infeasible_study_is_told_its_constraints_exclude_every_trial(spa
         build.build(folder)
 
 
-def test_dashboard_on_all_interfaces_warns_that_the_study_is_reachable(nas_cli, space_writer, small_images, tmp_path):
+@pytest.mark.parametrize("quiet", [False, True], ids=["default", "quiet"])
+def test_dashboard_on_all_interfaces_warns_that_the_study_is_reachable(
+    nas_cli, space_writer, small_images, tmp_path, quiet
+):
     _, folder = _study(tmp_path, space_writer, small_images)
     port = free_port()
+    command = [sys.executable, "-m", "nas", "dashboard", str(folder.root), "--host", "0.0.0.0", "--port", str(port)]
     server = subprocess.Popen(
-        [sys.executable, "-m", "nas", "dashboard", str(folder.root), "--host", "0.0.0.0", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        command + (["-q"] if quiet else []), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         warning = server.stderr.readline()
-        assert "warning: bound to 0.0.0.0" in warning and "anyone who can reach this machine" in warning
-        assert "no report yet; run `nas report --to-dashboard" in server.stderr.readline()
+        assert warning.startswith("nas dashboard: warning: bound to 0.0.0.0")
+        assert "anyone who can reach this machine" in warning
+        if not quiet:
+            assert server.stderr.readline().startswith("nas dashboard: no report yet; run `nas report --to-dashboard")
+        assert "optuna-dashboard for study" in server.stdout.readline()  # serving: every message was said
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=20)
     assert server.returncode == 130
+    assert ("no report yet" in server.stderr.read()) is False  # said once, or (-q) not at all
 
 
 def test_plugin_files_a_search_imports_are_named(nas_cli, space_writer, small_images, tmp_path):

@@ -11,23 +11,27 @@ import pytest
 from nas.core import spaces, training
 from nas.core.genotypes import Genotype
 
+pytestmark = pytest.mark.slow  # real searches or trainings: left out of the fast lane
+
 TINY = Path(__file__).resolve().parents[1] / "search_spaces" / "sr_tiny.yaml"
 
 
-def run_train(nas_cli, *args: str) -> dict:
-    """``nas train --space sr_tiny ARGS --json``, which must succeed; its JSON result."""
-    result = nas_cli("train", "--space", str(TINY), *args, "--json", timeout=600)
+def run_train(nas_cli, space_file: Path, *args: str) -> dict:
+    """``nas train --space SPACE ARGS --json``, which must succeed; its JSON result."""
+    result = nas_cli("train", "--space", str(space_file), *args, "--json", timeout=600)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
 
-def test_nas_train_learns_and_repeats_exactly_on_cpu(nas_cli) -> None:
-    genotype = "x2.c16.u12:ca-a2b-lia-pa;ca(reduction=4)"
-    first = run_train(nas_cli, "--genotype", genotype, "--device", "cpu")
-    second = run_train(nas_cli, "--genotype", genotype, "--device", "cpu")
+def test_nas_train_learns_and_repeats_exactly_on_cpu(nas_cli, space_writer, small_images, tmp_path) -> None:
+    space_file = space_writer(tmp_path, "tiny", small_images, ["none", "ca", "a2b", "lia", "pa"], iterations=60)
+    genotype = "x2.c16.u4:a2b-lia"
+    first = run_train(nas_cli, space_file, "--genotype", genotype, "--device", "cpu")
+    second = run_train(nas_cli, space_file, "--genotype", genotype, "--device", "cpu")
     assert first["psnr"] >= first["psnr_untrained"] + 0.3
     assert first["psnr"] == second["psnr"] and first["loss_curve"] == second["loss_curve"]
     assert set(first) >= {"psnr", "ssim", "psnr_untrained", "train_seconds", "images_per_second", "final_loss"}
+    assert first["initial_weights"] == "module-path"
     assert first["loss_curve"][-1] < first["loss_curve"][0]
 
 

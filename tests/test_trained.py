@@ -170,6 +170,7 @@ def test_switching_off_every_depth_equals_forcing_the_adm_attention_weight_to_0(
     assert all(torch.equal(before[k], v) for k, v in network.state_dict().items())  # no weight was touched
 
 
+@pytest.mark.slow
 def test_ablation_of_released_a2n_on_two_crops(released, crops) -> None:
     groups = ablation.resolve_groups(released, "0-7,8-15")
     result = ablation.ablate(released, crops, groups)
@@ -194,6 +195,7 @@ def test_ablation_of_released_a2n_on_two_crops(released, crops) -> None:
     assert 0 < weight["min"] <= weight["mean"] <= weight["max"] < 1 and len(weight["images"]) == 2
 
 
+@pytest.mark.slow
 def test_ablate_runs_on_a_harness_checkpoint(tiny_checkpoint, nas_cli, small_images, tmp_path) -> None:
     result = nas_cli(
         "ablate",
@@ -288,6 +290,7 @@ def test_attention_maps_of_released_a2n(released, crops) -> None:
     assert shown.correlation == pytest.approx(maps.layers[0].correlations[0])
 
 
+@pytest.mark.slow
 def test_nas_attention_maps_writes_the_table_and_the_grid(tiny_checkpoint, nas_cli, small_images, tmp_path) -> None:
     result = nas_cli(
         "attention-maps",

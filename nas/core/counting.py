@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, cast
 
 import torch
 from fvcore.nn import FlopCountAnalysis
@@ -232,11 +232,13 @@ def network_cost(
     genotype: Genotype, hr_size: tuple[int, int] = protocol.COST_HR_SIZE, latency_device: str | None = None
 ) -> Cost:
     """Params, MACs and ops of ``genotype`` for an ``hr_size`` output; latency when a device is given."""
-    params, counted = _static_cost(genotype, tuple(hr_size))
+    # tuple(): a [height, width] list is taken too (and the cache needs a hashable key); mypy types it tuple[int, ...]
+    size = cast("tuple[int, int]", tuple(hr_size))
+    params, counted = _static_cost(genotype, size)
     latency = None
     if latency_device is not None:
         latency = latency_ms(networks.build(genotype), (1, 3, *lr_size(hr_size, genotype.scale)), latency_device)
-    return Cost(params, counted.macs, counted.ops, latency, tuple(hr_size))
+    return Cost(params, counted.macs, counted.ops, latency, size)
 
 
 def unsupported_ops(module: nn.Module, input_shape: tuple[int, ...]) -> Counter[str]:

@@ -11,6 +11,7 @@ option), and an id that names an option or a block's option group twice is refus
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
@@ -96,7 +97,7 @@ class Genotype:
         channels: int,
         upsampler_channels: int,
         placement: list[str] | tuple[str, ...],
-        block_options: dict[str, dict[str, Any]] | None = None,
+        block_options: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> Genotype:
         """A genotype with its options normalised: only blocks that are placed, canonical names and values, only
         non-default values.

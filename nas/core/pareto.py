@@ -29,5 +29,7 @@ def nondominated(values: np.ndarray, maximize: list[bool]) -> np.ndarray:
         block = losses[start : start + CHUNK]
         no_worse = (losses[None, :, :] <= block[:, None, :]).all(axis=2)
         better = (losses[None, :, :] < block[:, None, :]).any(axis=2)
-        mask[start : start + CHUNK] = ~(no_worse & better).any(axis=1)
+        # np.any, not the method: numpy's stubs type the masks above as "scalar or array", and a scalar's
+        # .any takes no axis 1
+        mask[start : start + CHUNK] = ~np.any(no_worse & better, axis=1)
     return mask

@@ -322,7 +322,8 @@ def _groups(check: _Checker, value: Any, depth: int) -> tuple[tuple[int, ...], .
         return tuple((d,) for d in range(depth))
     if not isinstance(value, list) or not value:
         raise check.fail("experiment.groups", value, "expected a non-empty list of lists of depth indices")
-    groups, seen = [], set()
+    groups: list[tuple[int, ...]] = []
+    seen: set[int] = set()
     for g, group in enumerate(value):
         if not isinstance(group, list) or not group:
             raise check.fail(f"experiment.groups[{g}]", group, "expected a non-empty list of depth indices")

@@ -154,7 +154,8 @@ def build_network(genotype: Genotype, seed: int, device: str) -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.default_generator.manual_seed(seed)
         network = initial_weights.initialise(networks.build(genotype), seed)
-    return network.to(device, memory_format=torch.channels_last).train()
+    # torch's stubs lack Module.to's memory_format keyword, which torch takes
+    return network.to(device, memory_format=torch.channels_last).train()  # type: ignore[call-overload]
 
 
 def train(*args: Any, **kwargs: Any) -> TrainResult:
@@ -231,7 +232,8 @@ def train_network(
     if network is None:
         network = build_network(genotype, seed, device)
     else:
-        network = network.to(device, memory_format=torch.channels_last).train()
+        # torch's stubs lack Module.to's memory_format keyword, which torch takes
+        network = network.to(device, memory_format=torch.channels_last).train()  # type: ignore[call-overload]
     val_pairs = data.source_pairs(sources.val, "val", genotype.scale)
     evaluate.check_measurable(val_pairs, genotype.scale)
     untrained = evaluate.evaluate(network, val_pairs, genotype.scale, device) if measure_untrained else None

@@ -110,7 +110,8 @@ def hypervolume_curve(frame: pd.DataFrame, cost: str, reference: Reference) -> p
     """Hypervolume of the complete trials among the first k trials (by number), for every k."""
     done = complete(frame).sort_values("number")
     values = done[[cost, "psnr"]].to_numpy(dtype=float)
-    return pd.DataFrame({"trials": done["number"].to_numpy() + 1, "hypervolume": _sweep(*values.T, reference)})
+    hypervolume = _sweep(values[:, 0], values[:, 1], reference)
+    return pd.DataFrame({"trials": done["number"].to_numpy() + 1, "hypervolume": hypervolume})
 
 
 RANDOM_REPEATS = 100  # random-search draws of the reference curve
@@ -135,7 +136,8 @@ def random_search_curve(
     curves = np.empty((repeats, len(done)))
     for repeat in range(repeats):
         picks = [runs[g][rng.integers(len(runs[g]))] for g in rng.integers(len(runs), size=len(done))]
-        curves[repeat] = _sweep(*np.asarray(picks).reshape(-1, 2).T, reference)
+        points = np.asarray(picks).reshape(-1, 2)  # cost, PSNR
+        curves[repeat] = _sweep(points[:, 0], points[:, 1], reference)
     low, median, high = np.percentile(curves, [RANDOM_BAND[0], 50.0, RANDOM_BAND[1]], axis=0)
     return pd.DataFrame({"trials": np.arange(1, len(done) + 1), "median": median, "low": low, "high": high})
 

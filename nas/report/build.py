@@ -196,9 +196,7 @@ def _association_line(effects: analysis.PlacementEffects) -> str:
             "search (that needs a designed experiment).")  # fmt: skip
 
 
-def _band_lines(
-    frame: pd.DataFrame, cost: str, noise: analysis.SeedNoise, paired: analysis.PairedNoise
-) -> list[str]:
+def _band_lines(frame: pd.DataFrame, cost: str, noise: analysis.SeedNoise, paired: analysis.PairedNoise) -> list[str]:
     lines = [f"Best in each {cost} band (single-run maxima from the search, not confirmed):"]
     divisor = 1e9 if cost == "macs" else 1.0
     for band in analysis.cost_bands(frame, cost):
@@ -236,7 +234,7 @@ def _confirmation(
 ) -> tuple[list[str], confirmation.ConfirmationResult | None]:
     """The search verdict from the ``confirmed`` study's complete ``trials`` when there are any, with its numbers;
     otherwise, what the search's numbers are (and None)."""
-    if not trials:
+    if confirmed is None or not trials:  # no study, no trials (``studies.completed_designed``)
         return [
             "**Search numbers are exploratory.** The front and the best in each band below are single-run maxima "
             "of adaptively chosen trials and carry the search's optimism (winner's curse). Run `nas confirm "

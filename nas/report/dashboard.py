@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import logging
 import socket
-import sys
 from pathlib import Path
-from typing import TextIO
 
 import optuna_dashboard
 import plotly.graph_objects as go
@@ -21,6 +20,8 @@ import plotly.io
 from nas.errors import InputError
 from nas.search import studies
 from nas.search.studies import StudyFolder
+
+logger = logging.getLogger(__name__)
 
 SHOWN_PLOTS = ("pareto-macs", "placement-effects", "hypervolume")  # the report's plots the dashboard shows
 NOTE = "note.md"
@@ -43,7 +44,7 @@ def save_report(folder: StudyFolder, plots: dict[str, go.Figure], note: str) -> 
     studies.write_atomically(target / NOTE, note)
 
 
-def push_report(folder: StudyFolder, stream: TextIO = sys.stderr) -> bool:
+def push_report(folder: StudyFolder) -> bool:
     """Saves the latest report's plots and note into the study for optuna-dashboard; False when there is none.
 
     Raises:
@@ -52,7 +53,7 @@ def push_report(folder: StudyFolder, stream: TextIO = sys.stderr) -> bool:
     source = saved_report(folder)
     if not (source / NOTE).is_file():
         return False
-    study, _ = studies.load_for_writing(folder, stream)
+    study, _ = studies.load_for_writing(folder)
     for plot in sorted(source.glob("*.json")):
         optuna_dashboard.save_plotly_graph_object(study, plotly.io.read_json(plot), graph_object_id=plot.stem)
     optuna_dashboard.save_note(study, (source / NOTE).read_text())
@@ -76,7 +77,7 @@ def _is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
-def serve(folder: StudyFolder, host: str, port: int, stream: TextIO = sys.stderr) -> None:
+def serve(folder: StudyFolder, host: str, port: int) -> None:
     """Serves the study until interrupted, with the latest report's plots and note saved into it first.
 
     Raises:
@@ -84,13 +85,15 @@ def serve(folder: StudyFolder, host: str, port: int, stream: TextIO = sys.stderr
         InputError: the port is in use or the host is not an address of this machine.
     """
     _check_address(host, port)
-    source, storage = studies.load_for_writing(folder, stream)  # the dashboard writes notes into the study too
+    source, storage = studies.load_for_writing(folder)  # the dashboard writes notes into the study too
     if not _is_loopback(host):
-        stream.write(
-            f"nas dashboard: warning: bound to {host}: anyone who can reach this machine on port {port} can read "
-            "the study and write notes into it; use the default --host 127.0.0.1 with an SSH tunnel instead\n"
+        logger.warning(
+            "bound to %s: anyone who can reach this machine on port %d can read the study and write notes into it; "
+            "use the default --host 127.0.0.1 with an SSH tunnel instead",
+            host,
+            port,
         )
-    if not push_report(folder, stream):
-        stream.write(f"nas dashboard: no report yet; run `nas report --to-dashboard {folder.root}` to add its plots\n")
+    if not push_report(folder):
+        logger.info("no report yet; run `nas report --to-dashboard %s` to add its plots", folder.root)
     print(f"optuna-dashboard for study {source.study_name!r}: http://{host}:{port}/", flush=True)
     optuna_dashboard.run_server(storage, host=host, port=port)

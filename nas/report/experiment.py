@@ -407,6 +407,8 @@ def _effect_arms(
     design: ExperimentDesign, block: str, kind: str, group: int | None, control: bool
 ) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """(plus, minus) arms: only g - none, uniform - drop g, uniform - none."""
+    high: tuple[str, int | None]
+    low: tuple[str, int | None]
     if kind == "drop":
         high, low = ("uniform", None), ("drop", group)
     else:
@@ -456,7 +458,9 @@ def _score(
             p_value=float(p_values[i]), p_holm=float(p_holm[i]),
             equivalence_low_db=float(equivalence[i][0]), equivalence_high_db=float(equivalence[i][1]),
             tost_p=float(tost[i]),
-            verdict=classify(estimate[i], *interval[i], *equivalence[i], margin, gate_open),
+            verdict=classify(
+                estimate[i], interval[i][0], interval[i][1], equivalence[i][0], equivalence[i][1], margin, gate_open
+            ),
         )
         for i, p in enumerate(planned)
     )  # fmt: skip

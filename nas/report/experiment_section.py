@@ -86,7 +86,8 @@ def planned_power(folder: StudyFolder, design: ExperimentDesign) -> PlannedPower
     baselines / √2, else the search's one-run seed noise (an upper bound: pairing only removes noise), else an
     assumption (said so)."""
     noise, source = ASSUMED_NOISE_DB, f"assumed {ASSUMED_NOISE_DB} dB: the study has no repeated runs yet"
-    correlation, correlation_source = 0.0, "assumed 0: nothing measured, so no noise is taken to cancel in a pair"
+    correlation: float | None = 0.0  # None where measuring it was not possible
+    correlation_source = "assumed 0: nothing measured, so no noise is taken to cancel in a pair"
     earlier = result_of(folder) if folder.exists() else None
     if isinstance(earlier, ExperimentResult):
         noise, source = earlier.noise.std_db, f"residual σ of the experiment's {earlier.runs_used} runs so far"

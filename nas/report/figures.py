@@ -195,7 +195,7 @@ def importance_plotly(importance: dict[str, float]) -> go.Figure:
 
 def block_colours(blocks: list[str]) -> dict[str, str]:
     """A stable colour per block (``none`` white), for the placement strips."""
-    palette = plt.get_cmap("tab20").colors
+    palette = plt.get_cmap("tab20").colors  # type: ignore[attr-defined]  # a ListedColormap, typed as Colormap
     colours = {NO_ATTENTION: "#ffffff"}
     for index, block in enumerate(sorted(b for b in blocks if b != NO_ATTENTION)):
         red, green, blue = palette[index % len(palette)][:3]
@@ -222,7 +222,8 @@ def strips_png(front: pd.DataFrame, depths: list[str], colours: dict[str, str], 
 def _forest_rows(result: ExperimentResult, block: str) -> tuple[list[str], dict[str, list[tuple[int, Effect]]]]:
     """The forest's row names from the top (every depth, then alone and on top per group) and, per series
     (the block's attention effects and its control's), each effect with its row."""
-    keys = [("uniform", None)] + [(kind, g) for g in range(len(result.groups)) for kind in ("only", "drop")]
+    keys: list[tuple[str, int | None]] = [("uniform", None)]
+    keys += [(kind, g) for g in range(len(result.groups)) for kind in ("only", "drop")]
     where = {"only": "alone", "drop": "on top"}
     names = ["every depth" if g is None else f"{where[kind]} at {group_text(result.groups[g])}" for kind, g in keys]
     series: dict[str, list[tuple[int, Effect]]] = {family: [] for family in FOREST_FAMILIES}

@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 import math
+from typing import Any, overload
 
 import numpy as np
+
+
+# A dict stays a dict (its keys strings): the typed view of what the function returns.
+@overload
+def jsonable(value: dict[Any, Any]) -> dict[str, Any]: ...
+
+
+@overload
+def jsonable(value: object) -> object: ...
 
 
 def jsonable(value: object) -> object:

@@ -54,10 +54,18 @@ def front_genotypes(search: optuna.Study, objectives: tuple[str, ...], top: int 
         return []
     values = np.array([t.values for t in done], dtype=float)
     on_front = pareto.nondominated(values, pareto.maximized(objectives))
-    front = {record_of(t).genotype: (t.values[0], t.values[1]) for t, keep in zip(done, on_front, strict=True) if keep}
+    front = {_genotype(t): (t.values[0], t.values[1]) for t, keep in zip(done, on_front, strict=True) if keep}
     if top is None or top >= len(front):
         return sorted(front)
     return sorted(front, key=lambda g: (_contribution(front, g), front[g][0]), reverse=True)[:top]
+
+
+def _genotype(trial: optuna.trial.FrozenTrial) -> str:
+    """The genotype id of a search trial (the searcher names one in every trial it asks)."""
+    genotype = record_of(trial).genotype
+    if genotype is None:
+        raise StudyError(f"trial {trial.number} of the search names no genotype; it is not a trial of this harness")
+    return genotype
 
 
 def _contribution(front: dict[str, tuple[float, float]], genotype: str) -> float:
@@ -101,8 +109,8 @@ def plan(folder: StudyFolder, space: SearchSpace, seeds: int, top: int | None, b
 
 def _used_seeds(search: optuna.Study, space: SearchSpace) -> set[int]:
     """Every seed the ``search`` trained with (its proxy seeds and the seeds of its trials)."""
-    seeds = {record_of(t).seed for t in search.get_trials(deepcopy=False)}
-    return set(space.proxy.seeds) | (seeds - {None})
+    seeds = (record_of(t).seed for t in search.get_trials(deepcopy=False))
+    return set(space.proxy.seeds) | {seed for seed in seeds if seed is not None}
 
 
 def confirm(
@@ -122,7 +130,7 @@ def confirm(
     """
     space = folder.space()
     preflight.check_cluster(address)
-    with lock.hold(folder, stream):
+    with lock.hold(folder):
         confirmed = plan(folder, space, seeds, top, budget_scale)
         iterations = max(1, round(space.proxy.iterations * budget_scale))
         training_space = replace(space, proxy=replace(space.proxy, iterations=iterations))

@@ -24,7 +24,7 @@ from nas.search.progress import Progress, counted
 from nas.search.records import TrialRecord, record_of
 from nas.search.run import OpenStudy, SearchSummary, requeue_interrupted, run_trials, summarise
 from nas.search.searcher import directions
-from nas.search.studies import StudyFolder
+from nas.search.studies import StudyError, StudyFolder
 from nas.search.worker import Trainer
 
 
@@ -55,11 +55,21 @@ def open_designed(folder: StudyFolder, kind: str, space: SearchSpace) -> OpenStu
 
 
 def held_runs(study: optuna.Study) -> set[DesignedRun]:
-    """The runs a designed study holds: finished (and counted), waiting or running."""
+    """The runs a designed study holds: finished (and counted), waiting or running.
+
+    Raises:
+        StudyError: a trial the study holds names no genotype, seed or arm (``enqueue_missing`` gives every trial
+            all three: the study was not made by this harness).
+    """
     held = set()
     for trial in study.get_trials(deepcopy=False):
         record = record_of(trial)
         if not trial.state.is_finished() or counted(trial):
+            if record.genotype is None or record.seed is None or record.arm is None:
+                raise StudyError(
+                    f"study {study.study_name!r}: trial {trial.number} names no genotype, seed or arm; it is not a "
+                    "designed run of this harness"
+                )
             held.add(DesignedRun(record.genotype, record.seed, record.arm))
     return held
 

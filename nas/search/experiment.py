@@ -26,7 +26,7 @@ from nas.search import designed, lock, preflight, run, studies
 from nas.search.designed import DesignedRun
 from nas.search.records import Outcome, record_of
 from nas.search.run import RunSettings, SearchSummary
-from nas.search.studies import StudyFolder
+from nas.search.studies import StudyError, StudyFolder
 from nas.search.worker import Trainer
 
 KIND = studies.EXPERIMENT
@@ -58,6 +58,11 @@ def _given(space_path: Path) -> SearchSpace:
 
 def _with_runs(folder: StudyFolder, space: SearchSpace) -> ExperimentRuns:
     settings = space.experiment
+    if settings is None:  # the given file has one (``_given``), and the pinned space is that file's
+        raise StudyError(
+            f"{folder.pinned_space}: the study's pinned space has no experiment: section; pass another --results "
+            "folder, or move this study folder aside"
+        )
     design = experiment.make_design(
         space, settings.blocks, settings.groups, settings.seeds, settings.margin_db, settings.control
     )
@@ -94,7 +99,7 @@ def run_experiment(
     folder = StudyFolder(Path(settings.results).resolve() / given.name)
     preflight.check_results(folder.root.parent, folder.root)
     preflight.check_cluster(settings.address)
-    with lock.hold(folder, stream):
+    with lock.hold(folder):
         prepared = _with_runs(folder, run.open_study(folder, given, space_path, settings.storage, False).space)
         opened = designed.open_designed(folder, KIND, prepared.space)
         summary = designed.run_designed(folder, opened, prepared.runs, settings.address, trainer, stream)

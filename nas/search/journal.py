@@ -10,14 +10,15 @@ journal is cut back to its last complete record, which loses nothing Optuna coul
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
-from typing import TextIO
 
 from optuna.storages.journal import JournalFileSymlinkLock
+
+logger = logging.getLogger(__name__)
 
 CHUNK = 1 << 16  # bytes read at a time when looking backwards for the last line break
 
@@ -53,7 +54,7 @@ def intact_length(path: Path) -> int:
         return size
 
 
-def repair(path: Path, stream: TextIO = sys.stderr) -> Path | None:
+def repair(path: Path) -> Path | None:
     """Cuts a journal that ends in a partial record back to its last complete one, keeping the original.
 
     Runs under Optuna's own journal lock, so a writer appending at the same time (a running search) is never
@@ -78,8 +79,11 @@ def repair(path: Path, stream: TextIO = sys.stderr) -> Path | None:
             os.fsync(handle.fileno())
     finally:
         lock.release()
-    stream.write(
-        f"nas: {path} ended in a record cut short ({size - length} bytes, left by a process stopped while writing); "
-        f"removed it (nothing Optuna could read is lost) and kept the original as {kept}\n"
+    logger.warning(
+        "%s ended in a record cut short (%d bytes, left by a process stopped while writing); removed it (nothing "
+        "Optuna could read is lost) and kept the original as %s",
+        path,
+        size - length,
+        kept,
     )
     return kept

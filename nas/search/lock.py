@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import socket
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import TextIO
 
 from nas.search.studies import StudyError, StudyFolder
+
+logger = logging.getLogger(__name__)
 
 LOCK_FILE = "search.lock"
 
@@ -42,7 +44,7 @@ def _holder_text(text: str) -> str:
 
 
 @contextmanager
-def hold(folder: StudyFolder, stream: TextIO = sys.stderr) -> Iterator[None]:
+def hold(folder: StudyFolder) -> Iterator[None]:
     """Holds the study folder's search lock until the block ends (creating the folder if needed).
 
     Raises:
@@ -63,7 +65,7 @@ def hold(folder: StudyFolder, stream: TextIO = sys.stderr) -> Iterator[None]:
         handle.seek(0)
         left = handle.read()
         if left.strip():  # a holder that never reached its cleanup: killed, its flock gone with it
-            stream.write(f"nas search: took over the study lock of {_holder_text(left)}, no longer running\n")
+            logger.info("took over the study lock of %s, no longer running", _holder_text(left))
         _write(handle, json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "started": _now()}))
         try:
             yield

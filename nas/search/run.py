@@ -40,6 +40,8 @@ from nas.search.store import SEARCH, EvaluationStore
 from nas.search.studies import StudyError, StudyFolder
 from nas.search.worker import SEED, Trainer, TrialContext
 
+logger = logging.getLogger(__name__)
+
 # Tune's per-trial CSV/JSON/TensorBoard files duplicate the study folder's logs; its legacy output engine stays
 # silent at verbose=0, so the progress line is the only output.
 TUNE_ENVIRONMENT = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "RAY_AIR_NEW_OUTPUT": "0"}
@@ -184,7 +186,7 @@ def move_aside(folder: StudyFolder) -> None:
     if folder.root.exists():
         kept = folder.root.with_name(f"{folder.root.name}.{timestamp()}")
         folder.root.rename(kept)
-        print(f"nas search: the previous study was moved to {kept}", file=sys.stderr)
+        logger.info("the previous study was moved to %s", kept)
 
 
 def open_study(
@@ -230,13 +232,13 @@ def _record_environment(folder: StudyFolder, requested: int, cluster: dict[str, 
     studies.write_atomically(folder.environment_file, json.dumps(runs, indent=2) + "\n")
 
 
-def _total(search_space: SearchSpace, trials: int | None, stream: TextIO) -> int:
+def _total(search_space: SearchSpace, trials: int | None) -> int:
     total = trials or search_space.search.trials
     if search_space.search.sampler == "grid":
         baselines = len(baseline_genotypes(search_space)) * len(search_space.proxy.seeds)
         grid_total = len(grid_params(search_space)) + baselines
         if total > grid_total:
-            stream.write(f"nas search: the grid is covered by {grid_total} trials; running {grid_total}\n")
+            logger.info("the grid is covered by %d trials; running %d", grid_total, grid_total)
             total = grid_total
     return total
 
@@ -261,12 +263,12 @@ def search(
     preflight.check_results(folder.root.parent, folder.root)
     preflight.check_cluster(settings.address)
     if given.plugins:  # they are Python code, run on load: say which
-        stream.write(f"nas search: imported plugin files {', '.join(str(p) for p in given.plugins)}\n")
+        logger.info("imported plugin files %s", ", ".join(str(p) for p in given.plugins))
     if settings.fresh and folder.root.exists():
-        with lock.hold(folder, stream):  # a folder another search is using is never moved
+        with lock.hold(folder):  # a folder another search is using is never moved
             move_aside(folder)
     made_here = not folder.root.exists()
-    with lock.hold(folder, stream):
+    with lock.hold(folder):
         try:
             opened = open_study(folder, given, space_path, settings.storage, fresh=False)
         except BaseException:
@@ -279,9 +281,9 @@ def search(
 def _search_study(
     folder: StudyFolder, opened: OpenStudy, settings: RunSettings, trainer: Trainer, stream: TextIO
 ) -> SearchSummary:
-    total = _total(opened.space, settings.trials, stream)
+    total = _total(opened.space, settings.trials)
     for warning in bounds.support_warnings(opened.space, total):  # not errors: a short study is still useful
-        stream.write(f"nas search: warning: {warning}\n")
+        logger.warning("%s", warning)
     studies.write_trials_csv(opened.csv, opened.study)
     progress = Progress(opened.study.get_trials(deepcopy=False), opened.space.objectives, total, stream)
     if total > progress.finished:
@@ -330,7 +332,7 @@ def trial_resources(search_space: SearchSpace, cluster: dict[str, float]) -> tup
         resources["gpu"] = search_space.resources.gpu
         slots = min(slots, int(cluster["GPU"] // search_space.resources.gpu))
     elif search_space.resources.gpu > 0:
-        print("nas search: the Ray cluster has no GPU; trials run on CPUs", file=sys.stderr)
+        logger.warning("the Ray cluster has no GPU; trials run on CPUs")
     return resources, max(1, slots)
 
 
@@ -349,7 +351,12 @@ def _start_ray(address: str | None) -> None:
     on_terminate = signal.getsignal(signal.SIGTERM)
     target = local_ray.ray_address(address)
     try:
-        ray.init(address=target, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+        ray.init(
+            address=target,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level="WARNING",  # type: ignore[arg-type]  # a level name, as Ray's own default "info"; typed int
+        )
     except (ConnectionError, ray.exceptions.AuthenticationError) as error:
         if target == local_ray.LOCAL:
             raise

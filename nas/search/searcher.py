@@ -12,10 +12,10 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import optuna
-from optuna.distributions import CategoricalDistribution
+from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.trial import FrozenTrial, Trial, TrialState
 from ray.tune.search import Searcher
 
@@ -27,12 +27,13 @@ from nas.search.worker import GENOTYPE, NUMBER, RERUN_OF, SEED
 WORKER_LOST = "the worker process died twice (retried once); Ray's error.txt is in the study's tune/ folder"
 
 
-def directions(objectives: tuple[str, ...]) -> list[str]:
+def directions(objectives: tuple[str, ...]) -> list[Literal["minimize", "maximize"]]:
     return ["maximize" if up else "minimize" for up in pareto.maximized(objectives)]
 
 
-def distributions(search_space: SearchSpace) -> dict[str, CategoricalDistribution]:
-    """One categorical parameter per depth, over that depth's choices."""
+def distributions(search_space: SearchSpace) -> dict[str, BaseDistribution]:
+    """One categorical parameter per depth, over that depth's choices (typed as ``Study.ask`` takes them: a dict is
+    invariant in its values)."""
     return {
         genotypes.depth_key(depth): CategoricalDistribution(search_space.choices_at(depth))
         for depth in range(search_space.depth)
@@ -102,6 +103,7 @@ class StudySearcher(Searcher):
         if reported is None or reported.outcome is None:
             reported = TrialRecord(outcome=Outcome.FAILED, error=WORKER_LOST, worker_lost=True)
         record = reported.with_values_checked(self._space.objectives)
+        assert record.outcome is not None  # with_values_checked keeps an outcome or sets FAILED
         for key, value in record.to_user_attrs().items():
             trial.set_user_attr(key, value)
         if record.outcome.has_values:

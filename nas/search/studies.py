@@ -19,11 +19,10 @@ import json
 import os
 import platform
 import socket
-import sys
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial
@@ -223,7 +222,7 @@ def load_stored_study(folder: StudyFolder) -> StoredStudy:
         ) from None
 
 
-def load_for_writing(folder: StudyFolder, stream: TextIO = sys.stderr) -> StoredStudy:
+def load_for_writing(folder: StudyFolder) -> StoredStudy:
     """The study of an existing folder, for a command that writes its storage.
 
     A journal whose last record was cut short is repaired first (``nas.search.journal``): an append after a
@@ -234,7 +233,7 @@ def load_for_writing(folder: StudyFolder, stream: TextIO = sys.stderr) -> Stored
     """
     url, _ = folder.storage_and_name() if folder.exists() else (None, None)
     if url == JOURNAL:
-        journal.repair(folder.journal, stream)
+        journal.repair(folder.journal)
     return load_stored_study(folder)
 
 
@@ -274,7 +273,7 @@ def create_exclusively(path: Path, text: str) -> bool:
 
 def environment(gpus: list[str]) -> dict[str, Any]:
     """Versions and hardware of this process's machine, with the names of its ``gpus``."""
-    versions = {}
+    versions: dict[str, str | None] = {}  # None: not installed
     for package in VERSIONED_PACKAGES:
         try:
             versions[package] = metadata.version(package)

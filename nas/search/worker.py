@@ -92,6 +92,7 @@ def run(config: dict[str, Any], context: TrialContext) -> TrialRecord:
         log.write(traceback.format_exc())
     # Time spent idle waiting for a concurrent duplicate's result is not this trial's cost.
     record = replace(record, trial_seconds=time.perf_counter() - started - waited)
+    assert record.outcome is not None  # set by _cost_and_train, by the kept (trained) result or by the except above
     log.write(f"{record.outcome.value}" + (f": {record.error}" if record.error else "") + f" {_summary(record)}")
     return record
 

@@ -60,8 +60,9 @@ def ssim(sr: np.ndarray, hr: np.ndarray, border: int, y: str = protocol.Y_FLOAT)
     """Mean SSIM on Y (Gaussian window, valid region; ``y`` as in ``psnr``) after dropping ``border`` pixels on
     every side."""
     sr_y, hr_y = _y_without_border(sr, hr, border, y)
-    x = torch.from_numpy(sr_y)[None, None]
-    y = torch.from_numpy(hr_y)[None, None]
+    # x_t, y_t: the two images as tensors (``y`` names the Y conversion)
+    x_t = torch.from_numpy(sr_y)[None, None]
+    y_t = torch.from_numpy(hr_y)[None, None]
     window = _gaussian_window()
 
     def blur(image: torch.Tensor) -> torch.Tensor:
@@ -69,9 +70,9 @@ def ssim(sr: np.ndarray, hr: np.ndarray, border: int, y: str = protocol.Y_FLOAT)
 
     c1 = (protocol.SSIM_K1 * protocol.PEAK) ** 2
     c2 = (protocol.SSIM_K2 * protocol.PEAK) ** 2
-    mu_x, mu_y = blur(x), blur(y)
-    var_x = blur(x * x) - mu_x**2
-    var_y = blur(y * y) - mu_y**2
-    cov = blur(x * y) - mu_x * mu_y
+    mu_x, mu_y = blur(x_t), blur(y_t)
+    var_x = blur(x_t * x_t) - mu_x**2
+    var_y = blur(y_t * y_t) - mu_y**2
+    cov = blur(x_t * y_t) - mu_x * mu_y
     ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
     return float(ssim_map.mean())

@@ -306,10 +306,11 @@ def _attention_weight_recorder(
 def _baseline(evaluator: _Evaluator) -> tuple[evaluate.EvaluationResult, dict[int, np.ndarray]]:
     """The unablated scores, and each a2b slot's ADM attention-branch weight per image (mean over its tiles)."""
     slots = evaluator.network.slots
-    a2b_depths = [d for d, slot in enumerate(slots) if isinstance(slot, AttentionInAttentionBlock)]
+    a2b_slots = {d: slot for d, slot in enumerate(slots) if isinstance(slot, AttentionInAttentionBlock)}
+    a2b_depths = list(a2b_slots)
     seen: dict[int, list[float]] = {d: [] for d in a2b_depths}
     per_image: dict[int, list[float]] = {d: [] for d in a2b_depths}
-    hooks = [slots[d].branch_weights.register_forward_hook(_attention_weight_recorder(seen[d])) for d in a2b_depths]
+    hooks = [a2b_slots[d].branch_weights.register_forward_hook(_attention_weight_recorder(seen[d])) for d in a2b_depths]
     images = []
     try:
         for pair in evaluator.pairs:  # one at a time, so that the recorded weights belong to this image
