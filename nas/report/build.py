@@ -180,7 +180,8 @@ def _paired_noise_line(paired: analysis.PairedNoise, scheme: str | None) -> str:
             f"of the difference of two genotypes trained with one seed, from {paired.runs} runs of "
             f"{paired.baselines} repeated uniform baselines with the seed as a block (OLS), "
             f"{100 * analysis.CONFIDENCE:.0f}% CI [{paired.low_db:.3f}, {paired.high_db:.3f}] dB on {paired.dof} "
-            f"degrees of freedom; intra-seed correlation {correlation}. {shared}")  # fmt: skip
+            f"degrees of freedom; intra-seed correlation {correlation}. Uniform placements differ at every depth: "
+            f"genotypes that differ at fewer depths share more weights and pair more closely. {shared}")  # fmt: skip
 
 
 def _association_line(effects: analysis.PlacementEffects) -> str:
