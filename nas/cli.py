@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import itertools
 import json
 import logging
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from types import ModuleType
@@ -429,7 +430,7 @@ def _message_options() -> argparse.ArgumentParser:
     amount = parent.add_mutually_exclusive_group()
     amount.add_argument(
         "-q", "--quiet", dest="verbosity", action="store_const", const=logging.WARNING, default=logging.INFO,
-        help="say only warnings and errors on stderr",
+        help="of the harness's messages on stderr, only warnings (progress lines and results still print)",
     )  # fmt: skip
     amount.add_argument(
         "-v", "--verbose", dest="verbosity", action="store_const", const=logging.DEBUG, help="also say debug messages"
@@ -460,13 +461,23 @@ class CommandFormatter(logging.Formatter):
         return f"{self.prefix}{level}{record.getMessage()}"
 
 
-def _say_messages(command: str, verbosity: int) -> None:
-    """Library modules log to ``nas.*``; the command line shows them on stderr, prefixed with the command."""
+@contextlib.contextmanager
+def _messages_said(command: str, verbosity: int) -> Iterator[None]:
+    """While a command runs, the library's messages (loggers under ``nas``) go to stderr prefixed with the command,
+    and only there; afterwards the ``nas`` logger is as it was (a caller embedding ``main`` keeps its own setup)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(CommandFormatter(command))
     logger = logging.getLogger("nas")
-    logger.handlers = [handler]
+    level, propagate = logger.level, logger.propagate
+    logger.addHandler(handler)
     logger.setLevel(verbosity)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 def _add_network_commands(add_command: AddCommand) -> None:
@@ -569,10 +580,10 @@ def _stop_on_sigterm(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _say_messages(args.command, args.verbosity)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
-        return args.handler(args)
+        with _messages_said(args.command, args.verbosity):
+            return args.handler(args)
     except (InputError, blocks.UnknownBlockError, blocks.BlockOptionError) as error:
         print(f"nas {args.command}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -24,8 +24,9 @@ def run_train(nas_cli, space_file: Path, *args: str) -> dict:
 
 
 def test_nas_train_learns_and_repeats_exactly_on_cpu(nas_cli, space_writer, small_images, tmp_path) -> None:
-    space_file = space_writer(tmp_path, "tiny", small_images, ["none", "ca", "a2b", "lia", "pa"], iterations=60)
-    genotype = "x2.c16.u4:a2b-lia"
+    extra = "block_options: {ca: {reduction: 4}}\n"
+    space_file = space_writer(tmp_path, "tiny", small_images, ["none", "ca", "a2b", "lia"], iterations=60, extra=extra)
+    genotype = "x2.c16.u4:ca-a2b;ca(reduction=4)"
     first = run_train(nas_cli, space_file, "--genotype", genotype, "--device", "cpu")
     second = run_train(nas_cli, space_file, "--genotype", genotype, "--device", "cpu")
     assert first["psnr"] >= first["psnr_untrained"] + 0.3

@@ -16,7 +16,6 @@ from nas.core.spaces import SearchSpace
 
 COUNTED_COSTS = ("macs", "params")  # costs that are exact counts; latency is measured and is neither
 CONSTRAINED_COST = {"max_macs": "macs", "max_params": "params"}
-NONE_BLOCK = "none"
 NOISE_SEEDS = 3  # seeds to suggest: two give a seed-noise interval on one degree of freedom per baseline
 
 

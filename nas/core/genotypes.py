@@ -259,7 +259,8 @@ def uniform(space: SearchSpace, block: str) -> Genotype:
     placement = []
     for depth in range(space.depth):
         allowed = space.choices_at(depth)
-        placement.append(block if block in allowed else "none" if "none" in allowed else allowed[0])
+        fallback = blocks.NO_ATTENTION if blocks.NO_ATTENTION in allowed else allowed[0]
+        placement.append(block if block in allowed else fallback)
     return from_placement(space, placement)
 
 

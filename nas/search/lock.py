@@ -65,7 +65,7 @@ def hold(folder: StudyFolder) -> Iterator[None]:
         handle.seek(0)
         left = handle.read()
         if left.strip():  # a holder that never reached its cleanup: killed, its flock gone with it
-            logger.info("took over the study lock of %s, no longer running", _holder_text(left))
+            logger.warning("took over the study lock of %s, no longer running", _holder_text(left))
         _write(handle, json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "started": _now()}))
         try:
             yield

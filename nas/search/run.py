@@ -251,7 +251,8 @@ def search(
 ) -> SearchSummary:
     """Runs (or resumes) the study of ``space_path`` until it holds ``settings.trials`` finished trials.
 
-    The study folder is locked for the run (``nas.search.lock``): a second search on it stops at once.
+    The study folder is locked for the run (``nas.search.lock``): a second search on it stops at once. ``stream``
+    takes the progress line; messages go to this module's logger (the command line shows them on stderr).
 
     Raises:
         SpaceError, StudyError, InputError: bad space file, results folder or cluster address; a study folder
@@ -263,7 +264,7 @@ def search(
     preflight.check_results(folder.root.parent, folder.root)
     preflight.check_cluster(settings.address)
     if given.plugins:  # they are Python code, run on load: say which
-        logger.info("imported plugin files %s", ", ".join(str(p) for p in given.plugins))
+        logger.warning("imported plugin files %s", ", ".join(str(p) for p in given.plugins))
     if settings.fresh and folder.root.exists():
         with lock.hold(folder):  # a folder another search is using is never moved
             move_aside(folder)
