@@ -7,10 +7,12 @@ A seed is a stream of common random numbers, shared by every genotype: it seeds 
 from (seed, module path) (``nas.core.initial_weights``) and the patch stream (the sampler's own generator), so
 two genotypes trained with one seed start from the same weights in every module they share and see the same
 patches in the same order. Paired by seed is then paired in fact: a difference of two genotypes at one seed
-carries far less noise than either run. The network runs with channels_last memory, in bfloat16 autocast on CUDA and on
-CPUs with native bfloat16 arithmetic (AVX512-BF16 or AMX: 1.5-3× faster than float32 there), in float32 on
-other CPUs, where bfloat16 is emulated and slower. The precision used is part of every result. On CPU torch
-uses as many threads as the trial was given, and a run is deterministic for a seed.
+carries far less noise than either run.
+
+The network runs with channels_last memory, in bfloat16 autocast on CUDA and on CPUs with native bfloat16
+arithmetic (AVX512-BF16 or AMX: 1.5-3× faster than float32 there), in float32 on other CPUs, where bfloat16 is
+emulated and slower. The precision used is part of every result. On CPU torch uses as many threads as the trial
+was given, and a run is deterministic for a seed.
 """
 
 from __future__ import annotations
@@ -154,6 +156,11 @@ def build_network(genotype: Genotype, seed: int, device: str) -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.default_generator.manual_seed(seed)
         network = initial_weights.initialise(networks.build(genotype), seed)
+    return _for_training(network, device)
+
+
+def _for_training(network: nn.Module, device: str) -> nn.Module:
+    """``network`` on ``device`` in channels_last memory (the layout the sampler's batches come in), in train mode."""
     # torch's stubs lack Module.to's memory_format keyword, which torch takes
     return network.to(device, memory_format=torch.channels_last).train()  # type: ignore[call-overload]
 
@@ -232,8 +239,7 @@ def train_network(
     if network is None:
         network = build_network(genotype, seed, device)
     else:
-        # torch's stubs lack Module.to's memory_format keyword, which torch takes
-        network = network.to(device, memory_format=torch.channels_last).train()  # type: ignore[call-overload]
+        network = _for_training(network, device)
     val_pairs = data.source_pairs(sources.val, "val", genotype.scale)
     evaluate.check_measurable(val_pairs, genotype.scale)
     untrained = evaluate.evaluate(network, val_pairs, genotype.scale, device) if measure_untrained else None

@@ -168,6 +168,16 @@ class SeedNoise:
         return float(stats.norm.ppf(0.5 + CONFIDENCE / 2) * math.sqrt(2) * self.high_db)
 
 
+def sd_interval(variance: float, dof: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The ``confidence`` interval of a normal standard deviation estimated as √``variance`` on ``dof`` degrees of
+    freedom: dof·s²/σ² follows chi-square with ``dof`` degrees of freedom."""
+    tail = (1 - confidence) / 2
+    return (
+        math.sqrt(dof * variance / stats.chi2.ppf(1 - tail, dof)),
+        math.sqrt(dof * variance / stats.chi2.ppf(tail, dof)),
+    )
+
+
 def pooled_noise(groups: list[np.ndarray]) -> SeedNoise:
     """Seed noise from groups of PSNRs, one group per genotype (groups of one run carry no information)."""
     groups = [np.asarray(g, dtype=float) for g in groups if len(g) > 1]
@@ -175,9 +185,7 @@ def pooled_noise(groups: list[np.ndarray]) -> SeedNoise:
         return SeedNoise(None, None, None, 0, None, 0, 0)
     dof = sum(len(g) - 1 for g in groups)
     variance = sum(float(((g - g.mean()) ** 2).sum()) for g in groups) / dof
-    tail = (1 - CONFIDENCE) / 2
-    low = math.sqrt(dof * variance / stats.chi2.ppf(1 - tail, dof))
-    high = math.sqrt(dof * variance / stats.chi2.ppf(tail, dof))
+    low, high = sd_interval(variance, dof)
     pairs = [np.triu_indices(len(g), 1) for g in groups]
     differences = np.concatenate([g[first] - g[second] for g, (first, second) in zip(groups, pairs, strict=True)])
     # Both signs of every pairwise difference: the sample is symmetric about 0, so its MAD is the median absolute
@@ -245,9 +253,7 @@ def paired_noise(frame: pd.DataFrame) -> PairedNoise:
         return none
     fit = sm.OLS(runs["psnr"].to_numpy(dtype=float), exog).fit()
     residual = float(fit.ssr) / dof
-    tail = (1 - CONFIDENCE) / 2
-    low = math.sqrt(2 * dof * residual / stats.chi2.ppf(1 - tail, dof))
-    high = math.sqrt(2 * dof * residual / stats.chi2.ppf(tail, dof))
+    low, high = sd_interval(2 * residual, dof)  # of the difference: twice the residual variance
     one_run = pooled_noise([g["psnr"].to_numpy() for _, g in runs.groupby("baseline")]).std_db
     correlation = intra_seed_correlation(math.sqrt(residual), one_run)
     return PairedNoise(math.sqrt(2 * residual), low, high, dof, correlation, runs["baseline"].nunique(), len(runs))

@@ -528,11 +528,10 @@ def _noise(fit: RegressionResults, used: pd.DataFrame, alpha: float) -> Residual
     pooled sd across seeds and the intra-seed correlation."""
     dof = int(fit.df_resid)
     variance = float(fit.scale)
-    upper_q, lower_q = stats.chi2.ppf([1 - alpha / 2, alpha / 2], dof)
+    low, high = analysis.sd_interval(variance, dof, confidence=1 - alpha)
     one_run = analysis.pooled_noise([group["psnr"].to_numpy() for _, group in used.groupby("arm")]).std_db
     return ResidualNoise(
-        std_db=math.sqrt(variance), low_db=math.sqrt(dof * variance / upper_q),
-        high_db=math.sqrt(dof * variance / lower_q), dof=dof, confidence=1 - alpha, one_run_db=one_run,
+        std_db=math.sqrt(variance), low_db=low, high_db=high, dof=dof, confidence=1 - alpha, one_run_db=one_run,
         intra_seed_correlation=analysis.intra_seed_correlation(math.sqrt(variance), one_run),
     )  # fmt: skip
 
