@@ -85,7 +85,12 @@ def test_report_labels_its_numbers_and_measures_seed_noise_from_the_baselines(sm
     assert f"Paired-difference noise (yardstick for runs of one seed): {paired:.3f} dB" in text
     assert f"from {2 * len(seed_differences)} runs of {len(seed_differences)} repeated uniform baselines" in text
     assert "Do mixed placements dominate" not in text and "Front composition (macs; exploratory" in text
-    assert "associations in adaptively sampled trials, not effects" in text
+    effects = analysis.placement_effects(analysis.trials_frame(studies.load_study(small_study)))
+    if effects.residual_std_db is None:  # which trials the search trains varies with the workers' timing
+        assert f"not estimable ({effects.observations} trainings for {effects.coefficients} coefficients" in text
+    else:
+        assert f"over {effects.observations} trainings" in text
+        assert "associations in adaptively sampled trials, not effects" in text
     assert "- depth 0:" not in text and "helps:" not in text and "hurts:" not in text
     assert "Best in each macs band (single-run maxima from the search, not confirmed)" in text
     assert "PSNR floor: bicubic ×2 of the validation images" in text and "(fixed)" in text
@@ -108,6 +113,17 @@ def test_placement_effects_recover_known_effects_with_intervals_whatever_the_see
         row = effects.loc[(depth, block)]
         assert row["low_db"] < truth < row["high_db"]
         assert row["high_db"] - row["low_db"] < 0.05
+
+
+def test_placement_effects_of_confounded_choices_are_not_estimable() -> None:
+    rng = np.random.default_rng(2)
+    d0 = rng.choice(["none", "ca"], 30)
+    d1 = np.where(d0 == "ca", "pa", "none")  # ca at depth 0 always comes with pa at depth 1
+    frame = pd.DataFrame({"d00": d0, "d01": d1, "psnr": 37 + rng.normal(0, 0.1, 30), "seed": 0, "outcome": "trained"})
+    effects = analysis.placement_effects(frame)
+    assert effects.residual_std_db is None and (effects.rank, effects.coefficients) == (2, 3)
+    assert effects.table["low_db"].isna().all()
+    assert "design rank 2" in build._association_line(effects)
 
 
 def test_placement_intervals_are_simultaneous_so_pure_noise_shows_no_effect() -> None:

@@ -277,6 +277,7 @@ class PlacementEffects:
     residual_std_db: float | None
     observations: int
     coefficients: int
+    rank: int  # of the design: below ``coefficients`` when some choices always come together (confounded)
 
 
 def placement_effects(frame: pd.DataFrame) -> PlacementEffects:
@@ -315,7 +316,7 @@ def placement_effects(frame: pd.DataFrame) -> PlacementEffects:
         rows.append({"depth": genotypes.depth_index(depth), "block": block, "effect_db": float(effect),
                      "low_db": float(effect - half), "high_db": float(effect + half), "count": count})  # fmt: skip
     table = pd.DataFrame(rows, columns=["depth", "block", "effect_db", "low_db", "high_db", "count"])
-    return PlacementEffects(table, residual_std, len(target), design.shape[1])
+    return PlacementEffects(table, residual_std, len(target), design.shape[1], int(rank))
 
 
 def attention_frequency(frame: pd.DataFrame, front: pd.DataFrame) -> pd.DataFrame:

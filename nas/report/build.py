@@ -187,7 +187,8 @@ def _paired_noise_line(paired: analysis.PairedNoise, scheme: str | None) -> str:
 def _association_line(effects: analysis.PlacementEffects) -> str:
     if effects.residual_std_db is None:
         return (f"Per-depth associations: not estimable ({effects.observations} trainings for "
-                f"{effects.coefficients} coefficients).")  # fmt: skip
+                f"{effects.coefficients} coefficients, design rank {effects.rank}: too few trainings, or choices "
+                "that always come together).")  # fmt: skip
     table = effects.table
     excluding = int(((table["low_db"] > 0) | (table["high_db"] < 0)).sum())
     return (f"Per-depth associations (exploratory; figures/placement_effects.png): OLS of PSNR on per-depth "
