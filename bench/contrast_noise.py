@@ -43,7 +43,7 @@ from statsmodels.stats.anova import anova_lm
 
 from nas.core import genotypes, networks, spaces, training
 from nas.core.genotypes import Genotype
-from nas.report.experiment import seeds_needed_or_none
+from nas.report.effects import seeds_needed_or_none
 from nas.sr import data, evaluate
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.data import DataLoader, Dataset
 
+from nas import devices
 from nas.core import networks, spaces, training
 from nas.core.genotypes import Genotype, from_placement
 from nas.core.settings import ProxyBudget
@@ -110,7 +111,7 @@ def harness_step(
     )
 
 
-def reference_images_per_second(
+def reference_patches_per_second(
     genotype: Genotype, search_space: spaces.SearchSpace, budget: ProxyBudget, device: str
 ) -> float:
     step = reference_step(genotype, search_space, budget, device)
@@ -128,9 +129,9 @@ def alternating_throughputs(
     """Median images per second of ``rounds`` alternating runs of each loop, and the rounds' speedups."""
     references, harnesses = [], []
     for _ in range(rounds):
-        references.append(reference_images_per_second(genotype, search_space, budget, device))
+        references.append(reference_patches_per_second(genotype, search_space, budget, device))
         ours = training.train(genotype, budget, search_space.data, seed=0, device=device, measure_untrained=False)
-        harnesses.append(ours.images_per_second)
+        harnesses.append(ours.patches_per_second)
     ratios = [h / r for h, r in zip(harnesses, references, strict=True)]
     return {
         "reference_images_per_s": statistics.median(references),
@@ -176,7 +177,7 @@ def split_ms_per_iteration(step: Callable, warmup: int, iterations: int, device:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default=training.default_device())
+    parser.add_argument("--device", default=devices.default_device())
     parser.add_argument("--rounds", type=int, default=3, help="alternating runs of each loop per case")
     args = parser.parse_args()
     device = args.device

@@ -40,7 +40,7 @@ def trivial_trainer(
     """A stand-in trainer that returns at once with a PSNR derived from the genotype id."""
     psnr = 30.0 + zlib.crc32(f"{genotype}/{seed}".encode()) % 1000 / 100
     return training.TrainResult(
-        psnr=psnr, ssim=0.9, psnr_untrained=None, train_seconds=0.0, images_per_second=0.0, final_loss=0.0,
+        psnr=psnr, ssim=0.9, psnr_untrained=None, train_seconds=0.0, patches_per_second=0.0, final_loss=0.0,
         loss_curve=[0.0], device=device or "cpu", precision="fp32", initial_weights="given",
     )  # fmt: skip
 

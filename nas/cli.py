@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import itertools
 import json
 import logging
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
 import blocks
 from nas import __version__, devices
@@ -22,11 +21,11 @@ from nas.core import catalog, counting, genotypes, networks, spaces, training
 from nas.core.settings import MAX_SEED
 from nas.errors import InputError
 from nas.search import local_ray
-from nas.search.studies import StudyFolder
+from nas.search.studies import Kind, StudyFolder
 from nas.sr import data, evaluate, protocol
 from nas.trained import checkpoints
 
-AddCommand = Callable[..., argparse.ArgumentParser]  # a subparsers action's add_parser: one more command
+logger = logging.getLogger(__name__)
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -41,6 +40,25 @@ GENOTYPE_HELP = (
     "blocks, options) and may differ from the space's; the space gives the scale (the id's must match it), the "
     "data, the proxy budget and the patch size (every block must fit it)"
 )
+STUDY_HELP = "study folder written by nas search (results/<space name>)"
+
+
+class Result(Protocol):
+    """What a command prints: as text, or with ``--json`` as JSON."""
+
+    def to_text(self) -> str: ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+class TrialsResult(Result, Protocol):
+    """What a command that runs a study's trials prints, and whether it stopped short."""
+
+    @property
+    def interrupted(self) -> bool: ...
+
+    @property
+    def kind(self) -> Kind: ...
 
 
 def positive_int(text: str) -> int:
@@ -73,12 +91,29 @@ def port_number(text: str) -> int:
     return value
 
 
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def print_result(result: Result, as_json: bool) -> None:
+    print(json.dumps(result.to_json(), indent=2) if as_json else result.to_text())
+
+
+# --- the block zoo and trained networks ---
+
+
+def add_blocks_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--channels", type=bounded_int(1, blocks.MAX_CHANNELS), default=40,
+        help=f"feature width, 1 to {blocks.MAX_CHANNELS} (default 40)",
+    )  # fmt: skip
+
+
 def run_blocks(args: argparse.Namespace) -> int:
-    rows = catalog.block_rows(args.channels)
-    if args.json:
-        print(json.dumps({"channels": args.channels, "blocks": catalog.rows_as_dicts(rows)}, indent=2))
-    else:
-        print(catalog.format_table(rows, args.channels))
+    print_result(catalog.catalogue(args.channels), args.json)
     return 0
 
 
@@ -92,9 +127,24 @@ def _image_progress(total: int) -> Callable[[evaluate.ImageScore], None]:
     return show
 
 
-def trained_network(args: argparse.Namespace) -> checkpoints.TrainedNetwork:
-    """The network that ``--checkpoint`` or ``--arch a2n --scale S --weights W`` names, on ``--device`` (checked)."""
-    device = devices.check_device(args.device)
+def add_network_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options naming a trained network and the images to run it on (``trained_network`` reads them)."""
+    parser.add_argument("--checkpoint", help="a checkpoint written by nas train --save")
+    parser.add_argument("--arch", choices=["a2n"], help="a released architecture, with --scale and --weights")
+    parser.add_argument("--scale", type=int, choices=networks.SUPPORTED_SCALES)
+    parser.add_argument(
+        "--weights",
+        help="released weights (state dict) for --arch, e.g. the A2N authors' (the harness never downloads)",
+    )
+    parser.add_argument(
+        "--input-range", type=positive_float, default=255.0, help="pixel range --weights were trained on (A2N: 255)"
+    )
+    parser.add_argument("--data", required=True, help="folder of HR images (Set5, Set14, B100, ...)")
+    parser.add_argument("--tile", type=positive_int, help="LR tile size, to bound memory on large images")
+
+
+def trained_network(args: argparse.Namespace, device: str) -> checkpoints.TrainedNetwork:
+    """The network that ``--checkpoint`` or ``--arch a2n --scale S --weights W`` names, on ``device``."""
     if args.checkpoint is not None:
         if args.arch is not None or args.weights is not None:
             raise InputError("give either --checkpoint PATH or --arch a2n --scale S --weights PATH, not both")
@@ -111,22 +161,26 @@ def trained_network(args: argparse.Namespace) -> checkpoints.TrainedNetwork:
     return trained
 
 
+def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
+    add_network_arguments(parser)
+    parser.add_argument("--lr-folder", help="read LR images from here instead of making them (<name>xS.png)")
+    parser.add_argument(
+        "--y", choices=protocol.Y_MODES, default=protocol.Y_FLOAT,
+        help="Y kept in float (default; BasicSR, A2N's 38.06 dB) or rounded to uint8 (RCAN's MATLAB scripts)",
+    )  # fmt: skip
+
+
 def run_eval(args: argparse.Namespace) -> int:
-    trained = trained_network(args)
+    device = chosen_device(args)
+    trained = trained_network(args, device)
     scale = trained.genotype.scale
     pairs = data.evaluation_pairs(data.folder_images(args.data), scale, args.lr_folder)
-    progress = _image_progress(len(pairs))
-    result = evaluate.evaluate(trained.network, pairs, scale, args.device, tile=args.tile, y=args.y, on_image=progress)
-    if args.json:
-        print(json.dumps(result.to_json(), indent=2))
-        return 0
-    width = max(len(score.name) for score in result.images)
-    network_name = args.arch or trained.genotype
-    print(f"{network_name} x{scale} on {args.data} ({args.y} Y channel, border {scale}, MATLAB bicubic LR)")
-    print(f"{'image'.ljust(width)}  {'PSNR':>7}  {'SSIM':>6}")
-    for score in result.images:
-        print(f"{score.name.ljust(width)}  {score.psnr:7.3f}  {score.ssim:.4f}")
-    print(f"{'mean'.ljust(width)}  {result.mean_psnr:7.3f}  {result.mean_ssim:.4f}")
+    result = evaluate.evaluate(
+        trained.network, pairs, scale, device, tile=args.tile, y=args.y, on_image=_image_progress(len(pairs))
+    )
+    protocol_text = f"{args.y} Y channel, border {scale}, MATLAB bicubic LR"
+    title = f"{args.arch or trained.genotype} x{scale} on {args.data} ({protocol_text})"
+    print(json.dumps(result.to_json(), indent=2) if args.json else result.to_text(title))
     return 0
 
 
@@ -138,20 +192,29 @@ def _write_outputs(out: str | None, name: str, record: dict, draw: Callable[[Pat
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.json").write_text(json.dumps(record, indent=2))
     draw(folder / f"{name}.png")
-    print(f"wrote {folder / name}.json and {folder / name}.png", file=sys.stderr)
+    logger.info("wrote %s.json and %s.png", folder / name, folder / name)
+
+
+def add_ablate_arguments(parser: argparse.ArgumentParser) -> None:
+    add_network_arguments(parser)
+    parser.add_argument("--groups", help="depths switched off together, e.g. 0-3,4-7 (default: 4 groups)")
+    parser.add_argument(
+        "--mode", choices=["remove", "renormalise"], help="a2b: zero the attention branch, or give the other weight 1"
+    )
+    parser.add_argument("--out", help="folder for ablation.json and ablation.png")
 
 
 def run_ablate(args: argparse.Namespace) -> int:
     from nas.trained import ablation, figures  # matplotlib loads only for these analyses
 
-    trained = trained_network(args)
+    device = chosen_device(args)
+    trained = trained_network(args, device)
     groups = ablation.resolve_groups(trained, args.groups)
     pairs = data.evaluation_pairs(data.folder_images(args.data), trained.genotype.scale)
     modes = (args.mode,) if args.mode else ablation.MODES
-    result = ablation.ablate(trained, pairs, groups, modes, args.device, args.tile)
-    record = result.to_json()
-    _write_outputs(args.out, "ablation", record, lambda path: figures.ablation_figure(result, path))
-    print(json.dumps(record, indent=2) if args.json else ablation.format_table(result))
+    result = ablation.ablate(trained, pairs, groups, modes, device, args.tile)
+    _write_outputs(args.out, "ablation", result.to_json(), lambda path: figures.ablation_figure(result, path))
+    print_result(result, args.json)
     return 0
 
 
@@ -162,17 +225,34 @@ def depth_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"must be depths separated by commas, e.g. 0,7,15; got {text}") from None
 
 
+def add_attention_maps_arguments(parser: argparse.ArgumentParser) -> None:
+    add_network_arguments(parser)
+    parser.add_argument("--images", type=positive_int, help="only the first N images of --data")
+    parser.add_argument("--layers", type=depth_list, help="depths drawn in the figure, e.g. 0,7,15")
+    parser.add_argument("--out", help="folder for attention_maps.json and attention_maps.png")
+
+
 def run_attention_maps(args: argparse.Namespace) -> int:
     from nas.trained import attention_maps, figures  # matplotlib loads only for these analyses
 
-    trained = trained_network(args)
+    device = chosen_device(args)
+    trained = trained_network(args, device)
     images = data.folder_images(args.data)[: args.images]
     pairs = data.evaluation_pairs(images, trained.genotype.scale)
-    maps = attention_maps.collect(trained, pairs, args.device, args.layers)
-    record = maps.to_json()
-    _write_outputs(args.out, "attention_maps", record, lambda path: figures.attention_map_figure(maps.grid, path))
-    print(json.dumps(record, indent=2) if args.json else attention_maps.format_table(maps))
+    maps = attention_maps.collect(trained, pairs, device, args.layers)
+    _write_outputs(
+        args.out, "attention_maps", maps.to_json(), lambda path: figures.attention_map_figure(maps.grid, path)
+    )
+    print_result(maps, args.json)
     return 0
+
+
+# --- one genotype of a space ---
+
+
+def add_genotype_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--space", required=True, help="search space YAML")
+    parser.add_argument("--genotype", required=True, help=GENOTYPE_HELP)
 
 
 def _space_and_genotype(args: argparse.Namespace) -> tuple[spaces.SearchSpace, genotypes.Genotype]:
@@ -182,25 +262,32 @@ def _space_and_genotype(args: argparse.Namespace) -> tuple[spaces.SearchSpace, g
     return search_space, arch
 
 
+def add_cost_arguments(parser: argparse.ArgumentParser) -> None:
+    add_genotype_arguments(parser)
+    parser.add_argument("--latency", action="store_true", help="also time the forward pass (on --device)")
+
+
 def run_cost(args: argparse.Namespace) -> int:
-    device = devices.check_device(args.device) if args.latency else None
+    device = chosen_device(args) if args.latency else None
     _, arch = _space_and_genotype(args)
     result = counting.network_cost(arch, latency_device=device)
     if args.json:
         print(json.dumps({"genotype": str(arch), **result.to_json()}, indent=2))
-        return 0
-    height, width = result.hr_size
-    print(f"genotype   {arch}")
-    print(f"params     {result.params:,}")
-    print(f"MACs       {result.macs / 1e9:.2f} G  (multiply-adds for a {width}x{height} HR output)")
-    print(f"ops        {result.ops / 1e9:.2f} G  (all arithmetic ops, 2 per multiply-add)")
-    if result.latency_ms is not None:
-        print(f"latency    {result.latency_ms:.1f} ms  (median forward on {args.device})")
+    else:
+        print(result.to_text(str(arch), device))
     return 0
 
 
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    add_genotype_arguments(parser)
+    parser.add_argument(
+        "--seed", type=bounded_int(0, MAX_SEED), help=f"0 to {MAX_SEED}; default: the space's first proxy seed"
+    )
+    parser.add_argument("--save", help="write the trained network here (a checkpoint for nas eval/ablate)")
+
+
 def run_train(args: argparse.Namespace) -> int:
-    device = devices.check_device(args.device) if args.device is not None else None
+    device = chosen_device(args)
     search_space, arch = _space_and_genotype(args)
     seed = args.seed if args.seed is not None else search_space.proxy.seeds[0]
     if args.save and not Path(args.save).parent.is_dir():
@@ -220,19 +307,17 @@ def run_train(args: argparse.Namespace) -> int:
             "budget": asdict(search_space.proxy),
             "data": asdict(search_space.data),
         }
-        checkpoints.save(args.save, network, arch, **facts, psnr=result.psnr, ssim=result.ssim)
+        checkpoints.save_network(args.save, network, arch, **facts, psnr=result.psnr, ssim=result.ssim)
     if args.json:
         print(json.dumps({"genotype": str(arch), "seed": seed, **result.to_json()}, indent=2))
         return 0
-    budget = search_space.proxy
-    print(f"genotype        {arch}")
-    patches = f"{budget.batch_size} patches of {budget.patch_size}px"
-    print(f"budget          {budget.iterations} iterations x {patches}, seed {seed}")
-    print(f"PSNR / SSIM     {result.psnr:.3f} dB / {result.ssim:.4f}  (untrained {result.psnr_untrained:.3f} dB)")
-    print(f"training        {result.train_seconds:.1f} s, {result.images_per_second:.0f} patches/s on {result.device}")
+    print(result.to_text(str(arch), seed, search_space.proxy))
     if args.save:
         print(f"saved           {args.save}  (nas eval --checkpoint {args.save} --data HR_FOLDER)")
     return 0
+
+
+# --- a study folder ---
 
 
 def trial_runner(address: str | None) -> ModuleType:
@@ -245,62 +330,23 @@ def trial_runner(address: str | None) -> ModuleType:
     return run
 
 
-def run_search(args: argparse.Namespace) -> int:
-    run = trial_runner(args.address)
+def add_search_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--space", required=True, help="search space YAML")
+    parser.add_argument("--trials", type=positive_int, help="total trials of the study (default: the space's)")
+    parser.add_argument("--results", default="results", help="results folder (default results/)")
+    parser.add_argument("--storage", help="Optuna storage URL (default: a journal file in the study folder)")
+    parser.add_argument("--fresh", action="store_true", help="start a new study (the old folder is kept)")
+
+
+def search_result(args: argparse.Namespace, run: ModuleType) -> TrialsResult:
     settings = run.RunSettings(
         trials=args.trials, results=Path(args.results), storage=args.storage, address=args.address, fresh=args.fresh
     )
-    summary = run.search(args.space, settings)
-    if args.json:
-        print(json.dumps(summary.to_json(), indent=2))
-    else:
-        print(
-            f"study {summary.folder}: {summary.finished} trials ({summary.trained} trained, {summary.duplicates} "
-            f"duplicates, {summary.infeasible} infeasible, {summary.failed} failed); Pareto front {summary.front}"
-        )
-    if summary.interrupted:
-        print("the search stopped early; run the same command again to resume it", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    if args.json:
-        return 0
-    print(f"report: nas report {summary.folder}    dashboard: nas dashboard {summary.folder}")
-    return 0
+    return run.search(args.space, settings)
 
 
-def positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def run_confirm(args: argparse.Namespace) -> int:
-    trial_runner(args.address)
-    from nas.search import confirmation
-
-    folder = StudyFolder(Path(args.study))
-    top = None if args.front_only else args.top
-    confirmed, summary = confirmation.confirm(
-        folder, args.seeds, top, args.budget_scale, args.address, training.train, sys.stderr
-    )
-    genotypes_ = len({r.genotype for r in confirmed.runs})
-    print(
-        f"confirmation of {folder.root}: {genotypes_} genotypes (front and uniform placements) × seeds "
-        f"{list(confirmed.seeds)} at budget × {confirmed.budget_scale:g}; {summary.finished} runs ({summary.trained} "
-        f"trained, {summary.duplicates} duplicates, {summary.failed} failed)"
-    )
-    if summary.interrupted:
-        print("the confirmation stopped early; run the same command again to resume it", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    print(f"report: nas report {folder.root}")
-    return 0
-
-
-def add_confirm_parser(add_command: AddCommand) -> None:
-    parser = add_command(
-        "confirm", help="retrain the front and the uniform placements with fresh seeds (the search verdict's data)"
-    )
-    parser.add_argument("study", help="study folder written by nas search (results/<space name>)")
+def add_confirm_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("study", help=STUDY_HELP)
     parser.add_argument("--seeds", type=positive_int, default=3, help="fresh seeds per genotype (default 3)")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--front-only", action="store_true", help="every front genotype (the default)")
@@ -308,95 +354,64 @@ def add_confirm_parser(add_command: AddCommand) -> None:
     parser.add_argument(
         "--budget-scale", type=positive_float, default=1.0, help="iterations × F of the search's budget (default 1)"
     )
-    parser.add_argument("--address", help="Ray cluster address to join (default: start Ray locally)")
-    parser.set_defaults(handler=run_confirm)
 
 
-def run_experiment(args: argparse.Namespace) -> int:
-    run = trial_runner(args.address)
+def confirmation_result(args: argparse.Namespace, run: ModuleType) -> TrialsResult:
+    from nas.search import confirmation
+
+    top = None if args.front_only else args.top
+    folder = StudyFolder(Path(args.study))
+    return confirmation.confirm(folder, args.seeds, top, args.budget_scale, args.address, training.train, sys.stderr)
+
+
+def add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--space", required=True, help="search space YAML with an experiment: section")
+    parser.add_argument("--results", default="results", help="results folder (default results/)")
+    parser.add_argument("--plan", action="store_true", help="print the arms, runs, wall time and power; train nothing")
+
+
+def experiment_result(args: argparse.Namespace, run: ModuleType) -> TrialsResult:
+    from nas.report import experiment_section
     from nas.search import experiment
 
     settings = run.RunSettings(results=Path(args.results), address=args.address)
     if args.plan:
-        return _print_plan(experiment.prepare(args.space, settings), args.json)
-    prepared, summary = experiment.run_experiment(args.space, settings)
-    runs = {
-        "study": str(prepared.folder.root), "arms": len(prepared.arms), "seeds": list(prepared.design.seeds),
-        "runs": summary.finished, "trained": summary.trained, "duplicates": summary.duplicates,
-        "failed": summary.failed,
-    }  # fmt: skip
-    print(json.dumps(runs, indent=2) if args.json else (
-        f"experiment of {runs['study']}: {runs['arms']} arms × seeds {runs['seeds']}: {runs['runs']} runs "
-        f"({runs['trained']} trained, {runs['duplicates']} duplicates, {runs['failed']} failed)"
-    ))  # fmt: skip
-    if summary.interrupted:
-        print("the experiment stopped early; run the same command again to resume it", file=sys.stderr)
+        prepared = experiment.prepare(args.space, settings)
+        return experiment.plan(prepared, experiment_section.planned_power(prepared.folder, prepared.design))
+    return experiment.run_experiment(args.space, settings)
+
+
+TRAINS = {"search": search_result, "confirm": confirmation_result, "experiment": experiment_result}
+
+
+def run_trials(args: argparse.Namespace) -> int:
+    """``nas search``, ``nas confirm`` and ``nas experiment``: train (or plan) a study's trials, print the result."""
+    result = TRAINS[args.command](args, trial_runner(args.address))
+    print_result(result, args.json)
+    if result.interrupted:
+        logger.warning("%s stopped early; run the same command again to resume it", result.kind.activity)
         return EXIT_INTERRUPTED
-    print(f"report: nas report {prepared.folder.root}", file=sys.stderr)
     return 0
 
 
-def _print_plan(prepared: Any, as_json: bool) -> int:
-    """``nas experiment --plan``: arms, runs, wall time and power of ``prepared`` (an ``ExperimentRuns``)."""
-    from nas.report import experiment_section
-    from nas.report.experiment import seeds_text
-    from nas.search import experiment
-
-    settings = prepared.space.experiment
-    left = experiment.runs_left(prepared)
-    time = experiment.estimate_time(prepared, len(left))
-    power = experiment_section.planned_power(prepared.folder, prepared.design)
-    plan = {
-        "study": str(prepared.folder.root),
-        "arms": [{"label": arm.label, "genotype": arm.genotype} for arm in prepared.arms],
-        "seeds": list(settings.seeds), "runs": len(prepared.runs), "runs_left": len(left),
-        "estimated_seconds": time.seconds, "per_run_seconds": time.per_run_seconds, "parallel": time.parallel,
-        "time_source": time.source, "noise_db": power.noise_db, "noise_source": power.noise_source,
-        "intra_seed_correlation": power.correlation, "correlation_source": power.correlation_source,
-        "contrasts": power.contrasts, "margin_db": settings.margin_db,
-        "detectable_db_at_80_percent_power": power.detectable_db, "seeds_to_detect_margin": power.seeds_for_margin,
-    }  # fmt: skip
-    if as_json:
-        print(json.dumps(plan, indent=2))
-        return 0
-    print(f"experiment plan for {plan['study']} (nothing is trained)")
-    for arm in prepared.arms:
-        print(f"  arm {arm.label:<28} {arm.genotype}")
-    print(f"runs            {len(prepared.arms)} arms × {len(settings.seeds)} seeds = {plan['runs']} "
-          f"({plan['runs_left']} still to train)")  # fmt: skip
-    print(f"wall time       about {time.seconds / 60:.1f} min ({time.per_run_seconds:.1f} s a run, {time.parallel} "
-          f"at once; {time.source})")  # fmt: skip
-    print(f"seed noise      {power.noise_db:.3f} dB beyond the seed ({power.noise_source})")
-    correlation = "unknown" if power.correlation is None else f"{power.correlation:.2f}"
-    print(f"pairing         intra-seed correlation {correlation} ({power.correlation_source})")
-    print(f"power           with {len(settings.seeds)} seeds, effects of {power.detectable_db:.3f} dB are detected "
-          f"with 80 % power ({power.contrasts} contrasts, Bonferroni); detecting the margin "
-          f"{settings.margin_db:g} dB needs {seeds_text(power.seeds_for_margin)} seeds")  # fmt: skip
-    return 0
-
-
-def add_experiment_parser(add_command: AddCommand) -> None:
-    parser = add_command(
-        "experiment", help="train the space's designed experiment (arms × seeds) to test where attention helps"
+def add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("study", help=STUDY_HELP)
+    parser.add_argument(
+        "--to-dashboard", action="store_true", help="also save the plots and verdict into the study for nas dashboard"
     )
-    parser.add_argument("--space", required=True, help="search space YAML with an experiment: section")
-    parser.add_argument("--results", default="results", help="results folder (default results/)")
-    parser.add_argument("--address", help="Ray cluster address to join (default: start Ray locally)")
-    parser.add_argument("--plan", action="store_true", help="print the arms, runs, wall time and power; train nothing")
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
-    parser.set_defaults(handler=run_experiment)
 
 
 def run_report(args: argparse.Namespace) -> int:
     from nas.report import build  # matplotlib and plotly load only for reports
 
-    built = build.build(StudyFolder(Path(args.study)), to_dashboard=args.to_dashboard)
-    if args.json:
-        print(json.dumps(built.to_json(), indent=2))
-        return 0
-    print(built.markdown.split("## What the numbers measure")[0].strip())
-    print(f"\nreport: {built.folder / 'index.html'}  ({built.folder / 'report.md'}, figures/, pareto.csv)")
+    print_result(build.build(StudyFolder(Path(args.study)), to_dashboard=args.to_dashboard), args.json)
     return 0
+
+
+def add_dashboard_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("study", help=STUDY_HELP)
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=port_number, default=8080, help="port (default 8080)")
 
 
 def run_dashboard(args: argparse.Namespace) -> int:
@@ -406,26 +421,11 @@ def run_dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_network_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options naming a trained network and the images to run it on (``trained_network`` reads them)."""
-    parser.add_argument("--checkpoint", help="a checkpoint written by nas train --save")
-    parser.add_argument("--arch", choices=["a2n"], help="a released architecture, with --scale and --weights")
-    parser.add_argument("--scale", type=int, choices=networks.SUPPORTED_SCALES)
-    parser.add_argument(
-        "--weights",
-        help="released weights (state dict) for --arch, e.g. the A2N authors' (the harness never downloads)",
-    )
-    parser.add_argument(
-        "--input-range", type=positive_float, default=255.0, help="pixel range --weights were trained on (A2N: 255)"
-    )
-    parser.add_argument("--data", required=True, help="folder of HR images (Set5, Set14, B100, ...)")
-    parser.add_argument("--tile", type=positive_int, help="LR tile size, to bound memory on large images")
-    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+# --- options every command of a kind shares (argparse parents) ---
 
 
 def _message_options() -> argparse.ArgumentParser:
-    """-q / -v, which every command takes (an argparse parent): how much the harness says on stderr."""
+    """-q / -v, which every command takes: how much the harness says on stderr."""
     parent = argparse.ArgumentParser(add_help=False)
     amount = parent.add_mutually_exclusive_group()
     amount.add_argument(
@@ -438,14 +438,72 @@ def _message_options() -> argparse.ArgumentParser:
     return parent
 
 
+def _json_option() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--json", action="store_true", help="print the result as JSON (machine-readable)")
+    return parent
+
+
+def _address_option() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--address", help="Ray cluster address to join (default: start Ray locally)")
+    return parent
+
+
+def _device_option() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--device", help="torch device, e.g. cpu, cuda, cuda:1 (default: cuda if present, else cpu)")
+    return parent
+
+
+def chosen_device(args: argparse.Namespace) -> str:
+    """``--device``, checked, or the default device (``nas.devices.default_device``)."""
+    return devices.check_device(args.device or devices.default_device())
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: its arguments beside its handler, and the shared options (parents) it takes."""
+
+    name: str
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    handler: Callable[[argparse.Namespace], int]
+    options: tuple[Callable[[], argparse.ArgumentParser], ...] = ()
+
+
+COMMANDS = (
+    Command("blocks", "list the registered attention blocks", add_blocks_arguments, run_blocks, (_json_option,)),
+    Command("eval", "evaluate a trained network with the SR protocol", add_eval_arguments, run_eval,
+            (_json_option, _device_option)),
+    Command("ablate", "switch a trained network's attention off per depth and group; PSNR/SSIM lost",
+            add_ablate_arguments, run_ablate, (_json_option, _device_option)),
+    Command("attention-maps", "a trained network's attention maps and their correlation with high frequencies",
+            add_attention_maps_arguments, run_attention_maps, (_json_option, _device_option)),
+    Command("cost", "params, MACs and ops of a genotype", add_cost_arguments, run_cost, (_json_option, _device_option)),
+    Command("train", "train a genotype with the space's proxy budget", add_train_arguments, run_train,
+            (_json_option, _device_option)),
+    Command("search", "search the space: Ray Tune trials, Optuna Pareto search", add_search_arguments, run_trials,
+            (_json_option, _address_option)),
+    Command("confirm", "retrain the front and the uniform placements with fresh seeds (the search verdict's data)",
+            add_confirm_arguments, run_trials, (_json_option, _address_option)),
+    Command("experiment", "train the space's designed experiment (arms × seeds) to test where attention helps",
+            add_experiment_arguments, run_trials, (_json_option, _address_option)),
+    Command("report", "Pareto report of a study: does attention help only where it helps?", add_report_arguments,
+            run_report, (_json_option,)),
+    Command("dashboard", "serve optuna-dashboard on a study, live", add_dashboard_arguments, run_dashboard),
+)  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nas", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    add_command = functools.partial(commands.add_parser, parents=[_message_options()])
-    _add_network_commands(add_command)
-    _add_genotype_commands(add_command)
-    _add_study_commands(add_command)
+    for command in COMMANDS:
+        parents = [_message_options(), *(option() for option in command.options)]
+        subparser = commands.add_parser(command.name, help=command.help, parents=parents)
+        command.arguments(subparser)
+        subparser.set_defaults(handler=command.handler)
     return parser
 
 
@@ -480,100 +538,6 @@ def _messages_said(command: str, verbosity: int) -> Iterator[None]:
         logger.propagate = propagate
 
 
-def _add_network_commands(add_command: AddCommand) -> None:
-    """The block zoo and trained networks: ``blocks``, ``eval``, ``ablate``, ``attention-maps``."""
-    blocks_parser = add_command("blocks", help="list the registered attention blocks")
-    blocks_parser.add_argument(
-        "--channels",
-        type=bounded_int(1, blocks.MAX_CHANNELS),
-        default=40,
-        help=f"feature width, 1 to {blocks.MAX_CHANNELS} (default 40)",
-    )
-    blocks_parser.add_argument("--json", action="store_true", help="machine-readable output")
-    blocks_parser.set_defaults(handler=run_blocks)
-
-    eval_parser = add_command("eval", help="evaluate a trained network with the SR protocol")
-    add_network_arguments(eval_parser)
-    eval_parser.add_argument("--lr-folder", help="read LR images from here instead of making them (<name>xS.png)")
-    eval_parser.add_argument(
-        "--y", choices=protocol.Y_MODES, default=protocol.Y_FLOAT,
-        help="Y kept in float (default; BasicSR, A2N's 38.06 dB) or rounded to uint8 (RCAN's MATLAB scripts)",
-    )  # fmt: skip
-    eval_parser.set_defaults(handler=run_eval)
-
-    ablate_parser = add_command(
-        "ablate", help="switch a trained network's attention off per depth and group; PSNR/SSIM lost"
-    )
-    add_network_arguments(ablate_parser)
-    ablate_parser.add_argument("--groups", help="depths switched off together, e.g. 0-3,4-7 (default: 4 groups)")
-    ablate_parser.add_argument(
-        "--mode", choices=["remove", "renormalise"], help="a2b: zero the attention branch, or give the other weight 1"
-    )
-    ablate_parser.add_argument("--out", help="folder for ablation.json and ablation.png")
-    ablate_parser.set_defaults(handler=run_ablate)
-
-    maps_parser = add_command(
-        "attention-maps", help="a trained network's attention maps and their correlation with high frequencies"
-    )
-    add_network_arguments(maps_parser)
-    maps_parser.add_argument("--images", type=positive_int, help="only the first N images of --data")
-    maps_parser.add_argument("--layers", type=depth_list, help="depths drawn in the figure, e.g. 0,7,15")
-    maps_parser.add_argument("--out", help="folder for attention_maps.json and attention_maps.png")
-    maps_parser.set_defaults(handler=run_attention_maps)
-
-
-def _add_genotype_commands(add_command: AddCommand) -> None:
-    """One genotype of a space: ``cost``, ``train``."""
-    cost_parser = add_command("cost", help="params, MACs and ops of a genotype")
-    cost_parser.add_argument("--space", required=True, help="search space YAML")
-    cost_parser.add_argument("--genotype", required=True, help=GENOTYPE_HELP)
-    cost_parser.add_argument("--latency", action="store_true", help="also time the forward pass")
-    cost_parser.add_argument("--device", default=training.default_device(), help="device for --latency")
-    cost_parser.add_argument("--json", action="store_true", help="machine-readable output")
-    cost_parser.set_defaults(handler=run_cost)
-
-    train_parser = add_command("train", help="train a genotype with the space's proxy budget")
-    train_parser.add_argument("--space", required=True, help="search space YAML")
-    train_parser.add_argument("--genotype", required=True, help=GENOTYPE_HELP)
-    train_parser.add_argument(
-        "--seed", type=bounded_int(0, MAX_SEED), help=f"0 to {MAX_SEED}; default: the space's first proxy seed"
-    )
-    train_parser.add_argument("--device", help="torch device (default: GPU if present, else CPU)")
-    train_parser.add_argument("--json", action="store_true", help="machine-readable output")
-    train_parser.add_argument("--save", help="write the trained network here (a checkpoint for nas eval/ablate)")
-    train_parser.set_defaults(handler=run_train)
-
-
-def _add_study_commands(add_command: AddCommand) -> None:
-    """A study folder: ``search``, ``confirm``, ``experiment``, ``report``, ``dashboard``."""
-    search_parser = add_command("search", help="search the space: Ray Tune trials, Optuna Pareto search")
-    search_parser.add_argument("--space", required=True, help="search space YAML")
-    search_parser.add_argument("--trials", type=positive_int, help="total trials of the study (default: the space's)")
-    search_parser.add_argument("--results", default="results", help="results folder (default results/)")
-    search_parser.add_argument("--storage", help="Optuna storage URL (default: a journal file in the study folder)")
-    search_parser.add_argument("--address", help="Ray cluster address to join (default: start Ray locally)")
-    search_parser.add_argument("--fresh", action="store_true", help="start a new study (the old folder is kept)")
-    search_parser.add_argument("--json", action="store_true", help="print the study summary as JSON")
-    search_parser.set_defaults(handler=run_search)
-
-    add_confirm_parser(add_command)
-    add_experiment_parser(add_command)
-
-    report_parser = add_command("report", help="Pareto report of a study: does attention help only where it helps?")
-    report_parser.add_argument("study", help="study folder written by nas search (results/<space name>)")
-    report_parser.add_argument(
-        "--to-dashboard", action="store_true", help="also save the plots and verdict into the study for nas dashboard"
-    )
-    report_parser.add_argument("--json", action="store_true", help="print the verdict, labels and front as JSON")
-    report_parser.set_defaults(handler=run_report)
-
-    dashboard_parser = add_command("dashboard", help="serve optuna-dashboard on a study, live")
-    dashboard_parser.add_argument("study", help="study folder written by nas search (results/<space name>)")
-    dashboard_parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    dashboard_parser.add_argument("--port", type=port_number, default=8080, help="port (default 8080)")
-    dashboard_parser.set_defaults(handler=run_dashboard)
-
-
 def _stop_on_sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # SIGTERM (kill, a job scheduler) stops as cleanly as Ctrl-C
 
@@ -588,6 +552,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"nas {args.command}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        resume = "; run the same command again to resume it" if args.command == "search" else ""
+        resume = "; run the same command again to resume it" if args.command in TRAINS else ""
         print(f"nas {args.command}: stopped{resume}", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -7,6 +7,11 @@ import torch
 from nas.errors import InputError
 
 
+def default_device() -> str:
+    """The device a command runs on when ``--device`` is not given: the GPU where there is one."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def available() -> list[str]:
     """The devices this torch build can run on here, as ``--device`` values."""
     found = ["cpu"]

@@ -101,10 +101,10 @@ def space_writer():
     return write_space
 
 
-def designed_trainings(folder, kind: str) -> list[tuple[str, int]]:
+def designed_trainings(folder, kind) -> list[tuple[str, int]]:
     """(genotype, seed) of every training of ``folder``'s designed runs of ``kind`` that ran to the end (trial logs)."""
     done = []
-    for log in folder.logs.glob(f"{kind}-trial-*.log"):
+    for log in folder.logs.glob(f"{kind.value}-trial-*.log"):
         first, *rest = log.read_text().splitlines()
         words = first.split()  # date time trial N: GENOTYPE seed SEED on DEVICE
         done.extend((words[4], int(words[6])) for line in rest if "loss curve:" in line)

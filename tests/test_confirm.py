@@ -43,13 +43,13 @@ def test_a_truly_better_mixed_placement_is_confirmed_and_a_killed_confirmation_r
 ):
     folder = grid_study(space_writer, small_images, tmp_path, "better", ["noisy", "clean"])
     command = confirm_command(folder, ray_cluster.address)
-    killed_run(command, folder.trials_csv_of(studies.CONFIRMATION), rows=4)
+    killed_run(command, folder.trials_csv_of(studies.Kind.CONFIRMATION), rows=4)
     second = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ})
     assert second.returncode == 0, second.stderr[-2000:]
 
-    trainings = trainings_of(folder, studies.CONFIRMATION)
+    trainings = trainings_of(folder, studies.Kind.CONFIRMATION)
     assert trainings and len(trainings) == len(set(trainings)), "a genotype and seed was trained twice"
-    confirmed = studies.load_designed(folder, studies.CONFIRMATION)
+    confirmed = studies.load_designed(folder, studies.Kind.CONFIRMATION)
     search_seeds = {record_of(t).seed for t in studies.load_study(folder).get_trials()}
     assert set(confirmed.user_attrs["seeds"]).isdisjoint(search_seeds) and len(confirmed.user_attrs["seeds"]) == 4
     runs = [record_of(t) for t in confirmed.get_trials() if t.state.name == "COMPLETE"]

@@ -14,9 +14,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from nas.core import experiment, spaces
+from nas.core import spaces
+from nas.core.design import ExperimentDesign, make_design
 from nas.core.genotypes import Genotype
-from nas.report import experiment as analysis
+from nas.report import effects as analysis
 from nas.report import verdicts
 
 SIGMA = 0.1
@@ -34,10 +35,10 @@ def short_collections():
 
 def design_of(depth: int, groups, control: str | None = None, seeds=SEEDS, blocks=("a2b",)):
     space = spaces.parse({"name": "t", "scale": 2, "channels": 16, "depth": depth, "choices": ["none", "pa", "a2b"]})
-    return experiment.make_design(space, list(blocks), groups, list(seeds), MARGIN, control=control)
+    return make_design(space, list(blocks), groups, list(seeds), MARGIN, control=control)
 
 
-def planted_at(design: experiment.ExperimentDesign, depths: set[int], effect: float) -> np.ndarray:
+def planted_at(design: ExperimentDesign, depths: set[int], effect: float) -> np.ndarray:
     """Per arm: ``effect`` where a2b sits at any of ``depths``, else 0."""
     return np.array(
         [effect if any(Genotype.parse(arm.genotype).blocks[d] == "a2b" for d in depths) else 0.0 for arm in design.arms]

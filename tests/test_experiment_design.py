@@ -1,10 +1,11 @@
-"""The arms of a designed attention-placement experiment (nas.core.experiment)."""
+"""The arms of a designed attention-placement experiment (nas.core.design)."""
 
 from __future__ import annotations
 
 import pytest
 
-from nas.core import capacity, experiment, spaces
+from nas.core import capacity, spaces
+from nas.core.design import Arm, ExperimentError, Role, make_design
 from nas.core.genotypes import Genotype
 from nas.errors import InputError
 
@@ -16,12 +17,12 @@ def space(depth: int = 8, **extra: object) -> spaces.SearchSpace:
                          **extra})  # fmt: skip
 
 
-def placement(arm: experiment.Arm) -> tuple[str, ...]:
+def placement(arm: Arm) -> tuple[str, ...]:
     return Genotype.parse(arm.genotype).blocks
 
 
 def test_arms_of_two_blocks_with_their_controls() -> None:
-    design = experiment.make_design(space(), ["a2b", "pa"], GROUPS, [0, 1, 2, 3], 0.1)
+    design = make_design(space(), ["a2b", "pa"], GROUPS, [0, 1, 2, 3], 0.1)
     # none, then per block: uniform + 4 only + 4 drop, and the same for its control.
     assert len(design.arms) == 1 + 2 * 18
     assert len({arm.genotype for arm in design.arms}) == len(design.arms)
@@ -38,18 +39,18 @@ def test_arms_of_two_blocks_with_their_controls() -> None:
 
 
 def test_arms_that_are_the_same_genotype_are_trained_once() -> None:
-    whole = experiment.make_design(space(), ["pa"], [tuple(range(8))], [0, 1], 0.1, control=None)
+    whole = make_design(space(), ["pa"], [tuple(range(8))], [0, 1], 0.1, control=None)
     assert [arm.label for arm in whole.arms] == ["none", "pa uniform"]
     assert whole.arm("pa", "only", 0) is whole.arm("pa", "uniform")
     assert whole.arm("pa", "drop", 0) is whole.arm("pa", "none")
-    halves = experiment.make_design(space(), ["pa"], [(0, 1, 2, 3), (4, 5, 6, 7)], [0, 1], 0.1, control=None)
+    halves = make_design(space(), ["pa"], [(0, 1, 2, 3), (4, 5, 6, 7)], [0, 1], 0.1, control=None)
     assert len(halves.arms) == 4  # only 0-3 is drop 4-7 and only 4-7 is drop 0-3
     assert halves.arm("pa", "drop", 1) is halves.arm("pa", "only", 0)
-    assert halves.arm("pa", "only", 0).also == (experiment.Role("pa", "drop", 1),)
+    assert halves.arm("pa", "only", 0).also == (Role("pa", "drop", 1),)
 
 
 def test_depths_that_exclude_the_block_keep_none() -> None:
-    design = experiment.make_design(space(overrides={2: ["none", "pa"]}), ["a2b"], GROUPS, [0, 1], 0.1, control=None)
+    design = make_design(space(overrides={2: ["none", "pa"]}), ["a2b"], GROUPS, [0, 1], 0.1, control=None)
     assert placement(design.arm("a2b", "uniform")) == ("a2b", "a2b", "none") + ("a2b",) * 5
     assert placement(design.arm("a2b", "only", 1)) == ("none", "none", "none", "a2b") + ("none",) * 4
 
@@ -70,18 +71,18 @@ def test_depths_that_exclude_the_block_keep_none() -> None:
     ],
 )
 def test_impossible_designs_are_refused_clearly(blocks, groups, seeds, margin, control, message) -> None:
-    with pytest.raises(experiment.ExperimentError, match=message):
-        experiment.make_design(space(), blocks, groups, seeds, margin, control=control)
+    with pytest.raises(ExperimentError, match=message):
+        make_design(space(), blocks, groups, seeds, margin, control=control)
 
 
 def test_a_group_where_the_block_is_never_allowed_is_refused() -> None:
     excluded = space(overrides={0: ["none"], 1: ["none", "pa"]})
-    with pytest.raises(experiment.ExperimentError, match=r"groups\[0\] \[0, 1\]: block 'a2b' is not a choice"):
-        experiment.make_design(excluded, ["a2b"], GROUPS, [0, 1], 0.1)
+    with pytest.raises(ExperimentError, match=r"groups\[0\] \[0, 1\]: block 'a2b' is not a choice"):
+        make_design(excluded, ["a2b"], GROUPS, [0, 1], 0.1)
 
 
 def test_a_block_too_small_to_control_is_refused_with_the_capacity_message() -> None:
     with_ca = spaces.parse({"name": "t", "scale": 2, "channels": 40, "depth": 4, "choices": ["none", "ca"]})
     with pytest.raises(InputError, match="fewer than one inner channel"):
-        experiment.make_design(with_ca, ["ca"], [(0, 1), (2, 3)], [0, 1], 0.1)
-    assert len(experiment.make_design(with_ca, ["ca"], [(0, 1), (2, 3)], [0, 1], 0.1, control=None).arms) == 4
+        make_design(with_ca, ["ca"], [(0, 1), (2, 3)], [0, 1], 0.1)
+    assert len(make_design(with_ca, ["ca"], [(0, 1), (2, 3)], [0, 1], 0.1, control=None).arms) == 4

@@ -38,13 +38,13 @@ def test_an_experiment_is_planned_trained_resumed_after_kill_and_reported(
     assert not folder.root.exists()  # planning writes nothing
 
     command = experiment_command(space_file, results, "--address", ray_cluster.address)
-    killed_run(command, folder.trials_csv_of(studies.EXPERIMENT), rows=4)
+    killed_run(command, folder.trials_csv_of(studies.Kind.EXPERIMENT), rows=4)
     second = subprocess.run(command, capture_output=True, text=True, timeout=400)
     assert second.returncode == 0, second.stderr[-2000:]
 
-    trainings = trainings_of(folder, studies.EXPERIMENT)
+    trainings = trainings_of(folder, studies.Kind.EXPERIMENT)
     assert trainings and len(trainings) == len(set(trainings)), "a genotype and seed was trained twice"
-    runs = [record_of(t) for t in studies.load_designed(folder, studies.EXPERIMENT).get_trials()]
+    runs = [record_of(t) for t in studies.load_designed(folder, studies.Kind.EXPERIMENT).get_trials()]
     done = {(r.genotype, r.seed) for r in runs if r.outcome is not None and r.outcome.has_values}
     assert done == {(arm["genotype"], seed) for arm in plan["arms"] for seed in plan["seeds"]}  # what was planned
 

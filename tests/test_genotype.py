@@ -8,7 +8,7 @@ import torch
 import blocks
 from nas.core import networks, spaces
 from nas.core.genotypes import Genotype, GenotypeError, a2n
-from nas.sr import checkpoint
+from nas.sr import weight_files
 
 SPACE = spaces.parse(
     {"name": "g", "scale": 3, "channels": 16, "upsampler_channels": 8, "depth": 4, "choices": ["none", "shuffle"],
@@ -67,9 +67,9 @@ def test_a2n_genotype_has_the_published_parameter_count(scale: int, expected: in
 
 
 def test_a2n_genotype_loads_the_released_checkpoint_tensor_by_tensor(reference) -> None:
-    state = networks.from_official_keys(checkpoint.read_state_dict(reference / "a2n" / "a2n_x2_official.pt"))
+    state = networks.from_official_keys(weight_files.read_state_dict(reference / "a2n" / "a2n_x2_official.pt"))
     network = networks.build(a2n(2))
-    checkpoint.load_exactly(network, state, "released A2N")
+    weight_files.load_exactly(network, state, "released A2N")
     for key, tensor in network.state_dict().items():
         assert torch.equal(tensor, state[key]), key
 

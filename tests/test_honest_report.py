@@ -11,6 +11,7 @@ import pytest
 from scipy import stats
 
 from nas.core import bounds, counting, genotypes, spaces
+from nas.core.objectives import COUNTED_COSTS
 from nas.report import analysis, build
 from nas.report.reference import psnr_floor, space_reference
 
@@ -74,7 +75,7 @@ def test_reference_uses_the_constraint_and_falls_back_when_the_validation_folder
 
 
 def test_costliest_genotype_takes_the_costliest_choice_at_every_depth(space: spaces.SearchSpace) -> None:
-    for cost in bounds.COUNTED_COSTS:
+    for cost in COUNTED_COSTS:
         costliest = getattr(counting.network_cost(bounds.costliest(space, cost)), cost)
         for first in space.choices:
             for second in space.choices:

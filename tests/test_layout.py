@@ -3,7 +3,8 @@ Optuna nor Ray.
 
 Imports are read from the source (every ``import`` statement, also inside functions) and followed through the
 package's own modules, so a rule cannot be broken through an intermediate module either. The command line
-(``nas.cli``, ``nas.__main__``) composes every layer and is exempt.
+(``nas.cli``, ``nas.__main__``) composes every layer and is exempt. Facts have one home: a default's literal, and
+every path of a study folder (``StudyFolder``), are spelled in one module only.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from nas.search.studies import Kind, StudyFolder
 
 PACKAGE = Path(__file__).resolve().parents[1] / "nas"
 ENTRY_POINTS = ("cli", "__main__")
@@ -106,7 +109,7 @@ def test_the_rule_check_finds_a_planted_violation(tmp_path: Path, module: str, s
 
 def test_importing_the_sr_layer_and_the_package_loads_neither_optuna_nor_ray() -> None:
     code = (
-        "import sys, nas, nas.sr.evaluate, nas.sr.checkpoint, nas.sr.data; "
+        "import sys, nas, nas.sr.evaluate, nas.sr.weight_files, nas.sr.data; "
         "print(sorted(m for m in ('ray', 'optuna') if m in sys.modules))"
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -134,3 +137,45 @@ def test_each_default_is_written_in_one_module_only(literal: str) -> None:
         if literal in path.read_text()
     }
     assert found <= {DEFAULTS_AT_HOME[literal]}, f"{literal!r} is spelled outside its home: {sorted(found)}"
+
+
+def study_folder_names() -> set[str]:
+    """Every file and folder name of a study folder's layout, as ``StudyFolder`` spells them."""
+    folder = StudyFolder(Path("study"))
+    paths = [getattr(folder, name) for name, value in vars(StudyFolder).items() if isinstance(value, property)]
+    for kind in Kind:
+        paths += [folder.trials_csv_of(kind), folder.trial_log(1, kind)]
+    return {path.name for path in paths if path != folder.root}
+
+
+def spelled_paths(path: Path, names: set[str]) -> list[str]:
+    """String constants of ``path`` (docstrings aside) that spell a study-folder path: a file name of the layout
+    anywhere, a folder name joined with ``/``, or a piece of a trial's file name."""
+    tree = ast.parse(path.read_text())
+    docstrings = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Expr)}
+    joined = {id(side) for node in ast.walk(tree) if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div)
+              for side in (node.left, node.right)}  # fmt: skip
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Constant) or not isinstance(node.value, str) or id(node) in docstrings:
+            continue
+        text = node.value
+        file_name = text in names and "." in text
+        if file_name or (text in names and id(node) in joined) or any(p in text for p in ("trial-", "trials-")):
+            found.append(f"{path}:{node.lineno}: {text!r}")
+    return found
+
+
+def test_no_study_folder_path_is_spelled_outside_the_study_folder_type(tmp_path: Path) -> None:
+    names = study_folder_names()
+    assert {"optuna.journal", "trials.csv", "search.lock", "tune", "report", "pareto.csv", "dashboard"} <= names
+    home = PACKAGE / "search" / "studies.py"
+    sources = [p for folder in ("nas", "blocks") for p in (PACKAGE.parent / folder).rglob("*.py") if p != home]
+    assert [line for source in sources for line in spelled_paths(source, names)] == []
+    planted = tmp_path / "planted.py"
+    planted.write_text(
+        '"""Writes trials.csv."""\nkeys = {"report": 1, "csv": "trials.csv"}\n'
+        'log = root / "report" / f"confirmation-trial-{1:05d}.log"\n'
+    )
+    found = sorted(line.split(": ", 1)[1] for line in spelled_paths(planted, names))
+    assert found == ["'confirmation-trial-'", "'report'", "'trials.csv'"]

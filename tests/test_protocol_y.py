@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from nas.core import genotypes, networks
-from nas.sr import checkpoint, data, evaluate, metrics, protocol
+from nas.sr import data, evaluate, metrics, protocol, weight_files
 from nas.sr.bicubic import bicubic_upsample
 
 
@@ -31,7 +31,7 @@ def test_uint8_y_is_rounded_and_float_y_is_not() -> None:
 def test_a2n_uint8_y_reads_0_085_db_below_float_y_on_set5_x2(reference, set5_x2) -> None:
     network = networks.build(genotypes.a2n(2), input_range=255.0).eval()
     weights = reference / "a2n" / "a2n_x2_official.pt"
-    checkpoint.load_exactly(network, networks.from_official_keys(checkpoint.read_state_dict(weights)), weights)
+    weight_files.load_exactly(network, networks.from_official_keys(weight_files.read_state_dict(weights)), weights)
     outputs = [evaluate.to_uint8_image(evaluate.super_resolve(network, pair.lr, 2)) for pair in set5_x2]  # once
     by_y = {y: np.mean([metrics.psnr(sr, pair.hr, 2, y) for sr, pair in zip(outputs, set5_x2, strict=True)])
             for y in protocol.Y_MODES}  # fmt: skip

@@ -22,7 +22,8 @@ import yaml
 from conftest import free_port
 from scipy import stats
 
-from nas.core import experiment, spaces, training
+from nas.core import spaces, training
+from nas.core.design import make_design
 from nas.report import analysis, build, experiment_section
 from nas.search import run, studies
 from nas.search.records import CSV_COLUMNS, Outcome
@@ -291,7 +292,7 @@ def test_dashboard_serves_the_study_over_http_and_in_the_browser(small_study: St
 
 
 def test_an_experiment_planned_on_a_search_takes_its_noise_from_paired_baselines(small_study: StudyFolder) -> None:
-    design = experiment.make_design(small_study.space(), ("pa",), ((0,), (1,)), (5, 6), 0.05, "conv")
+    design = make_design(small_study.space(), ("pa",), ((0,), (1,)), (5, 6), 0.05, "conv")
     power = experiment_section.planned_power(small_study, design)
     paired = analysis.paired_noise(analysis.trials_frame(studies.load_study(small_study)))
     assert paired.std_db is not None and paired.baselines == 3

@@ -156,7 +156,7 @@ def test_a_second_search_on_a_live_study_stops_naming_the_holder_and_a_dead_ones
         holder.send_signal(signal.SIGKILL)
         holder.wait()
     with caplog.at_level(logging.INFO, logger="nas"), lock.hold(folder):  # the dead holder's flock went with it
-        assert json.loads(lock.lock_path(folder).read_text())["pid"] == os.getpid()
+        assert json.loads(folder.lock_file.read_text())["pid"] == os.getpid()
     assert f"took over the study lock of process {holder.pid}" in caplog.text
 
 
@@ -297,7 +297,7 @@ def test_sigterm_stops_a_search_cleanly_and_the_next_run_reruns_its_trials(
     assert "run the same command again to resume it" in stderr
     for dump in ("Traceback", "Fatal Python error", "*** SIGTERM received", "Stack trace"):
         assert dump not in stderr
-    assert not lock.lock_path(folder).read_text()  # the lock was let go
+    assert not folder.lock_file.read_text()  # the lock was let go
     in_flight = {t.number for t in studies.load_study(folder).get_trials() if not t.state.is_finished()}
     assert in_flight
 
@@ -388,5 +388,5 @@ def test_designed_runs_are_not_added_to_a_study_from_before_per_module_seeding(s
     record = json.loads(folder.study_record.read_text())
     folder.study_record.write_text(json.dumps({k: v for k, v in record.items() if k != "initial_weights"}))
     with pytest.raises(StudyError, match="new runs can neither reuse nor be paired with them"):
-        designed.open_designed(folder, studies.EXPERIMENT, folder.space())
-    assert studies.load_designed(folder, studies.EXPERIMENT) is None  # nothing was created in its storage
+        designed.open_designed(folder, studies.Kind.EXPERIMENT, folder.space())
+    assert studies.load_designed(folder, studies.Kind.EXPERIMENT) is None  # nothing was created in its storage

@@ -12,10 +12,9 @@ from collections.abc import Callable
 
 from nas.core import counting, genotypes
 from nas.core.genotypes import Genotype
+from nas.core.objectives import COUNTED_COSTS, OBJECTIVES
 from nas.core.spaces import SearchSpace
 
-COUNTED_COSTS = ("macs", "params")  # costs that are exact counts; latency is measured and is neither
-CONSTRAINED_COST = {"max_macs": "macs", "max_params": "params"}
 NOISE_SEEDS = 3  # seeds to suggest: two give a seed-noise interval on one degree of freedom per baseline
 
 
@@ -53,10 +52,10 @@ def cheapest_with(space: SearchSpace, block: str, cost: str) -> Genotype | None:
 def never_feasible(space: SearchSpace) -> dict[str, str]:
     """Blocks that no genotype of ``space`` can use within its counted-cost constraints, with the reason."""
     reasons = {}
-    for constraint, cost in CONSTRAINED_COST.items():
-        if constraint not in space.constraints:
+    for cost in COUNTED_COSTS:
+        constraint, limit = OBJECTIVES[cost].constraint, OBJECTIVES[cost].limit(space.constraints)
+        if limit is None:
             continue
-        limit = space.constraints[constraint]
         for block in space.all_blocks():
             cheapest = cheapest_with(space, block, cost)
             value = getattr(counting.network_cost(cheapest), cost) if cheapest is not None else 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import blocks
 
@@ -28,6 +29,40 @@ class BlockRow:
     note: str = ""
 
 
+@dataclass(frozen=True)
+class Catalogue:
+    """The registered blocks at one feature width, as ``nas blocks`` lists them."""
+
+    channels: int
+    rows: list[BlockRow]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"channels": self.channels, "blocks": [asdict(row) for row in self.rows]}
+
+    def to_text(self) -> str:
+        """A fixed-width text table."""
+        header = ("block", f"params@C={self.channels}", "min input", "memory", "source")
+        lines = [
+            (
+                row.name,
+                f"{row.params:,}" if row.params is not None else f"n/a ({row.note})",
+                f"{row.min_size}x{row.min_size}",
+                "O((HW)^2)" if row.quadratic else "O(HW)",
+                row.paper,
+            )
+            for row in self.rows
+        ]
+        widths = [max(len(cells[i]) for cells in [header, *lines]) for i in range(len(header))]
+        return "\n".join(
+            "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip()
+            for cells in [header, *lines]
+        )
+
+
+def catalogue(channels: int) -> Catalogue:
+    return Catalogue(channels, block_rows(channels))
+
+
 def block_rows(channels: int) -> list[BlockRow]:
     """One row per registered block, in registry order."""
     rows = []
@@ -41,27 +76,3 @@ def block_rows(channels: int) -> list[BlockRow]:
         params = sum(p.numel() for p in module.parameters())
         rows.append(BlockRow(name, params, entry.min_size, entry.quadratic, entry.paper))
     return rows
-
-
-def rows_as_dicts(rows: list[BlockRow]) -> list[dict]:
-    return [asdict(row) for row in rows]
-
-
-def format_table(rows: list[BlockRow], channels: int) -> str:
-    """A fixed-width text table of the catalogue."""
-    header = ("block", f"params@C={channels}", "min input", "memory", "source")
-    lines = [
-        (
-            row.name,
-            f"{row.params:,}" if row.params is not None else f"n/a ({row.note})",
-            f"{row.min_size}x{row.min_size}",
-            "O((HW)^2)" if row.quadratic else "O(HW)",
-            row.paper,
-        )
-        for row in rows
-    ]
-    widths = [max(len(cells[i]) for cells in [header, *lines]) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip()
-        for cells in [header, *lines]
-    )

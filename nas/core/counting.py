@@ -198,6 +198,19 @@ class Cost:
         record["hr_size"] = list(self.hr_size)
         return record
 
+    def to_text(self, genotype: str, latency_device: str | None) -> str:
+        """The cost of ``genotype`` as ``nas cost`` prints it (``latency_device``: where latency was timed)."""
+        height, width = self.hr_size
+        lines = [
+            f"genotype   {genotype}",
+            f"params     {self.params:,}",
+            f"MACs       {self.macs / 1e9:.2f} G  (multiply-adds for a {width}x{height} HR output)",
+            f"ops        {self.ops / 1e9:.2f} G  (all arithmetic ops, 2 per multiply-add)",
+        ]
+        if self.latency_ms is not None:
+            lines.append(f"latency    {self.latency_ms:.1f} ms  (median forward on {latency_device})")
+        return "\n".join(lines)
+
 
 @torch.no_grad()
 def latency_ms(network: nn.Module, input_shape: tuple[int, ...], device: str) -> float:

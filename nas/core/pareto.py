@@ -6,13 +6,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from nas.core.objectives import OBJECTIVES
+
 CHUNK = 1024  # rows compared at once, to bound memory at n × CHUNK × objectives
-MAXIMIZED = frozenset({"psnr"})  # every other objective is a cost
 
 
 def maximized(objectives: Sequence[str]) -> list[bool]:
     """Per objective, whether it is maximised: the ``maximize`` argument of ``nondominated``."""
-    return [objective in MAXIMIZED for objective in objectives]
+    return [OBJECTIVES[objective].maximized for objective in objectives]
 
 
 def nondominated(values: np.ndarray, maximize: list[bool]) -> np.ndarray:

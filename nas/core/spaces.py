@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 import blocks
+from nas.core.objectives import CONSTRAINT_KEYS, DEFAULT_OBJECTIVES, OBJECTIVES
 from nas.core.settings import (
     DEFAULT_MARGIN_DB,
     MAX_SEED,
@@ -37,8 +38,6 @@ MAX_DEPTH = 64  # block slots of a network (a space's depth, a genotype id's blo
 EXPERIMENT_KEYS = tuple(ExperimentSettings.__dataclass_fields__)
 DEFAULT_EXPERIMENT_SEEDS = 4  # fresh seeds from FIRST_EXPERIMENT_SEED up, skipping the search's proxy seeds
 FIRST_EXPERIMENT_SEED = 100
-OBJECTIVES = ("psnr", "macs", "params", "latency_ms")
-CONSTRAINTS = ("max_macs", "max_params", "max_latency_ms")
 # Quadratic attention holds batch × (patch²)² float32 scores per block during training; above this a trial
 # would exhaust a 24 GiB machine or most GPUs.
 MAX_ATTENTION_BYTES = 4 * 2**30
@@ -62,7 +61,7 @@ class SearchSpace:
     block_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     proxy: ProxyBudget = ProxyBudget()
     data: DataSources = DataSources()
-    objectives: tuple[str, ...] = ("psnr", "macs")
+    objectives: tuple[str, ...] = DEFAULT_OBJECTIVES
     constraints: Mapping[str, float] = field(default_factory=dict)
     search: SearchSettings = SearchSettings()
     resources: Resources = Resources()
@@ -82,6 +81,10 @@ class SearchSpace:
         for depth in range(self.depth):
             seen.update(dict.fromkeys(self.choices_at(depth)))
         return list(seen)
+
+    def uses(self, objective: str) -> bool:
+        """Whether trials of this space need ``objective``: the space optimises it or caps it."""
+        return objective in self.objectives or OBJECTIVES[objective].limit(self.constraints) is not None
 
 
 class _NoAliasLoader(yaml.SafeLoader):
@@ -278,7 +281,7 @@ def parse(document: Any, source: str = "<memory>", base_dir: Path = Path(".")) -
         objectives=_objectives(check, document.get("objectives", list(SearchSpace.objectives))),
         constraints={
             key: check.number(value, f"constraints.{key}", 0.0, 1e18, low_open=True)
-            for key, value in check.section(document, "constraints", CONSTRAINTS).items()
+            for key, value in check.section(document, "constraints", CONSTRAINT_KEYS).items()
         },
         search=_section(check, document, "search", SearchSettings, base_dir),
         resources=_section(check, document, "resources", Resources, base_dir),
@@ -393,7 +396,7 @@ def _block_options(check: _Checker, value: Any) -> dict[str, dict[str, Any]]:
 def _objectives(check: _Checker, value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not value:
         raise check.fail("objectives", value, f"expected a list from: {', '.join(OBJECTIVES)}")
-    objectives = tuple(check.choice(o, f"objectives[{i}]", OBJECTIVES) for i, o in enumerate(value))
+    objectives = tuple(check.choice(o, f"objectives[{i}]", tuple(OBJECTIVES)) for i, o in enumerate(value))
     if objectives[0] != "psnr" or len(set(objectives)) != len(objectives):
         raise check.fail("objectives", value, "psnr first, then distinct cost objectives")
     return objectives
@@ -474,19 +477,19 @@ def _check_blocks_fit(space: SearchSpace, check: _Checker) -> None:
             raise check.fail("proxy.patch_size", space.proxy.patch_size, problem)
 
 
-def patch_problem(block: str, proxy: ProxyBudget) -> str | None:
-    """Why ``block`` cannot train on ``proxy``'s patches (below its minimum input, or all-pairs attention too
+def patch_problem(block: str, budget: ProxyBudget) -> str | None:
+    """Why ``block`` cannot train on ``budget``'s patches (below its minimum input, or all-pairs attention too
     large for memory), or None."""
     entry = blocks.spec(block)
-    if proxy.patch_size < entry.min_size:
+    if budget.patch_size < entry.min_size:
         return f"block {block!r} needs patches of at least {entry.min_size}×{entry.min_size} LR pixels"
     if entry.quadratic:
-        pixels = proxy.patch_size**2
-        attention_bytes = proxy.batch_size * pixels * pixels * 4
+        pixels = budget.patch_size**2
+        attention_bytes = budget.batch_size * pixels * pixels * 4
         if attention_bytes > MAX_ATTENTION_BYTES:
             return (
                 f"block {block!r} attends over all pixel pairs: {attention_bytes / 2**30:.1f} GiB of scores per "
-                f"block at batch {proxy.batch_size}; use patch_size and batch_size with "
+                f"block at batch {budget.batch_size}; use patch_size and batch_size with "
                 f"batch·patch⁴·4 B <= {MAX_ATTENTION_BYTES / 2**30:.0f} GiB, or drop {block!r}"
             )
     return None

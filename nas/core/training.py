@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nas import devices
 from nas.core import initial_weights, networks
 from nas.core.genotypes import Genotype
 from nas.core.settings import DataSources, ProxyBudget
@@ -49,7 +50,7 @@ class TrainResult:
     ssim: float
     psnr_untrained: float | None  # the same network before training, on the same images (None: not measured)
     train_seconds: float
-    images_per_second: float
+    patches_per_second: float  # LR training patches (batch × iterations / seconds)
     final_loss: float
     loss_curve: list[float]
     device: str
@@ -59,9 +60,16 @@ class TrainResult:
     def to_json(self) -> dict:
         return asdict(self)
 
-
-def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    def to_text(self, genotype: str, seed: int, budget: ProxyBudget) -> str:
+        """The run as ``nas train`` prints it: what was trained, with which budget, and what it reached."""
+        untrained = "" if self.psnr_untrained is None else f"  (untrained {self.psnr_untrained:.3f} dB)"
+        return "\n".join([
+            f"genotype        {genotype}",
+            f"budget          {budget.iterations} iterations x {budget.batch_size} patches of {budget.patch_size}px, "
+            f"seed {seed}",
+            f"PSNR / SSIM     {self.psnr:.3f} dB / {self.ssim:.4f}{untrained}",
+            f"training        {self.train_seconds:.1f} s, {self.patches_per_second:.0f} patches/s on {self.device}",
+        ])  # fmt: skip
 
 
 @functools.cache
@@ -231,7 +239,7 @@ def train_network(
         TrainingFailed: the loss became NaN or infinite.
         InputError: a validation image is too small to score; checked before training.
     """
-    device = device or default_device()
+    device = device or devices.default_device()
     on_cuda = device.startswith("cuda")
     if threads is not None and not on_cuda:
         torch.set_num_threads(threads)
@@ -258,7 +266,7 @@ def train_network(
         ssim=trained.mean_ssim,
         psnr_untrained=untrained.mean_psnr if untrained else None,
         train_seconds=seconds,
-        images_per_second=budget.iterations * budget.batch_size / seconds,
+        patches_per_second=budget.iterations * budget.batch_size / seconds,
         final_loss=loss_curve[-1],
         loss_curve=loss_curve,
         device=device,

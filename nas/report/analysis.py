@@ -19,6 +19,7 @@ from scipy import stats
 
 import blocks
 from nas.core import genotypes, pareto
+from nas.core.objectives import OBJECTIVES
 from nas.search.records import Outcome, frame_row
 
 CONFIDENCE = 0.95
@@ -27,7 +28,7 @@ CONFIDENCE = 0.95
 def trials_frame(source: optuna.Study) -> pd.DataFrame:
     """One row per trial: trials.csv's columns, ``baseline``, ``device`` (with precision) and the per-depth blocks."""
     frame = pd.DataFrame([frame_row(trial) for trial in source.get_trials(deepcopy=False)])
-    for column in ("psnr", "ssim", "macs", "params", "latency_ms", "train_seconds"):
+    for column in (*OBJECTIVES, "ssim", "train_seconds"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
     return frame
 

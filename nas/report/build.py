@@ -12,7 +12,6 @@ from __future__ import annotations
 import html
 import json
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -21,6 +20,7 @@ import plotly.graph_objects as go
 import plotly.offline
 
 from nas.core import genotypes, initial_weights
+from nas.core.objectives import COSTS, DEFAULT_OBJECTIVES, OBJECTIVES
 from nas.core.settings import DEFAULT_MARGIN_DB
 from nas.report import analysis, confirmation, dashboard, experiment_section, figures
 from nas.report.experiment_section import Section
@@ -36,20 +36,25 @@ COUNTED_OUTCOMES = tuple(outcome.value for outcome in Outcome)
 
 @dataclass(frozen=True)
 class Report:
-    folder: Path
+    study: StudyFolder
     markdown: str
     front: pd.DataFrame
     labels: tuple[str, ...] = ()  # what the numbers measure
     verdict: tuple[str, ...] = ()  # the verdict's lines, numbers included
     numbers: dict[str, Any] = field(default_factory=dict)  # ``SearchNumbers.to_json``, or the experiment's alone
 
+    def to_text(self) -> str:
+        """The verdict part of the report, and where the whole is, as ``nas report`` prints them."""
+        verdict = self.markdown.split("## What the numbers measure")[0].strip()
+        return f"{verdict}\n\nreport: {self.study.report_html}  ({self.study.report_markdown}, figures/, pareto.csv)"
+
     def to_json(self) -> dict[str, Any]:
         """The verdict, its numbers, labels and front as ``nas report --json`` prints them, with the report's
         paths."""
         front = self.front[list(CSV_COLUMNS)].sort_values("number")
         return {
-            "report": {"html": str(self.folder / "index.html"), "markdown": str(self.folder / "report.md"),
-                       "pareto_csv": str(self.folder / "pareto.csv")},
+            "report": {"html": str(self.study.report_html), "markdown": str(self.study.report_markdown),
+                       "pareto_csv": str(self.study.pareto_csv)},
             "verdict": list(self.verdict),
             "numbers": self.numbers,
             "labels": list(self.labels),
@@ -200,7 +205,7 @@ def _association_line(effects: analysis.PlacementEffects) -> str:
 
 def _band_lines(frame: pd.DataFrame, cost: str, noise: analysis.SeedNoise, paired: analysis.PairedNoise) -> list[str]:
     lines = [f"Best in each {cost} band (single-run maxima from the search, not confirmed):"]
-    divisor = 1e9 if cost == "macs" else 1.0
+    divisor, prefix = OBJECTIVES[cost].text_scale
     for band in analysis.cost_bands(frame, cost):
         best, uniform = band["best"], band["best_uniform"]
         uniform_text = ""
@@ -213,7 +218,7 @@ def _band_lines(frame: pd.DataFrame, cost: str, noise: analysis.SeedNoise, paire
             reading = ("no noise estimate" if band_db is None else f"within {yardstick}" if abs(gap) <= band_db
                        else f"beyond {yardstick}, unconfirmed")  # fmt: skip
             uniform_text = f"; best uniform {uniform['baseline']} {uniform['psnr']:.3f} dB ({gap:+.3f} dB, {reading})"
-        lines.append(f"- {band['low'] / divisor:.4g}–{band['high'] / divisor:.4g}{'G' if divisor > 1 else ''}: "
+        lines.append(f"- {band['low'] / divisor:.4g}–{band['high'] / divisor:.4g}{prefix}: "
                      f"`{best['genotype']}` {best['psnr']:.3f} dB{uniform_text}")  # fmt: skip
     return lines
 
@@ -295,21 +300,21 @@ def _html(labels: list[str], verdict: list[str], designed: Section | None, plots
     )
 
 
-def _experiment_only(folder: StudyFolder, frame: pd.DataFrame, out: Path) -> Report:
+def _experiment_only(folder: StudyFolder, frame: pd.DataFrame) -> Report:
     """The report of a study whose search has no complete trial: its designed experiment alone.
 
     Raises:
         StudyError: the study has no finished experiment run either.
     """
-    designed = experiment_section.section(folder, out / "figures")
+    designed = experiment_section.section(folder, folder.figures)
     if designed is None or not designed.pngs:
         raise _nothing_to_report(folder, frame)
     labels = [*_setup_labels(folder), f"machines: {_machines(folder)}"]
     verdict = ["No search trial has finished: this report holds the designed experiment alone."]
     markdown = _markdown(labels, verdict, designed, frame.iloc[0:0], designed.pngs)
-    (out / "report.md").write_text(markdown)
-    (out / "index.html").write_text(_html(labels, verdict, designed, [], ""))
-    return Report(out, markdown, frame.iloc[0:0], tuple(labels), tuple(verdict), {"experiment": designed.numbers})
+    folder.report_markdown.write_text(markdown)
+    folder.report_html.write_text(_html(labels, verdict, designed, [], ""))
+    return Report(folder, markdown, frame.iloc[0:0], tuple(labels), tuple(verdict), {"experiment": designed.numbers})
 
 
 def _nothing_to_report(folder: StudyFolder, frame: pd.DataFrame) -> StudyError:
@@ -338,19 +343,18 @@ def build(folder: StudyFolder, to_dashboard: bool = False) -> Report:
     source = studies.load_study(folder)
     frame = analysis.trials_frame(source)
     done = analysis.complete(frame) if not frame.empty else frame
-    out = folder.root / "report"
-    (out / "figures").mkdir(parents=True, exist_ok=True)
+    folder.figures.mkdir(parents=True, exist_ok=True)
     if done.empty:
-        return _experiment_only(folder, frame, out)
-    objectives = list(source.metric_names or ["psnr", "macs"])
-    costs = [c for c in ("macs", "params", "latency_ms") if done[c].notna().all()]
-    main_cost = objectives[1] if len(objectives) > 1 else "macs"
+        return _experiment_only(folder, frame)
+    objectives = list(source.metric_names or DEFAULT_OBJECTIVES)
+    costs = [c for c in COSTS if done[c].notna().all()]
+    main_cost = objectives[1] if len(objectives) > 1 else DEFAULT_OBJECTIVES[1]
     front = done[analysis.front_mask(done, objectives)]
     depths = analysis.depth_columns(frame)
-    front[list(CSV_COLUMNS)].sort_values("number").to_csv(out / "pareto.csv", index=False)
+    front[list(CSV_COLUMNS)].sort_values("number").to_csv(folder.pareto_csv, index=False)
 
     reference = space_reference(folder.space(), frame, main_cost)
-    confirmed, confirmed_trials = studies.completed_designed(folder, studies.CONFIRMATION)
+    confirmed, confirmed_trials = studies.completed_designed(folder, studies.Kind.CONFIRMATION)
     labels = _labels(folder, frame, reference, confirmed=bool(confirmed_trials))
     verdict, numbers = _verdict(done, frame, main_cost, reference, folder.initial_weights_scheme())
     confirmation_lines, confirmed_numbers = _confirmation(folder, main_cost, confirmed, confirmed_trials)
@@ -364,28 +368,28 @@ def build(folder: StudyFolder, to_dashboard: bool = False) -> Report:
 
     plots: dict[str, go.Figure] = {}
     for cost in costs:
-        figures.pareto_png(done, cost, out / "figures" / f"pareto_{cost}.png")
+        figures.pareto_png(done, cost, folder.figures / f"pareto_{cost}.png")
         plots[f"pareto-{cost}"] = figures.pareto_plotly(done, cost)
-    figures.hypervolume_png(curve, random_curve, main_cost, out / "figures" / "hypervolume.png")
+    figures.hypervolume_png(curve, random_curve, main_cost, folder.figures / "hypervolume.png")
     plots["hypervolume"] = figures.hypervolume_plotly(curve, random_curve, main_cost)
     if effects.residual_std_db is not None:
-        figures.effects_png(effects.table, out / "figures" / "placement_effects.png")
+        figures.effects_png(effects.table, folder.figures / "placement_effects.png")
         plots["placement-effects"] = figures.effects_plotly(effects.table)
-    figures.frequency_png(frequency, out / "figures" / "attention_frequency.png")
+    figures.frequency_png(frequency, folder.figures / "attention_frequency.png")
     plots["attention-frequency"] = figures.frequency_plotly(frequency)
     if importance:
-        figures.importance_png(importance, out / "figures" / "importance.png")
+        figures.importance_png(importance, folder.figures / "importance.png")
         plots["importance"] = figures.importance_plotly(importance)
-    figures.strips_png(front, depths, colours, out / "figures" / "front_placements.png")
+    figures.strips_png(front, depths, colours, folder.figures / "front_placements.png")
 
-    designed = experiment_section.section(folder, out / "figures")
-    pngs = sorted(p.name for p in (out / "figures").glob("*.png"))
+    designed = experiment_section.section(folder, folder.figures)
+    pngs = sorted(p.name for p in folder.figures.glob("*.png"))
     markdown = _markdown(labels, verdict, designed, front, pngs)
-    (out / "report.md").write_text(markdown)
+    folder.report_markdown.write_text(markdown)
     strips = _strip_html(front, depths, colours)
-    (out / "index.html").write_text(_html(labels, verdict, designed, list(plots.values()), strips))
+    folder.report_html.write_text(_html(labels, verdict, designed, list(plots.values()), strips))
     dashboard.save_report(folder, plots, markdown.split("## Figures")[0])
     if to_dashboard:
         dashboard.push_report(folder)
     numbers = replace(numbers, confirmation=confirmed_numbers, experiment=designed.numbers if designed else None)
-    return Report(out, markdown, front, tuple(labels), tuple(verdict), numbers.to_json())
+    return Report(folder, markdown, front, tuple(labels), tuple(verdict), numbers.to_json())

@@ -11,7 +11,6 @@ import errno
 import ipaddress
 import logging
 import socket
-from pathlib import Path
 
 import optuna_dashboard
 import plotly.graph_objects as go
@@ -27,14 +26,9 @@ SHOWN_PLOTS = ("pareto-macs", "placement-effects", "hypervolume")  # the report'
 NOTE = "note.md"
 
 
-def saved_report(folder: StudyFolder) -> Path:
-    """Where ``nas report`` leaves what the dashboard shows: one plotly JSON per plot and the note."""
-    return folder.root / "report" / "dashboard"
-
-
 def save_report(folder: StudyFolder, plots: dict[str, go.Figure], note: str) -> None:
-    """Leaves the report's shown plots and its note in ``saved_report(folder)``, replacing older ones."""
-    target = saved_report(folder)
+    """Leaves the report's shown plots and its note in ``folder.dashboard_files``, replacing older ones."""
+    target = folder.dashboard_files
     target.mkdir(parents=True, exist_ok=True)
     for old in target.glob("*.json"):
         old.unlink()
@@ -50,7 +44,7 @@ def push_report(folder: StudyFolder) -> bool:
     Raises:
         StudyError: the folder holds no study.
     """
-    source = saved_report(folder)
+    source = folder.dashboard_files
     if not (source / NOTE).is_file():
         return False
     study, _ = studies.load_for_writing(folder)

@@ -1,7 +1,7 @@
 """The designed experiment of a study folder, read back: its runs, its analysis, its report section and its power.
 
 The runs are the finished trials of the folder's experiment study (``nas experiment``); the design is rebuilt from
-the study's pinned space, so the analysis (``nas.report.experiment.analyse``) sees exactly the arms that were
+the study's pinned space, so the analysis (``nas.report.effects.analyse``) sees exactly the arms that were
 trained. ``planned_power`` gives ``nas experiment --plan`` its seed-noise yardstick and power numbers.
 """
 
@@ -16,10 +16,10 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 
-from nas.core import experiment
-from nas.core.experiment import ExperimentDesign
+from nas.core.design import ExperimentDesign, PlannedPower, make_design
 from nas.report import analysis, figures
-from nas.report.experiment import (
+from nas.report.effects import (
+    RUN_COLUMNS,
     ExperimentDataError,
     ExperimentResult,
     analyse,
@@ -34,7 +34,6 @@ from nas.search.studies import StudyFolder
 # no intra-seed correlation assumed. Paired differences under common random numbers measured 0.013-0.055 dB on
 # sr_tiny (bench/RESULTS.md), a residual of 0.009-0.039 dB: the assumption errs on the side of more seeds.
 ASSUMED_NOISE_DB = 0.1
-RUN_COLUMNS = ("genotype", "seed", "psnr", "macs", "params")
 
 
 def design_of(folder: StudyFolder) -> ExperimentDesign | None:
@@ -43,14 +42,12 @@ def design_of(folder: StudyFolder) -> ExperimentDesign | None:
     settings = space.experiment
     if settings is None:
         return None
-    return experiment.make_design(
-        space, settings.blocks, settings.groups, settings.seeds, settings.margin_db, settings.control
-    )
+    return make_design(space, settings.blocks, settings.groups, settings.seeds, settings.margin_db, settings.control)
 
 
 def runs_frame(folder: StudyFolder) -> pd.DataFrame:
     """One row per finished experiment training (trained or reused): genotype, seed, psnr, macs, params."""
-    _, trials = studies.completed_designed(folder, studies.EXPERIMENT)
+    _, trials = studies.completed_designed(folder, studies.Kind.EXPERIMENT)
     rows = [{column: getattr(records.record_of(t), column) for column in RUN_COLUMNS} for t in trials]
     return pd.DataFrame(rows, columns=list(RUN_COLUMNS))
 
@@ -67,17 +64,6 @@ def result_of(folder: StudyFolder) -> ExperimentResult | str | None:
         return analyse(runs, design)
     except ExperimentDataError as error:
         return f"not analysable yet ({error}); run `nas experiment` again to train the missing runs"
-
-
-@dataclass(frozen=True)
-class PlannedPower:
-    noise_db: float  # a run's noise beyond its seed (what the blocked analysis's residual estimates)
-    noise_source: str
-    correlation: float | None  # intra-seed correlation of two arms' runs, measured or assumed
-    correlation_source: str
-    contrasts: int
-    detectable_db: float  # the effect detected with 80 % power at the design's seed count
-    seeds_for_margin: int | None  # seeds that detect margin_db with 80 % power (None: more than 100,000)
 
 
 def planned_power(folder: StudyFolder, design: ExperimentDesign) -> PlannedPower:

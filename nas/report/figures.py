@@ -15,23 +15,16 @@ import plotly.graph_objects as go  # noqa: E402
 
 from blocks import NO_ATTENTION  # noqa: E402
 from nas.core import genotypes  # noqa: E402
-from nas.core.experiment import group_text  # noqa: E402
+from nas.core.design import group_text  # noqa: E402
+from nas.core.objectives import OBJECTIVES  # noqa: E402
 from nas.report import analysis
-from nas.report.experiment import Effect, ExperimentResult
-from nas.sr import protocol
+from nas.report.effects import DesignedEffect, ExperimentResult
 
 FRONT_COLOUR = "#d62728"
 TRIAL_COLOUR = "#9aa5b1"
 UNIFORM_COLOUR = "#1f77b4"
 CONTROL_COLOUR = "#ff7f0e"
 FOREST_FAMILIES = {"attention": UNIFORM_COLOUR, "control": CONTROL_COLOUR}  # series and colour
-
-
-COST_AXES = {  # divisor and axis label of each cost
-    "macs": (1e9, f"GMACs (multiply-adds, {protocol.COST_HR_OUTPUT})"),
-    "params": (1e3, "parameters (K)"),
-    "latency_ms": (1.0, f"latency (ms, median forward, {protocol.COST_HR_OUTPUT})"),
-}
 
 
 def _save(figure: plt.Figure, path: Path) -> None:
@@ -47,7 +40,7 @@ def _pareto_parts(done: pd.DataFrame, cost: str) -> tuple[pd.DataFrame, pd.DataF
 
 
 def pareto_png(done: pd.DataFrame, cost: str, path: Path) -> None:
-    divisor, label = COST_AXES[cost]
+    divisor, label = OBJECTIVES[cost].axis
     front, uniform = _pareto_parts(done, cost)
     figure, axes = plt.subplots(figsize=(7.5, 4.8))
     axes.scatter(done[cost] / divisor, done["psnr"], s=14, color=TRIAL_COLOUR, label=f"trials ({len(done)})")
@@ -67,7 +60,7 @@ def pareto_png(done: pd.DataFrame, cost: str, path: Path) -> None:
 
 
 def pareto_plotly(done: pd.DataFrame, cost: str) -> go.Figure:
-    divisor, label = COST_AXES[cost]
+    divisor, label = OBJECTIVES[cost].axis
     front, uniform = _pareto_parts(done, cost)
     hover = "trial %{customdata[0]}<br>%{customdata[1]}<br>PSNR %{y:.3f} dB<br>%{x:.4g}<extra></extra>"
     figure = go.Figure()
@@ -219,14 +212,14 @@ def strips_png(front: pd.DataFrame, depths: list[str], colours: dict[str, str], 
     _save(figure, path)
 
 
-def _forest_rows(result: ExperimentResult, block: str) -> tuple[list[str], dict[str, list[tuple[int, Effect]]]]:
+def _forest_rows(result: ExperimentResult, block: str) -> tuple[list[str], dict[str, list[tuple[int, DesignedEffect]]]]:
     """The forest's row names from the top (every depth, then alone and on top per group) and, per series
     (the block's attention effects and its control's), each effect with its row."""
     keys: list[tuple[str, int | None]] = [("uniform", None)]
     keys += [(kind, g) for g in range(len(result.groups)) for kind in ("only", "drop")]
     where = {"only": "alone", "drop": "on top"}
     names = ["every depth" if g is None else f"{where[kind]} at {group_text(result.groups[g])}" for kind, g in keys]
-    series: dict[str, list[tuple[int, Effect]]] = {family: [] for family in FOREST_FAMILIES}
+    series: dict[str, list[tuple[int, DesignedEffect]]] = {family: [] for family in FOREST_FAMILIES}
     for effect in result.effects:
         if effect.block == block and effect.family in series:
             series[effect.family].append((keys.index((effect.kind, effect.group)), effect))

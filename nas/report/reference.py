@@ -18,6 +18,7 @@ from __future__ import annotations
 import pandas as pd
 
 from nas.core import bounds, counting
+from nas.core.objectives import COUNTED_COSTS, OBJECTIVES
 from nas.core.spaces import SearchSpace
 from nas.errors import InputError
 from nas.report import analysis
@@ -47,10 +48,10 @@ def _psnr_end(space: SearchSpace, frame: pd.DataFrame) -> tuple[float, str]:
 
 
 def _cost_end(space: SearchSpace, frame: pd.DataFrame, cost: str) -> tuple[float, str]:
-    constraint = f"max_{cost}"
-    if constraint in space.constraints:
-        return float(space.constraints[constraint]), f"the space's {constraint}, {space.constraints[constraint]:.4g}"
-    if cost in bounds.COUNTED_COSTS:
+    limit = OBJECTIVES[cost].limit(space.constraints)
+    if limit is not None:
+        return float(limit), f"the space's {OBJECTIVES[cost].constraint}, {limit:.4g}"
+    if cost in COUNTED_COSTS:
         costliest = bounds.costliest(space, cost)
         value = float(getattr(counting.network_cost(costliest), cost))
         return value, f"{cost} of the space's costliest genotype `{costliest}`, {value:.4g} (fixed)"

@@ -9,30 +9,48 @@ recorded in its confirmation study, so a resumed or repeated confirmation trains
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import TextIO
+from pathlib import Path
+from typing import Any, TextIO
 
 import numpy as np
 import optuna
 
 from nas.core import pareto
 from nas.core.spaces import SearchSpace
-from nas.search import designed, lock, preflight, run, studies
-from nas.search.designed import DesignedRun
+from nas.search import designed, run, studies
+from nas.search.designed import DesignedResult, DesignedRun
 from nas.search.records import record_of
-from nas.search.run import SearchSummary
-from nas.search.studies import StudyError, StudyFolder
+from nas.search.studies import Kind, StudyError, StudyFolder
 from nas.search.worker import Trainer
 
-KIND = studies.CONFIRMATION
 FRONT_ARM = "front"
 
 
 @dataclass(frozen=True)
 class ConfirmationPlan:
+    """The front and uniform placements of the search in ``folder``, each trained with ``seeds`` at the search's
+    iterations × ``budget_scale`` (``space``)."""
+
+    folder: Path
+    space: SearchSpace
     seeds: tuple[int, ...]
     budget_scale: float
     runs: tuple[DesignedRun, ...]
+
+    @property
+    def attributes(self) -> Mapping[str, Any]:
+        return {"seeds": list(self.seeds), "budget_scale": self.budget_scale}
+
+    def describe(self) -> str:
+        genotypes_ = len({r.genotype for r in self.runs})
+        return (f"confirmation of {self.folder}: {genotypes_} genotypes (front and uniform placements) × seeds "
+                f"{list(self.seeds)} at budget × {self.budget_scale:g}")  # fmt: skip
+
+    def to_json(self) -> dict[str, Any]:
+        return {"study": str(self.folder), "genotypes": sorted({r.genotype for r in self.runs}),
+                "seeds": list(self.seeds), "budget_scale": self.budget_scale}  # fmt: skip
 
 
 def fresh_seeds(used: set[int], count: int) -> tuple[int, ...]:
@@ -89,7 +107,7 @@ def plan(folder: StudyFolder, space: SearchSpace, seeds: int, top: int | None, b
     genotype_ids = front_genotypes(search, space.objectives, top)
     if not genotype_ids:
         raise StudyError(f"{folder.root}: the search has no complete trial to confirm; run `nas search` first")
-    existing = studies.load_designed(folder, KIND)
+    existing = studies.load_designed(folder, Kind.CONFIRMATION)
     if existing is not None and "seeds" in existing.user_attrs:
         if existing.user_attrs["budget_scale"] != budget_scale:
             raise StudyError(
@@ -104,7 +122,9 @@ def plan(folder: StudyFolder, space: SearchSpace, seeds: int, top: int | None, b
     for genotype_id in genotype_ids:
         labels.setdefault(genotype_id, FRONT_ARM)
     runs = tuple(DesignedRun(g, seed, label) for g, label in sorted(labels.items()) for seed in chosen)
-    return ConfirmationPlan(chosen, budget_scale, runs)
+    iterations = max(1, round(space.proxy.iterations * budget_scale))
+    training_space = replace(space, proxy=replace(space.proxy, iterations=iterations))
+    return ConfirmationPlan(folder.root, training_space, chosen, budget_scale, runs)
 
 
 def _used_seeds(search: optuna.Study, space: SearchSpace) -> set[int]:
@@ -121,7 +141,7 @@ def confirm(
     address: str | None,
     trainer: Trainer,
     stream: TextIO,
-) -> tuple[ConfirmationPlan, SearchSummary]:
+) -> DesignedResult:
     """Plans and trains the confirmation of the study in ``folder`` (resuming one that was interrupted).
 
     Raises:
@@ -129,12 +149,6 @@ def confirm(
             confirmed at another budget scale.
     """
     space = folder.space()
-    preflight.check_cluster(address)
-    with lock.hold(folder):
-        confirmed = plan(folder, space, seeds, top, budget_scale)
-        iterations = max(1, round(space.proxy.iterations * budget_scale))
-        training_space = replace(space, proxy=replace(space.proxy, iterations=iterations))
-        opened = designed.open_designed(folder, KIND, training_space)
-        opened.study.set_user_attr("seeds", list(confirmed.seeds))
-        opened.study.set_user_attr("budget_scale", budget_scale)
-        return confirmed, designed.run_designed(folder, opened, confirmed.runs, address, trainer, stream)
+    return designed.train_designed(
+        folder, Kind.CONFIRMATION, lambda: plan(folder, space, seeds, top, budget_scale), address, trainer, stream
+    )

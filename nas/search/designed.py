@@ -12,19 +12,19 @@ from __future__ import annotations
 
 import random
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Any, Protocol, TextIO
 
 import optuna
 
 from nas.core.spaces import SearchSpace
-from nas.search import studies
+from nas.search import lock, preflight, studies
 from nas.search.progress import Progress, counted
 from nas.search.records import TrialRecord, record_of
-from nas.search.run import OpenStudy, SearchSummary, requeue_interrupted, run_trials, summarise
+from nas.search.run import OpenStudy, RunSummary, requeue_interrupted, run_trials, summarise
 from nas.search.searcher import directions
-from nas.search.studies import StudyError, StudyFolder
+from nas.search.studies import Kind, StudyError, StudyFolder
 from nas.search.worker import Trainer
 
 
@@ -35,7 +35,51 @@ class DesignedRun:
     arm: str  # what the run stands for, e.g. ``a2b only 0-3`` or ``confirm front``
 
 
-def open_designed(folder: StudyFolder, kind: str, space: SearchSpace) -> OpenStudy:
+class DesignedPlan(Protocol):
+    """What a command of designed runs trains: its runs, the space they train with, what its study records."""
+
+    @property
+    def space(self) -> SearchSpace: ...
+
+    @property
+    def runs(self) -> tuple[DesignedRun, ...]: ...
+
+    @property
+    def attributes(self) -> Mapping[str, Any]:
+        """Recorded on the designed study, so a resumed run plans the same way."""
+        ...
+
+    def describe(self) -> str:
+        """One line on what is trained, for the command's summary."""
+        ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class DesignedResult:
+    """A run of designed runs: what was planned and what the study holds now."""
+
+    plan: DesignedPlan
+    summary: RunSummary
+
+    @property
+    def interrupted(self) -> bool:
+        return self.summary.interrupted
+
+    @property
+    def kind(self) -> Kind:
+        return self.summary.kind
+
+    def to_text(self) -> str:
+        text = f"{self.plan.describe()}: {self.summary.counts_text()}"
+        return text if self.interrupted else f"{text}\nreport: nas report {self.summary.folder.root}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.plan.to_json(), **self.summary.to_json()}
+
+
+def open_designed(folder: StudyFolder, kind: Kind, space: SearchSpace) -> OpenStudy:
     """The folder's study of ``kind`` runs (created on first use), with trials a killed run left re-enqueued.
 
     Raises:
@@ -46,12 +90,12 @@ def open_designed(folder: StudyFolder, kind: str, space: SearchSpace) -> OpenStu
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         designed = optuna.create_study(
-            storage=storage, study_name=studies.designed_study_name(folder, kind), load_if_exists=True,
+            storage=storage, study_name=folder.study_name(kind), load_if_exists=True,
             directions=directions(space.objectives),
         )  # fmt: skip
         designed.set_metric_names(list(space.objectives))
     requeue_interrupted(designed, storage)
-    return OpenStudy(space, designed, storage, folder.trials_csv_of(kind), kind)
+    return OpenStudy(folder, kind, space, designed, storage)
 
 
 def held_runs(study: optuna.Study) -> set[DesignedRun]:
@@ -89,14 +133,33 @@ def enqueue_missing(study: optuna.Study, runs: Sequence[DesignedRun], order_seed
     return len(held) + len(missing)
 
 
-def run_designed(
+def train_designed(
     folder: StudyFolder,
-    opened: OpenStudy,
-    runs: Sequence[DesignedRun],
+    kind: Kind,
+    plan: Callable[[], DesignedPlan],
     address: str | None,
     trainer: Trainer,
     stream: TextIO,
-) -> SearchSummary:
+) -> DesignedResult:
+    """Plans (``plan`` reads the study under the folder's lock, so no other run changes it meanwhile), then trains
+    every planned run the folder's study of ``kind`` (created on first use) does not hold yet.
+
+    Raises:
+        StudyError: as ``plan`` and ``open_designed``; or another process is running on the study folder.
+        InputError: no Ray cluster answers at ``address``.
+    """
+    preflight.check_cluster(address)
+    with lock.hold(folder):
+        planned = plan()
+        opened = open_designed(folder, kind, planned.space)
+        for key, value in planned.attributes.items():
+            opened.study.set_user_attr(key, value)
+        return DesignedResult(planned, _train_runs(opened, planned.runs, address, trainer, stream))
+
+
+def _train_runs(
+    opened: OpenStudy, runs: Sequence[DesignedRun], address: str | None, trainer: Trainer, stream: TextIO
+) -> RunSummary:
     """Trains every designed run the ``opened`` study does not hold yet, with its space's budget and data.
 
     The caller holds the study folder's lock (``nas.search.lock.hold``), as a search does.
@@ -106,6 +169,6 @@ def run_designed(
     studies.write_trials_csv(opened.csv, opened.study)
     progress = Progress(opened.study.get_trials(deepcopy=False), space.objectives, total, stream)
     if total > progress.finished:
-        run_trials(folder, opened, total - progress.finished, progress, address, trainer)
+        run_trials(opened, total - progress.finished, progress, address, trainer)
     studies.write_trials_csv(opened.csv, opened.study)
-    return summarise(folder, opened, progress, total)
+    return summarise(opened, progress, total)

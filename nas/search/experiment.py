@@ -1,6 +1,6 @@
 """``nas experiment``: the space's designed experiment, every arm trained with every seed, as designed runs.
 
-The arms come from the space's ``experiment:`` section (``nas.core.experiment.design_arms``); they are trained in a
+The arms come from the space's ``experiment:`` section (``nas.core.design.make_design``); they are trained in a
 seeded random order as a study of their own in the space's study folder (``nas.search.designed``), with the search's
 dedup (an arm already trained with that seed and budget is reused), fault recording, resume after kill -9 and
 progress line. ``plan`` says, before anything is trained, what the experiment will run and how long it will take.
@@ -13,23 +13,25 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import torch
 
-from nas.core import experiment, networks, spaces, training
+from nas import devices
+from nas.core import networks, spaces, training
+from nas.core.design import Arm, ExperimentDesign, PlannedPower, make_design, seeds_text
 from nas.core.genotypes import Genotype
 from nas.core.spaces import SearchSpace, SpaceError
-from nas.search import designed, lock, preflight, run, studies
-from nas.search.designed import DesignedRun
+from nas.search import designed, preflight, run, studies
+from nas.search.designed import DesignedResult, DesignedRun
 from nas.search.records import Outcome, record_of
-from nas.search.run import RunSettings, SearchSummary
-from nas.search.studies import StudyError, StudyFolder
+from nas.search.run import RunSettings
+from nas.search.studies import Kind, StudyError, StudyFolder
 from nas.search.worker import Trainer
 
-KIND = studies.EXPERIMENT
 TIMED_ITERATIONS = 10  # iterations timed (after WARMUP_ITERATIONS) when the study has no recorded training time
 WARMUP_ITERATIONS = 5  # the first iterations pay for allocation and kernel selection
 
@@ -38,12 +40,22 @@ WARMUP_ITERATIONS = 5  # the first iterations pay for allocation and kernel sele
 class ExperimentRuns:
     folder: StudyFolder
     space: SearchSpace  # the study's pinned space, with its experiment section
-    design: experiment.ExperimentDesign
+    design: ExperimentDesign
     runs: tuple[DesignedRun, ...]
 
     @property
-    def arms(self) -> tuple[experiment.Arm, ...]:
+    def arms(self) -> tuple[Arm, ...]:
         return self.design.arms
+
+    @property
+    def attributes(self) -> Mapping[str, Any]:
+        return {}  # the space's experiment section, pinned with the study, says everything
+
+    def describe(self) -> str:
+        return f"experiment of {self.folder.root}: {len(self.arms)} arms × seeds {list(self.design.seeds)}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"study": str(self.folder.root), "arms": len(self.arms), "seeds": list(self.design.seeds)}
 
 
 def _given(space_path: Path) -> SearchSpace:
@@ -63,9 +75,7 @@ def _with_runs(folder: StudyFolder, space: SearchSpace) -> ExperimentRuns:
             f"{folder.pinned_space}: the study's pinned space has no experiment: section; pass another --results "
             "folder, or move this study folder aside"
         )
-    design = experiment.make_design(
-        space, settings.blocks, settings.groups, settings.seeds, settings.margin_db, settings.control
-    )
+    design = make_design(space, settings.blocks, settings.groups, settings.seeds, settings.margin_db, settings.control)
     runs = tuple(DesignedRun(arm.genotype, seed, arm.label) for arm in design.arms for seed in design.seeds)
     return ExperimentRuns(folder, space, design, runs)
 
@@ -88,7 +98,7 @@ def prepare(space_path: str | Path, settings: RunSettings) -> ExperimentRuns:
 
 def run_experiment(
     space_path: str | Path, settings: RunSettings, trainer: Trainer = training.train, stream: TextIO = sys.stderr
-) -> tuple[ExperimentRuns, SearchSummary]:
+) -> DesignedResult:
     """Trains every run of the space's experiment that its study folder (created if needed) does not hold yet.
 
     Raises:
@@ -98,17 +108,16 @@ def run_experiment(
     given = _given(space_path)
     folder = StudyFolder(Path(settings.results).resolve() / given.name)
     preflight.check_results(folder.root.parent, folder.root)
-    preflight.check_cluster(settings.address)
-    with lock.hold(folder):
-        prepared = _with_runs(folder, run.open_study(folder, given, space_path, settings.storage, False).space)
-        opened = designed.open_designed(folder, KIND, prepared.space)
-        summary = designed.run_designed(folder, opened, prepared.runs, settings.address, trainer, stream)
-    return prepared, summary
+
+    def plan() -> ExperimentRuns:  # the search study is created with the folder, as by ``nas search``
+        return _with_runs(folder, run.open_study(folder, given, space_path, settings.storage, False).space)
+
+    return designed.train_designed(folder, Kind.EXPERIMENT, plan, settings.address, trainer, stream)
 
 
 def runs_left(prepared: ExperimentRuns) -> list[DesignedRun]:
     """The experiment's runs its study does not hold yet (all of them before its first run)."""
-    study = studies.load_designed(prepared.folder, KIND) if prepared.folder.exists() else None
+    study = studies.load_designed(prepared.folder, Kind.EXPERIMENT) if prepared.folder.exists() else None
     held = designed.held_runs(study) if study is not None else set()
     return [run for run in prepared.runs if run not in held]
 
@@ -139,7 +148,7 @@ def _recorded_seconds(folder: StudyFolder) -> list[float]:
     seconds = []
     if not folder.exists():
         return []
-    for study in (studies.load_study(folder), studies.load_designed(folder, KIND)):
+    for study in (studies.load_study(folder), studies.load_designed(folder, Kind.EXPERIMENT)):
         for trial in study.get_trials(deepcopy=False) if study is not None else []:
             record = record_of(trial)
             if record.outcome is Outcome.TRAINED and record.trial_seconds:
@@ -151,7 +160,7 @@ def _timed_run_seconds(prepared: ExperimentRuns) -> tuple[float, str]:
     """Seconds of one run of the arm with the most parameters, from a few timed iterations (evaluation excluded)."""
     arch = max((Genotype.parse(arm.genotype) for arm in prepared.arms), key=_parameters)
     budget = prepared.space.proxy
-    device = training.default_device()
+    device = devices.default_device()
     step = training.ProxyStep(
         training.build_network(arch, 0, device), arch, prepared.space.data.train, 0, device, budget
     )
@@ -167,3 +176,52 @@ def _timed_run_seconds(prepared: ExperimentRuns) -> tuple[float, str]:
 
 def _parameters(arch: Genotype) -> int:
     return sum(p.numel() for p in networks.build(arch).parameters())
+
+
+@dataclass(frozen=True)
+class ExperimentPlan:
+    prepared: ExperimentRuns
+    runs_left: int  # runs the study does not hold yet
+    time: TimeEstimate
+    power: PlannedPower
+
+    interrupted = False  # a plan trains nothing
+    kind = Kind.EXPERIMENT
+
+    def to_json(self) -> dict[str, Any]:
+        settings, time, power = self.prepared.design, self.time, self.power
+        return {
+            "study": str(self.prepared.folder.root),
+            "arms": [{"label": arm.label, "genotype": arm.genotype} for arm in self.prepared.arms],
+            "seeds": list(settings.seeds), "runs": len(self.prepared.runs), "runs_left": self.runs_left,
+            "estimated_seconds": time.seconds, "per_run_seconds": time.per_run_seconds, "parallel": time.parallel,
+            "time_source": time.source, "noise_db": power.noise_db, "noise_source": power.noise_source,
+            "intra_seed_correlation": power.correlation, "correlation_source": power.correlation_source,
+            "contrasts": power.contrasts, "margin_db": settings.margin_db,
+            "detectable_db_at_80_percent_power": power.detectable_db, "seeds_to_detect_margin": power.seeds_for_margin,
+        }  # fmt: skip
+
+    def to_text(self) -> str:
+        design, time, power = self.prepared.design, self.time, self.power
+        seeds = len(design.seeds)
+        correlation = "unknown" if power.correlation is None else f"{power.correlation:.2f}"
+        return "\n".join([
+            f"experiment plan for {self.prepared.folder.root} (nothing is trained)",
+            *(f"  arm {arm.label:<28} {arm.genotype}" for arm in self.prepared.arms),
+            f"runs            {len(self.prepared.arms)} arms × {seeds} seeds = {len(self.prepared.runs)} "
+            f"({self.runs_left} still to train)",
+            f"wall time       about {time.seconds / 60:.1f} min ({time.per_run_seconds:.1f} s a run, {time.parallel} "
+            f"at once; {time.source})",
+            f"seed noise      {power.noise_db:.3f} dB beyond the seed ({power.noise_source})",
+            f"pairing         intra-seed correlation {correlation} ({power.correlation_source})",
+            f"power           with {seeds} seeds, effects of {power.detectable_db:.3f} dB are detected with 80 % "
+            f"power ({power.contrasts} contrasts, Bonferroni); detecting the margin {design.margin_db:g} dB needs "
+            f"{seeds_text(power.seeds_for_margin)} seeds",
+        ])  # fmt: skip
+
+
+def plan(prepared: ExperimentRuns, power: PlannedPower) -> ExperimentPlan:
+    """The plan of ``prepared`` with the design's ``power``: runs still to train and their wall time (from the
+    study's recorded trainings, or timed)."""
+    left = len(runs_left(prepared))
+    return ExperimentPlan(prepared, left, estimate_time(prepared, left), power)

@@ -17,22 +17,15 @@ import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TextIO
 
 from nas.search.studies import StudyError, StudyFolder
 
 logger = logging.getLogger(__name__)
 
-LOCK_FILE = "search.lock"
-
 
 class StudyBusy(StudyError):
     """Another live process is searching the study folder."""
-
-
-def lock_path(folder: StudyFolder) -> Path:
-    return folder.root / LOCK_FILE
 
 
 def _holder_text(text: str) -> str:
@@ -52,7 +45,7 @@ def hold(folder: StudyFolder) -> Iterator[None]:
     """
     folder.root.mkdir(parents=True, exist_ok=True)
     # Opened without truncating: the holder's host and pid must survive a second search's failed attempt.
-    with open(lock_path(folder), "a+") as handle:
+    with open(folder.lock_file, "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -14,6 +14,8 @@ from typing import Any
 
 import optuna
 
+from nas.core.objectives import COSTS, of_constraint
+
 
 class Outcome(str, Enum):
     """How a finished trial ended (stored as its ``outcome`` user attribute)."""
@@ -37,12 +39,11 @@ class Outcome(str, Enum):
 
 # trials.csv columns, in order (a stable file format: tools read it).
 CSV_COLUMNS = (
-    "number", "state", "outcome", "genotype", "psnr", "ssim", "macs", "params", "latency_ms", "seed",
-    "duplicate_of", "error", "train_seconds", "arm",
+    "number", "state", "outcome", "genotype", "psnr", "ssim", *COSTS, "seed", "duplicate_of", "error", "train_seconds",
+    "arm",
 )  # fmt: skip
 # A finished trial states these even where they do not apply (as None), so readers can rely on the keys.
 STATED_WHEN_FINISHED = ("error", "duplicate_of")
-CONSTRAINT_METRICS = {"max_macs": "macs", "max_params": "params", "max_latency_ms": "latency_ms"}
 
 
 @dataclass(frozen=True)
@@ -116,9 +117,10 @@ class TrialRecord:
     def constraint_violation(self, constraints: dict[str, float]) -> str | None:
         """Why the measured cost is over ``constraints`` (``max_macs``...), or None when it is within them."""
         for constraint, limit in constraints.items():
-            value = getattr(self, CONSTRAINT_METRICS[constraint])
+            cost = of_constraint(constraint).name
+            value = getattr(self, cost)
             if value is not None and value > limit:
-                return f"{CONSTRAINT_METRICS[constraint]} {value:.4g} exceeds {constraint} {limit:.4g}"
+                return f"{cost} {value:.4g} exceeds {constraint} {limit:.4g}"
         return None
 
 

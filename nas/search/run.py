@@ -36,8 +36,8 @@ from nas.search import local_ray, lock, preflight, studies, worker
 from nas.search.progress import Progress, ShowProgress, counted
 from nas.search.records import Outcome, TrialRecord, record_of
 from nas.search.searcher import StudySearcher, directions, grid_params
-from nas.search.store import SEARCH, EvaluationStore
-from nas.search.studies import StudyError, StudyFolder
+from nas.search.store import EvaluationStore
+from nas.search.studies import Kind, StudyError, StudyFolder
 from nas.search.worker import SEED, Trainer, TrialContext
 
 logger = logging.getLogger(__name__)
@@ -73,18 +73,30 @@ class RunSettings:
 
 @dataclass(frozen=True)
 class OpenStudy:
-    """A study folder's study, the storage it was opened on and the space it runs (pinned when it was created)."""
+    """A folder's study of ``kind``, the storage it was opened on and the space it runs (pinned when the folder
+    was created; designed runs may train it at another budget)."""
 
+    folder: StudyFolder
+    kind: Kind
     space: SearchSpace
     study: optuna.Study
     storage: optuna.storages.BaseStorage
-    csv: Path  # the trials.csv its finished trials are written to
-    kind: str = SEARCH  # the search's own study, or a study of designed runs (``experiment``, ``confirmation``)
+
+    @property
+    def csv(self) -> Path:
+        """Where its finished trials are written, one row each."""
+        return self.folder.trials_csv_of(self.kind)
+
+
+COUNTS = ("finished", "trained", "duplicates", "infeasible", "failed")
 
 
 @dataclass(frozen=True)
-class SearchSummary:
-    folder: Path
+class RunSummary:
+    """What a run of a folder's study of ``kind`` (a search, a confirmation, an experiment) left in it."""
+
+    folder: StudyFolder
+    kind: Kind
     finished: int
     trained: int
     duplicates: int
@@ -95,16 +107,31 @@ class SearchSummary:
     front_trials: tuple[dict[str, Any], ...] = ()  # number, genotype and objective values of each front trial
     storage: str = studies.JOURNAL  # the study's storage URL (``journal``: the folder's optuna.journal)
 
+    def counts_text(self) -> str:
+        noun = "trials" if self.kind.samples else "runs"
+        return (f"{self.finished} {noun} ({self.trained} trained, {self.duplicates} duplicates, {self.infeasible} "
+                f"infeasible, {self.failed} failed)")  # fmt: skip
+
+    def to_text(self) -> str:
+        """The summary as ``nas search`` prints it."""
+        text = f"study {self.folder.root}: {self.counts_text()}; Pareto front {self.front}"
+        if self.interrupted:
+            return text
+        return f"{text}\nreport: nas report {self.folder.root}    dashboard: nas dashboard {self.folder.root}"
+
     def to_json(self) -> dict[str, Any]:
         """The summary as ``nas search --json`` prints it: counts, the front and the study's paths."""
-        paths = {"folder": self.folder, "trials_csv": self.folder / "trials.csv", "report": self.folder / "report"}
+        paths = {"folder": self.folder.root, "trials_csv": self.csv, "report": self.folder.report}
         if self.storage == studies.JOURNAL:
-            paths["journal"] = self.folder / "optuna.journal"
-        counts = {k: getattr(self, k) for k in ("finished", "trained", "duplicates", "infeasible", "failed")}
+            paths["journal"] = self.folder.journal
         return {
-            "counts": counts, "front_size": self.front, "front": list(self.front_trials),
+            "counts": {k: getattr(self, k) for k in COUNTS}, "front_size": self.front, "front": list(self.front_trials),
             "interrupted": self.interrupted, "storage": self.storage, "paths": {k: str(v) for k, v in paths.items()},
         }  # fmt: skip
+
+    @property
+    def csv(self) -> Path:
+        return self.folder.trials_csv_of(self.kind)
 
 
 def baseline_genotypes(search_space: SearchSpace) -> list[tuple[str, genotypes.Genotype]]:
@@ -145,7 +172,7 @@ def _create(folder: StudyFolder, search_space: SearchSpace, space_path: Path, st
         for params in grid_params(search_space):
             created.enqueue_trial(params, user_attrs={SEED: search_space.proxy.seeds[0]})
     folder.write_record(storage_url, name)
-    return OpenStudy(search_space, created, storage, folder.trials_csv)
+    return OpenStudy(folder, Kind.SEARCH, search_space, created, storage)
 
 
 def _reopen(folder: StudyFolder, space_path: Path, storage_url: str | None) -> OpenStudy:
@@ -159,7 +186,7 @@ def _reopen(folder: StudyFolder, space_path: Path, storage_url: str | None) -> O
     folder.require_current_initial_weights()
     reopened, storage = studies.load_for_writing(folder)
     requeue_interrupted(reopened, storage)
-    return OpenStudy(folder.space(), reopened, storage, folder.trials_csv)
+    return OpenStudy(folder, Kind.SEARCH, folder.space(), reopened, storage)
 
 
 def check_same_file(folder: StudyFolder, space_path: Path) -> None:
@@ -248,7 +275,7 @@ def search(
     settings: RunSettings = RunSettings(),
     trainer: Trainer = training.train,
     stream: TextIO = sys.stderr,
-) -> SearchSummary:
+) -> RunSummary:
     """Runs (or resumes) the study of ``space_path`` until it holds ``settings.trials`` finished trials.
 
     The study folder is locked for the run (``nas.search.lock``): a second search on it stops at once. ``stream``
@@ -276,31 +303,30 @@ def search(
             if made_here:  # no half-made study folder is left behind
                 shutil.rmtree(folder.root, ignore_errors=True)
             raise
-        return _search_study(folder, opened, settings, trainer, stream)
+        return _search_study(opened, settings, trainer, stream)
 
 
-def _search_study(
-    folder: StudyFolder, opened: OpenStudy, settings: RunSettings, trainer: Trainer, stream: TextIO
-) -> SearchSummary:
+def _search_study(opened: OpenStudy, settings: RunSettings, trainer: Trainer, stream: TextIO) -> RunSummary:
     total = _total(opened.space, settings.trials)
     for warning in bounds.support_warnings(opened.space, total):  # not errors: a short study is still useful
         logger.warning("%s", warning)
     studies.write_trials_csv(opened.csv, opened.study)
     progress = Progress(opened.study.get_trials(deepcopy=False), opened.space.objectives, total, stream)
     if total > progress.finished:
-        run_trials(folder, opened, total - progress.finished, progress, settings.address, trainer)
+        run_trials(opened, total - progress.finished, progress, settings.address, trainer)
     studies.write_trials_csv(opened.csv, opened.study)
-    return summarise(folder, opened, progress, total)
+    return summarise(opened, progress, total)
 
 
-def summarise(folder: StudyFolder, opened: OpenStudy, progress: Progress, total: int) -> SearchSummary:
+def summarise(opened: OpenStudy, progress: Progress, total: int) -> RunSummary:
     """The counts of a run that stopped (finished, or interrupted short of ``total``)."""
     finished = [t for t in opened.study.get_trials(deepcopy=False) if counted(t)]
     outcomes = [record_of(t).outcome for t in finished]
     if progress.interactive:
         progress.stream.write("\n")
-    return SearchSummary(
-        folder=folder.root,
+    return RunSummary(
+        folder=opened.folder,
+        kind=opened.kind,
         finished=len(finished),
         trained=outcomes.count(Outcome.TRAINED),
         duplicates=outcomes.count(Outcome.DUPLICATE),
@@ -309,7 +335,7 @@ def summarise(folder: StudyFolder, opened: OpenStudy, progress: Progress, total:
         front=progress.front_size(),
         interrupted=len(finished) < total,
         front_trials=_front_trials(finished, opened.space.objectives),
-        storage=folder.storage_and_name()[0],
+        storage=opened.folder.storage_and_name()[0],
     )
 
 
@@ -385,7 +411,6 @@ def _join_failure(target: str, error: Exception) -> str:
 
 
 def run_trials(
-    folder: StudyFolder,
     opened: OpenStudy,
     remaining: int,
     progress: Progress,
@@ -400,9 +425,9 @@ def run_trials(
     if not ray.is_initialized():
         _start_ray(address)
     cluster = ray.cluster_resources()
-    _record_environment(folder, progress.total, cluster)
+    _record_environment(opened.folder, progress.total, cluster)
     resources, slots = trial_resources(opened.space, cluster)
-    store = EvaluationStore(folder, uuid.uuid4().hex, opened.kind)
+    store = EvaluationStore(opened.folder, uuid.uuid4().hex, opened.kind)
 
     def on_record(recorded: FrozenTrial, record: TrialRecord) -> None:
         if record.worker_lost:
@@ -415,7 +440,7 @@ def run_trials(
     tuner = tune.Tuner(
         tune.with_resources(trainable, resources),
         tune_config=tune.TuneConfig(
-            search_alg=StudySearcher(opened.space, opened.study, on_record, sampled=opened.kind == SEARCH),
+            search_alg=StudySearcher(opened.space, opened.study, on_record, sampled=opened.kind.samples),
             num_samples=remaining,
             # As many trials as fit at once, each asked only when it can start: Tune would otherwise keep one
             # trial pending and, with short trials, run them one at a time on a reused worker.
@@ -424,7 +449,7 @@ def run_trials(
         ),
         run_config=tune.RunConfig(
             name=f"run-{timestamp()}",
-            storage_path=str(folder.root / "tune"),
+            storage_path=str(opened.folder.tune_runs),
             failure_config=tune.FailureConfig(max_failures=1),
             verbose=0,
             callbacks=[ShowProgress(progress)],

@@ -23,12 +23,11 @@ from typing import Any
 
 from nas.core import initial_weights
 from nas.core.settings import DataSources, ProxyBudget
-from nas.search.studies import StudyFolder, create_exclusively, write_atomically
+from nas.search.studies import Kind, StudyFolder, create_exclusively, write_atomically
 
 CLAIM_SUFFIX = ".claim"
 TAKEOVER_LOCK = ".takeover.lock"
 CLAIM_POLL_S = 0.2
-SEARCH = "search"  # the kind of the folder's own study; designed runs are ``experiment`` or ``confirmation``
 
 
 def evaluation_key(genotype_id: str, seed: int, budget: ProxyBudget, sources: DataSources) -> str:
@@ -106,8 +105,8 @@ class EvaluationClaim:
             if self.claim_file.exists() and _read_json(self.claim_file) == seen:
                 self.claim_file.unlink()
 
-    def record(self, metrics: dict[str, Any], study: str = SEARCH) -> None:
-        result = {"number": self.number, "study": study, "metrics": metrics}
+    def record(self, metrics: dict[str, Any], kind: Kind = Kind.SEARCH) -> None:
+        result = {"number": self.number, "study": kind.value, "metrics": metrics}
         write_atomically(self.result_file, json.dumps(result))
 
     def release(self) -> None:
@@ -126,11 +125,11 @@ class Shared:
 
 @dataclass(frozen=True)
 class EvaluationStore:
-    """The evaluations of one study folder, as run ``run_id`` of its ``study`` (kind) sees them."""
+    """The evaluations of one study folder, as run ``run_id`` of its study of ``kind`` sees them."""
 
     folder: StudyFolder
     run_id: str
-    study: str = SEARCH
+    kind: Kind = Kind.SEARCH
 
     def once(
         self,
@@ -155,7 +154,7 @@ class EvaluationStore:
                 try:
                     value = compute()
                     if keep(value):
-                        claim.record(value, self.study)
+                        claim.record(value, self.kind)
                 finally:
                     claim.release()
                 return Shared(value, None, None, waited)
@@ -164,24 +163,24 @@ class EvaluationStore:
             idle_since = time.perf_counter()
             time.sleep(CLAIM_POLL_S)
             waited += time.perf_counter() - idle_since  # as slept: a loaded machine oversleeps
-        study = recorded.get("study", SEARCH)
-        if study == self.study and recorded["number"] in (rerun_of, number):
+        study = recorded.get("study", Kind.SEARCH.value)
+        if study == self.kind.value and recorded["number"] in (rerun_of, number):
             if recorded["number"] != number:
                 # The interrupted trial is recorded as such; the result is now this re-run's, so trials that
                 # reuse it later name a trial that completed with it.
-                claim.record(recorded["metrics"], self.study)
+                claim.record(recorded["metrics"], self.kind)
             log(f"trial {recorded['number']} trained it before the run was interrupted; result reused")
             return Shared(recorded["metrics"], None, None, waited)
-        where = "" if study == self.study else f" of the {study} study"
+        where = "" if study == self.kind.value else f" of the {study} study"
         log(f"duplicate: trial {recorded['number']}{where} trained it with the same budget and seed; reused")
-        return Shared(recorded["metrics"], recorded["number"], None if study == self.study else study, waited)
+        return Shared(recorded["metrics"], recorded["number"], None if study == self.kind.value else study, waited)
 
     def forget_results_of(self, number: int) -> None:
         """Removes the results trial ``number`` recorded (it failed after recording them: its worker died), so no
         trial reuses them as a duplicate of a failed trial; the next trial of that genotype and seed trains."""
         for result in self.folder.evaluations.glob("*.json"):
             recorded = _read_json(result) or {}
-            if recorded.get("number") == number and recorded.get("study", SEARCH) == self.study:
+            if recorded.get("number") == number and recorded.get("study", Kind.SEARCH.value) == self.kind.value:
                 result.unlink(missing_ok=True)
 
     def release_claims_of(self, number: int) -> None:

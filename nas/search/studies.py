@@ -9,11 +9,19 @@ environment.json   versions, device, CPU/GPU of the machine that drove the searc
 trials.csv         one row per finished trial, rewritten from the storage at start and end
 logs/trial-NNNNN.log   what each trial did (cost, training, result or traceback)
 evaluations/       one JSON per trained (genotype, budget, seed): the dedup store, written before reporting
+search.lock        held by the one process that trains in the folder (``nas.search.lock``)
+tune/              Ray Tune's run folders (its own bookkeeping: the study holds every result)
+report/            ``nas report``: report.md, index.html, pareto.csv, figures/, and dashboard/ (what
+                   ``nas dashboard`` shows)
+
+Designed runs (``nas confirm``, ``nas experiment``) are studies of their own kind in the same storage, with their
+own ``trials-<kind>.csv`` and ``logs/<kind>-trial-NNNNN.log`` (``Kind``).
 """
 
 from __future__ import annotations
 
 import csv
+import enum
 import io
 import json
 import os
@@ -34,7 +42,6 @@ from nas.search import journal
 from nas.search.records import CSV_COLUMNS, Outcome, TrialRecord, csv_row
 
 VERSIONED_PACKAGES = ("torch", "optuna", "ray", "fvcore", "numpy", "pandas")
-CONFIRMATION, EXPERIMENT = "confirmation", "experiment"  # the kinds of designed runs a study folder holds
 JOURNAL = "journal"  # the storage URL recorded for the folder's own journal file
 # The initial weights of a study whose study.json names no scheme: drawn from torch's global generator in
 # construction order, before per-module seeding.
@@ -43,6 +50,37 @@ CONSTRUCTION_ORDER = "construction-order"
 
 class StudyError(InputError):
     """A study folder that cannot be used as asked (missing, or run with another space)."""
+
+
+class Kind(enum.Enum):
+    """The studies a folder holds: the search, sampled, and the designed runs, which only train what is enqueued
+    (``nas.search.designed``). Each keeps its own Optuna study (in the search's storage), CSV and trial logs."""
+
+    SEARCH = "search"
+    CONFIRMATION = "confirmation"
+    EXPERIMENT = "experiment"
+
+    @property
+    def samples(self) -> bool:
+        """Whether a sampler proposes the study's trials."""
+        return self is Kind.SEARCH
+
+    @property
+    def activity(self) -> str:
+        """What a run of this kind is called in messages: "the search", "the confirmation", "the experiment"."""
+        return f"the {self.value}"
+
+    def study_name(self, search_name: str) -> str:
+        """The Optuna study name of this kind in a folder whose search study is ``search_name``."""
+        return search_name if self is Kind.SEARCH else f"{search_name}-{self.value}"
+
+    @property
+    def csv_name(self) -> str:
+        return "trials.csv" if self is Kind.SEARCH else f"trials-{self.value}.csv"
+
+    def log_name(self, number: int) -> str:
+        prefix = "" if self is Kind.SEARCH else f"{self.value}-"
+        return f"{prefix}trial-{number:05d}.log"
 
 
 @dataclass(frozen=True)
@@ -76,11 +114,44 @@ class StudyFolder:
 
     @property
     def trials_csv(self) -> Path:
-        return self.root / "trials.csv"
+        return self.trials_csv_of(Kind.SEARCH)
 
-    def trials_csv_of(self, kind: str) -> Path:
-        """The trials.csv of the folder's designed runs of ``kind`` (``experiment``, ``confirmation``)."""
-        return self.root / f"trials-{kind}.csv"
+    def trials_csv_of(self, kind: Kind) -> Path:
+        """The CSV of the folder's study of ``kind``: one row per finished trial."""
+        return self.root / kind.csv_name
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / "search.lock"
+
+    @property
+    def tune_runs(self) -> Path:
+        return self.root / "tune"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report"
+
+    @property
+    def report_markdown(self) -> Path:
+        return self.report / "report.md"
+
+    @property
+    def report_html(self) -> Path:
+        return self.report / "index.html"
+
+    @property
+    def pareto_csv(self) -> Path:
+        return self.report / "pareto.csv"
+
+    @property
+    def figures(self) -> Path:
+        return self.report / "figures"
+
+    @property
+    def dashboard_files(self) -> Path:
+        """What ``nas report`` leaves for ``nas dashboard`` to save into the study: plots (plotly JSON), note."""
+        return self.report / "dashboard"
 
     @property
     def logs(self) -> Path:
@@ -90,10 +161,9 @@ class StudyFolder:
     def evaluations(self) -> Path:
         return self.root / "evaluations"
 
-    def trial_log(self, number: int, kind: str = "search") -> Path:
-        """The log of trial ``number`` of the folder's study of ``kind`` (the search's, or designed runs')."""
-        prefix = "" if kind == "search" else f"{kind}-"
-        return self.logs / f"{prefix}trial-{number:05d}.log"
+    def trial_log(self, number: int, kind: Kind = Kind.SEARCH) -> Path:
+        """The log of trial ``number`` of the folder's study of ``kind``."""
+        return self.logs / kind.log_name(number)
 
     def exists(self) -> bool:
         return self.study_record.is_file()
@@ -174,6 +244,10 @@ class StudyFolder:
         if not isinstance(url, str) or not isinstance(name, str):
             raise StudyError(f"{self.study_record}: storage and study_name must be strings; restore the file")
         return url, name
+
+    def study_name(self, kind: Kind) -> str:
+        """The Optuna study name of the folder's study of ``kind`` (``study.json`` names the search's)."""
+        return kind.study_name(self.storage_and_name()[1])
 
 
 def open_storage(folder: StudyFolder, url: str) -> optuna.storages.BaseStorage:
@@ -300,21 +374,16 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def designed_study_name(folder: StudyFolder, kind: str) -> str:
-    """The name of the folder's study of designed runs of ``kind`` (``experiment``, ``confirmation``)."""
-    return f"{folder.storage_and_name()[1]}-{kind}"
-
-
-def load_designed(folder: StudyFolder, kind: str) -> optuna.Study | None:
+def load_designed(folder: StudyFolder, kind: Kind) -> optuna.Study | None:
     """The folder's study of designed runs of ``kind``, or None when there is none."""
     _, storage = load_stored_study(folder)
     try:
-        return optuna.load_study(study_name=designed_study_name(folder, kind), storage=storage)
+        return optuna.load_study(study_name=folder.study_name(kind), storage=storage)
     except KeyError:
         return None
 
 
-def completed_designed(folder: StudyFolder, kind: str) -> tuple[optuna.Study | None, list[FrozenTrial]]:
+def completed_designed(folder: StudyFolder, kind: Kind) -> tuple[optuna.Study | None, list[FrozenTrial]]:
     """The folder's study of designed runs of ``kind`` (None when there is none) and its complete trials."""
     study = load_designed(folder, kind)
     trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)) if study else []

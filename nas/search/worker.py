@@ -20,6 +20,7 @@ import torch
 
 from nas.core import counting, training
 from nas.core.genotypes import Genotype
+from nas.core.objectives import COUNTED_COSTS
 from nas.core.spaces import SearchSpace
 from nas.search.records import Outcome, TrialRecord
 from nas.search.store import EvaluationStore, evaluation_key
@@ -61,7 +62,7 @@ def run(config: dict[str, Any], context: TrialContext) -> TrialRecord:
     space = context.space
     arch = Genotype.parse(config[GENOTYPE])
     number, seed, rerun_of = config[NUMBER], config[SEED], config.get(RERUN_OF)
-    log = TrialLog(context.store.folder.trial_log(number, context.store.study))
+    log = TrialLog(context.store.folder.trial_log(number, context.store.kind))
     log.write(
         f"trial {number}: {arch} seed {seed} on {context.device}" + (f" (re-run of {rerun_of})" if rerun_of else "")
     )
@@ -99,7 +100,7 @@ def run(config: dict[str, Any], context: TrialContext) -> TrialRecord:
 
 def _cost_and_train(arch: Genotype, seed: int, context: TrialContext, log: TrialLog) -> TrialRecord:
     space = context.space
-    needs_latency = "latency_ms" in space.objectives or "max_latency_ms" in space.constraints
+    needs_latency = space.uses("latency_ms")
     measured = counting.network_cost(arch, latency_device=context.device if needs_latency else None).to_json()
     log.write(f"cost: {json.dumps(measured)}")
     measured.pop("hr_size")
@@ -118,5 +119,5 @@ def _cost_and_train(arch: Genotype, seed: int, context: TrialContext, log: Trial
 
 
 def _summary(record: TrialRecord) -> str:
-    shown = {k: getattr(record, k) for k in ("psnr", "ssim", "macs", "params", "trial_seconds")}
+    shown = {k: getattr(record, k) for k in ("psnr", "ssim", *COUNTED_COSTS, "trial_seconds")}
     return json.dumps({k: v for k, v in shown.items() if v is not None})

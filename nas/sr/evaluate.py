@@ -40,6 +40,13 @@ class EvaluationResult:
     def mean_ssim(self) -> float:
         return float(np.mean([s.ssim for s in self.images]))
 
+    def to_text(self, title: str) -> str:
+        """One row per image and their mean, under ``title`` (what was evaluated on which images)."""
+        width = max(len(score.name) for score in self.images)
+        rows = [f"{score.name.ljust(width)}  {score.psnr:7.3f}  {score.ssim:.4f}" for score in self.images]
+        header = f"{'image'.ljust(width)}  {'PSNR':>7}  {'SSIM':>6}"
+        return "\n".join([title, header, *rows, f"{'mean'.ljust(width)}  {self.mean_psnr:7.3f}  {self.mean_ssim:.4f}"])
+
     def to_json(self) -> dict:
         return {
             "images": [asdict(s) for s in self.images],

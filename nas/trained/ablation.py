@@ -152,7 +152,7 @@ def _json_interval(deltas: np.ndarray) -> list[float] | None:
 
 
 @dataclass(frozen=True)
-class Effect:
+class AblationEffect:
     """Switching off the attention of ``depths`` in ``mode``: ablated minus baseline, per image."""
 
     depths: tuple[int, ...]
@@ -192,8 +192,8 @@ class Ablation:
     blocks: tuple[str, ...]  # the block at each depth
     baseline: evaluate.EvaluationResult
     modes: tuple[str, ...]
-    depths: list[Effect]  # one per attention depth and mode
-    groups: list[Effect]  # one per group and mode; the last group holds every attention depth
+    depths: list[AblationEffect]  # one per attention depth and mode
+    groups: list[AblationEffect]  # one per group and mode; the last group holds every attention depth
     attention_weights: dict[int, np.ndarray]  # a2b depth → the ADM's attention-branch weight on each image
 
     @property
@@ -235,6 +235,29 @@ class Ablation:
             "interval_method": INTERVAL_METHOD,
             "protocol": protocol.describe(self.baseline.scale),
         }
+
+    def to_text(self) -> str:
+        """The ablation as a text table: one row per depth, then one per group, one column pair per mode."""
+        baseline = self.baseline
+        lines = [
+            f"{self.network}: baseline {baseline.mean_psnr:.3f} dB / {baseline.mean_ssim:.4f} on "
+            f"{len(baseline.images)} images (Y, border {baseline.scale})",
+            f"Δ = attention switched off − baseline, mean over images; [interval]: {INTERVAL_METHOD}",
+            f"{'depth':>6} {'block':<8} {'ADM w_att':>14}  "
+            + "  ".join(f"{mode + ' ΔPSNR [interval]':<33} {'ΔSSIM':>7}" for mode in self.modes),
+        ]
+        by_key = {(e.depths, e.mode): e for e in self.depths + self.groups}
+        for depth in sorted({e.depths[0] for e in self.depths}):
+            weight = self.weight_summary(depth)
+            adm = f"{weight['mean']:.3f} ± {weight['std']:.3f}" if weight else "-"
+            cells = "  ".join(_cell(by_key[(depth,), mode]) for mode in self.modes)
+            lines.append(f"{depth:>6} {self.blocks[depth]:<8} {adm:>14}  {cells}")
+        for group in dict.fromkeys(e.depths for e in self.groups):
+            cells = "  ".join(_cell(by_key[group, mode]) for mode in self.modes)
+            label = by_key[group, self.modes[0]].label
+            lines.append(f"{'group ' + label:>15} {'':>14}  {cells}")
+        lines.append("ADM w_att: the attention branch's ADM weight, mean ± standard deviation over images (a2b only)")
+        return "\n".join(lines)
 
 
 def resolve_groups(trained: TrainedNetwork, text: str | None) -> list[tuple[int, ...]]:
@@ -324,11 +347,13 @@ def _baseline(evaluator: _Evaluator) -> tuple[evaluate.EvaluationResult, dict[in
     return evaluate.EvaluationResult(images, evaluator.network.scale), {d: np.array(v) for d, v in per_image.items()}
 
 
-def _effect(evaluator: _Evaluator, baseline: evaluate.EvaluationResult, depths: tuple[int, ...], mode: str) -> Effect:
+def _effect(
+    evaluator: _Evaluator, baseline: evaluate.EvaluationResult, depths: tuple[int, ...], mode: str
+) -> AblationEffect:
     ablated = evaluator.switched_off(depths, mode)
     psnr = np.array([a.psnr - b.psnr for a, b in zip(ablated.images, baseline.images, strict=True)])
     ssim = np.array([a.ssim - b.ssim for a, b in zip(ablated.images, baseline.images, strict=True)])
-    return Effect(depths, mode, psnr, ssim)
+    return AblationEffect(depths, mode, psnr, ssim)
 
 
 def ablate(
@@ -367,30 +392,6 @@ def ablate(
     return Ablation(label, trained.genotype.blocks, baseline, tuple(modes), depth_effects, group_effects, weights)
 
 
-def _cell(effect: Effect) -> str:
+def _cell(effect: AblationEffect) -> str:
     low, high = paired_interval(effect.delta_psnr)
     return f"{effect.delta_psnr.mean():+7.3f} [{low:+.3f}, {high:+.3f}]  {effect.delta_ssim.mean():+.4f}"
-
-
-def format_table(ablation: Ablation) -> str:
-    """The ablation as a text table: one row per depth, then one per group, one column pair per mode."""
-    baseline = ablation.baseline
-    lines = [
-        f"{ablation.network}: baseline {baseline.mean_psnr:.3f} dB / {baseline.mean_ssim:.4f} on "
-        f"{len(baseline.images)} images (Y, border {baseline.scale})",
-        f"Δ = attention switched off − baseline, mean over images; [interval]: {INTERVAL_METHOD}",
-        f"{'depth':>6} {'block':<8} {'ADM w_att':>14}  "
-        + "  ".join(f"{mode + ' ΔPSNR [interval]':<33} {'ΔSSIM':>7}" for mode in ablation.modes),
-    ]
-    by_key = {(e.depths, e.mode): e for e in ablation.depths + ablation.groups}
-    for depth in sorted({e.depths[0] for e in ablation.depths}):
-        weight = ablation.weight_summary(depth)
-        adm = f"{weight['mean']:.3f} ± {weight['std']:.3f}" if weight else "-"
-        cells = "  ".join(_cell(by_key[(depth,), mode]) for mode in ablation.modes)
-        lines.append(f"{depth:>6} {ablation.blocks[depth]:<8} {adm:>14}  {cells}")
-    for group in dict.fromkeys(e.depths for e in ablation.groups):
-        cells = "  ".join(_cell(by_key[group, mode]) for mode in ablation.modes)
-        label = by_key[group, ablation.modes[0]].label
-        lines.append(f"{'group ' + label:>15} {'':>14}  {cells}")
-    lines.append("ADM w_att: the attention branch's ADM weight, mean ± standard deviation over images (a2b only)")
-    return "\n".join(lines)

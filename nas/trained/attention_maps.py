@@ -159,6 +159,27 @@ class AttentionMaps:
             "layers": [layer.to_json(self.names) for layer in self.layers],
         }
 
+    def to_text(self) -> str:
+        """Mean r per layer (the paper's table) with the per-image values; channel-only layers list their weights."""
+        widths = [max(7, len(name)) for name in self.names]
+        lines = [
+            f"{self.network}: attention maps on {len(self.names)} images",
+            f"r = Pearson correlation of the channel-mean map with the high-pass image ({HIGH_PASS})",
+            f"{'depth':>5} {'block':<8} {'mean r':>7}  "
+            + "  ".join(n.rjust(w) for n, w in zip(self.names, widths, strict=True)),
+        ]
+        for layer in self.layers:
+            if layer.spatial:
+                values = "  ".join(f"{r:+.3f}".rjust(w) for r, w in zip(layer.correlations, widths, strict=True))
+                lines.append(f"{layer.depth:>5} {layer.block:<8} {layer.mean_correlation:+7.3f}  {values}")
+            else:
+                weights = np.array(layer.channel_weights)
+                lines.append(
+                    f"{layer.depth:>5} {layer.block:<8} {'channel':>7}  weights over channels and images: mean "
+                    f"{weights.mean():.3f}, min {weights.min():.3f}, max {weights.max():.3f}"
+                )
+        return "\n".join(lines)
+
 
 def _grid_layer(depth: int, block: str, gate: np.ndarray, lr: np.ndarray) -> GridLayer:
     channel_means = gate.mean(axis=(1, 2))
@@ -228,25 +249,3 @@ def _capture(store: dict[int, np.ndarray], depth: int):
         store[depth] = gate[0].float().cpu().numpy()
 
     return hook
-
-
-def format_table(maps: AttentionMaps) -> str:
-    """Mean r per layer (the paper's table) with the per-image values; channel-only layers list their weights."""
-    widths = [max(7, len(name)) for name in maps.names]
-    lines = [
-        f"{maps.network}: attention maps on {len(maps.names)} images",
-        f"r = Pearson correlation of the channel-mean map with the high-pass image ({HIGH_PASS})",
-        f"{'depth':>5} {'block':<8} {'mean r':>7}  "
-        + "  ".join(n.rjust(w) for n, w in zip(maps.names, widths, strict=True)),
-    ]
-    for layer in maps.layers:
-        if layer.spatial:
-            values = "  ".join(f"{r:+.3f}".rjust(w) for r, w in zip(layer.correlations, widths, strict=True))
-            lines.append(f"{layer.depth:>5} {layer.block:<8} {layer.mean_correlation:+7.3f}  {values}")
-        else:
-            weights = np.array(layer.channel_weights)
-            lines.append(
-                f"{layer.depth:>5} {layer.block:<8} {'channel':>7}  weights over channels and images: mean "
-                f"{weights.mean():.3f}, min {weights.min():.3f}, max {weights.max():.3f}"
-            )
-    return "\n".join(lines)

@@ -1,7 +1,7 @@
 """Trained networks from files: harness checkpoints (``nas train --save``) and the released A2N weights.
 
 A harness checkpoint is one ``torch.save`` file, ``{"state_dict": tensors, "metadata": JSON text}`` (written and
-read by ``nas.sr.checkpoint``; ``torch.load(path, weights_only=True)`` reads it). The metadata names the format
+read by ``nas.sr.weight_files``; ``torch.load(path, weights_only=True)`` reads it). The metadata names the format
 and its version, the genotype id, the scale, the input range the weights expect and the evaluation protocol,
 plus whatever the writer adds (the seed, budget, data and validation scores of ``nas train``).
 """
@@ -16,7 +16,7 @@ import blocks
 from nas.core import genotypes, networks
 from nas.core.genotypes import Genotype
 from nas.errors import InputError
-from nas.sr import checkpoint, protocol
+from nas.sr import protocol, weight_files
 
 FORMAT = "nas-checkpoint"
 VERSION = 1
@@ -33,7 +33,7 @@ class TrainedNetwork:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def save(path: str | Path, network: networks.SRNetwork, genotype: Genotype, **extra: Any) -> None:
+def save_network(path: str | Path, network: networks.SRNetwork, genotype: Genotype, **extra: Any) -> None:
     """Writes ``network``'s weights with the metadata that ``load`` rebuilds it from.
 
     Args:
@@ -51,7 +51,7 @@ def save(path: str | Path, network: networks.SRNetwork, genotype: Genotype, **ex
         "protocol": protocol.describe(genotype.scale),
         **extra,
     }
-    checkpoint.save(path, network.state_dict(), metadata)
+    weight_files.write(path, network.state_dict(), metadata)
 
 
 def _field(metadata: dict[str, Any], key: str, kind: type | tuple[type, ...], path: Path) -> Any:
@@ -87,7 +87,7 @@ def load(path: str | Path) -> TrainedNetwork:
         InputError: the file is unreadable, has no or bad metadata, or its weights do not fit its genotype.
     """
     path = Path(path)
-    state, metadata = checkpoint.read_with_metadata(path)
+    state, metadata = weight_files.read_with_metadata(path)
     if metadata is None:
         raise InputError(
             f"checkpoint {path} holds weights but no harness metadata (genotype, scale); pass released A2N weights "
@@ -99,7 +99,7 @@ def load(path: str | Path) -> TrainedNetwork:
         raise InputError(f"checkpoint {path}: metadata input_range must be positive, got {input_range}")
     network = networks.build(genotype, input_range=float(input_range))
     hint = f"its weights do not belong to the genotype {genotype} that its metadata names; save it again"
-    checkpoint.load_exactly(network, state, path, hint=hint)
+    weight_files.load_exactly(network, state, path, hint=hint)
     return TrainedNetwork(network.eval(), genotype, f"checkpoint {path}", metadata)
 
 
@@ -111,5 +111,5 @@ def released_a2n(scale: int, weights: str | Path, input_range: float = RELEASED_
     """
     genotype = genotypes.a2n(scale)
     network = networks.build(genotype, input_range=input_range)
-    checkpoint.load_exactly(network, networks.from_official_keys(checkpoint.read_state_dict(weights)), weights)
+    weight_files.load_exactly(network, networks.from_official_keys(weight_files.read_state_dict(weights)), weights)
     return TrainedNetwork(network.eval(), genotype, f"weights {weights}")

@@ -1,5 +1,5 @@
-"""Reading checkpoints safely, writing them with JSON metadata, and loading them with messages that say exactly
-what does not match."""
+"""Weight files: reading state dicts safely, writing them with JSON metadata, and loading them into a network with
+messages that say exactly what does not match (``nas.trained.checkpoints`` builds harness checkpoints on them)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from nas.errors import InputError
 # Trainers wrap the state dict: BasicSR under "params"/"params_ema", Lightning and others under "state_dict".
 WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model")
 LISTED_KEYS = 8
-METADATA_KEY = "metadata"  # beside "state_dict" in checkpoints written by ``save``
+METADATA_KEY = "metadata"  # beside "state_dict" in files written by ``write``
 DEFAULT_HINT = "check --arch and --scale against the checkpoint"
 
 # What torch's weights-only unpickler says when a file holds more than tensors and plain containers; its message
@@ -76,7 +76,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def read_with_metadata(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None]:
-    """The tensors of a checkpoint file and the JSON metadata saved with them by ``save`` (None if it has none).
+    """The tensors of a checkpoint file and the JSON metadata saved with them by ``write`` (None if it has none).
 
     Raises:
         InputError: as ``read_state_dict``, or the metadata is not a JSON object.
@@ -94,7 +94,7 @@ def read_with_metadata(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[
     return _tensors(content, path), metadata
 
 
-def save(path: str | Path, state: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
+def write(path: str | Path, state: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
     """Writes ``state`` (moved to the CPU) and JSON ``metadata`` in one file that ``read_with_metadata`` and
     ``torch.load(path, weights_only=True)`` read: ``{"state_dict": tensors, "metadata": JSON text}``."""
     tensors = {key: value.detach().cpu().contiguous() for key, value in state.items()}

@@ -1,4 +1,4 @@
-"""The statistics of a designed attention-placement experiment (see ``nas.core.experiment`` for the arms).
+"""The statistics of a designed attention-placement experiment (see ``nas.core.design`` for the arms).
 
 ``analyse(runs, design)`` fits one OLS model to every training of the design, PSNR ~ arm + seed, with arm and
 seed categorical: the seed is a blocking factor, so every comparison of two arms is paired by seed. Effects
@@ -41,19 +41,19 @@ from statsmodels.regression.linear_model import RegressionResults
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
 
-from nas.core.experiment import ExperimentDesign, group_text, role_label
+from nas.core.design import MAX_SEEDS, ExperimentDesign, group_text, role_label, seeds_text
+from nas.core.objectives import COUNTED_COSTS
 from nas.core.settings import DEFAULT_ALPHA
 from nas.errors import InputError
 from nas.report import analysis
 from nas.report.json_values import jsonable
 from nas.report.verdicts import classify
 
-RUN_COLUMNS = ("genotype", "seed", "psnr", "macs", "params")
+RUN_COLUMNS = ("genotype", "seed", "psnr", *COUNTED_COSTS)  # what a designed run gives the analysis
 FAMILIES = ("attention", "control", "attention - control")
 VERDICTS = ("helps", "hurts", "no effect", "inconclusive")
 POWER = 0.8
 MIN_SEEDS = 2
-MAX_SEEDS = 100_000
 MAX_EFFECT_SIZE = 1024.0  # in noise standard deviations
 # A paired difference of two arms has sd sqrt(2)·sigma when the two runs' residuals are independent with sd sigma.
 DIFFERENCE_SD_PER_NOISE = math.sqrt(2.0)
@@ -75,7 +75,7 @@ class IntervalBasis:
 
 
 @dataclass(frozen=True)
-class Effect:
+class DesignedEffect:
     """One contrast of the fit, in dB, with its simultaneous interval, tests and verdict."""
 
     block: str
@@ -156,7 +156,7 @@ class ExperimentResult:
     omnibus: FTest
     depth_tests: tuple[FTest, ...]
     interval: IntervalBasis
-    effects: tuple[Effect, ...]
+    effects: tuple[DesignedEffect, ...]
     seeds_to_detect_margin: int | None  # None: more than MAX_SEEDS (the margin is far below the noise)
     verdict: tuple[str, ...]
 
@@ -165,8 +165,10 @@ class ExperimentResult:
         return jsonable(dataclasses.asdict(self))
 
     def effects_frame(self) -> pd.DataFrame:
-        """One row per effect (the fields of ``Effect``)."""
-        return pd.DataFrame([dataclasses.asdict(e) for e in self.effects], columns=list(Effect.__dataclass_fields__))
+        """One row per effect (the fields of ``DesignedEffect``)."""
+        return pd.DataFrame(
+            [dataclasses.asdict(e) for e in self.effects], columns=list(DesignedEffect.__dataclass_fields__)
+        )
 
 
 def minimum_detectable_effect(
@@ -263,10 +265,6 @@ def seeds_needed_or_none(noise_db: float, margin_db: float, contrasts: int, alph
         return seeds_needed(noise_db, margin_db, contrasts, alpha)
     except ExperimentDataError:
         return None
-
-
-def seeds_text(seeds: int | None) -> str:
-    return f"about {seeds}" if seeds is not None else f"more than {MAX_SEEDS:,}"
 
 
 def contrast_count(design: ExperimentDesign) -> int:
@@ -440,7 +438,7 @@ def _score(
     coefficient: dict[str, int],
     design: ExperimentDesign,
     gate_open: bool,
-) -> tuple[Effect, ...]:
+) -> tuple[DesignedEffect, ...]:
     """Estimates, Bonferroni intervals, Holm p-values, TOST and verdicts of every effect."""
     tests = fit.t_test(np.array([_vector(p.contrast, coefficient) for p in planned]))
     per = design.alpha / len(planned)
@@ -452,7 +450,7 @@ def _score(
     # TOST: the larger of the two one-sided p-values against -margin and +margin.
     tost = np.maximum(stats.t.sf((estimate + margin) / se, dof), stats.t.cdf((estimate - margin) / se, dof))
     return tuple(
-        Effect(
+        DesignedEffect(
             block=p.block, family=p.family, kind=p.kind, group=p.group, label=p.label,
             estimate_db=float(estimate[i]), low_db=float(interval[i][0]), high_db=float(interval[i][1]),
             p_value=float(p_values[i]), p_holm=float(p_holm[i]),
@@ -537,12 +535,12 @@ def _noise(fit: RegressionResults, used: pd.DataFrame, alpha: float) -> Residual
 
 
 def _arm_summaries(used: pd.DataFrame, design: ExperimentDesign) -> tuple[ArmSummary, ...]:
-    costs = used[["params", "macs"]].apply(pd.to_numeric, errors="coerce").assign(psnr=used["psnr"], arm=used["arm"])
+    costs = used[list(COUNTED_COSTS)].apply(pd.to_numeric, errors="coerce").assign(psnr=used["psnr"], arm=used["arm"])
     means, counts = costs.groupby("arm").mean(), costs.groupby("arm").size()
     summaries = []
     for index, arm in enumerate(design.arms):
         roles = (arm.label, *(role_label(role, design.groups, design.control) for role in arm.also))
-        params, macs, psnr = (means.at[index, column] for column in ("params", "macs", "psnr"))
+        psnr, params, macs = means.at[index, "psnr"], means.at[index, "params"], means.at[index, "macs"]
         summaries.append(
             ArmSummary(
                 arm.label,
@@ -622,11 +620,11 @@ def _omnibus_line(result: ExperimentResult) -> str:
     )
 
 
-def _effect_text(effect: Effect) -> str:
+def _effect_text(effect: DesignedEffect) -> str:
     return f"{effect.label}: {effect.estimate_db:+.3f} dB [{effect.low_db:+.3f}, {effect.high_db:+.3f}]"
 
 
-def _verdict_text(effect: Effect) -> str:
+def _verdict_text(effect: DesignedEffect) -> str:
     return f"{effect.verdict} ({effect.estimate_db:+.3f} dB [{effect.low_db:+.3f}, {effect.high_db:+.3f}])"
 
 
