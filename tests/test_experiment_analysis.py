@@ -33,9 +33,9 @@ def short_collections():
     gc.unfreeze()
 
 
-def design_of(depth: int, groups, control: str | None = None, seeds=SEEDS, blocks=("a2b",)):
+def design_of(depth: int, groups, control: str | None = None, seeds=SEEDS, blocks=("a2b",), margin=MARGIN):
     space = spaces.parse({"name": "t", "scale": 2, "channels": 16, "depth": depth, "choices": ["none", "pa", "a2b"]})
-    return make_design(space, list(blocks), groups, list(seeds), MARGIN, control=control)
+    return make_design(space, list(blocks), groups, list(seeds), margin, control=control)
 
 
 def planted_at(design: ExperimentDesign, depths: set[int], effect: float) -> np.ndarray:
@@ -59,7 +59,7 @@ def simulate(design, truth: np.ndarray, rng: np.random.Generator, sigma: float =
     })  # fmt: skip
 
 
-def effect(result, family: str, kind: str, group: int | None) -> analysis.Effect:
+def effect(result, family: str, kind: str, group: int | None) -> analysis.DesignedEffect:
     (found,) = [e for e in result.effects if (e.family, e.kind, e.group) == (family, kind, group)]
     return found
 
@@ -68,7 +68,7 @@ def test_without_effects_the_tests_reject_and_the_intervals_cover_at_their_nomin
     design = design_of(4, [(0,), (1,), (2,), (3,)])
     rng = np.random.default_rng(2024)
     truth = np.zeros(len(design.arms))
-    depth_rejections = omnibus_rejections = all_cover = noise_covers = claims = 0
+    depth_rejections = omnibus_rejections = all_cover = noise_covers = claims = selective = 0
     experiments = 400
     for _ in range(experiments):
         result = analysis.analyse(simulate(design, truth, rng), design)
@@ -77,6 +77,7 @@ def test_without_effects_the_tests_reject_and_the_intervals_cover_at_their_nomin
         all_cover += all(e.low_db <= 0.0 <= e.high_db for e in result.effects)
         noise_covers += result.noise.low_db <= SIGMA <= result.noise.high_db
         claims += any(e.verdict in ("helps", "hurts") for e in result.effects)
+        selective += any(c.claim == verdicts.DEPTH_SELECTIVE for c in result.claims)
     assert result.interval.contrasts == 9 and result.noise.dof == 27
     rates = {
         "depth": depth_rejections / experiments,
@@ -84,21 +85,24 @@ def test_without_effects_the_tests_reject_and_the_intervals_cover_at_their_nomin
         "family_coverage": all_cover / experiments,
         "noise_coverage": noise_covers / experiments,
         "helps_or_hurts": claims / experiments,
+        "depth_selective": selective / experiments,
     }
     print(rates)
     assert 0.02 <= rates["depth"] <= 0.07
     assert 0.02 <= rates["omnibus"] <= 0.07
     assert rates["family_coverage"] >= 0.93  # simultaneous (Bonferroni): at least 95 % up to sampling error
     assert 0.92 <= rates["noise_coverage"] <= 0.98
-    assert rates["helps_or_hurts"] <= 0.05
+    assert rates["helps_or_hurts"] <= 0.05 and rates["depth_selective"] <= 0.05
 
 
-def test_a_planted_effect_at_one_group_reads_helps_there_only_and_depends_on_depth() -> None:
-    design = design_of(8, [(0, 1), (2, 3), (4, 5), (6, 7)], control="conv")
+def test_a_planted_effect_at_one_group_reads_helps_there_only_and_the_claim_is_depth_selective() -> None:
+    # The seed count the plan asks for: a 0.3 dB effect over 27 contrasts at this noise.
+    seeds = analysis.seeds_needed(SIGMA, 0.3, 27)
+    design = design_of(8, [(0, 1), (2, 3), (4, 5), (6, 7)], control="conv", seeds=range(seeds))
     truth = planted_at(design, {0, 1}, 0.3)  # attention at depths 0-1; the capacity control does nothing
     rng = np.random.default_rng(7)
     experiments = 50
-    counts = {"only": 0, "drop": 0, "beyond control": 0, "other helps": 0, "depth": 0, "control depth": 0}
+    counts = dict.fromkeys(("only", "drop", "beyond control", "other helps", "depth", "control depth"), 0)
     for _ in range(experiments):
         result = analysis.analyse(simulate(design, truth, rng), design)
         assert result.omnibus.rejects
@@ -110,28 +114,59 @@ def test_a_planted_effect_at_one_group_reads_helps_there_only_and_depends_on_dep
         tests = {t.name: t for t in result.depth_tests}
         counts["depth"] += tests["a2b"].rejects
         counts["control depth"] += tests["conv(a2b)"].rejects
-    print(counts)
-    assert result.interval.contrasts == 27
-    # 0.3 dB against a 27-fold Bonferroni interval of about ±0.23 dB: found in most experiments, not all.
+    print(seeds, counts)
+    assert seeds == 9 and result.interval.contrasts == 27
     assert counts["only"] >= 0.8 * experiments and counts["drop"] >= 0.8 * experiments
-    assert counts["beyond control"] >= 0.7 * experiments
+    assert counts["beyond control"] >= 0.6 * experiments  # a contrast of four arms: twice the variance
     assert counts["other helps"] <= 0.05 * experiments
     assert counts["depth"] == experiments
     assert counts["control depth"] <= 0.1 * experiments
 
 
+def test_a_depth_selective_truth_reads_depth_selective_at_the_planned_seeds_and_the_noise_of_paired_runs() -> None:
+    # Common random numbers leave about 0.03 dB of noise per run beyond its seed (bench/RESULTS.md, contrast noise);
+    # a0.05 dB margin; a2b worth 0.1 dB at depths 0-1 and nothing elsewhere; the seeds the plan asks for.
+    sigma, margin = 0.03, 0.05
+    seeds = analysis.seeds_needed(sigma, margin, 9)
+    design = design_of(8, [(0, 1), (2, 3), (4, 5), (6, 7)], seeds=range(seeds), margin=margin)
+    rng = np.random.default_rng(17)
+    experiments = 40
+    claims = [
+        {
+            c.kind: c.claim
+            for c in analysis.analyse(simulate(design, planted_at(design, {0, 1}, 0.1), rng, sigma), design).claims
+        }
+        for _ in range(experiments)
+    ]
+    selective = sum(c["only"] == verdicts.DEPTH_SELECTIVE for c in claims)
+    print(seeds, selective)
+    assert seeds == 14 and selective >= 0.8 * experiments
+    # The "drop" arms hold a2b everywhere else too: the same truth, read on top of the rest.
+    assert sum(c["drop"] == verdicts.DEPTH_SELECTIVE for c in claims) >= 0.8 * experiments
+
+
 def test_one_planted_experiment_in_words() -> None:
-    design = design_of(8, [(0, 1), (2, 3), (4, 5), (6, 7)])
+    design = design_of(8, [(0, 1), (2, 3), (4, 5), (6, 7)], seeds=range(8))
     result = analysis.analyse(simulate(design, planted_at(design, {0, 1}, 0.3), np.random.default_rng(1)), design)
-    assert [effect(result, "attention", kind, 0).verdict for kind in ("only", "drop")] == ["helps", "helps"]
+    only, drop = (effect(result, "attention", kind, 0) for kind in ("only", "drop"))
+    assert (only.verdict, drop.verdict) == ("helps", "helps")
     assert not any(e.verdict == "helps" for e in result.effects if e.group not in (0, None))
     text = "\n".join(result.verdict)
-    assert "a2b: depends on depth (F(6, 27)" in text
-    assert "a2b at depths 0-1: alone helps (+0.246 dB [+0.074, +0.417])" in text
-    assert "10 arms x 4 seeds, paired by seed (40 runs used, 0 ignored)" in text
-    assert "simultaneous over 9 contrasts (Bonferroni)" in text
+    assert "a2b: effect size differs across depth (F(6, 63)" in text
+    numbers = f"{only.estimate_db:+.3f} dB [{only.low_db:+.3f}, {only.high_db:+.3f}]"
+    assert f"a2b at depths 0-1: alone {only.verdict_text} ({numbers})" in text
+    # Helps at 0-1, but at 0.1 dB noise no other group's interval fits within the margin: not yet depth-selective.
+    alone = next(c for c in result.claims if c.kind == "only")
+    assert (
+        alone.claim == "inconclusive"
+        and alone.groups[0].startswith("helps")
+        and set(alone.groups[1:]) == {"inconclusive"}
+    )
+    assert f"a2b alone at each depth group: **inconclusive** ({', '.join(alone.groups)})" in text
+    assert "10 arms x 8 seeds, paired by seed (80 runs used, 0 ignored)" in text
+    assert "simultaneous over 9 contrasts (Bonferroni, alpha 0.05)" in text and "Bell-McCaffrey" in text
     for line in result.verdict[4:]:
-        assert any(word in line for word in (*analysis.VERDICTS, "depends on depth")), line
+        assert any(word in line for word in (*analysis.VERDICTS, "across depth")), line
 
 
 def test_the_omnibus_gate_turns_pure_noise_into_an_inconclusive_budget_message() -> None:
@@ -141,7 +176,12 @@ def test_the_omnibus_gate_turns_pure_noise_into_an_inconclusive_budget_message()
     assert not result.omnibus.rejects
     needed = analysis.seeds_needed(result.noise.std_db, MARGIN, 27)
     assert result.seeds_to_detect_margin == needed > len(SEEDS)
-    assert f"inconclusive at this budget: about {needed} seeds would detect 0.1 dB" in result.verdict[3]
+    assert (
+        f"inconclusive at this budget: about {needed} seeds would detect 0.1 dB (a paired t-test" in result.verdict[3]
+    )
+    low, high = (analysis.seeds_needed(end, MARGIN, 27) for end in (result.noise.low_db, result.noise.high_db))
+    assert result.seeds_to_detect_margin_range == (low, high) and low < needed < high
+    assert f"about {low} to about {high} seeds over the noise's interval" in result.verdict[3]
     assert len(result.verdict) == 4  # no per-depth finding
     assert not any(e.verdict in ("helps", "hurts") for e in result.effects)
 
@@ -151,26 +191,27 @@ def test_precise_runs_without_effects_read_no_effect_even_behind_a_closed_gate()
     result = analysis.analyse(simulate(design, np.zeros(len(design.arms)), np.random.default_rng(5), 0.01), design)
     assert not result.omnibus.rejects
     assert {e.verdict for e in result.effects} == {"no effect"}
-    for e in result.effects:  # the TOST p-value and the equivalence interval say the same thing
-        assert e.tost_p < design.alpha / result.interval.contrasts
-        assert -MARGIN < e.equivalence_low_db < e.equivalence_high_db < MARGIN
-        assert e.low_db < e.equivalence_low_db and e.equivalence_high_db < e.high_db
+    assert all(-MARGIN < e.low_db < e.high_db < MARGIN for e in result.effects)  # the word reads the interval
     assert sum(line.startswith("no effect: ") for line in result.verdict) == len(result.effects)
 
 
 @pytest.mark.parametrize(
-    ("estimate", "low", "high", "eq_low", "eq_high", "gate", "verdict"),
+    ("low", "high", "gate", "verdict"),
     [
-        (0.30, 0.05, 0.55, 0.10, 0.50, True, "helps"),
-        (-0.30, -0.55, -0.05, -0.50, -0.10, True, "hurts"),
-        (0.30, 0.05, 0.55, 0.10, 0.50, False, "inconclusive"),
-        (0.05, 0.01, 0.09, 0.02, 0.08, True, "no effect"),  # excludes 0 but below the margin: equivalent
-        (0.05, 0.01, 0.09, 0.02, 0.08, False, "no effect"),
-        (0.08, -0.20, 0.36, -0.10, 0.26, True, "inconclusive"),
+        (0.05, 0.55, True, "helps"),  # significant; whether by the margin (0.1) the interval does not settle
+        (0.12, 0.55, True, "helps by at least the margin"),
+        (0.01, 0.09, True, "helps by less than the margin"),  # significant, and too small to matter
+        (-0.55, -0.05, True, "hurts"),
+        (-0.55, -0.10, True, "hurts by at least the margin"),
+        (0.05, 0.55, False, "inconclusive"),  # a closed omnibus gate withholds helps / hurts
+        (0.01, 0.09, False, "no effect"),  # within the margin: a claim of its own interval
+        (-0.09, 0.09, True, "no effect"),
+        (-0.20, 0.36, True, "inconclusive"),
+        (-0.05, 0.10, True, "inconclusive"),  # the margin itself is not within it
     ],
 )
-def test_verdict_words(estimate, low, high, eq_low, eq_high, gate, verdict) -> None:
-    assert verdicts.classify(estimate, low, high, eq_low, eq_high, MARGIN, gate) == verdict
+def test_verdict_words_read_the_interval_only(low, high, gate, verdict) -> None:
+    assert verdicts.classify(low, high, MARGIN, gate).text() == verdict
 
 
 def test_seeds_needed_and_the_minimum_detectable_effect_agree() -> None:
@@ -228,7 +269,7 @@ def test_runs_that_cannot_be_analysed_are_refused_clearly() -> None:
         analysis.analyse(runs.drop(columns="macs"), design)
     with pytest.raises(analysis.ExperimentDataError, match="a2b uniform have no runs"):
         analysis.analyse(runs[runs["genotype"] != design.arm("a2b", "uniform").genotype], design)
-    with pytest.raises(analysis.ExperimentDataError, match="no residual degrees of freedom"):
+    with pytest.raises(analysis.ExperimentDataError, match="a2b only 2-3 have one run; train every arm with at least"):
         analysis.analyse(runs[runs["seed"] == 0], design)
 
 
@@ -251,3 +292,59 @@ def test_forest_plots_show_every_group_both_arm_kinds_and_the_control(tmp_path) 
     assert attention.error_x.array[1] == pytest.approx(only.high_db - only.estimate_db)
     (band,) = [shape for shape in figure.layout.shapes if shape.type == "rect"]
     assert (band.x0, band.x1) == (-MARGIN, MARGIN)
+
+
+@pytest.mark.slow  # calibration over a thousand simulated experiments
+@pytest.mark.parametrize("sigma", [0.33, 0.04])  # one run's noise from scratch; a run beyond its seed under CRN
+def test_no_verdict_word_is_wrong_more_often_than_its_level(sigma: float) -> None:
+    """helps/hurts under the null; "by at least the margin" and "no effect" with every effect exactly at the
+    margin (the boundary of both claims): each at most alpha over the whole family."""
+    design = design_of(4, [(0,), (1,), (2,), (3,)], margin=0.05)
+    rng = np.random.default_rng(int(sigma * 100))
+    at_margin = planted_at(design, {0, 1, 2, 3}, 0.05)  # every arm holding a2b is 0.05 dB better than none
+    wrong = {"helps or hurts": 0, "by at least the margin": 0, "no effect": 0}
+    experiments = 200
+    for _ in range(experiments):
+        null = analysis.analyse(simulate(design, np.zeros(len(design.arms)), rng, sigma), design)
+        wrong["helps or hurts"] += any(e.verdict in ("helps", "hurts") for e in null.effects)
+        boundary = analysis.analyse(simulate(design, at_margin, rng, sigma), design)
+        against_none = [e for e in boundary.effects if e.kind != "drop"]  # uniform - drop g is 0 here
+        wrong["by at least the margin"] += any(e.size == verdicts.AT_LEAST_MARGIN for e in against_none)
+        wrong["no effect"] += any(e.verdict == "no effect" for e in against_none)
+    rates = {word: count / experiments for word, count in wrong.items()}
+    print(sigma, rates)
+    assert all(rate <= design.alpha for rate in rates.values())
+
+
+@pytest.mark.slow  # calibration over hundreds of simulated experiments
+def test_an_arm_three_times_as_noisy_keeps_the_family_wise_rate() -> None:
+    design = design_of(4, [(0,), (1,), (2,), (3,)])
+    noisy = design.arms.index(design.arm("a2b", "uniform"))  # in every drop contrast and one against none
+    rng = np.random.default_rng(33)
+    experiments, claims = 250, 0
+    for _ in range(experiments):
+        runs = simulate(design, np.zeros(len(design.arms)), rng)
+        rows = runs["genotype"] == design.arms[noisy].genotype
+        runs.loc[rows, "psnr"] += rng.normal(0.0, np.sqrt(8) * SIGMA, rows.sum())  # its sd: 3 sigma in all
+        claims += any(e.verdict in ("helps", "hurts") for e in analysis.analyse(runs, design).effects)
+    print(claims / experiments)  # one pooled variance: 0.165 here
+    assert claims / experiments <= 0.07
+
+
+def test_arms_that_lost_runs_unequally_give_no_verdict_and_say_why() -> None:
+    design = design_of(4, [(0, 1), (2, 3)], seeds=range(8))
+    runs = simulate(design, planted_at(design, {0, 1}, 0.5), np.random.default_rng(4))
+    only = design.arm("a2b", "only", 0).genotype
+    diverged = (runs["genotype"] == only) & runs["seed"].isin([0, 1])
+    result = analysis.analyse(runs.assign(psnr=runs["psnr"].mask(diverged)), design)
+    lost = {arm.label: arm.lost for arm in result.arms}
+    assert lost["a2b only 0-1"] == 2 and sum(lost.values()) == 2 and result.runs_used == len(runs) - 2
+    withheld = [e for e in result.effects if e.withheld]
+    assert {e.label for e in withheld} == {"a2b only 0-1 - none", "a2b uniform - a2b only 0-1"}  # it is drop 2-3 too
+    assert all(e.verdict == "inconclusive" for e in withheld)
+    assert effect(result, "attention", "only", 0).low_db > 0  # its interval alone would read helps
+    text = "\n".join(result.verdict)
+    assert "runs lost (failed or diverged): a2b only 0-1 2" in text
+    assert (
+        "no verdict: its arms lost different numbers of runs (failed or diverged: a2b only 0-1 2, none 0 of 8)" in text
+    )

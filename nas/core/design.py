@@ -38,12 +38,15 @@ class PlannedPower:
     """What a design can detect, before it is trained, and the noise estimate that says so."""
 
     noise_db: float  # a run's noise beyond its seed (what the blocked analysis's residual estimates)
+    noise_range_db: tuple[float, float] | None  # its confidence interval where it was measured
     noise_source: str
     correlation: float | None  # intra-seed correlation of two arms' runs, measured or assumed
     correlation_source: str
     contrasts: int
     detectable_db: float  # the effect detected with 80 % power at the design's seed count
     seeds_for_margin: int | None  # seeds that detect margin_db with 80 % power (None: more than MAX_SEEDS)
+    seeds_for_margin_range: tuple[int | None, int | None] | None  # the same at the ends of noise_range_db
+    basis: str  # the test the power is computed for
 
 
 def seeds_text(seeds: int | None) -> str:
@@ -158,6 +161,16 @@ def make_design(
     groups = tuple(tuple(int(d) for d in group) for group in groups)
     arms = design_arms(space, tuple(tested), groups, control)
     return ExperimentDesign(tuple(tested), groups, seeds, float(margin_db), control, arms, float(alpha))
+
+
+def space_design(space: SearchSpace) -> ExperimentDesign | None:
+    """The design of ``space``'s ``experiment:`` section, at its alpha per look; None without a section."""
+    settings = space.experiment
+    if settings is None:
+        return None
+    return make_design(
+        space, settings.blocks, settings.groups, settings.seeds, settings.margin_db, settings.control, settings.alpha
+    )
 
 
 def design_arms(

@@ -71,6 +71,14 @@ class ExperimentSettings:
     seeds: tuple[int, ...]  # every arm is trained with every seed (paired); disjoint from proxy.seeds
     margin_db: float = DEFAULT_MARGIN_DB  # the smallest PSNR difference that matters (the equivalence margin)
     control: str | None = "conv"  # the capacity control block; None for no control
+    # Looks at this question, this experiment included: an inconclusive experiment followed by a larger one is a
+    # second look, and each look gets alpha / looks so the family-wise rate over all of them stays alpha.
+    looks: int = 1
+
+    @property
+    def alpha(self) -> float:
+        """The family-wise error rate of this experiment's tests and intervals."""
+        return DEFAULT_ALPHA / self.looks
 
 
 @dataclass(frozen=True)

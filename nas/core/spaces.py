@@ -38,6 +38,7 @@ MAX_DEPTH = 64  # block slots of a network (a space's depth, a genotype id's blo
 EXPERIMENT_KEYS = tuple(ExperimentSettings.__dataclass_fields__)
 DEFAULT_EXPERIMENT_SEEDS = 4  # fresh seeds from FIRST_EXPERIMENT_SEED up, skipping the search's proxy seeds
 FIRST_EXPERIMENT_SEED = 100
+MAX_LOOKS = 100  # looks at one question: each is tested at alpha / looks
 # Quadratic attention holds batch × (patch²)² float32 scores per block during training; above this a trial
 # would exhaust a 24 GiB machine or most GPUs.
 MAX_ATTENTION_BYTES = 4 * 2**30
@@ -316,6 +317,7 @@ def _experiment(check: _Checker, value: Any, space: SearchSpace) -> ExperimentSe
             section.get("margin_db", DEFAULT_MARGIN_DB), "experiment.margin_db", 0.0, 10.0, low_open=True
         ),
         control=control,
+        looks=check.integer(section.get("looks", 1), "experiment.looks", 1, MAX_LOOKS),
     )
 
 

@@ -2,25 +2,30 @@
 
 ``analyse(runs, design)`` fits one OLS model to every training of the design, PSNR ~ arm + seed, with arm and
 seed categorical: the seed is a blocking factor, so every comparison of two arms is paired by seed. Effects
-are contrasts of that fit (``t_test``), tests of several contrasts at once are F-tests of it (``f_test``):
+are contrasts of that fit:
 
 - ``attention`` effects of block X: ``uniform - none`` (X at every depth), ``only g - none`` (X at the depths
   of g alone) and ``uniform - drop g`` (X at g on top of X everywhere else); ``control`` effects: the same for
   the capacity control matched to X; ``attention - control``: each attention effect minus the same effect of
   the control, i.e. what attention adds beyond the same number of parameters.
-- Intervals are simultaneous at 1 - alpha over every effect the result reports (Bonferroni: each is a
-  1 - alpha/m interval for m effects); p-values are Holm-adjusted over the same family. Verdicts read the
-  intervals, so a verdict never disagrees with the interval printed beside it.
-- Verdict words (DESIGN.md "Evidence"): *helps* / *hurts*: the interval excludes 0 and |effect| >= margin;
-  *no effect*: TOST equivalence within ±margin at the same adjusted level (the 1 - 2·alpha/m interval lies
-  inside ±margin); *inconclusive*: anything else.
+- Standard errors are heteroscedasticity-robust: HC2 with the Bell-McCaffrey degrees of freedom of each
+  contrast (a Satterthwaite approximation from the design), so one arm that trains less reliably than the others
+  does not make the contrasts touching it over-confident (a single pooled variance would). Intervals are t
+  intervals on those degrees of freedom, simultaneous at 1 - alpha over every effect the result reports
+  (Bonferroni); p-values are Holm-adjusted over the same family.
+- Verdict words (``nas.report.verdicts``) read the simultaneous interval only: *helps* / *hurts* when it excludes
+  0 (with "by at least the margin" or "by less than the margin" where the interval settles the size), *no effect*
+  when it lies within ±margin, else *inconclusive*. An effect whose arms lost different numbers of runs (failed
+  or diverged trainings) gets no verdict: the runs left are not a random sample of what was designed.
 - Omnibus gate: an F-test that all arm means are equal comes first. When it does not reject at alpha no
   effect reads helps or hurts and no depth finding is named; the result says how many seeds would detect the
-  margin. An equivalence (*no effect*) is still reported: it is a claim of its own test, which a non-rejected
-  omnibus test does not weaken.
-- Depth dependence is its own F-test (that a block's group effects are all equal, both arm kinds), per block
-  and over all tested blocks, Holm-adjusted over those tests: a group that reads *helps* beside one that reads
-  *inconclusive* is no evidence that the effect depends on depth.
+  margin, with that number's basis. *No effect* is still reported: it is a claim of its own interval.
+- The claim, per block and arm kind: the group verdicts read together (``verdicts.claim``): *depth-selective*
+  when one group helps and another reads no effect or hurts, else helps / hurts everywhere, no effect anywhere,
+  or inconclusive. Jointly valid: the intervals are simultaneous.
+- Whether the effect size differs across depth is its own F-test (a block's group effects all equal, both arm
+  kinds), per block and over all tested blocks, Holm-adjusted over those tests. It is not the claim: it also
+  rejects when attention helps at every depth by different amounts. The F-tests pool one variance.
 - Seed noise: the residual standard deviation of the blocked fit (what a run adds beyond its seed: every seed is
   one stream of common random numbers for all arms), with a chi-square interval on its degrees of freedom; beside
   it the sd of a paired difference (√2 × residual), one arm's sd across seeds and the intra-seed correlation.
@@ -45,13 +50,13 @@ from nas.core.design import MAX_SEEDS, ExperimentDesign, group_text, role_label,
 from nas.core.objectives import COUNTED_COSTS
 from nas.core.settings import DEFAULT_ALPHA
 from nas.errors import InputError
-from nas.report import analysis
+from nas.report import analysis, verdicts
 from nas.report.json_values import jsonable
-from nas.report.verdicts import classify
 
 RUN_COLUMNS = ("genotype", "seed", "psnr", *COUNTED_COSTS)  # what a designed run gives the analysis
 FAMILIES = ("attention", "control", "attention - control")
-VERDICTS = ("helps", "hurts", "no effect", "inconclusive")
+VERDICTS = (verdicts.HELPS, verdicts.HURTS, verdicts.NO_EFFECT, verdicts.INCONCLUSIVE)
+ARM_KIND_PHRASES = {"only": "alone", "drop": "on top of the rest"}  # what a group effect of each arm kind measures
 POWER = 0.8
 MIN_SEEDS = 2
 MAX_EFFECT_SIZE = 1024.0  # in noise standard deviations
@@ -72,6 +77,7 @@ class IntervalBasis:
     adjustment: str
     contrasts: int
     over: str
+    standard_errors: str
 
 
 @dataclass(frozen=True)
@@ -86,12 +92,16 @@ class DesignedEffect:
     estimate_db: float
     low_db: float
     high_db: float
+    dof: float  # the contrast's Bell-McCaffrey degrees of freedom (its t interval's)
     p_value: float
     p_holm: float
-    equivalence_low_db: float  # the 1 - 2·alpha/m interval of the TOST
-    equivalence_high_db: float
-    tost_p: float  # unadjusted; equivalence at the adjusted level means tost_p < alpha/m
-    verdict: str
+    verdict: str  # helps | hurts | no effect | inconclusive
+    size: str | None  # helps / hurts: by at least / by less than the margin, where the interval settles it
+    withheld: str | None  # why no verdict is drawn though the interval would allow one (arms lost runs unequally)
+
+    @property
+    def verdict_text(self) -> str:
+        return verdicts.Verdict(self.verdict, self.size).text()
 
 
 @dataclass(frozen=True)
@@ -128,15 +138,26 @@ class ResidualNoise:
 
 @dataclass(frozen=True)
 class ArmSummary:
-    """One arm's runs: count, mean PSNR (not paired), and its cost."""
+    """One arm's runs: count, runs lost (failed or diverged), mean PSNR (not paired), and its cost."""
 
     label: str
     genotype: str
     roles: tuple[str, ...]
     runs: int
+    lost: int
     psnr_mean_db: float
     params: float | None
     macs: float | None
+
+
+@dataclass(frozen=True)
+class BlockClaim:
+    """A2N's claim for one block and arm kind: its group verdicts read together (``verdicts.claim``)."""
+
+    block: str
+    kind: str  # only (the block alone at each group) or drop (the block at each group on top of the rest)
+    claim: str  # depth-selective | helps everywhere | hurts everywhere | no effect anywhere | inconclusive
+    groups: tuple[str, ...]  # each group's verdict, in group order
 
 
 @dataclass(frozen=True)
@@ -157,7 +178,10 @@ class ExperimentResult:
     depth_tests: tuple[FTest, ...]
     interval: IntervalBasis
     effects: tuple[DesignedEffect, ...]
+    claims: tuple[BlockClaim, ...]
     seeds_to_detect_margin: int | None  # None: more than MAX_SEEDS (the margin is far below the noise)
+    # The same at the two ends of the noise's interval: how far the number itself can be trusted.
+    seeds_to_detect_margin_range: tuple[int | None, int | None]
     verdict: tuple[str, ...]
 
     def to_json(self) -> dict:
@@ -179,9 +203,8 @@ def minimum_detectable_effect(
     A paired t-test of two arms (statsmodels ``TTestPower``) at the Bonferroni level alpha/contrasts; the
     paired differences have sd sqrt(2)·noise for independent residuals. The blocked fit of the whole design
     has more residual degrees of freedom than one paired test, so its power is at least this. Detected means
-    that the simultaneous interval excludes 0; a true effect of exactly the margin reads *helps* only about
-    half the time (its estimate must reach the margin too), so a verdict of *helps* needs a true effect of
-    about margin + this.
+    that the simultaneous interval excludes 0 (*helps* or *hurts*); *helps by at least the margin* needs the
+    interval's low end above the margin, so a true effect of about margin + this.
 
     Raises:
         ExperimentDataError: an input is out of range, or the seeds detect nothing below 1,024 noise sds.
@@ -284,7 +307,7 @@ def analyse(runs: pd.DataFrame, design: ExperimentDesign) -> ExperimentResult:
         ExperimentDataError: a column is missing, an arm has no runs, or no residual degrees of freedom are
             left (too few runs to estimate the seed noise).
     """
-    used, ignored = _design_runs(runs, design)
+    used, ignored, lost = _design_runs(runs, design)
     fit, coefficient = _fit(used, design)
     planned = _contrasts(design)
     basis = IntervalBasis(
@@ -293,12 +316,16 @@ def analyse(runs: pd.DataFrame, design: ExperimentDesign) -> ExperimentResult:
         adjustment=f"Bonferroni over {len(planned)} contrasts; p-values Holm-adjusted over the same",
         contrasts=len(planned),
         over=f"{len(design.seeds)} seeds per arm, paired by seed (seed a blocking factor)",
+        standard_errors="HC2 (heteroscedasticity-robust), t on each contrast's Bell-McCaffrey degrees of freedom",
     )
     omnibus = _omnibus(fit, coefficient, design)
     noise = _noise(fit, used, design.alpha)
-    scored = _score(fit, planned, coefficient, design, gate_open=omnibus.rejects)
+    scored = _score(fit, planned, coefficient, design, omnibus.rejects, lost)
     depth_tests = _depth_tests(fit, coefficient, design)
     needed = seeds_needed_or_none(noise.std_db, design.margin_db, len(planned), design.alpha)
+    needed_range = tuple(
+        seeds_needed_or_none(end, design.margin_db, len(planned), design.alpha) for end in (noise.low_db, noise.high_db)
+    )
     result = ExperimentResult(
         blocks=design.blocks,
         groups=design.groups,
@@ -308,33 +335,42 @@ def analyse(runs: pd.DataFrame, design: ExperimentDesign) -> ExperimentResult:
         control=design.control,
         runs_used=len(used),
         runs_ignored=ignored,
-        arms=_arm_summaries(used, design),
+        arms=_arm_summaries(used, design, lost),
         noise=noise,
         omnibus=omnibus,
         depth_tests=depth_tests,
         interval=basis,
         effects=scored,
+        claims=_claims(scored, design),
         seeds_to_detect_margin=needed,
+        seeds_to_detect_margin_range=(needed_range[0], needed_range[1]),
         verdict=(),
     )
     return dataclasses.replace(result, verdict=verdict_lines(result))
 
 
-def _design_runs(runs: pd.DataFrame, design: ExperimentDesign) -> tuple[pd.DataFrame, int]:
-    """The runs of the design's arms and seeds with a PSNR, an ``arm`` index column added; and the rest's count."""
+def _design_runs(runs: pd.DataFrame, design: ExperimentDesign) -> tuple[pd.DataFrame, int, list[int]]:
+    """The runs of the design's arms and seeds with a PSNR, an ``arm`` index column added; the count of the rows
+    ignored (other genotypes or seeds, or a failure of a run that was trained after all); and per arm, how many of
+    the design's seeds lost their run (a row without a PSNR and none with one: failed or diverged)."""
     missing = [c for c in RUN_COLUMNS if c not in runs.columns]
     if missing:
         raise ExperimentDataError(f"runs lack the column(s) {', '.join(missing)}; give {', '.join(RUN_COLUMNS)}")
     index = {arm.genotype: i for i, arm in enumerate(design.arms)}
     psnr = pd.to_numeric(runs["psnr"], errors="coerce")
-    keep = runs["genotype"].isin(list(index)) & runs["seed"].isin(list(design.seeds)) & np.isfinite(psnr)
+    designed = runs["genotype"].isin(list(index)) & runs["seed"].isin(list(design.seeds))
+    keep = designed & np.isfinite(psnr)
     used = runs[keep].assign(psnr=psnr[keep], arm=runs.loc[keep, "genotype"].map(index))
     absent = [design.arms[i].label for i in range(len(design.arms)) if i not in set(used["arm"])]
     if absent:
         raise ExperimentDataError(
             f"arm(s) {', '.join(absent)} have no runs with the design's seeds; train them before analysing"
         )
-    return used, int((~keep).sum())
+    trained = set(zip(used["arm"], used["seed"], strict=True))
+    failed = runs[designed & ~keep]
+    lost_pairs = {(index[g], seed) for g, seed in zip(failed["genotype"], failed["seed"], strict=True)} - trained
+    lost = [sum(1 for arm, _ in lost_pairs if arm == i) for i in range(len(design.arms))]
+    return used, len(runs) - len(used) - len(lost_pairs), lost
 
 
 def _fit(used: pd.DataFrame, design: ExperimentDesign) -> tuple[RegressionResults, dict[str, int]]:
@@ -347,6 +383,9 @@ def _fit(used: pd.DataFrame, design: ExperimentDesign) -> tuple[RegressionResult
     seeds = pd.get_dummies(pd.Categorical(used["seed"]), prefix="seed", drop_first=True, dtype=float)
     exog = pd.concat([arms, seeds], axis=1)
     exog.index = used.index
+    single = [design.arms[i].label for i, count in used["arm"].value_counts().items() if count < 2]
+    if single:  # one run has no residual: its arm's variance could not be estimated (robust errors need it)
+        raise ExperimentDataError(f"arm(s) {', '.join(single)} have one run; train every arm with at least two seeds")
     fit = sm.OLS(used["psnr"].to_numpy(dtype=float), exog).fit()
     if fit.df_resid < 1:
         raise ExperimentDataError(
@@ -432,36 +471,93 @@ def _vector(contrast: _Contrast, coefficient: dict[str, int]) -> np.ndarray:
     return vector
 
 
+@dataclass(frozen=True)
+class _Inference:
+    """Contrasts of the fit with robust standard errors: estimates, standard errors and degrees of freedom."""
+
+    estimate: np.ndarray
+    se: np.ndarray
+    dof: np.ndarray
+
+    def interval(self, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+        half = stats.t.ppf(1 - alpha / 2, self.dof) * self.se
+        return self.estimate - half, self.estimate + half
+
+    def p_values(self) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):  # exact runs: se 0
+            t = np.where(self.se > 0, np.abs(self.estimate) / self.se, np.where(self.estimate == 0, 0.0, np.inf))
+        return 2 * stats.t.sf(t, self.dof)
+
+
+def robust_contrasts(fit: RegressionResults, matrix: np.ndarray) -> _Inference:
+    """The contrasts ``matrix @ beta`` with HC2 standard errors and Bell-McCaffrey degrees of freedom.
+
+    HC2 weighs each squared residual by 1 / (1 - leverage), which makes its variance unbiased when the errors
+    are homoscedastic; the degrees of freedom are those of the Satterthwaite approximation to that variance's
+    distribution under homoscedastic normal errors (Bell and McCaffrey 2002; Imbens and Kolesar 2016): few when
+    a contrast leans on few residuals. Both follow from the design matrix alone, plus the residuals for HC2.
+    """
+    exog = np.asarray(fit.model.exog, dtype=float)
+    residuals = np.asarray(fit.resid, dtype=float)
+    bread = np.linalg.pinv(exog.T @ exog)
+    hat = exog @ bread @ exog.T
+    annihilator = np.eye(len(residuals)) - hat
+    # Each contrast's variance is sum_i weight_i · residual_i²; arms have two runs or more, so leverage < 1.
+    weights = (matrix @ bread @ exog.T) ** 2 / (1 - np.diag(hat))
+    variance = weights @ residuals**2
+    expected = weights @ np.diag(annihilator)  # E[variance] / sigma² for homoscedastic errors
+    spread = np.einsum("ci,ij,cj->c", weights, annihilator**2, weights)  # Var[variance] / (2 sigma⁴)
+    dof = np.divide(expected**2, spread, out=np.full_like(expected, np.inf), where=spread > 0)
+    return _Inference(matrix @ np.asarray(fit.params, dtype=float), np.sqrt(variance), dof)
+
+
 def _score(
     fit: RegressionResults,
     planned: list[_Planned],
     coefficient: dict[str, int],
     design: ExperimentDesign,
     gate_open: bool,
+    lost: list[int],
 ) -> tuple[DesignedEffect, ...]:
-    """Estimates, Bonferroni intervals, Holm p-values, TOST and verdicts of every effect."""
-    tests = fit.t_test(np.array([_vector(p.contrast, coefficient) for p in planned]))
-    per = design.alpha / len(planned)
-    estimate, se = np.ravel(tests.effect), np.ravel(tests.sd)
-    interval, equivalence = tests.conf_int(alpha=per), tests.conf_int(alpha=2 * per)
-    p_values = np.ravel(tests.pvalue)
+    """Estimates, simultaneous robust intervals, Holm p-values and verdicts of every effect."""
+    inference = robust_contrasts(fit, np.array([_vector(p.contrast, coefficient) for p in planned]))
+    low, high = inference.interval(design.alpha / len(planned))
+    p_values = inference.p_values()
     p_holm = multipletests(p_values, alpha=design.alpha, method="holm")[1]
-    margin, dof = design.margin_db, fit.df_resid
-    # TOST: the larger of the two one-sided p-values against -margin and +margin.
-    tost = np.maximum(stats.t.sf((estimate + margin) / se, dof), stats.t.cdf((estimate - margin) / se, dof))
-    return tuple(
-        DesignedEffect(
+    scored = []
+    for i, p in enumerate(planned):
+        verdict = verdicts.classify(float(low[i]), float(high[i]), design.margin_db, gate_open)
+        withheld = _unequal_losses(p.contrast, lost, design)
+        if withheld:
+            verdict = verdicts.Verdict(verdicts.INCONCLUSIVE)
+        scored.append(DesignedEffect(
             block=p.block, family=p.family, kind=p.kind, group=p.group, label=p.label,
-            estimate_db=float(estimate[i]), low_db=float(interval[i][0]), high_db=float(interval[i][1]),
-            p_value=float(p_values[i]), p_holm=float(p_holm[i]),
-            equivalence_low_db=float(equivalence[i][0]), equivalence_high_db=float(equivalence[i][1]),
-            tost_p=float(tost[i]),
-            verdict=classify(
-                estimate[i], interval[i][0], interval[i][1], equivalence[i][0], equivalence[i][1], margin, gate_open
-            ),
-        )
-        for i, p in enumerate(planned)
-    )  # fmt: skip
+            estimate_db=float(inference.estimate[i]), low_db=float(low[i]), high_db=float(high[i]),
+            dof=float(inference.dof[i]), p_value=float(p_values[i]), p_holm=float(p_holm[i]),
+            verdict=verdict.word, size=verdict.size, withheld=withheld,
+        ))  # fmt: skip
+    return tuple(scored)
+
+
+def _unequal_losses(contrast: _Contrast, lost: list[int], design: ExperimentDesign) -> str | None:
+    """Why the contrast gets no verdict: its arms lost different numbers of runs; None when they did not."""
+    arms = contrast.plus + contrast.minus
+    if len({lost[arm] for arm in arms}) <= 1:
+        return None
+    counts = ", ".join(f"{design.arms[arm].label} {lost[arm]}" for arm in arms)
+    return f"its arms lost different numbers of runs (failed or diverged: {counts} of {len(design.seeds)})"
+
+
+def _claims(scored: tuple[DesignedEffect, ...], design: ExperimentDesign) -> tuple[BlockClaim, ...]:
+    """Per tested block and arm kind, A2N's claim from the attention effects at every depth group."""
+    claims = []
+    for block in design.blocks:
+        for kind in ARM_KIND_PHRASES:
+            effects = [e for e in scored if (e.block, e.family, e.kind) == (block, "attention", kind)]
+            group_verdicts = [verdicts.Verdict(e.verdict, e.size) for e in effects]
+            texts = tuple(v.text() for v in group_verdicts)
+            claims.append(BlockClaim(block, kind, verdicts.claim(group_verdicts), texts))
+    return tuple(claims)
 
 
 def _f_test(fit: RegressionResults, name: str, matrix: np.ndarray, alpha: float) -> FTest:
@@ -534,23 +630,21 @@ def _noise(fit: RegressionResults, used: pd.DataFrame, alpha: float) -> Residual
     )  # fmt: skip
 
 
-def _arm_summaries(used: pd.DataFrame, design: ExperimentDesign) -> tuple[ArmSummary, ...]:
-    costs = used[list(COUNTED_COSTS)].apply(pd.to_numeric, errors="coerce").assign(psnr=used["psnr"], arm=used["arm"])
-    means, counts = costs.groupby("arm").mean(), costs.groupby("arm").size()
+def _arm_summaries(used: pd.DataFrame, design: ExperimentDesign, lost: list[int]) -> tuple[ArmSummary, ...]:
+    columns = ["psnr", *COUNTED_COSTS]
+    values = used[columns].to_numpy(dtype=float)  # a cost not recorded is None: NaN here
+    arms = used["arm"].to_numpy()
     summaries = []
     for index, arm in enumerate(design.arms):
+        rows = values[arms == index]
+        recorded = np.isfinite(rows)
+        totals, counts = np.where(recorded, rows, 0.0).sum(axis=0), recorded.sum(axis=0)
+        mean = np.divide(totals, counts, out=np.full(len(columns), np.nan), where=counts > 0)
+        means = dict(zip(columns, mean, strict=True))
         roles = (arm.label, *(role_label(role, design.groups, design.control) for role in arm.also))
-        psnr, params, macs = means.at[index, "psnr"], means.at[index, "params"], means.at[index, "macs"]
+        costs = {cost: None if np.isnan(means[cost]) else float(means[cost]) for cost in COUNTED_COSTS}
         summaries.append(
-            ArmSummary(
-                arm.label,
-                arm.genotype,
-                roles,
-                int(counts[index]),
-                float(psnr),
-                None if pd.isna(params) else float(params),
-                None if pd.isna(macs) else float(macs),
-            )
+            ArmSummary(arm.label, arm.genotype, roles, len(rows), lost[index], float(means["psnr"]), **costs)
         )
     return tuple(summaries)
 
@@ -559,7 +653,7 @@ def verdict_lines(result: ExperimentResult) -> tuple[str, ...]:
     """The verdict in words, built from the numbers: design, test, noise, omnibus gate, then per block."""
     lines = [_design_line(result), _method_line(result), _noise_line(result.noise), _omnibus_line(result)]
     if not result.omnibus.rejects:
-        equivalent = [e for e in result.effects if e.verdict == "no effect"]
+        equivalent = [e for e in result.effects if e.verdict == verdicts.NO_EFFECT]
         lines += [f"no effect: {_effect_text(e)}" for e in equivalent]
         return tuple(lines)
     depth = {t.name: t for t in result.depth_tests}
@@ -577,21 +671,24 @@ def _design_line(result: ExperimentResult) -> str:
         else "no capacity control"
     )
     groups = ", ".join(group_text(g) for g in result.groups)
+    losses = [f"{arm.label} {arm.lost}" for arm in result.arms if arm.lost]
+    lost = f"; runs lost (failed or diverged): {', '.join(losses)}" if losses else ""
     return (
         f"Design: {len(result.arms)} arms x {len(result.seeds)} seeds, paired by seed ({result.runs_used} runs "
-        f"used, {result.runs_ignored} ignored); blocks {', '.join(result.blocks)}; depth groups {groups}; "
+        f"used, {result.runs_ignored} ignored{lost}); blocks {', '.join(result.blocks)}; depth groups {groups}; "
         f"{control}."
     )
 
 
 def _method_line(result: ExperimentResult) -> str:
-    basis = result.interval
+    basis, margin = result.interval, result.margin_db
     return (
-        f"Test: OLS of PSNR on arm + seed (blocking factor); effects are contrasts with "
-        f"{basis.confidence:.0%} intervals simultaneous over {basis.contrasts} contrasts (Bonferroni), "
-        f"Holm-adjusted p-values; helps/hurts: interval excludes 0 and |effect| >= {result.margin_db:g} dB; "
-        f"no effect: TOST within +-{result.margin_db:g} dB at the same adjusted level; depends on depth: "
-        f"F-test that a block's group effects are equal (Holm over the {len(result.depth_tests)} depth tests)."
+        f"Test: OLS of PSNR on arm + seed (blocking factor); effects are contrasts with {basis.standard_errors}, "
+        f"{basis.confidence:.0%} t intervals simultaneous over {basis.contrasts} contrasts (Bonferroni, alpha "
+        f"{result.alpha:g}), Holm-adjusted p-values; helps/hurts: the interval excludes 0 (by at least the margin: "
+        f"it also excludes ±{margin:g} dB); no effect: the interval lies within ±{margin:g} dB; the claim per block "
+        "reads its group verdicts together; effect size differs across depth: F-test that a block's group effects "
+        f"are equal (pooled variance; Holm over the {len(result.depth_tests)} depth tests)."
     )
 
 
@@ -608,15 +705,27 @@ def _noise_line(noise: ResidualNoise) -> str:
     )
 
 
+def power_basis(contrasts: int, alpha: float) -> str:
+    """How every seed count the harness prints was computed."""
+    return (
+        f"a paired t-test of two arms at alpha {alpha:g}/{contrasts} (Bonferroni), {POWER:.0%} power, detected "
+        "meaning the simultaneous interval excludes 0"
+    )
+
+
 def _omnibus_line(result: ExperimentResult) -> str:
     test = result.omnibus
     text = f"Omnibus F-test that all arm means are equal: F({test.df_num}, {test.df_denom}) = {test.f:.2f}, "
     text += f"p = {test.p_value:.3g}"
     if test.rejects:
         return text + f" < {result.alpha:g}: the arms differ; the effects follow."
+    low, high = (seeds_text(n) for n in result.seeds_to_detect_margin_range)
     return (
         text + f" >= {result.alpha:g}: inconclusive at this budget: {seeds_text(result.seeds_to_detect_margin)} seeds "
-        f"would detect {result.margin_db:g} dB. No per-depth finding is named."
+        f"would detect {result.margin_db:g} dB ({power_basis(result.interval.contrasts, result.alpha)}; {low} to "
+        f"{high} seeds over the noise's interval). No per-depth finding is named. The seed count is part of the "
+        "design: a larger experiment on the same question is another look, and each look is tested at alpha / "
+        "looks (experiment.looks)."
     )
 
 
@@ -625,30 +734,32 @@ def _effect_text(effect: DesignedEffect) -> str:
 
 
 def _verdict_text(effect: DesignedEffect) -> str:
-    return f"{effect.verdict} ({effect.estimate_db:+.3f} dB [{effect.low_db:+.3f}, {effect.high_db:+.3f}])"
+    withheld = f", no verdict: {effect.withheld}" if effect.withheld else ""
+    numbers = f"{effect.estimate_db:+.3f} dB [{effect.low_db:+.3f}, {effect.high_db:+.3f}]"
+    return f"{effect.verdict_text} ({numbers}{withheld})"
 
 
 def _depth_text(name: str, test: FTest) -> str:
     numbers = f"F({test.df_num}, {test.df_denom}) = {test.f:.2f}, Holm p = {test.p_holm:.3g}"
     if test.rejects:
-        return f"{name}: depends on depth ({numbers})."
-    return f"{name}: depth dependence inconclusive ({numbers})."
+        return f"{name}: effect size differs across depth ({numbers})."
+    return f"{name}: whether the effect size differs across depth is inconclusive ({numbers})."
 
 
 def _block_lines(result: ExperimentResult, block: str, depth: dict[str, FTest]) -> list[str]:
-    """Per block: the uniform effect, the depth test, then per group every effect's verdict."""
+    """Per block: the uniform effect, the claim per arm kind, the depth test, then per group every verdict."""
     effects = [e for e in result.effects if e.block == block]
     phrases = {
-        ("attention", "only"): "alone",
-        ("attention", "drop"): "on top of the rest",
-        ("control", "only"): "control alone",
-        ("control", "drop"): "control on top of the rest",
-        ("attention - control", "only"): "beyond capacity alone",
-        ("attention - control", "drop"): "beyond capacity on top of the rest",
+        **{("attention", kind): phrase for kind, phrase in ARM_KIND_PHRASES.items()},
+        **{("control", kind): f"control {phrase}" for kind, phrase in ARM_KIND_PHRASES.items()},
+        **{("attention - control", kind): f"beyond capacity {phrase}" for kind, phrase in ARM_KIND_PHRASES.items()},
     }
     lines = []
     for e in (e for e in effects if e.kind == "uniform"):
         lines.append(f"{block} ({e.family}) at every depth: {_verdict_text(e)}.")
+    for claim in (c for c in result.claims if c.block == block):
+        lines.append(f"{block} {ARM_KIND_PHRASES[claim.kind]} at each depth group: **{claim.claim}** "
+                     f"({', '.join(claim.groups)}).")  # fmt: skip
     if block in depth:
         lines.append(_depth_text(block, depth[block]))
     for group in range(len(result.groups)):

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 
-from nas.core.design import ExperimentDesign, PlannedPower, make_design
+from nas.core.design import ExperimentDesign, PlannedPower, space_design
 from nas.report import analysis, figures
 from nas.report.effects import (
     RUN_COLUMNS,
@@ -25,9 +25,11 @@ from nas.report.effects import (
     analyse,
     contrast_count,
     minimum_detectable_effect,
+    power_basis,
     seeds_needed_or_none,
 )
 from nas.search import records, studies
+from nas.search.records import Outcome
 from nas.search.studies import StudyFolder
 
 # The noise --plan assumes when the study has measured none (stated as such): a run's noise beyond its seed, with
@@ -38,17 +40,16 @@ ASSUMED_NOISE_DB = 0.1
 
 def design_of(folder: StudyFolder) -> ExperimentDesign | None:
     """The design of the folder's pinned space, or None when its space has no experiment section."""
-    space = folder.space()
-    settings = space.experiment
-    if settings is None:
-        return None
-    return make_design(space, settings.blocks, settings.groups, settings.seeds, settings.margin_db, settings.control)
+    return space_design(folder.space())
 
 
 def runs_frame(folder: StudyFolder) -> pd.DataFrame:
-    """One row per finished experiment training (trained or reused): genotype, seed, psnr, macs, params."""
-    _, trials = studies.completed_designed(folder, studies.Kind.EXPERIMENT)
-    rows = [{column: getattr(records.record_of(t), column) for column in RUN_COLUMNS} for t in trials]
+    """One row per finished experiment training: genotype, seed, psnr, macs, params; a failed one (an exception,
+    a diverged loss) without a PSNR, so the analysis counts it lost (an infeasible arm is left out: never run)."""
+    study = studies.load_designed(folder, studies.Kind.EXPERIMENT)
+    finished = [records.record_of(t) for t in study.get_trials(deepcopy=False)] if study else []
+    kept = (r for r in finished if r.outcome is not None and (r.outcome.has_values or r.outcome is Outcome.FAILED))
+    rows = [{column: getattr(record, column) for column in RUN_COLUMNS} for record in kept]
     return pd.DataFrame(rows, columns=list(RUN_COLUMNS))
 
 
@@ -70,34 +71,44 @@ def planned_power(folder: StudyFolder, design: ExperimentDesign) -> PlannedPower
     """The power of ``design``, with the best estimate the folder has of a run's noise beyond its seed (the arms are
     paired by seed): its experiment's residual noise, else the paired-difference noise of the search's repeated
     baselines / √2, else the search's one-run seed noise (an upper bound: pairing only removes noise), else an
-    assumption (said so)."""
+    assumption (said so). A measured noise carries its interval, and the seed count its range over it."""
     noise, source = ASSUMED_NOISE_DB, f"assumed {ASSUMED_NOISE_DB} dB: the study has no repeated runs yet"
+    noise_range: tuple[float, float] | None = None
     correlation: float | None = 0.0  # None where measuring it was not possible
     correlation_source = "assumed 0: nothing measured, so no noise is taken to cancel in a pair"
     earlier = result_of(folder) if folder.exists() else None
     if isinstance(earlier, ExperimentResult):
         noise, source = earlier.noise.std_db, f"residual σ of the experiment's {earlier.runs_used} runs so far"
+        noise_range = (earlier.noise.low_db, earlier.noise.high_db)
         correlation = earlier.noise.intra_seed_correlation
         correlation_source = "measured on the experiment's runs so far"
     elif folder.exists():
         frame = analysis.trials_frame(studies.load_study(folder))
         paired, one_run = analysis.paired_noise(frame), analysis.seed_noise(frame)
-        if paired.std_db:  # a zero estimate (identical runs) cannot size a test: fall through
-            noise = paired.std_db / math.sqrt(2)
+        if paired.std_db and paired.low_db is not None and paired.high_db is not None:
+            noise = paired.std_db / math.sqrt(2)  # a zero estimate (identical runs) cannot size a test: fall through
+            noise_range = (paired.low_db / math.sqrt(2), paired.high_db / math.sqrt(2))
             source = f"paired-difference noise of the search's repeated baselines / √2 ({paired.dof} dof)"
             correlation, correlation_source = paired.correlation, "measured on the search's repeated baselines"
-        elif one_run.std_db:
-            noise = one_run.std_db
+        elif one_run.std_db and one_run.low_db is not None and one_run.high_db is not None:
+            noise, noise_range = one_run.std_db, (one_run.low_db, one_run.high_db)
             source = f"one-run seed noise of the search's repeated baselines ({one_run.dof} dof), an upper bound"
     contrasts = contrast_count(design)
+
+    def seeds_for(noise_db: float) -> int | None:
+        return seeds_needed_or_none(noise_db, design.margin_db, contrasts, design.alpha)
+
     return PlannedPower(
         noise_db=noise,
+        noise_range_db=noise_range,
         noise_source=source,
         correlation=correlation,
         correlation_source=correlation_source,
         contrasts=contrasts,
         detectable_db=minimum_detectable_effect(noise, len(design.seeds), contrasts, design.alpha),
-        seeds_for_margin=seeds_needed_or_none(noise, design.margin_db, contrasts, design.alpha),
+        seeds_for_margin=seeds_for(noise),
+        seeds_for_margin_range=(seeds_for(noise_range[0]), seeds_for(noise_range[1])) if noise_range else None,
+        basis=power_basis(contrasts, design.alpha),
     )
 
 

@@ -247,7 +247,7 @@ def forest_png(result: ExperimentResult, block: str, path: Path) -> None:
         label = f"{result.control}({block}), capacity control" if family == "control" else f"{block} (attention)"
         axes.errorbar(estimate, y, xerr=spread, fmt="o", ms=4, capsize=2, color=FOREST_FAMILIES[family], label=label)
         for (_, effect), position in zip(rows, y, strict=True):
-            axes.annotate(effect.verdict, (effect.high_db, position), xytext=(4, -3), textcoords="offset points",
+            axes.annotate(effect.verdict_text, (effect.high_db, position), xytext=(4, -3), textcoords="offset points",
                           fontsize=6, color=FOREST_FAMILIES[family])  # fmt: skip
     axes.set_yticks(range(len(names)), names, fontsize=8)
     axes.set_ylim(len(names) - 0.5, -0.5)
@@ -273,7 +273,7 @@ def forest_plotly(result: ExperimentResult, block: str) -> go.Figure:
             error_x={"type": "data", "symmetric": False, "array": [e.high_db - e.estimate_db for _, e in rows],
                      "arrayminus": [e.estimate_db - e.low_db for _, e in rows]},
             name=f"{result.control}({block}), capacity control" if family == "control" else f"{block} (attention)",
-            customdata=[[e.label, e.verdict, e.low_db, e.high_db] for _, e in rows],
+            customdata=[[e.label, e.verdict_text, e.low_db, e.high_db] for _, e in rows],
             hovertemplate="%{customdata[0]}<br>%{x:+.3f} dB [%{customdata[2]:+.3f}, %{customdata[3]:+.3f}]"
                           "<br>%{customdata[1]}<extra></extra>",
         ))  # fmt: skip

@@ -1,42 +1,97 @@
-"""The verdict words, defined once, for every effect or difference a report judges.
+"""The verdict words, defined once: every word follows from one simultaneous interval [L, U] of the effect.
 
-- *helps* / *hurts*: the (multiplicity-adjusted) interval excludes 0 and the effect is at least the margin;
-- *no effect*: equivalent within ±margin by a two-one-sided test (TOST) at the same adjusted level, i.e. the
-  1 - 2·alpha' interval lies inside ±margin;
+- *helps*: L > 0 (the interval excludes 0 above); *hurts*: U < 0. Their size is said only when the interval
+  settles it: "by at least the margin" when the near end is beyond the margin (L >= margin, or U <= -margin),
+  "by less than the margin" when the far end is within it (U < margin, or L > -margin): significant, too small
+  to matter.
+- *no effect*: the interval lies within ±margin (an equivalence test at the same level as the interval).
 - *inconclusive*: anything else.
 
+An omnibus test before the effects (where there is one) can only withhold *helps* / *hurts*, never add them.
 A comparison of two genotypes (a confirmation) says the same in its own words: *better*, *worse*,
-*equivalent*, *inconclusive*.
+*equivalent*, *inconclusive*; whether some of several genotypes beat a reference reads *yes* (one is better),
+*no* (each is equivalent or worse) or *inconclusive*.
+
+The claim of a tested block over depth groups (A2N's "attention helps only where it helps") reads the group
+verdicts together; the intervals are simultaneous, so the group statements hold jointly:
+*depth-selective* (some group helps, another reads no effect or hurts), *helps everywhere*, *hurts everywhere*,
+*no effect anywhere*, else *inconclusive*.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 HELPS, HURTS, NO_EFFECT, INCONCLUSIVE = "helps", "hurts", "no effect", "inconclusive"
+AT_LEAST_MARGIN, BELOW_MARGIN = "by at least the margin", "by less than the margin"
 AS_COMPARISON = {HELPS: "better", HURTS: "worse", NO_EFFECT: "equivalent", INCONCLUSIVE: "inconclusive"}
+DEPTH_SELECTIVE, HELPS_EVERYWHERE, HURTS_EVERYWHERE, NO_EFFECT_ANYWHERE = (
+    "depth-selective",
+    "helps everywhere",
+    "hurts everywhere",
+    "no effect anywhere",
+)
 
 
-def classify(
-    estimate: float,
-    low: float,
-    high: float,
-    equivalence_low: float,
-    equivalence_high: float,
-    margin_db: float,
-    gate_open: bool = True,
-) -> str:
-    """The verdict word of one effect; never helps/hurts when an omnibus gate before it is closed.
+@dataclass(frozen=True)
+class Verdict:
+    word: str  # helps | hurts | no effect | inconclusive
+    size: str | None = None  # helps / hurts only: AT_LEAST_MARGIN, BELOW_MARGIN, or None where the interval straddles
+
+    def text(self) -> str:
+        return f"{self.word} {self.size}" if self.size else self.word
+
+    def comparison_text(self) -> str:
+        """The verdict of "genotype - reference": better / worse / equivalent / inconclusive, with its size."""
+        word = AS_COMPARISON[self.word]
+        return f"{word} {self.size}" if self.size else word
+
+
+def classify(low: float, high: float, margin_db: float, gate_open: bool = True) -> Verdict:
+    """The verdict of one effect from its simultaneous interval [``low``, ``high``] (dB).
 
     Args:
-        estimate: The effect, in dB.
-        low: Low end of its adjusted interval.
-        high: High end of its adjusted interval.
-        equivalence_low: Low end of its 1 - 2·alpha' interval (the TOST's).
-        equivalence_high: High end of that interval.
+        low: Low end of the interval.
+        high: High end of the interval.
         margin_db: The smallest effect that matters.
-        gate_open: Whether the omnibus test before it rejected (or there is none).
+        gate_open: Whether the omnibus test before it rejected (or there is none); closed, it withholds
+            helps / hurts.
     """
-    if gate_open and (low > 0 or high < 0) and abs(estimate) >= margin_db:
-        return HELPS if estimate > 0 else HURTS
-    if -margin_db < equivalence_low and equivalence_high < margin_db:
-        return NO_EFFECT
+    if gate_open and low > 0:
+        return Verdict(HELPS, _size(low, high, margin_db))
+    if gate_open and high < 0:
+        return Verdict(HURTS, _size(-high, -low, margin_db))
+    if -margin_db < low and high < margin_db:
+        return Verdict(NO_EFFECT)
+    return Verdict(INCONCLUSIVE)
+
+
+def _size(near: float, far: float, margin_db: float) -> str | None:
+    """The size of a significant effect whose interval runs from ``near`` to ``far`` away from 0."""
+    if near >= margin_db:
+        return AT_LEAST_MARGIN
+    if far < margin_db:
+        return BELOW_MARGIN
+    return None
+
+
+def claim(group_verdicts: Sequence[Verdict]) -> str:
+    """The claim of one block over its depth groups (each group's verdict on the same footing)."""
+    words = [verdict.word for verdict in group_verdicts]
+    if HELPS in words and (NO_EFFECT in words or HURTS in words):
+        return DEPTH_SELECTIVE
+    for word, everywhere in ((HELPS, HELPS_EVERYWHERE), (HURTS, HURTS_EVERYWHERE), (NO_EFFECT, NO_EFFECT_ANYWHERE)):
+        if words and all(w == word for w in words):
+            return everywhere
+    return INCONCLUSIVE
+
+
+def beats(comparisons: Sequence[Verdict]) -> str:
+    """Whether some of the genotypes compared with one reference beat it: yes, no or inconclusive."""
+    words = [verdict.word for verdict in comparisons]
+    if HELPS in words:
+        return "yes"
+    if all(word in (NO_EFFECT, HURTS) for word in words):
+        return "no"
     return INCONCLUSIVE

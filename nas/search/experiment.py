@@ -22,7 +22,7 @@ import torch
 
 from nas import devices
 from nas.core import networks, spaces, training
-from nas.core.design import Arm, ExperimentDesign, PlannedPower, make_design, seeds_text
+from nas.core.design import Arm, ExperimentDesign, PlannedPower, seeds_text, space_design
 from nas.core.genotypes import Genotype
 from nas.core.spaces import SearchSpace, SpaceError
 from nas.search import designed, preflight, run, studies
@@ -69,13 +69,12 @@ def _given(space_path: Path) -> SearchSpace:
 
 
 def _with_runs(folder: StudyFolder, space: SearchSpace) -> ExperimentRuns:
-    settings = space.experiment
-    if settings is None:  # the given file has one (``_given``), and the pinned space is that file's
+    design = space_design(space)
+    if design is None:  # the given file has one (``_given``), and the pinned space is that file's
         raise StudyError(
             f"{folder.pinned_space}: the study's pinned space has no experiment: section; pass another --results "
             "folder, or move this study folder aside"
         )
-    design = make_design(space, settings.blocks, settings.groups, settings.seeds, settings.margin_db, settings.control)
     runs = tuple(DesignedRun(arm.genotype, seed, arm.label) for arm in design.arms for seed in design.seeds)
     return ExperimentRuns(folder, space, design, runs)
 
@@ -195,16 +194,26 @@ class ExperimentPlan:
             "arms": [{"label": arm.label, "genotype": arm.genotype} for arm in self.prepared.arms],
             "seeds": list(settings.seeds), "runs": len(self.prepared.runs), "runs_left": self.runs_left,
             "estimated_seconds": time.seconds, "per_run_seconds": time.per_run_seconds, "parallel": time.parallel,
-            "time_source": time.source, "noise_db": power.noise_db, "noise_source": power.noise_source,
+            "time_source": time.source, "noise_db": power.noise_db, "noise_range_db": power.noise_range_db,
+            "noise_source": power.noise_source,
             "intra_seed_correlation": power.correlation, "correlation_source": power.correlation_source,
             "contrasts": power.contrasts, "margin_db": settings.margin_db,
             "detectable_db_at_80_percent_power": power.detectable_db, "seeds_to_detect_margin": power.seeds_for_margin,
+            "seeds_to_detect_margin_range": power.seeds_for_margin_range, "power_basis": power.basis,
+            "alpha": settings.alpha,
         }  # fmt: skip
 
     def to_text(self) -> str:
         design, time, power = self.prepared.design, self.time, self.power
         seeds = len(design.seeds)
         correlation = "unknown" if power.correlation is None else f"{power.correlation:.2f}"
+        noise_range = "" if power.noise_range_db is None else (
+            f", interval {power.noise_range_db[0]:.3f} to {power.noise_range_db[1]:.3f} dB"
+        )  # fmt: skip
+        seeds_range = "" if power.seeds_for_margin_range is None else (
+            f" ({seeds_text(power.seeds_for_margin_range[0])} to {seeds_text(power.seeds_for_margin_range[1])} over "
+            "the noise's interval)"
+        )  # fmt: skip
         return "\n".join([
             f"experiment plan for {self.prepared.folder.root} (nothing is trained)",
             *(f"  arm {arm.label:<28} {arm.genotype}" for arm in self.prepared.arms),
@@ -212,11 +221,13 @@ class ExperimentPlan:
             f"({self.runs_left} still to train)",
             f"wall time       about {time.seconds / 60:.1f} min ({time.per_run_seconds:.1f} s a run, {time.parallel} "
             f"at once; {time.source})",
-            f"seed noise      {power.noise_db:.3f} dB beyond the seed ({power.noise_source})",
+            f"seed noise      {power.noise_db:.3f} dB beyond the seed{noise_range} ({power.noise_source})",
             f"pairing         intra-seed correlation {correlation} ({power.correlation_source})",
             f"power           with {seeds} seeds, effects of {power.detectable_db:.3f} dB are detected with 80 % "
-            f"power ({power.contrasts} contrasts, Bonferroni); detecting the margin {design.margin_db:g} dB needs "
-            f"{seeds_text(power.seeds_for_margin)} seeds",
+            f"power; detecting the margin {design.margin_db:g} dB needs {seeds_text(power.seeds_for_margin)} seeds"
+            f"{seeds_range} ({power.basis})",
+            f"seeds           fixed by the design: a larger experiment on the same question is another look, "
+            f"tested at alpha / looks (experiment.looks; this one: alpha {design.alpha:g})",
         ])  # fmt: skip
 
 
