@@ -127,6 +127,14 @@ def test_placement_effects_of_confounded_choices_are_not_estimable() -> None:
     assert "design rank 2" in build._association_line(effects)
 
 
+def test_a_study_with_no_attention_trained_yet_has_no_associations_to_fit() -> None:
+    frame = pd.DataFrame({"d00": ["none"] * 5, "psnr": [30.0, 30.1, 30.2, 30.0, 29.9], "seed": [0, 1, 2, 0, 1],
+                          "outcome": "trained"})  # fmt: skip
+    effects = analysis.placement_effects(frame)
+    assert effects.table.empty and effects.residual_std_db is None
+    assert build._association_line(effects).startswith("Per-depth associations: none yet")
+
+
 def test_placement_intervals_are_simultaneous_so_pure_noise_shows_no_effect() -> None:
     rng = np.random.default_rng(3)
     choices = ["none", "ca", "pa", "esa", "lia", "spatial", "shuffle", "cam"]

@@ -305,7 +305,7 @@ def placement_effects(frame: pd.DataFrame) -> PlacementEffects:
     dof = len(target) - rank
     residual_std = None
     half_widths = np.full(len(columns), np.nan)
-    if dof > 0 and rank == design.shape[1]:
+    if columns and dof > 0 and rank == design.shape[1]:  # with no attention trained yet there is nothing to fit
         residuals = target - design @ coefficients
         residual_std = float(np.sqrt(residuals @ residuals / dof))
         covariance = residual_std**2 * np.linalg.inv(design.T @ design)

@@ -190,6 +190,8 @@ def _paired_noise_line(paired: analysis.PairedNoise, scheme: str | None) -> str:
 
 
 def _association_line(effects: analysis.PlacementEffects) -> str:
+    if effects.table.empty:
+        return "Per-depth associations: none yet (no trained trial holds attention at any depth)."
     if effects.residual_std_db is None:
         return (f"Per-depth associations: not estimable ({effects.observations} trainings for "
                 f"{effects.coefficients} coefficients, design rank {effects.rank}: too few trainings, or choices "

@@ -72,7 +72,9 @@ def front_genotypes(search: optuna.Study, objectives: tuple[str, ...], top: int 
         return []
     values = np.array([t.values for t in done], dtype=float)
     on_front = pareto.nondominated(values, pareto.maximized(objectives))
-    front = {_genotype(t): (t.values[0], t.values[1]) for t, keep in zip(done, on_front, strict=True) if keep}
+    # A PSNR-only study has no cost: its front is the best PSNR, and every contribution is measured at cost 0.
+    front = {_genotype(t): (t.values[0], t.values[1] if len(t.values) > 1 else 0.0)
+             for t, keep in zip(done, on_front, strict=True) if keep}  # fmt: skip
     if top is None or top >= len(front):
         return sorted(front)
     return sorted(front, key=lambda g: (_contribution(front, g), front[g][0]), reverse=True)[:top]
