@@ -20,6 +20,7 @@ from nas import __version__, devices
 from nas.core import catalog, counting, genotypes, networks, spaces, training
 from nas.core.settings import MAX_SEED
 from nas.errors import InputError
+from nas.report.json_values import jsonable
 from nas.search import local_ray
 from nas.search.studies import Kind, StudyFolder
 from nas.sr import data, evaluate, protocol
@@ -99,7 +100,12 @@ def positive_float(text: str) -> float:
 
 
 def print_result(result: Result, as_json: bool) -> None:
-    print(json.dumps(result.to_json(), indent=2) if as_json else result.to_text())
+    print(json_text(result.to_json()) if as_json else result.to_text())
+
+
+def json_text(record: dict[str, Any]) -> str:
+    """``record`` as valid JSON: a number that is not finite (a PSNR of identical images) is null."""
+    return json.dumps(jsonable(record), indent=2, allow_nan=False)
 
 
 # --- the block zoo and trained networks ---
@@ -180,7 +186,7 @@ def run_eval(args: argparse.Namespace) -> int:
     )
     protocol_text = f"{args.y} Y channel, border {scale}, MATLAB bicubic LR"
     title = f"{args.arch or trained.genotype} x{scale} on {args.data} ({protocol_text})"
-    print(json.dumps(result.to_json(), indent=2) if args.json else result.to_text(title))
+    print(json_text(result.to_json()) if args.json else result.to_text(title))
     return 0
 
 
@@ -190,7 +196,7 @@ def _write_outputs(out: str | None, name: str, record: dict, draw: Callable[[Pat
         return
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{name}.json").write_text(json.dumps(record, indent=2))
+    (folder / f"{name}.json").write_text(json_text(record))
     draw(folder / f"{name}.png")
     logger.info("wrote %s.json and %s.png", folder / name, folder / name)
 
@@ -199,7 +205,9 @@ def add_ablate_arguments(parser: argparse.ArgumentParser) -> None:
     add_network_arguments(parser)
     parser.add_argument("--groups", help="depths switched off together, e.g. 0-3,4-7 (default: 4 groups)")
     parser.add_argument(
-        "--mode", choices=["remove", "renormalise"], help="a2b: zero the attention branch, or give the other weight 1"
+        "--mode",
+        choices=["remove", "renormalise", "gate-mean"],
+        help="one mode (default: all): branch off, other weight kept or 1; or gates at their spatial mean",
     )
     parser.add_argument("--out", help="folder for ablation.json and ablation.png")
 
@@ -272,7 +280,7 @@ def run_cost(args: argparse.Namespace) -> int:
     _, arch = _space_and_genotype(args)
     result = counting.network_cost(arch, latency_device=device)
     if args.json:
-        print(json.dumps({"genotype": str(arch), **result.to_json()}, indent=2))
+        print(json_text({"genotype": str(arch), **result.to_json()}))
     else:
         print(result.to_text(str(arch), device))
     return 0
@@ -297,7 +305,7 @@ def run_train(args: argparse.Namespace) -> int:
             arch, search_space.proxy, search_space.data, seed, device=device, progress_lines=True
         )
     except training.TrainingFailed as failure:
-        print(json.dumps({"genotype": str(arch), "failed": str(failure)}) if args.json else f"failed: {failure}")
+        print(json_text({"genotype": str(arch), "failed": str(failure)}) if args.json else f"failed: {failure}")
         return 1
     if args.save:
         assert isinstance(network, networks.SRNetwork)  # train_network built it from arch (networks.build)
@@ -309,7 +317,7 @@ def run_train(args: argparse.Namespace) -> int:
         }
         checkpoints.save_network(args.save, network, arch, **facts, psnr=result.psnr, ssim=result.ssim)
     if args.json:
-        print(json.dumps({"genotype": str(arch), "seed": seed, **result.to_json()}, indent=2))
+        print(json_text({"genotype": str(arch), "seed": seed, **result.to_json()}))
         return 0
     print(result.to_text(str(arch), seed, search_space.proxy))
     if args.save:

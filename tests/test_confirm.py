@@ -60,8 +60,7 @@ def test_a_truly_better_mixed_placement_is_confirmed_and_a_killed_confirmation_r
     # Noise once (the mixed placements) beats noise twice, the only uniform placement at no greater cost.
     assert (
         "against `uniform:noisy` (the best uniform placement at their cost by confirmed mean): do the mixed "
-        "placements beat the best uniform placement? **yes**"
-        in report.markdown
+        "placements beat the best uniform placement? **yes**" in report.markdown
     )
     assert "→ better" in report.markdown and "never used by the search" in report.markdown
     numbers = json.loads(json.dumps(report.to_json(), allow_nan=False))["numbers"]  # what `nas report --json` prints

@@ -12,12 +12,17 @@ matplotlib.use("Agg")  # files only; never a window
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from nas.trained.ablation import Ablation, paired_interval  # noqa: E402
+from nas.trained.ablation import FAMILY_CONFIDENCE, Ablation  # noqa: E402
 
 if TYPE_CHECKING:
     from nas.trained.attention_maps import MapGrid
 
-MODE_COLOURS = {"remove": "#d62728", "renormalise": "#1f77b4"}
+MODE_COLOURS = {"remove": "#d62728", "renormalise": "#1f77b4", "gate-mean": "#2ca02c"}
+MODE_LABELS = {  # what each mode takes away (``nas.trained.ablation.MODE_MEANINGS``)
+    "remove": "remove: attention branch off, other branch's weight kept",
+    "renormalise": "renormalise: attention branch off, other branch's weight 1",
+    "gate-mean": "gate-mean: gate set to its spatial mean (selectivity off)",
+}
 
 
 def _save(figure: plt.Figure, path: Path) -> None:
@@ -26,22 +31,35 @@ def _save(figure: plt.Figure, path: Path) -> None:
 
 
 def ablation_figure(ablation: Ablation, path: Path) -> None:
-    """ΔPSNR by depth for each mode, with its interval over images; below it, the ADM weights (a2b depths)."""
+    """ΔPSNR by depth for each mode, with its simultaneous interval over images (none drawn where there is none);
+    below it, the ADM weights (a2b depths)."""
     panels = 2 if ablation.attention_weights else 1
-    figure, axes = plt.subplots(panels, 1, figsize=(8, 3.2 * panels), sharex=True, squeeze=False, layout="constrained")
+    figure, axes = plt.subplots(
+        panels, 1, figsize=(8, 3.2 * panels + 0.6), sharex=True, squeeze=False, layout="constrained"
+    )
     top = axes[0, 0]
     offsets = np.linspace(-0.15, 0.15, len(ablation.modes))
     for offset, mode in zip(offsets, ablation.modes, strict=True):
         effects = [e for e in ablation.depths if e.mode == mode]
+        if not effects:
+            continue
+        intervals = [ablation.interval(e) for e in effects]
         depths = np.array([e.depths[0] for e in effects]) + offset
-        means = np.array([e.delta_psnr.mean() for e in effects])
-        intervals = np.array([paired_interval(e.delta_psnr) for e in effects])
-        errors = np.abs(intervals.T - means)
-        top.errorbar(depths, means, yerr=errors, fmt="o", capsize=3, color=MODE_COLOURS.get(mode), label=mode)
+        means = np.array([i.mean for i in intervals])
+        ends = np.array([(np.nan, np.nan) if i.low is None else (i.low, i.high) for i in intervals], dtype=float)
+        errors = np.abs(ends.T - means)  # NaN where there is no interval: no bar
+        label = f"{MODE_LABELS.get(mode, mode)} ({ablation.family_size(mode)} effects)"
+        top.errorbar(depths, means, yerr=errors, fmt="o", capsize=3, color=MODE_COLOURS.get(mode), label=label)
     top.axhline(0, color="grey", linewidth=0.8)
-    top.set_ylabel("ΔPSNR (dB), attention off − on")
-    top.set_title(f"{ablation.network}\nmean over {len(ablation.names)} images, 95% bootstrap interval over images")
-    top.legend()
+    top.set_ylabel("ΔPSNR (dB), switched off − baseline")
+    # Symmetric log: one depth can cost several dB while the others cost tenths.
+    top.set_yscale("symlog", linthresh=0.1)
+    top.set_title(
+        f"{ablation.network}\nmean over {len(ablation.names)} images; bars: Student-t intervals over images,\n"
+        f"{FAMILY_CONFIDENCE:.0%} simultaneous over each mode's depth and group effects (Bonferroni)",
+        fontsize=9,
+    )
+    figure.legend(loc="outside lower center", fontsize=8)  # below the axes: the bars fill the panel
     if panels == 2:
         bottom = axes[1, 0]
         for depth, values in sorted(ablation.attention_weights.items()):
