@@ -37,8 +37,8 @@ def main() -> None:
     record = {
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         "load_average_at_end": os.getloadavg()[0],
-        "runs_planned": plan["runs"], "runs_finished": ran["runs"], "trained": ran["trained"],
-        "duplicates": ran["duplicates"], "failed": ran["failed"],
+        "runs_planned": plan["runs"], "runs_finished": ran["counts"]["finished"], "trained": ran["counts"]["trained"],
+        "duplicates": ran["counts"]["duplicates"], "failed": ran["counts"]["failed"],
         "plan_estimated_s": plan["estimated_seconds"], "plan_time_source": plan["time_source"],
         "measured_wall_s": wall,
         "plan_noise_db": plan["noise_db"], "plan_noise_source": plan["noise_source"],
