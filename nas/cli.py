@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import blocks
 from nas import __version__, devices
 from nas.core import catalog, counting, genotypes, networks, spaces, training
-from nas.core.settings import MAX_SEED
+from nas.core.settings import MAX_SEED, SearchSettings
 from nas.errors import InputError
 from nas.report.json_values import jsonable
 from nas.search import local_ray
@@ -42,6 +42,12 @@ GENOTYPE_HELP = (
     "data, the proxy budget and the patch size (every block must fit it)"
 )
 STUDY_HELP = "study folder written by nas search (results/<space name>)"
+# Counts bounded by what can run: a typo such as --seeds 99999999999 must not allocate for it while holding a lock.
+MAX_TRIALS = int(SearchSettings.__dataclass_fields__["trials"].metadata["range"][1])  # as the space's search.trials
+MAX_CONFIRM_SEEDS = 1000
+MAX_TOP = 10_000
+MAX_IMAGES = 100_000
+MAX_TILE = 16_384
 
 
 class Result(Protocol):
@@ -60,13 +66,6 @@ class TrialsResult(Result, Protocol):
 
     @property
     def kind(self) -> Kind: ...
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
 
 
 def bounded_int(low: int, high: int) -> Callable[[str], int]:
@@ -143,10 +142,10 @@ def add_network_arguments(parser: argparse.ArgumentParser) -> None:
         help="released weights (state dict) for --arch, e.g. the A2N authors' (the harness never downloads)",
     )
     parser.add_argument(
-        "--input-range", type=positive_float, default=255.0, help="pixel range --weights were trained on (A2N: 255)"
-    )
+        "--input-range", type=positive_float,
+        help="pixel range --weights were trained on (default: A2N's 255; a checkpoint records its own)",
+    )  # fmt: skip
     parser.add_argument("--data", required=True, help="folder of HR images (Set5, Set14, B100, ...)")
-    parser.add_argument("--tile", type=positive_int, help="LR tile size, to bound memory on large images")
 
 
 def trained_network(args: argparse.Namespace, device: str) -> checkpoints.TrainedNetwork:
@@ -154,6 +153,8 @@ def trained_network(args: argparse.Namespace, device: str) -> checkpoints.Traine
     if args.checkpoint is not None:
         if args.arch is not None or args.weights is not None:
             raise InputError("give either --checkpoint PATH or --arch a2n --scale S --weights PATH, not both")
+        if args.input_range is not None:
+            raise InputError("--input-range is for --weights: a checkpoint records its input range; drop --input-range")
         trained = checkpoints.load(args.checkpoint)
         if args.scale is not None and args.scale != trained.genotype.scale:
             raise InputError(
@@ -162,13 +163,20 @@ def trained_network(args: argparse.Namespace, device: str) -> checkpoints.Traine
     elif args.arch is None or args.scale is None or args.weights is None:
         raise InputError("name the network: --checkpoint PATH, or --arch a2n with --scale S and --weights PATH")
     else:
-        trained = checkpoints.released_a2n(args.scale, args.weights, args.input_range)
+        trained = checkpoints.released_a2n(
+            args.scale, args.weights, args.input_range or checkpoints.RELEASED_INPUT_RANGE
+        )
     trained.network.to(device)
     return trained
 
 
+def add_tile_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tile", type=bounded_int(1, MAX_TILE), help="LR tile size, to bound memory on large images")
+
+
 def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     add_network_arguments(parser)
+    add_tile_argument(parser)
     parser.add_argument("--lr-folder", help="read LR images from here instead of making them (<name>xS.png)")
     parser.add_argument(
         "--y", choices=protocol.Y_MODES, default=protocol.Y_FLOAT,
@@ -190,12 +198,31 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def output_folder(out: str | None, name: str) -> None:
+    """Checks, before any work, that ``--out`` can take ``NAME.json`` and ``NAME.png`` (creating the folder).
+
+    Raises:
+        InputError: ``--out`` is a file or cannot be created, or one of the two outputs is a folder.
+    """
+    if out is None:
+        return
+    folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"--out {out} is a file; pass a folder (it is created if missing)")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(f"--out {out}: cannot create the folder ({error.strerror}); pass a writable folder") from None
+    for path in (folder / f"{name}.json", folder / f"{name}.png"):
+        if path.is_dir():
+            raise InputError(f"--out {out}: {path} is a folder; move it aside or pass another --out")
+
+
 def _write_outputs(out: str | None, name: str, record: dict, draw: Callable[[Path], None]) -> None:
     """With ``--out DIR``: ``DIR/NAME.json`` holds ``record`` and ``draw(DIR/NAME.png)`` draws the figure."""
     if out is None:
         return
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = Path(out)  # made by ``output_folder`` before the work
     (folder / f"{name}.json").write_text(json_text(record))
     draw(folder / f"{name}.png")
     logger.info("wrote %s.json and %s.png", folder / name, folder / name)
@@ -203,6 +230,7 @@ def _write_outputs(out: str | None, name: str, record: dict, draw: Callable[[Pat
 
 def add_ablate_arguments(parser: argparse.ArgumentParser) -> None:
     add_network_arguments(parser)
+    add_tile_argument(parser)
     parser.add_argument("--groups", help="depths switched off together, e.g. 0-3,4-7 (default: 4 groups)")
     parser.add_argument(
         "--mode",
@@ -215,14 +243,15 @@ def add_ablate_arguments(parser: argparse.ArgumentParser) -> None:
 def run_ablate(args: argparse.Namespace) -> int:
     from nas.trained import ablation, figures  # matplotlib loads only for these analyses
 
+    output_folder(args.out, "ablation")
     device = chosen_device(args)
     trained = trained_network(args, device)
     groups = ablation.resolve_groups(trained, args.groups)
     pairs = data.evaluation_pairs(data.folder_images(args.data), trained.genotype.scale)
     modes = (args.mode,) if args.mode else ablation.MODES
     result = ablation.ablate(trained, pairs, groups, modes, device, args.tile)
+    print_result(result, args.json)  # before the files: a failed write loses nothing already shown
     _write_outputs(args.out, "ablation", result.to_json(), lambda path: figures.ablation_figure(result, path))
-    print_result(result, args.json)
     return 0
 
 
@@ -235,7 +264,7 @@ def depth_list(text: str) -> list[int]:
 
 def add_attention_maps_arguments(parser: argparse.ArgumentParser) -> None:
     add_network_arguments(parser)
-    parser.add_argument("--images", type=positive_int, help="only the first N images of --data")
+    parser.add_argument("--images", type=bounded_int(1, MAX_IMAGES), help="only the first N images of --data")
     parser.add_argument("--layers", type=depth_list, help="depths drawn in the figure, e.g. 0,7,15")
     parser.add_argument("--out", help="folder for attention_maps.json and attention_maps.png")
 
@@ -243,15 +272,16 @@ def add_attention_maps_arguments(parser: argparse.ArgumentParser) -> None:
 def run_attention_maps(args: argparse.Namespace) -> int:
     from nas.trained import attention_maps, figures  # matplotlib loads only for these analyses
 
+    output_folder(args.out, "attention_maps")
     device = chosen_device(args)
     trained = trained_network(args, device)
     images = data.folder_images(args.data)[: args.images]
     pairs = data.evaluation_pairs(images, trained.genotype.scale)
     maps = attention_maps.collect(trained, pairs, device, args.layers)
+    print_result(maps, args.json)  # before the files: a failed write loses nothing already shown
     _write_outputs(
         args.out, "attention_maps", maps.to_json(), lambda path: figures.attention_map_figure(maps.grid, path)
     )
-    print_result(maps, args.json)
     return 0
 
 
@@ -294,12 +324,24 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save", help="write the trained network here (a checkpoint for nas eval/ablate)")
 
 
+def check_save_path(save: str) -> None:
+    """Raises:
+    InputError: ``--save`` names no file that can be written (checked before training)."""
+    path = Path(save)
+    if not save.strip():
+        raise InputError("--save is empty; give the checkpoint's file path, e.g. results/net.pt")
+    if path.is_dir():
+        raise InputError(f"--save {save} is a folder; give a file path inside it, e.g. {path / 'net.pt'}")
+    if not path.parent.is_dir():
+        raise InputError(f"--save {save}: folder {path.parent} does not exist; create it first")
+
+
 def run_train(args: argparse.Namespace) -> int:
     device = chosen_device(args)
     search_space, arch = _space_and_genotype(args)
     seed = args.seed if args.seed is not None else search_space.proxy.seeds[0]
-    if args.save and not Path(args.save).parent.is_dir():
-        raise InputError(f"--save {args.save}: folder {Path(args.save).parent} does not exist; create it first")
+    if args.save is not None:
+        check_save_path(args.save)
     try:
         network, result = training.train_network(
             arch, search_space.proxy, search_space.data, seed, device=device, progress_lines=True
@@ -340,7 +382,9 @@ def trial_runner(address: str | None) -> ModuleType:
 
 def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--space", required=True, help="search space YAML")
-    parser.add_argument("--trials", type=positive_int, help="total trials of the study (default: the space's)")
+    parser.add_argument(
+        "--trials", type=bounded_int(1, MAX_TRIALS), help="total trials of the study (default: the space's)"
+    )
     parser.add_argument("--results", default="results", help="results folder (default results/)")
     parser.add_argument("--storage", help="Optuna storage URL (default: a journal file in the study folder)")
     parser.add_argument("--fresh", action="store_true", help="start a new study (the old folder is kept)")
@@ -355,10 +399,14 @@ def search_result(args: argparse.Namespace, run: ModuleType) -> TrialsResult:
 
 def add_confirm_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("study", help=STUDY_HELP)
-    parser.add_argument("--seeds", type=positive_int, default=3, help="fresh seeds per genotype (default 3)")
+    parser.add_argument(
+        "--seeds", type=bounded_int(1, MAX_CONFIRM_SEEDS), default=3, help="fresh seeds per genotype (default 3)"
+    )
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--front-only", action="store_true", help="every front genotype (the default)")
-    which.add_argument("--top", type=positive_int, help="only the N front genotypes of largest hypervolume share")
+    which.add_argument(
+        "--top", type=bounded_int(1, MAX_TOP), help="only the N front genotypes of largest hypervolume share"
+    )
     parser.add_argument(
         "--budget-scale", type=positive_float, default=1.0, help="iterations × F of the search's budget (default 1)"
     )

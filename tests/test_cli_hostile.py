@@ -9,6 +9,7 @@ start. Ctrl-C is sent to a real ``nas train`` subprocess.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -44,6 +45,8 @@ def files(tmp_path_factory: pytest.TempPathFactory, small_images: Path, space_wr
     torch.save({"weights": Pickled()}, folder / "code.pt")
     torch.save({"conv_first.weight": torch.full((2, 2), float("nan"))}, folder / "nan.pt")
     torch.save(networks.build(genotypes.a2n(2)).state_dict(), folder / "a2n.pt")  # untrained, but loads exactly
+    outputs = folder / "outputs"
+    (outputs / "ablation.json").mkdir(parents=True)  # an output name taken by a folder
     ca_reduction = "block_options: {ca: {reduction"
     return {
         "good": good,
@@ -57,6 +60,7 @@ def files(tmp_path_factory: pytest.TempPathFactory, small_images: Path, space_wr
         "folder": folder,
         "weights": folder / "a2n.pt",
         "images": small_images,
+        "outputs": outputs,
     }  # fmt: skip
 
 
@@ -122,6 +126,39 @@ FORMERLY_ACCEPTED = [
 ]  # fmt: skip
 
 
+def ablation(files: dict[str, Path], *args: str) -> list[str]:
+    network = ["--arch", "a2n", "--scale", "2", "--weights", str(files["weights"])]
+    return ["ablate", *network, "--data", str(files["images"]), *args]
+
+
+def maps(files: dict[str, Path], *args: str) -> list[str]:
+    return ["attention-maps", *ablation(files, *args)[1:]]
+
+
+# A red team's corpus: inputs a careless or hostile user gave, each of which ran for minutes and then failed, ran
+# unbounded, or was accepted and ignored. Each now stops before any work with one message (relative paths as typed).
+RED_TEAM = [
+    ("confirm-seeds-huge", lambda f: ["confirm", str(f["folder"]), "--seeds", "99999999999999999999"],
+     ["--seeds", "up to 1000"]),
+    ("confirm-top-huge", lambda f: ["confirm", str(f["folder"]), "--top", "10000000000"], ["--top", "up to 10000"]),
+    ("search-trials-huge", lambda f: ["search", "--space", str(f["good"]), "--trials", "10000000000"],
+     ["--trials", "up to 1000000"]),
+    ("maps-images-huge", lambda f: maps(f, "--images", "99999999999"), ["--images", "up to 100000"]),
+    ("tile-zero", lambda f: evaluation(f, "--weights", str(f["weights"]), "--tile", "0"), ["--tile", "up to 16384"]),
+    ("maps-tile", lambda f: maps(f, "--tile", "64"), ["unrecognized arguments: --tile"]),
+    ("ablate-out-file", lambda f: ablation(f, "--out", str(f["weights"])), ["--out", "is a file; pass a folder"]),
+    ("ablate-out-relative-file", lambda f: ablation(f, "--out", os.path.relpath(f["weights"])),
+     ["--out", "is a file; pass a folder"]),
+    ("ablate-json-a-folder", lambda f: ablation(f, "--out", str(f["outputs"])), ["ablation.json is a folder"]),
+    ("maps-out-proc", lambda f: maps(f, "--out", "/proc/nas-maps"), ["--out /proc/nas-maps", "cannot create"]),
+    ("save-a-folder", lambda f: [*genotype(f, "uniform:pa", "train"), "--save", str(f["folder"])],
+     ["--save", "is a folder; give a file path"]),
+    ("save-empty", lambda f: [*genotype(f, "uniform:pa", "train"), "--save", ""], ["--save is empty"]),
+    ("checkpoint-and-range", lambda f: ["eval", "--checkpoint", str(f["weights"]), "--input-range", "255", "--data",
+                                        str(f["images"])], ["--input-range is for --weights", "drop --input-range"]),
+]  # fmt: skip
+
+
 def assert_one_message(result: subprocess.CompletedProcess[str], words: list[str]) -> None:
     """Exit status 2, no traceback, and exactly one error line, holding every word."""
     output = result.stdout + result.stderr
@@ -147,6 +184,13 @@ def in_process(args: list[str], capsys: pytest.CaptureFixture[str]) -> subproces
 @pytest.mark.parametrize(("args", "words"), [c[1:] for c in FORMER_TRACEBACKS], ids=[c[0] for c in FORMER_TRACEBACKS])
 def test_former_tracebacks_get_one_message_and_status_2(nas_cli, files, args, words) -> None:
     assert_one_message(nas_cli(*args(files)), words)
+
+
+@pytest.mark.parametrize(("args", "words"), [c[1:] for c in RED_TEAM], ids=[c[0] for c in RED_TEAM])
+def test_red_team_inputs_stop_before_any_work_with_one_message(files, capsys, args, words) -> None:
+    started = time.perf_counter()
+    assert_one_message(in_process(args(files), capsys), words)
+    assert time.perf_counter() - started < 20  # refused up front, not after an evaluation or a training
 
 
 @pytest.mark.parametrize(("args", "words"), [c[1:] for c in FORMERLY_ACCEPTED], ids=[c[0] for c in FORMERLY_ACCEPTED])

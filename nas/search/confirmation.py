@@ -18,6 +18,7 @@ import numpy as np
 import optuna
 
 from nas.core import pareto
+from nas.core.settings import ProxyBudget
 from nas.core.spaces import SearchSpace
 from nas.search import designed, run, studies
 from nas.search.designed import DesignedResult, DesignedRun
@@ -125,6 +126,12 @@ def plan(folder: StudyFolder, space: SearchSpace, seeds: int, top: int | None, b
         labels.setdefault(genotype_id, FRONT_ARM)
     runs = tuple(DesignedRun(g, seed, label) for g, label in sorted(labels.items()) for seed in chosen)
     iterations = max(1, round(space.proxy.iterations * budget_scale))
+    most = int(ProxyBudget.__dataclass_fields__["iterations"].metadata["range"][1])
+    if iterations > most:
+        raise StudyError(
+            f"--budget-scale {budget_scale:g}: {iterations:,} iterations, more than the {most:,} a proxy budget "
+            f"allows; use a scale up to {most / space.proxy.iterations:g}"
+        )
     training_space = replace(space, proxy=replace(space.proxy, iterations=iterations))
     return ConfirmationPlan(folder.root, training_space, chosen, budget_scale, runs)
 
