@@ -93,7 +93,10 @@ HOSTILE = [
     (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe binary", "not a text file"),
     (b"- name: t\n- scale: 2\n", "expected a mapping"),
     (b"name: [unclosed\n", "not valid YAML"),
-    (ALIAS_BOMB.encode(), "aliases are not allowed"),
+    (ALIAS_BOMB.encode(), "anchors are not allowed"),  # refused at its first anchor, before any alias expands
+    (b"name: &n t\nscale: 2\n", "anchors are not allowed \\(line 1\\)"),
+    (b"name: t\nscale: 2\ndepth: 3\nscale: 4\n", "key 'scale' is given twice \\(line 4\\); keep one"),
+    (b"name: t\nblock_options: {ca: {reduction: 2, reduction: 4}}\n", "key 'reduction' is given twice"),
     (b"name: t\nscale: !!python/object/apply:os.system [echo hacked]\n", "not valid YAML"),
     (b"x" * (spaces.MAX_FILE_BYTES + 1), "a search space is at most"),
 ]

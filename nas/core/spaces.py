@@ -89,14 +89,24 @@ class SearchSpace:
 
 
 class _NoAliasLoader(yaml.SafeLoader):
-    """A safe loader that refuses anchors and aliases: they add nothing to a search space and enable
-    exponential 'billion laughs' documents."""
+    """A safe loader that refuses anchors and aliases (they add nothing to a search space and enable exponential
+    'billion laughs' documents) and a key given twice in one mapping (YAML would keep the last silently)."""
 
     def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.YAMLError(f"YAML aliases are not allowed (line {event.start_mark.line + 1})")
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            kind = "aliases" if isinstance(event, yaml.AliasEvent) else "anchors"
+            raise yaml.YAMLError(f"YAML {kind} are not allowed (line {event.start_mark.line + 1})")
         return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):  # type: ignore[no-untyped-def]
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.YAMLError(f"key {key!r} is given twice (line {key_node.start_mark.line + 1}); keep one")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def _did_you_mean(value: Any, allowed: tuple[str, ...]) -> str:

@@ -194,8 +194,9 @@ def check_same_file(folder: StudyFolder, space_path: Path) -> None:
     StudyError: ``space_path`` is not the file the study in ``folder`` was created with."""
     if folder.space_file.read_bytes() != space_path.read_bytes():
         raise StudyError(
-            f"{space_path}: differs from the space this study ran with ({folder.space_file}); add --fresh to start "
-            "a new study (the old folder is kept), or pass another --results folder"
+            f"{space_path}: differs from the space this study ran with ({folder.space_file}), which is pinned: an "
+            "edited file (an experiment: section added, too) needs a study of its own; pass another --results "
+            f"folder, or start anew with `nas search --space {space_path} --fresh` (the old folder is kept)"
         )
 
 
