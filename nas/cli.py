@@ -397,8 +397,17 @@ def search_result(args: argparse.Namespace, run: ModuleType) -> TrialsResult:
     return run.search(args.space, settings)
 
 
-def add_confirm_arguments(parser: argparse.ArgumentParser) -> None:
+def add_study_argument(parser: argparse.ArgumentParser) -> None:
+    """The study folder a command reads, and whether the plugin files its space names may be imported."""
     parser.add_argument("study", help=STUDY_HELP)
+    parser.add_argument(
+        "--trust-plugins", action="store_true",
+        help="import the plugin files the study's space names (Python code); without it they are refused",
+    )  # fmt: skip
+
+
+def add_confirm_arguments(parser: argparse.ArgumentParser) -> None:
+    add_study_argument(parser)
     parser.add_argument(
         "--seeds", type=bounded_int(1, MAX_CONFIRM_SEEDS), default=3, help="fresh seeds per genotype (default 3)"
     )
@@ -416,7 +425,7 @@ def confirmation_result(args: argparse.Namespace, run: ModuleType) -> TrialsResu
     from nas.search import confirmation
 
     top = None if args.front_only else args.top
-    folder = StudyFolder(Path(args.study))
+    folder = StudyFolder(Path(args.study), plugins_trusted=args.trust_plugins)
     return confirmation.confirm(folder, args.seeds, top, args.budget_scale, args.address, training.train, sys.stderr)
 
 
@@ -451,7 +460,7 @@ def run_trials(args: argparse.Namespace) -> int:
 
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("study", help=STUDY_HELP)
+    add_study_argument(parser)
     parser.add_argument(
         "--to-dashboard", action="store_true", help="also save the plots and verdict into the study for nas dashboard"
     )
@@ -460,7 +469,8 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
 def run_report(args: argparse.Namespace) -> int:
     from nas.report import build  # matplotlib and plotly load only for reports
 
-    print_result(build.build(StudyFolder(Path(args.study)), to_dashboard=args.to_dashboard), args.json)
+    folder = StudyFolder(Path(args.study), plugins_trusted=args.trust_plugins)
+    print_result(build.build(folder, to_dashboard=args.to_dashboard), args.json)
     return 0
 
 

@@ -22,7 +22,8 @@ from PIL import Image
 
 import blocks
 from nas import cli
-from nas.core import genotypes, networks
+from nas.core import genotypes, networks, spaces
+from nas.search.studies import StudyError, StudyFolder
 
 
 class Pickled:
@@ -45,6 +46,7 @@ def files(tmp_path_factory: pytest.TempPathFactory, small_images: Path, space_wr
     torch.save({"weights": Pickled()}, folder / "code.pt")
     torch.save({"conv_first.weight": torch.full((2, 2), float("nan"))}, folder / "nan.pt")
     torch.save(networks.build(genotypes.a2n(2)).state_dict(), folder / "a2n.pt")  # untrained, but loads exactly
+    plugged = plugged_study(folder, good)
     outputs = folder / "outputs"
     (outputs / "ablation.json").mkdir(parents=True)  # an output name taken by a folder
     ca_reduction = "block_options: {ca: {reduction"
@@ -61,7 +63,20 @@ def files(tmp_path_factory: pytest.TempPathFactory, small_images: Path, space_wr
         "weights": folder / "a2n.pt",
         "images": small_images,
         "outputs": outputs,
+        "plugged": plugged,
     }  # fmt: skip
+
+
+def plugged_study(folder: Path, space_file: Path) -> Path:
+    """A study folder whose pinned space names a plugin file that leaves a mark when it runs."""
+    study = folder / "plugged"
+    study.mkdir()
+    plugin = folder / "marks.py"
+    plugin.write_text("from pathlib import Path\n\nPath(__file__).with_suffix('.ran').write_text('ran')\n")
+    document = spaces.to_json(spaces.load(space_file))
+    (study / "space.json").write_text(json.dumps({**document, "plugins": [str(plugin)]}))
+    (study / "study.json").write_text(json.dumps({"storage": "journal", "study_name": "plugged"}))
+    return study
 
 
 def genotype(files: dict[str, Path], text: str, command: str = "cost") -> list[str]:
@@ -154,6 +169,7 @@ RED_TEAM = [
     ("save-a-folder", lambda f: [*genotype(f, "uniform:pa", "train"), "--save", str(f["folder"])],
      ["--save", "is a folder; give a file path"]),
     ("save-empty", lambda f: [*genotype(f, "uniform:pa", "train"), "--save", ""], ["--save is empty"]),
+    ("confirm-untrusted-plugin", lambda f: ["confirm", str(f["plugged"])], ["marks.py", "add --trust-plugins"]),
     ("checkpoint-and-range", lambda f: ["eval", "--checkpoint", str(f["weights"]), "--input-range", "255", "--data",
                                         str(f["images"])], ["--input-range is for --weights", "drop --input-range"]),
 ]  # fmt: skip
@@ -196,6 +212,14 @@ def test_red_team_inputs_stop_before_any_work_with_one_message(files, capsys, ar
 @pytest.mark.parametrize(("args", "words"), [c[1:] for c in FORMERLY_ACCEPTED], ids=[c[0] for c in FORMERLY_ACCEPTED])
 def test_formerly_accepted_input_gets_one_message_and_status_2(files, capsys, args, words) -> None:
     assert_one_message(in_process(args(files), capsys), words)
+
+
+def test_reading_a_study_runs_its_plugin_files_only_when_trusted(files) -> None:
+    mark = files["folder"] / "marks.ran"
+    with pytest.raises(StudyError, match="add --trust-plugins"):
+        StudyFolder(files["plugged"]).space()
+    assert not mark.exists()  # the refusal ran nothing
+    assert StudyFolder(files["plugged"], plugins_trusted=True).space().plugins and mark.read_text() == "ran"
 
 
 def test_ctrl_c_stops_a_training_run_with_one_line_and_status_130(files) -> None:

@@ -31,11 +31,12 @@ def grid_study(space_writer, small_images: Path, root: Path, name: str, choices:
     space_file = space_writer(root, name, small_images, choices, iterations=30, extra=f"plugins: [{PLUGIN}]\n")
     space_file.write_text(space_file.read_text().replace("sampler: nsga2", "sampler: grid"))
     run.search(space_file, RunSettings(trials=50, results=root), stream=io.StringIO())
-    return StudyFolder(root / name)
+    return StudyFolder(root / name, plugins_trusted=True)  # its blocks come from the test's own plugin file
 
 
 def confirm_command(folder: StudyFolder, address: str) -> list[str]:
-    return [sys.executable, "-m", "nas", "confirm", str(folder.root), "--seeds", "4", "--address", address]
+    command = ["confirm", str(folder.root), "--seeds", "4", "--address", address, "--trust-plugins"]
+    return [sys.executable, "-m", "nas", *command]
 
 
 def test_a_truly_better_mixed_placement_is_confirmed_and_a_killed_confirmation_resumes_without_retraining(

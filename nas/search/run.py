@@ -288,7 +288,8 @@ def search(
     """
     space_path = Path(space_path).resolve()
     given = spaces.load(space_path)
-    folder = StudyFolder(Path(settings.results).resolve() / given.name)
+    # The plugins a resumed study's pinned space names are those of the file given here (checked to be the same).
+    folder = StudyFolder(Path(settings.results).resolve() / given.name, plugins_trusted=True)
     preflight.check_results(folder.root.parent, folder.root)
     preflight.check_cluster(settings.address)
     if given.plugins:  # they are Python code, run on load: say which

@@ -86,6 +86,9 @@ class Kind(enum.Enum):
 @dataclass(frozen=True)
 class StudyFolder:
     root: Path
+    # A study folder is data: reading it imports the plugin files its space names (Python code) only when the user
+    # said so (``--trust-plugins``), or gave the space file that names them (``nas search``, ``nas experiment``).
+    plugins_trusted: bool = False
 
     def __post_init__(self) -> None:
         # Absolute, whatever the user typed: Ray's storage needs a URI or an absolute path, and Tune's workers run
@@ -186,19 +189,28 @@ class StudyFolder:
         write_atomically(self.pinned_space, json.dumps(spaces.to_json(space), indent=2) + "\n")
 
     def space(self) -> SearchSpace:
-        """The study's pinned space (its plugins imported).
+        """The study's pinned space, its plugins imported where they are trusted.
 
         Raises:
-            StudyError: the folder holds no study, or no readable pinned space.
+            StudyError: the folder holds no study, or no readable pinned space, or a space with plugins that are
+                not trusted.
         """
         self.require()
         try:
-            return spaces.from_json(json.loads(self.pinned_space.read_text()))
+            document = json.loads(self.pinned_space.read_text())
+            untrusted = list(document["plugins"]) if not self.plugins_trusted else []
+            space = None if untrusted else spaces.from_json(document)
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise StudyError(
                 f"{self.pinned_space}: cannot read the study's space ({type(error).__name__}: {error}); the study "
                 "folder is damaged: start a new one with `nas search --fresh`"
             ) from None
+        if space is None:
+            raise StudyError(
+                f"{self.root}: this study's space names plugin files ({', '.join(untrusted)}), Python code that "
+                "reading the study would run; add --trust-plugins if you trust them"
+            )
+        return space
 
     def write_record(self, storage_url: str, study_name: str) -> None:
         """Writes ``study.json`` for a new study: its storage, its name and how its trainings draw initial weights."""
