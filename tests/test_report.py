@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -78,9 +79,13 @@ def test_report_labels_its_numbers_and_measures_seed_noise_from_the_baselines(sm
     pooled = math.sqrt(sum(((v - v.mean()) ** 2).sum() for v in repeated) / sum(len(v) - 1 for v in repeated))
     dof = sum(len(v) - 1 for v in repeated)
     assert f"Seed noise of one run (yardstick): {pooled:.3f} dB" in text and f"on {dof} degrees of freedom" in text
-    psnr_of = {(r["genotype"], int(r["seed"])): float(r["psnr"]) for r in trained}
-    seed_differences = [psnr_of[(g, 1)] - psnr_of[(g, 0)] for g, runs in by_genotype.items() if len(runs) == 2]
-    # Two seeds, complete: the blocked fit's residual variance is half the variance of the per-genotype seed
+    # Baselines trained with both seeds (one whose seed-0 run reused a search trial's training is a duplicate, not a
+    # baseline run: which one that is depends on the workers' timing).
+    frame = analysis.trials_frame(studies.load_study(small_study))
+    baseline_runs = frame[(frame["outcome"] == "trained") & frame["baseline"].notna()]
+    by_seed = baseline_runs.pivot_table(index="baseline", columns="seed", values="psnr").dropna()
+    seed_differences = (by_seed[1] - by_seed[0]).to_numpy()
+    # Two seeds, complete: the blocked fit's residual variance is half the variance of the per-baseline seed
     # differences, and a paired difference has twice the residual variance.
     paired = float(np.std(seed_differences, ddof=1))
     assert f"Paired-difference noise (yardstick for runs of one seed): {paired:.3f} dB" in text
@@ -307,3 +312,31 @@ def test_an_experiment_planned_on_a_search_takes_its_noise_from_paired_baselines
     assert power.noise_db == pytest.approx(paired.std_db / math.sqrt(2))
     assert power.correlation == pytest.approx(paired.correlation)
     assert power.noise_source.startswith("paired-difference noise of the search's repeated baselines")
+
+
+def test_nas_report_replaces_links_in_its_files_and_refuses_a_linked_report_folder(
+    small_study: StudyFolder, nas_cli, tmp_path: Path
+) -> None:
+    outside = tmp_path / "precious.md"
+    outside.write_text("keep me\n")
+    for output in (small_study.report_markdown, small_study.pareto_csv, small_study.figures / "hypervolume.png"):
+        output.unlink()
+        output.symlink_to(outside)
+    relative = Path(os.path.relpath(small_study.root))  # as a user types it, from where they are
+    assert nas_cli("report", str(relative)).returncode == 0
+    assert outside.read_text() == "keep me\n"
+    assert not small_study.report_markdown.is_symlink() and small_study.report_markdown.read_text().startswith("# ")
+    assert not small_study.pareto_csv.is_symlink() and not (small_study.figures / "hypervolume.png").is_symlink()
+    moved = tmp_path / "elsewhere"
+    small_study.report.rename(moved)
+    small_study.report.symlink_to(moved, target_is_directory=True)
+    try:
+        result = nas_cli("report", str(small_study.root))
+        assert (
+            result.returncode == 2
+            and "report is a symbolic link; the harness never writes through one" in result.stderr
+        )
+        assert "Traceback" not in result.stderr
+    finally:
+        small_study.report.unlink()
+        moved.rename(small_study.report)

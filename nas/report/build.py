@@ -314,8 +314,8 @@ def _experiment_only(folder: StudyFolder, frame: pd.DataFrame) -> Report:
     labels = [*_setup_labels(folder), f"machines: {_machines(folder)}"]
     verdict = ["No search trial has finished: this report holds the designed experiment alone."]
     markdown = _markdown(labels, verdict, designed, frame.iloc[0:0], designed.pngs)
-    folder.report_markdown.write_text(markdown)
-    folder.report_html.write_text(_html(labels, verdict, designed, [], ""))
+    studies.write_atomically(folder.report_markdown, markdown)
+    studies.write_atomically(folder.report_html, _html(labels, verdict, designed, [], ""))
     return Report(folder, markdown, frame.iloc[0:0], tuple(labels), tuple(verdict), {"experiment": designed.numbers})
 
 
@@ -345,6 +345,8 @@ def build(folder: StudyFolder, to_dashboard: bool = False) -> Report:
     source = studies.load_study(folder)
     frame = analysis.trials_frame(source)
     done = analysis.complete(frame) if not frame.empty else frame
+    # The report's folders are written into: a link in their place would take the writes out of the study.
+    studies.refuse_links(folder.report, folder.figures, folder.dashboard_files)
     folder.figures.mkdir(parents=True, exist_ok=True)
     if done.empty:
         return _experiment_only(folder, frame)
@@ -353,7 +355,8 @@ def build(folder: StudyFolder, to_dashboard: bool = False) -> Report:
     main_cost = objectives[1] if len(objectives) > 1 else DEFAULT_OBJECTIVES[1]
     front = done[analysis.front_mask(done, objectives)]
     depths = analysis.depth_columns(frame)
-    front[list(CSV_COLUMNS)].sort_values("number").to_csv(folder.pareto_csv, index=False)
+    front_rows = front[list(CSV_COLUMNS)].sort_values("number")
+    studies.write_atomically(folder.pareto_csv, front_rows.to_csv(index=False))
 
     reference = space_reference(folder.space(), frame, main_cost)
     confirmed, confirmed_trials = studies.completed_designed(folder, studies.Kind.CONFIRMATION)
@@ -387,9 +390,9 @@ def build(folder: StudyFolder, to_dashboard: bool = False) -> Report:
     designed = experiment_section.section(folder, folder.figures)
     pngs = sorted(p.name for p in folder.figures.glob("*.png"))
     markdown = _markdown(labels, verdict, designed, front, pngs)
-    folder.report_markdown.write_text(markdown)
+    studies.write_atomically(folder.report_markdown, markdown)
     strips = _strip_html(front, depths, colours)
-    folder.report_html.write_text(_html(labels, verdict, designed, list(plots.values()), strips))
+    studies.write_atomically(folder.report_html, _html(labels, verdict, designed, list(plots.values()), strips))
     dashboard.save_report(folder, plots, markdown.split("## Figures")[0])
     if to_dashboard:
         dashboard.push_report(folder)

@@ -141,5 +141,5 @@ def section(folder: StudyFolder, figures_dir: Path) -> Section | None:
         pngs.append(name)
         plots[f"experiment-{block}"] = figures.forest_plotly(result, block)
     numbers = result.to_json()
-    (figures_dir.parent / "experiment.json").write_text(json.dumps(numbers, indent=2) + "\n")
+    studies.write_atomically(folder.experiment_json, json.dumps(numbers, indent=2) + "\n")
     return Section(list(result.verdict), pngs, plots, numbers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import matplotlib
@@ -28,9 +29,12 @@ FOREST_FAMILIES = {"attention": UNIFORM_COLOUR, "control": CONTROL_COLOUR}  # se
 
 
 def _save(figure: plt.Figure, path: Path) -> None:
+    """Saves beside ``path`` and moves the file into place: a symbolic link there is replaced, not written through."""
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    figure.savefig(temporary, dpi=120, format="png")
     plt.close(figure)
+    os.replace(temporary, path)
 
 
 def _pareto_parts(done: pd.DataFrame, cost: str) -> tuple[pd.DataFrame, pd.DataFrame]:

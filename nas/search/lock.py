@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
+from nas.search import studies
 from nas.search.studies import StudyError, StudyFolder
 
 logger = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ def hold(folder: StudyFolder) -> Iterator[None]:
     """
     folder.root.mkdir(parents=True, exist_ok=True)
     # Opened without truncating: the holder's host and pid must survive a second search's failed attempt.
-    with open(folder.lock_file, "a+") as handle:
+    with studies.open_appending(folder.lock_file, read=True) as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

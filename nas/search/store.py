@@ -23,7 +23,7 @@ from typing import Any
 
 from nas.core import initial_weights
 from nas.core.settings import DataSources, ProxyBudget
-from nas.search.studies import Kind, StudyFolder, create_exclusively, write_atomically
+from nas.search.studies import Kind, StudyFolder, create_exclusively, open_appending, write_atomically
 
 CLAIM_SUFFIX = ".claim"
 TAKEOVER_LOCK = ".takeover.lock"
@@ -51,7 +51,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 @contextmanager
 def _takeover_lock(folder: StudyFolder) -> Iterator[None]:
-    with open(folder.evaluations / TAKEOVER_LOCK, "a") as lock:
+    with open_appending(folder.evaluations / TAKEOVER_LOCK) as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
         yield
 

@@ -30,7 +30,7 @@ import socket
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import optuna
 from optuna.trial import FrozenTrial
@@ -146,6 +146,11 @@ class StudyFolder:
     @property
     def pareto_csv(self) -> Path:
         return self.report / "pareto.csv"
+
+    @property
+    def experiment_json(self) -> Path:
+        """The designed experiment's analysis, as ``nas report`` last wrote it."""
+        return self.report / "experiment.json"
 
     @property
     def figures(self) -> Path:
@@ -341,8 +346,28 @@ def _written_beside(path: Path, text: str) -> Path:
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Writes ``text`` so that readers (and a resumed run after kill -9) never see a partial file."""
+    """Writes ``text`` so that readers (and a resumed run after kill -9) never see a partial file; a symbolic link
+    in ``path``'s place is replaced, never written through."""
     os.replace(_written_beside(path, text), path)
+
+
+def refuse_links(*paths: Path) -> None:
+    """Raises:
+    StudyError: one of ``paths`` is a symbolic link, which a write would follow out of the study folder."""
+    for path in paths:
+        if path.is_symlink():
+            raise StudyError(
+                f"{path} is a symbolic link; the harness never writes through one (it could overwrite a file outside "
+                "the study): remove the link, or move the study folder aside"
+            )
+
+
+def open_appending(path: Path, read: bool = False) -> TextIO:
+    """``path`` opened to append text (and to read, with ``read``), created if missing; a symbolic link in its
+    place is refused (``refuse_links``), also one made between the check and the open (``O_NOFOLLOW``)."""
+    refuse_links(path)
+    flags = (os.O_RDWR if read else os.O_WRONLY) | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
+    return os.fdopen(os.open(path, flags, 0o644), "a+" if read else "a", newline="")
 
 
 def create_exclusively(path: Path, text: str) -> bool:
@@ -424,5 +449,5 @@ def write_trials_csv(path: Path, study: optuna.Study) -> None:
 
 
 def append_trial_row(path: Path, trial: optuna.trial.FrozenTrial) -> None:
-    with path.open("a", newline="") as handle:
+    with open_appending(path) as handle:
         csv.DictWriter(handle, fieldnames=CSV_COLUMNS).writerow(csv_row(trial))

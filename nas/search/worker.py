@@ -22,6 +22,7 @@ from nas.core import counting, training
 from nas.core.genotypes import Genotype
 from nas.core.objectives import COUNTED_COSTS
 from nas.core.spaces import SearchSpace
+from nas.search import studies
 from nas.search.records import Outcome, TrialRecord
 from nas.search.store import EvaluationStore, evaluation_key
 
@@ -38,10 +39,11 @@ class TrialLog:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        studies.refuse_links(path.parent)  # a linked logs folder would take every trial's log out of the study
         self.path = path
 
     def write(self, text: str) -> None:
-        with self.path.open("a") as handle:
+        with studies.open_appending(self.path) as handle:
             handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
 
 
