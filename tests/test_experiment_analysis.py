@@ -303,7 +303,7 @@ def test_no_verdict_word_is_wrong_more_often_than_its_level(sigma: float) -> Non
     rng = np.random.default_rng(int(sigma * 100))
     at_margin = planted_at(design, {0, 1, 2, 3}, 0.05)  # every arm holding a2b is 0.05 dB better than none
     wrong = {"helps or hurts": 0, "by at least the margin": 0, "no effect": 0}
-    experiments = 200
+    experiments = 120
     for _ in range(experiments):
         null = analysis.analyse(simulate(design, np.zeros(len(design.arms)), rng, sigma), design)
         wrong["helps or hurts"] += any(e.verdict in ("helps", "hurts") for e in null.effects)

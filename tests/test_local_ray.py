@@ -199,6 +199,15 @@ def _wait_for_port(port: int, head: subprocess.Popen, timeout: float = 60) -> No
     pytest.fail(f"the Ray head on port {port} did not start (exit status {head.poll()})")
 
 
+def finished(process: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
+    """``process`` run to its end (killed after SEARCH_TIMEOUT_S), as ``subprocess.run`` returns it."""
+    try:
+        stdout, stderr = process.communicate(timeout=SEARCH_TIMEOUT_S)
+    finally:
+        process.kill()
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
 def test_joining_a_token_cluster_without_its_token_stops_with_the_remedy_and_the_remedy_joins(
     space_writer, small_images, tmp_path
 ):
@@ -215,16 +224,26 @@ def test_joining_a_token_cluster_without_its_token_stops_with_the_remedy_and_the
         )  # fmt: skip
         try:
             _wait_for_port(port, head)
-            refused = [
-                subprocess.run(command, capture_output=True, text=True, env=environment, timeout=SEARCH_TIMEOUT_S)
-                for environment in (
-                    _without_ray_settings(RAY_TMPDIR=str(ray_temp)),  # no authentication at all
-                    {**with_token, "RAY_AUTH_TOKEN": secrets.token_hex(32)},  # another cluster's token
-                    _without_ray_settings(  # token mode, but no token
-                        RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(tmp_path / "none"), RAY_TMPDIR=str(ray_temp)
-                    ),
-                )
+            refusing = (
+                _without_ray_settings(RAY_TMPDIR=str(ray_temp)),  # no authentication at all
+                {**with_token, "RAY_AUTH_TOKEN": secrets.token_hex(32)},  # another cluster's token
+                _without_ray_settings(  # token mode, but no token
+                    RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(tmp_path / "none"), RAY_TMPDIR=str(ray_temp)
+                ),
+            )
+            # The refusals run at once, each in a results folder of its own (a study folder takes one run at a
+            # time): each waits on Ray's own join retries, not on this machine's cores.
+            attempts = [
+                subprocess.Popen(
+                    _search_command(space_file, tmp_path / f"refused{index}", "--address", f"127.0.0.1:{port}"),
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    env=environment,
+                )  # fmt: skip
+                for index, environment in enumerate(refusing)
             ]
+            refused = [finished(attempt) for attempt in attempts]
             joined = subprocess.run(command, capture_output=True, text=True, env=with_token, timeout=SEARCH_TIMEOUT_S)
         finally:
             _stop_group(head)
