@@ -88,7 +88,7 @@ def prepare(space_path: str | Path, settings: RunSettings) -> ExperimentRuns:
     """
     space_path = Path(space_path).resolve()
     given = _given(space_path)
-    folder = StudyFolder(Path(settings.results).resolve() / given.name, plugins_trusted=True)  # the file names them
+    folder = studies.folder_of(settings.results, given)
     if not folder.exists():
         return _with_runs(folder, given)
     run.check_same_file(folder, space_path)
@@ -105,7 +105,7 @@ def run_experiment(
     """
     space_path = Path(space_path).resolve()
     given = _given(space_path)
-    folder = StudyFolder(Path(settings.results).resolve() / given.name, plugins_trusted=True)  # the file names them
+    folder = studies.folder_of(settings.results, given)
     preflight.check_results(folder.root.parent, folder.root)
 
     def plan() -> ExperimentRuns:  # the search study is created with the folder, as by ``nas search``

@@ -288,8 +288,7 @@ def search(
     """
     space_path = Path(space_path).resolve()
     given = spaces.load(space_path)
-    # The plugins a resumed study's pinned space names are those of the file given here (checked to be the same).
-    folder = StudyFolder(Path(settings.results).resolve() / given.name, plugins_trusted=True)
+    folder = studies.folder_of(settings.results, given)
     preflight.check_results(folder.root.parent, folder.root)
     preflight.check_cluster(settings.address)
     if given.plugins:  # they are Python code, run on load: say which

@@ -267,6 +267,15 @@ class StudyFolder:
         return kind.study_name(self.storage_and_name()[1])
 
 
+def folder_of(results: Path, space: SearchSpace) -> StudyFolder:
+    """The study folder of ``space``, a file the user gave, in ``results``: ``results/<space name>/``.
+
+    Its plugins are trusted: a resumed study's pinned space names those of the same file (the commands check that
+    the file is the one the study was created with).
+    """
+    return StudyFolder(Path(results).resolve() / space.name, plugins_trusted=True)
+
+
 def open_storage(folder: StudyFolder, url: str) -> optuna.storages.BaseStorage:
     """The folder's journal file, or the Optuna storage at ``url`` (``sqlite:///``, ``postgresql://``...).
 
