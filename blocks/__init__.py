@@ -40,6 +40,9 @@ from blocks import (  # noqa: E402, F401
     psa,
     shuffle,
 )
+from blocks.fixed_gate import controlled_block, mechanism_control, register_fixed_variants  # noqa: E402
+
+register_fixed_variants()  # after every family: each block with a gate gets its mechanism control
 
 __all__ = [
     "MAX_CHANNELS",
@@ -50,8 +53,11 @@ __all__ = [
     "UnknownBlockError",
     "attention_map_probe",
     "canonical_options",
+    "controlled_block",
     "create",
+    "mechanism_control",
     "names",
     "register",
+    "register_fixed_variants",
     "spec",
 ]

@@ -47,7 +47,8 @@ _SCALARS = (bool, int, float, str, type(None))
 
 
 class Probe(nn.Identity):
-    """A named point in a block's forward pass: returns its input unchanged and holds no parameters.
+    """A named point in a block's forward pass: returns its input unchanged and holds no parameters (a mechanism
+    control's ``ConstantGate``, in ``blocks.fixed_gate``, is the one subclass that replaces what passes it).
 
     Forward hooks on a probe read the tensor passing it (an attention map) or replace it (an ablation), without
     touching weights, state-dict keys or cost counts.
@@ -86,6 +87,7 @@ class BlockSpec:
         aliases: (old name, canonical name) of options renamed to the shared vocabulary; still accepted.
         implied: For options whose default None is worked out from the width: ``implied(channels)`` gives the values
             None stands for, so that an option set to exactly that value gets the same id as the default.
+        fixed_gate_of: For a mechanism control (``blocks.fixed_gate``), the block whose gate it fixes; else None.
     """
 
     name: str
@@ -95,6 +97,7 @@ class BlockSpec:
     quadratic: bool = False
     aliases: tuple[tuple[str, str], ...] = ()
     implied: Callable[[int], dict[str, Any]] | None = None
+    fixed_gate_of: str | None = None
 
     def parameters(self) -> list[inspect.Parameter]:
         """The factory's option parameters (every one after ``channels``), annotations evaluated where possible."""
@@ -120,17 +123,20 @@ def register(
     quadratic: bool = False,
     aliases: Mapping[str, str] | None = None,
     implied: Callable[[int], dict[str, Any]] | None = None,
+    fixed_gate_of: str | None = None,
 ):
     """Class or function decorator that registers a block factory under ``name``.
 
     ``aliases`` maps old option names to the factory's (canonical) ones; ids and spaces show the canonical names.
-    ``implied`` is ``BlockSpec.implied``.
+    ``implied`` and ``fixed_gate_of`` are ``BlockSpec``'s.
     """
 
     def decorate(factory: BlockFactory) -> BlockFactory:
         if name in _REGISTRY:
             raise ValueError(f"block {name!r} is registered twice")
-        entry = BlockSpec(name, factory, paper, min_size, quadratic, tuple(sorted((aliases or {}).items())), implied)
+        entry = BlockSpec(
+            name, factory, paper, min_size, quadratic, tuple(sorted((aliases or {}).items())), implied, fixed_gate_of
+        )
         options = entry.default_options()
         for old, new in entry.aliases:
             if new not in options or old in options:

@@ -75,16 +75,36 @@ def test_seeded_initial_weights_keep_each_blocks_own_initialisation(name: str) -
             assert 0.8 < float(seeded[key].std() / tensor.std()) < 1.25, key
 
 
+def idle_parameters(module: torch.nn.Module, x: torch.Tensor, gate_detached: bool = False) -> set[str]:
+    """Names of the parameters that get no gradient from a loss on ``module(x)`` (with its gate detached)."""
+    handle = None
+    if gate_detached:
+        probe = blocks.attention_map_probe(module)
+        handle = probe.register_forward_hook(lambda _module, _inputs, gate: gate.detach())
+    x = x.clone().requires_grad_(True)
+    torch.manual_seed(5)
+    (module(x) * torch.randn_like(x)).sum().backward()
+    if handle is not None:
+        handle.remove()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    idle = set()
+    for parameter_name, parameter in module.named_parameters():
+        if parameter.grad is None or parameter.grad.abs().sum() == 0:
+            idle.add(parameter_name)
+        else:
+            assert torch.isfinite(parameter.grad).all(), parameter_name
+    return idle
+
+
 @pytest.mark.parametrize("name", blocks.names())
 def test_every_parameter_receives_a_gradient(name: str) -> None:
-    module = perturbed(name)
-    x = torch.randn(2, CHANNELS, 33, 17, requires_grad=True)
-    (module(x) * torch.randn_like(x)).sum().backward()
-    assert x.grad is not None and torch.isfinite(x.grad).all()
-    for parameter_name, parameter in module.named_parameters():
-        assert parameter.grad is not None, parameter_name
-        assert torch.isfinite(parameter.grad).all(), parameter_name
-        assert parameter.grad.abs().sum() > 0, parameter_name
+    """A mechanism control's exceptions are exactly the parameters its block uses only to compute the gate."""
+    x = torch.randn(2, CHANNELS, 33, 17)
+    controlled = blocks.controlled_block(name)
+    expected = set() if controlled is None else idle_parameters(perturbed(controlled), x, gate_detached=True)
+    assert idle_parameters(perturbed(name), x) == expected
+    if controlled is not None:
+        assert expected and expected <= {n for n, _ in perturbed(controlled).named_parameters()}
 
 
 @pytest.mark.parametrize("name", blocks.names())
@@ -193,7 +213,11 @@ def test_fla_pairs_each_image_with_its_own_encoding() -> None:
 
 # Blocks with one multiplicative gate declare it as their attention map (blocks.registry's contract).
 DECLARED_MAPS = {"a2b", "pa", "ca", "spatial", "cbam", "ca_sp", "sp_ca", "esa", "lia"}
-MAP_DECLARING = [name for name in blocks.names() if blocks.attention_map_probe(blocks.create(name, CHANNELS))]
+MAP_DECLARING = [
+    name
+    for name in blocks.names()
+    if blocks.attention_map_probe(blocks.create(name, CHANNELS)) and blocks.controlled_block(name) is None
+]
 
 
 def test_the_blocks_with_one_gate_declare_an_attention_map() -> None:
@@ -223,3 +247,36 @@ def test_attention_map_is_a_gate_in_0_1_of_a_declared_shape_that_the_forward_use
     assert (replaced - output).abs().max() > 1e-3
     with torch.no_grad():
         torch.testing.assert_close(module(x), output)
+
+
+def test_every_block_with_a_gate_has_a_mechanism_control_of_its_options() -> None:
+    assert {blocks.mechanism_control(name) for name in MAP_DECLARING} == {
+        name for name in blocks.names() if blocks.controlled_block(name) is not None
+    }
+    assert blocks.spec("fixed_a2b").default_options() == blocks.spec("a2b").default_options()
+    with pytest.raises(KeyError, match="no mechanism control"):
+        blocks.mechanism_control("pam")
+
+
+@pytest.mark.parametrize("name", MAP_DECLARING)
+def test_a_mechanism_controls_gate_is_a_learned_constant_across_inputs(name: str) -> None:
+    """The gate is the same for every input and image (sigmoid of its logit); the block's other paths still act."""
+    control = perturbed(blocks.mechanism_control(name)).eval()
+    probe = blocks.attention_map_probe(control)
+    seen = []
+    handle = probe.register_forward_hook(lambda _module, _inputs, gate: seen.append(gate.detach()))
+    torch.manual_seed(2)
+    first, second = torch.randn(2, CHANNELS, 33, 17), 3 * torch.randn(2, CHANNELS, 33, 17) + 1
+    with torch.no_grad():
+        outputs = [control(first), control(second)]
+    handle.remove()
+    expected = torch.sigmoid(probe.logit).expand_as(seen[0])
+    assert seen[0].shape == seen[1].shape and seen[0].shape[0] == 2
+    torch.testing.assert_close(seen[0], expected)
+    torch.testing.assert_close(seen[1], expected)
+    assert probe.logit.abs().max() > 0  # perturbed: not the 0.5 it starts at
+    # Not the identity and not the block: its own gate would differ from the constant.
+    original = perturbed(name).eval()
+    with torch.no_grad():
+        assert (outputs[0] - first).abs().max() > 1e-3
+        assert (original(first) - outputs[0]).abs().max() > 1e-3

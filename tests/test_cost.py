@@ -28,11 +28,19 @@ def test_composed_count_equals_fvcore_on_the_whole_network(placement: list[str],
     assert composed.macs == counting.fvcore_macs(network, lr_shape)
     assert composed.ops == counting.count(network, lr_shape).ops
     assert composed.params == sum(p.numel() for p in network.parameters())
+    assert counting.activations(genotype, hr_size) == counting.activation_count(network, lr_shape)
 
 
 def test_quadratic_fit_matches_a_direct_count_at_a_new_size() -> None:
     direct = counting.count(blocks.create("pam", 16), (1, 16, 21, 37))
     assert counting.block_count("pam", (), 16, (21, 37)) == direct
+
+
+def test_activations_grow_with_the_output_and_count_the_all_pairs_matrix() -> None:
+    genotype = Genotype.create(2, 16, 8, ["pa", "pam"])
+    small, large = counting.activations(genotype, (40, 40)), counting.activations(genotype, (80, 80))
+    pixels = 20 * 20  # LR pixels of the small output
+    assert large - 4 * small == pytest.approx(12 * pixels**2, rel=0.01)  # only the HW×HW scores grow faster
 
 
 def test_a2n_costs_the_published_macs_at_1280x720() -> None:

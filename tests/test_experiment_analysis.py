@@ -33,9 +33,11 @@ def short_collections():
     gc.unfreeze()
 
 
-def design_of(depth: int, groups, control: str | None = None, seeds=SEEDS, blocks=("a2b",), margin=MARGIN):
+def design_of(
+    depth: int, groups, control: str | None = None, seeds=SEEDS, blocks=("a2b",), margin=MARGIN, mechanism=False
+):
     space = spaces.parse({"name": "t", "scale": 2, "channels": 16, "depth": depth, "choices": ["none", "pa", "a2b"]})
-    return make_design(space, list(blocks), groups, list(seeds), margin, control=control)
+    return make_design(space, list(blocks), groups, list(seeds), margin, control=control, mechanism=mechanism)
 
 
 def planted_at(design: ExperimentDesign, depths: set[int], effect: float) -> np.ndarray:
@@ -246,12 +248,13 @@ def test_at_the_seeds_needed_a_margin_sized_effect_is_detected_with_the_planned_
 
 
 def test_result_round_trips_through_json_and_lists_its_arms() -> None:
-    design = design_of(4, [(0, 1), (2, 3)], control="conv")
+    design = design_of(4, [(0, 1), (2, 3)], control="conv", mechanism=True)
     runs = simulate(design, np.zeros(len(design.arms)), np.random.default_rng(0))
     extra = pd.DataFrame({"genotype": ["x2.c16.u24:pa*4", runs["genotype"][0]], "seed": [0, 99], "psnr": [31.0, 31.0],
                           "macs": [1.0, 1.0], "params": [1.0, 1.0]})  # fmt: skip
     failed = runs.iloc[:1].assign(psnr=np.nan)
-    result = analysis.analyse(pd.concat([runs, extra, failed], ignore_index=True), design)
+    counted = {arm.genotype: 1000 * (index + 1) for index, arm in enumerate(design.arms)}
+    result = analysis.analyse(pd.concat([runs, extra, failed], ignore_index=True), design, activations=counted)
     assert (result.runs_used, result.runs_ignored) == (len(runs), 3)
     data = result.to_json()
     assert json.loads(json.dumps(data)) == data
@@ -259,7 +262,13 @@ def test_result_round_trips_through_json_and_lists_its_arms() -> None:
     only = next(a for a in result.arms if a.label == "a2b only 0-1")
     assert only.roles == ("a2b only 0-1", "a2b drop 2-3") and only.runs == 4 and only.params == 1e4
     frame = result.effects_frame()
-    assert len(frame) == result.interval.contrasts == 15 and set(frame["family"]) == set(analysis.FAMILIES)
+    # 5 effects (uniform, only and drop at 2 groups) of the block, of each of its 2 controls, and attention - each.
+    assert len(frame) == result.interval.contrasts == 25 and set(frame["family"]) == set(analysis.FAMILIES)
+    beyond = effect(result, "attention - mechanism", "only", 1)
+    plus, minus = design.arm("a2b", "only", 1), design.arm("a2b", "only", 1, control="mechanism")
+    assert beyond.activations_added == counted[plus.genotype] - counted[minus.genotype]
+    assert beyond.params_added == 0.0 and beyond.macs_added == 0.0  # the simulated runs all cost the same
+    assert {b.control for b in result.beyond} == {"capacity", "mechanism"} and len(result.beyond) == 10
 
 
 def test_runs_that_cannot_be_analysed_are_refused_clearly() -> None:
@@ -288,7 +297,7 @@ def test_forest_plots_show_every_group_both_arm_kinds_and_the_control(tmp_path) 
     ]
     assert len(attention.x) == len(control.x) == 9
     only = effect(result, "attention", "only", 0)
-    assert attention.x[1] == pytest.approx(only.estimate_db) and attention.y[1] == pytest.approx(1 - 0.15)
+    assert attention.x[1] == pytest.approx(only.estimate_db) and attention.y[1] == pytest.approx(1 - 0.2)
     assert attention.error_x.array[1] == pytest.approx(only.high_db - only.estimate_db)
     (band,) = [shape for shape in figure.layout.shapes if shape.type == "rect"]
     assert (band.x0, band.x1) == (-MARGIN, MARGIN)
@@ -348,3 +357,25 @@ def test_arms_that_lost_runs_unequally_give_no_verdict_and_say_why() -> None:
     assert (
         "no verdict: its arms lost different numbers of runs (failed or diverged: a2b only 0-1 2, none 0 of 8)" in text
     )
+
+
+def test_helps_beyond_a_control_needs_both_effects_and_keeps_its_level() -> None:
+    """The block's convolutions help at depths 0-1 (0.4 dB) whether its gate follows the input or is constant; the
+    capacity control does nothing. "Beyond a constant gate" must stay within alpha; "beyond capacity" is found."""
+    design = design_of(4, [(0, 1), (2, 3)], control="conv", mechanism=True, seeds=range(6))
+    truth = np.array([
+        0.4 if any(Genotype.parse(arm.genotype).blocks[d] in ("a2b", "fixed_a2b") for d in (0, 1)) else 0.0
+        for arm in design.arms
+    ])  # fmt: skip
+    rng = np.random.default_rng(11)
+    false_beyond = found_beyond = 0
+    experiments = 200
+    for _ in range(experiments):
+        result = analysis.analyse(simulate(design, truth, rng), design)
+        shown = {(b.control, b.kind, b.group): b.shown for b in result.beyond}
+        false_beyond += any(shown[key] for key in shown if key[0] == "mechanism")
+        found_beyond += shown["capacity", "only", 0]
+    print({"false beyond a constant gate": false_beyond / experiments, "beyond capacity": found_beyond / experiments})
+    assert false_beyond <= 0.07 * experiments
+    assert found_beyond >= 0.8 * experiments
+    assert effect(result, "mechanism", "only", 0).estimate_db == pytest.approx(0.4, abs=0.2)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from nas.core import capacity, spaces
-from nas.core.design import Arm, ExperimentError, Role, make_design
+from nas.core.design import CAPACITY, MECHANISM, Arm, ExperimentError, Role, make_design
 from nas.core.genotypes import Genotype
-from nas.errors import InputError
 
 GROUPS = ((0, 1), (2, 3), (4, 5), (6, 7))
 
@@ -23,34 +22,43 @@ def placement(arm: Arm) -> tuple[str, ...]:
 
 def test_arms_of_two_blocks_with_their_controls() -> None:
     design = make_design(space(), ["a2b", "pa"], GROUPS, [0, 1, 2, 3], 0.1)
-    # none, then per block: uniform + 4 only + 4 drop, and the same for its control.
-    assert len(design.arms) == 1 + 2 * 18
+    # none, then per block: uniform + 4 only + 4 drop, the same for its capacity control and its mechanism control.
+    assert len(design.arms) == 1 + 2 * 27
     assert len({arm.genotype for arm in design.arms}) == len(design.arms)
     assert placement(design.arm("a2b", "none")) == ("none",) * 8
     assert placement(design.arm("a2b", "only", 1)) == ("none", "none", "a2b", "a2b") + ("none",) * 4
     assert placement(design.arm("pa", "drop", 3)) == ("pa",) * 6 + ("none", "none")
-    control = design.arm("a2b", "drop", 0, control=True)
+    control = design.arm("a2b", "drop", 0, control=CAPACITY)
     assert placement(control) == ("none", "none") + ("conv",) * 6
     assert control.label == "conv(a2b) drop 0-1"
     assert design.arm("pa", "only", 2).label == "pa only 4-5"
-    a2b_width = Genotype.parse(control.genotype).options_for("conv")["inner_channels"]
-    pa_width = Genotype.parse(design.arm("pa", "uniform", control=True).genotype).options_for("conv")["inner_channels"]
-    assert (a2b_width, pa_width) == (capacity.matched_inner_channels("a2b", 16), 2) == (45, 2)
+    a2b_options = Genotype.parse(control.genotype).options_for("conv")
+    pa_options = Genotype.parse(design.arm("pa", "uniform", control=CAPACITY).genotype).options_for("conv")
+    assert capacity.matched_control("a2b", 16).options == {"inner_channels": 45, "kernel_size": 3}
+    assert a2b_options == {"inner_channels": 45}  # a genotype id leaves out an option at its default
+    assert pa_options == {"inner_channels": 8, "kernel_size": 1}
+    fixed = design.arm("pa", "only", 1, control=MECHANISM)
+    assert placement(fixed) == ("none", "none", "fixed_pa", "fixed_pa") + ("none",) * 4
+    assert fixed.label == "fixed_pa only 2-3"
+    assert design.controls_of("a2b") == design.controls_of("pa") == (CAPACITY, MECHANISM)
+    assert [block for block, _ in design.matches] == ["a2b", "pa"] and not design.gaps
 
 
 def test_arms_that_are_the_same_genotype_are_trained_once() -> None:
-    whole = make_design(space(), ["pa"], [tuple(range(8))], [0, 1], 0.1, control=None)
+    whole = make_design(space(), ["pa"], [tuple(range(8))], [0, 1], 0.1, control=None, mechanism=False)
     assert [arm.label for arm in whole.arms] == ["none", "pa uniform"]
     assert whole.arm("pa", "only", 0) is whole.arm("pa", "uniform")
     assert whole.arm("pa", "drop", 0) is whole.arm("pa", "none")
-    halves = make_design(space(), ["pa"], [(0, 1, 2, 3), (4, 5, 6, 7)], [0, 1], 0.1, control=None)
+    halves = make_design(space(), ["pa"], [(0, 1, 2, 3), (4, 5, 6, 7)], [0, 1], 0.1, control=None, mechanism=False)
     assert len(halves.arms) == 4  # only 0-3 is drop 4-7 and only 4-7 is drop 0-3
     assert halves.arm("pa", "drop", 1) is halves.arm("pa", "only", 0)
     assert halves.arm("pa", "only", 0).also == (Role("pa", "drop", 1),)
 
 
 def test_depths_that_exclude_the_block_keep_none() -> None:
-    design = make_design(space(overrides={2: ["none", "pa"]}), ["a2b"], GROUPS, [0, 1], 0.1, control=None)
+    design = make_design(
+        space(overrides={2: ["none", "pa"]}), ["a2b"], GROUPS, [0, 1], 0.1, control=None, mechanism=False
+    )
     assert placement(design.arm("a2b", "uniform")) == ("a2b", "a2b", "none") + ("a2b",) * 5
     assert placement(design.arm("a2b", "only", 1)) == ("none", "none", "none", "a2b") + ("none",) * 4
 
@@ -81,8 +89,15 @@ def test_a_group_where_the_block_is_never_allowed_is_refused() -> None:
         make_design(excluded, ["a2b"], GROUPS, [0, 1], 0.1)
 
 
-def test_a_block_too_small_to_control_is_refused_with_the_capacity_message() -> None:
-    with_ca = spaces.parse({"name": "t", "scale": 2, "channels": 40, "depth": 4, "choices": ["none", "ca"]})
-    with pytest.raises(InputError, match="fewer than one inner channel"):
-        make_design(with_ca, ["ca"], [(0, 1), (2, 3)], [0, 1], 0.1)
-    assert len(make_design(with_ca, ["ca"], [(0, 1), (2, 3)], [0, 1], 0.1, control=None).arms) == 4
+def test_a_control_that_cannot_be_built_is_named_and_the_blocks_other_arms_stay() -> None:
+    with_ca = spaces.parse({"name": "t", "scale": 2, "channels": 40, "depth": 4, "choices": ["none", "ca", "pam"]})
+    design = make_design(with_ca, ["ca", "pam"], [(0, 1), (2, 3)], [0, 1], 0.1)
+    gaps = {(gap.block, gap.control): gap.reason for gap in design.gaps}
+    assert set(gaps) == {("ca", CAPACITY), ("pam", MECHANISM)}
+    assert "no capacity control for 'ca' at C=40" in gaps["ca", CAPACITY] and "+18.8%" in gaps["ca", CAPACITY]
+    assert "declares no single gate" in gaps["pam", MECHANISM]
+    assert design.controls_of("ca") == (MECHANISM,) and design.controls_of("pam") == (CAPACITY,)
+    # none; per block its 4 arms (uniform, only 0-1 = drop 2-3, only 2-3 = drop 0-1) and one control's 3.
+    assert len(design.arms) == 1 + 2 * (3 + 3)
+    without = make_design(with_ca, ["ca"], [(0, 1), (2, 3)], [0, 1], 0.1, control=None, mechanism=False)
+    assert len(without.arms) == 4 and not without.gaps

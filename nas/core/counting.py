@@ -22,12 +22,13 @@ import math
 import statistics
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from typing import Any, cast
 
 import torch
-from fvcore.nn import FlopCountAnalysis
+from fvcore.nn import ActivationCountAnalysis, FlopCountAnalysis
 from fvcore.nn.jit_handles import get_shape
 from torch import nn
 
@@ -48,9 +49,11 @@ ELEMENTWISE_OPS = (
 )  # fmt: skip
 REDUCTION_OPS = ("mean", "sum", "amax", "max", "var", "std")
 POOL_OPS = ("max_pool2d", "avg_pool2d")
-MOVEMENT_OPS = ("im2col", "repeat_interleave", "view_as", "replication_pad2d", "pad", "roll", "flip")
+MOVEMENT_OPS = ("im2col", "repeat_interleave", "view_as", "expand_as", "replication_pad2d", "pad", "roll", "flip")
 SOFTMAX_OPS_PER_ELEMENT = 3  # exp, sum, divide
 QUADRATIC_FIT_SIDES = (8, 12, 16)
+# What ``activations`` counts (RegNet's "activations", as fvcore counts them): a proxy of inference memory traffic.
+ACTIVATIONS = "output elements of convolutions, linear layers and matrix products (fvcore's activation count)"
 LATENCY_WARMUP = 2
 LATENCY_REPEATS = 5
 
@@ -88,6 +91,12 @@ def _attention_macs(inputs: list[Any], outputs: list[Any]) -> int:
     keys = get_shape(inputs[1])[-2]
     value_embed = get_shape(inputs[2])[-1]
     return math.prod(batch) * queries * keys * (embed + value_embed)
+
+
+def _attention_activations(inputs: list[Any], outputs: list[Any]) -> int:
+    """softmax(QKᵀ)V: the Lq·Lk scores and the Lq·Ev weighted values."""
+    *batch, queries, _ = get_shape(inputs[0])
+    return math.prod(batch) * queries * (get_shape(inputs[1])[-2] + get_shape(inputs[2])[-1])
 
 
 @dataclass(frozen=True)
@@ -148,18 +157,32 @@ def _fit_quadratic(samples: list[tuple[int, int]], pixels: int) -> int:
     return int(total)
 
 
-@functools.lru_cache(maxsize=4096)
-def block_count(block: str, options: tuple[tuple[str, Any], ...], channels: int, size: tuple[int, int]) -> OpCount:
-    """Count of the registry module ``block`` alone on a channels×H×W feature map."""
+def _block_measure(
+    measure: Callable[[nn.Module, tuple[int, ...]], tuple[int, ...]],
+    block: str,
+    options: tuple[tuple[str, Any], ...],
+    channels: int,
+    size: tuple[int, int],
+) -> tuple[int, ...]:
+    """``measure`` of the registry module ``block`` alone on a channels×H×W feature map (fitted where quadratic)."""
     torch.manual_seed(0)
     module = blocks.create(block, channels, **dict(options))
     if not blocks.spec(block).quadratic:
-        return count(module, (1, channels, *size))
-    fits = [(side * side, count(module, (1, channels, side, side))) for side in QUADRATIC_FIT_SIDES]
+        return measure(module, (1, channels, *size))
+    fits = [(side * side, measure(module, (1, channels, side, side))) for side in QUADRATIC_FIT_SIDES]
     pixels = size[0] * size[1]
-    return OpCount(
-        _fit_quadratic([(n, c.macs) for n, c in fits], pixels), _fit_quadratic([(n, c.ops) for n, c in fits], pixels)
-    )
+    return tuple(_fit_quadratic([(n, values[i]) for n, values in fits], pixels) for i in range(len(fits[0][1])))
+
+
+def _macs_and_ops(module: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, int]:
+    counted = count(module, input_shape)
+    return counted.macs, counted.ops
+
+
+@functools.lru_cache(maxsize=4096)
+def block_count(block: str, options: tuple[tuple[str, Any], ...], channels: int, size: tuple[int, int]) -> OpCount:
+    """Count of the registry module ``block`` alone on a channels×H×W feature map."""
+    return OpCount(*_block_measure(_macs_and_ops, block, options, channels, size))
 
 
 @functools.lru_cache(maxsize=256)
@@ -171,7 +194,7 @@ def wrapper_count(channels: int, size: tuple[int, int]) -> OpCount:
 def slot_count(block: str, options: tuple[tuple[str, Any], ...], channels: int, size: tuple[int, int]) -> OpCount:
     """Count of the slot holding ``block``: the block itself, plus the wrapper where it sits in one."""
     counted = block_count(block, options, channels, size)
-    return counted if block in networks.WHOLE_SLOT_BLOCKS else counted + wrapper_count(channels, size)
+    return counted if networks.is_whole_slot(block) else counted + wrapper_count(channels, size)
 
 
 @functools.lru_cache(maxsize=256)
@@ -228,6 +251,42 @@ def latency_ms(network: nn.Module, input_shape: tuple[int, ...], device: str) ->
         if run >= LATENCY_WARMUP:
             timings.append((time.perf_counter() - start) * 1000)
     return statistics.median(timings)
+
+
+@torch.no_grad()
+def activation_count(module: nn.Module, input_shape: tuple[int, ...]) -> int:
+    """fvcore's activation count of ``module``: output elements of its convolutions, linear layers and matrix
+    products, attention counted as its two (scores and weighted values) as an unfused implementation makes them."""
+    counter = ActivationCountAnalysis(module.eval(), (torch.randn(input_shape),))
+    counter.set_op_handle(**{"aten::scaled_dot_product_attention": _attention_activations})
+    counter.unsupported_ops_warnings(False)
+    counter.uncalled_modules_warnings(False)
+    counter.tracer_warnings("none")
+    return int(counter.total())
+
+
+def _activations(module: nn.Module, input_shape: tuple[int, ...]) -> tuple[int]:
+    return (activation_count(module, input_shape),)
+
+
+@functools.lru_cache(maxsize=4096)
+def _slot_activations(block: str, options: tuple[tuple[str, Any], ...], channels: int, size: tuple[int, int]) -> int:
+    (activations,) = _block_measure(_activations, block, options, channels, size)
+    if not networks.is_whole_slot(block):
+        activations += activation_count(networks.AttentionSlot(channels, nn.Identity()), (1, channels, *size))
+    return activations
+
+
+@functools.lru_cache(maxsize=1024)
+def activations(genotype: Genotype, hr_size: tuple[int, int] = protocol.COST_HR_SIZE) -> int:
+    """Activations of ``genotype``'s forward pass for an ``hr_size`` output (``ACTIVATIONS`` says what is counted),
+    composed from the backbone and each slot as the MACs are."""
+    size = lr_size(hr_size, genotype.scale)
+    backbone = networks.SRNetwork(genotype.scale, [], genotype.channels, genotype.upsampler_channels)
+    total = activation_count(backbone, (1, 3, *size))
+    for block in genotype.blocks:
+        total += _slot_activations(block, tuple(sorted(genotype.options_for(block).items())), genotype.channels, size)
+    return total
 
 
 @functools.lru_cache(maxsize=4096)

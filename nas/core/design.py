@@ -2,9 +2,12 @@
 
 For each block X under test the arms are ``none`` (no attention anywhere, shared by all blocks), ``uniform``
 (X at every depth that allows it), and for each depth group g: ``only`` g (X at the depths of g, ``none``
-elsewhere) and ``drop`` g (X everywhere except g, A2N's attention-dropout arm). A capacity control (the
-``conv`` block, its width matched to X's parameters by ``nas.core.capacity``) fills the same arms, so an
-attention effect can be told apart from a capacity effect. Depths whose choices exclude X hold ``none``, as
+elsewhere) and ``drop`` g (X everywhere except g, A2N's attention-dropout arm). Two controls fill the same arms:
+the capacity control (the ``conv`` block, matched to what X adds to a slot's parameters by ``nas.core.capacity``),
+so an attention effect can be told apart from a capacity effect, and the mechanism control (``fixed_X``, X with
+its gate a learned constant, ``blocks.fixed_gate``), so data-dependent reweighting can be told apart from X's
+convolutions. A block no control can be built for (no matching width; no single gate) has no arms of that
+control, and the design says why (``ExperimentDesign.gaps``). Depths whose choices exclude X hold ``none``, as
 in ``nas.core.genotypes.uniform``; the comparison is always against ``none``, so the arms hold ``none`` even
 where a space leaves it out of a depth's choices (an experiment's arms need not be points of the space).
 
@@ -26,6 +29,8 @@ from nas.core.spaces import SearchSpace
 from nas.errors import InputError
 
 ARM_KINDS = ("none", "uniform", "only", "drop")
+CAPACITY, MECHANISM = "capacity", "mechanism"  # the controls an arm can hold instead of the tested block
+CONTROLS = (CAPACITY, MECHANISM)
 MAX_SEEDS = 100_000  # the most seeds a design is sized for: beyond it, "more than" is the answer
 
 
@@ -56,12 +61,21 @@ def seeds_text(seeds: int | None) -> str:
 
 @dataclass(frozen=True)
 class Role:
-    """What an arm is for: X's ``uniform``, ``only`` g or ``drop`` g arm, or its control's; or ``none``."""
+    """What an arm is for: X's ``uniform``, ``only`` g or ``drop`` g arm, or one of its controls'; or ``none``."""
 
     block: str
     kind: str
     group: int | None = None
-    control: bool = False
+    control: str | None = None  # None: the block itself; CAPACITY or MECHANISM: that control of it
+
+
+@dataclass(frozen=True)
+class ControlGap:
+    """A control the design could not give a tested block, and why."""
+
+    block: str
+    control: str  # CAPACITY or MECHANISM
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -72,16 +86,16 @@ class Arm:
         block: The tested block it belongs to (``none`` for the shared ``none`` arm).
         kind: ``none``, ``uniform``, ``only`` or ``drop``.
         group: Index of the depth group for ``only`` and ``drop``, else None.
-        control: Whether it holds the capacity control matched to ``block`` instead of ``block``.
+        control: The control it holds instead of ``block`` (CAPACITY or MECHANISM), or None.
         genotype: The canonical genotype id (the results key).
-        label: Readable name, e.g. ``a2b only 0-3`` or ``conv(a2b) drop 4-7``.
+        label: Readable name, e.g. ``a2b only 0-3``, ``conv(a2b) drop 4-7`` or ``fixed_a2b uniform``.
         also: Further roles the same genotype fills (e.g. ``only`` a group covering every depth = ``uniform``).
     """
 
     block: str
     kind: str
     group: int | None
-    control: bool
+    control: str | None
     genotype: str
     label: str
     also: tuple[Role, ...] = ()
@@ -96,16 +110,19 @@ class Arm:
 
 @dataclass(frozen=True)
 class ExperimentDesign:
-    """The experiment: blocks under test, depth groups, seeds, the margin that matters, control and arms.
+    """The experiment: blocks under test, depth groups, seeds, the margin that matters, controls and arms.
 
     Attributes:
         blocks: Blocks under test.
         groups: Depth groups, each a tuple of depth indices.
         seeds: Every arm is trained with each of these seeds (runs are paired by seed).
         margin_db: Smallest PSNR effect that matters; ``no effect`` means equivalent within ±margin.
-        control: Capacity-control block, or None for no control.
+        control: Capacity-control block, or None for no capacity control.
         arms: The distinct genotypes to train (see ``design_arms``).
         alpha: Family-wise error rate of every test and interval.
+        mechanism: Whether tested blocks get their mechanism control (those with a single gate).
+        matches: Per block with a capacity control, how it matches (``CapacityMatch.text``).
+        gaps: The controls asked for that a block could not get, with the reason.
     """
 
     blocks: tuple[str, ...]
@@ -115,14 +132,21 @@ class ExperimentDesign:
     control: str | None
     arms: tuple[Arm, ...]
     alpha: float = DEFAULT_ALPHA
+    mechanism: bool = False
+    matches: tuple[tuple[str, str], ...] = ()
+    gaps: tuple[ControlGap, ...] = ()
 
-    def arm(self, block: str, kind: str, group: int | None = None, control: bool = False) -> Arm:
+    def arm(self, block: str, kind: str, group: int | None = None, control: str | None = None) -> Arm:
         """The arm filling a role; ``kind="none"`` is the shared ``none`` arm whatever the block."""
         role = Role(blocks.NO_ATTENTION, "none") if kind == "none" else Role(block, kind, group, control)
         for arm in self.arms:
             if arm.fills(role):
                 return arm
         raise KeyError(f"the design has no arm for {role}")
+
+    def controls_of(self, block: str) -> tuple[str, ...]:
+        """The controls (CAPACITY, MECHANISM) that ``block`` has arms of."""
+        return tuple(c for c in CONTROLS if any(a.fills(Role(block, "uniform", None, c)) for a in self.arms))
 
     def group_label(self, group: int) -> str:
         return group_text(self.groups[group])
@@ -144,6 +168,7 @@ def make_design(
     margin_db: float,
     control: str | None = capacity.CONTROL_BLOCK,
     alpha: float = DEFAULT_ALPHA,
+    mechanism: bool = True,
 ) -> ExperimentDesign:
     """An ``ExperimentDesign`` for ``space`` with its arms built by ``design_arms``.
 
@@ -159,8 +184,10 @@ def make_design(
     if not 0 < alpha < 1:
         raise ExperimentError(f"alpha {alpha!r}: give an error rate between 0 and 1, such as 0.05")
     groups = tuple(tuple(int(d) for d in group) for group in groups)
-    arms = design_arms(space, tuple(tested), groups, control)
-    return ExperimentDesign(tuple(tested), groups, seeds, float(margin_db), control, arms, float(alpha))
+    arms, matches, gaps = design_arms(space, tuple(tested), groups, control, mechanism)
+    return ExperimentDesign(
+        tuple(tested), groups, seeds, float(margin_db), control, arms, float(alpha), mechanism, matches, gaps
+    )
 
 
 def space_design(space: SearchSpace) -> ExperimentDesign | None:
@@ -169,7 +196,14 @@ def space_design(space: SearchSpace) -> ExperimentDesign | None:
     if settings is None:
         return None
     return make_design(
-        space, settings.blocks, settings.groups, settings.seeds, settings.margin_db, settings.control, settings.alpha
+        space,
+        settings.blocks,
+        settings.groups,
+        settings.seeds,
+        settings.margin_db,
+        settings.control,
+        settings.alpha,
+        settings.mechanism,
     )
 
 
@@ -178,33 +212,52 @@ def design_arms(
     tested: tuple[str, ...],
     groups: tuple[tuple[int, ...], ...],
     control: str | None,
-) -> tuple[Arm, ...]:
-    """The distinct arms of the design: ``none``, then per tested block its arms and its control's arms.
+    mechanism: bool = True,
+) -> tuple[tuple[Arm, ...], tuple[tuple[str, str], ...], tuple[ControlGap, ...]]:
+    """The distinct arms of the design (``none``, then per tested block its arms and its controls' arms), how
+    each capacity control matches, and the controls that could not be built.
 
-    Control arms hold ``control`` where the block's arms hold the block, with ``inner_channels`` matched to
-    that block's slot; the control arms of different blocks are therefore different genotypes. A role whose
-    genotype equals an earlier arm's is recorded in that arm's ``also``.
+    Capacity-control arms hold ``control`` where the block's arms hold the block, with the options matched to
+    what that block adds to a slot; mechanism-control arms hold ``fixed_<block>`` with the block's options. The
+    control arms of different blocks are therefore different genotypes. A role whose genotype equals an earlier
+    arm's is recorded in that arm's ``also``.
 
     Raises:
         ExperimentError: no or repeated blocks, ``none`` or a block the space never offers under test,
             empty, overlapping or out-of-range groups, a group where a tested block is never allowed, or a
             control that is a tested block.
-        capacity.CapacityMatchError: the control cannot be matched to a tested block.
     """
     _check_blocks(space, tested, control)
     _check_groups(space, tested, groups)
     reference = _genotype(space, [blocks.NO_ATTENTION] * space.depth)
     roles: list[tuple[Role, str]] = [(Role(blocks.NO_ATTENTION, "none"), reference)]
+    matches: list[tuple[str, str]] = []
+    gaps: list[ControlGap] = []
     for block in tested:
         placements = _placements(space, block, groups)
         roles += [(role, _genotype(space, placement)) for role, placement in placements]
+        controls: list[tuple[str, str, SearchSpace]] = []
         if control is not None:
-            matched = _control_space(space, block, control)
+            try:
+                match = capacity.matched_control(block, space.channels, space.options_for(block), control)
+            except capacity.CapacityMatchError as unmatched:
+                gaps.append(ControlGap(block, CAPACITY, str(unmatched)))
+            else:
+                matches.append((block, match.text(block, control)))
+                controls.append((CAPACITY, control, _with_options(space, control, match.options)))
+        if mechanism:
+            try:
+                fixed = blocks.mechanism_control(block)
+            except KeyError as gateless:
+                gaps.append(ControlGap(block, MECHANISM, str(gateless.args[0])))
+            else:
+                controls.append((MECHANISM, fixed, _with_options(space, fixed, space.options_for(block))))
+        for kind, name, controlled in controls:
             roles += [
-                (dataclasses.replace(role, control=True), _genotype(matched, _swap(placement, block, control)))
+                (dataclasses.replace(role, control=kind), _genotype(controlled, _swap(placement, block, name)))
                 for role, placement in placements
             ]
-    return _deduplicated(roles, groups, control)
+    return _deduplicated(roles, groups, control), tuple(matches), tuple(gaps)
 
 
 def _check_blocks(space: SearchSpace, tested: tuple[str, ...], control: str | None) -> None:
@@ -267,22 +320,27 @@ def _swap(placement: list[str], block: str, control: str) -> list[str]:
     return [control if b == block else b for b in placement]
 
 
-def _control_space(space: SearchSpace, block: str, control: str) -> SearchSpace:
-    """``space`` with the control's width option set to match ``block`` (genotype options are per block name)."""
-    width = capacity.matched_inner_channels(block, space.channels, space.options_for(block), control)
-    options: dict[str, Any] = {**space.options_for(control), capacity.WIDTH_OPTION: width}
-    return dataclasses.replace(space, block_options={**space.block_options, control: options})
+def _with_options(space: SearchSpace, block: str, options: dict[str, Any]) -> SearchSpace:
+    """``space`` with ``block``'s options set to ``options`` (genotype options are per block name)."""
+    return dataclasses.replace(space, block_options={**space.block_options, block: {**options}})
 
 
 def _genotype(space: SearchSpace, placement: list[str]) -> str:
     return str(from_placement(space, placement))
 
 
+def control_name(block: str, control: str | None, capacity_block: str | None) -> str:
+    """How arms and effects name ``block`` or its control: ``pa``, ``conv(pa)``, ``fixed_pa``."""
+    if control == CAPACITY:
+        return f"{capacity_block}({block})"
+    return blocks.mechanism_control(block) if control == MECHANISM else block
+
+
 def role_label(role: Role, groups: tuple[tuple[int, ...], ...], control: str | None) -> str:
-    """``none``, ``a2b uniform``, ``a2b only 0-3``, ``conv(a2b) drop 4-7``."""
+    """``none``, ``a2b uniform``, ``a2b only 0-3``, ``conv(a2b) drop 4-7``, ``fixed_a2b uniform``."""
     if role.kind == "none":
         return blocks.NO_ATTENTION
-    name = f"{control}({role.block})" if role.control else role.block
+    name = control_name(role.block, role.control, control)
     return f"{name} {role.kind}" + ("" if role.group is None else f" {group_text(groups[role.group])}")
 
 

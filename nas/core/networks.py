@@ -51,9 +51,15 @@ class AttentionSlot(nn.Module):
 WHOLE_SLOT_BLOCKS = frozenset({"a2b"})
 
 
+def is_whole_slot(block: str) -> bool:
+    """Whether ``block`` is a slot itself: ``a2b`` and its mechanism control ``fixed_a2b``."""
+    return (blocks.controlled_block(block) or block) in WHOLE_SLOT_BLOCKS
+
+
 def build_slot(block: str, channels: int, **options) -> nn.Module:
-    """The module of one depth: the A2N block for ``a2b``, else an ``AttentionSlot`` around ``block``."""
-    if block in WHOLE_SLOT_BLOCKS:
+    """The module of one depth: the A2N block for ``a2b`` (and ``fixed_a2b``), else an ``AttentionSlot`` around
+    ``block``."""
+    if is_whole_slot(block):
         return blocks.create(block, channels, **options)
     return AttentionSlot(channels, blocks.create(block, channels, **options))
 

@@ -63,7 +63,8 @@ class ExperimentSettings:
     """A designed experiment on attention placement (the ``experiment:`` section; see search_spaces/README.md).
 
     For each block under test: ``uniform:none``, ``uniform:X``, and per depth group g, X only at g and X everywhere
-    but g; the ``control`` block (capacity matched, no attention) at the same arms. Every arm with every seed.
+    but g; the ``control`` block (capacity matched, no attention) and the mechanism control (the block with its gate
+    a learned constant) at the same arms. Every arm with every seed.
     """
 
     blocks: tuple[str, ...]  # attention blocks under test
@@ -71,6 +72,7 @@ class ExperimentSettings:
     seeds: tuple[int, ...]  # every arm is trained with every seed (paired); disjoint from proxy.seeds
     margin_db: float = DEFAULT_MARGIN_DB  # the smallest PSNR difference that matters (the equivalence margin)
     control: str | None = "conv"  # the capacity control block; None for no control
+    mechanism: bool = True  # give each tested block with a single gate its mechanism control (``fixed_<block>``)
     # Looks at this question, this experiment included: an inconclusive experiment followed by a larger one is a
     # second look, and each look gets alpha / looks so the family-wise rate over all of them stays alpha.
     looks: int = 1

@@ -143,6 +143,11 @@ class _Checker:
             raise self.fail(path, value, f"expected an integer from {low} to {high}")
         return value
 
+    def boolean(self, value: Any, path: str) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(path, value, "expected true or false")
+        return value
+
     def number(self, value: Any, path: str, low: float, high: float, *, low_open: bool = False) -> float:
         # YAML 1.1 reads 1e-4 (no dot) as a string; accept any string that is a plain number.
         if isinstance(value, str):
@@ -260,6 +265,7 @@ def import_plugin(file: Path) -> None:
     except BaseException:
         del sys.modules[module_name]
         raise
+    blocks.register_fixed_variants()  # the plugin's gated blocks get their mechanism controls too
 
 
 def parse(document: Any, source: str = "<memory>", base_dir: Path = Path(".")) -> SearchSpace:
@@ -321,20 +327,25 @@ def _experiment(check: _Checker, value: Any, space: SearchSpace) -> ExperimentSe
             raise check.fail("experiment.control", control, "the control must not be a block under test")
     return ExperimentSettings(
         blocks=tested,
-        groups=_groups(check, section.get("groups"), space.depth),
+        groups=_groups(check, section.get("groups"), space, tested),
         seeds=_experiment_seeds(check, section.get("seeds"), space.proxy.seeds),
         margin_db=check.number(
             section.get("margin_db", DEFAULT_MARGIN_DB), "experiment.margin_db", 0.0, 10.0, low_open=True
         ),
         control=control,
+        mechanism=check.boolean(section.get("mechanism", True), "experiment.mechanism"),
         looks=check.integer(section.get("looks", 1), "experiment.looks", 1, MAX_LOOKS),
     )
 
 
-def _groups(check: _Checker, value: Any, depth: int) -> tuple[tuple[int, ...], ...]:
-    """Disjoint, non-empty groups of depth indices; by default each depth alone."""
+def _groups(check: _Checker, value: Any, space: SearchSpace, tested: tuple[str, ...]) -> tuple[tuple[int, ...], ...]:
+    """Disjoint, non-empty groups of depth indices; by default each depth that offers every tested block, alone."""
+    depth = space.depth
     if value is None:
-        return tuple((d,) for d in range(depth))
+        offering = tuple((d,) for d in range(depth) if all(block in space.choices_at(d) for block in tested))
+        if not offering:
+            raise check.fail("experiment.groups", value, "no depth offers every tested block; list the groups")
+        return offering
     if not isinstance(value, list) or not value:
         raise check.fail("experiment.groups", value, "expected a non-empty list of lists of depth indices")
     groups: list[tuple[int, ...]] = []

@@ -6,8 +6,13 @@ are contrasts of that fit:
 
 - ``attention`` effects of block X: ``uniform - none`` (X at every depth), ``only g - none`` (X at the depths
   of g alone) and ``uniform - drop g`` (X at g on top of X everywhere else); ``control`` effects: the same for
-  the capacity control matched to X; ``attention - control``: each attention effect minus the same effect of
-  the control, i.e. what attention adds beyond the same number of parameters.
+  the capacity control matched to what X adds to a slot; ``attention - control``: each attention effect minus
+  the same effect of the control, i.e. what attention adds beyond the same number of parameters; ``mechanism``
+  and ``attention - mechanism``: the same for X with its gate a learned constant (``fixed_X``), i.e. what the
+  gate's dependence on the input adds. Beside every effect, what its arms differ by in parameters, MACs and
+  activations (``nas.core.counting``).
+- Attention helps beyond a control (intersection-union test): attention - none and attention - control both read
+  *helps*. Each is a test at the family-wise level, so the conjunction is too, without further adjustment.
 - Standard errors are heteroscedasticity-robust: HC2 with the Bell-McCaffrey degrees of freedom of each
   contrast (a Satterthwaite approximation from the design), so one arm that trains less reliably than the others
   does not make the contrasts touching it over-confident (a single pooled variance would). Intervals are t
@@ -36,6 +41,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,15 +52,29 @@ from statsmodels.regression.linear_model import RegressionResults
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import TTestPower
 
-from nas.core.design import MAX_SEEDS, ExperimentDesign, group_text, role_label, seeds_text
+from nas.core.counting import ACTIVATIONS
+from nas.core.design import (
+    CAPACITY,
+    MAX_SEEDS,
+    MECHANISM,
+    ControlGap,
+    ExperimentDesign,
+    control_name,
+    group_text,
+    role_label,
+    seeds_text,
+)
 from nas.core.objectives import COUNTED_COSTS
 from nas.core.settings import DEFAULT_ALPHA
 from nas.errors import InputError
 from nas.report import analysis, verdicts
 from nas.report.json_values import jsonable
+from nas.sr.protocol import COST_HR_OUTPUT
 
 RUN_COLUMNS = ("genotype", "seed", "psnr", *COUNTED_COSTS)  # what a designed run gives the analysis
-FAMILIES = ("attention", "control", "attention - control")
+CONTROL_FAMILIES = {CAPACITY: "control", MECHANISM: "mechanism"}  # the effects of each control's own arms
+FAMILIES = ("attention", "control", "attention - control", "mechanism", "attention - mechanism")
+BEYOND_PHRASES = {CAPACITY: "capacity (the same added parameters)", MECHANISM: "a constant gate (the same block)"}
 VERDICTS = (verdicts.HELPS, verdicts.HURTS, verdicts.NO_EFFECT, verdicts.INCONCLUSIVE)
 ARM_KIND_PHRASES = {"only": "alone", "drop": "on top of the rest"}  # what a group effect of each arm kind measures
 POWER = 0.8
@@ -85,7 +105,7 @@ class DesignedEffect:
     """One contrast of the fit, in dB, with its simultaneous interval, tests and verdict."""
 
     block: str
-    family: str  # attention, control or attention - control
+    family: str  # one of FAMILIES
     kind: str  # uniform, only or drop
     group: int | None
     label: str
@@ -98,6 +118,10 @@ class DesignedEffect:
     verdict: str  # helps | hurts | no effect | inconclusive
     size: str | None  # helps / hurts: by at least / by less than the margin, where the interval settles it
     withheld: str | None  # why no verdict is drawn though the interval would allow one (arms lost runs unequally)
+    # What the compared arms differ by (the plus arms' minus the minus arms'); None where an arm's is unknown.
+    params_added: float | None = None
+    macs_added: float | None = None
+    activations_added: float | None = None
 
     @property
     def verdict_text(self) -> str:
@@ -148,6 +172,19 @@ class ArmSummary:
     psnr_mean_db: float
     params: float | None
     macs: float | None
+    activations: float | None = None  # ``nas.core.counting.activations``, where the caller counted them
+
+
+@dataclass(frozen=True)
+class BeyondControl:
+    """Whether block X helps beyond one of its controls at one arm kind and group (an intersection-union test)."""
+
+    block: str
+    kind: str
+    group: int | None
+    control: str  # CAPACITY or MECHANISM
+    shown: bool  # attention - none and attention - control both read helps
+    text: str
 
 
 @dataclass(frozen=True)
@@ -170,6 +207,9 @@ class ExperimentResult:
     margin_db: float
     alpha: float
     control: str | None
+    mechanism: bool
+    control_matches: tuple[tuple[str, str], ...]  # per block with a capacity control, how it matches
+    control_gaps: tuple[ControlGap, ...]  # the controls a block could not get, and why
     runs_used: int
     runs_ignored: int
     arms: tuple[ArmSummary, ...]
@@ -179,6 +219,7 @@ class ExperimentResult:
     interval: IntervalBasis
     effects: tuple[DesignedEffect, ...]
     claims: tuple[BlockClaim, ...]
+    beyond: tuple[BeyondControl, ...]
     seeds_to_detect_margin: int | None  # None: more than MAX_SEEDS (the margin is far below the noise)
     # The same at the two ends of the noise's interval: how far the number itself can be trusted.
     seeds_to_detect_margin_range: tuple[int | None, int | None]
@@ -295,13 +336,17 @@ def contrast_count(design: ExperimentDesign) -> int:
     return len(_contrasts(design))
 
 
-def analyse(runs: pd.DataFrame, design: ExperimentDesign) -> ExperimentResult:
+def analyse(
+    runs: pd.DataFrame, design: ExperimentDesign, activations: Mapping[str, int] | None = None
+) -> ExperimentResult:
     """The effects, tests, noise and verdict of a designed experiment.
 
     Args:
         runs: One row per training, with columns genotype, seed, psnr, macs, params. Rows of other genotypes
             or seeds, and failed trainings (PSNR missing), are ignored and counted.
         design: The design the runs were trained for.
+        activations: Each arm genotype's activations (``nas.core.counting.activations``), to say beside every
+            effect; None: not said.
 
     Raises:
         ExperimentDataError: a column is missing, an arm has no runs, or no residual degrees of freedom are
@@ -320,7 +365,8 @@ def analyse(runs: pd.DataFrame, design: ExperimentDesign) -> ExperimentResult:
     )
     omnibus = _omnibus(fit, coefficient, design)
     noise = _noise(fit, used, design.alpha)
-    scored = _score(fit, planned, coefficient, design, omnibus.rejects, lost)
+    arms = _arm_summaries(used, design, lost, activations or {})
+    scored = _score(fit, planned, coefficient, design, omnibus.rejects, lost, arms)
     depth_tests = _depth_tests(fit, coefficient, design)
     needed = seeds_needed_or_none(noise.std_db, design.margin_db, len(planned), design.alpha)
     needed_range = tuple(
@@ -333,15 +379,19 @@ def analyse(runs: pd.DataFrame, design: ExperimentDesign) -> ExperimentResult:
         margin_db=design.margin_db,
         alpha=design.alpha,
         control=design.control,
+        mechanism=design.mechanism,
+        control_matches=design.matches,
+        control_gaps=design.gaps,
         runs_used=len(used),
         runs_ignored=ignored,
-        arms=_arm_summaries(used, design, lost),
+        arms=arms,
         noise=noise,
         omnibus=omnibus,
         depth_tests=depth_tests,
         interval=basis,
         effects=scored,
         claims=_claims(scored, design),
+        beyond=_beyond(scored, design),
         seeds_to_detect_margin=needed,
         seeds_to_detect_margin_range=(needed_range[0], needed_range[1]),
         verdict=(),
@@ -415,33 +465,34 @@ class _Planned:
     contrast: _Contrast
 
 
-def _arm_index(design: ExperimentDesign, block: str, kind: str, group: int | None, control: bool) -> int:
+def _arm_index(design: ExperimentDesign, block: str, kind: str, group: int | None, control: str | None) -> int:
     return design.arms.index(design.arm(block, kind, group, control))
 
 
 def _contrasts(design: ExperimentDesign) -> list[_Planned]:
-    """Every reported effect: per block and arm kind/group, attention, control and attention - control."""
+    """Every reported effect: per block and arm kind/group, attention, then per control of the block its own
+    effect and attention minus it."""
     planned = []
     keys = [("uniform", None)] + [(k, g) for k in ("only", "drop") for g in range(len(design.groups))]
     for block in design.blocks:
         for kind, group in keys:
-            attention = _Contrast(*_effect_arms(design, block, kind, group, False))
-            label = _effect_label(design, block, kind, group, False)
+            attention = _Contrast(*_effect_arms(design, block, kind, group, None))
+            label = _effect_label(design, block, kind, group, None)
             planned.append(_Planned(block, "attention", kind, group, label, attention))
-            if design.control is None:
-                continue
-            control = _Contrast(*_effect_arms(design, block, kind, group, True))
-            control_label = _effect_label(design, block, kind, group, True)
-            planned.append(_Planned(block, "control", kind, group, control_label, control))
-            difference = _Contrast(attention.plus + control.minus, attention.minus + control.plus)
-            planned.append(
-                _Planned(block, "attention - control", kind, group, f"({label}) - ({control_label})", difference)
-            )
+            for control in design.controls_of(block):
+                family = CONTROL_FAMILIES[control]
+                own = _Contrast(*_effect_arms(design, block, kind, group, control))
+                own_label = _effect_label(design, block, kind, group, control)
+                planned.append(_Planned(block, family, kind, group, own_label, own))
+                difference = _Contrast(attention.plus + own.minus, attention.minus + own.plus)
+                planned.append(
+                    _Planned(block, f"attention - {family}", kind, group, f"({label}) - ({own_label})", difference)
+                )
     return planned
 
 
 def _effect_arms(
-    design: ExperimentDesign, block: str, kind: str, group: int | None, control: bool
+    design: ExperimentDesign, block: str, kind: str, group: int | None, control: str | None
 ) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """(plus, minus) arms: only g - none, uniform - drop g, uniform - none."""
     high: tuple[str, int | None]
@@ -453,7 +504,7 @@ def _effect_arms(
     return (_arm_index(design, block, *high, control),), (_arm_index(design, block, *low, control),)
 
 
-def _effect_label(design: ExperimentDesign, block: str, kind: str, group: int | None, control: bool) -> str:
+def _effect_label(design: ExperimentDesign, block: str, kind: str, group: int | None, control: str | None) -> str:
     def name(k: str, g: int | None) -> str:
         return design.arms[_arm_index(design, block, k, g, control)].label if k != "none" else "none"
 
@@ -518,8 +569,10 @@ def _score(
     design: ExperimentDesign,
     gate_open: bool,
     lost: list[int],
+    arms: tuple[ArmSummary, ...],
 ) -> tuple[DesignedEffect, ...]:
-    """Estimates, simultaneous robust intervals, Holm p-values and verdicts of every effect."""
+    """Estimates, simultaneous robust intervals, Holm p-values and verdicts of every effect, with what its arms
+    differ by in cost."""
     inference = robust_contrasts(fit, np.array([_vector(p.contrast, coefficient) for p in planned]))
     low, high = inference.interval(design.alpha / len(planned))
     p_values = inference.p_values()
@@ -535,8 +588,17 @@ def _score(
             estimate_db=float(inference.estimate[i]), low_db=float(low[i]), high_db=float(high[i]),
             dof=float(inference.dof[i]), p_value=float(p_values[i]), p_holm=float(p_holm[i]),
             verdict=verdict.word, size=verdict.size, withheld=withheld,
+            **{f"{cost}_added": _cost_added(p.contrast, arms, cost) for cost in ("params", "macs", "activations")},
         ))  # fmt: skip
     return tuple(scored)
+
+
+def _cost_added(contrast: _Contrast, arms: tuple[ArmSummary, ...], cost: str) -> float | None:
+    """The plus arms' ``cost`` minus the minus arms'; None where an arm's is unknown."""
+    values = [getattr(arms[arm], cost) for arm in contrast.plus + contrast.minus]
+    if any(value is None for value in values):
+        return None
+    return sum(values[: len(contrast.plus)]) - sum(values[len(contrast.plus) :])
 
 
 def _unequal_losses(contrast: _Contrast, lost: list[int], design: ExperimentDesign) -> str | None:
@@ -558,6 +620,25 @@ def _claims(scored: tuple[DesignedEffect, ...], design: ExperimentDesign) -> tup
             texts = tuple(v.text() for v in group_verdicts)
             claims.append(BlockClaim(block, kind, verdicts.claim(group_verdicts), texts))
     return tuple(claims)
+
+
+def _beyond(scored: tuple[DesignedEffect, ...], design: ExperimentDesign) -> tuple[BeyondControl, ...]:
+    """Per block, control, arm kind and group: whether attention helps beyond the control (both effects help)."""
+    by_key = {(e.block, e.family, e.kind, e.group): e for e in scored}
+    found = []
+    for (block, family, kind, group), effect in by_key.items():
+        if family != "attention":
+            continue
+        for control in design.controls_of(block):
+            over = by_key[block, f"attention - {CONTROL_FAMILIES[control]}", kind, group]
+            shown = verdicts.beyond(_verdict(effect), _verdict(over))
+            text = verdicts.beyond_text(shown, BEYOND_PHRASES[control])
+            found.append(BeyondControl(block, kind, group, control, shown, text))
+    return tuple(found)
+
+
+def _verdict(effect: DesignedEffect) -> verdicts.Verdict:
+    return verdicts.Verdict(effect.verdict, effect.size)
 
 
 def _f_test(fit: RegressionResults, name: str, matrix: np.ndarray, alpha: float) -> FTest:
@@ -584,7 +665,7 @@ def _independent(rows: list[np.ndarray]) -> np.ndarray:
 
 
 def _group_restrictions(
-    design: ExperimentDesign, coefficient: dict[str, int], block: str, control: bool
+    design: ExperimentDesign, coefficient: dict[str, int], block: str, control: str | None
 ) -> list[np.ndarray]:
     """Rows stating that each arm kind's effect at every group equals its effect at group 0."""
     rows = []
@@ -597,17 +678,18 @@ def _group_restrictions(
 
 
 def _depth_tests(fit: RegressionResults, coefficient: dict[str, int], design: ExperimentDesign) -> tuple[FTest, ...]:
-    """Per block (and its control), then over all tested blocks: F-tests that the group effects are equal."""
+    """Per block (and its controls), then over all tested blocks: F-tests that the group effects are equal."""
     if len(design.groups) < 2:
         return ()
     tests, everything = [], []
     for block in design.blocks:
-        rows = _group_restrictions(design, coefficient, block, False)
+        rows = _group_restrictions(design, coefficient, block, None)
         everything += rows
         tests.append(_f_test(fit, block, _independent(rows), design.alpha))
-        if design.control is not None:
-            rows = _group_restrictions(design, coefficient, block, True)
-            tests.append(_f_test(fit, f"{design.control}({block})", _independent(rows), design.alpha))
+        for control in design.controls_of(block):
+            rows = _group_restrictions(design, coefficient, block, control)
+            name = control_name(block, control, design.control)
+            tests.append(_f_test(fit, name, _independent(rows), design.alpha))
     if len(design.blocks) > 1:
         tests.append(_f_test(fit, "all tested blocks", _independent(everything), design.alpha))
     p_holm = multipletests([t.p_value for t in tests], alpha=design.alpha, method="holm")[1]
@@ -630,7 +712,9 @@ def _noise(fit: RegressionResults, used: pd.DataFrame, alpha: float) -> Residual
     )  # fmt: skip
 
 
-def _arm_summaries(used: pd.DataFrame, design: ExperimentDesign, lost: list[int]) -> tuple[ArmSummary, ...]:
+def _arm_summaries(
+    used: pd.DataFrame, design: ExperimentDesign, lost: list[int], activations: Mapping[str, int]
+) -> tuple[ArmSummary, ...]:
     columns = ["psnr", *COUNTED_COSTS]
     values = used[columns].to_numpy(dtype=float)  # a cost not recorded is None: NaN here
     arms = used["arm"].to_numpy()
@@ -643,9 +727,11 @@ def _arm_summaries(used: pd.DataFrame, design: ExperimentDesign, lost: list[int]
         means = dict(zip(columns, mean, strict=True))
         roles = (arm.label, *(role_label(role, design.groups, design.control) for role in arm.also))
         costs = {cost: None if np.isnan(means[cost]) else float(means[cost]) for cost in COUNTED_COSTS}
-        summaries.append(
-            ArmSummary(arm.label, arm.genotype, roles, len(rows), lost[index], float(means["psnr"]), **costs)
-        )
+        counted = activations.get(arm.genotype)
+        summaries.append(ArmSummary(
+            arm.label, arm.genotype, roles, len(rows), lost[index], float(means["psnr"]), **costs,
+            activations=None if counted is None else float(counted),
+        ))  # fmt: skip
     return tuple(summaries)
 
 
@@ -666,17 +752,19 @@ def verdict_lines(result: ExperimentResult) -> tuple[str, ...]:
 
 def _design_line(result: ExperimentResult) -> str:
     control = (
-        f"capacity control {result.control!r} matched in parameters to each block"
+        f"capacity control {result.control!r} matched to the parameters each block adds to a slot"
         if result.control
         else "no capacity control"
     )
+    mechanism = "; mechanism control: each block with its gate a learned constant" if result.mechanism else ""
+    gaps = "".join(f"; no {gap.control} control for {gap.block}: {gap.reason}" for gap in result.control_gaps)
     groups = ", ".join(group_text(g) for g in result.groups)
     losses = [f"{arm.label} {arm.lost}" for arm in result.arms if arm.lost]
     lost = f"; runs lost (failed or diverged): {', '.join(losses)}" if losses else ""
     return (
         f"Design: {len(result.arms)} arms x {len(result.seeds)} seeds, paired by seed ({result.runs_used} runs "
         f"used, {result.runs_ignored} ignored{lost}); blocks {', '.join(result.blocks)}; depth groups {groups}; "
-        f"{control}."
+        f"{control}{mechanism}{gaps}."
     )
 
 
@@ -688,7 +776,8 @@ def _method_line(result: ExperimentResult) -> str:
         f"{result.alpha:g}), Holm-adjusted p-values; helps/hurts: the interval excludes 0 (by at least the margin: "
         f"it also excludes ±{margin:g} dB); no effect: the interval lies within ±{margin:g} dB; the claim per block "
         "reads its group verdicts together; effect size differs across depth: F-test that a block's group effects "
-        f"are equal (pooled variance; Holm over the {len(result.depth_tests)} depth tests)."
+        f"are equal (pooled variance; Holm over the {len(result.depth_tests)} depth tests). Beside each effect, "
+        f"what its arms differ by: parameters, MACs and activations ({ACTIVATIONS}), for a {COST_HR_OUTPUT}."
     )
 
 
@@ -730,13 +819,28 @@ def _omnibus_line(result: ExperimentResult) -> str:
 
 
 def _effect_text(effect: DesignedEffect) -> str:
-    return f"{effect.label}: {effect.estimate_db:+.3f} dB [{effect.low_db:+.3f}, {effect.high_db:+.3f}]"
+    numbers = f"{effect.estimate_db:+.3f} dB [{effect.low_db:+.3f}, {effect.high_db:+.3f}]"
+    return f"{effect.label}: {numbers}{_cost_text(effect)}"
 
 
 def _verdict_text(effect: DesignedEffect) -> str:
     withheld = f", no verdict: {effect.withheld}" if effect.withheld else ""
     numbers = f"{effect.estimate_db:+.3f} dB [{effect.low_db:+.3f}, {effect.high_db:+.3f}]"
-    return f"{effect.verdict_text} ({numbers}{withheld})"
+    return f"{effect.verdict_text} ({numbers}{_cost_text(effect)}{withheld})"
+
+
+def _cost_text(effect: DesignedEffect) -> str:
+    """``; arms differ by +272 params, +0.04 G MACs, +1.2 M activations`` (what is known of it)."""
+    parts = [
+        f"{value / scale:+,.{digits}f}{unit}"
+        for value, scale, digits, unit in (
+            (effect.params_added, 1.0, 0, " params"),
+            (effect.macs_added, 1e9, 2, " G MACs"),
+            (effect.activations_added, 1e6, 1, " M activations"),
+        )
+        if value is not None
+    ]
+    return f"; arms differ by {', '.join(parts)}" if parts else ""
 
 
 def _depth_text(name: str, test: FTest) -> str:
@@ -753,7 +857,10 @@ def _block_lines(result: ExperimentResult, block: str, depth: dict[str, FTest]) 
         **{("attention", kind): phrase for kind, phrase in ARM_KIND_PHRASES.items()},
         **{("control", kind): f"control {phrase}" for kind, phrase in ARM_KIND_PHRASES.items()},
         **{("attention - control", kind): f"beyond capacity {phrase}" for kind, phrase in ARM_KIND_PHRASES.items()},
-    }
+        **{("mechanism", kind): f"constant gate {phrase}" for kind, phrase in ARM_KIND_PHRASES.items()},
+        **{("attention - mechanism", kind): f"beyond a constant gate {phrase}" for kind, phrase in
+           ARM_KIND_PHRASES.items()},
+    }  # fmt: skip
     lines = []
     for e in (e for e in effects if e.kind == "uniform"):
         lines.append(f"{block} ({e.family}) at every depth: {_verdict_text(e)}.")
@@ -765,4 +872,10 @@ def _block_lines(result: ExperimentResult, block: str, depth: dict[str, FTest]) 
     for group in range(len(result.groups)):
         parts = [f"{phrases[e.family, e.kind]} {_verdict_text(e)}" for e in effects if e.group == group]
         lines.append(f"{block} at depths {group_text(result.groups[group])}: " + "; ".join(parts) + ".")
+    shown = [b for b in result.beyond if b.block == block and b.shown]
+    for found in shown:
+        where = "at every depth" if found.group is None else (
+            f"{ARM_KIND_PHRASES[found.kind]} at depths {group_text(result.groups[found.group])}"
+        )  # fmt: skip
+        lines.append(f"{block} {where}: {found.text} (attention - none and attention - control both help).")
     return lines

@@ -16,7 +16,9 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 
+from nas.core import counting
 from nas.core.design import ExperimentDesign, PlannedPower, space_design
+from nas.core.genotypes import Genotype
 from nas.report import analysis, figures
 from nas.report.effects import (
     RUN_COLUMNS,
@@ -62,9 +64,33 @@ def result_of(folder: StudyFolder) -> ExperimentResult | str | None:
     if runs.empty:
         return "the space names an experiment, but none of its runs has finished: run `nas experiment`"
     try:
-        return analyse(runs, design)
+        return analyse(runs, design, arm_activations(design))
     except ExperimentDataError as error:
-        return f"not analysable yet ({error}); run `nas experiment` again to train the missing runs"
+        failures = _recorded_failures(folder)
+        if not failures:
+            return f"not analysable yet ({error}); run `nas experiment` again to train the missing runs"
+        return (
+            f"not analysable ({error}); the study recorded {len(failures)} run(s) that did not train ("
+            + "; ".join(f"{arm}: {reason}" for arm, reason in failures.items())
+            + "): a failure is an outcome, kept and not retried, so running `nas experiment` again does not change "
+            "it; remove its cause and train the experiment in another --results folder"
+        )
+
+
+def _recorded_failures(folder: StudyFolder) -> dict[str, str]:
+    """Per arm label, the reason of its first run recorded failed or infeasible."""
+    study = studies.load_designed(folder, studies.Kind.EXPERIMENT)
+    failures: dict[str, str] = {}
+    for trial in study.get_trials(deepcopy=False) if study else []:
+        record = records.record_of(trial)
+        if record.outcome in (Outcome.FAILED, Outcome.INFEASIBLE) and record.arm is not None:
+            failures.setdefault(record.arm, f"seed {record.seed} {record.outcome.value}: {record.error}")
+    return failures
+
+
+def arm_activations(design: ExperimentDesign) -> dict[str, int]:
+    """Each arm's activations for the cost output size (``nas.core.counting.activations``)."""
+    return {arm.genotype: counting.activations(Genotype.parse(arm.genotype)) for arm in design.arms}
 
 
 def planned_power(folder: StudyFolder, design: ExperimentDesign) -> PlannedPower:

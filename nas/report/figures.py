@@ -14,6 +14,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
 
+import blocks  # noqa: E402
 from blocks import NO_ATTENTION  # noqa: E402
 from nas.core import genotypes  # noqa: E402
 from nas.core.design import group_text  # noqa: E402
@@ -25,7 +26,9 @@ FRONT_COLOUR = "#d62728"
 TRIAL_COLOUR = "#9aa5b1"
 UNIFORM_COLOUR = "#1f77b4"
 CONTROL_COLOUR = "#ff7f0e"
-FOREST_FAMILIES = {"attention": UNIFORM_COLOUR, "control": CONTROL_COLOUR}  # series and colour
+MECHANISM_COLOUR = "#2ca02c"
+FOREST_FAMILIES = {"attention": UNIFORM_COLOUR, "control": CONTROL_COLOUR, "mechanism": MECHANISM_COLOUR}
+FOREST_OFFSETS = (-0.2, 0.0, 0.2)  # each series' shift within its row
 
 
 def _save(figure: plt.Figure, path: Path) -> None:
@@ -218,7 +221,7 @@ def strips_png(front: pd.DataFrame, depths: list[str], colours: dict[str, str], 
 
 def _forest_rows(result: ExperimentResult, block: str) -> tuple[list[str], dict[str, list[tuple[int, DesignedEffect]]]]:
     """The forest's row names from the top (every depth, then alone and on top per group) and, per series
-    (the block's attention effects and its control's), each effect with its row."""
+    (the block's attention effects and each of its controls'), each effect with its row."""
     keys: list[tuple[str, int | None]] = [("uniform", None)]
     keys += [(kind, g) for g in range(len(result.groups)) for kind in ("only", "drop")]
     where = {"only": "alone", "drop": "on top"}
@@ -230,6 +233,12 @@ def _forest_rows(result: ExperimentResult, block: str) -> tuple[list[str], dict[
     return names, series
 
 
+def _series_name(result: ExperimentResult, block: str, family: str) -> str:
+    if family == "control":
+        return f"{result.control}({block}), capacity control"
+    return f"{blocks.mechanism_control(block)}, mechanism control" if family == "mechanism" else f"{block} (attention)"
+
+
 def _forest_title(result: ExperimentResult, block: str) -> str:
     interval = result.interval
     return (f"{block}: PSNR effect by depth group ({interval.confidence:.0%} simultaneous over {interval.contrasts} "
@@ -237,18 +246,18 @@ def _forest_title(result: ExperimentResult, block: str) -> str:
 
 
 def forest_png(result: ExperimentResult, block: str, path: Path) -> None:
-    """Forest plot of one block's effects (attention and its capacity control side by side) with the ±margin band."""
+    """Forest plot of one block's effects (attention and its controls side by side) with the ±margin band."""
     names, series = _forest_rows(result, block)
     figure, axes = plt.subplots(figsize=(7.5, 1.2 + 0.42 * len(names)))
     axes.axvspan(-result.margin_db, result.margin_db, color=TRIAL_COLOUR, alpha=0.25, lw=0)
     axes.axvline(0.0, color="#555555", lw=0.8)
-    for offset, (family, rows) in zip((-0.15, 0.15), series.items(), strict=False):
+    for offset, (family, rows) in zip(FOREST_OFFSETS, series.items(), strict=True):
         if not rows:
             continue
         y = np.array([row for row, _ in rows]) + offset
         estimate = np.array([e.estimate_db for _, e in rows])
         spread = np.array([[e.estimate_db - e.low_db for _, e in rows], [e.high_db - e.estimate_db for _, e in rows]])
-        label = f"{result.control}({block}), capacity control" if family == "control" else f"{block} (attention)"
+        label = _series_name(result, block, family)
         axes.errorbar(estimate, y, xerr=spread, fmt="o", ms=4, capsize=2, color=FOREST_FAMILIES[family], label=label)
         for (_, effect), position in zip(rows, y, strict=True):
             axes.annotate(effect.verdict_text, (effect.high_db, position), xytext=(4, -3), textcoords="offset points",
@@ -268,7 +277,7 @@ def forest_plotly(result: ExperimentResult, block: str) -> go.Figure:
     figure = go.Figure()
     figure.add_vrect(x0=-result.margin_db, x1=result.margin_db, fillcolor=TRIAL_COLOUR, opacity=0.25, line_width=0)
     figure.add_vline(x=0.0, line_color="#555555", line_width=1)
-    for offset, (family, rows) in zip((-0.15, 0.15), series.items(), strict=False):
+    for offset, (family, rows) in zip(FOREST_OFFSETS, series.items(), strict=True):
         if not rows:
             continue
         figure.add_trace(go.Scatter(
@@ -276,7 +285,7 @@ def forest_plotly(result: ExperimentResult, block: str) -> go.Figure:
             marker={"color": FOREST_FAMILIES[family], "size": 8},
             error_x={"type": "data", "symmetric": False, "array": [e.high_db - e.estimate_db for _, e in rows],
                      "arrayminus": [e.estimate_db - e.low_db for _, e in rows]},
-            name=f"{result.control}({block}), capacity control" if family == "control" else f"{block} (attention)",
+            name=_series_name(result, block, family),
             customdata=[[e.label, e.verdict_text, e.low_db, e.high_db] for _, e in rows],
             hovertemplate="%{customdata[0]}<br>%{x:+.3f} dB [%{customdata[2]:+.3f}, %{customdata[3]:+.3f}]"
                           "<br>%{customdata[1]}<extra></extra>",

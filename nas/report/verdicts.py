@@ -16,6 +16,9 @@ The claim of a tested block over depth groups (A2N's "attention helps only where
 verdicts together; the intervals are simultaneous, so the group statements hold jointly:
 *depth-selective* (some group helps, another reads no effect or hurts), *helps everywhere*, *hurts everywhere*,
 *no effect anywhere*, else *inconclusive*.
+
+Attention *helps beyond* a control (capacity: the same added parameters; mechanism: the same block with a
+constant gate) when attention - none and attention - control both read *helps* (an intersection-union test).
 """
 
 from __future__ import annotations
@@ -85,6 +88,19 @@ def claim(group_verdicts: Sequence[Verdict]) -> str:
         if words and all(w == word for w in words):
             return everywhere
     return INCONCLUSIVE
+
+
+def beyond(attention: Verdict, over_control: Verdict) -> bool:
+    """Whether attention helps beyond a control: attention - none and attention - control both read *helps*.
+
+    An intersection-union test: each verdict holds at the family-wise level, so their conjunction does too.
+    """
+    return attention.word == HELPS and over_control.word == HELPS
+
+
+def beyond_text(shown: bool, control: str) -> str:
+    """``helps beyond capacity (...)``, or that the data do not show it."""
+    return f"{HELPS} beyond {control}" if shown else f"not shown to help beyond {control}"
 
 
 def beats(comparisons: Sequence[Verdict]) -> str:

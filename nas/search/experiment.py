@@ -21,13 +21,14 @@ from typing import Any, TextIO
 import torch
 
 from nas import devices
-from nas.core import networks, spaces, training
-from nas.core.design import Arm, ExperimentDesign, PlannedPower, seeds_text, space_design
+from nas.core import counting, networks, spaces, training
+from nas.core.design import Arm, ExperimentDesign, ExperimentError, PlannedPower, seeds_text, space_design
 from nas.core.genotypes import Genotype
+from nas.core.objectives import of_constraint
 from nas.core.spaces import SearchSpace, SpaceError
 from nas.search import designed, preflight, run, studies
 from nas.search.designed import DesignedResult, DesignedRun
-from nas.search.records import Outcome, record_of
+from nas.search.records import Outcome, TrialRecord, record_of
 from nas.search.run import RunSettings
 from nas.search.studies import Kind, StudyError, StudyFolder
 from nas.search.worker import Trainer
@@ -65,7 +66,38 @@ def _given(space_path: Path) -> SearchSpace:
             f"{space_path}: no experiment: section; add one (blocks, groups, seeds, margin_db, control: see "
             "search_spaces/README.md) to say which arms to train"
         )
+    try:
+        space_design(given)
+    except ExperimentError as error:  # the section's values each passed, but not together
+        raise SpaceError(f"{space_path}: experiment: {error}") from None
     return given
+
+
+def blocked_arms(space: SearchSpace, design: ExperimentDesign) -> list[tuple[Arm, str]]:
+    """The arms a trial would record infeasible (over one of the space's counted-cost constraints), and why:
+    they are never trained, so an experiment holding them can never be analysed."""
+    counted = {key: limit for key, limit in space.constraints.items() if of_constraint(key).counted}
+    blocked = []
+    for arm in design.arms:
+        cost = counting.network_cost(Genotype.parse(arm.genotype)).to_json()
+        cost.pop("hr_size")
+        violation = TrialRecord(**cost).constraint_violation(counted)
+        if violation is not None:
+            blocked.append((arm, violation))
+    return blocked
+
+
+def _check_runnable(space_path: Path, space: SearchSpace) -> None:
+    design = space_design(space)
+    assert design is not None  # ``_given`` checked the section
+    blocked = blocked_arms(space, design)
+    if blocked:
+        arms = "; ".join(f"{arm.label}: {reason}" for arm, reason in blocked)
+        raise SpaceError(
+            f"{space_path}: {len(blocked)} arm(s) of the experiment are over the space's constraints and would never "
+            f"be trained ({arms}); raise or remove those constraints, or drop the blocks or groups of those arms from "
+            "experiment:, in a space file with a study folder of its own (nas experiment --plan lists the arms)"
+        )
 
 
 def _with_runs(folder: StudyFolder, space: SearchSpace) -> ExperimentRuns:
@@ -105,6 +137,7 @@ def run_experiment(
     """
     space_path = Path(space_path).resolve()
     given = _given(space_path)
+    _check_runnable(space_path, given)
     folder = studies.folder_of(settings.results, given)
     preflight.check_results(folder.root.parent, folder.root)
 
@@ -183,6 +216,7 @@ class ExperimentPlan:
     runs_left: int  # runs the study does not hold yet
     time: TimeEstimate
     power: PlannedPower
+    blocked: tuple[tuple[str, str], ...] = ()  # (arm label, why it can never be trained)
 
     interrupted = False  # a plan trains nothing
     kind = Kind.EXPERIMENT
@@ -201,6 +235,9 @@ class ExperimentPlan:
             "detectable_db_at_80_percent_power": power.detectable_db, "seeds_to_detect_margin": power.seeds_for_margin,
             "seeds_to_detect_margin_range": power.seeds_for_margin_range, "power_basis": power.basis,
             "alpha": settings.alpha,
+            "capacity_matches": dict(settings.matches),
+            "control_gaps": [{"block": g.block, "control": g.control, "reason": g.reason} for g in settings.gaps],
+            "blocked_arms": [{"arm": label, "reason": reason} for label, reason in self.blocked],
         }  # fmt: skip
 
     def to_text(self) -> str:
@@ -217,6 +254,9 @@ class ExperimentPlan:
         return "\n".join([
             f"experiment plan for {self.prepared.folder.root} (nothing is trained)",
             *(f"  arm {arm.label:<28} {arm.genotype}" for arm in self.prepared.arms),
+            *(f"capacity        {text}" for _, text in design.matches),
+            *(f"no control      {gap.control} control for {gap.block}: {gap.reason}" for gap in design.gaps),
+            *(f"cannot run      {label}: {reason} (nas experiment refuses to start)" for label, reason in self.blocked),
             f"runs            {len(self.prepared.arms)} arms × {seeds} seeds = {len(self.prepared.runs)} "
             f"({self.runs_left} still to train)",
             f"wall time       about {time.seconds / 60:.1f} min ({time.per_run_seconds:.1f} s a run, {time.parallel} "
@@ -235,4 +275,5 @@ def plan(prepared: ExperimentRuns, power: PlannedPower) -> ExperimentPlan:
     """The plan of ``prepared`` with the design's ``power``: runs still to train and their wall time (from the
     study's recorded trainings, or timed)."""
     left = len(runs_left(prepared))
-    return ExperimentPlan(prepared, left, estimate_time(prepared, left), power)
+    blocked = tuple((arm.label, reason) for arm, reason in blocked_arms(prepared.space, prepared.design))
+    return ExperimentPlan(prepared, left, estimate_time(prepared, left), power, blocked)
