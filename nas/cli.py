@@ -30,6 +30,9 @@ logger = logging.getLogger(__name__)
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+# What a command that runs trials says when it stops short: a study keeps every finished run, and the next run
+# of the same command records the interrupted ones and trains them again (``nas.search.run.requeue_interrupted``).
+RESUME_HINT = "run the same command again to resume it: its finished runs are kept, the ones it stopped run again"
 # Plain text for --help (argparse prints it as is; the module docstring may hold markup).
 DESCRIPTION = (
     "Search where attention belongs in lightweight super-resolution networks: list the attention blocks, count a "
@@ -98,8 +101,9 @@ def positive_float(text: str) -> float:
     return value
 
 
-def print_result(result: Result, as_json: bool) -> None:
-    print(json_text(result.to_json()) if as_json else result.to_text())
+def print_result(result: Result, as_json: bool, extra: dict[str, Any] | None = None) -> None:
+    """``result`` as text, or as JSON with the entries of ``extra`` added."""
+    print(json_text({**result.to_json(), **(extra or {})}) if as_json else result.to_text())
 
 
 def json_text(record: dict[str, Any]) -> str:
@@ -188,14 +192,26 @@ def run_eval(args: argparse.Namespace) -> int:
     device = chosen_device(args)
     trained = trained_network(args, device)
     scale = trained.genotype.scale
-    pairs = data.evaluation_pairs(data.folder_images(args.data), scale, args.lr_folder)
+    images, refused = scored_images(args.data, scale)
+    pairs = data.evaluation_pairs(images, scale, args.lr_folder)
     result = evaluate.evaluate(
         trained.network, pairs, scale, device, tile=args.tile, y=args.y, on_image=_image_progress(len(pairs))
     )
     protocol_text = f"{args.y} Y channel, border {scale}, MATLAB bicubic LR"
     title = f"{args.arch or trained.genotype} x{scale} on {args.data} ({protocol_text})"
-    print(json_text(result.to_json()) if args.json else result.to_text(title))
+    print(json_text({**result.to_json(), **refused}) if args.json else result.to_text(title))
     return 0
+
+
+def scored_images(folder: str, scale: int, count: int | None = None) -> tuple[list[data.NamedImage], dict[str, Any]]:
+    """The first ``count`` images of ``folder`` (default: all) that the protocol can score at ``scale``, and the
+    JSON entry that names those left out as too small (``nas.sr.evaluate.measurable_images`` warns of each).
+
+    Raises:
+        InputError: the folder holds no image, or none large enough.
+    """
+    kept, refused = evaluate.measurable_images(data.folder_images(folder)[:count], scale)
+    return kept, {"refused_images": [asdict(image) for image in refused]}
 
 
 def output_folder(out: str | None, name: str) -> None:
@@ -247,11 +263,13 @@ def run_ablate(args: argparse.Namespace) -> int:
     device = chosen_device(args)
     trained = trained_network(args, device)
     groups = ablation.resolve_groups(trained, args.groups)
-    pairs = data.evaluation_pairs(data.folder_images(args.data), trained.genotype.scale)
+    images, refused = scored_images(args.data, trained.genotype.scale)
+    pairs = data.evaluation_pairs(images, trained.genotype.scale)
     modes = (args.mode,) if args.mode else ablation.MODES
     result = ablation.ablate(trained, pairs, groups, modes, device, args.tile)
-    print_result(result, args.json)  # before the files: a failed write loses nothing already shown
-    _write_outputs(args.out, "ablation", result.to_json(), lambda path: figures.ablation_figure(result, path))
+    print_result(result, args.json, refused)  # before the files: a failed write loses nothing already shown
+    record = {**result.to_json(), **refused}
+    _write_outputs(args.out, "ablation", record, lambda path: figures.ablation_figure(result, path))
     return 0
 
 
@@ -275,13 +293,12 @@ def run_attention_maps(args: argparse.Namespace) -> int:
     output_folder(args.out, "attention_maps")
     device = chosen_device(args)
     trained = trained_network(args, device)
-    images = data.folder_images(args.data)[: args.images]
+    images, refused = scored_images(args.data, trained.genotype.scale, args.images)
     pairs = data.evaluation_pairs(images, trained.genotype.scale)
     maps = attention_maps.collect(trained, pairs, device, args.layers)
-    print_result(maps, args.json)  # before the files: a failed write loses nothing already shown
-    _write_outputs(
-        args.out, "attention_maps", maps.to_json(), lambda path: figures.attention_map_figure(maps.grid, path)
-    )
+    print_result(maps, args.json, refused)  # before the files: a failed write loses nothing already shown
+    record = {**maps.to_json(), **refused}
+    _write_outputs(args.out, "attention_maps", record, lambda path: figures.attention_map_figure(maps.grid, path))
     return 0
 
 
@@ -374,7 +391,8 @@ def trial_runner(address: str | None) -> ModuleType:
     """``nas.search.run`` for a command that runs trials: imported (with Ray) only once the environment of a Ray
     started here is set, and with the process quieted."""
     local_ray.prepare(address)
-    from nas.search import run
+    with local_ray.importing_ray():
+        from nas.search import run
 
     run.quiet_process()
     return run
@@ -454,7 +472,7 @@ def run_trials(args: argparse.Namespace) -> int:
     result = TRAINS[args.command](args, trial_runner(args.address))
     print_result(result, args.json)
     if result.interrupted:
-        logger.warning("%s stopped early; run the same command again to resume it", result.kind.activity)
+        logger.warning("%s stopped early; %s", result.kind.activity, RESUME_HINT)
         return EXIT_INTERRUPTED
     return 0
 
@@ -618,6 +636,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"nas {args.command}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        resume = "; run the same command again to resume it" if args.command in TRAINS else ""
+        resume = f"; {RESUME_HINT}" if args.command in TRAINS else ""
         print(f"nas {args.command}: stopped{resume}", file=sys.stderr)
         return EXIT_INTERRUPTED

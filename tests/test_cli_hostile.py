@@ -23,7 +23,9 @@ from PIL import Image
 import blocks
 from nas import cli
 from nas.core import genotypes, networks, spaces
+from nas.search import run
 from nas.search.studies import StudyError, StudyFolder
+from nas.trained import checkpoints
 
 
 class Pickled:
@@ -50,6 +52,17 @@ def files(tmp_path_factory: pytest.TempPathFactory, small_images: Path, space_wr
     outputs = folder / "outputs"
     (outputs / "ablation.json").mkdir(parents=True)  # an output name taken by a folder
     ca_reduction = "block_options: {ca: {reduction"
+    specks = folder / "specks"  # images below the protocol's smallest scored size only
+    specks.mkdir()
+    Image.new("RGB", (4, 4), (200, 10, 10)).save(specks / "dot.png")
+    Image.new("RGB", (12, 12), (90, 120, 30)).save(specks / "speck.png")
+    mixed = folder / "mixed"  # scorable images and one too small to score
+    mixed.mkdir()
+    for image in [*small_images.glob("*.png"), specks / "speck.png"]:
+        (mixed / image.name).write_bytes(image.read_bytes())
+    torch.save(networks.build(genotypes.a2n(2)).state_dict(), folder / "a2n_x2.pt")  # its name states its scale
+    deep = folder / "deep.yaml"  # a list nested 500 deep: YAML's composer recurses once per level
+    deep.write_text(good.read_text().replace("choices: [none, pa]", "choices: " + "[" * 500 + "]" * 500))
     return {
         "good": good,
         "small_val": small_val,
@@ -64,7 +77,51 @@ def files(tmp_path_factory: pytest.TempPathFactory, small_images: Path, space_wr
         "images": small_images,
         "outputs": outputs,
         "plugged": plugged,
+        "specks": specks,
+        "mixed": mixed,
+        "weights_x2": folder / "a2n_x2.pt",
+        "deep": deep,
+        **altered_checkpoints(folder),
+        **damaged_studies(folder, small_images, space_writer),
     }  # fmt: skip
+
+
+def altered_checkpoints(folder: Path) -> dict[str, Path]:
+    """A checkpoint as ``nas train --save`` writes it (untrained: the weights do not matter here) and copies of it
+    edited after saving: its scale and genotype moved to x3, which its tensors also fit; one of its tensors."""
+    arch = genotypes.Genotype.parse("x2.c16.u4:pa*2")
+    saved = folder / "net_x2.pt"
+    checkpoints.save_network(saved, networks.build(arch), arch, seed=0)
+    content = torch.load(saved, weights_only=True)
+    metadata = json.loads(content["metadata"])
+    rescaled = {**metadata, "scale": 3, "genotype": metadata["genotype"].replace("x2.", "x3.", 1)}
+    torch.save({**content, "metadata": json.dumps(rescaled)}, folder / "rescaled.pt")
+    state = dict(content["state_dict"])
+    state["conv_first.weight"] = state["conv_first.weight"] + 1e-3
+    torch.save({**content, "state_dict": state}, folder / "retouched.pt")
+    return {"checkpoint": saved, "rescaled": folder / "rescaled.pt", "retouched": folder / "retouched.pt"}
+
+
+JOURNAL_EXPERIMENT = "experiment: {blocks: [pa], groups: [[0], [1]], seeds: [5, 6], control: null}\n"
+
+
+def damaged_studies(folder: Path, images: Path, space_writer) -> dict[str, Path]:
+    """Study folders as ``nas search`` creates them (nothing trained): one whose journal holds a line of bad JSON in
+    the middle, one with bytes that are not UTF-8 there, one whose report/ is a file, one whose report/index.html
+    is a folder."""
+    made = {}
+    for name in ("bad_json", "bad_bytes", "report_file", "index_folder"):
+        space_file = space_writer(folder, name, images, ["none", "pa"], extra=JOURNAL_EXPERIMENT)
+        study = StudyFolder(folder / "studies" / name)
+        run.open_study(study, spaces.load(space_file), space_file, None, fresh=False)
+        made[name], made[f"{name}_space"] = study.root, space_file
+    for name, bad in (("bad_json", b'{"op_code": 4, "study_id": 0, "user_att\n'), ("bad_bytes", b"\xff\xfe\x00\n")):
+        journal = StudyFolder(made[name]).journal
+        lines = journal.read_bytes().splitlines(keepends=True)
+        journal.write_bytes(b"".join(lines[:2]) + bad + b"".join(lines[2:]))  # line 3 of a longer journal
+    StudyFolder(made["report_file"]).report.write_text("notes\n")
+    StudyFolder(made["index_folder"]).report_html.mkdir(parents=True)
+    return made
 
 
 def plugged_study(folder: Path, space_file: Path) -> Path:
@@ -172,6 +229,47 @@ RED_TEAM = [
     ("confirm-untrusted-plugin", lambda f: ["confirm", str(f["plugged"])], ["marks.py", "add --trust-plugins"]),
     ("checkpoint-and-range", lambda f: ["eval", "--checkpoint", str(f["weights"]), "--input-range", "255", "--data",
                                         str(f["images"])], ["--input-range is for --weights", "drop --input-range"]),
+    # Silent wrong numbers: a checkpoint edited after saving, to a scale its tensors also fit, or in its tensors.
+    ("checkpoint-rescaled", lambda f: ["eval", "--checkpoint", str(f["rescaled"]), "--data", str(f["images"])],
+     ["rescaled.pt was altered after it was saved", "re-save it with nas train --save"]),
+    ("checkpoint-retouched", lambda f: ["ablate", "--checkpoint", os.path.relpath(f["retouched"]), "--data",
+                                        str(f["images"])], ["retouched.pt was altered", "re-save it with nas train"]),
+    ("maps-checkpoint-rescaled", lambda f: ["attention-maps", "--checkpoint", os.path.relpath(f["rescaled"]),
+                                            "--data", str(f["images"])], ["rescaled.pt was altered"]),
+    # Images below the protocol's smallest scored size, and nothing else: every image is refused.
+    ("maps-specks-only", lambda f: ["attention-maps", "--checkpoint", str(f["checkpoint"]), "--data",
+                                    os.path.relpath(f["specks"])], ["no image is large enough to score at ×2",
+                                                                    "4×4", "15×15 HR pixels"]),
+    ("eval-specks-only", lambda f: ["eval", "--arch", "a2n", "--scale", "2", "--weights", str(f["weights"]), "--data",
+                                    str(f["specks"])], ["no image is large enough to score at ×2", "15×15"]),
+    ("ablate-specks-only", lambda f: ["ablate", "--checkpoint", os.path.relpath(f["checkpoint"]), "--data",
+                                      str(f["specks"])], ["no image is large enough to score"]),
+    # A journal damaged before its end: every command that reads it names the line and the repair.
+    ("report-journal-bad-json", lambda f: ["report", str(f["bad_json"])],
+     ["bad_json/optuna.journal: line 3 is not a journal record (not JSON)", "nothing was changed", "cp ",
+      "sed -i '3d'", "head -n 2"]),
+    ("report-journal-bad-bytes", lambda f: ["report", os.path.relpath(f["bad_bytes"])],
+     ["bad_bytes/optuna.journal: line 3", "not UTF-8"]),
+    ("confirm-journal-bad-json", lambda f: ["confirm", os.path.relpath(f["bad_json"])], ["optuna.journal: line 3"]),
+    ("experiment-journal-bad-bytes", lambda f: ["experiment", "--space", str(f["bad_bytes_space"]), "--results",
+                                                str(f["folder"] / "studies")], ["optuna.journal: line 3"]),
+    ("experiment-plan-journal", lambda f: ["experiment", "--space", os.path.relpath(f["bad_json_space"]), "--results",
+                                           os.path.relpath(f["folder"] / "studies"), "--plan"],
+     ["optuna.journal: line 3"]),
+    ("search-journal-bad-json", lambda f: ["search", "--space", os.path.relpath(f["bad_json_space"]), "--results",
+                                           os.path.relpath(f["folder"] / "studies")], ["optuna.journal: line 3"]),
+    # YAML nested deeper than any space: a limit, named, instead of a RecursionError.
+    ("space-nested-500", lambda f: ["cost", "--space", str(f["deep"]), "--genotype", "a2n"],
+     ["deep.yaml: not valid YAML", "nested more than 20 deep"]),
+    ("search-space-nested-500", lambda f: ["search", "--space", os.path.relpath(f["deep"])],
+     ["deep.yaml: not valid YAML", "nested more than 20 deep"]),
+    ("genotype-option-nested-500", lambda f: genotype(f, "x2.c16.u4:ca;ca(reduction=" + "[" * 500 + "]" * 500 + ")"),
+     ["ca(reduction=...)", "not a single value"]),
+    # A report's folder taken by a file, or one of its files by a folder.
+    ("report-folder-a-file", lambda f: ["report", str(f["report_file"])],
+     ["report_file/report is a file where the report writes a folder", "move it aside"]),
+    ("report-index-a-folder", lambda f: ["report", os.path.relpath(f["index_folder"])],
+     ["index_folder/report/index.html is a folder where the report writes a file", "move it aside"]),
 ]  # fmt: skip
 
 
@@ -229,10 +327,10 @@ def test_ctrl_c_stops_a_training_run_with_one_line_and_status_130(files) -> None
     command[command.index(str(files["good"]))] = long_run
     process = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
-        # The progress lines say when training runs (the first one comes after the data are read).
+        # The first progress line comes once the data are read and the iterations start, inside the command's
+        # handling of Ctrl-C: from then on any SIGINT, however soon, stops it with one line. No waiting on time.
         lines = iter(process.stderr.readline, "")
         assert any("training 1000000 iterations" in line for line in lines)
-        time.sleep(0.5)
         process.send_signal(signal.SIGINT)
         stdout, stderr = process.communicate(timeout=60)
     finally:
@@ -271,3 +369,75 @@ def test_evaluation_prints_one_progress_line_per_image(files, capsys) -> None:
 def test_channels_beyond_the_bound_are_refused_in_the_registry_too() -> None:
     with pytest.raises(blocks.BlockOptionError, match="from 1 to 256"):
         blocks.create("pa", blocks.MAX_CHANNELS + 1)
+
+
+def warnings_of(result: subprocess.CompletedProcess[str]) -> list[str]:
+    return [line for line in result.stderr.splitlines() if ": warning: " in line]
+
+
+def test_weights_run_at_a_scale_their_file_name_does_not_state_with_a_warning(files, capsys) -> None:
+    network = ["--arch", "a2n", "--weights", os.path.relpath(files["weights_x2"]), "--data", str(files["images"])]
+    for scale, warned in (("3", True), ("2", False)):
+        result = in_process(["eval", *network, "--scale", scale, "--json"], capsys)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["scale"] == int(scale)  # the run goes on: the scale is the user's to give
+        said = [line for line in warnings_of(result) if "the weights file's name states" in line]
+        assert said == (
+            ["nas eval: warning: --scale 3 differs from the scale x2 that the weights file's name states (a2n_x2.pt); "
+             "weights trained for another scale run at this one with plausible but wrong numbers: check --scale"]
+            if warned else []
+        )  # fmt: skip
+
+
+def test_a_checkpoint_as_saved_loads_silently_and_one_from_before_hashes_with_a_warning(files, capsys) -> None:
+    content = torch.load(files["checkpoint"], weights_only=True)
+    metadata = json.loads(content["metadata"])
+    assert len(metadata.pop("content_sha256")) == 64
+    unhashed = files["folder"] / "unhashed.pt"
+    torch.save({**content, "metadata": json.dumps(metadata)}, unhashed)  # as saved before checkpoints had a hash
+    for path, warned in ((str(files["checkpoint"]), False), (os.path.relpath(unhashed), True)):
+        result = in_process(["eval", "--checkpoint", path, "--data", str(files["images"]), "--json"], capsys)
+        assert result.returncode == 0, result.stderr
+        assert len(json.loads(result.stdout)["images"]) == 4
+        said = [line for line in warnings_of(result) if "carries no content hash" in line]
+        assert len(said) == warned and all("re-save it with nas train --save" in line for line in said)
+
+
+@pytest.mark.parametrize("command", ["eval", "ablate", "attention-maps"])
+def test_an_image_too_small_to_score_is_left_out_with_its_reason_and_the_json_stays_valid(
+    files, capsys, command
+) -> None:
+    extra = ["--mode", "remove"] if command == "ablate" else []
+    data = os.path.relpath(files["mixed"]) if command == "ablate" else str(files["mixed"])
+    args = [command, "--checkpoint", str(files["checkpoint"]), "--data", data, "--json", *extra]
+    result = in_process(args, capsys)
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    refused = record["refused_images"]
+    assert [image["name"] for image in refused] == ["speck"]
+    assert "12×12" in refused[0]["reason"] and "15×15" in refused[0]["reason"]
+    assert [line for line in warnings_of(result) if "speck" in line] == [
+        f"nas {command}: warning: image speck left out: {refused[0]['reason']}"
+    ]
+    scored = {
+        "eval": lambda: [image["name"] for image in record["images"]],
+        "ablate": lambda: [image["name"] for image in record["baseline"]["images"]],
+        "attention-maps": lambda: record["images"],
+    }[command]()
+    assert len(scored) == 4 and "speck" not in scored
+
+
+def test_a_journal_damaged_in_the_middle_is_left_as_it_was_by_every_command_that_reads_it(files, capsys) -> None:
+    study = StudyFolder(files["bad_json"])
+    before = study.journal.read_bytes()
+    results = str(files["folder"] / "studies")
+    commands = [
+        ["report", str(study.root)],
+        ["confirm", str(study.root)],
+        ["experiment", "--space", str(files["bad_json_space"]), "--results", results],
+        ["search", "--space", str(files["bad_json_space"]), "--results", results],
+    ]
+    for args in commands:
+        assert_one_message(in_process(args, capsys), [f"{study.journal}: line 3", "nothing was changed"])
+    assert study.journal.read_bytes() == before
+    assert not list(study.root.glob("optuna.journal.*"))  # no repair ran, no copy was made

@@ -91,7 +91,7 @@ def _ray_temp() -> Iterator[Path]:
 
 def _without_ray_settings(**given: str) -> dict[str, str]:
     """This process's environment less the Ray variables a command may read, plus ``given``."""
-    names = {*local_ray.LOCAL_RAY_ENVIRONMENT, "RAY_ADDRESS", "RAY_AUTH_TOKEN"}
+    names = {*local_ray.LOCAL_RAY_ENVIRONMENT, *local_ray.DRIVER_ENVIRONMENT, "RAY_ADDRESS", "RAY_AUTH_TOKEN"}
     return {k: v for k, v in os.environ.items() if k not in names} | given
 
 
@@ -155,6 +155,17 @@ def test_the_command_line_sets_the_local_environment_before_it_imports_ray() -> 
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=_without_ray_settings())
     assert json.loads(result.stdout) == [False, True, "0"], result.stderr[-2000:]
+
+
+def test_the_command_line_keeps_its_own_sigterm_handling_while_ray_starts_and_its_ray_processes_keep_theirs() -> None:
+    # Ray reads the setting once, on import: the command's process has it, the processes Ray starts later do not.
+    probe = (
+        "import json, os\nimport nas.cli\nnas.cli.trial_runner(None)\nfrom ray._private import ray_constants\n"
+        "print(json.dumps([ray_constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER, "
+        "os.environ.get('RAY_DISABLE_FAILURE_SIGNAL_HANDLER')]))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=_without_ray_settings())
+    assert json.loads(result.stdout) == [True, None], result.stderr[-2000:]
 
 
 def _environment_after_prepare(address: str | None, *, import_ray_first: bool = False, **given: str) -> dict:

@@ -201,6 +201,21 @@ def test_a_resumed_study_must_use_the_same_space_and_fresh_keeps_the_old_one(
     assert folder.space_file.read_text() == space_file.read_text()
 
 
+def test_a_search_runs_with_relative_space_and_results_paths(space_writer, ray_cluster, small_images, tmp_path):
+    space_writer(tmp_path, "relative", small_images, ["none", "pa"])
+    command = [
+        sys.executable, "-m", "nas", "search", "--space", "relative.yaml", "--results", "results", "--trials", "1",
+        "--address", ray_cluster.address, "--json",
+    ]  # fmt: skip
+    # As a user types the paths, from the folder they work in.
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads(result.stdout)
+    folder = StudyFolder(tmp_path / "results" / "relative")
+    assert summary["counts"]["finished"] == summary["counts"]["trained"] == 1
+    assert summary["paths"]["folder"] == str(folder.root) and folder.tune_runs.is_dir()  # Tune's runs in the study
+
+
 def test_nondominated_matches_a_brute_force_check() -> None:
     rng = np.random.default_rng(0)
     values = np.round(rng.normal(size=(300, 3)), 1)  # rounding makes ties

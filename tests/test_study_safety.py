@@ -20,6 +20,7 @@ import optuna
 import pytest
 from conftest import free_port
 
+from nas import cli
 from nas.core import pareto, spaces
 from nas.report import build
 from nas.search import designed, journal, lock, run, studies
@@ -305,6 +306,34 @@ def test_sigterm_stops_a_search_cleanly_and_the_next_run_reruns_its_trials(
     trials = {t.number: t for t in studies.load_study(folder).get_trials()}
     assert {n for n in in_flight if trials[n].user_attrs["outcome"] == Outcome.INTERRUPTED} == in_flight
     assert {trials[n].user_attrs.get("rerun_of") for n in trials} >= in_flight
+
+
+def test_sigterm_stops_an_experiment_with_one_line_that_says_how_to_resume_and_keeps_its_finished_runs(
+    space_writer, ray_cluster, small_images, tmp_path
+):
+    experiment = "experiment: {blocks: [pa], groups: [[0], [1]], seeds: [5, 6], control: conv}\n"
+    space_writer(tmp_path, "stopped", small_images, ["none", "pa"], extra=experiment)
+    folder = StudyFolder(tmp_path / "results" / "stopped")
+    # Relative paths, as a user types them from the folder they work in.
+    command = [sys.executable, "-m", "nas", "experiment", "--space", "stopped.yaml", "--results", "results",
+               "--address", ray_cluster.address]  # fmt: skip
+    running = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        # A progress line ("1/N done (...)") each time a run finishes: stop the experiment after its first.
+        first = next(line for line in iter(running.stderr.readline, "") if " done (" in line)
+        running.send_signal(signal.SIGTERM)
+        _, stderr = running.communicate(timeout=SEARCH_TIMEOUT_S)
+    finally:
+        running.kill()
+    assert running.returncode == 130, stderr[-2000:]
+    for dump in ("Traceback", "Fatal Python error", "*** SIGTERM received", "Stack trace"):
+        assert dump not in stderr
+    assert stderr.strip().splitlines()[-1] == f"nas experiment: stopped; {cli.RESUME_HINT}"
+    assert "its finished runs are kept" in cli.RESUME_HINT
+    total = int(first.split()[0].split("/")[1])
+    _, kept = studies.completed_designed(folder, studies.Kind.EXPERIMENT)
+    assert 1 <= len(kept) < total  # what finished is in the study; the rest is left for the same command
+    assert not folder.lock_file.read_text()  # the lock was let go
 
 
 # --- duplicates point to a trial that completed with the result ----------------------------------------------

@@ -20,7 +20,7 @@ import yaml
 
 import blocks
 from nas.core.networks import SUPPORTED_SCALES
-from nas.core.spaces import MAX_DEPTH, SearchSpace, patch_problem
+from nas.core.spaces import MAX_DEPTH, SearchSpace, load_yaml, patch_problem
 from nas.errors import InputError
 
 A2N_ALIAS = "a2n"
@@ -67,11 +67,11 @@ def _check_shape(scale: int, channels: int, upsampler_channels: int, depth: int)
 def _option_value(text: str, where: str) -> Any:
     """One option value of an id: a YAML scalar (number, true/false, null or a word)."""
     try:
-        value = yaml.safe_load(text)
+        value = load_yaml(text)
     except yaml.YAMLError:
         value = []
     if isinstance(value, (list, dict)) or value == "" or not text:
-        raise GenotypeError(f"{where}: {text!r} is not a single value (a number, true/false, null or a word)")
+        raise GenotypeError(f"{where}: {_shown(text)} is not a single value (a number, true/false, null or a word)")
     if isinstance(value, str) and len(value) < 40:
         try:
             return float(value)  # YAML 1.1 reads 1e9 (no dot) as a string; it is still a number

@@ -34,6 +34,9 @@ from nas.errors import InputError
 from nas.sr.protocol import BUILTIN
 
 MAX_FILE_BYTES = 1_000_000
+# Lists and mappings inside one another: a space needs 4 (experiment.groups: a list of lists in a mapping); PyYAML
+# composes each level by recursion, and a few hundred "[" exhaust Python's stack.
+MAX_NESTING = 20
 MAX_DEPTH = 64  # block slots of a network (a space's depth, a genotype id's block count)
 EXPERIMENT_KEYS = tuple(ExperimentSettings.__dataclass_fields__)
 DEFAULT_EXPERIMENT_SEEDS = 4  # fresh seeds from FIRST_EXPERIMENT_SEED up, skipping the search's proxy seeds
@@ -90,14 +93,26 @@ class SearchSpace:
 
 class _NoAliasLoader(yaml.SafeLoader):
     """A safe loader that refuses anchors and aliases (they add nothing to a search space and enable exponential
-    'billion laughs' documents) and a key given twice in one mapping (YAML would keep the last silently)."""
+    'billion laughs' documents), a key given twice in one mapping (YAML would keep the last silently) and lists or
+    mappings nested more than ``MAX_NESTING`` deep."""
+
+    nesting = 0  # the lists and mappings the node being composed is inside
 
     def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
             kind = "aliases" if isinstance(event, yaml.AliasEvent) else "anchors"
             raise yaml.YAMLError(f"YAML {kind} are not allowed (line {event.start_mark.line + 1})")
-        return super().compose_node(parent, index)
+        if self.nesting >= MAX_NESTING:
+            raise yaml.YAMLError(
+                f"lists and mappings nested more than {MAX_NESTING} deep (line {event.start_mark.line + 1}); a "
+                "search space nests a few levels: check the brackets"
+            )
+        self.nesting += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.nesting -= 1
 
     def construct_mapping(self, node, deep=False):  # type: ignore[no-untyped-def]
         seen: set[Any] = set()
@@ -107,6 +122,15 @@ class _NoAliasLoader(yaml.SafeLoader):
                 raise yaml.YAMLError(f"key {key!r} is given twice (line {key_node.start_mark.line + 1}); keep one")
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str) -> Any:
+    """``text`` as YAML data, read safely (``_NoAliasLoader``): a space file, or a value of a genotype id.
+
+    Raises:
+        yaml.YAMLError: not YAML, or YAML that the loader refuses.
+    """
+    return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 def _did_you_mean(value: Any, allowed: tuple[str, ...]) -> str:
@@ -202,7 +226,7 @@ def _read_document(path: Path) -> Any:
     except UnicodeDecodeError:
         raise SpaceError(f"{path}: not a text file (invalid UTF-8); a search space is a YAML text file") from None
     try:
-        document = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+        document = load_yaml(text)
     except yaml.YAMLError as error:
         raise SpaceError(f"{path}: not valid YAML: {error}".replace("\n", " ")) from None
     if document is None:

@@ -340,13 +340,13 @@ def build(folder: StudyFolder, to_dashboard: bool = False) -> Report:
     into the study at once (``nas dashboard`` does when it starts).
 
     Raises:
-        StudyError: no study in the folder, or no complete trial yet.
+        StudyError: no study in the folder, no complete trial yet, or a path the report writes is taken
+            (``StudyFolder.check_report_paths``).
     """
+    folder.check_report_paths()
     source = studies.load_study(folder)
     frame = analysis.trials_frame(source)
     done = analysis.complete(frame) if not frame.empty else frame
-    # The report's folders are written into: a link in their place would take the writes out of the study.
-    studies.refuse_links(folder.report, folder.figures, folder.dashboard_files)
     folder.figures.mkdir(parents=True, exist_ok=True)
     if done.empty:
         return _experiment_only(folder, frame)

@@ -1,10 +1,16 @@
-"""Repairing a journal file whose last record was cut short, before anything appends to it.
+"""Repairing a journal file whose last record was cut short, before anything appends to it; refusing one damaged
+before its end.
 
 Optuna writes each record of ``optuna.journal`` as one JSON line, whole, under its lock. A process killed while
 writing can leave a partial last line (no trailing newline, or one that does not decode). Optuna's reader skips
 it, so the study still reads; but the next record appended joins it, and from then on every read fails. Every
 command that writes the storage therefore calls ``repair`` first: the original file is kept beside it, and the
 journal is cut back to its last complete record, which loses nothing Optuna could read.
+
+A line that does not decode before the last one (a disk error, an edit, bytes of another file) is not a cut write:
+Optuna's reader stops there with a traceback, and what follows it may be trials worth keeping. ``check_records``
+finds it first and names it, with the repair, changing nothing: which records to give up is the user's choice. (The
+reader stops at a last line of bytes that are not UTF-8 too, which ``repair`` removes before a write.)
 """
 
 from __future__ import annotations
@@ -12,11 +18,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import shutil
 import time
 from pathlib import Path
 
 from optuna.storages.journal import JournalFileSymlinkLock
+
+from nas.errors import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +61,58 @@ def intact_length(path: Path) -> int:
         except ValueError:  # not UTF-8, or not JSON: a record cut short, then a line break
             return start
         return size
+
+
+def _record_problem(line: bytes, last: bool) -> str | None:
+    """Why one line of a journal stops Optuna's reader (None: it does not). On the ``last`` line, JSON cut short is
+    a write cut short, which the reader skips (and ``repair`` removes); bytes that are not UTF-8 (Optuna writes
+    ASCII) and JSON that is not a record stop it there too."""
+    try:
+        record = json.loads(line.decode("utf-8"))
+    except UnicodeDecodeError:
+        return "bytes that are not UTF-8"
+    except ValueError:
+        return None if last else ("not JSON" if line.strip() else "an empty line")
+    return None if isinstance(record, dict) and "op_code" in record else "JSON, but not an Optuna record"
+
+
+def damaged_line(path: Path, last_line: bool = True) -> tuple[int, str] | None:
+    """The first line of ``path`` that stops Optuna's reader, as (line number from 1, why), or None; the last line
+    only with ``last_line`` (a writer leaves it to ``repair``)."""
+    with path.open("rb") as handle:
+        previous: tuple[int, bytes] | None = None
+        for number, line in enumerate(handle, start=1):
+            if previous is not None and (problem := _record_problem(previous[1], last=False)) is not None:
+                return previous[0], problem
+            previous = number, line
+    if last_line and previous is not None and (problem := _record_problem(previous[1], last=True)) is not None:
+        return previous[0], problem
+    return None
+
+
+def check_records(path: Path, last_line: bool = True) -> None:
+    """Refuses a journal with a line that stops Optuna's reader, naming the line and the repair; changes nothing.
+
+    Args:
+        path: The journal (nothing to check when it does not exist).
+        last_line: Also check the last line; a command that writes the journal leaves it to ``repair``.
+
+    Raises:
+        InputError: a line is not a record Optuna reads (``damaged_line``).
+    """
+    if not path.is_file():
+        return
+    damage = damaged_line(path, last_line)
+    if damage is None:
+        return
+    number, problem = damage
+    file, backup = shlex.quote(str(path)), shlex.quote(f"{path}.bak")
+    raise InputError(
+        f"{path}: line {number} is not a journal record ({problem}), so Optuna cannot read the study past it; "
+        f"nothing was changed. Keep a backup (cp {file} {backup}), then delete that line if it is a stray one "
+        f"(sed -i '{number}d' {file}), or truncate the journal from that line, giving up the records after it "
+        f"(head -n {number - 1} {backup} > {file}), and run the command again"
+    )
 
 
 def repair(path: Path) -> Path | None:

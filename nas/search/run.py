@@ -389,6 +389,11 @@ def _start_ray(address: str | None) -> None:
         if target == local_ray.LOCAL:
             raise
         raise InputError(_join_failure(target, error)) from None
+    except SystemExit as stop:
+        # While ray.init runs, its own SIGTERM handler exits with the signal's number: stop as on any SIGTERM.
+        if stop.code == signal.SIGTERM and on_terminate not in (None, signal.SIG_DFL, signal.SIG_IGN):
+            raise KeyboardInterrupt from None
+        raise
     if on_terminate is not None and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, on_terminate)  # ray.init replaces it with an abrupt exit
 

@@ -46,6 +46,7 @@ JOURNAL = "journal"  # the storage URL recorded for the folder's own journal fil
 # The initial weights of a study whose study.json names no scheme: drawn from torch's global generator in
 # construction order, before per-module seeding.
 CONSTRUCTION_ORDER = "construction-order"
+REPORT_SUFFIXES = (".png", ".json", ".md")  # the files a report writes in figures/ and dashboard/
 
 
 class StudyError(InputError):
@@ -168,6 +169,27 @@ class StudyFolder:
     @property
     def evaluations(self) -> Path:
         return self.root / "evaluations"
+
+    def check_report_paths(self) -> None:
+        """Checks, before a report is made, that every path it writes can take what it writes there.
+
+        Raises:
+            StudyError: a folder of the report (``report/``, ``figures/``, ``dashboard/``) is a symbolic link (a write
+                would follow it out of the study) or a file, or one of its files (``index.html``, ``report.md``,
+                ``pareto.csv``, ``experiment.json``, a figure or a dashboard file) is a folder.
+        """
+        folders = (self.report, self.figures, self.dashboard_files)
+        refuse_links(*folders)
+        move_aside = "move it aside (or delete it), then run nas report again"
+        for folder in folders:
+            if folder.exists() and not folder.is_dir():
+                raise StudyError(f"{folder} is a file where the report writes a folder; {move_aside}")
+        written = [self.report_markdown, self.report_html, self.pareto_csv, self.experiment_json]
+        for folder in folders[1:]:
+            written += [p for p in folder.glob("*") if p.suffix in REPORT_SUFFIXES] if folder.is_dir() else []
+        for path in written:
+            if path.is_dir() and not path.is_symlink():  # a link in a file's place is replaced, never followed
+                raise StudyError(f"{path} is a folder where the report writes a file; {move_aside}")
 
     def trial_log(self, number: int, kind: Kind = Kind.SEARCH) -> Path:
         """The log of trial ``number`` of the folder's study of ``kind``."""
@@ -303,6 +325,7 @@ def load_stored_study(folder: StudyFolder) -> StoredStudy:
 
     Raises:
         StudyError: the folder holds no study.
+        InputError: the journal holds a line Optuna's reader stops at (``nas.search.journal.check_records``).
     """
     folder.require()
     url, name = folder.storage_and_name()
@@ -312,6 +335,8 @@ def load_stored_study(folder: StudyFolder) -> StoredStudy:
             f"{folder.journal}: the study's storage is missing; restore it from a backup (the study's trials are "
             "in it), or start a new study with `nas search --fresh` (the folder is kept aside)"
         )
+    if url == JOURNAL:
+        journal.check_records(folder.journal)  # Optuna's reader would stop at a damaged line with a traceback
     storage = open_storage(folder, url)
     try:
         return optuna.load_study(study_name=name, storage=storage), storage
@@ -330,9 +355,11 @@ def load_for_writing(folder: StudyFolder) -> StoredStudy:
 
     Raises:
         StudyError: the folder holds no study.
+        InputError: the journal is damaged before its last line (``nas.search.journal.check_records``).
     """
     url, _ = folder.storage_and_name() if folder.exists() else (None, None)
     if url == JOURNAL:
+        journal.check_records(folder.journal, last_line=False)  # before the repair, which mends the last line only
         journal.repair(folder.journal)
     return load_stored_study(folder)
 

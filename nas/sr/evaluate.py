@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
@@ -12,7 +13,9 @@ from torch import nn
 from nas.errors import InputError
 from nas.sr import metrics, protocol
 from nas.sr.bicubic import bicubic_upsample
-from nas.sr.data import ImagePair
+from nas.sr.data import ImagePair, NamedImage
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_TILE_OVERLAP = 32  # LR pixels of context on each side of a tile: covers an A2N-sized receptive field
 
@@ -96,26 +99,63 @@ def to_uint8_image(sr: torch.Tensor) -> np.ndarray:
     return sr.clamp(0, 1).mul(255.0).round().to(torch.uint8).permute(1, 2, 0).numpy()
 
 
-def min_hr_size(scale: int) -> int:
-    """The smallest HR side the protocol can score: an SSIM window inside the ``scale``-pixel border."""
-    return protocol.SSIM_WINDOW + 2 * scale
+@dataclass(frozen=True)
+class RefusedImage:
+    """An image left out of an evaluation or analysis, and why."""
+
+    name: str
+    reason: str
+
+
+def _too_small(height: int, width: int, scale: int) -> str | None:
+    """Why an image of ``height``×``width`` HR pixels cannot be scored at ``scale`` (None: it can)."""
+    smallest = protocol.min_hr_size(scale)
+    cropped = (height - height % scale, width - width % scale)
+    if min(cropped) >= smallest:
+        return None
+    size = f"{width}×{height}" + (f" ({cropped[1]}×{cropped[0]} HR" if cropped != (height, width) else " (HR")
+    return (
+        f"{size}, cropped to a multiple of {scale}); scoring it needs at least {smallest}×{smallest} (an "
+        f"{protocol.SSIM_WINDOW}-pixel SSIM window inside a {scale}-pixel border)"
+    )
 
 
 def check_measurable(pairs: Sequence[ImagePair], scale: int) -> None:
-    """Refuses images too small to score, before any network runs on them.
+    """Refuses images too small to score, before any network runs on them (a training's validation images: all
+    or none).
 
     Raises:
         InputError: naming the first such image and the smallest size that works.
     """
-    smallest = min_hr_size(scale)
     for pair in pairs:
-        height, width = pair.hr.shape[:2]
-        if min(height, width) < smallest:
-            raise InputError(
-                f"image {pair.name} is {width}×{height} (HR, cropped to a multiple of {scale}); scoring it needs at "
-                f"least {smallest}×{smallest} (an {protocol.SSIM_WINDOW}-pixel SSIM window inside a {scale}-pixel "
-                "border): use larger images or leave it out"
-            )
+        reason = _too_small(pair.hr.shape[0], pair.hr.shape[1], scale)
+        if reason is not None:
+            raise InputError(f"image {pair.name} is {reason}: use larger images or leave it out")
+
+
+def measurable_images(images: Sequence[NamedImage], scale: int) -> tuple[list[NamedImage], list[RefusedImage]]:
+    """The HR images the protocol can score at ``scale``, and those left out as too small, each with its reason and
+    a warning: ``nas eval``, ``nas ablate`` and ``nas attention-maps`` score or analyse the rest.
+
+    Raises:
+        InputError: no image is large enough; checked before any network runs.
+    """
+    reasons = [_too_small(image.pixels.shape[0], image.pixels.shape[1], scale) for image in images]
+    kept = [image for image, reason in zip(images, reasons, strict=True) if reason is None]
+    refused = [
+        RefusedImage(image.name, f"too small: {reason}")
+        for image, reason in zip(images, reasons, strict=True)
+        if reason is not None
+    ]
+    if not kept:
+        smallest = protocol.min_hr_size(scale)
+        raise InputError(
+            f"no image is large enough to score at ×{scale} (e.g. {images[0].name} is {reasons[0]}): use images of "
+            f"at least {smallest}×{smallest} HR pixels"
+        )
+    for image in refused:
+        logger.warning("image %s left out: %s", image.name, image.reason)
+    return kept, refused
 
 
 def evaluate(

@@ -8,6 +8,7 @@
 | colour    | Y of BT.601 studio range from 0..255 RGB, kept in float64 (``y="float"``, the default) or     |
 |           | rounded to uint8 first (``y="uint8"``, as RCAN's MATLAB ``Cal_Y_PSNRSSIM``)                 |
 | border    | drop ``scale`` pixels on every side                                                         |
+| size      | HR sides after the crop >= ``min_hr_size(scale)``: an SSIM window inside the border         |
 | PSNR      | float64, 10·log10(255² / MSE)                                                               |
 | SSIM      | Gaussian window 11, sigma 1.5, K1 = 0.01, K2 = 0.03, L = 255, valid region, mean            |
 | cost      | MACs (one multiply-add = 1) for a 1280×720 HR output                                        |
@@ -39,6 +40,12 @@ BUILTIN = "builtin"  # the image source that ships inside scikit-image (no downl
 
 COST_HR_SIZE = (720, 1280)  # height, width of the HR output that MACs are counted for
 COST_HR_OUTPUT = f"{COST_HR_SIZE[1]}×{COST_HR_SIZE[0]} HR output"  # how reports name it
+
+
+def min_hr_size(scale: int) -> int:
+    """The smallest HR side (after the crop to a multiple of ``scale``) that the protocol scores: one SSIM window
+    inside the ``scale``-pixel border. Every command that scores or analyses images holds them to it."""
+    return SSIM_WINDOW + 2 * scale
 
 
 def describe(scale: int, y: str = Y_FLOAT) -> dict[str, object]:

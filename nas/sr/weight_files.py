@@ -3,6 +3,7 @@ messages that say exactly what does not match (``nas.trained.checkpoints`` build
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from nas.errors import InputError
 WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model")
 LISTED_KEYS = 8
 METADATA_KEY = "metadata"  # beside "state_dict" in files written by ``write``
+HASH_KEY = "content_sha256"  # in the metadata: ``content_hash`` of the file as written
 DEFAULT_HINT = "check --arch and --scale against the checkpoint"
 
 # What torch's weights-only unpickler says when a file holds more than tensors and plain containers; its message
@@ -96,9 +98,26 @@ def read_with_metadata(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[
 
 def write(path: str | Path, state: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
     """Writes ``state`` (moved to the CPU) and JSON ``metadata`` in one file that ``read_with_metadata`` and
-    ``torch.load(path, weights_only=True)`` read: ``{"state_dict": tensors, "metadata": JSON text}``."""
+    ``torch.load(path, weights_only=True)`` read: ``{"state_dict": tensors, "metadata": JSON text}``. The metadata
+    also gets ``HASH_KEY``: their ``content_hash``, so that an edit of either is found on load."""
     tensors = {key: value.detach().cpu().contiguous() for key, value in state.items()}
+    metadata = {**metadata, HASH_KEY: content_hash(tensors, metadata)}
     torch.save({"state_dict": tensors, METADATA_KEY: json.dumps(metadata)}, Path(path))
+
+
+def content_hash(state: dict[str, torch.Tensor], metadata: dict[str, Any]) -> str:
+    """SHA-256 of ``metadata`` (as JSON, keys sorted, without ``HASH_KEY``) and of every tensor (name, dtype, shape
+    and bytes, in name order): ``write`` stores it in the metadata, and a reader that computes it again finds any
+    edit of the metadata or of the tensors since, such as a scale changed to another one the tensors also fit."""
+    digest = hashlib.sha256()
+    facts = {key: value for key, value in metadata.items() if key != HASH_KEY}
+    # Through JSON and back, so the hash is the same before writing (tuples) and after reading (lists).
+    digest.update(json.dumps(json.loads(json.dumps(facts)), sort_keys=True).encode())
+    for key in sorted(state):
+        tensor = state[key].detach().cpu().contiguous()
+        digest.update(f"\n{key} {tensor.dtype} {tuple(tensor.shape)}\n".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _listing(keys: list[str]) -> str:

@@ -216,9 +216,11 @@ def collect(
         layers: The depths drawn in the figure (default: up to four evenly spaced ones).
 
     Raises:
-        InputError: no slot declares an attention map, or a chosen depth has no spatial map.
+        InputError: an image is smaller than the protocol scores (``nas.sr.protocol.min_hr_size``: a correlation
+            over a few pixels says nothing), no slot declares an attention map, or a chosen depth has no spatial map.
     """
     network = trained.network
+    evaluate.check_measurable(pairs, network.scale)
     probes = map_probes(network)
     if not probes:
         raise InputError(f"network {trained.genotype} has no attention layer that declares an attention map")

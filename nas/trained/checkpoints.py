@@ -3,11 +3,17 @@
 A harness checkpoint is one ``torch.save`` file, ``{"state_dict": tensors, "metadata": JSON text}`` (written and
 read by ``nas.sr.weight_files``; ``torch.load(path, weights_only=True)`` reads it). The metadata names the format
 and its version, the genotype id, the scale, the input range the weights expect and the evaluation protocol,
-plus whatever the writer adds (the seed, budget, data and validation scores of ``nas train``).
+plus whatever the writer adds (the seed, budget, data and validation scores of ``nas train``), and a hash of all of
+it with the tensors (``weight_files.content_hash``): a checkpoint edited after saving is refused.
+
+Released weights carry no metadata; their scale is the one the user gives, checked only against a scale the file's
+name states (``a2n_x2.pt``).
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +27,11 @@ from nas.sr import protocol, weight_files
 FORMAT = "nas-checkpoint"
 VERSION = 1
 RELEASED_INPUT_RANGE = 255.0  # the released A2N weights were trained on pixel values in [0, 255]
+RESAVE = "re-save it with nas train --save"
+# A scale in a file name: x2, X3 or BasicSR's BIX4, not inside a word or a longer number ("a2n_x2_official.pt").
+NAMED_SCALE = re.compile(r"(?<![a-z0-9])(?:bi)?x(\d{1,2})(?!\d)", re.IGNORECASE)
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -63,12 +74,32 @@ def _field(metadata: dict[str, Any], key: str, kind: type | tuple[type, ...], pa
     return value
 
 
-def _genotype(metadata: dict[str, Any], path: Path) -> Genotype:
+def _check_format(metadata: dict[str, Any], path: Path) -> None:
     if metadata.get("format") != FORMAT or metadata.get("version") != VERSION:
         raise InputError(
             f"checkpoint {path}: metadata format {metadata.get('format')!r} version {metadata.get('version')!r} is "
             f"not {FORMAT!r} version {VERSION}; save it again with nas train --save"
         )
+
+
+def _check_unaltered(state: dict[str, Any], metadata: dict[str, Any], path: Path) -> None:
+    """Raises:
+    InputError: the metadata or the tensors differ from what was saved (the hash saved with them differs).
+
+    A checkpoint saved before checkpoints carried a hash loads with a warning: an edit cannot be found there.
+    """
+    saved = metadata.get(weight_files.HASH_KEY)
+    if saved is None:
+        logger.warning("checkpoint %s carries no content hash (saved by an older harness), so an edit of its "
+                       "metadata or weights cannot be found; %s", path, RESAVE)  # fmt: skip
+    elif saved != weight_files.content_hash(state, metadata):
+        raise InputError(
+            f"checkpoint {path} was altered after it was saved: its metadata (genotype, scale, ...) or its tensors "
+            f"no longer match the hash saved with them; use the file as saved, or {RESAVE}"
+        )
+
+
+def _genotype(metadata: dict[str, Any], path: Path) -> Genotype:
     text = _field(metadata, "genotype", str, path)
     try:
         genotype = Genotype.parse(text)
@@ -84,7 +115,8 @@ def load(path: str | Path) -> TrainedNetwork:
     """The network of a harness checkpoint, rebuilt from its genotype and loaded exactly.
 
     Raises:
-        InputError: the file is unreadable, has no or bad metadata, or its weights do not fit its genotype.
+        InputError: the file is unreadable, has no or bad metadata, its weights do not fit its genotype, or it was
+            altered after it was saved (``_check_unaltered``).
     """
     path = Path(path)
     state, metadata = weight_files.read_with_metadata(path)
@@ -93,6 +125,7 @@ def load(path: str | Path) -> TrainedNetwork:
             f"checkpoint {path} holds weights but no harness metadata (genotype, scale); pass released A2N weights "
             "as --arch a2n --scale S --weights PATH, or save a network with nas train --save"
         )
+    _check_format(metadata, path)
     genotype = _genotype(metadata, path)
     input_range = _field(metadata, "input_range", (int, float), path)
     if not input_range > 0:
@@ -100,16 +133,33 @@ def load(path: str | Path) -> TrainedNetwork:
     network = networks.build(genotype, input_range=float(input_range))
     hint = f"its weights do not belong to the genotype {genotype} that its metadata names; save it again"
     weight_files.load_exactly(network, state, path, hint=hint)
+    # Last: an edit the checks above let through (a scale and genotype the tensors also fit) is found here.
+    _check_unaltered(state, metadata, path)
     return TrainedNetwork(network.eval(), genotype, f"checkpoint {path}", metadata)
 
 
 def released_a2n(scale: int, weights: str | Path, input_range: float = RELEASED_INPUT_RANGE) -> TrainedNetwork:
     """The released A2N network of ``scale`` with its official weights (keys mapped to the harness's names).
 
+    Weights trained for one scale also fit A2N at another (the same shapes) and give plausible, wrong numbers: a
+    ``scale`` other than the one the file's name states (``named_scale``) is warned about.
+
     Raises:
         InputError: the file is unreadable or does not fit A2N at ``scale``.
     """
+    named = named_scale(weights)
+    if named is not None and named != scale:
+        logger.warning("--scale %d differs from the scale x%d that the weights file's name states (%s); weights "
+                       "trained for another scale run at this one with plausible but wrong numbers: check --scale",
+                       scale, named, Path(weights).name)  # fmt: skip
     genotype = genotypes.a2n(scale)
     network = networks.build(genotype, input_range=input_range)
     weight_files.load_exactly(network, networks.from_official_keys(weight_files.read_state_dict(weights)), weights)
     return TrainedNetwork(network.eval(), genotype, f"weights {weights}")
+
+
+def named_scale(path: str | Path) -> int | None:
+    """The scale a weights file's name states (``x2``, ``X3``: ``NAMED_SCALE``), or None when it states none or
+    several."""
+    stated = {int(found) for found in NAMED_SCALE.findall(Path(path).name)}
+    return stated.pop() if len(stated) == 1 else None
