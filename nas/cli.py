@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import blocks
 from nas import __version__, devices
 from nas.core import catalog, counting, genotypes, networks, spaces, training
-from nas.core.settings import MAX_SEED, SearchSettings
+from nas.core.settings import MAX_SEED, ProxyBudget, SearchSettings
 from nas.errors import InputError
 from nas.report.json_values import jsonable
 from nas.search import local_ray
@@ -51,6 +51,16 @@ MAX_CONFIRM_SEEDS = 1000
 MAX_TOP = 10_000
 MAX_IMAGES = 100_000
 MAX_TILE = 16_384
+MAX_ITERATIONS = int(ProxyBudget.__dataclass_fields__["iterations"].metadata["range"][1])  # as the space's
+# nas train's options that replace a setting of the space, and the space's key each replaces.
+TRAIN_OVERRIDES = {
+    "--iterations": "proxy.iterations",
+    "--batch-size": "proxy.batch_size",
+    "--patch-size": "proxy.patch_size",
+    "--lr": "proxy.lr",
+    "--train-data": "data.train",
+    "--val-data": "data.val",
+}
 
 
 class Result(Protocol):
@@ -312,6 +322,8 @@ def add_genotype_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _space_and_genotype(args: argparse.Namespace) -> tuple[spaces.SearchSpace, genotypes.Genotype]:
     search_space = spaces.load(args.space)
+    if args.command == "train":
+        search_space = overridden_space(search_space, args)
     arch = genotypes.Genotype.resolve(args.genotype, search_space)
     genotypes.check_runs_in(arch, search_space, training=args.command == "train")
     return search_space, arch
@@ -338,12 +350,54 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--seed", type=bounded_int(0, MAX_SEED), help=f"0 to {MAX_SEED}; default: the space's first proxy seed"
     )
-    parser.add_argument("--save", help="write the trained network here (a checkpoint for nas eval/ablate)")
+    parser.add_argument(
+        "--save", metavar="FILE",
+        help=f"write the trained network here (a checkpoint for nas eval/ablate), and while it trains a resumable "
+        f"state beside it, FILE{training.RESUME_SUFFIX}",
+    )  # fmt: skip
+    parser.add_argument(
+        "--checkpoint-every", type=bounded_int(1, MAX_ITERATIONS), metavar="N",
+        help=f"with --save: write the resumable state every N iterations (default: every tenth of the run, at most "
+        f"every {training.MAX_STATE_GAP})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--resume", action="store_true",
+        help=f"with --save FILE: continue the training FILE{training.RESUME_SUFFIX} holds, given the same options; "
+        "it ends as a run never stopped would, to the last bit",
+    )  # fmt: skip
+    overrides = parser.add_argument_group(
+        "budget and data", "replace a setting of the space's proxy: or data: section, checked as that key is there"
+    )
+    for option, key in TRAIN_OVERRIDES.items():
+        section, name = key.split(".")
+        if section == "data":
+            overrides.add_argument(option, metavar="DIR", help=f"the space's {key}: a folder of HR images or builtin")
+        else:
+            overrides.add_argument(option, metavar=name.upper(), help=f"the space's {key}")
+
+
+def overridden_space(search_space: spaces.SearchSpace, args: argparse.Namespace) -> spaces.SearchSpace:
+    """``search_space`` with the settings that ``nas train``'s budget and data options give, each checked as the
+    space file's own key is (a relative folder is read from the working folder).
+
+    Raises:
+        SpaceError: a value outside the key's range, or a folder that does not exist.
+    """
+    for option, value in _overrides_given(args).items():
+        search_space = spaces.overridden(search_space, TRAIN_OVERRIDES[option], value, option, Path.cwd())
+    return search_space
+
+
+def _overrides_given(args: argparse.Namespace) -> dict[str, str]:
+    """The budget and data options this command gives, with their values as typed."""
+    given = {option: getattr(args, option.removeprefix("--").replace("-", "_")) for option in TRAIN_OVERRIDES}
+    return {option: value for option, value in given.items() if value is not None}
 
 
 def check_save_path(save: str) -> None:
     """Raises:
-    InputError: ``--save`` names no file that can be written (checked before training)."""
+    InputError: ``--save`` names no file that can be written, or its resumable state's name is taken by a folder
+    (checked before training)."""
     path = Path(save)
     if not save.strip():
         raise InputError("--save is empty; give the checkpoint's file path, e.g. results/net.pt")
@@ -351,6 +405,37 @@ def check_save_path(save: str) -> None:
         raise InputError(f"--save {save} is a folder; give a file path inside it, e.g. {path / 'net.pt'}")
     if not path.parent.is_dir():
         raise InputError(f"--save {save}: folder {path.parent} does not exist; create it first")
+    state = training.resume_path(save)
+    if state.is_dir():
+        raise InputError(f"--save {save}: {state}, where its resumable state goes, is a folder; move it aside")
+
+
+def resumable_training(
+    args: argparse.Namespace, arch: genotypes.Genotype, search_space: spaces.SearchSpace, seed: int, device: str
+) -> training.Resumable | None:
+    """Where and how often the training that ``--save`` names writes its resumable state, and with ``--resume``
+    the state it continues from, read and checked against this training before any work (None without --save).
+
+    Raises:
+        InputError: --checkpoint-every or --resume without --save, or a state that cannot be resumed here.
+    """
+    if args.save is None:
+        for option, given in (("--resume", args.resume), ("--checkpoint-every", args.checkpoint_every is not None)):
+            if given:
+                raise InputError(f"{option} is for a training saved with --save FILE (its state is "
+                                 f"FILE{training.RESUME_SUFFIX}); add --save")  # fmt: skip
+        return None
+    path = training.resume_path(args.save)
+    every = args.checkpoint_every or training.default_state_every(search_space.proxy.iterations)
+    state = None
+    if args.resume:
+        expected = training.identity(arch, search_space.proxy, search_space.data, seed, device)
+        state = training.read_state(path, expected)
+    elif path.exists():
+        logger.warning("%s holds the state of an earlier run, which this one replaces; to continue that run, stop "
+                       "this one and add --resume", path)  # fmt: skip
+    logger.info("resumable state: %s, every %d iterations (continue a stopped run with --resume)", path, every)
+    return training.Resumable(path, every, state)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -359,9 +444,10 @@ def run_train(args: argparse.Namespace) -> int:
     seed = args.seed if args.seed is not None else search_space.proxy.seeds[0]
     if args.save is not None:
         check_save_path(args.save)
+    resumable = resumable_training(args, arch, search_space, seed, device)
     try:
         network, result = training.train_network(
-            arch, search_space.proxy, search_space.data, seed, device=device, progress_lines=True
+            arch, search_space.proxy, search_space.data, seed, device=device, progress_lines=True, resumable=resumable
         )
     except training.TrainingFailed as failure:
         print(json_text({"genotype": str(arch), "failed": str(failure)}) if args.json else f"failed: {failure}")
@@ -371,10 +457,12 @@ def run_train(args: argparse.Namespace) -> int:
         facts = {
             "seed": seed,
             "initial_weights": result.initial_weights,
-            "budget": asdict(search_space.proxy),
+            "budget": asdict(search_space.proxy),  # as trained: the space's, with the options' overrides
             "data": asdict(search_space.data),
+            "overridden": [TRAIN_OVERRIDES[option] for option in _overrides_given(args)],  # the space keys replaced
         }
         checkpoints.save_network(args.save, network, arch, **facts, psnr=result.psnr, ssim=result.ssim)
+        training.resume_path(args.save).unlink(missing_ok=True)  # the trained network supersedes the state
     if args.json:
         print(json_text({"genotype": str(arch), "seed": seed, **result.to_json()}))
         return 0

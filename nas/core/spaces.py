@@ -458,6 +458,21 @@ def _section(check: _Checker, document: dict, key: str, settings: type, base_dir
     })  # fmt: skip
 
 
+def overridden(space: SearchSpace, key: str, value: Any, source: str, base_dir: Path) -> SearchSpace:
+    """``space`` with one setting, ``key`` (``proxy.iterations``, ``data.train``, ...), set to ``value``, checked as
+    that key of a space file is: the same range, the same message, ``source`` naming where the value came from (an
+    option) and a relative folder read from ``base_dir``.
+
+    Raises:
+        SpaceError: the value is outside the setting's range, or names no folder.
+    """
+    section_name, name = key.split(".")
+    section = getattr(space, section_name)
+    spec = next(spec for spec in fields(section) if spec.name == name)
+    checked = _setting(_Checker(source), value, key, spec, base_dir)
+    return replace(space, **{section_name: replace(section, **{name: checked})})
+
+
 def _setting(check: _Checker, value: Any, path: str, spec: Field, base_dir: Path) -> Any:
     """One field's value, checked against the range or choices its metadata states."""
     if "choices" in spec.metadata:

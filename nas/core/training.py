@@ -13,16 +13,25 @@ The network runs with channels_last memory, in bfloat16 autocast on CUDA and on 
 arithmetic (AVX512-BF16 or AMX: 1.5-3× faster than float32 there), in float32 on other CPUs, where bfloat16 is
 emulated and slower. The precision used is part of every result. On CPU torch uses as many threads as the trial
 was given, and a run is deterministic for a seed.
+
+A long run can be made resumable: every so many iterations it writes its state (the weights, Adam's moments, the
+schedule, the loss read so far and the state of every generator the iterations draw from: the sampler's and torch's)
+to a file, atomically, and a later process continues from it. The resumed run replays the same batches and crops
+from the iteration it stopped at, so it ends with the same weights and PSNR, to the last bit, as a run never stopped.
 """
 
 from __future__ import annotations
 
 import functools
+import json
+import logging
 import math
+import os
 import re
 import sys
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import Field, asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +43,19 @@ from nas import devices
 from nas.core import initial_weights, networks
 from nas.core.genotypes import Genotype
 from nas.core.settings import DataSources, ProxyBudget
-from nas.sr import data, evaluate
+from nas.errors import InputError
+from nas.sr import data, evaluate, weight_files
+
+logger = logging.getLogger(__name__)
 
 LOSS_CURVE_POINTS = 50  # loss is read back (a device sync) this many times per run, also to catch NaN
 PROGRESS_LINES = 10  # plain progress lines per run where no terminal shows a bar (logs, pipes)
+RESUME_FORMAT = "nas-resume"
+RESUME_VERSION = 1
+RESUME_SUFFIX = ".resume"  # the resumable state of ``nas train --save FILE`` is FILE.resume
+STATES_PER_RUN = 10  # by default a resumable state every tenth of a run...
+MAX_STATE_GAP = 1000  # ...and at least every 1000 iterations: a kill loses minutes of a long run, not hours
+RESTART = "drop --resume to train from the start"
 
 
 class TrainingFailed(RuntimeError):
@@ -86,13 +104,19 @@ def uses_bf16(device: str) -> bool:
     return device.startswith("cuda") or (device == "cpu" and cpu_has_native_bf16())
 
 
-def _progress(total: int, label: str, lines: bool = False):
-    """A tqdm bar on an interactive terminal; else plain lines if ``lines``, else None (no output)."""
+def precision(device: str) -> str:
+    """The arithmetic a training on ``device`` runs in, as results record it."""
+    return "bf16-autocast" if uses_bf16(device) else "fp32"
+
+
+def _progress(total: int, label: str, lines: bool = False, start: int = 0):
+    """A tqdm bar on an interactive terminal; else plain lines if ``lines``, else None (no output). ``start``: the
+    iterations done before (a resumed run)."""
     if not sys.stderr.isatty():
-        return ProgressLines(total, label) if lines else None
+        return ProgressLines(total, label, start) if lines else None
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=label, leave=False, unit="it")
+    return tqdm(total=total, initial=start, desc=label, leave=False, unit="it")
 
 
 class ProgressLines:
@@ -101,14 +125,15 @@ class ProgressLines:
     Has the part of tqdm's interface the trainer uses (``n``, ``update``, ``set_postfix``, ``close``).
     """
 
-    def __init__(self, total: int, label: str) -> None:
+    def __init__(self, total: int, label: str, start: int = 0) -> None:
         self.total = total
         self.label = label
-        self.n = 0
+        self.n = start
         self.start = time.perf_counter()
         self.every = max(1, total // PROGRESS_LINES)
-        self.next_line = self.every
-        print(f"{label}: training {total} iterations", file=sys.stderr, flush=True)
+        self.next_line = (start // self.every + 1) * self.every  # the lines an unbroken run would print
+        resuming = f", resuming at iteration {start}" if start else ""
+        print(f"{label}: training {total} iterations{resuming}", file=sys.stderr, flush=True)
 
     def update(self, steps: int) -> None:
         self.n += steps
@@ -155,6 +180,182 @@ class ProxyStep:
         self.schedule.step()
         return loss.detach()
 
+    def state_dict(self) -> dict[str, Any]:
+        """All that the next iterations depend on: the weights, Adam's moments and step counts, the schedule, and
+        the state of every generator they draw from (the sampler's, torch's own; the trainer draws from no other)."""
+        state = {
+            "network": self.network.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "sampler_rng": self.sampler.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+        }
+        if self.device_type == "cuda":
+            state["cuda_rng"] = torch.cuda.get_rng_state(self.sampler.device)
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Sets everything ``state_dict`` returned: the next iteration is the one that would have followed it."""
+        self.network.load_state_dict(state["network"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.sampler.generator.set_state(state["sampler_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        if self.device_type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"], self.sampler.device)
+
+
+@dataclass
+class Progress:
+    """Where a run stands between two iterations, besides its ``ProxyStep``: what a resumable state keeps of it."""
+
+    iteration: int  # iterations done
+    loss_curve: list[float]  # the mean loss of each window read back so far
+    window_loss: torch.Tensor  # the sum of the losses since the last read-back, on the training device
+    window_size: int  # iterations in that sum
+    seconds: float  # training time of earlier processes (a resumed run's first part)
+    psnr_untrained: float | None  # measured once, before the first iteration
+
+    def to_state(self) -> dict[str, Any]:
+        return {**asdict(self), "window_loss": self.window_loss.detach().cpu().clone()}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], device: str) -> Progress:
+        progress = cls(**{**state, "window_loss": state["window_loss"].to(device)})
+        counts = (progress.iteration, progress.window_size)
+        if not all(isinstance(count, int) for count in counts) or not isinstance(progress.loss_curve, list):
+            raise TypeError("its iteration, window or loss curve is of the wrong type")
+        return progress
+
+
+@dataclass(frozen=True)
+class Resumable:
+    """A run that writes its resumable state to ``path`` every ``every`` iterations (never after the last: the
+    trained network follows) and continues from ``state`` (read by ``read_state``) when one is given."""
+
+    path: Path
+    every: int
+    state: dict[str, Any] | None = None
+
+
+def resume_path(save: str | Path) -> Path:
+    """Where the run that will be saved as ``save`` keeps its resumable state: beside it, ``save`` + ``.resume``."""
+    return Path(f"{save}{RESUME_SUFFIX}")
+
+
+def default_state_every(iterations: int) -> int:
+    """Iterations between resumable states when none is asked for: a tenth of the run, at most MAX_STATE_GAP."""
+    return max(1, min(MAX_STATE_GAP, iterations // STATES_PER_RUN))
+
+
+def identity(
+    genotype: Genotype,
+    budget: ProxyBudget,
+    sources: DataSources,
+    seed: int,
+    device: str,
+    scheme: str = initial_weights.SCHEME,
+) -> dict[str, Any]:
+    """What two runs must share to be one training, which a resumable state records and a resumed run must match:
+    the genotype, seed, initial weights, every field of the budget that says how one training runs (not a study's
+    seed list), the data, and the device kind and precision (generator states and sums differ between them)."""
+    return {
+        "genotype": str(genotype),
+        "seed": seed,
+        "initial_weights": scheme,
+        "budget": {spec.name: getattr(budget, spec.name) for spec in fields(budget) if not _per_study(spec)},
+        "data": asdict(sources),
+        "device": torch.device(device).type,
+        "precision": precision(device),
+    }
+
+
+def _per_study(spec: Field) -> bool:
+    """Whether a budget field says which seeds a study runs, not how one training runs (``settings.ProxyBudget``)."""
+    return bool(spec.metadata.get("per_study"))
+
+
+def _differences(written: Any, expected: Any, key: str = "") -> list[str]:
+    """Each leaf where the two identities differ, as "KEY is WRITTEN there, EXPECTED here"."""
+    if isinstance(written, dict) and isinstance(expected, dict):
+        keys = dict.fromkeys([*expected, *written])
+        return [line for name in keys for line in _differences(written.get(name), expected.get(name), f"{key}.{name}")]
+    return [] if written == expected else [f"{key.lstrip('.')} is {written!r} there, {expected!r} here"]
+
+
+def _unusable(path: Path, problem: str) -> InputError:
+    return InputError(f"--resume: the resumable state {path} {problem}; delete it and {RESTART}")
+
+
+def read_state(path: Path, expected: dict[str, Any]) -> dict[str, Any]:
+    """The resumable state at ``path``, read without running any code (``weights_only``), checked to be one the
+    training ``expected`` (an ``identity``) wrote.
+
+    Raises:
+        InputError: there is no state, it cannot be read, or another training wrote it.
+    """
+    if not path.is_file():
+        what = "is not a file" if path.exists() else "does not exist"
+        raise InputError(f"--resume: the resumable state {path} {what} (a training with --save writes it); {RESTART}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # a damaged file fails anywhere in torch's unpickler, with any exception type
+        text = (str(error).strip() or type(error).__name__).splitlines()[0]
+        if any(marker in text for marker in weight_files.WEIGHTS_ONLY_REFUSALS):
+            text = "it holds Python objects besides tensors and plain values, which the harness never runs"
+        raise _unusable(path, f"cannot be read ({type(error).__name__}: {text})") from None
+    if not isinstance(state, dict) or (state.get("format"), state.get("version")) != (RESUME_FORMAT, RESUME_VERSION):
+        raise _unusable(path, f"is not a resumable state of nas train ({RESUME_FORMAT} version {RESUME_VERSION})")
+    try:
+        written = json.loads(state["identity"])
+    except (KeyError, TypeError, ValueError):
+        raise _unusable(path, "is damaged: it names no training") from None
+    differences = _differences(written, expected)
+    if differences:
+        raise InputError(
+            f"--resume: the resumable state {path} is of another training ({'; '.join(differences)}); give the "
+            f"options it was started with, or {RESTART} (the state is then replaced)"
+        )
+    return state
+
+
+def _restored(step: ProxyStep, state: dict[str, Any], path: Path, budget: ProxyBudget, device: str) -> Progress:
+    """Sets ``step`` from a state ``read_state`` returned; returns where the run stands.
+
+    Raises:
+        InputError: the state is damaged (a part missing, of the wrong kind or shape).
+    """
+    try:
+        step.load_state_dict(state["step"])
+        progress = Progress.from_state(state["progress"], device)
+        if not 0 < progress.iteration < budget.iterations:
+            raise ValueError(f"its iteration {progress.iteration} is not within the budget's {budget.iterations}")
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as error:
+        reason = (str(error).strip() or type(error).__name__).splitlines()[0]
+        raise _unusable(path, f"is damaged: {reason}") from None
+    return progress
+
+
+def _write_state(path: Path, step: ProxyStep, training: dict[str, Any], started: float, progress: Progress) -> None:
+    """Writes the resumable state of the ``training`` (an ``identity``) that this process runs since ``started``
+    (``time.perf_counter``) beside ``path`` and moves it into place: a kill at any moment leaves the previous state
+    whole, and a symbolic link at ``path`` is replaced, never written through."""
+    seconds = progress.seconds + time.perf_counter() - started
+    state = {
+        "format": RESUME_FORMAT,
+        "version": RESUME_VERSION,
+        "identity": json.dumps(training),
+        "step": step.state_dict(),
+        "progress": replace(progress, seconds=seconds).to_state(),
+    }
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(temporary, "wb") as file:
+        torch.save(state, file)
+        file.flush()
+        os.fsync(file.fileno())  # the bytes are on disk before the name points at them
+    os.replace(temporary, path)
+    logger.debug("resumable state of iteration %d written to %s", progress.iteration, path)
+
 
 def build_network(genotype: Genotype, seed: int, device: str) -> nn.Module:
     """The genotype's network with initial weights from (``seed``, module path), on ``device`` in channels_last.
@@ -187,30 +388,37 @@ def train(*args: Any, **kwargs: Any) -> TrainResult:
     return train_network(*args, **kwargs)[1]
 
 
-def _run_budget(step: ProxyStep, budget: ProxyBudget, device: str, bar: Any) -> list[float]:
-    """Runs ``budget.iterations`` steps; returns the mean loss of each of about LOSS_CURVE_POINTS windows.
+def _run_budget(
+    step: ProxyStep,
+    budget: ProxyBudget,
+    bar: Any,
+    progress: Progress,
+    save_state: Callable[[Progress], None] | None = None,
+    every: int = 0,
+) -> None:
+    """Runs the steps from ``progress.iteration`` to ``budget.iterations``, appending to ``progress.loss_curve``
+    the mean loss of each of about LOSS_CURVE_POINTS windows; calls ``save_state`` every ``every`` iterations.
 
     Raises:
         TrainingFailed: a window's mean loss is NaN or infinite.
     """
     read_every = max(1, budget.iterations // LOSS_CURVE_POINTS)
-    loss_curve: list[float] = []
-    window_loss = torch.zeros((), device=device)
-    window_size = 0
-    for iteration in range(1, budget.iterations + 1):
-        window_loss += step()
-        window_size += 1
+    for iteration in range(progress.iteration + 1, budget.iterations + 1):
+        progress.window_loss += step()
+        progress.window_size += 1
+        progress.iteration = iteration
         if iteration % read_every == 0 or iteration == budget.iterations:
-            mean_loss = window_loss.item() / window_size
+            mean_loss = progress.window_loss.item() / progress.window_size
             if not math.isfinite(mean_loss):
                 raise TrainingFailed(f"loss became {mean_loss} by iteration {iteration} (lr {budget.lr:g})")
-            loss_curve.append(mean_loss)
-            window_loss.zero_()
-            window_size = 0
+            progress.loss_curve.append(mean_loss)
+            progress.window_loss.zero_()
+            progress.window_size = 0
             if bar is not None:
                 bar.update(iteration - bar.n)
                 bar.set_postfix(loss=f"{mean_loss:.4f}")
-    return loss_curve
+        if save_state is not None and iteration % every == 0 and iteration < budget.iterations:
+            save_state(progress)
 
 
 def train_network(
@@ -223,6 +431,7 @@ def train_network(
     measure_untrained: bool = True,
     progress_lines: bool = False,
     network: nn.Module | None = None,
+    resumable: Resumable | None = None,
 ) -> tuple[nn.Module, TrainResult]:
     """Trains ``genotype`` on the training images of ``sources`` with ``budget``, then evaluates it.
 
@@ -239,13 +448,16 @@ def train_network(
             tenth of the run.
         network: The genotype's network to train, its initial weights chosen by the caller (then ``seed`` seeds
             the patch stream alone); None builds it with ``build_network``.
+        resumable: Where and how often to write a resumable state, and the state to continue from (then the
+            untrained PSNR is the one it recorded).
 
     Returns:
         The trained network (on ``device``, in eval mode) and its result.
 
     Raises:
         TrainingFailed: the loss became NaN or infinite.
-        InputError: a validation image is too small to score; checked before training.
+        InputError: a validation image is too small to score, or the state to continue from is damaged; checked
+            before training.
     """
     device = device or devices.default_device()
     on_cuda = device.startswith("cuda")
@@ -258,27 +470,38 @@ def train_network(
         network = _for_training(network, device)
     val_pairs = data.source_pairs(sources.val, "val", genotype.scale)
     evaluate.check_measurable(val_pairs, genotype.scale)
-    untrained = _validated(network, val_pairs, genotype.scale, device) if measure_untrained else None
+    state = resumable.state if resumable is not None else None
+    untrained = None
+    if measure_untrained and state is None:  # a resumed run has it from the state
+        untrained = _validated(network, val_pairs, genotype.scale, device).mean_psnr
     network = _for_training(network, device)
     step = ProxyStep(network, genotype, sources.train, seed, device, budget)
-    bar = _progress(budget.iterations, str(genotype), progress_lines)
+    if resumable is not None and state is not None:
+        progress = _restored(step, state, resumable.path, budget, device)
+    else:
+        progress = Progress(0, [], torch.zeros((), device=device), 0, 0.0, untrained)
+    bar = _progress(budget.iterations, str(genotype), progress_lines, progress.iteration)
     start = time.perf_counter()
-    loss_curve = _run_budget(step, budget, device, bar)
+    save_state = None
+    if resumable is not None:
+        training = identity(genotype, budget, sources, seed, device, scheme)
+        save_state = functools.partial(_write_state, resumable.path, step, training, start)
+    _run_budget(step, budget, bar, progress, save_state, resumable.every if resumable is not None else 0)
     if on_cuda:
         torch.cuda.synchronize()
-    seconds = time.perf_counter() - start
+    seconds = progress.seconds + time.perf_counter() - start
     if bar is not None:
         bar.close()
     trained = _validated(network, val_pairs, genotype.scale, device)
     return network.eval(), TrainResult(
         psnr=trained.mean_psnr,
         ssim=trained.mean_ssim,
-        psnr_untrained=untrained.mean_psnr if untrained else None,
+        psnr_untrained=progress.psnr_untrained,
         train_seconds=seconds,
         patches_per_second=budget.iterations * budget.batch_size / seconds,
-        final_loss=loss_curve[-1],
-        loss_curve=loss_curve,
+        final_loss=progress.loss_curve[-1],
+        loss_curve=progress.loss_curve,
         device=device,
-        precision="bf16-autocast" if step.bf16 else "fp32",
+        precision=precision(device),
         initial_weights=scheme,
     )

@@ -238,6 +238,11 @@ class PatchSampler:
         self._generator = torch.Generator(self.device)
         self._generator.manual_seed(seed)
 
+    @property
+    def generator(self) -> torch.Generator:
+        """The sampler's own generator: its state is where the patch stream stands (a resumed training sets it)."""
+        return self._generator
+
     def _pack(self, images: list[np.ndarray]) -> dict[str, torch.Tensor]:
         flat = [torch.tensor(image).flatten() for image in images]
         sizes = torch.tensor([f.numel() for f in flat])
