@@ -580,6 +580,77 @@ def run_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_export_arguments(parser: argparse.ArgumentParser) -> None:
+    add_study_argument(parser)
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--front", action="store_true", help="every genotype on the search's Pareto front")
+    which.add_argument("--trial", type=bounded_int(0, MAX_TRIALS), help="the genotype of search trial N")
+    which.add_argument("--genotype", help="genotype id, 'a2n' or 'uniform:<block>' (at the study's scale)")
+    which.add_argument(
+        "--checkpoint", help="a checkpoint written by nas train --save: its trained network (else freshly initialised)"
+    )
+    parser.add_argument("--out", required=True, help="folder for each network's .pt2 program, .json and .onnx")
+
+
+def _export_choice(
+    args: argparse.Namespace, space: spaces.SearchSpace, trials: Sequence[Any], front: set[str]
+) -> list[genotypes.Genotype]:
+    """The genotypes ``nas export`` writes: the front's, a search trial's or an explicit id (``trials``: the
+    search's Optuna trials, ``front``: its front's genotype ids).
+
+    Raises:
+        InputError: no front yet, no such trial, a trial without a genotype, or an id that does not load.
+    """
+    from nas.search.records import record_of
+
+    if args.front:
+        if not front:
+            raise InputError(f"{args.study}: the search has no complete trial, so no front yet; let nas search run")
+        return [genotypes.Genotype.parse(g) for g in sorted(front)]
+    if args.trial is not None:
+        trial = next((t for t in trials if t.number == args.trial), None)
+        genotype = record_of(trial).genotype if trial else None
+        if genotype is None:
+            state = f"has no genotype yet ({trial.state.name.lower()})" if trial else "does not exist"
+            raise InputError(f"{args.study}: trial {args.trial} {state}; pick a finished trial from 0 to "
+                             f"{len(trials) - 1} (trials.csv lists them)")  # fmt: skip
+        return [genotypes.Genotype.parse(genotype)]
+    return [genotypes.Genotype.resolve(args.genotype, space)]
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from nas.report import analysis, build  # the report's reading of a study: its trials and front
+    from nas.search import studies
+    from nas.trained import export
+
+    folder = StudyFolder(Path(args.study), plugins_trusted=args.trust_plugins)
+    space = folder.space()
+    source = studies.load_study(folder)
+    frame = analysis.trials_frame(source)
+    done = analysis.complete(frame) if not frame.empty else frame
+    front = set(build.front_of(source, done)["genotype"]) if not done.empty else set()
+    trained = checkpoints.load(args.checkpoint) if args.checkpoint else None
+    chosen = [trained.genotype] if trained else _export_choice(args, space, source.get_trials(deepcopy=False), front)
+    for arch in chosen:
+        genotypes.check_runs_in(arch, space, training=False)
+    paths = {arch: export.ExportPaths.of(Path(args.out), arch) for arch in chosen}
+    for files in paths.values():  # every output checked before any export
+        output_folder(args.out, files.record.stem)
+        files.check()
+    runs = build.trainings_of(folder, {str(arch) for arch in chosen})
+    seed = space.proxy.seeds[0]  # a fresh network starts as a training with the space's first seed does
+    records = []
+    for arch in chosen:
+        network = trained.network if trained else export.fresh_network(arch, seed)
+        weights = export.checkpoint_weights(args.checkpoint, trained) if trained else export.fresh_weights(seed)
+        study = {"folder": str(folder.root), "on_front": str(arch) in front, "runs": runs[str(arch)]}
+        record = export.export_network(network, arch, weights, study, paths[arch])
+        paths[arch].record.write_text(json_text(record))
+        records.append(record)
+    print_result(export.ExportResult(Path(args.out), records), args.json)
+    return 0
+
+
 def add_dashboard_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("study", help=STUDY_HELP)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -663,6 +734,8 @@ COMMANDS = (
             add_experiment_arguments, run_trials, (_json_option, _address_option)),
     Command("report", "Pareto report of a study: does attention help only where it helps?", add_report_arguments,
             run_report, (_json_option,)),
+    Command("export", "a study's genotypes as torch.export programs (and ONNX) that run without the harness",
+            add_export_arguments, run_export, (_json_option,)),
     Command("dashboard", "serve optuna-dashboard on a study, live", add_dashboard_arguments, run_dashboard),
 )  # fmt: skip
 

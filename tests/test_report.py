@@ -104,7 +104,8 @@ def test_report_labels_its_numbers_and_measures_seed_noise_from_the_baselines(sm
     assert "single-run (search): the Pareto front" in text and "confirmed: nothing yet (run `nas confirm`)" in text
     assert "## Pareto front (single search runs, not confirmed)" in text and "| PSNR (single run) |" in text
     figures = {p.name for p in (small_study.root / "report" / "figures").glob("*.png")}
-    assert {"pareto_macs.png", "pareto_params.png", "hypervolume.png", "placement_effects.png"} <= figures
+    assert {"pareto_macs.png", "pareto_params.png", "hypervolume.png"} <= figures
+    assert ("placement_effects.png" in figures) == (effects.residual_std_db is not None)  # drawn where estimable
 
 
 def test_placement_effects_recover_known_effects_with_intervals_whatever_the_seeds_shift() -> None:
@@ -248,6 +249,26 @@ def _screenshot_spread(driver) -> float:
     return float(pixels.std())
 
 
+# What a page shows of its Markdown sections: per section, the text of its elements by kind, and its visible text.
+RENDERED = """
+const found = {};
+for (const section of document.querySelectorAll('section.markdown')) {
+  const texts = (selector) => [...section.querySelectorAll(selector)].map((element) => element.textContent);
+  found[section.id] = {
+    items: texts(':scope > ul > li'), nested: texts('li li'), code: texts('code'), strong: texts('strong'),
+    cells: texts('td'), headers: texts('th'), blocks: texts('pre code'), text: section.innerText,
+  };
+}
+found.body = document.body.innerText;
+return found;
+"""
+
+
+def _visible_markdown(rendered: dict) -> str:
+    """The visible text of the page's Markdown sections."""
+    return "\n".join(part["text"] for name, part in rendered.items() if name != "body")
+
+
 def test_index_html_renders_its_plots_offline_without_console_errors(small_study: StudyFolder) -> None:
     driver = chrome()
     try:
@@ -255,6 +276,7 @@ def test_index_html_renders_its_plots_offline_without_console_errors(small_study
         time.sleep(1.0)
         plots = driver.execute_script("return document.querySelectorAll('.js-plotly-plot .main-svg').length")
         points = driver.execute_script("return document.querySelectorAll('.js-plotly-plot .point').length")
+        rendered = driver.execute_script(RENDERED)
         errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
         spread = _screenshot_spread(driver)
     finally:
@@ -262,6 +284,61 @@ def test_index_html_renders_its_plots_offline_without_console_errors(small_study
     assert plots >= 5 and points > 14
     assert errors == []
     assert spread > 10  # not a blank page
+    # The verdict's Markdown is rendered: its bands a list, genotype ids code, its lead-ins bold; no markup shows.
+    markdown = small_study.report_markdown.read_text()
+    verdict_md = markdown.split("## Verdict")[1].split("## What the numbers measure")[0]
+    bands = [line[2:] for line in verdict_md.splitlines() if line.startswith("- ")]
+    verdict = rendered["verdict"]
+    assert len(verdict["items"]) == len(bands) >= 1
+    genotype_ids = [line.split("`")[1] for line in bands]
+    assert [code for code in verdict["code"] if code in genotype_ids] == genotype_ids
+    assert verdict["strong"] == [
+        "Search numbers are exploratory.", "Front composition (macs; exploratory, single search runs, every seed):"
+    ]  # fmt: skip
+    labels = [line[2:] for line in markdown.split("## What the numbers measure")[1].split("##")[0].splitlines()
+              if line.startswith("- ")]  # fmt: skip
+    assert len(rendered["labels"]["items"]) == len(labels) >= 5 and "nas confirm" in rendered["labels"]["code"]
+    visible = _visible_markdown(rendered)
+    assert "`" not in visible and "**" not in visible
+    assert not [line for line in rendered["body"].splitlines() if line.lstrip().startswith("- ")]
+
+
+def test_the_reports_markdown_renders_as_tables_nested_lists_and_code_in_a_browser(tmp_path: Path) -> None:
+    """The report's page made from Markdown that holds what its verdicts can: a table with a pipe in code and an
+    escaped one, nested items, a code block with < and &, bold, and text that must stay as written."""
+    verdict = [
+        "**Do mixed placements beat uniform ones?** From confirmation runs (`a < b & c`).",
+        "- against `uniform:ca`: **yes**",
+        "  - `x2.c16.u4:ca-pa` 30.100 dB vs 30.000 dB: +0.100 dB → better",
+        "  - `x2.c16.u4:pa-ca` 30.050 dB vs 30.000 dB: +0.050 dB → inconclusive",
+        "| effect | estimate | interval |",
+        "|:---|---:|:---:|",
+        "| `pa` at depths 0-1 | +0.120 dB | [+0.020, +0.220] |",
+        "| `a|b` \\| c | −0.010 dB | [−0.090, +0.070] |",
+        "```\nPSNR ~ arm + seed  # <OLS> & Bonferroni\n```",  # a block is one line of the verdict
+        "2 * 3 and none*2 stay as written.",
+    ]
+    page = tmp_path / "index.html"
+    page.write_text(build._html(["space `tiny`", "confirmed: nothing yet (run `nas confirm`)"], verdict, None, [], ""))
+    driver = chrome()
+    try:
+        driver.get(page.as_uri())
+        rendered = driver.execute_script(RENDERED)
+    finally:
+        driver.quit()
+    part = rendered["verdict"]
+    assert part["items"][0].startswith("against uniform:ca: yes") and len(part["items"]) == 1
+    assert [item.split(" ")[0] for item in part["nested"]] == ["x2.c16.u4:ca-pa", "x2.c16.u4:pa-ca"]
+    assert part["headers"] == ["effect", "estimate", "interval"]
+    assert part["cells"] == ["pa at depths 0-1", "+0.120 dB", "[+0.020, +0.220]",
+                             "a|b | c", "−0.010 dB", "[−0.090, +0.070]"]  # fmt: skip
+    assert part["blocks"] == ["PSNR ~ arm + seed  # <OLS> & Bonferroni\n"]
+    assert part["strong"] == ["Do mixed placements beat uniform ones?", "yes"]
+    assert "a < b & c" in part["code"] and rendered["labels"]["code"] == ["tiny", "nas confirm"]
+    assert "2 * 3 and none*2 stay as written." in part["text"]
+    visible = _visible_markdown(rendered)
+    assert "`" not in visible and "**" not in visible and "\\|" not in visible
+    assert not [line for line in rendered["body"].splitlines() if line.lstrip().startswith("- ")]
 
 
 def test_dashboard_serves_the_study_over_http_and_in_the_browser(small_study: StudyFolder) -> None:

@@ -22,13 +22,13 @@ import plotly.offline
 from nas.core import genotypes, initial_weights
 from nas.core.objectives import COSTS, DEFAULT_OBJECTIVES, OBJECTIVES
 from nas.core.settings import DEFAULT_MARGIN_DB
-from nas.report import analysis, confirmation, dashboard, experiment_section, figures
+from nas.report import analysis, confirmation, dashboard, experiment_section, figures, markdown_html
 from nas.report.experiment_section import Section
 from nas.report.json_values import jsonable
 from nas.report.reference import space_reference
 from nas.search import records, studies
 from nas.search.records import CSV_COLUMNS, Outcome
-from nas.search.studies import StudyError, StudyFolder
+from nas.search.studies import Kind, StudyError, StudyFolder
 from nas.sr import protocol
 
 COUNTED_OUTCOMES = tuple(outcome.value for outcome in Outcome)
@@ -279,26 +279,60 @@ def _markdown(
         table.append(f"| {int(row['number'])} | `{row['genotype']}` | {row['psnr']:.3f} | {row['ssim']:.4f} | "
                      f"{row['macs'] / 1e9:.3f} | {int(row['params']):,} |")  # fmt: skip
     images = [f"![{name}](figures/{name})" for name in pngs]
-    experiment = ["## Designed experiment", "", *designed.lines, ""] if designed else []
-    return "\n".join(["# Does attention help only where it helps?", "", "## Verdict", "", *verdict, "", *experiment,
+    experiment = ["## Designed experiment", "", *_paragraphs(designed.lines), ""] if designed else []
+    return "\n".join(["# Does attention help only where it helps?", "", "## Verdict", "", *_paragraphs(verdict), "",
+                      *experiment,
                       "## What the numbers measure", "", *[f"- {label}" for label in labels], "",
                       "## Pareto front (single search runs, not confirmed)", "", *table, "", "## Figures", "",
                       *images, ""])  # fmt: skip
 
 
+def _paragraphs(lines: list[str]) -> list[str]:
+    """``lines`` as Markdown with one paragraph per line: a blank line between two lines unless both are list items
+    (``- ``, nested ones indented) or both table rows, which a blank line would split (Markdown joins adjacent
+    lines). A line may hold a whole block (a fenced code block, with its line ends)."""
+
+    def kind(line: str) -> str | None:
+        return "item" if line.lstrip().startswith("- ") else "row" if line.startswith("|") else None
+
+    spaced: list[str] = []
+    for line in lines:
+        if spaced and (kind(line) is None or kind(line) != kind(spaced[-1])):
+            spaced.append("")
+        spaced.append(line)
+    return spaced
+
+
+# Markdown made HTML (verdict, labels, experiment): its lists, code and tables styled like the front's table.
+REPORT_STYLE = (
+    "body{font-family:sans-serif;max-width:1100px;margin:auto}table.front td,table.front th,.markdown td,"
+    ".markdown th{border:1px solid #ccc;padding:2px 5px;font-size:12px}table.front,.markdown table"
+    "{border-collapse:collapse}code{background:#f3f3f3;padding:0 2px}pre{background:#f3f3f3;padding:6px;"
+    "overflow-x:auto}"
+)
+
+
+def _markdown_section(section_id: str, lines: list[str]) -> str:
+    """The report's Markdown ``lines`` (one paragraph per line, lists and tables kept) as HTML."""
+    return f'<section id="{section_id}" class="markdown">{markdown_html.to_html(chr(10).join(lines))}</section>'
+
+
+def _plot_divs(plots: list[go.Figure]) -> str:
+    return "".join(f.to_html(full_html=False, include_plotlyjs=False) for f in plots)
+
+
 def _html(labels: list[str], verdict: list[str], designed: Section | None, plots: list[go.Figure], strips: str) -> str:
-    body = "".join(f"<p>{html.escape(line).replace('**', '')}</p>" for line in verdict)
-    label_items = "".join(f"<li>{html.escape(label)}</li>" for label in labels)
-    divs = "".join(f.to_html(full_html=False, include_plotlyjs=False) for f in plots)
+    experiment = ""
+    if designed:
+        experiment = (f"<h2>Designed experiment</h2>{_markdown_section('experiment', _paragraphs(designed.lines))}"
+                      f"{_plot_divs(list(designed.plots.values()))}")  # fmt: skip
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Attention placement report</title>"
-        f"<script>{plotly.offline.get_plotlyjs()}</script>"
-        "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}table.front td,table.front th"
-        "{border:1px solid #ccc;padding:2px 5px;font-size:12px}table.front{border-collapse:collapse}</style>"
-        f"</head><body><h1>Does attention help only where it helps?</h1><h2>Verdict</h2>{body}"
-        f"{designed.html() if designed else ''}"
-        f"<h2>What the numbers measure</h2><ul>{label_items}</ul>{divs}"
-        f"<h2>Pareto front (single search runs, not confirmed)</h2>{strips}</body></html>"
+        f"<script>{plotly.offline.get_plotlyjs()}</script><style>{REPORT_STYLE}</style>"
+        f"</head><body><h1>Does attention help only where it helps?</h1>"
+        f"<h2>Verdict</h2>{_markdown_section('verdict', _paragraphs(verdict))}{experiment}"
+        f"<h2>What the numbers measure</h2>{_markdown_section('labels', [f'- {label}' for label in labels])}"
+        f"{_plot_divs(plots)}<h2>Pareto front (single search runs, not confirmed)</h2>{strips}</body></html>"
     )
 
 
@@ -317,6 +351,27 @@ def _experiment_only(folder: StudyFolder, frame: pd.DataFrame) -> Report:
     studies.write_atomically(folder.report_markdown, markdown)
     studies.write_atomically(folder.report_html, _html(labels, verdict, designed, [], ""))
     return Report(folder, markdown, frame.iloc[0:0], tuple(labels), tuple(verdict), {"experiment": designed.numbers})
+
+
+def front_of(source: optuna.Study, done: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``done`` (the search's complete trials) on its Pareto front over the study's objectives."""
+    return done[analysis.front_mask(done, list(source.metric_names or DEFAULT_OBJECTIVES))]
+
+
+def trainings_of(folder: StudyFolder, genotype_ids: set[str]) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """Every training of each of ``genotype_ids`` in the study, by kind (search, confirmation, experiment): trial,
+    seed, PSNR, SSIM, device and arm. A duplicate trial reused a training listed at its original: left out."""
+    found: dict[str, dict[str, list[dict[str, Any]]]] = {g: {kind.value: [] for kind in Kind} for g in genotype_ids}
+    for kind in Kind:
+        study = studies.load_study(folder) if kind is Kind.SEARCH else studies.load_designed(folder, kind)
+        for trial in study.get_trials(deepcopy=False) if study else []:
+            record = records.record_of(trial)
+            if record.genotype in found and record.outcome is Outcome.TRAINED:
+                found[record.genotype][kind.value].append({
+                    "trial": trial.number, "seed": record.seed, "psnr": record.psnr, "ssim": record.ssim,
+                    "device": record.device, "precision": record.precision, "arm": record.arm,
+                })  # fmt: skip
+    return found
 
 
 def _nothing_to_report(folder: StudyFolder, frame: pd.DataFrame) -> StudyError:
@@ -353,7 +408,7 @@ def build(folder: StudyFolder, to_dashboard: bool = False) -> Report:
     objectives = list(source.metric_names or DEFAULT_OBJECTIVES)
     costs = [c for c in COSTS if done[c].notna().all()]
     main_cost = objectives[1] if len(objectives) > 1 else DEFAULT_OBJECTIVES[1]
-    front = done[analysis.front_mask(done, objectives)]
+    front = front_of(source, done)
     depths = analysis.depth_columns(frame)
     front_rows = front[list(CSV_COLUMNS)].sort_values("number")
     studies.write_atomically(folder.pareto_csv, front_rows.to_csv(index=False))

@@ -7,7 +7,6 @@ trained. ``planned_power`` gives ``nas experiment --plan`` its seed-noise yardst
 
 from __future__ import annotations
 
-import html
 import json
 import math
 from dataclasses import dataclass
@@ -146,11 +145,6 @@ class Section:
     pngs: list[str]  # figure file names written
     plots: dict[str, go.Figure]
     numbers: dict | None = None  # the analysis as experiment.json holds it; None before there is one
-
-    def html(self) -> str:
-        body = "".join(f"<p>{html.escape(line).replace('**', '')}</p>" for line in self.lines)
-        divs = "".join(f.to_html(full_html=False, include_plotlyjs=False) for f in self.plots.values())
-        return f"<h2>Designed experiment</h2>{body}{divs}"
 
 
 def section(folder: StudyFolder, figures_dir: Path) -> Section | None:

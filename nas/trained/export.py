@@ -1,0 +1,302 @@
+"""``nas export``: a genotype's network as a ``torch.export`` program that runs without the harness.
+
+Each network is written as ``STEM.pt2`` (``torch.export.save``; ``torch.export.load(path).module()`` runs it with
+torch alone, neither ``nas`` nor ``blocks`` installed), beside ``STEM.json`` (what it is: genotype, cost, weights,
+the study's numbers) and, where the ``onnx`` and ``onnxscript`` packages are installed, ``STEM.onnx``. ``STEM`` is
+the genotype id with every character other than letters, digits, ``.`` and ``-`` made ``_``, and a short hash of
+the id, so two ids never share a file.
+
+The program takes RGB in [0, 1], NCHW, float32, and returns the ×scale image, not clamped. The batch, height and
+width are dynamic (``torch.export.Dim``): batch from 1, height and width from a minimum to ``SPATIAL_MAX`` LR
+pixels. The minimum is the smallest of ``SPATIAL_MINIMA`` at or above every block's ``min_size`` for which
+the export holds over the whole range: some blocks pool to a size that would reach 1 on small inputs (ESA's
+7×7 max pool after a stride-2 conv, LIA's soft pool), where their ops broadcast differently, so their programs
+start higher (ESA at 24, LIA at 16). The range says what the program accepts, not what fits in memory (``pam``
+is quadratic in H·W).
+
+Export runs on the CPU, in float32, with the network in eval mode and contiguous memory, and the program is
+checked against the network on one input before it is written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import io
+import logging
+import re
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.export import Dim, ExportedProgram
+from torch.fx.experimental.symbolic_shapes import ConstraintViolationError
+
+import blocks
+from nas.core import counting, initial_weights, networks, training
+from nas.core.genotypes import Genotype
+from nas.errors import InputError
+from nas.sr import protocol
+from nas.trained.checkpoints import TrainedNetwork
+
+logger = logging.getLogger(__name__)
+
+SPATIAL_MAX = 2048  # LR pixels: a 4K output at ×2
+SPATIAL_MINIMA = (8, 16, 24, 32, 48, 64)  # LR minima tried in turn, smallest first
+EXAMPLE_SIDE = 64  # the traced input: above every minimum, so that no pooled size is 1 by chance
+EXAMPLE_BATCH = 2  # a batch of 1 would be taken as a constant
+CHECK_TOLERANCE = 1e-4  # program against network on one input: the same float32 ops, a different order at most
+ONNX_PACKAGES = ("onnx", "onnxscript")  # what torch.onnx.export(dynamo=True) needs
+STEM_LENGTH = 80
+# torch's loggers that write while exporting (each sets its own level, so a parent's would not silence them).
+TORCH_LOGGERS = ("torch", "torch.fx.experimental.symbolic_shapes", "torch.export", "torch._export", "torch.onnx")
+
+
+class ExportError(InputError):
+    """A genotype whose network cannot be exported with dynamic shapes; the message names the block."""
+
+
+@dataclass(frozen=True)
+class ExportPaths:
+    """The files of one exported network in the output folder."""
+
+    program: Path
+    record: Path
+    onnx: Path
+
+    @classmethod
+    def of(cls, folder: Path, genotype: Genotype) -> ExportPaths:
+        stem = file_stem(genotype)
+        return cls(folder / f"{stem}.pt2", folder / f"{stem}.json", folder / f"{stem}.onnx")
+
+    def check(self) -> None:
+        """Raises:
+        InputError: one of the files' names is taken by a folder (checked before any export)."""
+        for path in (self.program, self.record, self.onnx):
+            if path.is_dir():
+                raise InputError(f"--out {path.parent}: {path} is a folder; move it aside or pass another --out")
+
+
+def file_stem(genotype: Genotype) -> str:
+    """A file name for ``genotype``: its id made safe for any file system, cut short, and an 8-digit hash of it."""
+    text = str(genotype)
+    safe = re.sub(r"[^A-Za-z0-9.-]+", "_", text)[:STEM_LENGTH].strip("_.")
+    return f"{safe}-{hashlib.blake2b(text.encode(), digest_size=4).hexdigest()}"
+
+
+def fresh_network(genotype: Genotype, seed: int) -> nn.Module:
+    """The genotype's network with the initial weights ``seed`` gives a training (``training.build_network``), on
+    the CPU in eval mode and contiguous memory."""
+    network = training.build_network(genotype, seed, "cpu")
+    return network.to(memory_format=torch.contiguous_format).eval()  # type: ignore[call-overload]
+
+
+def fresh_weights(seed: int) -> dict[str, Any]:
+    """What the weights of ``fresh_network(genotype, seed)`` are, for the record."""
+    return {"trained": False, "initial_weights": initial_weights.SCHEME, "seed": seed,
+            "note": "freshly initialised, as a training with this seed starts: train it before use"}  # fmt: skip
+
+
+def checkpoint_weights(path: str | Path, trained: TrainedNetwork) -> dict[str, Any]:
+    """What the weights of a harness checkpoint are: its file, its content's SHA-256 and its metadata."""
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return {"trained": True, "checkpoint": str(Path(path).resolve()), "sha256": digest, "metadata": trained.metadata}
+
+
+def _export(module: nn.Module, example: torch.Tensor, minimum: int) -> ExportedProgram:
+    height = Dim("height", min=minimum, max=SPATIAL_MAX)
+    width = Dim("width", min=minimum, max=SPATIAL_MAX)
+    return torch.export.export(module, (example,), dynamic_shapes=({0: Dim("batch", min=1), 2: height, 3: width},))
+
+
+def _violates_constraints(error: BaseException) -> bool:
+    """Whether an export failed only because the range holds an input size the traced ops do not cover."""
+    causes = (error, error.__cause__, error.__context__)  # torch.export re-raises it as its own UserError
+    return any(isinstance(cause, ConstraintViolationError) for cause in causes)
+
+
+def export_program(network: nn.Module, genotype: Genotype) -> tuple[ExportedProgram, int]:
+    """The network's program with a dynamic batch, height and width, and the smallest LR side it takes.
+
+    Raises:
+        ExportError: no minimum in ``SPATIAL_MINIMA`` (above the blocks' own) makes a valid program; the message
+            names the first block that cannot be exported on its own.
+    """
+    floor = max(blocks.spec(block).min_size for block in genotype.blocks)
+    minima = [m for m in SPATIAL_MINIMA if m >= floor] or [floor]
+    example = torch.rand(EXAMPLE_BATCH, 3, max(EXAMPLE_SIDE, minima[-1]), max(EXAMPLE_SIDE, minima[-1]))
+    for minimum in minima:
+        try:
+            with _quiet_export():
+                return _export(network, example, minimum), minimum
+        except Exception as error:  # noqa: BLE001 - torch.export raises many kinds; each is diagnosed below
+            if minimum == minima[-1] or not _violates_constraints(error):  # else a larger minimum may hold
+                raise _diagnosis(network, genotype, minimum, error) from None
+    raise ExportError(f"genotype {genotype}: no LR size range to export")  # unreachable: minima is never empty
+
+
+def _diagnosis(network: nn.Module, genotype: Genotype, minimum: int, failure: Exception) -> ExportError:
+    """Names the first depth whose block fails to export alone (on features of the trunk's width); if every slot
+    exports, the backbone's message."""
+    slots: list[nn.Module] = list(network.slots) if isinstance(network, networks.SRNetwork) else []
+    example = torch.rand(EXAMPLE_BATCH, genotype.channels, max(EXAMPLE_SIDE, minimum), max(EXAMPLE_SIDE, minimum))
+    tried = set()
+    for depth, (block, slot) in enumerate(zip(genotype.blocks, slots, strict=False)):
+        if block in tried:
+            continue
+        tried.add(block)
+        try:
+            with _quiet_export():
+                _export(slot, example, minimum)
+        except Exception as error:  # noqa: BLE001 - as above
+            return ExportError(
+                f"genotype {genotype}: block {block!r} (depth {depth}) cannot be exported with a dynamic batch, height "
+                f"and width from {minimum} to {SPATIAL_MAX} ({_first_line(error)}); export a genotype without it"
+            )
+    return ExportError(f"genotype {genotype}: the network cannot be exported with dynamic shapes "
+                       f"({_first_line(failure)})")  # fmt: skip
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"
+
+
+@contextlib.contextmanager
+def _quiet_export() -> Iterator[None]:
+    """torch.export's own warnings and log lines (deprecations inside torch, the traced graph of a failed attempt)
+    are kept off stderr: a failure is said once, as an ``ExportError``, and a retried minimum is no failure."""
+    quieted = [logging.getLogger(name) for name in TORCH_LOGGERS]
+    levels = [logger.level for logger in quieted]
+    # torch.export prints a failed attempt's partial graph to sys.stderr itself, besides its loggers
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        try:
+            for torch_logger in quieted:
+                torch_logger.setLevel(logging.CRITICAL)
+            yield
+        finally:
+            for torch_logger, level in zip(quieted, levels, strict=True):
+                torch_logger.setLevel(level)
+
+
+@torch.no_grad()
+def check_program(program: ExportedProgram, network: nn.Module, minimum: int) -> dict[str, Any]:
+    """Runs the program and the network on one non-square input at the smallest size the program takes.
+
+    Raises:
+        RuntimeError: they differ by more than ``CHECK_TOLERANCE`` (the export changed the computation).
+    """
+    generator = torch.Generator().manual_seed(0)
+    sample = torch.rand(1, 3, minimum, minimum + 3, generator=generator)
+    difference = float((program.module()(sample) - network(sample)).abs().max())
+    if not difference <= CHECK_TOLERANCE:
+        raise RuntimeError(f"the exported program differs from the network by {difference:g} on {list(sample.shape)}")
+    return {"input_shape": list(sample.shape), "max_abs_difference": difference}
+
+
+def write_onnx(program: ExportedProgram, path: Path) -> dict[str, Any]:
+    """Writes the program as ONNX where ``onnx`` and ``onnxscript`` are installed; says what happened either way."""
+    missing = [name for name in ONNX_PACKAGES if importlib.util.find_spec(name) is None]
+    if missing:
+        return {"file": None, "reason": f"not written: {' and '.join(missing)} not installed "
+                                        f"(pip install {' '.join(ONNX_PACKAGES)})"}  # fmt: skip
+    try:
+        with _quiet_export():
+            torch.onnx.export(program, f=str(path), dynamo=True, external_data=False, verbose=False)
+    except Exception as error:  # noqa: BLE001 - ONNX is optional: the .pt2 stands without it
+        logger.warning("%s: ONNX not written (%s)", path.name, _first_line(error))
+        return {"file": None, "reason": f"not written: the ONNX exporter failed ({_first_line(error)})"}
+    return {"file": path.name, "reason": None}
+
+
+def export_network(
+    network: nn.Module, genotype: Genotype, weights: dict[str, Any], study: dict[str, Any] | None, paths: ExportPaths
+) -> dict[str, Any]:
+    """Exports ``network`` (the genotype's, on the CPU) to ``paths.program`` (and ``paths.onnx``); returns its record,
+    which the caller writes to ``paths.record``.
+
+    Args:
+        network: The network, its weights loaded.
+        genotype: Its architecture.
+        weights: Where its weights come from (``fresh_weights``, ``checkpoint_weights``).
+        study: The study's numbers for the genotype, or None.
+        paths: Its files (checked beforehand).
+
+    Raises:
+        ExportError: a block cannot be exported with dynamic shapes.
+    """
+    network = network.to("cpu", memory_format=torch.contiguous_format).eval()  # type: ignore[call-overload]
+    program, minimum = export_program(network, genotype)
+    check = check_program(program, network, minimum)
+    torch.export.save(program, paths.program)
+    onnx = write_onnx(program, paths.onnx)
+    cost = counting.network_cost(genotype)
+    lr_height, lr_width = counting.lr_size(cost.hr_size, genotype.scale)
+    return {
+        "genotype": str(genotype),
+        "program": {
+            "file": paths.program.name,
+            "format": "torch.export ExportedProgram (torch.export.save); run: torch.export.load(FILE).module()(x)",
+            "torch": torch.__version__,
+            "input": "RGB float32 in [0, 1], NCHW",
+            "output": f"RGB ×{genotype.scale}, NCHW, not clamped (clamp to [0, 1] before saving an image)",
+            "scale": genotype.scale,
+            "dynamic": {"batch": [1, None], "height": [minimum, SPATIAL_MAX], "width": [minimum, SPATIAL_MAX]},
+            "check": check,
+        },
+        "onnx": onnx,
+        "cost": {"params": cost.params, "macs": cost.macs, "ops": cost.ops, "hr_size": list(cost.hr_size),
+                 "lr_size": [lr_height, lr_width],
+                 "convention": f"MACs: multiply-adds (fvcore) for a {protocol.COST_HR_OUTPUT}; params: learnable"},
+        "weights": weights,
+        "study": study,
+    }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """The networks ``nas export`` wrote, as it prints them."""
+
+    folder: Path
+    records: list[dict[str, Any]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"out": str(self.folder), "networks": self.records}
+
+    def to_text(self) -> str:
+        lines = []
+        for record in self.records:
+            program, cost, weights = record["program"], record["cost"], record["weights"]
+            low, high = program["dynamic"]["height"]
+            made = (
+                f"trained, checkpoint {weights['checkpoint']}"
+                if weights["trained"]
+                else f"freshly initialised ({weights['initial_weights']}, seed {weights['seed']}): train before use"
+            )
+            onnx = record["onnx"]["file"] or record["onnx"]["reason"]
+            lines += [
+                record["genotype"],
+                f"  program  {self.folder / program['file']}  (batch 1+, LR height and width {low} to {high})",
+                f"  onnx     {self.folder / onnx if record['onnx']['file'] else onnx}",
+                f"  cost     {cost['params']:,} params, {cost['macs'] / 1e9:.2f} GMACs ({protocol.COST_HR_OUTPUT})",
+                f"  weights  {made}",
+                *([f"  study    {_study_text(record['study'])}"] if record["study"] else []),
+            ]
+        return "\n".join(lines)
+
+
+def _study_text(study: dict[str, Any]) -> str:
+    """The study's runs of a genotype in one line: how many trainings of each kind, and their PSNRs."""
+    parts = []
+    for kind, runs in study["runs"].items():
+        if runs:
+            psnrs = ", ".join(f"{run['psnr']:.3f}" for run in runs)
+            parts.append(f"{kind} {len(runs)} run{'s' if len(runs) > 1 else ''} ({psnrs} dB)")
+    front = "on the search's front" if study["on_front"] else "not on the search's front"
+    return f"{front}; " + ("; ".join(parts) if parts else "no training of it in the study")
