@@ -156,7 +156,7 @@ def test_one_planted_experiment_in_words() -> None:
     text = "\n".join(result.verdict)
     assert "a2b: effect size differs across depth (F(6, 63)" in text
     numbers = f"{only.estimate_db:+.3f} dB [{only.low_db:+.3f}, {only.high_db:+.3f}]"
-    assert f"a2b at depths 0-1: alone {only.verdict_text} ({numbers})" in text
+    assert f"a2b at depths 0-1: alone {only.verdict_text} ({numbers}; arms differ by +0 params, +0.00 G MACs)" in text
     # Helps at 0-1, but at 0.1 dB noise no other group's interval fits within the margin: not yet depth-selective.
     alone = next(c for c in result.claims if c.kind == "only")
     assert (
