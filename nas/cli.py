@@ -24,7 +24,7 @@ from nas.report.json_values import jsonable
 from nas.search import local_ray
 from nas.search.studies import Kind, StudyFolder
 from nas.sr import data, evaluate, protocol
-from nas.trained import checkpoints
+from nas.trained import checkpoints, parents
 
 logger = logging.getLogger(__name__)
 
@@ -445,10 +445,12 @@ def run_train(args: argparse.Namespace) -> int:
     if args.save is not None:
         check_save_path(args.save)
     resumable = resumable_training(args, arch, search_space, seed, device)
+    parent = parents.network(search_space)
     try:
         network, result = training.train_network(
-            arch, search_space.proxy, search_space.data, seed, device=device, progress_lines=True, resumable=resumable
-        )
+            arch, search_space.proxy, search_space.data, seed, device=device, progress_lines=True, resumable=resumable,
+            parent=parent,
+        )  # fmt: skip
     except training.TrainingFailed as failure:
         print(json_text({"genotype": str(arch), "failed": str(failure)}) if args.json else f"failed: {failure}")
         return 1
@@ -641,8 +643,10 @@ def run_export(args: argparse.Namespace) -> int:
     seed = space.proxy.seeds[0]  # a fresh network starts as a training with the space's first seed does
     records = []
     for arch in chosen:
-        network = trained.network if trained else export.fresh_network(arch, seed)
-        weights = export.checkpoint_weights(args.checkpoint, trained) if trained else export.fresh_weights(seed)
+        parent = None if trained else parents.network(space)
+        network = trained.network if trained else export.fresh_network(arch, seed, parent)
+        init = space.proxy.init
+        weights = export.checkpoint_weights(args.checkpoint, trained) if trained else export.fresh_weights(seed, init)
         study = {"folder": str(folder.root), "on_front": str(arch) in front, "runs": runs[str(arch)]}
         record = export.export_network(network, arch, weights, study, paths[arch])
         paths[arch].record.write_text(json_text(record))

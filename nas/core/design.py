@@ -13,6 +13,13 @@ where a space leaves it out of a depth's choices (an experiment's arms need not 
 
 Arms that are the same genotype are trained once: ``none`` is shared, and for instance ``only`` a group that
 covers every depth is ``uniform``. ``ExperimentDesign.arm`` finds the arm of any role, shared or not.
+
+In a space whose candidates inherit a trained parent (``proxy.init``), the arms are changes of the parent, each
+fine-tuned the same way: the reference (the ``none`` role) is the parent itself; ``only`` g puts X in place of the
+parent's blocks at the depths of g; ``drop`` g removes X where the parent has it at g (``none`` there: A2N's
+attention dropout, with recovery). There is no ``uniform`` arm, and the controls fill the ``only`` arms (the control
+in place of the parent's blocks at g). An arm that equals the parent (X swapped in where the parent has X, or
+removed where it has none) is the reference, and its effect is not reported.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from typing import Any
 
 import blocks
 from nas.core import capacity
-from nas.core.genotypes import from_placement
+from nas.core.genotypes import Genotype, from_placement
 from nas.core.settings import DEFAULT_ALPHA
 from nas.core.spaces import SearchSpace
 from nas.errors import InputError
@@ -31,6 +38,7 @@ from nas.errors import InputError
 ARM_KINDS = ("none", "uniform", "only", "drop")
 CAPACITY, MECHANISM = "capacity", "mechanism"  # the controls an arm can hold instead of the tested block
 CONTROLS = (CAPACITY, MECHANISM)
+PARENT_LABEL = "parent"  # the reference arm of a design of changes to a trained parent
 MAX_SEEDS = 100_000  # the most seeds a design is sized for: beyond it, "more than" is the answer
 
 
@@ -123,6 +131,7 @@ class ExperimentDesign:
         mechanism: Whether tested blocks get their mechanism control (those with a single gate).
         matches: Per block with a capacity control, how it matches (``CapacityMatch.text``).
         gaps: The controls asked for that a block could not get, with the reason.
+        parent: The genotype id of the trained parent the arms change (``proxy.init``); None: from scratch.
     """
 
     blocks: tuple[str, ...]
@@ -135,6 +144,13 @@ class ExperimentDesign:
     mechanism: bool = False
     matches: tuple[tuple[str, str], ...] = ()
     gaps: tuple[ControlGap, ...] = ()
+    parent: str | None = None
+
+    def kinds(self, control: str | None) -> tuple[str, ...]:
+        """The arm kinds whose effects a block (``control`` None) or one of its controls has."""
+        if self.parent is None:
+            return ("uniform", "only", "drop")
+        return ("only", "drop") if control is None else ("only",)
 
     def arm(self, block: str, kind: str, group: int | None = None, control: str | None = None) -> Arm:
         """The arm filling a role; ``kind="none"`` is the shared ``none`` arm whatever the block."""
@@ -146,7 +162,7 @@ class ExperimentDesign:
 
     def controls_of(self, block: str) -> tuple[str, ...]:
         """The controls (CAPACITY, MECHANISM) that ``block`` has arms of."""
-        return tuple(c for c in CONTROLS if any(a.fills(Role(block, "uniform", None, c)) for a in self.arms))
+        return tuple(c for c in CONTROLS if any(a.role.block == block and a.role.control == c for a in self.arms))
 
     def group_label(self, group: int) -> str:
         return group_text(self.groups[group])
@@ -169,8 +185,10 @@ def make_design(
     control: str | None = capacity.CONTROL_BLOCK,
     alpha: float = DEFAULT_ALPHA,
     mechanism: bool = True,
+    parent: Genotype | None = None,
 ) -> ExperimentDesign:
-    """An ``ExperimentDesign`` for ``space`` with its arms built by ``design_arms``.
+    """An ``ExperimentDesign`` for ``space`` with its arms built by ``design_arms`` (as changes of ``parent``, the
+    network of the space's ``proxy.init``, where it has one).
 
     Raises:
         ExperimentError: fewer than two distinct seeds, a margin that is not positive, an alpha outside
@@ -184,14 +202,18 @@ def make_design(
     if not 0 < alpha < 1:
         raise ExperimentError(f"alpha {alpha!r}: give an error rate between 0 and 1, such as 0.05")
     groups = tuple(tuple(int(d) for d in group) for group in groups)
-    arms, matches, gaps = design_arms(space, tuple(tested), groups, control, mechanism)
+    if (parent is None) != (space.proxy.init is None):
+        raise ValueError("a design is built from the parent genotype exactly when the space names proxy.init")
+    arms, matches, gaps = design_arms(space, tuple(tested), groups, control, mechanism, parent)
     return ExperimentDesign(
-        tuple(tested), groups, seeds, float(margin_db), control, arms, float(alpha), mechanism, matches, gaps
-    )
+        tuple(tested), groups, seeds, float(margin_db), control, arms, float(alpha), mechanism, matches, gaps,
+        None if parent is None else str(parent),
+    )  # fmt: skip
 
 
-def space_design(space: SearchSpace) -> ExperimentDesign | None:
-    """The design of ``space``'s ``experiment:`` section, at its alpha per look; None without a section."""
+def space_design(space: SearchSpace, parent: Genotype | None = None) -> ExperimentDesign | None:
+    """The design of ``space``'s ``experiment:`` section, at its alpha per look; None without a section. A space
+    with ``proxy.init`` needs its ``parent`` genotype (``nas.trained.parents.genotype_of``)."""
     settings = space.experiment
     if settings is None:
         return None
@@ -204,6 +226,7 @@ def space_design(space: SearchSpace) -> ExperimentDesign | None:
         settings.control,
         settings.alpha,
         settings.mechanism,
+        parent,
     )
 
 
@@ -213,6 +236,7 @@ def design_arms(
     groups: tuple[tuple[int, ...], ...],
     control: str | None,
     mechanism: bool = True,
+    parent: Genotype | None = None,
 ) -> tuple[tuple[Arm, ...], tuple[tuple[str, str], ...], tuple[ControlGap, ...]]:
     """The distinct arms of the design (``none``, then per tested block its arms and its controls' arms), how
     each capacity control matches, and the controls that could not be built.
@@ -229,12 +253,13 @@ def design_arms(
     """
     _check_blocks(space, tested, control)
     _check_groups(space, tested, groups)
-    reference = _genotype(space, [blocks.NO_ATTENTION] * space.depth)
+    base = [blocks.NO_ATTENTION] * space.depth if parent is None else list(parent.blocks)
+    reference = _genotype(space, base) if parent is None else str(parent)
     roles: list[tuple[Role, str]] = [(Role(blocks.NO_ATTENTION, "none"), reference)]
     matches: list[tuple[str, str]] = []
     gaps: list[ControlGap] = []
     for block in tested:
-        placements = _placements(space, block, groups)
+        placements = _placements(space, block, groups) if parent is None else _changes(space, base, block, groups)
         roles += [(role, _genotype(space, placement)) for role, placement in placements]
         controls: list[tuple[str, str, SearchSpace]] = []
         if control is not None:
@@ -253,11 +278,19 @@ def design_arms(
             else:
                 controls.append((MECHANISM, fixed, _with_options(space, fixed, space.options_for(block))))
         for kind, name, controlled in controls:
+            if parent is None:
+                swapped = [(role, _swap(placement, block, name)) for role, placement in placements]
+            else:  # the control in place of the parent's blocks at g, as X is in the ``only`` arms
+                swapped = [(role, placement) for role, placement in _changes(space, base, name, groups, block)]
+                swapped = [(role, placement) for role, placement in swapped if role.kind == "only"]
             roles += [
-                (dataclasses.replace(role, control=kind), _genotype(controlled, _swap(placement, block, name)))
-                for role, placement in placements
+                (dataclasses.replace(role, control=kind), _genotype(controlled, placement))
+                for role, placement in swapped
             ]
-    return _deduplicated(roles, groups, control), tuple(matches), tuple(gaps)
+    arms = _deduplicated(roles, groups, control)
+    if parent is not None:  # the reference arm is the parent itself, not a network without attention
+        arms = (dataclasses.replace(arms[0], label=PARENT_LABEL), *arms[1:])
+    return arms, tuple(matches), tuple(gaps)
 
 
 def _check_blocks(space: SearchSpace, tested: tuple[str, ...], control: str | None) -> None:
@@ -309,6 +342,27 @@ def _placements(space: SearchSpace, block: str, groups: tuple[tuple[int, ...], .
     result += [
         (Role(block, "drop", g), _placement(space, block, every - set(depths))) for g, depths in enumerate(groups)
     ]
+    return result
+
+
+def _changes(
+    space: SearchSpace,
+    parent: list[str],
+    block: str,
+    groups: tuple[tuple[int, ...], ...],
+    role_block: str | None = None,
+) -> list[tuple[Role, list[str]]]:
+    """A parent's changes, for ``role_block`` (default ``block``): ``only`` g puts ``block`` in place of the
+    parent's blocks at g (where the depth offers the tested block), ``drop`` g puts ``none`` where the parent has
+    ``block`` at g."""
+    tested = role_block or block
+    result = []
+    for g, depths in enumerate(groups):
+        swapped = [block if d in depths and tested in space.choices_at(d) else b for d, b in enumerate(parent)]
+        result.append((Role(tested, "only", g), swapped))
+    for g, depths in enumerate(groups):
+        removed = [blocks.NO_ATTENTION if d in depths and b == block else b for d, b in enumerate(parent)]
+        result.append((Role(tested, "drop", g), removed))
     return result
 
 

@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import TypeVar
 
 import torch
 from torch import nn
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 # Names the scheme in every training's identity (evaluation keys, records, checkpoints): results made under
 # another scheme are never reused or paired with these.
@@ -39,7 +42,7 @@ def module_seed(seed: int, path: str, module: nn.Module) -> int:
     return int.from_bytes(hashlib.blake2b(identity, digest_size=8).digest(), "big") >> 1
 
 
-def initialise(network: nn.Module, seed: int) -> nn.Module:
+def initialise(network: ModuleT, seed: int) -> ModuleT:
     """Re-draws every initial weight of ``network`` from (``seed``, module path); returns the network.
 
     The network must be on the CPU (initial weights are drawn there, so they are the same on every device). Torch's

@@ -7,7 +7,7 @@ needs only a new field.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from nas.sr.protocol import BUILTIN
@@ -29,6 +29,23 @@ def one_of(default: str, allowed: tuple[str, ...]) -> Any:
 
 
 @dataclass(frozen=True)
+class ParentWeights:
+    """Trained weights every candidate of a space starts from (``proxy.init``; ``nas.core.inheritance``).
+
+    Either released weights of a named architecture (``arch``: ``a2n``) or a harness checkpoint (``arch`` None,
+    ``nas train --save``). The file's content hash, not its path, is part of every training's identity.
+    """
+
+    path: str  # absolute (a relative one in a space file is read from the file's folder)
+    sha256: str
+    arch: str | None = None
+
+    def identity(self) -> dict[str, Any]:
+        """What makes two parents the same: the file's bytes and how they are read."""
+        return {"sha256": self.sha256, "arch": self.arch}
+
+
+@dataclass(frozen=True)
 class ProxyBudget:
     """How each proxy model is trained."""
 
@@ -40,6 +57,15 @@ class ProxyBudget:
     seeds: tuple[int, ...] = field(
         default=(0,), metadata={"range": (0, MAX_SEED, False), "sequence": True, "per_study": True}
     )
+    # Trained weights to start from instead of fresh ones (fine-tuning with weight inheritance); None: from scratch.
+    init: ParentWeights | None = field(default=None, metadata={"parent": True})
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that say how one training runs (not a study's seed list), as JSON values; the parent by its
+        content (and left out when there is none, so from-scratch identities stay as they were)."""
+        fields_ = {spec.name: getattr(self, spec.name) for spec in fields(self) if not spec.metadata.get("per_study")}
+        parent = fields_.pop("init")
+        return fields_ if parent is None else {**fields_, "init": parent.identity()}
 
 
 @dataclass(frozen=True)

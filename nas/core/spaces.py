@@ -26,17 +26,20 @@ from nas.core.settings import (
     MAX_SEED,
     DataSources,
     ExperimentSettings,
+    ParentWeights,
     ProxyBudget,
     Resources,
     SearchSettings,
 )
 from nas.errors import InputError
 from nas.sr.protocol import BUILTIN
+from nas.sr.weight_files import file_sha256
 
 MAX_FILE_BYTES = 1_000_000
 # Lists and mappings inside one another: a space needs 4 (experiment.groups: a list of lists in a mapping); PyYAML
 # composes each level by recursion, and a few hundred "[" exhaust Python's stack.
 MAX_NESTING = 20
+PARENT_ARCHES = ("a2n",)  # released weights a space's proxy.init may name, by architecture
 MAX_DEPTH = 64  # block slots of a network (a space's depth, a genotype id's block count)
 EXPERIMENT_KEYS = tuple(ExperimentSettings.__dataclass_fields__)
 DEFAULT_EXPERIMENT_SEEDS = 4  # fresh seeds from FIRST_EXPERIMENT_SEED up, skipping the search's proxy seeds
@@ -254,6 +257,26 @@ def _data_source(check: _Checker, value: Any, path: str, base_dir: Path) -> str:
     if not folder.is_dir():
         raise check.fail(path, value, f"folder {folder} does not exist; use {BUILTIN!r} or an existing folder")
     return str(folder.resolve())
+
+
+def _parent(check: _Checker, value: Any, path: str, base_dir: Path) -> ParentWeights:
+    """``proxy.init``: ``{weights: FILE, arch: a2n}`` (released weights) or ``{checkpoint: FILE}`` (a harness
+    checkpoint), the file read from the space file's folder when relative and named by its content hash. Whether
+    the weights fit their architecture and the space is checked where they are loaded (``nas.trained.parents``)."""
+    if not isinstance(value, dict) or set(value) not in ({"weights", "arch"}, {"checkpoint"}):
+        raise check.fail(path, value, f"expected {{weights: FILE, arch: {PARENT_ARCHES[0]}}} or {{checkpoint: FILE}}")
+    key = "checkpoint" if "checkpoint" in value else "weights"
+    arch = None
+    if key == "weights":
+        arch = check.choice(value["arch"], f"{path}.arch", PARENT_ARCHES)
+    name = value[key]
+    if not isinstance(name, str) or not name:
+        raise check.fail(f"{path}.{key}", name, "expected the path of a weights file")
+    file = Path(name).expanduser()
+    file = (file if file.is_absolute() else base_dir / file).resolve()
+    if not file.is_file():
+        raise check.fail(f"{path}.{key}", name, f"file {file} does not exist; the harness never downloads weights")
+    return ParentWeights(str(file), file_sha256(file), arch)
 
 
 def _import_plugin(check: _Checker, value: Any, path: str, base_dir: Path) -> str:
@@ -479,6 +502,8 @@ def _setting(check: _Checker, value: Any, path: str, spec: Field, base_dir: Path
         return check.choice(value, path, spec.metadata["choices"])
     if spec.metadata.get("source"):
         return _data_source(check, value, path, base_dir)
+    if spec.metadata.get("parent"):
+        return _parent(check, value, path, base_dir)
     low, high, low_open = spec.metadata["range"]
     if spec.metadata.get("sequence"):
         if not isinstance(value, list) or not value:
@@ -505,13 +530,20 @@ def from_json(document: dict[str, Any]) -> SearchSpace:
         **document,
         "choices": tuple(document["choices"]),
         "overrides": {int(depth): tuple(choices) for depth, choices in document["overrides"].items()},
-        "proxy": ProxyBudget(**{**document["proxy"], "seeds": tuple(document["proxy"]["seeds"])}),
+        "proxy": _proxy_from_json(document["proxy"]),
         "data": DataSources(**document["data"]),
         "objectives": tuple(document["objectives"]),
         "search": SearchSettings(**document["search"]),
         "resources": Resources(**document["resources"]),
         "plugins": tuple(document["plugins"]),
         "experiment": _experiment_from_json(document.get("experiment")),
+    })  # fmt: skip
+
+
+def _proxy_from_json(document: dict[str, Any]) -> ProxyBudget:
+    parent = document.get("init")
+    return ProxyBudget(**{
+        **document, "seeds": tuple(document["seeds"]), "init": ParentWeights(**parent) if parent else None
     })  # fmt: skip
 
 

@@ -31,7 +31,7 @@ import re
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import Field, asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nas import devices
-from nas.core import initial_weights, networks
+from nas.core import inheritance, initial_weights, networks
 from nas.core.genotypes import Genotype
 from nas.core.settings import DataSources, ProxyBudget
 from nas.errors import InputError
@@ -74,6 +74,8 @@ class TrainResult:
     device: str
     precision: str  # "bf16-autocast" or "fp32"
     initial_weights: str  # how the initial weights were drawn: ``initial_weights.SCHEME``, or "given" by the caller
+    inherited_share: float | None = None  # the share of parameters copied from a parent (None: no parent)
+    fresh_modules: tuple[str, ...] | None = None  # the modules a parent did not give their weights
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -263,16 +265,11 @@ def identity(
         "genotype": str(genotype),
         "seed": seed,
         "initial_weights": scheme,
-        "budget": {spec.name: getattr(budget, spec.name) for spec in fields(budget) if not _per_study(spec)},
+        "budget": budget.identity(),
         "data": asdict(sources),
         "device": torch.device(device).type,
         "precision": precision(device),
     }
-
-
-def _per_study(spec: Field) -> bool:
-    """Whether a budget field says which seeds a study runs, not how one training runs (``settings.ProxyBudget``)."""
-    return bool(spec.metadata.get("per_study"))
 
 
 def _differences(written: Any, expected: Any, key: str = "") -> list[str]:
@@ -358,14 +355,26 @@ def _write_state(path: Path, step: ProxyStep, training: dict[str, Any], started:
 
 
 def build_network(genotype: Genotype, seed: int, device: str) -> nn.Module:
-    """The genotype's network with initial weights from (``seed``, module path), on ``device`` in channels_last.
+    """The genotype's network with initial weights from (``seed``, module path), on ``device`` in channels_last."""
+    return _for_training(_seeded(genotype, seed), device)
 
-    The construction is seeded too (leaving torch's CPU generator as it was), so a weight no ``reset_parameters``
-    draws still follows the seed."""
+
+def _seeded(genotype: Genotype, seed: int, input_range: float = 1.0) -> networks.SRNetwork:
+    """The genotype's network on the CPU with initial weights from (``seed``, module path). The construction is seeded
+    too (leaving torch's CPU generator as it was), so a weight no ``reset_parameters`` draws still follows the seed."""
     with torch.random.fork_rng(devices=[]):
         torch.default_generator.manual_seed(seed)
-        network = initial_weights.initialise(networks.build(genotype), seed)
-    return _for_training(network, device)
+        return initial_weights.initialise(networks.build(genotype, input_range=input_range), seed)
+
+
+def inherited_network(
+    genotype: Genotype, seed: int, device: str, parent: networks.SRNetwork
+) -> tuple[nn.Module, inheritance.Inheritance]:
+    """The genotype's network with every weight ``parent`` has at the same module path, class and shapes, and the
+    rest from (``seed``, module path) (``nas.core.inheritance``), in the parent's input range; on ``device``."""
+    child = _seeded(genotype, seed, parent.input_range)
+    inherited = inheritance.inherit(child, parent)
+    return _for_training(child, device), inherited
 
 
 def _validated(
@@ -432,6 +441,7 @@ def train_network(
     progress_lines: bool = False,
     network: nn.Module | None = None,
     resumable: Resumable | None = None,
+    parent: networks.SRNetwork | None = None,
 ) -> tuple[nn.Module, TrainResult]:
     """Trains ``genotype`` on the training images of ``sources`` with ``budget``, then evaluates it.
 
@@ -450,6 +460,8 @@ def train_network(
             the patch stream alone); None builds it with ``build_network``.
         resumable: Where and how often to write a resumable state, and the state to continue from (then the
             untrained PSNR is the one it recorded).
+        parent: The trained network of the budget's ``init`` (``nas.trained.parents``), to inherit the weights
+            that fit from (``inherited_network``); None: fresh weights.
 
     Returns:
         The trained network (on ``device``, in eval mode) and its result.
@@ -463,11 +475,16 @@ def train_network(
     on_cuda = device.startswith("cuda")
     if threads is not None and not on_cuda:
         torch.set_num_threads(threads)
+    if network is None and (parent is None) != (budget.init is None):
+        raise ValueError("a budget with init trains from its parent network, and only such a budget does")
     scheme = "given" if network is not None else initial_weights.SCHEME
-    if network is None:
-        network = build_network(genotype, seed, device)
-    else:
+    inherited = None
+    if network is not None:
         network = _for_training(network, device)
+    elif parent is not None:
+        network, inherited = inherited_network(genotype, seed, device, parent)
+    else:
+        network = build_network(genotype, seed, device)
     val_pairs = data.source_pairs(sources.val, "val", genotype.scale)
     evaluate.check_measurable(val_pairs, genotype.scale)
     state = resumable.state if resumable is not None else None
@@ -504,4 +521,6 @@ def train_network(
         device=device,
         precision=precision(device),
         initial_weights=scheme,
+        inherited_share=None if inherited is None else inherited.share,
+        fresh_modules=None if inherited is None else inherited.fresh_modules,
     )

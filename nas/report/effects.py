@@ -57,6 +57,7 @@ from nas.core.design import (
     CAPACITY,
     MAX_SEEDS,
     MECHANISM,
+    PARENT_LABEL,
     ControlGap,
     ExperimentDesign,
     control_name,
@@ -77,6 +78,8 @@ FAMILIES = ("attention", "control", "attention - control", "mechanism", "attenti
 BEYOND_PHRASES = {CAPACITY: "capacity (the same added parameters)", MECHANISM: "a constant gate (the same block)"}
 VERDICTS = (verdicts.HELPS, verdicts.HURTS, verdicts.NO_EFFECT, verdicts.INCONCLUSIVE)
 ARM_KIND_PHRASES = {"only": "alone", "drop": "on top of the rest"}  # what a group effect of each arm kind measures
+# The same in a design of changes to a trained parent (``ExperimentDesign.parent``), each fine-tuned.
+PARENT_KIND_PHRASES = {"only": "in place of the parent's blocks", "drop": "on top of the rest of the parent"}
 POWER = 0.8
 MIN_SEEDS = 2
 MAX_EFFECT_SIZE = 1024.0  # in noise standard deviations
@@ -207,6 +210,7 @@ class ExperimentResult:
     margin_db: float
     alpha: float
     control: str | None
+    parent: str | None  # the trained parent every arm changes (proxy.init); None: from scratch
     mechanism: bool
     control_matches: tuple[tuple[str, str], ...]  # per block with a capacity control, how it matches
     control_gaps: tuple[ControlGap, ...]  # the controls a block could not get, and why
@@ -379,6 +383,7 @@ def analyse(
         margin_db=design.margin_db,
         alpha=design.alpha,
         control=design.control,
+        parent=design.parent,
         mechanism=design.mechanism,
         control_matches=design.matches,
         control_gaps=design.gaps,
@@ -473,44 +478,64 @@ def _contrasts(design: ExperimentDesign) -> list[_Planned]:
     """Every reported effect: per block and arm kind/group, attention, then per control of the block its own
     effect and attention minus it."""
     planned = []
-    keys = [("uniform", None)] + [(k, g) for k in ("only", "drop") for g in range(len(design.groups))]
     for block in design.blocks:
-        for kind, group in keys:
+        for kind, group in _keys(design, None):
             attention = _Contrast(*_effect_arms(design, block, kind, group, None))
             label = _effect_label(design, block, kind, group, None)
             planned.append(_Planned(block, "attention", kind, group, label, attention))
             for control in design.controls_of(block):
+                if (kind, group) not in _keys(design, control):
+                    continue
                 family = CONTROL_FAMILIES[control]
                 own = _Contrast(*_effect_arms(design, block, kind, group, control))
                 own_label = _effect_label(design, block, kind, group, control)
                 planned.append(_Planned(block, family, kind, group, own_label, own))
-                difference = _Contrast(attention.plus + own.minus, attention.minus + own.plus)
+                difference = _net(_Contrast(attention.plus + own.minus, attention.minus + own.plus))
                 planned.append(
-                    _Planned(block, f"attention - {family}", kind, group, f"({label}) - ({own_label})", difference)
+                    _Planned(block, f"attention - {family}", kind, group, _label(design, difference), difference)
                 )
-    return planned
+    # An arm compared with itself (a change that leaves the parent as it was) is no effect to report.
+    return [p for p in planned if sorted(p.contrast.plus) != sorted(p.contrast.minus)]
+
+
+def _net(contrast: _Contrast) -> _Contrast:
+    """The contrast with each arm that is both added and subtracted taken out (the shared reference)."""
+    plus, minus = list(contrast.plus), list(contrast.minus)
+    for arm in contrast.plus:
+        if arm in minus:
+            plus.remove(arm)
+            minus.remove(arm)
+    return _Contrast(tuple(plus), tuple(minus))
+
+
+def _label(design: ExperimentDesign, contrast: _Contrast) -> str:
+    """``a2b only 0-1 - conv(a2b) only 0-1``: the arms added, then the arms subtracted."""
+    return " - ".join(" + ".join(design.arms[arm].label for arm in side) for side in (contrast.plus, contrast.minus))
+
+
+def _keys(design: ExperimentDesign, control: str | None) -> list[tuple[str, int | None]]:
+    """The (arm kind, group) of every effect of a block (``control`` None) or of one of its controls."""
+    kinds = design.kinds(control)
+    keys: list[tuple[str, int | None]] = [("uniform", None)] if "uniform" in kinds else []
+    return keys + [(k, g) for k in ("only", "drop") if k in kinds for g in range(len(design.groups))]
 
 
 def _effect_arms(
     design: ExperimentDesign, block: str, kind: str, group: int | None, control: str | None
 ) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """(plus, minus) arms: only g - none, uniform - drop g, uniform - none."""
+    """(plus, minus) arms: only g - none, uniform - drop g, uniform - none; with a parent (the ``none`` role),
+    drop g is parent - drop g."""
     high: tuple[str, int | None]
     low: tuple[str, int | None]
     if kind == "drop":
-        high, low = ("uniform", None), ("drop", group)
+        high, low = ("none" if design.parent else "uniform", None), ("drop", group)
     else:
         high, low = (kind, group), ("none", None)
     return (_arm_index(design, block, *high, control),), (_arm_index(design, block, *low, control),)
 
 
 def _effect_label(design: ExperimentDesign, block: str, kind: str, group: int | None, control: str | None) -> str:
-    def name(k: str, g: int | None) -> str:
-        return design.arms[_arm_index(design, block, k, g, control)].label if k != "none" else "none"
-
-    if kind == "drop":
-        return f"{name('uniform', None)} - {name('drop', group)}"
-    return f"{name(kind, group)} - none"
+    return _label(design, _Contrast(*_effect_arms(design, block, kind, group, control)))
 
 
 def _vector(contrast: _Contrast, coefficient: dict[str, int]) -> np.ndarray:
@@ -616,6 +641,8 @@ def _claims(scored: tuple[DesignedEffect, ...], design: ExperimentDesign) -> tup
     for block in design.blocks:
         for kind in ARM_KIND_PHRASES:
             effects = [e for e in scored if (e.block, e.family, e.kind) == (block, "attention", kind)]
+            if not effects:  # every such arm is the parent itself: nothing was changed
+                continue
             group_verdicts = [verdicts.Verdict(e.verdict, e.size) for e in effects]
             texts = tuple(v.text() for v in group_verdicts)
             claims.append(BlockClaim(block, kind, verdicts.claim(group_verdicts), texts))
@@ -626,11 +653,14 @@ def _beyond(scored: tuple[DesignedEffect, ...], design: ExperimentDesign) -> tup
     """Per block, control, arm kind and group: whether attention helps beyond the control (both effects help)."""
     by_key = {(e.block, e.family, e.kind, e.group): e for e in scored}
     found = []
-    for (block, family, kind, group), effect in by_key.items():
-        if family != "attention":
+    for (block, family, kind, group), over in by_key.items():
+        control = next((c for c, f in CONTROL_FAMILIES.items() if family == f"attention - {f}"), None)
+        if control is None:
             continue
-        for control in design.controls_of(block):
-            over = by_key[block, f"attention - {CONTROL_FAMILIES[control]}", kind, group]
+        # Where the parent already has the block at g, swapping it in changes nothing: what it adds there is the
+        # parent minus the parent without it (the ``drop`` effect).
+        effect = by_key.get((block, "attention", kind, group)) or by_key.get((block, "attention", "drop", group))
+        if effect is not None:
             shown = verdicts.beyond(_verdict(effect), _verdict(over))
             text = verdicts.beyond_text(shown, BEYOND_PHRASES[control])
             found.append(BeyondControl(block, kind, group, control, shown, text))
@@ -669,7 +699,7 @@ def _group_restrictions(
 ) -> list[np.ndarray]:
     """Rows stating that each arm kind's effect at every group equals its effect at group 0."""
     rows = []
-    for kind in ("only", "drop"):
+    for kind in (k for k in ("only", "drop") if k in design.kinds(control)):
         first = _Contrast(*_effect_arms(design, block, kind, 0, control))
         for group in range(1, len(design.groups)):
             other = _Contrast(*_effect_arms(design, block, kind, group, control))
@@ -682,16 +712,23 @@ def _depth_tests(fit: RegressionResults, coefficient: dict[str, int], design: Ex
     if len(design.groups) < 2:
         return ()
     tests, everything = [], []
+    named = []
     for block in design.blocks:
         rows = _group_restrictions(design, coefficient, block, None)
         everything += rows
-        tests.append(_f_test(fit, block, _independent(rows), design.alpha))
-        for control in design.controls_of(block):
-            rows = _group_restrictions(design, coefficient, block, control)
-            name = control_name(block, control, design.control)
-            tests.append(_f_test(fit, name, _independent(rows), design.alpha))
+        named.append((block, rows))
+        named += [
+            (control_name(block, control, design.control), _group_restrictions(design, coefficient, block, control))
+            for control in design.controls_of(block)
+        ]
     if len(design.blocks) > 1:
-        tests.append(_f_test(fit, "all tested blocks", _independent(everything), design.alpha))
+        named.append(("all tested blocks", everything))
+    for name, rows in named:
+        independent = _independent(rows)
+        if len(independent):  # a block whose effects are all the parent's own (nothing changed) has none to test
+            tests.append(_f_test(fit, name, independent, design.alpha))
+    if not tests:
+        return ()
     p_holm = multipletests([t.p_value for t in tests], alpha=design.alpha, method="holm")[1]
     return tuple(
         dataclasses.replace(t, p_holm=float(p), rejects=bool(p < design.alpha))
@@ -757,6 +794,12 @@ def _design_line(result: ExperimentResult) -> str:
         else "no capacity control"
     )
     mechanism = "; mechanism control: each block with its gate a learned constant" if result.mechanism else ""
+    parent = (
+        f"; every arm a change of the trained parent {result.parent} (proxy.init), fine-tuned the same way, the "
+        "parent itself the reference"
+        if result.parent
+        else ""
+    )
     gaps = "".join(f"; no {gap.control} control for {gap.block}: {gap.reason}" for gap in result.control_gaps)
     groups = ", ".join(group_text(g) for g in result.groups)
     losses = [f"{arm.label} {arm.lost}" for arm in result.arms if arm.lost]
@@ -764,7 +807,7 @@ def _design_line(result: ExperimentResult) -> str:
     return (
         f"Design: {len(result.arms)} arms x {len(result.seeds)} seeds, paired by seed ({result.runs_used} runs "
         f"used, {result.runs_ignored} ignored{lost}); blocks {', '.join(result.blocks)}; depth groups {groups}; "
-        f"{control}{mechanism}{gaps}."
+        f"{control}{mechanism}{gaps}{parent}."
     )
 
 
@@ -853,19 +896,19 @@ def _depth_text(name: str, test: FTest) -> str:
 def _block_lines(result: ExperimentResult, block: str, depth: dict[str, FTest]) -> list[str]:
     """Per block: the uniform effect, the claim per arm kind, the depth test, then per group every verdict."""
     effects = [e for e in result.effects if e.block == block]
+    kinds = PARENT_KIND_PHRASES if result.parent else ARM_KIND_PHRASES
     phrases = {
-        **{("attention", kind): phrase for kind, phrase in ARM_KIND_PHRASES.items()},
-        **{("control", kind): f"control {phrase}" for kind, phrase in ARM_KIND_PHRASES.items()},
-        **{("attention - control", kind): f"beyond capacity {phrase}" for kind, phrase in ARM_KIND_PHRASES.items()},
-        **{("mechanism", kind): f"constant gate {phrase}" for kind, phrase in ARM_KIND_PHRASES.items()},
-        **{("attention - mechanism", kind): f"beyond a constant gate {phrase}" for kind, phrase in
-           ARM_KIND_PHRASES.items()},
-    }  # fmt: skip
+        **{("attention", kind): phrase for kind, phrase in kinds.items()},
+        **{("control", kind): f"control {phrase}" for kind, phrase in kinds.items()},
+        **{("attention - control", kind): f"beyond capacity {phrase}" for kind, phrase in kinds.items()},
+        **{("mechanism", kind): f"constant gate {phrase}" for kind, phrase in kinds.items()},
+        **{("attention - mechanism", kind): f"beyond a constant gate {phrase}" for kind, phrase in kinds.items()},
+    }
     lines = []
     for e in (e for e in effects if e.kind == "uniform"):
         lines.append(f"{block} ({e.family}) at every depth: {_verdict_text(e)}.")
     for claim in (c for c in result.claims if c.block == block):
-        lines.append(f"{block} {ARM_KIND_PHRASES[claim.kind]} at each depth group: **{claim.claim}** "
+        lines.append(f"{block} {kinds[claim.kind]} at each depth group: **{claim.claim}** "
                      f"({', '.join(claim.groups)}).")  # fmt: skip
     if block in depth:
         lines.append(_depth_text(block, depth[block]))
@@ -875,7 +918,8 @@ def _block_lines(result: ExperimentResult, block: str, depth: dict[str, FTest]) 
     shown = [b for b in result.beyond if b.block == block and b.shown]
     for found in shown:
         where = "at every depth" if found.group is None else (
-            f"{ARM_KIND_PHRASES[found.kind]} at depths {group_text(result.groups[found.group])}"
+            f"{kinds[found.kind]} at depths {group_text(result.groups[found.group])}"
         )  # fmt: skip
-        lines.append(f"{block} {where}: {found.text} (attention - none and attention - control both help).")
+        reference = PARENT_LABEL if result.parent else "none"
+        lines.append(f"{block} {where}: {found.text} (attention - {reference} and attention - control both help).")
     return lines

@@ -16,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from nas.core import counting
-from nas.core.design import ExperimentDesign, PlannedPower, space_design
+from nas.core.design import ExperimentDesign, PlannedPower
 from nas.core.genotypes import Genotype
 from nas.report import analysis, figures
 from nas.report.effects import (
@@ -32,6 +32,7 @@ from nas.report.effects import (
 from nas.search import records, studies
 from nas.search.records import Outcome
 from nas.search.studies import StudyFolder
+from nas.trained import parents
 
 # The noise --plan assumes when the study has measured none (stated as such): a run's noise beyond its seed, with
 # no intra-seed correlation assumed. Paired differences under common random numbers measured 0.013-0.055 dB on
@@ -41,7 +42,7 @@ ASSUMED_NOISE_DB = 0.1
 
 def design_of(folder: StudyFolder) -> ExperimentDesign | None:
     """The design of the folder's pinned space, or None when its space has no experiment section."""
-    return space_design(folder.space())
+    return parents.design_of(folder.space())
 
 
 def runs_frame(folder: StudyFolder) -> pd.DataFrame:

@@ -25,6 +25,7 @@ from nas.search.designed import DesignedResult, DesignedRun
 from nas.search.records import record_of
 from nas.search.studies import Kind, StudyError, StudyFolder
 from nas.search.worker import Trainer
+from nas.trained import parents
 
 FRONT_ARM = "front"
 
@@ -158,6 +159,7 @@ def confirm(
             confirmed at another budget scale.
     """
     space = folder.space()
+    parents.network(space)  # a parent that cannot be used stops the confirmation before it plans
     return designed.train_designed(
         folder, Kind.CONFIRMATION, lambda: plan(folder, space, seeds, top, budget_scale), address, trainer, stream
     )

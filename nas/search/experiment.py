@@ -22,7 +22,7 @@ import torch
 
 from nas import devices
 from nas.core import counting, networks, spaces, training
-from nas.core.design import Arm, ExperimentDesign, ExperimentError, PlannedPower, seeds_text, space_design
+from nas.core.design import Arm, ExperimentDesign, ExperimentError, PlannedPower, seeds_text
 from nas.core.genotypes import Genotype
 from nas.core.objectives import of_constraint
 from nas.core.spaces import SearchSpace, SpaceError
@@ -32,6 +32,7 @@ from nas.search.records import Outcome, TrialRecord, record_of
 from nas.search.run import RunSettings
 from nas.search.studies import Kind, StudyError, StudyFolder
 from nas.search.worker import Trainer
+from nas.trained import parents
 
 TIMED_ITERATIONS = 10  # iterations timed (after WARMUP_ITERATIONS) when the study has no recorded training time
 WARMUP_ITERATIONS = 5  # the first iterations pay for allocation and kernel selection
@@ -67,7 +68,7 @@ def _given(space_path: Path) -> SearchSpace:
             "search_spaces/README.md) to say which arms to train"
         )
     try:
-        space_design(given)
+        parents.design_of(given)  # a parent that cannot be used stops before anything is planned or written
     except ExperimentError as error:  # the section's values each passed, but not together
         raise SpaceError(f"{space_path}: experiment: {error}") from None
     return given
@@ -88,7 +89,7 @@ def blocked_arms(space: SearchSpace, design: ExperimentDesign) -> list[tuple[Arm
 
 
 def _check_runnable(space_path: Path, space: SearchSpace) -> None:
-    design = space_design(space)
+    design = parents.design_of(space)
     assert design is not None  # ``_given`` checked the section
     blocked = blocked_arms(space, design)
     if blocked:
@@ -101,7 +102,7 @@ def _check_runnable(space_path: Path, space: SearchSpace) -> None:
 
 
 def _with_runs(folder: StudyFolder, space: SearchSpace) -> ExperimentRuns:
-    design = space_design(space)
+    design = parents.design_of(space)
     if design is None:  # the given file has one (``_given``), and the pinned space is that file's
         raise StudyError(
             f"{folder.pinned_space}: the study's pinned space has no experiment: section; pass another --results "

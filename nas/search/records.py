@@ -73,6 +73,8 @@ class TrialRecord:
     device: str | None = None
     precision: str | None = None
     initial_weights: str | None = None  # how the training drew its initial weights (``nas.core.initial_weights``)
+    inherited_share: float | None = None  # the share of parameters inherited from the space's parent (proxy.init)
+    fresh_modules: tuple[str, ...] | None = None  # the modules the parent did not give their weights
     node: str | None = None
 
     def to_user_attrs(self) -> dict[str, Any]:
@@ -92,6 +94,8 @@ class TrialRecord:
         values = {k: v for k, v in attrs.items() if k in known}
         if "outcome" in values:
             values["outcome"] = Outcome(values["outcome"])
+        if values.get("fresh_modules") is not None:  # a JSON list in Optuna's attributes
+            values["fresh_modules"] = tuple(values["fresh_modules"])
         return cls(**values)
 
     def to_report(self) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from nas.search.searcher import StudySearcher, directions, grid_params
 from nas.search.store import EvaluationStore
 from nas.search.studies import Kind, StudyError, StudyFolder
 from nas.search.worker import SEED, Trainer, TrialContext
+from nas.trained import parents
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ TUNE_ENVIRONMENT = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "RAY_AIR_NEW_OUTP
 # Without Tune's files its end-of-run summary warns that it found no metrics (the study has them); on Ctrl-C it
 # suggests Tuner.restore, while a search resumes from its study.
 QUIET_LOGGERS = ("ray.tune.analysis.experiment_analysis", "ray.tune.tune")
+PARENT_BASELINE = "parent"  # the baseline label of a space's proxy.init genotype, where no uniform placement is it
 
 
 def quiet_process() -> None:
@@ -135,13 +137,18 @@ class RunSummary:
 
 
 def baseline_genotypes(search_space: SearchSpace) -> list[tuple[str, genotypes.Genotype]]:
-    """The uniform placements: all ``none``, then all X for every block X of the space (distinct ones)."""
+    """The uniform placements: all ``none``, then all X for every block X of the space (distinct ones); in a space
+    with ``proxy.init``, the parent's genotype too (``parent``, unless it is one of them): the reference every
+    candidate inherits from, fine-tuned the same way."""
     names = [blocks.NO_ATTENTION, *[b for b in search_space.all_blocks() if b != blocks.NO_ATTENTION]]
     placements: dict[genotypes.Genotype, str] = {}
+    parent = parents.genotype_of(search_space)
     for block in names:
         if block == blocks.NO_ATTENTION and blocks.NO_ATTENTION not in search_space.all_blocks():
             continue
         placements.setdefault(genotypes.uniform(search_space, block), f"{genotypes.UNIFORM_PREFIX}{block}")
+    if parent is not None:
+        placements.setdefault(parent, PARENT_BASELINE)
     return [(label, arch) for arch, label in placements.items()]
 
 
@@ -288,6 +295,7 @@ def search(
     """
     space_path = Path(space_path).resolve()
     given = spaces.load(space_path)
+    parents.network(given)  # a parent that cannot be used stops the search before anything is written
     folder = studies.folder_of(settings.results, given)
     preflight.check_results(folder.root.parent, folder.root)
     preflight.check_cluster(settings.address)

@@ -17,7 +17,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +35,9 @@ def evaluation_key(genotype_id: str, seed: int, budget: ProxyBudget, sources: Da
     field of the budget, and the data.
 
     Built from the dataclasses' own fields, so a new budget or data field is part of the key without an edit
-    here; only fields marked ``per_study`` (which seeds a study runs, not how one training runs) are left out.
+    here (``ProxyBudget.identity``: not the study's seed list; a parent by its content hash, not its path).
     """
-    training = {f.name: getattr(budget, f.name) for f in fields(budget) if not f.metadata.get("per_study")}
-    identity = [genotype_id, seed, initial_weights.SCHEME, training, asdict(sources)]
+    identity = [genotype_id, seed, initial_weights.SCHEME, budget.identity(), asdict(sources)]
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
 
 

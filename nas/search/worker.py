@@ -25,12 +25,17 @@ from nas.core.spaces import SearchSpace
 from nas.search import studies
 from nas.search.records import Outcome, TrialRecord
 from nas.search.store import EvaluationStore, evaluation_key
+from nas.trained import parents
 
 # Trial configuration keys besides the per-depth blocks, added by the searcher.
 GENOTYPE, SEED, NUMBER, RERUN_OF = "genotype", "seed", "number", "rerun_of"
-TRAINING_FIELDS = ("psnr", "ssim", "train_seconds", "final_loss", "device", "precision", "initial_weights")
+TRAINING_FIELDS = (
+    "psnr", "ssim", "train_seconds", "final_loss", "device", "precision", "initial_weights", "inherited_share",
+    "fresh_modules",
+)  # fmt: skip
 
-# Called as training.train(genotype, budget, sources, seed, device=..., threads=..., measure_untrained=False).
+# Called as training.train(genotype, budget, sources, seed, device=..., threads=..., measure_untrained=False,
+# parent=...).
 Trainer = Callable[..., training.TrainResult]
 
 
@@ -112,10 +117,14 @@ def _cost_and_train(arch: Genotype, seed: int, context: TrialContext, log: Trial
         return replace(costed, outcome=Outcome.INFEASIBLE, error=f"infeasible: {violation}")
     started = time.perf_counter()
     trained = context.trainer(
-        arch, space.proxy, space.data, seed, device=context.device, threads=context.threads, measure_untrained=False
-    )
+        arch, space.proxy, space.data, seed, device=context.device, threads=context.threads, measure_untrained=False,
+        parent=parents.network(space),
+    )  # fmt: skip
     trainer_seconds = time.perf_counter() - started  # training and evaluation: the useful part of a trial
     log.write(f"loss curve: {', '.join(f'{v:.4f}' for v in trained.loss_curve)}")
+    if trained.inherited_share is not None:
+        fresh = ", ".join(trained.fresh_modules or ()) or "none"
+        log.write(f"inherited {trained.inherited_share:.1%} of the parameters from proxy.init; fresh modules: {fresh}")
     metrics = {field: getattr(trained, field) for field in TRAINING_FIELDS}
     return replace(costed, **metrics, trainer_seconds=trainer_seconds, outcome=Outcome.TRAINED)
 

@@ -105,6 +105,15 @@ def write(path: str | Path, state: dict[str, torch.Tensor], metadata: dict[str, 
     torch.save({"state_dict": tensors, METADATA_KEY: json.dumps(metadata)}, Path(path))
 
 
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes: a weights file named by its content, wherever it lies."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def content_hash(state: dict[str, torch.Tensor], metadata: dict[str, Any]) -> str:
     """SHA-256 of ``metadata`` (as JSON, keys sorted, without ``HASH_KEY``) and of every tensor (name, dtype, shape
     and bytes, in name order): ``write`` stores it in the metadata, and a reader that computes it again finds any

@@ -138,16 +138,25 @@ def load(path: str | Path) -> TrainedNetwork:
     return TrainedNetwork(network.eval(), genotype, f"checkpoint {path}", metadata)
 
 
-def released_a2n(scale: int, weights: str | Path, input_range: float = RELEASED_INPUT_RANGE) -> TrainedNetwork:
+def released_a2n(
+    scale: int, weights: str | Path, input_range: float = RELEASED_INPUT_RANGE, strict_scale: bool = False
+) -> TrainedNetwork:
     """The released A2N network of ``scale`` with its official weights (keys mapped to the harness's names).
 
     Weights trained for one scale also fit A2N at another (the same shapes) and give plausible, wrong numbers: a
-    ``scale`` other than the one the file's name states (``named_scale``) is warned about.
+    ``scale`` other than the one the file's name states (``named_scale``) is warned about, or refused with
+    ``strict_scale`` (a parent that every candidate of a study inherits).
 
     Raises:
-        InputError: the file is unreadable or does not fit A2N at ``scale``.
+        InputError: the file is unreadable or does not fit A2N at ``scale``, or (``strict_scale``) its name states
+            another scale.
     """
     named = named_scale(weights)
+    if named is not None and named != scale and strict_scale:
+        raise InputError(
+            f"{weights} states scale x{named} in its name, and the space's scale is {scale}: weights of one scale fit "
+            "A2N at another with plausible but wrong numbers; use the weights of the space's scale"
+        )
     if named is not None and named != scale:
         logger.warning("--scale %d differs from the scale x%d that the weights file's name states (%s); weights "
                        "trained for another scale run at this one with plausible but wrong numbers: check --scale",

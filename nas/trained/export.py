@@ -40,6 +40,7 @@ from torch.fx.experimental.symbolic_shapes import ConstraintViolationError
 import blocks
 from nas.core import counting, initial_weights, networks, training
 from nas.core.genotypes import Genotype
+from nas.core.settings import ParentWeights
 from nas.errors import InputError
 from nas.sr import protocol
 from nas.trained.checkpoints import TrainedNetwork
@@ -89,17 +90,25 @@ def file_stem(genotype: Genotype) -> str:
     return f"{safe}-{hashlib.blake2b(text.encode(), digest_size=4).hexdigest()}"
 
 
-def fresh_network(genotype: Genotype, seed: int) -> nn.Module:
-    """The genotype's network with the initial weights ``seed`` gives a training (``training.build_network``), on
-    the CPU in eval mode and contiguous memory."""
-    network = training.build_network(genotype, seed, "cpu")
+def fresh_network(genotype: Genotype, seed: int, parent: networks.SRNetwork | None = None) -> nn.Module:
+    """The genotype's network with the initial weights ``seed`` gives a training (``training.build_network``; with
+    a space's ``parent``, its weights where they fit: ``training.inherited_network``), on the CPU in eval mode and
+    contiguous memory."""
+    if parent is None:
+        network = training.build_network(genotype, seed, "cpu")
+    else:
+        network, _ = training.inherited_network(genotype, seed, "cpu", parent)
     return network.to(memory_format=torch.contiguous_format).eval()  # type: ignore[call-overload]
 
 
-def fresh_weights(seed: int) -> dict[str, Any]:
-    """What the weights of ``fresh_network(genotype, seed)`` are, for the record."""
-    return {"trained": False, "initial_weights": initial_weights.SCHEME, "seed": seed,
-            "note": "freshly initialised, as a training with this seed starts: train it before use"}  # fmt: skip
+def fresh_weights(seed: int, parent: ParentWeights | None = None) -> dict[str, Any]:
+    """What the weights of ``fresh_network(genotype, seed, parent)`` are, for the record."""
+    record = {"trained": False, "initial_weights": initial_weights.SCHEME, "seed": seed,
+              "note": "freshly initialised, as a training with this seed starts: train it before use"}  # fmt: skip
+    if parent is not None:
+        record["inherited_from"] = {"file": parent.path, "sha256": parent.sha256, "arch": parent.arch}
+        record["note"] = "the parent's weights where they fit, the rest fresh, as a fine-tuning with this seed starts"
+    return record
 
 
 def checkpoint_weights(path: str | Path, trained: TrainedNetwork) -> dict[str, Any]:

@@ -1,0 +1,190 @@
+"""Inherited proxies: candidates start from a trained parent (``proxy.init``), keeping every weight that fits."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from nas.core import networks, spaces, training
+from nas.core.genotypes import Genotype
+from nas.search import studies
+from nas.search.records import record_of
+from nas.search.store import evaluation_key
+from nas.search.studies import StudyFolder
+from nas.sr import data, evaluate
+from nas.trained import checkpoints, parents
+
+PARENT = Genotype.create(2, 16, 4, ["pa", "none", "pa"])  # the tiny spaces' shape: nf 16, upsampler 4
+
+
+@pytest.fixture(scope="module")
+def parent_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A harness checkpoint of a tiny network whose every weight differs from any seeded initial weight."""
+    path = tmp_path_factory.mktemp("parent") / "parent.pt"
+    torch.manual_seed(7)
+    network = networks.build(PARENT)
+    with torch.no_grad():
+        for tensor in network.parameters():
+            tensor.add_(0.05 * torch.randn_like(tensor))
+    checkpoints.save_network(path, network, PARENT)
+    return path
+
+
+def inherited_space(folder: Path, images: Path, init: str, extra: str = "", name: str = "inherited") -> Path:
+    path = folder / f"{name}.yaml"
+    path.write_text(
+        f"name: {name}\nscale: 2\nchannels: 16\nupsampler_channels: 4\ndepth: 3\nchoices: [none, pa, ca, a2b]\n"
+        f"proxy: {{iterations: 8, batch_size: 2, patch_size: 16, lr: 1.0e-4, seeds: [0], init: {init}}}\n"
+        f"data: {{train: {images}, val: {images}}}\nobjectives: [psnr, macs]\n"
+        "search: {sampler: random, trials: 4, seed: 0}\nresources: {cpu: 1}\n" + extra
+    )
+    return path
+
+
+def test_the_rule_copies_what_fits_and_leaves_the_rest_seeded_bit_for_bit(parent_checkpoint: Path) -> None:
+    parent = checkpoints.load(parent_checkpoint).network
+    # Depth 0 as the parent (pa); ca where the parent has none; the A2N block where the parent has pa.
+    child_genotype = Genotype.create(2, 16, 4, ["pa", "ca", "a2b"])
+    child, inherited = training.inherited_network(child_genotype, 3, "cpu", parent)
+    seeded = dict(training.build_network(child_genotype, 3, "cpu").named_parameters())
+    theirs = dict(parent.named_parameters())
+    fresh = {
+        "slots.1.attention.conv_du.0", "slots.1.attention.conv_du.2",  # ca: the parent's slot 1 has no attention
+        "slots.2.ADM.0", "slots.2.ADM.2", *(f"slots.2.attention.k{i}" for i in range(1, 5)),  # a2b's own modules
+    }  # fmt: skip
+    assert set(inherited.fresh_modules) == fresh
+    for name, tensor in child.named_parameters():
+        module = name.rsplit(".", 1)[0]
+        expected = seeded[name] if module in fresh else theirs[name]
+        assert torch.equal(tensor.detach(), expected.detach()), name
+        if module not in fresh:  # the parent's values, not a seed's (a2b's conv_first among them: same class, shape)
+            assert not torch.equal(tensor.detach(), seeded[name].detach()), name
+    fresh_parameters = sum(t.numel() for n, t in child.named_parameters() if n.rsplit(".", 1)[0] in fresh)
+    assert inherited.parameters == sum(t.numel() for t in child.parameters())
+    assert inherited.share == pytest.approx(1 - fresh_parameters / inherited.parameters)
+    assert child.input_range == parent.input_range
+
+
+def test_an_attention_slot_in_place_of_an_a2b_keeps_the_a2n_blocks_convolutions(reference: Path) -> None:
+    a2n = checkpoints.released_a2n(2, reference / "a2n" / "a2n_x2_official.pt").network
+    child_genotype = Genotype.create(2, 40, 24, ["pa"] + ["a2b"] * 15)
+    child, inherited = training.inherited_network(child_genotype, 0, "cpu", a2n)
+    for part in ("conv_first", "non_attention", "conv_last"):
+        assert torch.equal(child.get_submodule(f"slots.0.{part}").weight, a2n.get_submodule(f"slots.0.{part}").weight)
+    assert inherited.fresh_modules == ("slots.0.attention.conv",)
+    assert child.input_range == 255.0  # the released weights' pixel range carries over
+
+
+@pytest.mark.slow  # two Set5 evaluations of A2N
+def test_a_child_equal_to_the_released_a2n_scores_its_38_058_db_before_fine_tuning(reference: Path) -> None:
+    weights = reference / "a2n" / "a2n_x2_official.pt"
+    released = checkpoints.released_a2n(2, weights)
+    pairs = data.evaluation_pairs(data.folder_images(reference / "set5" / "HR"), 2)
+    published = evaluate.evaluate(released.network, pairs, 2, "cpu").mean_psnr  # what nas eval computes
+    space = spaces.parse({
+        "name": "a2n_inherited", "scale": 2, "channels": 40, "upsampler_channels": 24, "depth": 16,
+        "choices": ["none", "a2b"], "data": {"train": "builtin", "val": str(reference / "set5" / "HR")},
+        "proxy": {"iterations": 1, "batch_size": 2, "patch_size": 16, "init": {"weights": str(weights), "arch": "a2n"}},
+    })  # fmt: skip
+    parent = parents.network(space)
+    _, result = training.train_network(released.genotype, space.proxy, space.data, 0, device="cpu", parent=parent)
+    assert result.psnr_untrained == published == pytest.approx(38.058, abs=0.001)
+    assert result.inherited_share == 1.0 and result.fresh_modules == ()
+
+
+def test_the_parents_content_not_its_path_is_part_of_every_trainings_identity(tmp_path, parent_checkpoint) -> None:
+    moved = tmp_path / "moved.pt"
+    moved.write_bytes(parent_checkpoint.read_bytes())
+    keys = []
+    for file in (parent_checkpoint, moved):
+        space = spaces.load(inherited_space(tmp_path, tmp_path, f"{{checkpoint: {file}}}"))
+        keys.append(evaluation_key("x2.c16.u4:pa*3", 0, space.proxy, space.data))
+    changed = dataclasses.replace(space.proxy, init=dataclasses.replace(space.proxy.init, sha256="0" * 64))
+    scratch = dataclasses.replace(space.proxy, init=None)
+    assert keys[0] == keys[1]  # moved: the same training
+    assert evaluation_key("x2.c16.u4:pa*3", 0, changed, space.data) != keys[0]  # another parent: another training
+    assert evaluation_key("x2.c16.u4:pa*3", 0, scratch, space.data) != keys[0]
+
+
+class Payload:
+    """A class a pickle names: loading it would run code."""
+
+
+def hostile_parents(folder: Path, good: Path) -> dict[str, tuple[str, str]]:
+    """init: values and the words their one-line refusal holds."""
+    (folder / "noise.pt").write_bytes(b"not a torch file at all")
+    torch.save({"conv.weight": torch.zeros(3)}, folder / "unfitting.pt")
+    with (folder / "code.pt").open("wb") as handle:
+        pickle.dump({"state_dict": Payload()}, handle)
+    wide = Genotype.create(2, 8, 4, ["pa", "none", "pa"])
+    checkpoints.save_network(folder / "narrow.pt", networks.build(wide), wide)
+    (folder / "a2n_x3.pt").write_bytes((good.parent / "a2n_x2_official.pt").read_bytes())
+    return {
+        "missing": ("{checkpoint: nowhere.pt}", "proxy.init.checkpoint: got 'nowhere.pt'; file"),
+        "both": (f"{{checkpoint: {folder / 'narrow.pt'}, arch: a2n}}", "expected {weights: FILE, arch: a2n}"),
+        "arch": (f"{{weights: {good}, arch: rcan}}", "proxy.init.arch: got 'rcan'"),
+        "noise": (f"{{checkpoint: {folder / 'noise.pt'}}}", "proxy.init: checkpoint"),
+        "unfitting": (f"{{weights: {folder / 'unfitting.pt'}, arch: a2n}}", "missing keys"),
+        "code": (f"{{checkpoint: {folder / 'code.pt'}}}", "code"),
+        "shape": (f"{{checkpoint: {folder / 'narrow.pt'}}}", "channels 8 (the space: 16)"),
+        "scale": (f"{{weights: {folder / 'a2n_x3.pt'}, arch: a2n}}", "states scale x3 in its name"),
+    }
+
+
+def test_hostile_parents_stop_nas_train_with_one_message(nas_cli, tmp_path, small_images, reference) -> None:
+    good = reference / "a2n" / "a2n_x2_official.pt"
+    for name, (init, words) in hostile_parents(tmp_path, good).items():
+        space = inherited_space(tmp_path, small_images, init, name=name)
+        result = nas_cli("train", "--space", str(space), "--genotype", "x2.c16.u4:pa*3")
+        errors = [line for line in result.stderr.splitlines() if ": error: " in line]
+        assert result.returncode == 2 and "Traceback" not in result.stderr, (name, result.stderr)
+        assert len(errors) == 1 and words in errors[0], (name, errors)
+        assert "weights_only=False" not in result.stderr
+
+
+@pytest.mark.slow  # real trainings on a local Ray
+def test_a_search_and_an_experiment_on_an_inherited_space_survive_kill_and_resume(
+    nas_cli, ray_cluster, small_images, tmp_path, parent_checkpoint, killed_run, trainings_of
+) -> None:
+    experiment = "experiment: {blocks: [pa, ca], groups: [[0], [2]], seeds: [5, 6], margin_db: 0.05, control: null}\n"
+    space_file = inherited_space(tmp_path, small_images, "{checkpoint: parent.pt}", experiment)
+    (tmp_path / "parent.pt").write_bytes(parent_checkpoint.read_bytes())  # relative to the space file
+    results = tmp_path / "results"
+    folder = StudyFolder(results / "inherited")
+    plan = json.loads(nas_cli("experiment", "--space", str(space_file), "--results", str(results), "--plan",
+                              "--json").stdout)  # fmt: skip
+    labels = {arm["label"] for arm in plan["arms"]}
+    # The parent; pa removed at 0 and 2 (pa in place of pa changes nothing); ca in place of the parent's blocks;
+    # each block's mechanism control in place of them (fixed_pa: the parent's pa with its gate constant). The
+    # capacity control is off.
+    assert labels == {"parent", "pa drop 0", "pa drop 2", "ca only 0", "ca only 2", "fixed_pa only 0",
+                      "fixed_pa only 2", "fixed_ca only 0", "fixed_ca only 2"}  # fmt: skip
+    command = [sys.executable, "-m", "nas", "experiment", "--space", str(space_file), "--results", str(results),
+               "--address", ray_cluster.address]  # fmt: skip
+    killed_run(command, folder.trials_csv_of(studies.Kind.EXPERIMENT), rows=3)
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=400)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    trainings = trainings_of(folder, studies.Kind.EXPERIMENT)
+    assert len(trainings) == len(set(trainings)) == 18  # 9 arms × 2 seeds, none trained twice
+    records = [record_of(t) for t in studies.load_designed(folder, studies.Kind.EXPERIMENT).get_trials()]
+    by_arm = {r.arm: r for r in records if r.psnr is not None}
+    assert by_arm["parent"].inherited_share == 1.0 and by_arm["parent"].fresh_modules == ()
+    assert 0.9 < by_arm["ca only 0"].inherited_share < 1.0 and by_arm["ca only 0"].fresh_modules == (
+        "slots.0.attention.conv_du.0", "slots.0.attention.conv_du.2"
+    )  # fmt: skip
+    search = nas_cli("search", "--space", str(space_file), "--results", str(results), "--address",
+                     ray_cluster.address, "--json", timeout=400)  # fmt: skip
+    assert search.returncode == 0, search.stderr[-2000:]
+    baselines = {r.baseline for r in map(record_of, studies.load_study(folder).get_trials()) if r.baseline}
+    assert "parent" in baselines  # the parent joins the uniform baselines
+    report = nas_cli("report", str(folder.root), "--json", timeout=300)
+    assert report.returncode == 0, report.stderr[-2000:]
+    section = (folder.root / "report" / "report.md").read_text().split("## Designed experiment")[1]
+    assert "every arm a change of the trained parent x2.c16.u4:pa-none-pa (proxy.init)" in section
