@@ -64,8 +64,10 @@ def _gate_channels(module: nn.Module, channels: int) -> int:
     assert probe is not None  # only blocks with an attention_map get a variant
     seen: list[int] = []
     handle = probe.register_forward_hook(lambda _module, _inputs, gate: seen.append(gate.shape[1]))
+    training = module.training
     with torch.no_grad():
-        module(torch.zeros(1, channels, _SAMPLE_SIDE, _SAMPLE_SIDE))
+        module.eval()(torch.zeros(1, channels, _SAMPLE_SIDE, _SAMPLE_SIDE))  # eval: no batch-norm statistics move
+    module.train(training)
     handle.remove()
     return seen[0]
 

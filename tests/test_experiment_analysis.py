@@ -161,8 +161,8 @@ def test_one_planted_experiment_in_words() -> None:
     alone = next(c for c in result.claims if c.kind == "only")
     assert (
         alone.claim == "inconclusive"
-        and alone.groups[0].startswith("helps")
-        and set(alone.groups[1:]) == {"inconclusive"}
+        and alone.groups[0].startswith("0-1: helps")
+        and alone.groups[1:] == ("2-3: inconclusive", "4-5: inconclusive", "6-7: inconclusive")
     )
     assert f"a2b alone at each depth group: **inconclusive** ({', '.join(alone.groups)})" in text
     assert "10 arms x 8 seeds, paired by seed (80 runs used, 0 ignored)" in text
@@ -268,7 +268,7 @@ def test_result_round_trips_through_json_and_lists_its_arms() -> None:
     plus, minus = design.arm("a2b", "only", 1), design.arm("a2b", "only", 1, control="mechanism")
     assert beyond.activations_added == counted[plus.genotype] - counted[minus.genotype]
     assert beyond.params_added == 0.0 and beyond.macs_added == 0.0  # the simulated runs all cost the same
-    assert {b.control for b in result.beyond} == {"capacity", "mechanism"} and len(result.beyond) == 10
+    assert all(b.shown == (not b.missing and b.text == "helps beyond capacity") for b in result.beyond)
 
 
 def test_runs_that_cannot_be_analysed_are_refused_clearly() -> None:
@@ -359,23 +359,34 @@ def test_arms_that_lost_runs_unequally_give_no_verdict_and_say_why() -> None:
     )
 
 
-def test_helps_beyond_a_control_needs_both_effects_and_keeps_its_level() -> None:
-    """The block's convolutions help at depths 0-1 (0.4 dB) whether its gate follows the input or is constant; the
-    capacity control does nothing. "Beyond a constant gate" must stay within alpha; "beyond capacity" is found."""
-    design = design_of(4, [(0, 1), (2, 3)], control="conv", mechanism=True, seeds=range(6))
-    truth = np.array([
-        0.4 if any(Genotype.parse(arm.genotype).blocks[d] in ("a2b", "fixed_a2b") for d in (0, 1)) else 0.0
-        for arm in design.arms
-    ])  # fmt: skip
-    rng = np.random.default_rng(11)
-    false_beyond = found_beyond = 0
-    experiments = 200
+def beyond_rate(design, truth: np.ndarray, rng: np.random.Generator, experiments: int = 200) -> float:
+    """The share of simulated experiments in which a2b at depths 0-1 alone reads *helps beyond capacity*."""
+    shown = 0
     for _ in range(experiments):
         result = analysis.analyse(simulate(design, truth, rng), design)
-        shown = {(b.control, b.kind, b.group): b.shown for b in result.beyond}
-        false_beyond += any(shown[key] for key in shown if key[0] == "mechanism")
-        found_beyond += shown["capacity", "only", 0]
-    print({"false beyond a constant gate": false_beyond / experiments, "beyond capacity": found_beyond / experiments})
-    assert false_beyond <= 0.07 * experiments
-    assert found_beyond >= 0.8 * experiments
-    assert effect(result, "mechanism", "only", 0).estimate_db == pytest.approx(0.4, abs=0.2)
+        shown += any(b.shown for b in result.beyond if (b.kind, b.group) == ("only", 0))
+    return shown / experiments
+
+
+def planted_in(design, blocks: tuple[str, ...], effect: float = 0.4) -> np.ndarray:
+    """Per arm: ``effect`` where any of ``blocks`` sits at depth 0 or 1, else 0."""
+    return np.array([
+        effect if any(Genotype.parse(arm.genotype).blocks[d] in blocks for d in (0, 1)) else 0.0 for arm in design.arms
+    ])  # fmt: skip
+
+
+def test_helps_beyond_capacity_needs_both_controls_and_keeps_its_level() -> None:
+    """a2b at depths 0-1 helps by 0.4 dB. When its convolutions help with a constant gate too (fixed_a2b as much),
+    "helps beyond capacity" must stay within alpha though the capacity control does nothing; when neither control
+    does anything it is found; without the mechanism control it cannot be shown."""
+    design = design_of(4, [(0, 1), (2, 3)], control="conv", mechanism=True, seeds=range(6))
+    rng = np.random.default_rng(11)
+    gate_free = beyond_rate(design, planted_in(design, ("a2b", "fixed_a2b")), rng)
+    found = beyond_rate(design, planted_in(design, ("a2b",)), rng)
+    print({"beyond capacity, the gate not needed": gate_free, "beyond capacity, planted": found})
+    assert gate_free <= 0.07 and found >= 0.8
+    without = design_of(4, [(0, 1), (2, 3)], control="conv", mechanism=False, seeds=range(6))
+    result = analysis.analyse(simulate(without, planted_in(without, ("a2b",)), rng), without)
+    helped = [b for b in result.beyond if (b.kind, b.group) == ("only", 0)]
+    assert helped and all(b.missing == ("mechanism control",) and not b.shown for b in helped)
+    assert helped[0].text == "cannot be shown to help beyond capacity: no mechanism control"

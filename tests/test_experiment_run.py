@@ -15,7 +15,10 @@ from nas.search.studies import StudyFolder
 
 pytestmark = pytest.mark.slow  # real searches or trainings: left out of the fast lane
 
-EXPERIMENT = "experiment: {blocks: [pa], groups: [[0], [1]], seeds: [5, 6], margin_db: 0.05, control: conv}\n"
+# The mechanism control runs end to end in tests/test_inheritance.py.
+EXPERIMENT = (
+    "experiment: {blocks: [pa], groups: [[0], [1]], seeds: [5, 6], margin_db: 0.05, control: conv, mechanism: false}\n"
+)
 
 
 def experiment_command(space_file: Path, results: Path, *extra: str) -> list[str]:
@@ -30,9 +33,8 @@ def test_an_experiment_is_planned_trained_resumed_after_kill_and_reported(
     planned = nas_cli(*experiment_command(space_file, results, "--plan", "--json")[3:])
     assert planned.returncode == 0, planned.stderr
     plan = json.loads(planned.stdout)
-    # none, uniform pa, pa at depth 0 only (= pa dropped at 1), at depth 1 only, and the same three for conv and
-    # for fixed_pa (the mechanism control).
-    assert len(plan["arms"]) == 10 and plan["runs"] == plan["runs_left"] == 20
+    # none, uniform pa, pa at depth 0 only (= pa dropped at 1), at depth 1 only, and the same three for conv.
+    assert len(plan["arms"]) == 7 and plan["runs"] == plan["runs_left"] == 14
     assert plan["capacity_matches"]["pa"].startswith("conv(inner_channels=8, kernel_size=1) adds 256 parameters")
     assert plan["control_gaps"] == plan["blocked_arms"] == []
     assert plan["detectable_db_at_80_percent_power"] > 0 and plan["seeds_to_detect_margin"] >= 2
@@ -58,11 +60,9 @@ def test_an_experiment_is_planned_trained_resumed_after_kill_and_reported(
     assert "2 seeds" in section and "Bonferroni" in section and "Omnibus F-test" in section
     assert (folder.root / "report" / "figures" / "experiment_pa.png").is_file()
     analysed = json.loads((folder.root / "report" / "experiment.json").read_text())
-    assert analysed["runs_used"] == 20
-    families = {e["family"] for e in analysed["effects"]}
-    assert families == {"attention", "control", "attention - control", "mechanism", "attention - mechanism"}
+    assert analysed["runs_used"] == 14
+    assert {e["family"] for e in analysed["effects"]} == {"attention", "control", "attention - control"}
     assert all(e["activations_added"] is not None for e in analysed["effects"])
-    assert "mechanism control: each block with its gate a learned constant" in section
     noise = analysed["noise"]
     assert noise["intra_seed_correlation"] == pytest.approx(1 - (noise["std_db"] / noise["one_run_db"]) ** 2)
     replanned = json.loads(nas_cli(*experiment_command(space_file, results, "--plan", "--json")[3:]).stdout)
@@ -100,8 +100,8 @@ def test_arms_over_a_constraint_are_named_by_the_plan_and_refused_before_trainin
     planned = nas_cli(*experiment_command(space_file, tmp_path / "results", "--plan")[3:])
     assert planned.returncode == 0, planned.stderr
     blocked = [line for line in planned.stdout.splitlines() if line.startswith("cannot run")]
-    assert len(blocked) == 10 and "exceeds max_macs 5e+08" in blocked[0]
+    assert len(blocked) == 7 and "exceeds max_macs 5e+08" in blocked[0]
     result = nas_cli(*experiment_command(space_file, tmp_path / "results")[3:])
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "10 arm(s) of the experiment are over the space's constraints" in result.stderr
+    assert "7 arm(s) of the experiment are over the space's constraints" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "results").exists()

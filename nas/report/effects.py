@@ -11,8 +11,9 @@ are contrasts of that fit:
   and ``attention - mechanism``: the same for X with its gate a learned constant (``fixed_X``), i.e. what the
   gate's dependence on the input adds. Beside every effect, what its arms differ by in parameters, MACs and
   activations (``nas.core.counting``).
-- Attention helps beyond a control (intersection-union test): attention - none and attention - control both read
-  *helps*. Each is a test at the family-wise level, so the conjunction is too, without further adjustment.
+- Attention helps beyond capacity (intersection-union test): attention - none, attention - the capacity control
+  and attention - the mechanism control all read *helps*. Each is a test at the family-wise level, so the
+  conjunction is too, without further adjustment; a block without one of the controls cannot be shown to.
 - Standard errors are heteroscedasticity-robust: HC2 with the Bell-McCaffrey degrees of freedom of each
   contrast (a Satterthwaite approximation from the design), so one arm that trains less reliably than the others
   does not make the contrasts touching it over-confident (a single pooled variance would). Intervals are t
@@ -57,7 +58,6 @@ from nas.core.design import (
     CAPACITY,
     MAX_SEEDS,
     MECHANISM,
-    PARENT_LABEL,
     ControlGap,
     ExperimentDesign,
     control_name,
@@ -75,7 +75,7 @@ from nas.sr.protocol import COST_HR_OUTPUT
 RUN_COLUMNS = ("genotype", "seed", "psnr", *COUNTED_COSTS)  # what a designed run gives the analysis
 CONTROL_FAMILIES = {CAPACITY: "control", MECHANISM: "mechanism"}  # the effects of each control's own arms
 FAMILIES = ("attention", "control", "attention - control", "mechanism", "attention - mechanism")
-BEYOND_PHRASES = {CAPACITY: "capacity (the same added parameters)", MECHANISM: "a constant gate (the same block)"}
+CONTROL_NAMES = {CAPACITY: "capacity control", MECHANISM: "mechanism control"}
 VERDICTS = (verdicts.HELPS, verdicts.HURTS, verdicts.NO_EFFECT, verdicts.INCONCLUSIVE)
 ARM_KIND_PHRASES = {"only": "alone", "drop": "on top of the rest"}  # what a group effect of each arm kind measures
 # The same in a design of changes to a trained parent (``ExperimentDesign.parent``), each fine-tuned.
@@ -179,14 +179,14 @@ class ArmSummary:
 
 
 @dataclass(frozen=True)
-class BeyondControl:
-    """Whether block X helps beyond one of its controls at one arm kind and group (an intersection-union test)."""
+class BeyondCapacity:
+    """Whether block X helps beyond capacity at one arm kind and group (an intersection-union test)."""
 
     block: str
     kind: str
     group: int | None
-    control: str  # CAPACITY or MECHANISM
-    shown: bool  # attention - none and attention - control both read helps
+    shown: bool  # attention - none and attention - each control all read helps
+    missing: tuple[str, ...]  # the controls X has no arms of here (then it cannot be shown)
     text: str
 
 
@@ -223,7 +223,7 @@ class ExperimentResult:
     interval: IntervalBasis
     effects: tuple[DesignedEffect, ...]
     claims: tuple[BlockClaim, ...]
-    beyond: tuple[BeyondControl, ...]
+    beyond: tuple[BeyondCapacity, ...]
     seeds_to_detect_margin: int | None  # None: more than MAX_SEEDS (the margin is far below the noise)
     # The same at the two ends of the noise's interval: how far the number itself can be trusted.
     seeds_to_detect_margin_range: tuple[int | None, int | None]
@@ -488,8 +488,9 @@ def _contrasts(design: ExperimentDesign) -> list[_Planned]:
                     continue
                 family = CONTROL_FAMILIES[control]
                 own = _Contrast(*_effect_arms(design, block, kind, group, control))
-                own_label = _effect_label(design, block, kind, group, control)
-                planned.append(_Planned(block, family, kind, group, own_label, own))
+                if sorted(attention.plus) != sorted(attention.minus):  # else attention - control is its negative
+                    own_label = _effect_label(design, block, kind, group, control)
+                    planned.append(_Planned(block, family, kind, group, own_label, own))
                 difference = _net(_Contrast(attention.plus + own.minus, attention.minus + own.plus))
                 planned.append(
                     _Planned(block, f"attention - {family}", kind, group, _label(design, difference), difference)
@@ -644,26 +645,31 @@ def _claims(scored: tuple[DesignedEffect, ...], design: ExperimentDesign) -> tup
             if not effects:  # every such arm is the parent itself: nothing was changed
                 continue
             group_verdicts = [verdicts.Verdict(e.verdict, e.size) for e in effects]
-            texts = tuple(v.text() for v in group_verdicts)
-            claims.append(BlockClaim(block, kind, verdicts.claim(group_verdicts), texts))
+            pairs = zip(effects, group_verdicts, strict=True)
+            texts = tuple(f"{group_text(design.groups[e.group or 0])}: {v.text()}" for e, v in pairs)
+            every = len(effects) == len(design.groups)  # a group whose arm is the parent itself is not tested
+            claims.append(BlockClaim(block, kind, verdicts.claim(group_verdicts, every), texts))
     return tuple(claims)
 
 
-def _beyond(scored: tuple[DesignedEffect, ...], design: ExperimentDesign) -> tuple[BeyondControl, ...]:
-    """Per block, control, arm kind and group: whether attention helps beyond the control (both effects help)."""
+def _beyond(scored: tuple[DesignedEffect, ...], design: ExperimentDesign) -> tuple[BeyondCapacity, ...]:
+    """Per block, arm kind and group where attention helps: whether it helps beyond capacity, i.e. beyond both
+    controls (an intersection-union test), or which control is missing to show it."""
+    if design.control is None and not design.mechanism:  # a design without controls does not ask
+        return ()
     by_key = {(e.block, e.family, e.kind, e.group): e for e in scored}
     found = []
-    for (block, family, kind, group), over in by_key.items():
-        control = next((c for c, f in CONTROL_FAMILIES.items() if family == f"attention - {f}"), None)
-        if control is None:
+    for (block, family, kind, group), effect in by_key.items():
+        if family != "attention" or effect.verdict != verdicts.HELPS:
             continue
-        # Where the parent already has the block at g, swapping it in changes nothing: what it adds there is the
-        # parent minus the parent without it (the ``drop`` effect).
-        effect = by_key.get((block, "attention", kind, group)) or by_key.get((block, "attention", "drop", group))
-        if effect is not None:
-            shown = verdicts.beyond(_verdict(effect), _verdict(over))
-            text = verdicts.beyond_text(shown, BEYOND_PHRASES[control])
-            found.append(BeyondControl(block, kind, group, control, shown, text))
+        # Where the block is the parent's at g, swapping it in changes nothing: the effects over the controls are
+        # those of its ``only`` arms, beside what it adds (``drop``).
+        over_kind = "only" if design.parent and kind == "drop" else kind
+        over = {c: by_key.get((block, f"attention - {f}", over_kind, group)) for c, f in CONTROL_FAMILIES.items()}
+        missing = tuple(CONTROL_NAMES[c] for c, e in over.items() if e is None)
+        legs = [_verdict(e) for e in over.values() if e is not None]
+        shown = not missing and verdicts.beyond(_verdict(effect), legs)
+        found.append(BeyondCapacity(block, kind, group, shown, missing, verdicts.beyond_text(shown, missing)))
     return tuple(found)
 
 
@@ -700,10 +706,10 @@ def _group_restrictions(
     """Rows stating that each arm kind's effect at every group equals its effect at group 0."""
     rows = []
     for kind in (k for k in ("only", "drop") if k in design.kinds(control)):
-        first = _Contrast(*_effect_arms(design, block, kind, 0, control))
-        for group in range(1, len(design.groups)):
-            other = _Contrast(*_effect_arms(design, block, kind, group, control))
-            rows.append(_vector(other, coefficient) - _vector(first, coefficient))
+        contrasts = [_Contrast(*_effect_arms(design, block, kind, g, control)) for g in range(len(design.groups))]
+        # A group whose arm is the reference itself changes nothing: its zero contrast would test effect = 0.
+        vectors = [_vector(c, coefficient) for c in contrasts if sorted(c.plus) != sorted(c.minus)]
+        rows += [other - vectors[0] for other in vectors[1:]]
     return rows
 
 
@@ -914,12 +920,12 @@ def _block_lines(result: ExperimentResult, block: str, depth: dict[str, FTest]) 
         lines.append(_depth_text(block, depth[block]))
     for group in range(len(result.groups)):
         parts = [f"{phrases[e.family, e.kind]} {_verdict_text(e)}" for e in effects if e.group == group]
-        lines.append(f"{block} at depths {group_text(result.groups[group])}: " + "; ".join(parts) + ".")
-    shown = [b for b in result.beyond if b.block == block and b.shown]
-    for found in shown:
+        if parts:
+            lines.append(f"{block} at depths {group_text(result.groups[group])}: " + "; ".join(parts) + ".")
+    for found in (b for b in result.beyond if b.block == block and (b.shown or b.missing)):
         where = "at every depth" if found.group is None else (
             f"{kinds[found.kind]} at depths {group_text(result.groups[found.group])}"
         )  # fmt: skip
-        reference = PARENT_LABEL if result.parent else "none"
-        lines.append(f"{block} {where}: {found.text} (attention - {reference} and attention - control both help).")
+        how = "its effect and its effect over each control all help" if found.shown else ""
+        lines.append(f"{block} {where}: {found.text}" + (f" ({how})." if how else "."))
     return lines

@@ -17,8 +17,9 @@ verdicts together; the intervals are simultaneous, so the group statements hold 
 *depth-selective* (some group helps, another reads no effect or hurts), *helps everywhere*, *hurts everywhere*,
 *no effect anywhere*, else *inconclusive*.
 
-Attention *helps beyond* a control (capacity: the same added parameters; mechanism: the same block with a
-constant gate) when attention - none and attention - control both read *helps* (an intersection-union test).
+Attention *helps beyond capacity* when attention - none, attention - the capacity control (the same added
+parameters) and attention - the mechanism control (the same block with a constant gate) all read *helps* (an
+intersection-union test); without one of the controls it cannot be shown.
 """
 
 from __future__ import annotations
@@ -79,28 +80,35 @@ def _size(near: float, far: float, margin_db: float) -> str | None:
     return None
 
 
-def claim(group_verdicts: Sequence[Verdict]) -> str:
-    """The claim of one block over its depth groups (each group's verdict on the same footing)."""
+def claim(group_verdicts: Sequence[Verdict], every_group: bool = True) -> str:
+    """The claim of one block over its depth groups (each group's verdict on the same footing).
+
+    ``every_group`` False: some groups were not tested (in a design of changes to a trained parent, a change that
+    leaves the parent as it was); *everywhere* / *anywhere* then hold only at the groups tested, and say so.
+    """
     words = [verdict.word for verdict in group_verdicts]
     if HELPS in words and (NO_EFFECT in words or HURTS in words):
         return DEPTH_SELECTIVE
     for word, everywhere in ((HELPS, HELPS_EVERYWHERE), (HURTS, HURTS_EVERYWHERE), (NO_EFFECT, NO_EFFECT_ANYWHERE)):
         if words and all(w == word for w in words):
-            return everywhere
+            return everywhere if every_group else f"{word} at every group tested"
     return INCONCLUSIVE
 
 
-def beyond(attention: Verdict, over_control: Verdict) -> bool:
-    """Whether attention helps beyond a control: attention - none and attention - control both read *helps*.
+def beyond(attention: Verdict, over_controls: Sequence[Verdict]) -> bool:
+    """Whether attention helps beyond capacity: attention - none and attention - each control (the capacity control
+    and the mechanism control) all read *helps*.
 
     An intersection-union test: each verdict holds at the family-wise level, so their conjunction does too.
     """
-    return attention.word == HELPS and over_control.word == HELPS
+    return attention.word == HELPS and bool(over_controls) and all(v.word == HELPS for v in over_controls)
 
 
-def beyond_text(shown: bool, control: str) -> str:
-    """``helps beyond capacity (...)``, or that the data do not show it."""
-    return f"{HELPS} beyond {control}" if shown else f"not shown to help beyond {control}"
+def beyond_text(shown: bool, missing: Sequence[str] = ()) -> str:
+    """``helps beyond capacity``, that the data do not show it, or that a missing control keeps it from being shown."""
+    if missing:
+        return f"cannot be shown to help beyond capacity: no {' and no '.join(missing)}"
+    return f"{HELPS} beyond capacity" if shown else "not shown to help beyond capacity"
 
 
 def beats(comparisons: Sequence[Verdict]) -> str:

@@ -312,6 +312,7 @@ def search(
             if made_here:  # no half-made study folder is left behind
                 shutil.rmtree(folder.root, ignore_errors=True)
             raise
+        parents.network(opened.space)  # a resumed study pins its parent's hash: a changed file stops it here
         return _search_study(opened, settings, trainer, stream)
 
 

@@ -19,13 +19,23 @@ from nas.sr.weight_files import file_sha256
 from nas.trained import checkpoints
 
 
-@functools.lru_cache(maxsize=4)
 def _read(parent: ParentWeights, scale: int) -> checkpoints.TrainedNetwork:
-    if file_sha256(parent.path) != parent.sha256:
+    """The parent network, checked to be the file the space was read with (its hash, on every call: a file changed
+    while a process runs is caught too); the network itself is read once per process."""
+    try:
+        current = file_sha256(parent.path)
+    except OSError as error:
+        raise InputError(f"cannot read {parent.path} ({error.strerror}); restore the file the space names") from None
+    if current != parent.sha256:
         raise InputError(
-            f"proxy.init: {parent.path} changed since the space was read (its content hash differs); a changed parent "
+            f"{parent.path} changed since the space was read (its content hash differs); a changed parent "
             "is another experiment: point proxy.init at the file as it was, or use a space file of its own"
         )
+    return _loaded(parent, scale)
+
+
+@functools.lru_cache(maxsize=4)
+def _loaded(parent: ParentWeights, scale: int) -> checkpoints.TrainedNetwork:
     if parent.arch is not None:  # released weights: A2N, the one architecture PARENT_ARCHES names
         return checkpoints.released_a2n(scale, parent.path, strict_scale=True)
     return checkpoints.load(parent.path)
@@ -57,7 +67,25 @@ def network(space: SearchSpace) -> networks.SRNetwork | None:
             f"{where}: {parent.path} is a network of another shape: {differ}; a parent must have the space's scale, "
             "width, upsampler width and depth, so that every candidate inherits its stem, trunk and upsampler"
         )
+    _check_point_of_space(trained.genotype, space, where)
     return trained.network
+
+
+def _check_point_of_space(genotype: Genotype, space: SearchSpace, where: str) -> None:
+    """Raises:
+    SpaceError: the parent is not a genotype of the space: a block that is not a choice at its depth, or options
+        other than the space's for a block (its arms and baseline are built with the space's options)."""
+    for depth, block in enumerate(genotype.blocks):
+        if block not in space.choices_at(depth):
+            raise SpaceError(
+                f"{where}: the parent has {block!r} at depth {depth}, which is not a choice there; the parent must be "
+                f"a genotype of the space (it is the search's baseline and the experiment's reference): add {block!r}"
+            )
+        if genotype.options_for(block) != space.options_for(block):
+            raise SpaceError(
+                f"{where}: the parent's {block!r} has options {genotype.options_for(block)}, the space's "
+                f"{space.options_for(block)}; set block_options.{block} to the parent's"
+            )
 
 
 def genotype_of(space: SearchSpace) -> Genotype | None:
