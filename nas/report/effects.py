@@ -905,10 +905,10 @@ def _block_lines(result: ExperimentResult, block: str, depth: dict[str, FTest]) 
     kinds = PARENT_KIND_PHRASES if result.parent else ARM_KIND_PHRASES
     phrases = {
         **{("attention", kind): phrase for kind, phrase in kinds.items()},
-        **{("control", kind): f"control {phrase}" for kind, phrase in kinds.items()},
-        **{("attention - control", kind): f"beyond capacity {phrase}" for kind, phrase in kinds.items()},
-        **{("mechanism", kind): f"constant gate {phrase}" for kind, phrase in kinds.items()},
-        **{("attention - mechanism", kind): f"beyond a constant gate {phrase}" for kind, phrase in kinds.items()},
+        **{("control", kind): f"capacity control {phrase}" for kind, phrase in kinds.items()},
+        **{("attention - control", kind): f"over the capacity control {phrase}" for kind, phrase in kinds.items()},
+        **{("mechanism", kind): f"mechanism control {phrase}" for kind, phrase in kinds.items()},
+        **{("attention - mechanism", kind): f"over the mechanism control {phrase}" for kind, phrase in kinds.items()},
     }
     lines = []
     for e in (e for e in effects if e.kind == "uniform"):
