@@ -68,7 +68,9 @@ def test_a_killed_training_resumes_to_the_weights_and_psnr_of_an_unbroken_one(se
 
     # The options' budget and data are the ones trained with, and the checkpoint says which the options replaced.
     saved = checkpoints.load(folder / "unbroken.pt").metadata
-    assert saved["budget"] == {"iterations": 150, "batch_size": 3, "patch_size": 12, "lr": 0.002, "seeds": [0]}
+    assert saved["budget"] == {
+        "iterations": 150, "batch_size": 3, "patch_size": 12, "lr": 0.002, "seeds": [0], "init": None
+    }  # fmt: skip
     assert saved["data"] == {"train": str(setup["other"].resolve()), "val": str(setup["images"].resolve())}
     assert saved["overridden"] == ["proxy.iterations", "proxy.batch_size", "proxy.patch_size", "proxy.lr", "data.train"]
     assert saved["psnr"] == whole["psnr"] and len(whole["loss_curve"]) == 50  # 150 iterations read in 50 windows

@@ -73,6 +73,7 @@ from nas.report.json_values import jsonable
 from nas.sr.protocol import COST_HR_OUTPUT
 
 RUN_COLUMNS = ("genotype", "seed", "psnr", *COUNTED_COSTS)  # what a designed run gives the analysis
+ARM_COSTS = (*COUNTED_COSTS, "activations")  # what every effect says its arms differ by (``DesignedEffect``)
 CONTROL_FAMILIES = {CAPACITY: "control", MECHANISM: "mechanism"}  # the effects of each control's own arms
 FAMILIES = ("attention", "control", "attention - control", "mechanism", "attention - mechanism")
 CONTROL_NAMES = {CAPACITY: "capacity control", MECHANISM: "mechanism control"}
@@ -614,7 +615,7 @@ def _score(
             estimate_db=float(inference.estimate[i]), low_db=float(low[i]), high_db=float(high[i]),
             dof=float(inference.dof[i]), p_value=float(p_values[i]), p_holm=float(p_holm[i]),
             verdict=verdict.word, size=verdict.size, withheld=withheld,
-            **{f"{cost}_added": _cost_added(p.contrast, arms, cost) for cost in ("params", "macs", "activations")},
+            **{f"{cost}_added": _cost_added(p.contrast, arms, cost) for cost in ARM_COSTS},
         ))  # fmt: skip
     return tuple(scored)
 
