@@ -277,25 +277,30 @@ def _slot_activations(block: str, options: tuple[tuple[str, Any], ...], channels
     return activations
 
 
+@functools.lru_cache(maxsize=256)
+def _backbone_activations(scale: int, channels: int, upsampler_channels: int, size: tuple[int, int]) -> int:
+    return activation_count(networks.SRNetwork(scale, [], channels, upsampler_channels), (1, 3, *size))
+
+
 @functools.lru_cache(maxsize=1024)
 def activations(genotype: Genotype, hr_size: tuple[int, int] = protocol.COST_HR_SIZE) -> int:
     """Activations of ``genotype``'s forward pass for an ``hr_size`` output (``ACTIVATIONS`` says what is counted),
     composed from the backbone and each slot as the MACs are."""
-    size = lr_size(hr_size, genotype.scale)
-    backbone = networks.SRNetwork(genotype.scale, [], genotype.channels, genotype.upsampler_channels)
-    total = activation_count(backbone, (1, 3, *size))
+    return _composed(genotype, lr_size(hr_size, genotype.scale), _backbone_activations, _slot_activations)
+
+
+def _composed(genotype: Genotype, size: tuple[int, int], backbone: Callable[..., Any], slot: Callable[..., Any]) -> Any:
+    """``backbone`` of the network without slots plus ``slot`` of each slot, for an LR input of ``size``: each part
+    counted once per (block, options, width, size) by the cached functions given."""
+    total = backbone(genotype.scale, genotype.channels, genotype.upsampler_channels, size)
     for block in genotype.blocks:
-        total += _slot_activations(block, tuple(sorted(genotype.options_for(block).items())), genotype.channels, size)
+        total = total + slot(block, tuple(sorted(genotype.options_for(block).items())), genotype.channels, size)
     return total
 
 
 @functools.lru_cache(maxsize=4096)
 def _static_cost(genotype: Genotype, hr_size: tuple[int, int]) -> tuple[int, OpCount]:
-    size = lr_size(hr_size, genotype.scale)
-    total = backbone_count(genotype.scale, genotype.channels, genotype.upsampler_channels, size)
-    for block in genotype.blocks:
-        options = tuple(sorted(genotype.options_for(block).items()))
-        total = total + slot_count(block, options, genotype.channels, size)
+    total = _composed(genotype, lr_size(hr_size, genotype.scale), backbone_count, slot_count)
     params = sum(p.numel() for p in networks.build(genotype).parameters())
     return params, total
 

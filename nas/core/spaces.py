@@ -247,16 +247,21 @@ def load(path: str | Path) -> SearchSpace:
     return parse(_read_document(path), str(path), base_dir=path.parent)
 
 
+def _in_space_folder(value: str, base_dir: Path) -> Path:
+    """The absolute path a space file names: ``~`` expanded, a relative one read from the file's folder."""
+    named = Path(value).expanduser()
+    return (named if named.is_absolute() else base_dir / named).resolve()
+
+
 def _data_source(check: _Checker, value: Any, path: str, base_dir: Path) -> str:
     if value == BUILTIN:
         return value
     if not isinstance(value, str) or not value:
         raise check.fail(path, value, f"expected {BUILTIN!r} or the path of an image folder")
-    folder = Path(value).expanduser()
-    folder = folder if folder.is_absolute() else (base_dir / folder)
+    folder = _in_space_folder(value, base_dir)
     if not folder.is_dir():
         raise check.fail(path, value, f"folder {folder} does not exist; use {BUILTIN!r} or an existing folder")
-    return str(folder.resolve())
+    return str(folder)
 
 
 def _parent(check: _Checker, value: Any, path: str, base_dir: Path) -> ParentWeights:
@@ -272,8 +277,7 @@ def _parent(check: _Checker, value: Any, path: str, base_dir: Path) -> ParentWei
     name = value[key]
     if not isinstance(name, str) or not name:
         raise check.fail(f"{path}.{key}", name, "expected the path of a weights file")
-    file = Path(name).expanduser()
-    file = (file if file.is_absolute() else base_dir / file).resolve()
+    file = _in_space_folder(name, base_dir)
     if not file.is_file():
         raise check.fail(f"{path}.{key}", name, f"file {file} does not exist; the harness never downloads weights")
     return ParentWeights(str(file), file_sha256(file), arch)
@@ -283,8 +287,7 @@ def _import_plugin(check: _Checker, value: Any, path: str, base_dir: Path) -> st
     """Imports a Python file that registers blocks (``@blocks.register``), once per process."""
     if not isinstance(value, str) or not value.endswith(".py"):
         raise check.fail(path, value, "expected the path of a Python file (.py) that registers blocks")
-    file = Path(value).expanduser()
-    file = (file if file.is_absolute() else base_dir / file).resolve()
+    file = _in_space_folder(value, base_dir)
     if not file.is_file():
         raise check.fail(path, value, f"file {file} does not exist")
     try:

@@ -60,7 +60,13 @@ class ExperimentRuns:
         return {"study": str(self.folder.root), "arms": len(self.arms), "seeds": list(self.design.seeds)}
 
 
-def _given(space_path: Path) -> SearchSpace:
+def _given(space_path: Path) -> tuple[SearchSpace, ExperimentDesign]:
+    """The space file's space and its experiment's design.
+
+    Raises:
+        SpaceError: the file is invalid, has no ``experiment:`` section, one that cannot be built, or a parent
+            (``proxy.init``) that cannot be used.
+    """
     given = spaces.load(space_path)
     if given.experiment is None:
         raise SpaceError(
@@ -68,10 +74,11 @@ def _given(space_path: Path) -> SearchSpace:
             "search_spaces/README.md) to say which arms to train"
         )
     try:
-        parents.design_of(given)  # a parent that cannot be used stops before anything is planned or written
+        design = parents.design_of(given)  # a parent that cannot be used stops before anything is planned or written
     except ExperimentError as error:  # the section's values each passed, but not together
         raise SpaceError(f"{space_path}: experiment: {error}") from None
-    return given
+    assert design is not None  # the section is there
+    return given, design
 
 
 def blocked_arms(space: SearchSpace, design: ExperimentDesign) -> list[tuple[Arm, str]]:
@@ -80,17 +87,15 @@ def blocked_arms(space: SearchSpace, design: ExperimentDesign) -> list[tuple[Arm
     counted = {key: limit for key, limit in space.constraints.items() if of_constraint(key).counted}
     blocked = []
     for arm in design.arms:
-        cost = counting.network_cost(Genotype.parse(arm.genotype)).to_json()
-        cost.pop("hr_size")
-        violation = TrialRecord(**cost).constraint_violation(counted)
+        violation = TrialRecord.of_cost(counting.network_cost(Genotype.parse(arm.genotype))).constraint_violation(
+            counted
+        )
         if violation is not None:
             blocked.append((arm, violation))
     return blocked
 
 
-def _check_runnable(space_path: Path, space: SearchSpace) -> None:
-    design = parents.design_of(space)
-    assert design is not None  # ``_given`` checked the section
+def _check_runnable(space_path: Path, space: SearchSpace, design: ExperimentDesign) -> None:
     blocked = blocked_arms(space, design)
     if blocked:
         arms = "; ".join(f"{arm.label}: {reason}" for arm, reason in blocked)
@@ -108,6 +113,10 @@ def _with_runs(folder: StudyFolder, space: SearchSpace) -> ExperimentRuns:
             f"{folder.pinned_space}: the study's pinned space has no experiment: section; pass another --results "
             "folder, or move this study folder aside"
         )
+    return _runs(folder, space, design)
+
+
+def _runs(folder: StudyFolder, space: SearchSpace, design: ExperimentDesign) -> ExperimentRuns:
     runs = tuple(DesignedRun(arm.genotype, seed, arm.label) for arm in design.arms for seed in design.seeds)
     return ExperimentRuns(folder, space, design, runs)
 
@@ -120,10 +129,10 @@ def prepare(space_path: str | Path, settings: RunSettings) -> ExperimentRuns:
         StudyError: the study folder was created with another space file.
     """
     space_path = Path(space_path).resolve()
-    given = _given(space_path)
+    given, design = _given(space_path)
     folder = studies.folder_of(settings.results, given)
     if not folder.exists():
-        return _with_runs(folder, given)
+        return _runs(folder, given, design)
     run.check_same_file(folder, space_path)
     return _with_runs(folder, folder.space())
 
@@ -137,8 +146,8 @@ def run_experiment(
         SpaceError, StudyError: as ``prepare``; or another process is running on the study folder.
     """
     space_path = Path(space_path).resolve()
-    given = _given(space_path)
-    _check_runnable(space_path, given)
+    given, design = _given(space_path)
+    _check_runnable(space_path, given, design)
     folder = studies.folder_of(settings.results, given)
     preflight.check_results(folder.root.parent, folder.root)
 

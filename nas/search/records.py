@@ -14,6 +14,7 @@ from typing import Any
 
 import optuna
 
+from nas.core.counting import Cost
 from nas.core.objectives import COSTS, of_constraint
 
 
@@ -117,6 +118,11 @@ class TrialRecord:
 
     def objective_values(self, objectives: tuple[str, ...]) -> list[Any]:
         return [getattr(self, objective) for objective in objectives]
+
+    @classmethod
+    def of_cost(cls, cost: Cost) -> TrialRecord:
+        """A record of a counted (and perhaps timed) cost, before any training."""
+        return cls(params=cost.params, macs=cost.macs, ops=cost.ops, latency_ms=cost.latency_ms)
 
     def constraint_violation(self, constraints: dict[str, float]) -> str | None:
         """Why the measured cost is over ``constraints`` (``max_macs``...), or None when it is within them."""

@@ -108,10 +108,9 @@ def run(config: dict[str, Any], context: TrialContext) -> TrialRecord:
 def _cost_and_train(arch: Genotype, seed: int, context: TrialContext, log: TrialLog) -> TrialRecord:
     space = context.space
     needs_latency = space.uses("latency_ms")
-    measured = counting.network_cost(arch, latency_device=context.device if needs_latency else None).to_json()
-    log.write(f"cost: {json.dumps(measured)}")
-    measured.pop("hr_size")
-    costed = TrialRecord(**measured)
+    measured = counting.network_cost(arch, latency_device=context.device if needs_latency else None)
+    log.write(f"cost: {json.dumps(measured.to_json())}")
+    costed = TrialRecord.of_cost(measured)
     violation = costed.constraint_violation(dict(space.constraints))
     if violation is not None:
         return replace(costed, outcome=Outcome.INFEASIBLE, error=f"infeasible: {violation}")

@@ -43,6 +43,7 @@ from nas.core.genotypes import Genotype
 from nas.core.settings import ParentWeights
 from nas.errors import InputError
 from nas.sr import protocol
+from nas.sr.weight_files import file_sha256
 from nas.trained.checkpoints import TrainedNetwork
 
 logger = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ def fresh_weights(seed: int, parent: ParentWeights | None = None) -> dict[str, A
 
 def checkpoint_weights(path: str | Path, trained: TrainedNetwork) -> dict[str, Any]:
     """What the weights of a harness checkpoint are: its file, its content's SHA-256 and its metadata."""
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    digest = file_sha256(path)
     return {"trained": True, "checkpoint": str(Path(path).resolve()), "sha256": digest, "metadata": trained.metadata}
 
 

@@ -46,9 +46,25 @@ def network(space: SearchSpace) -> networks.SRNetwork | None:
     ``proxy.init``.
 
     Raises:
-        SpaceError: the file changed, cannot be read, does not fit its architecture, or has another shape than the
-            space (scale, width, upsampler width, depth); the message names ``proxy.init`` and the file.
+        SpaceError: the file changed, cannot be read, does not fit its architecture, has another shape than the
+            space (scale, width, upsampler width, depth) or is not a genotype of it; the message names
+            ``proxy.init`` and the file.
     """
+    trained = _checked(space)
+    return None if trained is None else trained.network
+
+
+def genotype_of(space: SearchSpace) -> Genotype | None:
+    """The parent's genotype (the natural reference arm of a space with ``proxy.init``), or None without one.
+
+    Raises:
+        SpaceError: as ``network``.
+    """
+    trained = _checked(space)
+    return None if trained is None else trained.genotype
+
+
+def _checked(space: SearchSpace) -> checkpoints.TrainedNetwork | None:
     parent = space.proxy.init
     if parent is None:
         return None
@@ -68,7 +84,7 @@ def network(space: SearchSpace) -> networks.SRNetwork | None:
             "width, upsampler width and depth, so that every candidate inherits its stem, trunk and upsampler"
         )
     _check_point_of_space(trained.genotype, space, where)
-    return trained.network
+    return trained
 
 
 def _check_point_of_space(genotype: Genotype, space: SearchSpace, where: str) -> None:
@@ -86,15 +102,6 @@ def _check_point_of_space(genotype: Genotype, space: SearchSpace, where: str) ->
                 f"{where}: the parent's {block!r} has options {genotype.options_for(block)}, the space's "
                 f"{space.options_for(block)}; set block_options.{block} to the parent's"
             )
-
-
-def genotype_of(space: SearchSpace) -> Genotype | None:
-    """The parent's genotype (the natural reference arm of a space with ``proxy.init``), or None without one.
-
-    Raises:
-        SpaceError: as ``network``.
-    """
-    return None if network(space) is None or space.proxy.init is None else _read(space.proxy.init, space.scale).genotype
 
 
 def design_of(space: SearchSpace) -> ExperimentDesign | None:
