@@ -30,6 +30,7 @@ from optuna.trial import FrozenTrial
 
 import blocks
 from nas.core import bounds, genotypes, pareto, spaces, training
+from nas.core.design import PARENT_LABEL
 from nas.core.spaces import SearchSpace
 from nas.errors import InputError
 from nas.search import local_ray, lock, preflight, studies, worker
@@ -49,7 +50,6 @@ TUNE_ENVIRONMENT = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "RAY_AIR_NEW_OUTP
 # Without Tune's files its end-of-run summary warns that it found no metrics (the study has them); on Ctrl-C it
 # suggests Tuner.restore, while a search resumes from its study.
 QUIET_LOGGERS = ("ray.tune.analysis.experiment_analysis", "ray.tune.tune")
-PARENT_BASELINE = "parent"  # the baseline label of a space's proxy.init genotype, where no uniform placement is it
 
 
 def quiet_process() -> None:
@@ -148,7 +148,7 @@ def baseline_genotypes(search_space: SearchSpace) -> list[tuple[str, genotypes.G
             continue
         placements.setdefault(genotypes.uniform(search_space, block), f"{genotypes.UNIFORM_PREFIX}{block}")
     if parent is not None:
-        placements.setdefault(parent, PARENT_BASELINE)
+        placements.setdefault(parent, PARENT_LABEL)  # labelled as the experiment's reference arm
     return [(label, arch) for arch, label in placements.items()]
 
 
