@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import signal
 import socket
 import subprocess
@@ -36,6 +37,25 @@ def free_port() -> int:
 def nas_cli():
     """``run_nas``: the command line in a subprocess."""
     return run_nas
+
+
+def run_nas_in_process(args: list[str], capsys: pytest.CaptureFixture[str]) -> subprocess.CompletedProcess[str]:
+    """``nas ARGS`` through ``nas.cli.main`` in this process (as real, without the 3-5 s interpreter start), as a
+    completed process; an exception that escapes the command fails the test as a traceback would."""
+    from nas import cli
+
+    try:
+        status = cli.main(args)
+    except SystemExit as stop:  # argparse's usage errors
+        status = stop.code
+    captured = capsys.readouterr()
+    return subprocess.CompletedProcess(args, status, captured.out, captured.err)
+
+
+@pytest.fixture
+def in_process(capsys: pytest.CaptureFixture[str]):
+    """``run_nas_in_process`` with this test's captured output: the command line in the test process."""
+    return functools.partial(run_nas_in_process, capsys=capsys)
 
 
 @pytest.fixture(scope="session")

@@ -35,14 +35,14 @@ def test_json_matches_the_registry(nas_cli) -> None:
         assert row["params"] == expected, name
 
 
-def test_blocks_that_cannot_be_built_at_a_width_say_why(nas_cli) -> None:
-    listing = json.loads(nas_cli("blocks", "--channels", "3", "--json").stdout)
+def test_blocks_that_cannot_be_built_at_a_width_say_why(in_process) -> None:
+    listing = json.loads(in_process(["blocks", "--channels", "3", "--json"]).stdout)
     by_name = {row["name"]: row for row in listing["blocks"]}
     assert by_name["a2b"]["params"] is None and "reduction" in by_name["a2b"]["note"]
     assert by_name["pa"]["params"] == 12
 
 
-def test_bad_width_exits_with_status_2(nas_cli) -> None:
-    result = nas_cli("blocks", "--channels", "0")
+def test_bad_width_exits_with_status_2(in_process) -> None:
+    result = in_process(["blocks", "--channels", "0"])
     assert result.returncode == 2
     assert "positive integer" in result.stderr and "Traceback" not in result.stderr

@@ -36,17 +36,19 @@ def test_released_a2n_scores_the_paper_number_on_set5_x2(nas_cli, reference) -> 
     ],
     ids=["corrupt", "wrong-keys", "not-a-state-dict"],
 )
-def test_bad_checkpoints_exit_with_status_2(nas_cli, reference, tmp_path, make_checkpoint, message) -> None:
+def test_bad_checkpoints_exit_with_status_2(in_process, reference, tmp_path, make_checkpoint, message) -> None:
     checkpoint = tmp_path / "bad.pt"
     make_checkpoint(checkpoint)
-    result = run_eval(nas_cli, "--scale", "2", "--weights", str(checkpoint), "--data", str(reference / "set5" / "HR"))
+    data = str(reference / "set5" / "HR")
+    result = in_process(["eval", "--arch", "a2n", "--scale", "2", "--weights", str(checkpoint), "--data", data])
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
-def test_scale_mismatch_names_the_missing_upsampler_keys(nas_cli, reference) -> None:
+def test_scale_mismatch_names_the_missing_upsampler_keys(in_process, reference) -> None:
     weights = reference / "a2n" / "a2n_x2_official.pt"
-    result = run_eval(nas_cli, "--scale", "4", "--weights", str(weights), "--data", str(reference / "set5" / "HR"))
+    data = str(reference / "set5" / "HR")
+    result = in_process(["eval", "--arch", "a2n", "--scale", "4", "--weights", str(weights), "--data", data])
     assert result.returncode == 2
     assert "upconv2.weight" in result.stderr and "Traceback" not in result.stderr
 

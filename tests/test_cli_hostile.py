@@ -1,9 +1,9 @@
 """Hostile input to ``nas blocks / cost / train / eval`` as a user types it: one message, exit 2, no traceback.
 
-Every case fails before any training or inference. The cases that used to end in a traceback (or, for a plugin
-calling sys.exit, in silence) run ``python -m nas`` in a subprocess; the others, which used to be accepted or
-worded wrongly, run the same ``nas.cli.main`` in this process, which is as real but skips the 3-5 s interpreter
-start. Ctrl-C is sent to a real ``nas train`` subprocess.
+Every case fails before any training or inference. The cases run ``nas.cli.main`` in this process, which is as
+real as ``python -m nas`` but skips the 3-5 s interpreter start (an exception that escaped it would fail the test
+as a traceback would); a plugin calling sys.exit, which used to end the command in silence, and one former
+traceback run ``python -m nas`` in a subprocess. Ctrl-C is sent to a real ``nas train`` subprocess.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import torch
 from PIL import Image
 
 import blocks
-from nas import cli
 from nas.core import genotypes, networks, spaces
 from nas.search import run
 from nas.search.studies import StudyError, StudyFolder
@@ -160,10 +159,14 @@ FORMER_TRACEBACKS = [
     ("device-foo", lambda f: [*genotype(f, "uniform:pa", "train"), "--device", "foo"], ["'foo'", "not a torch device"]),
     ("small-validation-image", lambda f: ["train", "--space", str(f["small_val"]), "--genotype", "uniform:pa"],
      ["speck", "12×12", "15×15"]),
-    ("plugin-exits", lambda f: ["cost", "--space", str(f["exits"]), "--genotype", "uniform:none"],
-     ["plugins[0]", "sys.exit(3)"]),
     ("channels-huge", lambda f: ["blocks", "--channels", "100000"], ["--channels", "positive integer up to 256"]),
     ("eval-device", lambda f: evaluation(f, "--weights", str(f["weights"]), "--device", "cuda:0"), ["'cuda:0'"]),
+]  # fmt: skip
+# A plugin that ends the interpreter (and one former traceback) run in a process of their own.
+OWN_PROCESS = [
+    ("plugin-exits", lambda f: ["cost", "--space", str(f["exits"]), "--genotype", "uniform:none"],
+     ["plugins[0]", "sys.exit(3)"]),
+    ("depth-huge-own-process", lambda f: genotype(f, "x2.c16.u4:none*99999999999"), ["99999999999", "block count"]),
 ]  # fmt: skip
 # These used to be accepted (wrong numbers or a silently different network) or were worded wrongly.
 FORMERLY_ACCEPTED = [
@@ -285,31 +288,26 @@ def assert_one_message(result: subprocess.CompletedProcess[str], words: list[str
     assert "weights_only=False" not in output  # never the advice to run a checkpoint's code
 
 
-def in_process(args: list[str], capsys: pytest.CaptureFixture[str]) -> subprocess.CompletedProcess[str]:
-    """``nas ARGS`` through ``nas.cli.main`` in this process, as a completed process."""
-    try:
-        status = cli.main(args)
-    except SystemExit as stop:  # argparse's usage errors
-        status = stop.code
-    captured = capsys.readouterr()
-    return subprocess.CompletedProcess(args, status, captured.out, captured.err)
-
-
 @pytest.mark.parametrize(("args", "words"), [c[1:] for c in FORMER_TRACEBACKS], ids=[c[0] for c in FORMER_TRACEBACKS])
-def test_former_tracebacks_get_one_message_and_status_2(nas_cli, files, args, words) -> None:
+def test_former_tracebacks_get_one_message_and_status_2(files, in_process, args, words) -> None:
+    assert_one_message(in_process(args(files)), words)
+
+
+@pytest.mark.parametrize(("args", "words"), [c[1:] for c in OWN_PROCESS], ids=[c[0] for c in OWN_PROCESS])
+def test_a_command_in_its_own_process_gets_one_message_and_status_2(nas_cli, files, args, words) -> None:
     assert_one_message(nas_cli(*args(files)), words)
 
 
 @pytest.mark.parametrize(("args", "words"), [c[1:] for c in RED_TEAM], ids=[c[0] for c in RED_TEAM])
-def test_red_team_inputs_stop_before_any_work_with_one_message(files, capsys, args, words) -> None:
+def test_red_team_inputs_stop_before_any_work_with_one_message(files, in_process, args, words) -> None:
     started = time.perf_counter()
-    assert_one_message(in_process(args(files), capsys), words)
+    assert_one_message(in_process(args(files)), words)
     assert time.perf_counter() - started < 20  # refused up front, not after an evaluation or a training
 
 
 @pytest.mark.parametrize(("args", "words"), [c[1:] for c in FORMERLY_ACCEPTED], ids=[c[0] for c in FORMERLY_ACCEPTED])
-def test_formerly_accepted_input_gets_one_message_and_status_2(files, capsys, args, words) -> None:
-    assert_one_message(in_process(args(files), capsys), words)
+def test_formerly_accepted_input_gets_one_message_and_status_2(files, in_process, args, words) -> None:
+    assert_one_message(in_process(args(files)), words)
 
 
 def test_reading_a_study_runs_its_plugin_files_only_when_trusted(files) -> None:
@@ -340,16 +338,16 @@ def test_ctrl_c_stops_a_training_run_with_one_line_and_status_130(files) -> None
     assert stderr.strip().splitlines()[-1] == "nas train: stopped"
 
 
-def test_version_and_plain_help(capsys) -> None:
+def test_version_and_plain_help(in_process) -> None:
     import nas
 
-    assert in_process(["--version"], capsys).stdout.strip() == f"nas {nas.__version__}"
-    shown = in_process(["--help"], capsys).stdout
+    assert in_process(["--version"]).stdout.strip() == f"nas {nas.__version__}"
+    shown = in_process(["--help"]).stdout
     assert "Search where attention belongs" in shown and "``" not in shown
 
 
-def test_training_prints_progress_lines_where_stderr_is_no_terminal(files, capsys) -> None:
-    result = in_process(["train", "--space", str(files["good"]), "--genotype", "uniform:pa", "--device", "cpu"], capsys)
+def test_training_prints_progress_lines_where_stderr_is_no_terminal(files, in_process) -> None:
+    result = in_process(["train", "--space", str(files["good"]), "--genotype", "uniform:pa", "--device", "cpu"])
     assert result.returncode == 0, result.stderr
     steps = [
         line.split(": iteration ")[1].split(",")[0] for line in result.stderr.splitlines() if ": iteration " in line
@@ -358,8 +356,8 @@ def test_training_prints_progress_lines_where_stderr_is_no_terminal(files, capsy
     assert steps == [f"{i}/20 ({5 * i}%)" for i in range(2, 21, 2)]
 
 
-def test_evaluation_prints_one_progress_line_per_image(files, capsys) -> None:
-    result = in_process([*evaluation(files, "--weights", str(files["weights"])), "--json"], capsys)
+def test_evaluation_prints_one_progress_line_per_image(files, in_process) -> None:
+    result = in_process([*evaluation(files, "--weights", str(files["weights"])), "--json"])
     assert result.returncode == 0, result.stderr
     progress = [line for line in result.stderr.splitlines() if line.startswith("nas eval: image ")]
     assert [line.split()[3] for line in progress] == ["1/4", "2/4", "3/4", "4/4"]
@@ -375,10 +373,10 @@ def warnings_of(result: subprocess.CompletedProcess[str]) -> list[str]:
     return [line for line in result.stderr.splitlines() if ": warning: " in line]
 
 
-def test_weights_run_at_a_scale_their_file_name_does_not_state_with_a_warning(files, capsys) -> None:
+def test_weights_run_at_a_scale_their_file_name_does_not_state_with_a_warning(files, in_process) -> None:
     network = ["--arch", "a2n", "--weights", os.path.relpath(files["weights_x2"]), "--data", str(files["images"])]
     for scale, warned in (("3", True), ("2", False)):
-        result = in_process(["eval", *network, "--scale", scale, "--json"], capsys)
+        result = in_process(["eval", *network, "--scale", scale, "--json"])
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout)["scale"] == int(scale)  # the run goes on: the scale is the user's to give
         said = [line for line in warnings_of(result) if "the weights file's name states" in line]
@@ -389,14 +387,14 @@ def test_weights_run_at_a_scale_their_file_name_does_not_state_with_a_warning(fi
         )  # fmt: skip
 
 
-def test_a_checkpoint_as_saved_loads_silently_and_one_from_before_hashes_with_a_warning(files, capsys) -> None:
+def test_a_checkpoint_as_saved_loads_silently_and_one_from_before_hashes_with_a_warning(files, in_process) -> None:
     content = torch.load(files["checkpoint"], weights_only=True)
     metadata = json.loads(content["metadata"])
     assert len(metadata.pop("content_sha256")) == 64
     unhashed = files["folder"] / "unhashed.pt"
     torch.save({**content, "metadata": json.dumps(metadata)}, unhashed)  # as saved before checkpoints had a hash
     for path, warned in ((str(files["checkpoint"]), False), (os.path.relpath(unhashed), True)):
-        result = in_process(["eval", "--checkpoint", path, "--data", str(files["images"]), "--json"], capsys)
+        result = in_process(["eval", "--checkpoint", path, "--data", str(files["images"]), "--json"])
         assert result.returncode == 0, result.stderr
         assert len(json.loads(result.stdout)["images"]) == 4
         said = [line for line in warnings_of(result) if "carries no content hash" in line]
@@ -405,12 +403,12 @@ def test_a_checkpoint_as_saved_loads_silently_and_one_from_before_hashes_with_a_
 
 @pytest.mark.parametrize("command", ["eval", "ablate", "attention-maps"])
 def test_an_image_too_small_to_score_is_left_out_with_its_reason_and_the_json_stays_valid(
-    files, capsys, command
+    files, in_process, command
 ) -> None:
     extra = ["--mode", "remove"] if command == "ablate" else []
     data = os.path.relpath(files["mixed"]) if command == "ablate" else str(files["mixed"])
     args = [command, "--checkpoint", str(files["checkpoint"]), "--data", data, "--json", *extra]
-    result = in_process(args, capsys)
+    result = in_process(args)
     assert result.returncode == 0, result.stderr
     record = json.loads(result.stdout)
     refused = record["refused_images"]
@@ -427,7 +425,7 @@ def test_an_image_too_small_to_score_is_left_out_with_its_reason_and_the_json_st
     assert len(scored) == 4 and "speck" not in scored
 
 
-def test_a_journal_damaged_in_the_middle_is_left_as_it_was_by_every_command_that_reads_it(files, capsys) -> None:
+def test_a_journal_damaged_in_the_middle_is_left_as_it_was_by_every_command_that_reads_it(files, in_process) -> None:
     study = StudyFolder(files["bad_json"])
     before = study.journal.read_bytes()
     results = str(files["folder"] / "studies")
@@ -438,6 +436,6 @@ def test_a_journal_damaged_in_the_middle_is_left_as_it_was_by_every_command_that
         ["search", "--space", str(files["bad_json_space"]), "--results", results],
     ]
     for args in commands:
-        assert_one_message(in_process(args, capsys), [f"{study.journal}: line 3", "nothing was changed"])
+        assert_one_message(in_process(args), [f"{study.journal}: line 3", "nothing was changed"])
     assert study.journal.read_bytes() == before
     assert not list(study.root.glob("optuna.journal.*"))  # no repair ran, no copy was made

@@ -26,11 +26,11 @@ def experiment_command(space_file: Path, results: Path, *extra: str) -> list[str
 
 
 def test_an_experiment_is_planned_trained_resumed_after_kill_and_reported(
-    nas_cli, space_writer, ray_cluster, small_images, tmp_path, killed_run, trainings_of
+    in_process, space_writer, ray_cluster, small_images, tmp_path, killed_run, trainings_of
 ):
     space_file = space_writer(tmp_path, "designed", small_images, ["none", "pa"], extra=EXPERIMENT)
     results = tmp_path / "results"
-    planned = nas_cli(*experiment_command(space_file, results, "--plan", "--json")[3:])
+    planned = in_process(experiment_command(space_file, results, "--plan", "--json")[3:])
     assert planned.returncode == 0, planned.stderr
     plan = json.loads(planned.stdout)
     # none, uniform pa, pa at depth 0 only (= pa dropped at 1), at depth 1 only, and the same three for conv.
@@ -44,6 +44,11 @@ def test_an_experiment_is_planned_trained_resumed_after_kill_and_reported(
 
     command = experiment_command(space_file, results, "--address", ray_cluster.address)
     killed_run(command, folder.trials_csv_of(studies.Kind.EXPERIMENT), rows=4)
+    early = in_process(["report", str(folder.root)])  # no search, and too few runs to analyse: say what to do
+    assert early.returncode == 2 and "no search trial has finished, and the experiment is not analysable yet" in (
+        early.stderr
+    )
+    assert "run `nas experiment` again" in early.stderr and "nas search" not in early.stderr
     second = subprocess.run(command, capture_output=True, text=True, timeout=400)
     assert second.returncode == 0, second.stderr[-2000:]
 
@@ -53,7 +58,7 @@ def test_an_experiment_is_planned_trained_resumed_after_kill_and_reported(
     done = {(r.genotype, r.seed) for r in runs if r.outcome is not None and r.outcome.has_values}
     assert done == {(arm["genotype"], seed) for arm in plan["arms"] for seed in plan["seeds"]}  # what was planned
 
-    report = nas_cli("report", str(folder.root), "--json", timeout=300)
+    report = in_process(["report", str(folder.root), "--json"])
     assert report.returncode == 0, report.stderr[-2000:]
     markdown = (folder.root / "report" / "report.md").read_text()
     section = markdown.split("## Designed experiment")[1].split("## What the numbers measure")[0]
@@ -65,7 +70,7 @@ def test_an_experiment_is_planned_trained_resumed_after_kill_and_reported(
     assert all(e["activations_added"] is not None for e in analysed["effects"])
     noise = analysed["noise"]
     assert noise["intra_seed_correlation"] == pytest.approx(1 - (noise["std_db"] / noise["one_run_db"]) ** 2)
-    replanned = json.loads(nas_cli(*experiment_command(space_file, results, "--plan", "--json")[3:]).stdout)
+    replanned = json.loads(in_process(experiment_command(space_file, results, "--plan", "--json")[3:]).stdout)
     assert replanned["noise_db"] == pytest.approx(noise["std_db"])
     assert replanned["intra_seed_correlation"] == pytest.approx(noise["intra_seed_correlation"])
     assert replanned["correlation_source"] == "measured on the experiment's runs so far"
@@ -83,25 +88,25 @@ def test_an_experiment_is_planned_trained_resumed_after_kill_and_reported(
     ],
 )
 def test_a_bad_or_missing_experiment_section_stops_with_one_line(
-    nas_cli, space_writer, small_images, tmp_path, section: str, message: str
+    in_process, space_writer, small_images, tmp_path, section: str, message: str
 ):
     space_file = space_writer(tmp_path, "bad", small_images, ["none", "pa"], extra=section)
-    result = nas_cli(*experiment_command(space_file, tmp_path / "results")[3:])
+    result = in_process(experiment_command(space_file, tmp_path / "results")[3:])
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "results").exists()
 
 
 def test_arms_over_a_constraint_are_named_by_the_plan_and_refused_before_training(
-    nas_cli, space_writer, small_images, tmp_path
+    in_process, space_writer, small_images, tmp_path
 ):
     capped = EXPERIMENT + "constraints: {max_macs: 5.0e+8}\n"
     space_file = space_writer(tmp_path, "capped", small_images, ["none", "pa"], extra=capped)
-    planned = nas_cli(*experiment_command(space_file, tmp_path / "results", "--plan")[3:])
+    planned = in_process(experiment_command(space_file, tmp_path / "results", "--plan")[3:])
     assert planned.returncode == 0, planned.stderr
     blocked = [line for line in planned.stdout.splitlines() if line.startswith("cannot run")]
     assert len(blocked) == 7 and "exceeds max_macs 5e+08" in blocked[0]
-    result = nas_cli(*experiment_command(space_file, tmp_path / "results")[3:])
+    result = in_process(experiment_command(space_file, tmp_path / "results")[3:])
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "7 arm(s) of the experiment are over the space's constraints" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "results").exists()

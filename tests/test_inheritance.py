@@ -158,15 +158,15 @@ def test_hostile_parents_stop_nas_train_with_one_message(capsys, tmp_path, small
 
 @pytest.mark.slow  # real trainings on a local Ray
 def test_a_search_and_an_experiment_on_an_inherited_space_survive_kill_and_resume(
-    nas_cli, ray_cluster, small_images, tmp_path, parent_checkpoint, killed_run, trainings_of
+    nas_cli, in_process, ray_cluster, small_images, tmp_path, parent_checkpoint, killed_run, trainings_of
 ) -> None:
     experiment = "experiment: {blocks: [pa], groups: [[0], [2]], seeds: [5, 6], margin_db: 0.05, control: null}\n"
     space_file = inherited_space(tmp_path, small_images, "{checkpoint: parent.pt}", experiment)
     (tmp_path / "parent.pt").write_bytes(parent_checkpoint.read_bytes())  # relative to the space file
     results = tmp_path / "results"
     folder = StudyFolder(results / "inherited")
-    plan = json.loads(nas_cli("experiment", "--space", str(space_file), "--results", str(results), "--plan",
-                              "--json").stdout)  # fmt: skip
+    plan = json.loads(in_process(["experiment", "--space", str(space_file), "--results", str(results), "--plan",
+                                  "--json"]).stdout)  # fmt: skip
     labels = {arm["label"] for arm in plan["arms"]}
     # The parent; pa removed at 0 and 2 (pa in place of pa changes nothing); its mechanism control in place of the
     # parent's blocks (fixed_pa: the parent's pa with its gate constant). The capacity control is off.
@@ -188,7 +188,7 @@ def test_a_search_and_an_experiment_on_an_inherited_space_survive_kill_and_resum
     assert search.returncode == 0, search.stderr[-2000:]
     baselines = {r.baseline for r in map(record_of, studies.load_study(folder).get_trials()) if r.baseline}
     assert "parent" in baselines  # the parent joins the uniform baselines
-    report = nas_cli("report", str(folder.root), "--json", timeout=300)
+    report = in_process(["report", str(folder.root), "--json"])
     assert report.returncode == 0, report.stderr[-2000:]
     section = (folder.root / "report" / "report.md").read_text().split("## Designed experiment")[1]
     assert "every arm a change of the trained parent x2.c16.u4:pa-none-pa (proxy.init)" in section

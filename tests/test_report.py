@@ -204,14 +204,14 @@ def test_report_labels_the_default_budget_and_data_of_a_space_that_leaves_them_o
 
 
 def test_missing_or_empty_study_exits_2_with_a_message(
-    nas_cli, space_writer, tmp_path: Path, small_images: Path
+    in_process, space_writer, tmp_path: Path, small_images: Path
 ) -> None:
-    missing = nas_cli("report", str(tmp_path / "nowhere"))
+    missing = in_process(["report", str(tmp_path / "nowhere")])
     assert missing.returncode == 2 and "no study here" in missing.stderr and "Traceback" not in missing.stderr
     space_file = space_writer(tmp_path, "empty", small_images, ["none", "ca"])
     folder = StudyFolder(tmp_path / "results" / "empty")
     run.open_study(folder, spaces.load(space_file), space_file, None, fresh=False)
-    empty = nas_cli("report", str(folder.root))
+    empty = in_process(["report", str(folder.root)])
     assert empty.returncode == 2 and "no complete trial yet" in empty.stderr
 
 
@@ -392,7 +392,7 @@ def test_an_experiment_planned_on_a_search_takes_its_noise_from_paired_baselines
 
 
 def test_nas_report_replaces_links_in_its_files_and_refuses_a_linked_report_folder(
-    small_study: StudyFolder, nas_cli, tmp_path: Path
+    small_study: StudyFolder, nas_cli, in_process, tmp_path: Path
 ) -> None:
     outside = tmp_path / "precious.md"
     outside.write_text("keep me\n")
@@ -408,7 +408,7 @@ def test_nas_report_replaces_links_in_its_files_and_refuses_a_linked_report_fold
     small_study.report.rename(moved)
     small_study.report.symlink_to(moved, target_is_directory=True)
     try:
-        result = nas_cli("report", str(small_study.root))
+        result = in_process(["report", str(small_study.root)])
         assert (
             result.returncode == 2
             and "report is a symbolic link; the harness never writes through one" in result.stderr

@@ -91,7 +91,7 @@ def _journal_storage(path: Path) -> optuna.storages.JournalStorage:
 
 
 def test_a_cut_journal_is_read_reported_and_resumed_without_loss(
-    nas_cli, space_writer, ray_cluster, small_images, tmp_path
+    nas_cli, in_process, space_writer, ray_cluster, small_images, tmp_path
 ):
     space_file = space_writer(tmp_path, "cut", small_images, ["none", "ca"])
     folder = StudyFolder(tmp_path / "cut")
@@ -102,7 +102,7 @@ def test_a_cut_journal_is_read_reported_and_resumed_without_loss(
     before = _trial_view(folder)  # Optuna still reads it
     assert len(before) == 3
 
-    report = nas_cli("report", str(folder.root), "--json")
+    report = in_process(["report", str(folder.root), "--json"])
     assert report.returncode == 0, report.stderr[-2000:]
     assert folder.journal.read_bytes() == cut  # a report without --to-dashboard never writes the storage
     built = json.loads(report.stdout)

@@ -121,14 +121,14 @@ def test_plain_weights_and_bad_metadata_are_refused(tmp_path) -> None:
 
 @pytest.mark.parametrize("damage", ["truncate", "wrong-genotype"])
 def test_a_corrupt_or_mismatched_checkpoint_exits_2_with_one_line(
-    tiny_checkpoint, nas_cli, small_images, tmp_path, damage
+    tiny_checkpoint, in_process, small_images, tmp_path, damage
 ) -> None:
     bad = tmp_path / "bad.pt"
     if damage == "truncate":
         bad.write_bytes(tiny_checkpoint[0].read_bytes()[:200])
     else:
         _resaved(tiny_checkpoint[0], bad, genotype="x2.c16.u4:a2b*4")
-    result = nas_cli("ablate", "--checkpoint", str(bad), "--data", str(small_images), timeout=600)
+    result = in_process(["ablate", "--checkpoint", str(bad), "--data", str(small_images)])
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert ("cannot read checkpoint" if damage == "truncate" else "does not match the network") in result.stderr

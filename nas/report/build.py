@@ -343,8 +343,10 @@ def _experiment_only(folder: StudyFolder, frame: pd.DataFrame) -> Report:
         StudyError: the study has no finished experiment run either.
     """
     designed = experiment_section.section(folder, folder.figures)
-    if designed is None or not designed.pngs:
+    if designed is None:
         raise _nothing_to_report(folder, frame)
+    if designed.why_not is not None:
+        raise StudyError(f"{folder.root}: no search trial has finished, and the experiment is {designed.why_not}")
     labels = [*_setup_labels(folder), f"machines: {_machines(folder)}"]
     verdict = ["No search trial has finished: this report holds the designed experiment alone."]
     markdown = _markdown(labels, verdict, designed, frame.iloc[0:0], designed.pngs)

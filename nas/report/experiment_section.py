@@ -146,6 +146,7 @@ class Section:
     pngs: list[str]  # figure file names written
     plots: dict[str, go.Figure]
     numbers: dict | None = None  # the analysis as experiment.json holds it; None before there is one
+    why_not: str | None = None  # why there is no analysis yet (the runs so far cannot be analysed) and what to do
 
 
 def section(folder: StudyFolder, figures_dir: Path) -> Section | None:
@@ -154,7 +155,7 @@ def section(folder: StudyFolder, figures_dir: Path) -> Section | None:
     if result is None:
         return None
     if isinstance(result, str):
-        return Section([f"{result[0].upper()}{result[1:]}."], [], {})
+        return Section([f"{result[0].upper()}{result[1:]}."], [], {}, why_not=result)
     pngs, plots = [], {}
     for block in result.blocks:
         name = f"experiment_{block}.png"
