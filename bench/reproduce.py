@@ -1,0 +1,88 @@
+"""Re-trains published runs from a committed study folder and compares their PSNR with the recorded one.
+
+A run is reproduced with the study's pinned space (``space.json``: budget, data, parent weights and their hash)
+as a trial of that study trains it: the same genotype, seed, device kind and one torch thread per run. By default
+two runs are re-trained, the first and the last trained row of ``trials-experiment.csv``; ``--trials`` names
+others. A run reproduces where the two PSNRs differ by at most 0.001 dB (on the same CPU kind; another kind of
+CPU or a GPU may round differently).
+
+Usage: python3 bench/reproduce.py [STUDY] [--trials N N ...]
+       (STUDY: default results/published/sr_light_inherited; prints the table, writes bench/reproduce.json)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from nas.core import training
+from nas.core.genotypes import Genotype
+from nas.search.studies import Kind, StudyFolder, environment
+from nas.trained import parents
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORD = Path(__file__).with_name("reproduce.json")
+DEFAULT_STUDY = ROOT / "results" / "published" / "sr_light_inherited"
+TOLERANCE_DB = 0.001
+THREADS = 1  # as a trial of a study with resources.cpu 1 trains
+
+
+def chosen_rows(trained: pd.DataFrame, trials: list[int] | None) -> pd.DataFrame:
+    """The rows of the named trial numbers, or the first and the last trained row."""
+    if trials is None:
+        ordered = trained.sort_values("number")
+        return ordered.iloc[[0, -1]]
+    missing = sorted(set(trials) - set(trained["number"]))
+    if missing:
+        sys.exit(f"trials {missing}: not trained rows of the study; choose among {sorted(trained['number'])}")
+    return trained[trained["number"].isin(trials)]
+
+
+def reproduce(folder: StudyFolder, row: pd.Series) -> dict:
+    space = folder.space()
+    started = time.perf_counter()
+    _, result = training.train_network(
+        Genotype.parse(row["genotype"]), space.proxy, space.data, int(row["seed"]), device="cpu", threads=THREADS,
+        measure_untrained=False, parent=parents.network(space),
+    )  # fmt: skip
+    difference = result.psnr - float(row["psnr"])
+    return {
+        "trial": int(row["number"]), "arm": row["arm"], "genotype": row["genotype"], "seed": int(row["seed"]),
+        "recorded_psnr": float(row["psnr"]), "retrained_psnr": result.psnr, "difference_db": difference,
+        "reproduced": abs(difference) <= TOLERANCE_DB, "seconds": time.perf_counter() - started,
+    }  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("study", nargs="?", type=Path, default=DEFAULT_STUDY, help="a study folder with an experiment")
+    parser.add_argument("--trials", type=int, nargs="+", help="trial numbers of trials-experiment.csv to re-train")
+    args = parser.parse_args()
+    folder = StudyFolder(args.study.resolve())
+    rows = pd.read_csv(folder.trials_csv_of(Kind.EXPERIMENT))
+    trained = rows[rows["outcome"] == "trained"]
+    runs = [reproduce(folder, row) for _, row in chosen_rows(trained, args.trials).iterrows()]
+    print(f"{'trial':>5}  {'arm':<24} {'seed':>4}  {'recorded':>10}  {'re-trained':>10}  {'Δ dB':>9}  {'s':>5}  within")
+    for run in runs:
+        print(f"{run['trial']:>5}  {run['arm']:<24} {run['seed']:>4}  {run['recorded_psnr']:>10.5f}  "
+              f"{run['retrained_psnr']:>10.5f}  {run['difference_db']:>+9.6f}  {run['seconds']:>5.0f}  "
+              f"{'yes' if run['reproduced'] else 'NO'}")  # fmt: skip
+    machine = environment([])
+    study_cpus = sorted({str(run.get("cpu")) for run in folder.environment_runs()})
+    if machine["cpu"] not in study_cpus:
+        print(f"note: this CPU ({machine['cpu']}) is not the study's ({', '.join(study_cpus)}); it may round otherwise")
+    summary = {"study": str(args.study), "tolerance_db": TOLERANCE_DB, "threads": THREADS, "runs": runs,
+               "machine": machine, "study_cpus": study_cpus}  # fmt: skip
+    RECORD.write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"written to {RECORD.relative_to(ROOT)}")
+    if not all(run["reproduced"] for run in runs):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
