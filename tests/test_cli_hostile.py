@@ -323,7 +323,13 @@ def test_ctrl_c_stops_a_training_run_with_one_line_and_status_130(files) -> None
     long_run = str(files["good"]).replace("good.yaml", "long.yaml")
     Path(long_run).write_text(files["good"].read_text().replace("iterations: 20", "iterations: 1000000"))
     command[command.index(str(files["good"]))] = long_run
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    # A shell's background job starts with SIGINT ignored, which its children inherit and Python then leaves
+    # ignored: start the command as a terminal does, with SIGINT's default (a handler here is reset in the child).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     try:
         # The first progress line comes once the data are read and the iterations start, inside the command's
         # handling of Ctrl-C: from then on any SIGINT, however soon, stops it with one line. No waiting on time.
