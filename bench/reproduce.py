@@ -36,7 +36,7 @@ def chosen_rows(trained: pd.DataFrame, trials: list[int] | None) -> pd.DataFrame
     """The rows of the named trial numbers, or the first and the last trained row."""
     if trials is None:
         ordered = trained.sort_values("number")
-        return ordered.iloc[[0, -1]]
+        return ordered.iloc[[0, -1]].drop_duplicates("number")  # one row if the study has one
     missing = sorted(set(trials) - set(trained["number"]))
     if missing:
         sys.exit(f"trials {missing}: not trained rows of the study; choose among {sorted(trained['number'])}")

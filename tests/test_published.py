@@ -2,7 +2,7 @@
 
 Each study folder is copied and reported with ``nas report`` (the committed folder is only read); the rebuilt
 ``experiment.json`` must equal the committed one and the rebuilt report the committed report's experiment section.
-The README's section on what the harness found must quote the committed numbers.
+The READMEs' sections on the published experiments must quote the committed effects.
 """
 
 from __future__ import annotations
@@ -24,6 +24,22 @@ STUDIES = ("sr_light_inherited",)
 COMMITTED = ("space.yaml", "space.json", "study.json", "optuna.journal", "trials-experiment.csv", "environment.json")
 
 
+def assert_same(rebuilt: object, committed: object, where: str = "experiment.json") -> None:
+    """Equal words, structure and integers; floats equal to 1e-9 relative (another BLAS may round the last bits)."""
+    if isinstance(committed, float):
+        assert rebuilt == pytest.approx(committed, rel=1e-9, abs=1e-12), where
+    elif isinstance(committed, dict):
+        assert isinstance(rebuilt, dict) and rebuilt.keys() == committed.keys(), where
+        for key in committed:
+            assert_same(rebuilt[key], committed[key], f"{where}.{key}")
+    elif isinstance(committed, list):
+        assert isinstance(rebuilt, list) and len(rebuilt) == len(committed), where
+        for index, (new, old) in enumerate(zip(rebuilt, committed, strict=True)):
+            assert_same(new, old, f"{where}[{index}]")
+    else:
+        assert rebuilt == committed, where
+
+
 def experiment_section(markdown: str) -> str:
     return markdown.split("## Designed experiment", 1)[1]
 
@@ -38,30 +54,41 @@ def test_the_committed_study_rebuilds_its_committed_verdict(name: str, tmp_path:
     assert cli.main(["report", str(copy)]) == 0
     capsys.readouterr()
     rebuilt = json.loads((copy / "report" / "experiment.json").read_text())
-    assert rebuilt == json.loads((committed / "report" / "experiment.json").read_text())
+    assert_same(rebuilt, json.loads((committed / "report" / "experiment.json").read_text()))
     assert rebuilt["verdict"], "a published experiment states its verdict"
     rebuilt_section = experiment_section((copy / "report" / "report.md").read_text())
     assert rebuilt_section == experiment_section((committed / "report" / "report.md").read_text())
 
 
 def effect_numbers(experiment: dict) -> dict[str, tuple[str, str, str]]:
-    """Per effect label: its estimate and simultaneous interval as the README writes them (+0.000 dB)."""
+    """Per effect label: its estimate and simultaneous interval as the READMEs write them (+0.000 dB)."""
     return {
         effect["label"]: tuple(f"{effect[key]:+.3f}" for key in ("estimate_db", "low_db", "high_db"))
         for effect in experiment["effects"]
     }
 
 
-@pytest.mark.parametrize("name", STUDIES)
-def test_the_readme_quotes_the_committed_effects(name: str) -> None:
-    experiment = json.loads((PUBLISHED / name / "report" / "experiment.json").read_text())
-    section = (ROOT / "README.md").read_text().split("## What the harness found", 1)[1].split("\n## ", 1)[0]
-    quoted = re.findall(r"^\| ([^|]+?) \| ([+-]\d+\.\d{3}) \[([+-]\d+\.\d{3}), ([+-]\d+\.\d{3})\] \|", section, re.M)
-    numbers = effect_numbers(experiment)
-    mine = [row for row in quoted if row[0] in numbers]
-    assert mine, f"the README quotes none of {name}'s effects"
-    for label, *interval in mine:
+def quoted_effects(markdown: str, heading: str) -> list[tuple[str, ...]]:
+    """The (label, estimate, low, high) of every effect row (its label a difference of arms, "A - B") of the section
+    under ``heading``."""
+    section = markdown.split(heading, 1)[1].split("\n## ", 1)[0]
+    row = r"^\| ([^|]+? - [^|]+?) \| ([+-]\d+\.\d{3}) \[([+-]\d+\.\d{3}), ([+-]\d+\.\d{3})\] \|"
+    return re.findall(row, section, re.M)
+
+
+@pytest.mark.parametrize(
+    ("readme", "heading", "every_effect"),
+    [("README.md", "## What the harness found", False), ("results/README.md", "## The published experiments", True)],
+)
+def test_the_readmes_quote_the_committed_effects(readme: str, heading: str, every_effect: bool) -> None:
+    numbers = effect_numbers(json.loads((PUBLISHED / STUDIES[0] / "report" / "experiment.json").read_text()))
+    quoted = quoted_effects((ROOT / readme).read_text(), heading)
+    assert len(quoted) >= 8, f"{readme} quotes {len(quoted)} effects"
+    for label, *interval in quoted:
+        assert label in numbers, f"{readme}: {label!r} is no effect of the study"
         assert tuple(interval) == numbers[label], label
+    if every_effect:
+        assert {row[0] for row in quoted} == set(numbers)
 
 
 def test_the_figure_compares_the_committed_ablation_and_experiment(tmp_path: Path) -> None:
