@@ -28,6 +28,8 @@ matplotlib.use("Agg")  # files only; never a window
 
 import matplotlib.pyplot as plt  # noqa: E402
 
+from nas.core.design import group_text  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 ABLATION = ROOT / "results" / "published" / "a2n_x2" / "ablation.json"
 EXPERIMENT = ROOT / "results" / "published" / "sr_light_inherited" / "report" / "experiment.json"
@@ -72,10 +74,6 @@ def with_recovery(experiment: dict) -> dict[tuple[int, ...], Removal]:
     return removals
 
 
-def depths_text(depths: tuple[int, ...]) -> str:
-    return f"{depths[0]}-{depths[-1]}" if len(depths) > 1 else str(depths[0])
-
-
 def interval_text(removal: Removal) -> str:
     return f"{removal.change_db:+.3f} [{removal.low_db:+.3f}, {removal.high_db:+.3f}]"
 
@@ -93,7 +91,7 @@ def draw(rows: list[tuple[Removal, Removal]], out: Path) -> None:
         axes.errorbar([p + offset for p in positions], estimate, yerr=spread, fmt="o", ms=4, capsize=3,
                       color=colour, label=label)  # fmt: skip
     axes.axhline(0.0, color="#555555", lw=0.8)
-    axes.set_xticks(list(positions), [f"depths {depths_text(row[0].depths)}" for row in rows])
+    axes.set_xticks(list(positions), [f"depths {group_text(row[0].depths)}" for row in rows])
     axes.set_ylabel("PSNR change on Set5 ×2 (dB)")
     axes.set_yscale("symlog", linthresh=0.1)
     axes.set_title("A2N ×2: removing the attention of four depths, without and with recovery", fontsize=9)
@@ -120,7 +118,7 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for at_test, after in rows:
         print(
-            f"| {depths_text(at_test.depths)} | {interval_text(at_test)} | {at_test.verdict} | "
+            f"| {group_text(at_test.depths)} | {interval_text(at_test)} | {at_test.verdict} | "
             f"{interval_text(after)} | {after.verdict} |"
         )
     draw(rows, args.out)

@@ -20,8 +20,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from nas.core import training
+from nas.core import networks, training
 from nas.core.genotypes import Genotype
+from nas.core.spaces import SearchSpace
+from nas.search.records import Outcome
 from nas.search.studies import Kind, StudyFolder, environment
 from nas.trained import parents
 
@@ -43,12 +45,12 @@ def chosen_rows(trained: pd.DataFrame, trials: list[int] | None) -> pd.DataFrame
     return trained[trained["number"].isin(trials)]
 
 
-def reproduce(folder: StudyFolder, row: pd.Series) -> dict:
-    space = folder.space()
+def reproduce(space: SearchSpace, parent: networks.SRNetwork | None, row: pd.Series) -> dict:
+    """Re-trains ``row``'s genotype and seed with the study's ``space`` and ``parent`` network (None: from scratch)."""
     started = time.perf_counter()
     _, result = training.train_network(
         Genotype.parse(row["genotype"]), space.proxy, space.data, int(row["seed"]), device="cpu", threads=THREADS,
-        measure_untrained=False, parent=parents.network(space),
+        measure_untrained=False, parent=parent,
     )  # fmt: skip
     difference = result.psnr - float(row["psnr"])
     return {
@@ -65,8 +67,10 @@ def main() -> None:
     args = parser.parse_args()
     folder = StudyFolder(args.study.resolve())
     rows = pd.read_csv(folder.trials_csv_of(Kind.EXPERIMENT))
-    trained = rows[rows["outcome"] == "trained"]
-    runs = [reproduce(folder, row) for _, row in chosen_rows(trained, args.trials).iterrows()]
+    trained = rows[rows["outcome"] == Outcome.TRAINED.value]
+    space = folder.space()
+    parent = parents.network(space)  # read and checked against its hash once
+    runs = [reproduce(space, parent, row) for _, row in chosen_rows(trained, args.trials).iterrows()]
     print(f"{'trial':>5}  {'arm':<24} {'seed':>4}  {'recorded':>10}  {'re-trained':>10}  {'Δ dB':>9}  {'s':>5}  within")
     for run in runs:
         print(f"{run['trial']:>5}  {run['arm']:<24} {run['seed']:>4}  {run['recorded_psnr']:>10.5f}  "

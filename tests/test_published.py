@@ -16,8 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from nas import cli
-
 ROOT = Path(__file__).resolve().parents[1]
 PUBLISHED = ROOT / "results" / "published"
 STUDIES = ("sr_light_inherited",)
@@ -45,14 +43,14 @@ def experiment_section(markdown: str) -> str:
 
 
 @pytest.mark.parametrize("name", STUDIES)
-def test_the_committed_study_rebuilds_its_committed_verdict(name: str, tmp_path: Path, capsys) -> None:
+def test_the_committed_study_rebuilds_its_committed_verdict(name: str, tmp_path: Path, in_process) -> None:
     committed = PUBLISHED / name
     for file in COMMITTED:
         assert (committed / file).is_file(), f"{name}: {file} is not committed"
     copy = tmp_path / name
     shutil.copytree(committed, copy, ignore=shutil.ignore_patterns("report"))
-    assert cli.main(["report", str(copy)]) == 0
-    capsys.readouterr()
+    report = in_process(["report", str(copy)])
+    assert report.returncode == 0, report.stderr
     rebuilt = json.loads((copy / "report" / "experiment.json").read_text())
     assert_same(rebuilt, json.loads((committed / "report" / "experiment.json").read_text()))
     assert rebuilt["verdict"], "a published experiment states its verdict"
