@@ -71,10 +71,12 @@ def test_a_truly_better_mixed_placement_is_confirmed_and_a_killed_confirmation_r
     assert numbers["seed_noise"]["std_db"] is None and numbers["seed_noise"]["runs"] == 0  # the search's one seed
 
 
-def test_identical_networks_under_different_names_are_never_confirmed_as_better(
+def test_identical_networks_read_as_single_run_maxima_until_confirmed_and_are_never_confirmed_better(
     space_writer, ray_cluster, small_images, tmp_path
 ):
     folder = grid_study(space_writer, small_images, tmp_path, "same", ["none", "same"])
+    unconfirmed = build.build(folder).markdown  # before any confirmation: the numbers are single-run maxima
+    assert "single-run maxima" in unconfirmed and f"nas confirm {folder.root}" in unconfirmed
     command = confirm_command(folder, ray_cluster.address)
     command[command.index(str(folder.root))] = "same"  # relative, as a user types it in the results folder
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
@@ -82,11 +84,3 @@ def test_identical_networks_under_different_names_are_never_confirmed_as_better(
     markdown = build.build(folder).markdown
     assert "**yes**" not in markdown and "→ better" not in markdown
     assert "→ equivalent" in markdown or "→ inconclusive" in markdown
-
-
-def test_without_confirmation_the_report_calls_its_numbers_single_run_maxima(
-    space_writer, ray_cluster, small_images, tmp_path
-):
-    folder = grid_study(space_writer, small_images, tmp_path, "plain", ["none", "same"])
-    markdown = build.build(folder).markdown
-    assert "single-run maxima" in markdown and f"nas confirm {folder.root}" in markdown

@@ -1,14 +1,16 @@
-"""``nas experiment`` end to end on a real local Ray: plan, train (killed and resumed), report."""
+"""``nas experiment`` end to end on a real local Ray: plan, train (stopped by SIGTERM and resumed), report."""
 
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from nas import cli
 from nas.search import studies
 from nas.search.records import record_of
 from nas.search.studies import StudyFolder
@@ -25,8 +27,25 @@ def experiment_command(space_file: Path, results: Path, *extra: str) -> list[str
     return [sys.executable, "-m", "nas", "experiment", "--space", str(space_file), "--results", str(results), *extra]
 
 
-def test_an_experiment_is_planned_trained_resumed_after_kill_and_reported(
-    in_process, space_writer, ray_cluster, small_images, tmp_path, killed_run, trainings_of
+def stopped_after_one_run(command: list[str], cwd: Path) -> None:
+    """Runs ``command`` in ``cwd`` and stops it with SIGTERM once its first run has finished (its first progress
+    line, "1/N done (...)"); it must stop with status 130 and one line saying how to resume."""
+    running = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
+    try:
+        next(line for line in iter(running.stderr.readline, "") if " done (" in line)
+        running.send_signal(signal.SIGTERM)
+        _, stderr = running.communicate(timeout=240)
+    finally:
+        running.kill()
+    assert running.returncode == 130, stderr[-2000:]
+    for dump in ("Traceback", "Fatal Python error", "*** SIGTERM received", "Stack trace"):
+        assert dump not in stderr
+    assert stderr.strip().splitlines()[-1] == f"nas experiment: stopped; {cli.RESUME_HINT}"
+    assert "its finished runs are kept" in cli.RESUME_HINT
+
+
+def test_an_experiment_is_planned_trained_stopped_resumed_and_reported(
+    in_process, space_writer, ray_cluster, small_images, tmp_path, trainings_of
 ):
     space_file = space_writer(tmp_path, "designed", small_images, ["none", "pa"], extra=EXPERIMENT)
     results = tmp_path / "results"
@@ -42,14 +61,19 @@ def test_an_experiment_is_planned_trained_resumed_after_kill_and_reported(
     folder = StudyFolder(results / "designed")
     assert not folder.root.exists()  # planning writes nothing
 
-    command = experiment_command(space_file, results, "--address", ray_cluster.address)
-    killed_run(command, folder.trials_csv_of(studies.Kind.EXPERIMENT), rows=4)
+    # Relative paths, as a user types them from the folder they work in. Killed with SIGKILL and resumed in
+    # tests/test_inheritance.py; here stopped with SIGTERM after its first run, then resumed.
+    command = experiment_command(Path(space_file.name), Path("results"), "--address", ray_cluster.address)
+    stopped_after_one_run(command, cwd=tmp_path)
+    _, kept = studies.completed_designed(folder, studies.Kind.EXPERIMENT)
+    assert 1 <= len(kept) < plan["runs"]  # what finished is in the study; the rest is left for the same command
+    assert not folder.lock_file.read_text()  # the lock was let go
     early = in_process(["report", str(folder.root)])  # no search, and too few runs to analyse: say what to do
     assert early.returncode == 2 and "no search trial has finished, and the experiment is not analysable yet" in (
         early.stderr
     )
     assert "run `nas experiment` again" in early.stderr and "nas search" not in early.stderr
-    second = subprocess.run(command, capture_output=True, text=True, timeout=400)
+    second = subprocess.run(command, capture_output=True, text=True, timeout=400, cwd=tmp_path)
     assert second.returncode == 0, second.stderr[-2000:]
 
     trainings = trainings_of(folder, studies.Kind.EXPERIMENT)

@@ -242,8 +242,8 @@ def test_joining_a_token_cluster_without_its_token_stops_with_the_remedy_and_the
                     RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(tmp_path / "none"), RAY_TMPDIR=str(ray_temp)
                 ),
             )
-            # The refusals run at once, each in a results folder of its own (a study folder takes one run at a
-            # time): each waits on Ray's own join retries, not on this machine's cores.
+            # The refusals and the remedy run at once, each in a results folder of its own (a study folder takes
+            # one run at a time): the refusals wait on Ray's own join retries, not on this machine's cores.
             attempts = [
                 subprocess.Popen(
                     _search_command(space_file, tmp_path / f"refused{index}", "--address", f"127.0.0.1:{port}"),
@@ -254,8 +254,10 @@ def test_joining_a_token_cluster_without_its_token_stops_with_the_remedy_and_the
                 )  # fmt: skip
                 for index, environment in enumerate(refusing)
             ]
-            refused = [finished(attempt) for attempt in attempts]
-            joined = subprocess.run(command, capture_output=True, text=True, env=with_token, timeout=SEARCH_TIMEOUT_S)
+            joining = subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=with_token
+            )
+            *refused, joined = [finished(process) for process in (*attempts, joining)]
         finally:
             _stop_group(head)
     for result in refused:

@@ -1,4 +1,5 @@
-"""Nothing lost, nothing silent: a journal cut short, two searches on one folder, bad input, SIGTERM, duplicates."""
+"""Nothing lost, nothing silent: a journal cut short, two searches on one folder, bad input, duplicates (SIGTERM:
+test_search.py and test_experiment_run.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,6 @@ import optuna
 import pytest
 from conftest import free_port
 
-from nas import cli
 from nas.core import pareto, spaces
 from nas.report import build
 from nas.search import designed, journal, lock, run, studies
@@ -266,74 +265,18 @@ def _case_dashboard_port_out_of_range(tmp_path, space_writer, small_images):
     ],  # fmt: skip
     ids=lambda case: case.__name__.removeprefix("_case_"),
 )
-def test_bad_input_gives_one_message_and_exit_2(case, nas_cli, space_writer, small_images, tmp_path):
+def test_bad_input_gives_one_message_and_exit_2(case, in_process, ray_cluster, space_writer, small_images, tmp_path):
+    # In this process, where Ray is imported already (ray_cluster): a command leaves the environment as it is.
     args, message = case(tmp_path, space_writer, small_images)
     had_a_study = (tmp_path / "results" / "bad").exists()
     journals_before = sorted(tmp_path.rglob("optuna.journal"))
-    result = nas_cli(*args, timeout=60)
+    result = in_process(args)
     assert result.returncode == 2, result.stderr[-2000:]
     assert message in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) <= 2  # argparse prints its usage line first
     assert sorted(tmp_path.rglob("optuna.journal")) == journals_before  # no empty journal made in its place
     if args[0] == "search" and not had_a_study:
         assert not (tmp_path / "results" / "bad").exists()  # no half-made study folder
-
-
-# --- SIGTERM: a clean stop ------------------------------------------------------------------------------------
-
-
-def test_sigterm_stops_a_search_cleanly_and_the_next_run_reruns_its_trials(
-    nas_cli, space_writer, ray_cluster, small_images, tmp_path
-):
-    space_file = space_writer(tmp_path, "term", small_images, ["none", "ca"], iterations=150)
-    folder = StudyFolder(tmp_path / "term")
-    command = _search(space_file, tmp_path, ray_cluster.address, 2)
-    searching = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not list(folder.logs.glob("trial-*.log")):
-        time.sleep(0.1)
-    searching.send_signal(signal.SIGTERM)
-    _, stderr = searching.communicate(timeout=60)
-    assert searching.returncode == 130, stderr[-2000:]
-    assert "run the same command again to resume it" in stderr
-    for dump in ("Traceback", "Fatal Python error", "*** SIGTERM received", "Stack trace"):
-        assert dump not in stderr
-    assert not folder.lock_file.read_text()  # the lock was let go
-    in_flight = {t.number for t in studies.load_study(folder).get_trials() if not t.state.is_finished()}
-    assert in_flight
-
-    run.search(space_file, RunSettings(trials=2, results=tmp_path), stream=io.StringIO())
-    trials = {t.number: t for t in studies.load_study(folder).get_trials()}
-    assert {n for n in in_flight if trials[n].user_attrs["outcome"] == Outcome.INTERRUPTED} == in_flight
-    assert {trials[n].user_attrs.get("rerun_of") for n in trials} >= in_flight
-
-
-def test_sigterm_stops_an_experiment_with_one_line_that_says_how_to_resume_and_keeps_its_finished_runs(
-    space_writer, ray_cluster, small_images, tmp_path
-):
-    experiment = "experiment: {blocks: [pa], groups: [[0], [1]], seeds: [5, 6], control: conv}\n"
-    space_writer(tmp_path, "stopped", small_images, ["none", "pa"], extra=experiment)
-    folder = StudyFolder(tmp_path / "results" / "stopped")
-    # Relative paths, as a user types them from the folder they work in.
-    command = [sys.executable, "-m", "nas", "experiment", "--space", "stopped.yaml", "--results", "results",
-               "--address", ray_cluster.address]  # fmt: skip
-    running = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
-    try:
-        # A progress line ("1/N done (...)") each time a run finishes: stop the experiment after its first.
-        first = next(line for line in iter(running.stderr.readline, "") if " done (" in line)
-        running.send_signal(signal.SIGTERM)
-        _, stderr = running.communicate(timeout=SEARCH_TIMEOUT_S)
-    finally:
-        running.kill()
-    assert running.returncode == 130, stderr[-2000:]
-    for dump in ("Traceback", "Fatal Python error", "*** SIGTERM received", "Stack trace"):
-        assert dump not in stderr
-    assert stderr.strip().splitlines()[-1] == f"nas experiment: stopped; {cli.RESUME_HINT}"
-    assert "its finished runs are kept" in cli.RESUME_HINT
-    total = int(first.split()[0].split("/")[1])
-    _, kept = studies.completed_designed(folder, studies.Kind.EXPERIMENT)
-    assert 1 <= len(kept) < total  # what finished is in the study; the rest is left for the same command
-    assert not folder.lock_file.read_text()  # the lock was let go
 
 
 # --- duplicates point to a trial that completed with the result ----------------------------------------------

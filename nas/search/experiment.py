@@ -138,9 +138,10 @@ def prepare(space_path: str | Path, settings: RunSettings) -> ExperimentRuns:
 
 
 def run_experiment(
-    space_path: str | Path, settings: RunSettings, trainer: Trainer = training.train, stream: TextIO = sys.stderr
+    space_path: str | Path, settings: RunSettings, trainer: Trainer = training.train, stream: TextIO | None = None
 ) -> DesignedResult:
-    """Trains every run of the space's experiment that its study folder (created if needed) does not hold yet.
+    """Trains every run of the space's experiment that its study folder (created if needed) does not hold yet;
+    ``stream`` (default: stderr as it is at the call) takes the progress line.
 
     Raises:
         SpaceError, StudyError: as ``prepare``; or another process is running on the study folder.
@@ -154,7 +155,7 @@ def run_experiment(
     def plan() -> ExperimentRuns:  # the search study is created with the folder, as by ``nas search``
         return _with_runs(folder, run.open_study(folder, given, space_path, settings.storage, False).space)
 
-    return designed.train_designed(folder, Kind.EXPERIMENT, plan, settings.address, trainer, stream)
+    return designed.train_designed(folder, Kind.EXPERIMENT, plan, settings.address, trainer, stream or sys.stderr)
 
 
 def runs_left(prepared: ExperimentRuns) -> list[DesignedRun]:

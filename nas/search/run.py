@@ -282,12 +282,13 @@ def search(
     space_path: str | Path,
     settings: RunSettings = RunSettings(),
     trainer: Trainer = training.train,
-    stream: TextIO = sys.stderr,
+    stream: TextIO | None = None,
 ) -> RunSummary:
     """Runs (or resumes) the study of ``space_path`` until it holds ``settings.trials`` finished trials.
 
     The study folder is locked for the run (``nas.search.lock``): a second search on it stops at once. ``stream``
-    takes the progress line; messages go to this module's logger (the command line shows them on stderr).
+    (default: stderr as it is at the call) takes the progress line; messages go to this module's logger (the
+    command line shows them on stderr).
 
     Raises:
         SpaceError, StudyError, InputError: bad space file, results folder or cluster address; a study folder
@@ -313,7 +314,7 @@ def search(
                 shutil.rmtree(folder.root, ignore_errors=True)
             raise
         parents.network(opened.space)  # a resumed study pins its parent's hash: a changed file stops it here
-        return _search_study(opened, settings, trainer, stream)
+        return _search_study(opened, settings, trainer, stream or sys.stderr)
 
 
 def _search_study(opened: OpenStudy, settings: RunSettings, trainer: Trainer, stream: TextIO) -> RunSummary:
