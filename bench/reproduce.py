@@ -7,7 +7,8 @@ others. A run reproduces where the two PSNRs differ by at most 0.001 dB (on the 
 CPU or a GPU may round differently).
 
 Usage: python3 bench/reproduce.py [STUDY] [--trials N N ...]
-       (STUDY: default results/published/sr_light_inherited; prints the table, writes bench/reproduce.json)
+       (STUDY: default results/published/sr_light_inherited; prints the table and records it in
+       bench/reproduce.json under the study's folder name, beside the other studies' records)
 """
 
 from __future__ import annotations
@@ -82,7 +83,9 @@ def main() -> None:
         print(f"note: this CPU ({machine['cpu']}) is not the study's ({', '.join(study_cpus)}); it may round otherwise")
     summary = {"study": str(args.study), "tolerance_db": TOLERANCE_DB, "threads": THREADS, "runs": runs,
                "machine": machine, "study_cpus": study_cpus}  # fmt: skip
-    RECORD.write_text(json.dumps(summary, indent=2) + "\n")
+    records = json.loads(RECORD.read_text()) if RECORD.is_file() else {}
+    records[folder.root.name] = summary  # one record per study: reproducing one keeps the others'
+    RECORD.write_text(json.dumps(records, indent=2) + "\n")
     print(f"written to {RECORD.relative_to(ROOT)}")
     if not all(run["reproduced"] for run in runs):
         sys.exit(1)
