@@ -6,6 +6,7 @@ experiments from fixed random seeds, so every number below is reproducible.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 
@@ -17,6 +18,7 @@ from scipy import stats
 from nas.core import spaces
 from nas.core.design import ExperimentDesign, make_design
 from nas.core.genotypes import Genotype
+from nas.core.settings import ParentWeights
 from nas.report import effects as analysis
 from nas.report import verdicts
 
@@ -390,3 +392,20 @@ def test_helps_beyond_capacity_needs_both_controls_and_keeps_its_level() -> None
     helped = [b for b in result.beyond if (b.kind, b.group) == ("only", 0)]
     assert helped and all(b.missing == ("mechanism control",) and not b.shown for b in helped)
     assert helped[0].text == "cannot be shown to help beyond capacity: no mechanism control"
+
+
+def test_forest_rows_of_a_parent_design_name_what_each_effect_is_and_leave_no_empty_row() -> None:
+    from nas.report import figures
+
+    plain = spaces.parse({"name": "t", "scale": 2, "channels": 16, "depth": 4, "choices": ["none", "pa", "a2b"]})
+    weights = ParentWeights("/parent.pt", "0" * 64)  # never read: the design needs the parent's genotype only
+    space = dataclasses.replace(plain, proxy=dataclasses.replace(plain.proxy, init=weights))
+    parent = Genotype.parse("x2.c16.u24:a2b*4")
+    design = make_design(space, ["a2b", "pa"], [(0, 1), (2, 3)], list(SEEDS), MARGIN, control=None, parent=parent)
+    truth = np.array([-0.3 if "none" in arm.genotype else 0.0 for arm in design.arms])  # removing a2b costs 0.3 dB
+    result = analysis.analyse(simulate(design, truth, np.random.default_rng(3)), design)
+    a2b_rows = list(figures.forest_plotly(result, "a2b").layout.yaxis.ticktext)
+    assert a2b_rows == ["on top of the parent at 0-1", "on top of the parent at 2-3"]  # parent - a2b drop g only
+    assert list(figures.forest_plotly(result, "pa").layout.yaxis.ticktext) == ["in place at 0-1", "in place at 2-3"]
+    removed = effect(result, "attention", "drop", 0)
+    assert removed.label == "parent - a2b drop 0-1" and removed.estimate_db == pytest.approx(0.3, abs=0.2)

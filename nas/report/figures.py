@@ -219,17 +219,26 @@ def strips_png(front: pd.DataFrame, depths: list[str], colours: dict[str, str], 
     _save(figure, path)
 
 
+# Row names per arm kind, and what each row's effect is, from scratch and in a design of changes to a parent.
+FOREST_ROW_WORDS = {"only": "alone", "drop": "on top"}
+FOREST_PARENT_ROW_WORDS = {"only": "in place", "drop": "on top of the parent"}
+FOREST_AXIS = "PSNR effect (dB): only - none (alone), uniform - drop (on top), uniform - none"
+FOREST_PARENT_AXIS = "PSNR effect (dB): only - parent (in place of its blocks), parent - drop (on top of the parent)"
+
+
 def _forest_rows(result: ExperimentResult, block: str) -> tuple[list[str], dict[str, list[tuple[int, DesignedEffect]]]]:
-    """The forest's row names from the top (every depth, then alone and on top per group) and, per series
-    (the block's attention effects and each of its controls'), each effect with its row."""
+    """The forest's row names from the top (every depth, then alone and on top per group), only rows that hold an
+    effect, and, per series (the block's attention effects and each of its controls'), each effect with its row."""
+    effects = [e for e in result.effects if e.block == block and e.family in FOREST_FAMILIES]
+    present = {(e.kind, e.group) for e in effects}
     keys: list[tuple[str, int | None]] = [("uniform", None)]
     keys += [(kind, g) for g in range(len(result.groups)) for kind in ("only", "drop")]
-    where = {"only": "alone", "drop": "on top"}
+    keys = [key for key in keys if key in present]
+    where = FOREST_PARENT_ROW_WORDS if result.parent else FOREST_ROW_WORDS
     names = ["every depth" if g is None else f"{where[kind]} at {group_text(result.groups[g])}" for kind, g in keys]
     series: dict[str, list[tuple[int, DesignedEffect]]] = {family: [] for family in FOREST_FAMILIES}
-    for effect in result.effects:
-        if effect.block == block and effect.family in series:
-            series[effect.family].append((keys.index((effect.kind, effect.group)), effect))
+    for effect in effects:
+        series[effect.family].append((keys.index((effect.kind, effect.group)), effect))
     return names, series
 
 
@@ -264,7 +273,7 @@ def forest_png(result: ExperimentResult, block: str, path: Path) -> None:
                           fontsize=6, color=FOREST_FAMILIES[family])  # fmt: skip
     axes.set_yticks(range(len(names)), names, fontsize=8)
     axes.set_ylim(len(names) - 0.5, -0.5)
-    axes.set_xlabel("PSNR effect (dB): only - none (alone), uniform - drop (on top), uniform - none")
+    axes.set_xlabel(FOREST_PARENT_AXIS if result.parent else FOREST_AXIS)
     axes.set_title(_forest_title(result, block), fontsize=8)
     axes.grid(axis="x", alpha=0.3)
     axes.legend(fontsize=7, loc="best")
