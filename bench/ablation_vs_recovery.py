@@ -49,11 +49,15 @@ class Removal:
 
 
 def test_time(ablation: dict) -> dict[tuple[int, ...], Removal]:
-    """The ablation's ``remove`` effects of its depth groups."""
+    """The ablation's ``remove`` effects of its depth groups; a group without an interval is named and left out."""
     removals = {}
     for group in ablation["groups"]:
         interval = group["interval"]
-        if group["mode"] != "remove" or interval["low"] is None:
+        if group["mode"] != "remove":
+            continue
+        if interval["low"] is None:
+            print(f"left out: depths {group_text(group['switched'])} have no test-time interval "
+                  f"({interval.get('reason') or 'too few images'})")  # fmt: skip
             continue
         depths = tuple(group["switched"])
         verdict = "lower" if interval["high"] < 0 else "higher" if interval["low"] > 0 else "interval spans 0"
@@ -111,6 +115,8 @@ def main() -> None:
     ablated = test_time(json.loads(args.ablation.read_text()))
     recovered = with_recovery(json.loads(args.experiment.read_text()))
     shared = sorted(set(ablated) & set(recovered))
+    for depths in sorted(set(ablated) ^ set(recovered)):
+        print(f"left out: depths {group_text(depths)} are in only one of the ablation and the experiment")
     if not shared:
         raise SystemExit("the ablation and the experiment share no depth group; nothing to compare")
     rows = [(ablated[depths], recovered[depths]) for depths in shared]
