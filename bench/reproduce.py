@@ -1,10 +1,12 @@
 """Re-trains published runs from a committed study folder and compares their PSNR with the recorded one.
 
-A run is reproduced with the study's pinned space (``space.json``: budget, data, parent weights and their hash)
-as a trial of that study trains it: the same genotype, seed, device kind and one torch thread per run. By default
-two runs are re-trained, the first and the last trained row of ``trials-experiment.csv``; ``--trials`` names
-others. A run reproduces where the two PSNRs differ by at most 0.001 dB (on the same CPU kind; another kind of
-CPU or a GPU may round differently).
+A run is reproduced as a trial of its study trains it: the same genotype, seed, device kind and one torch thread,
+with the study's pinned space (``space.json``: budget, data, parent weights and their hash). Where the repository
+ships the same space file (``search_spaces/NAME.yaml``, byte-identical to the study's ``space.yaml``) that file is
+read instead, so that its relative paths (parent weights, validation folder) resolve in this checkout wherever it
+lies; its parent must still have the pinned hash. By default two runs are re-trained, the first and the last
+trained row of ``trials-experiment.csv``; ``--trials`` names others. A run reproduces where the two PSNRs differ
+by at most 0.001 dB (on the same CPU kind; another kind of CPU or a GPU may round differently).
 
 Usage: python3 bench/reproduce.py [STUDY] [--trials N N ...]
        (STUDY: default results/published/sr_light_inherited; prints the table and records it in
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from nas.core import networks, training
+from nas.core import networks, spaces, training
 from nas.core.genotypes import Genotype
 from nas.core.spaces import SearchSpace
 from nas.search.records import Outcome
@@ -44,6 +46,18 @@ def chosen_rows(trained: pd.DataFrame, trials: list[int] | None) -> pd.DataFrame
     if missing:
         sys.exit(f"trials {missing}: not trained rows of the study; choose among {sorted(trained['number'])}")
     return trained[trained["number"].isin(trials)]
+
+
+def space_here(folder: StudyFolder) -> SearchSpace:
+    """The study's pinned space, read from the repository's byte-identical copy of its file where there is one."""
+    pinned = folder.space()
+    shipped = ROOT / "search_spaces" / f"{pinned.name}.yaml"
+    if not shipped.is_file() or shipped.read_bytes() != folder.space_file.read_bytes():
+        return pinned
+    here = spaces.load(shipped)
+    if (here.proxy.init and here.proxy.init.identity()) != (pinned.proxy.init and pinned.proxy.init.identity()):
+        sys.exit(f"{shipped}: its parent weights are not the ones the study pinned (another file, another hash)")
+    return here
 
 
 def reproduce(space: SearchSpace, parent: networks.SRNetwork | None, row: pd.Series) -> dict:
@@ -69,7 +83,7 @@ def main() -> None:
     folder = StudyFolder(args.study.resolve())
     rows = pd.read_csv(folder.trials_csv_of(Kind.EXPERIMENT))
     trained = rows[rows["outcome"] == Outcome.TRAINED.value]
-    space = folder.space()
+    space = space_here(folder)
     parent = parents.network(space)  # read and checked against its hash once
     runs = [reproduce(space, parent, row) for _, row in chosen_rows(trained, args.trials).iterrows()]
     print(f"{'trial':>5}  {'arm':<24} {'seed':>4}  {'recorded':>10}  {'re-trained':>10}  {'Δ dB':>9}  {'s':>5}  within")
