@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,16 +49,18 @@ class Removal:
     verdict: str
 
 
-def test_time(ablation: dict) -> dict[tuple[int, ...], Removal]:
-    """The ablation's ``remove`` effects of its depth groups; a group without an interval is named and left out."""
-    removals = {}
+def test_time(ablation: dict) -> dict[tuple[int, ...], Removal | None]:
+    """The ablation's ``remove`` effects of its depth groups; None for a group without an interval (named on
+    stderr)."""
+    removals: dict[tuple[int, ...], Removal | None] = {}
     for group in ablation["groups"]:
         interval = group["interval"]
         if group["mode"] != "remove":
             continue
         if interval["low"] is None:
             print(f"left out: depths {group_text(group['switched'])} have no test-time interval "
-                  f"({interval.get('reason') or 'too few images'})")  # fmt: skip
+                  f"({interval.get('reason') or 'too few images'})", file=sys.stderr)  # fmt: skip
+            removals[tuple(group["switched"])] = None
             continue
         depths = tuple(group["switched"])
         verdict = "lower" if interval["high"] < 0 else "higher" if interval["low"] > 0 else "interval spans 0"
@@ -114,12 +117,15 @@ def main() -> None:
     args = parser.parse_args()
     ablated = test_time(json.loads(args.ablation.read_text()))
     recovered = with_recovery(json.loads(args.experiment.read_text()))
-    shared = sorted(set(ablated) & set(recovered))
     for depths in sorted(set(ablated) ^ set(recovered)):
-        print(f"left out: depths {group_text(depths)} are in only one of the ablation and the experiment")
-    if not shared:
-        raise SystemExit("the ablation and the experiment share no depth group; nothing to compare")
-    rows = [(ablated[depths], recovered[depths]) for depths in shared]
+        print(
+            f"left out: depths {group_text(depths)} are in only one of the ablation and the experiment", file=sys.stderr
+        )
+    rows = [
+        (at_test, recovered[depths]) for depths, at_test in sorted(ablated.items()) if at_test and depths in recovered
+    ]
+    if not rows:
+        raise SystemExit("the ablation and the experiment share no depth group with intervals; nothing to compare")
     print("| depths | test time, no recovery (dB) | | fine-tuned after removal (dB) | A2B there |")
     print("|---|---|---|---|---|")
     for at_test, after in rows:

@@ -54,9 +54,12 @@ def space_here(folder: StudyFolder) -> SearchSpace:
     shipped = ROOT / "search_spaces" / f"{pinned.name}.yaml"
     if not shipped.is_file() or shipped.read_bytes() != folder.space_file.read_bytes():
         return pinned
-    here = spaces.load(shipped)
-    if (here.proxy.init and here.proxy.init.identity()) != (pinned.proxy.init and pinned.proxy.init.identity()):
-        sys.exit(f"{shipped}: its parent weights are not the ones the study pinned (another file, another hash)")
+    try:
+        here = spaces.load(shipped)
+    except spaces.SpaceError as error:
+        sys.exit(f"{error}\n(the study's space as this checkout reads it; place the files it names as it says)")
+    if here.proxy.identity() != pinned.proxy.identity():  # the budget as this version reads it, the parent's hash
+        sys.exit(f"{shipped}: trains otherwise than the study pinned (another parent file, or other defaults)")
     return here
 
 
@@ -95,7 +98,8 @@ def main() -> None:
     study_cpus = sorted({str(run.get("cpu")) for run in folder.environment_runs()})
     if machine["cpu"] not in study_cpus:
         print(f"note: this CPU ({machine['cpu']}) is not the study's ({', '.join(study_cpus)}); it may round otherwise")
-    summary = {"study": str(args.study), "tolerance_db": TOLERANCE_DB, "threads": THREADS, "runs": runs,
+    study = folder.root.relative_to(ROOT) if folder.root.is_relative_to(ROOT) else folder.root
+    summary = {"study": str(study), "tolerance_db": TOLERANCE_DB, "threads": THREADS, "runs": runs,
                "machine": machine, "study_cpus": study_cpus}  # fmt: skip
     records = json.loads(RECORD.read_text()) if RECORD.is_file() else {}
     records[folder.root.name] = summary  # one record per study: reproducing one keeps the others'

@@ -32,7 +32,8 @@ def stopped_after_one_run(command: list[str], cwd: Path) -> None:
     line, "1/N done (...)"); it must stop with status 130 and one line saying how to resume."""
     running = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
     try:
-        next(line for line in iter(running.stderr.readline, "") if " done (" in line)
+        first = next((line for line in iter(running.stderr.readline, "") if " done (" in line), None)
+        assert first is not None, "the experiment ended before its first run finished"
         running.send_signal(signal.SIGTERM)
         _, stderr = running.communicate(timeout=240)
     finally:

@@ -257,7 +257,12 @@ def test_joining_a_token_cluster_without_its_token_stops_with_the_remedy_and_the
             joining = subprocess.Popen(
                 command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=with_token
             )
-            *refused, joined = [finished(process) for process in (*attempts, joining)]
+            processes = (*attempts, joining)
+            try:
+                *refused, joined = [finished(process) for process in processes]
+            finally:
+                for process in processes:
+                    process.kill()  # one that timed out leaves the others running otherwise
         finally:
             _stop_group(head)
     for result in refused:
@@ -266,7 +271,7 @@ def test_joining_a_token_cluster_without_its_token_stops_with_the_remedy_and_the
         message = result.stderr.splitlines()[-1]
         assert message.startswith(f"nas search: error: Ray could not join the cluster at 127.0.0.1:{port}: it uses")
         assert "set RAY_AUTH_MODE=token" in message
-    assert joined.returncode == 0, joined.stderr[-2000:]  # the same command, with the token: the study resumes
+    assert joined.returncode == 0, joined.stderr[-2000:]  # the same command, with the token: it joins and searches
     assert ": 2 trials (2 trained" in joined.stdout
 
 

@@ -1,5 +1,5 @@
-"""Nothing lost, nothing silent: a journal cut short, two searches on one folder, bad input, duplicates (SIGTERM:
-test_search.py and test_experiment_run.py)."""
+"""Nothing lost, nothing silent: a journal cut short, two searches on one folder, bad input, SIGTERM, duplicates
+(an experiment's SIGTERM: test_experiment_run.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -265,18 +266,54 @@ def _case_dashboard_port_out_of_range(tmp_path, space_writer, small_images):
     ],  # fmt: skip
     ids=lambda case: case.__name__.removeprefix("_case_"),
 )
-def test_bad_input_gives_one_message_and_exit_2(case, in_process, ray_cluster, space_writer, small_images, tmp_path):
-    # In this process, where Ray is imported already (ray_cluster): a command leaves the environment as it is.
+def test_bad_input_gives_one_message_and_exit_2(
+    case, nas_cli, in_process, ray_cluster, space_writer, small_images, tmp_path
+):
+    # In this process, where Ray is imported already (ray_cluster), so that a command leaves the environment as it
+    # is; one search in a fresh interpreter, where importing Ray must add nothing to the one message.
     args, message = case(tmp_path, space_writer, small_images)
     had_a_study = (tmp_path / "results" / "bad").exists()
     journals_before = sorted(tmp_path.rglob("optuna.journal"))
-    result = in_process(args)
+    result = nas_cli(*args, timeout=60) if case is _case_unreachable_cluster else in_process(args)
     assert result.returncode == 2, result.stderr[-2000:]
     assert message in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) <= 2  # argparse prints its usage line first
     assert sorted(tmp_path.rglob("optuna.journal")) == journals_before  # no empty journal made in its place
     if args[0] == "search" and not had_a_study:
         assert not (tmp_path / "results" / "bad").exists()  # no half-made study folder
+
+
+# --- SIGTERM: a clean stop ------------------------------------------------------------------------------------
+
+
+def test_sigterm_stops_a_search_cleanly_and_the_next_run_reruns_its_trials(
+    nas_cli, space_writer, ray_cluster, small_images, tmp_path
+):
+    space_file = space_writer(tmp_path, "term", small_images, ["none", "ca"], iterations=150)
+    folder = StudyFolder(tmp_path / "term")
+    command = _search(space_file, tmp_path, ray_cluster.address, 2)
+    searching = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not list(folder.logs.glob("trial-*.log")):
+            time.sleep(0.1)
+        assert list(folder.logs.glob("trial-*.log")), "no trial started within 120 s"
+        searching.send_signal(signal.SIGTERM)
+        _, stderr = searching.communicate(timeout=60)
+    finally:
+        searching.kill()  # a search that outlived its stop would keep the study locked
+    assert searching.returncode == 130, stderr[-2000:]
+    assert "run the same command again to resume it" in stderr
+    for dump in ("Traceback", "Fatal Python error", "*** SIGTERM received", "Stack trace"):
+        assert dump not in stderr
+    assert not folder.lock_file.read_text()  # the lock was let go
+    in_flight = {t.number for t in studies.load_study(folder).get_trials() if not t.state.is_finished()}
+    assert in_flight
+
+    run.search(space_file, RunSettings(trials=2, results=tmp_path), stream=io.StringIO())
+    trials = {t.number: t for t in studies.load_study(folder).get_trials()}
+    assert {n for n in in_flight if trials[n].user_attrs["outcome"] == Outcome.INTERRUPTED} == in_flight
+    assert {trials[n].user_attrs.get("rerun_of") for n in trials} >= in_flight
 
 
 # --- duplicates point to a trial that completed with the result ----------------------------------------------

@@ -227,8 +227,9 @@ FOREST_PARENT_AXIS = "PSNR effect (dB): only - parent (in place of its blocks), 
 
 
 def _forest_rows(result: ExperimentResult, block: str) -> tuple[list[str], dict[str, list[tuple[int, DesignedEffect]]]]:
-    """The forest's row names from the top (every depth, then alone and on top per group), only rows that hold an
-    effect, and, per series (the block's attention effects and each of its controls'), each effect with its row."""
+    """The forest's row names from the top (every depth, then each group's two arm kinds, worded as
+    ``FOREST_ROW_WORDS`` or, with a parent, ``FOREST_PARENT_ROW_WORDS``), only rows that hold an effect, and, per
+    series (the block's attention effects and each of its controls'), each effect with its row."""
     effects = [e for e in result.effects if e.block == block and e.family in FOREST_FAMILIES]
     present = {(e.kind, e.group) for e in effects}
     keys: list[tuple[str, int | None]] = [("uniform", None)]
@@ -300,5 +301,6 @@ def forest_plotly(result: ExperimentResult, block: str) -> go.Figure:
                           "<br>%{customdata[1]}<extra></extra>",
         ))  # fmt: skip
     rows_axis = {"tickvals": list(range(len(names))), "ticktext": names, "autorange": "reversed"}
-    figure.update_layout(title=_forest_title(result, block), xaxis_title="PSNR effect (dB)", yaxis=rows_axis)
+    axis = FOREST_PARENT_AXIS if result.parent else FOREST_AXIS
+    figure.update_layout(title=_forest_title(result, block), xaxis_title=axis, yaxis=rows_axis)
     return figure

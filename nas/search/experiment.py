@@ -155,7 +155,8 @@ def run_experiment(
     def plan() -> ExperimentRuns:  # the search study is created with the folder, as by ``nas search``
         return _with_runs(folder, run.open_study(folder, given, space_path, settings.storage, False).space)
 
-    return designed.train_designed(folder, Kind.EXPERIMENT, plan, settings.address, trainer, stream or sys.stderr)
+    progress = sys.stderr if stream is None else stream
+    return designed.train_designed(folder, Kind.EXPERIMENT, plan, settings.address, trainer, progress)
 
 
 def runs_left(prepared: ExperimentRuns) -> list[DesignedRun]:

@@ -314,7 +314,7 @@ def search(
                 shutil.rmtree(folder.root, ignore_errors=True)
             raise
         parents.network(opened.space)  # a resumed study pins its parent's hash: a changed file stops it here
-        return _search_study(opened, settings, trainer, stream or sys.stderr)
+        return _search_study(opened, settings, trainer, sys.stderr if stream is None else stream)
 
 
 def _search_study(opened: OpenStudy, settings: RunSettings, trainer: Trainer, stream: TextIO) -> RunSummary:
