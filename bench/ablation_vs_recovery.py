@@ -57,12 +57,12 @@ def test_time(ablation: dict) -> dict[tuple[int, ...], Removal | None]:
         interval = group["interval"]
         if group["mode"] != "remove":
             continue
-        if interval["low"] is None:
-            print(f"left out: depths {group_text(group['switched'])} have no test-time interval "
-                  f"({interval.get('reason') or 'too few images'})", file=sys.stderr)  # fmt: skip
-            removals[tuple(group["switched"])] = None
-            continue
         depths = tuple(group["switched"])
+        if interval["low"] is None:
+            print(f"left out: depths {group_text(depths)} have no test-time interval "
+                  f"({interval.get('reason') or 'too few images'})", file=sys.stderr)  # fmt: skip
+            removals[depths] = None
+            continue
         verdict = "lower" if interval["high"] < 0 else "higher" if interval["low"] > 0 else "interval spans 0"
         removals[depths] = Removal(depths, group["delta_psnr"], interval["low"], interval["high"], verdict)
     return removals

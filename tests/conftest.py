@@ -26,6 +26,12 @@ def run_nas(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str
     return subprocess.run([sys.executable, "-m", "nas", *args], capture_output=True, text=True, timeout=timeout)
 
 
+def assert_no_dump(stderr: str) -> None:
+    """A command stopped by a signal said its one line: no traceback and no crash handler's dump."""
+    for dump in ("Traceback", "Fatal Python error", "*** SIGTERM received", "Stack trace"):
+        assert dump not in stderr
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on now (the test binds or names it next)."""
     with socket.socket() as probe:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import assert_no_dump
 
 from nas import cli
 from nas.search import studies
@@ -39,8 +40,7 @@ def stopped_after_one_run(command: list[str], cwd: Path) -> None:
     finally:
         running.kill()
     assert running.returncode == 130, stderr[-2000:]
-    for dump in ("Traceback", "Fatal Python error", "*** SIGTERM received", "Stack trace"):
-        assert dump not in stderr
+    assert_no_dump(stderr)
     assert stderr.strip().splitlines()[-1] == f"nas experiment: stopped; {cli.RESUME_HINT}"
     assert "its finished runs are kept" in cli.RESUME_HINT
 

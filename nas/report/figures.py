@@ -226,6 +226,10 @@ FOREST_AXIS = "PSNR effect (dB): only - none (alone), uniform - drop (on top), u
 FOREST_PARENT_AXIS = "PSNR effect (dB): only - parent (in place of its blocks), parent - drop (on top of the parent)"
 
 
+def _forest_axis(result: ExperimentResult) -> str:
+    return FOREST_PARENT_AXIS if result.parent else FOREST_AXIS
+
+
 def _forest_rows(result: ExperimentResult, block: str) -> tuple[list[str], dict[str, list[tuple[int, DesignedEffect]]]]:
     """The forest's row names from the top (every depth, then each group's two arm kinds, worded as
     ``FOREST_ROW_WORDS`` or, with a parent, ``FOREST_PARENT_ROW_WORDS``), only rows that hold an effect, and, per
@@ -274,7 +278,7 @@ def forest_png(result: ExperimentResult, block: str, path: Path) -> None:
                           fontsize=6, color=FOREST_FAMILIES[family])  # fmt: skip
     axes.set_yticks(range(len(names)), names, fontsize=8)
     axes.set_ylim(len(names) - 0.5, -0.5)
-    axes.set_xlabel(FOREST_PARENT_AXIS if result.parent else FOREST_AXIS)
+    axes.set_xlabel(_forest_axis(result))
     axes.set_title(_forest_title(result, block), fontsize=8)
     axes.grid(axis="x", alpha=0.3)
     axes.legend(fontsize=7, loc="best")
@@ -301,6 +305,5 @@ def forest_plotly(result: ExperimentResult, block: str) -> go.Figure:
                           "<br>%{customdata[1]}<extra></extra>",
         ))  # fmt: skip
     rows_axis = {"tickvals": list(range(len(names))), "ticktext": names, "autorange": "reversed"}
-    axis = FOREST_PARENT_AXIS if result.parent else FOREST_AXIS
-    figure.update_layout(title=_forest_title(result, block), xaxis_title=axis, yaxis=rows_axis)
+    figure.update_layout(title=_forest_title(result, block), xaxis_title=_forest_axis(result), yaxis=rows_axis)
     return figure
