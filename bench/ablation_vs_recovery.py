@@ -115,8 +115,12 @@ def main() -> None:
     parser.add_argument("--experiment", type=Path, default=EXPERIMENT, help="nas report's experiment.json")
     parser.add_argument("--out", type=Path, default=FIGURE, help="the PNG to write")
     args = parser.parse_args()
-    ablated = test_time(json.loads(args.ablation.read_text()))
-    recovered = with_recovery(json.loads(args.experiment.read_text()))
+    try:
+        ablation, experiment = (json.loads(path.read_text()) for path in (args.ablation, args.experiment))
+    except (OSError, ValueError) as error:
+        parser.error(f"cannot read the results to compare: {error}")
+    ablated = test_time(ablation)
+    recovered = with_recovery(experiment)
     for depths in sorted(set(ablated) ^ set(recovered)):
         print(
             f"left out: depths {group_text(depths)} are in only one of the ablation and the experiment", file=sys.stderr

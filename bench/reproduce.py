@@ -27,7 +27,7 @@ from nas.core import networks, spaces, training
 from nas.core.genotypes import Genotype
 from nas.core.spaces import SearchSpace
 from nas.search.records import Outcome
-from nas.search.studies import Kind, StudyFolder, environment
+from nas.search.studies import Kind, StudyError, StudyFolder, environment
 from nas.trained import parents
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,6 +35,7 @@ RECORD = Path(__file__).with_name("reproduce.json")
 DEFAULT_STUDY = ROOT / "results" / "published" / "sr_light_inherited"
 TOLERANCE_DB = 0.001
 THREADS = 1  # as a trial of a study with resources.cpu 1 trains
+COLUMNS = ("number", "arm", "genotype", "seed", "psnr", "outcome")  # what a re-training reads of a row
 
 
 def chosen_rows(trained: pd.DataFrame, trials: list[int] | None) -> pd.DataFrame:
@@ -84,9 +85,17 @@ def main() -> None:
     parser.add_argument("--trials", type=int, nargs="+", help="trial numbers of trials-experiment.csv to re-train")
     args = parser.parse_args()
     folder = StudyFolder(args.study.resolve())
+    if not folder.trials_csv_of(Kind.EXPERIMENT).is_file():
+        parser.error(f"{args.study}: no trials-experiment.csv; give a study folder whose experiment has run")
     rows = pd.read_csv(folder.trials_csv_of(Kind.EXPERIMENT))
+    missing = sorted(set(COLUMNS) - set(rows.columns))
+    if missing:
+        parser.error(f"{folder.trials_csv_of(Kind.EXPERIMENT)}: no column {', '.join(missing)}; not a study's record")
     trained = rows[rows["outcome"] == Outcome.TRAINED.value]
-    space = space_here(folder)
+    try:
+        space = space_here(folder)
+    except StudyError as error:
+        parser.error(str(error))
     parent = parents.network(space)  # read and checked against its hash once
     runs = [reproduce(space, parent, row) for _, row in chosen_rows(trained, args.trials).iterrows()]
     print(f"{'trial':>5}  {'arm':<24} {'seed':>4}  {'recorded':>10}  {'re-trained':>10}  {'Δ dB':>9}  {'s':>5}  within")
