@@ -398,3 +398,13 @@ def test_designed_runs_are_not_added_to_a_study_from_before_per_module_seeding(s
     with pytest.raises(StudyError, match="new runs can neither reuse nor be paired with them"):
         designed.open_designed(folder, studies.Kind.EXPERIMENT, folder.space())
     assert studies.load_designed(folder, studies.Kind.EXPERIMENT) is None  # nothing was created in its storage
+
+
+def test_reopening_a_designed_study_writes_nothing_to_its_journal(space_writer, small_images, tmp_path):
+    _, folder = _study(tmp_path, space_writer, small_images)
+    first = designed.open_designed(folder, studies.Kind.EXPERIMENT, folder.space())
+    assert first.study.metric_names == ["psnr", "macs"]  # named when created
+    written = folder.journal.read_bytes()
+    again = designed.open_designed(folder, studies.Kind.EXPERIMENT, folder.space())  # a resumed experiment
+    assert folder.journal.read_bytes() == written  # a committed, finished study stays as committed
+    assert again.study.metric_names == ["psnr", "macs"] and again.study.study_name == first.study.study_name

@@ -87,13 +87,14 @@ def open_designed(folder: StudyFolder, kind: Kind, space: SearchSpace) -> OpenSt
     """
     folder.require_current_initial_weights()
     _, storage = studies.load_for_writing(folder)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        designed = optuna.create_study(
-            storage=storage, study_name=folder.study_name(kind), load_if_exists=True,
-            directions=directions(space.objectives),
-        )  # fmt: skip
-        designed.set_metric_names(list(space.objectives))
+    name = folder.study_name(kind)
+    if name in optuna.get_all_study_names(storage):  # reopened as it is: a finished study's journal stays unchanged
+        designed = optuna.load_study(study_name=name, storage=storage)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            designed = optuna.create_study(storage=storage, study_name=name, directions=directions(space.objectives))
+            designed.set_metric_names(list(space.objectives))
     requeue_interrupted(designed, storage)
     return OpenStudy(folder, kind, space, designed, storage)
 
