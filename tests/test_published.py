@@ -63,6 +63,15 @@ def test_the_committed_study_rebuilds_its_committed_verdict(name: str, tmp_path:
     assert rebuilt_section == experiment_section((committed / "report" / "report.md").read_text())
 
 
+@pytest.mark.parametrize("name", STUDIES)
+def test_the_pinned_space_holds_no_path_of_the_machine_it_ran_on(name: str) -> None:
+    pinned = json.loads((PUBLISHED / name / "space.json").read_text())
+    paths = [pinned["source"], *pinned["data"].values(), *pinned["plugins"]]
+    if pinned["proxy"]["init"]:
+        paths.append(pinned["proxy"]["init"]["path"])
+    assert not [path for path in paths if path.startswith(("/", "~"))]
+
+
 def effect_numbers(experiment: dict, families: frozenset[str] | None = None) -> dict[str, tuple[str, str, str]]:
     """Per effect label (of ``families``, or all): its estimate and simultaneous interval as the READMEs write them
     (+0.000 dB)."""

@@ -18,6 +18,7 @@ import shlex
 from pathlib import Path
 
 import pytest
+from conftest import names_reference, require_reference
 
 from nas import cli
 
@@ -177,6 +178,8 @@ def test_command_runs_from_the_repository_root(readme_and_words) -> None:
     space = option_value(words, "--space")
     if space is not None:
         assert (ROOT / space).is_file(), space
+        if names_reference(ROOT / space):
+            require_reference()
     genotype = option_value(words, "--genotype")
     if space is not None and genotype is not None:
         from nas.core import genotypes, spaces

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from conftest import names_reference, require_reference
 
 from nas.core import spaces
+from nas.core.settings import DataSources
 
 SPACES = sorted((Path(__file__).resolve().parents[1] / "search_spaces").glob("*.yaml"))
 VALID = """\
@@ -28,12 +31,26 @@ def write(tmp_path: Path, text: str | bytes) -> Path:
 
 
 @pytest.mark.parametrize("path", SPACES, ids=lambda p: p.stem)
-def test_every_shipped_space_loads(path: Path, request: pytest.FixtureRequest) -> None:
-    if "inherited" in path.stem:
-        request.getfixturevalue("reference")  # its parent and validation images are the reference data's
+def test_every_shipped_space_loads(path: Path) -> None:
+    if names_reference(path):
+        require_reference()  # its parent and validation images are the reference data's
     loaded = spaces.load(path)
     assert loaded.name == path.stem
     assert loaded.objectives[0] == "psnr"
+
+
+def test_a_pinned_space_names_files_in_and_beside_the_checkout_relative_to_it(tmp_path: Path) -> None:
+    """A study folder pins no path of this machine where a relative one reads the same file in another clone;
+    a path elsewhere stays as it is; reading the pin back gives the absolute paths again."""
+    inside, beside = spaces.REPOSITORY / "tests", spaces.REPOSITORY.parent / "data-beside-the-checkout"
+    loaded = replace(spaces.load(write(tmp_path, VALID)), data=DataSources(train=str(inside), val=str(beside)))
+    pinned = spaces.to_json(replace(loaded, source=str(spaces.REPOSITORY / "search_spaces" / "t.yaml")))
+    assert pinned["data"] == {"train": "tests", "val": f"../{beside.name}"}
+    assert pinned["source"] == "search_spaces/t.yaml"
+    assert spaces.from_json(pinned).data == loaded.data
+    elsewhere = spaces.to_json(loaded)
+    assert elsewhere["source"] == str(tmp_path / "space.yaml")  # outside the checkout's folder: as it was
+    assert spaces.from_json(elsewhere).source == elsewhere["source"]
 
 
 def test_valid_space_reads_yaml_exponents_as_numbers(tmp_path: Path) -> None:

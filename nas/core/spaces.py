@@ -11,6 +11,7 @@ import difflib
 import hashlib
 import importlib.util
 import math
+import os
 import sys
 from collections.abc import Mapping
 from dataclasses import Field, asdict, dataclass, field, fields, replace
@@ -48,6 +49,10 @@ MAX_LOOKS = 100  # looks at one question: each is tested at alpha / looks
 # Quadratic attention holds batch × (patch²)² float32 scores per block during training; above this a trial
 # would exhaust a 24 GiB machine or most GPUs.
 MAX_ATTENTION_BYTES = 4 * 2**30
+# The checkout this harness runs from. A study pins the paths its space names relative to it wherever they lie
+# inside the checkout's parent folder (the checkout itself, or reference data beside it), so a study folder
+# committed on one machine reads the same files in any clone on another.
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 class SpaceError(InputError):
@@ -517,37 +522,62 @@ def _setting(check: _Checker, value: Any, path: str, spec: Field, base_dir: Path
     return check.number(value, path, low, high, low_open=low_open)
 
 
+def pinned_path(path: str) -> str:
+    """``path`` as a study pins and shows it: relative to the repository where it lies inside the repository's
+    parent folder, else as it is (``builtin``, a path elsewhere on this machine)."""
+    named = Path(path)
+    if not named.is_absolute() or not named.is_relative_to(REPOSITORY.parent):
+        return path
+    return os.path.relpath(named, REPOSITORY)
+
+
+def _unpinned(path: str) -> str:
+    """The absolute path ``pinned_path`` stands for (``builtin`` stays)."""
+    if path == BUILTIN or Path(path).is_absolute():
+        return path
+    return os.path.normpath(REPOSITORY / path)
+
+
 def to_json(space: SearchSpace) -> dict[str, Any]:
-    """The validated space as JSON: what a study pins and its workers and reports read back with ``from_json``."""
+    """The validated space as JSON: what a study pins and its workers and reports read back with ``from_json``.
+
+    Its files and folders are pinned with ``pinned_path``: no absolute path of this machine where a relative one
+    reads the same file in another checkout.
+    """
     document = asdict(space)
     document["overrides"] = {str(depth): list(choices) for depth, choices in space.overrides.items()}
+    document["data"] = {key: pinned_path(value) for key, value in document["data"].items()}
+    if document["proxy"]["init"]:
+        document["proxy"]["init"]["path"] = pinned_path(document["proxy"]["init"]["path"])
+    document["plugins"] = [pinned_path(plugin) for plugin in space.plugins]
+    document["source"] = pinned_path(space.source)
     return document
 
 
 def from_json(document: dict[str, Any]) -> SearchSpace:
     """The space ``to_json`` wrote, not validated again (its data folders may have moved since); its plugins are
     imported, so the blocks they register can be built."""
-    for plugin in document["plugins"]:
+    plugins = tuple(_unpinned(plugin) for plugin in document["plugins"])
+    for plugin in plugins:
         import_plugin(Path(plugin))
     return SearchSpace(**{
         **document,
         "choices": tuple(document["choices"]),
         "overrides": {int(depth): tuple(choices) for depth, choices in document["overrides"].items()},
         "proxy": _proxy_from_json(document["proxy"]),
-        "data": DataSources(**document["data"]),
+        "data": DataSources(**{key: _unpinned(value) for key, value in document["data"].items()}),
         "objectives": tuple(document["objectives"]),
         "search": SearchSettings(**document["search"]),
         "resources": Resources(**document["resources"]),
-        "plugins": tuple(document["plugins"]),
+        "plugins": plugins,
         "experiment": _experiment_from_json(document.get("experiment")),
     })  # fmt: skip
 
 
 def _proxy_from_json(document: dict[str, Any]) -> ProxyBudget:
     parent = document.get("init")
-    return ProxyBudget(**{
-        **document, "seeds": tuple(document["seeds"]), "init": ParentWeights(**parent) if parent else None
-    })  # fmt: skip
+    init = ParentWeights(**{**parent, "path": _unpinned(parent["path"])}) if parent else None
+    return ProxyBudget(**{**document, "seeds": tuple(document["seeds"]), "init": init})
 
 
 def _experiment_from_json(document: dict[str, Any] | None) -> ExperimentSettings | None:
