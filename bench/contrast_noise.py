@@ -43,7 +43,7 @@ from statsmodels.stats.anova import anova_lm
 
 from nas.core import genotypes, networks, spaces, training
 from nas.core.genotypes import Genotype
-from nas.report.effects import seeds_needed_or_none
+from nas.core.power import seeds_needed_or_none
 from nas.sr import data, evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -132,8 +132,7 @@ def paired_row(runs: dict, budget: str, init: str, label: str, seeds: int, metri
     reference = np.array([runs[r][metric] for _, r in keys])
     difference_sd = float(np.std(arm - reference, ddof=1))
     seconds = statistics.median(runs[k]["run_seconds"] for pair in keys for k in pair)
-    # seeds_needed_or_none takes one run's noise σ, a paired difference having sd √2·σ.
-    needed = seeds_needed_or_none(difference_sd / math.sqrt(2), MARGIN_DB, contrasts=1)
+    needed = seeds_needed_or_none(difference_sd, MARGIN_DB, contrasts=1)
     return {
         "budget": budget, "init": init, "contrast": label, "validation": metric, "seeds": seeds,
         "effect_db": float(np.mean(arm - reference)), "difference_sd_db": difference_sd,

@@ -41,25 +41,22 @@ def main() -> None:
         "duplicates": ran["counts"]["duplicates"], "failed": ran["counts"]["failed"],
         "plan_estimated_s": plan["estimated_seconds"], "plan_time_source": plan["time_source"],
         "measured_wall_s": wall,
-        "plan_noise_db": plan["noise_db"], "plan_noise_source": plan["noise_source"],
-        "plan_detectable_db": plan["detectable_db_at_80_percent_power"],
-        "plan_intra_seed_correlation": plan["intra_seed_correlation"],
-        "measured_noise_db": analysed["noise"]["std_db"],
-        "measured_noise_interval_db": [analysed["noise"]["low_db"], analysed["noise"]["high_db"]],
-        "measured_one_arm_db": analysed["noise"]["one_run_db"],
-        "measured_intra_seed_correlation": analysed["noise"]["intra_seed_correlation"],
-        "omnibus_p": analysed["omnibus"]["p_value"], "verdict": analysed["verdict"],
+        "plan_families": plan["families"],
+        "measured_families": analysed["noise"],
+        "depth_tests": analysed["depth_tests"], "verdict": analysed["verdict"],
     }  # fmt: skip
     (Path(__file__).with_name("experiment.json")).write_text(json.dumps(record, indent=2) + "\n")
-    print("| runs planned / finished | plan estimate s | measured wall s | plan noise dB | measured noise dB | "
-          "one arm dB | intra-seed correlation |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|")
-    print(
-        f"| {record['runs_planned']} / {record['runs_finished']} | {record['plan_estimated_s']:.0f} | "
-        f"{wall:.0f} | {record['plan_noise_db']:.3f} ({record['plan_noise_source']}) | "
-        f"{record['measured_noise_db']:.3f} | {record['measured_one_arm_db']:.3f} | "
-        f"{record['measured_intra_seed_correlation']:.2f} |"
-    )
+    print(f"runs planned / finished: {record['runs_planned']} / {record['runs_finished']}; plan estimate "
+          f"{record['plan_estimated_s']:.0f} s, measured wall {wall:.0f} s")  # fmt: skip
+    print("| contrast family | planned paired sd dB | measured paired sd dB [interval] | seeds for the margin |")
+    print("|---|---|---|---|")
+    planned = plan["families"][0]  # before any run, one assumed or measured sd serves every family
+    for family in record["measured_families"]:
+        print(
+            f"| {family['family']} | {planned['paired_sd_db']:.3f} ({planned['source']}) | "
+            f"{family['paired_sd_db']:.3f} [{family['low_db']:.3f}, {family['high_db']:.3f}] | "
+            f"{family['seeds_for_margin']} |"
+        )
     print("\n".join(record["verdict"]))
 
 

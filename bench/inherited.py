@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import statistics
@@ -37,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from nas.core import genotypes, spaces, training
-from nas.report.effects import seeds_needed_or_none
+from nas.core.power import seeds_needed_or_none
 from nas.trained import parents
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,7 +101,7 @@ def contrast_row(runs: dict, start: str, iterations: int, label: str, seeds: int
     reference = np.array([runs[r]["psnr"] for _, r in pairs])
     difference_sd = float(np.std(arm - reference, ddof=1))
     seconds = statistics.median(runs[k]["run_seconds"] for pair in pairs for k in pair)
-    needed = seeds_needed_or_none(difference_sd / math.sqrt(2), MARGIN_DB, contrasts=1)
+    needed = seeds_needed_or_none(difference_sd, MARGIN_DB, contrasts=1)
     return {
         "start": start, "iterations": iterations, "contrast": label, "seeds": seeds,
         "effect_db": float(np.mean(arm - reference)), "difference_sd_db": difference_sd,

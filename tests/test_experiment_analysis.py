@@ -1,13 +1,14 @@
-"""Calibration of the designed experiment's statistics on synthetic runs with known truth (no training).
+"""The designed experiment's statistics on synthetic runs with known truth (no training).
 
-PSNR = 30 dB + seed effect + planted arm effect + N(0, sigma). Rates are measured over many simulated
-experiments from fixed random seeds, so every number below is reproducible.
+PSNR = 30 dB + seed effect + planted arm effect + N(0, sigma), independent across arms. Rates are measured over many
+simulated experiments from fixed random seeds, so every number below is reproducible. The calibration under common
+random numbers' real structure (runs of alike genotypes correlated, arms 50 times noisier) is
+``test_experiment_calibration.py``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import gc
 import json
 
 import numpy as np
@@ -15,24 +16,20 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from nas.core import spaces
+from nas.core import power, spaces
 from nas.core.design import ExperimentDesign, make_design
 from nas.core.genotypes import Genotype
 from nas.core.settings import ParentWeights
-from nas.report import effects as analysis
-from nas.report import verdicts
+from nas.report import experiment_effects, verdicts
+from nas.report.experiment_analysis import analyse
+from nas.report.experiment_runs import ExperimentDataError
+
+pytestmark = pytest.mark.usefixtures("short_collections")
 
 SIGMA = 0.1
+PAIRED_SD = np.sqrt(2) * SIGMA  # a difference of two arms' independent runs at one seed
 MARGIN = 0.1
 SEEDS = (0, 1, 2, 3)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def short_collections():
-    """statsmodels' Holm adjustment runs gc.collect(); freezing the objects the imports made keeps it short."""
-    gc.freeze()
-    yield
-    gc.unfreeze()
 
 
 def design_of(
@@ -63,37 +60,36 @@ def simulate(design, truth: np.ndarray, rng: np.random.Generator, sigma: float =
     })  # fmt: skip
 
 
-def effect(result, family: str, kind: str, group: int | None) -> analysis.DesignedEffect:
+def effect(result, family: str, kind: str, group: int | None) -> experiment_effects.DesignedEffect:
     (found,) = [e for e in result.effects if (e.family, e.kind, e.group) == (family, kind, group)]
     return found
 
 
 def test_without_effects_the_tests_reject_and_the_intervals_cover_at_their_nominal_rates() -> None:
-    design = design_of(4, [(0,), (1,), (2,), (3,)])
+    design = design_of(4, [(0,), (1,), (2,), (3,)], seeds=range(10))
     rng = np.random.default_rng(2024)
     truth = np.zeros(len(design.arms))
-    depth_rejections = omnibus_rejections = all_cover = noise_covers = claims = selective = 0
+    depth_rejections = all_cover = noise_covers = claims = selective = 0
     experiments = 400
     for _ in range(experiments):
-        result = analysis.analyse(simulate(design, truth, rng), design)
+        result = analyse(simulate(design, truth, rng), design)
         depth_rejections += result.depth_tests[0].p_value < 0.05
-        omnibus_rejections += result.omnibus.rejects
         all_cover += all(e.low_db <= 0.0 <= e.high_db for e in result.effects)
-        noise_covers += result.noise.low_db <= SIGMA <= result.noise.high_db
+        uniform = next(f for f in result.noise if f.key == ("attention", "uniform"))  # one contrast: its own sd
+        noise_covers += uniform.low_db <= PAIRED_SD <= uniform.high_db
         claims += any(e.verdict in ("helps", "hurts") for e in result.effects)
         selective += any(c.claim == verdicts.DEPTH_SELECTIVE for c in result.claims)
-    assert result.interval.contrasts == 9 and result.noise.dof == 27
+    assert result.interval.contrasts == 9 and all(e.dof == 9 for e in result.effects)
+    assert (result.depth_tests[0].df_num, result.depth_tests[0].df_denom) == (6, 4)  # 3 differences per arm kind
     rates = {
         "depth": depth_rejections / experiments,
-        "omnibus": omnibus_rejections / experiments,
         "family_coverage": all_cover / experiments,
         "noise_coverage": noise_covers / experiments,
         "helps_or_hurts": claims / experiments,
         "depth_selective": selective / experiments,
     }
     print(rates)
-    assert 0.02 <= rates["depth"] <= 0.07
-    assert 0.02 <= rates["omnibus"] <= 0.07
+    assert 0.02 <= rates["depth"] <= 0.08
     assert rates["family_coverage"] >= 0.93  # simultaneous (Bonferroni): at least 95 % up to sampling error
     assert 0.92 <= rates["noise_coverage"] <= 0.98
     assert rates["helps_or_hurts"] <= 0.05 and rates["depth_selective"] <= 0.05
@@ -101,15 +97,14 @@ def test_without_effects_the_tests_reject_and_the_intervals_cover_at_their_nomin
 
 def test_a_planted_effect_at_one_group_reads_helps_there_only_and_the_claim_is_depth_selective() -> None:
     # The seed count the plan asks for: a 0.3 dB effect over 27 contrasts at this noise.
-    seeds = analysis.seeds_needed(SIGMA, 0.3, 27)
+    seeds = power.seeds_needed(PAIRED_SD, 0.3, 27)
     design = design_of(8, [(0, 1), (2, 3), (4, 5), (6, 7)], control="conv", seeds=range(seeds))
     truth = planted_at(design, {0, 1}, 0.3)  # attention at depths 0-1; the capacity control does nothing
     rng = np.random.default_rng(7)
     experiments = 50
     counts = dict.fromkeys(("only", "drop", "beyond control", "other helps", "depth", "control depth"), 0)
     for _ in range(experiments):
-        result = analysis.analyse(simulate(design, truth, rng), design)
-        assert result.omnibus.rejects
+        result = analyse(simulate(design, truth, rng), design)
         counts["only"] += effect(result, "attention", "only", 0).verdict == "helps"
         counts["drop"] += effect(result, "attention", "drop", 0).verdict == "helps"
         counts["beyond control"] += effect(result, "attention - control", "only", 0).verdict == "helps"
@@ -120,10 +115,11 @@ def test_a_planted_effect_at_one_group_reads_helps_there_only_and_the_claim_is_d
         counts["control depth"] += tests["conv(a2b)"].rejects
     print(seeds, counts)
     assert seeds == 9 and result.interval.contrasts == 27
-    assert counts["only"] >= 0.8 * experiments and counts["drop"] >= 0.8 * experiments
+    # Planned for 80 % power: 0.7 is two standard errors of 50 experiments below it.
+    assert counts["only"] >= 0.7 * experiments and counts["drop"] >= 0.7 * experiments
     assert counts["beyond control"] >= 0.6 * experiments  # a contrast of four arms: twice the variance
     assert counts["other helps"] <= 0.05 * experiments
-    assert counts["depth"] == experiments
+    assert counts["depth"] >= 0.6 * experiments  # Hotelling's T² of 6 differences on 9 seeds: 3 dof to spare
     assert counts["control depth"] <= 0.1 * experiments
 
 
@@ -131,15 +127,12 @@ def test_a_depth_selective_truth_reads_depth_selective_at_the_planned_seeds_and_
     # Common random numbers leave about 0.03 dB of noise per run beyond its seed (bench/RESULTS.md, contrast noise);
     # a0.05 dB margin; a2b worth 0.1 dB at depths 0-1 and nothing elsewhere; the seeds the plan asks for.
     sigma, margin = 0.03, 0.05
-    seeds = analysis.seeds_needed(sigma, margin, 9)
+    seeds = power.seeds_needed(np.sqrt(2) * sigma, margin, 9)
     design = design_of(8, [(0, 1), (2, 3), (4, 5), (6, 7)], seeds=range(seeds), margin=margin)
     rng = np.random.default_rng(17)
     experiments = 40
     claims = [
-        {
-            c.kind: c.claim
-            for c in analysis.analyse(simulate(design, planted_at(design, {0, 1}, 0.1), rng, sigma), design).claims
-        }
+        {c.kind: c.claim for c in analyse(simulate(design, planted_at(design, {0, 1}, 0.1), rng, sigma), design).claims}
         for _ in range(experiments)
     ]
     selective = sum(c["only"] == verdicts.DEPTH_SELECTIVE for c in claims)
@@ -150,13 +143,13 @@ def test_a_depth_selective_truth_reads_depth_selective_at_the_planned_seeds_and_
 
 
 def test_one_planted_experiment_in_words() -> None:
-    design = design_of(8, [(0, 1), (2, 3), (4, 5), (6, 7)], seeds=range(8))
-    result = analysis.analyse(simulate(design, planted_at(design, {0, 1}, 0.3), np.random.default_rng(1)), design)
+    design = design_of(8, [(0, 1), (2, 3), (4, 5), (6, 7)], seeds=range(12))
+    result = analyse(simulate(design, planted_at(design, {0, 1}, 0.3), np.random.default_rng(1)), design)
     only, drop = (effect(result, "attention", kind, 0) for kind in ("only", "drop"))
     assert (only.verdict, drop.verdict) == ("helps", "helps")
     assert not any(e.verdict == "helps" for e in result.effects if e.group not in (0, None))
     text = "\n".join(result.verdict)
-    assert "a2b: effect size differs across depth (F(6, 63)" in text
+    assert "a2b: effect size differs across depth (Hotelling T² = " in text and "F(6, 6)" in text
     numbers = f"{only.estimate_db:+.3f} dB [{only.low_db:+.3f}, {only.high_db:+.3f}]"
     assert f"a2b at depths 0-1: alone {only.verdict_text} ({numbers}; arms differ by +0 params, +0.00 G MACs)" in text
     # Helps at 0-1, but at 0.1 dB noise no other group's interval fits within the margin: not yet depth-selective.
@@ -167,82 +160,67 @@ def test_one_planted_experiment_in_words() -> None:
         and alone.groups[1:] == ("2-3: inconclusive", "4-5: inconclusive", "6-7: inconclusive")
     )
     assert f"a2b alone at each depth group: **inconclusive** ({', '.join(alone.groups)})" in text
-    assert "10 arms x 8 seeds, paired by seed (80 runs used, 0 ignored)" in text
-    assert "simultaneous over 9 contrasts (Bonferroni, alpha 0.05)" in text and "Bell-McCaffrey" in text
+    assert "10 arms x 12 seeds, paired by seed (120 runs used, 0 ignored)" in text
+    assert "simultaneous over 9 contrasts (Bonferroni, alpha 0.05)" in text and "per-seed contrast" in text
+    assert "t interval on seeds - 1 degrees of freedom" in text and result.verdict[3].startswith("Sensitivity: ")
     for line in result.verdict[4:]:
-        assert any(word in line for word in (*analysis.VERDICTS, "across depth")), line
+        assert any(word in line for word in (*experiment_effects.VERDICTS, "across depth")), line
 
 
-def test_the_omnibus_gate_turns_pure_noise_into_an_inconclusive_budget_message() -> None:
-    design = design_of(8, [(0, 1), (2, 3), (4, 5), (6, 7)], control="conv")
-    rng = np.random.default_rng(3)
-    result = analysis.analyse(simulate(design, np.zeros(len(design.arms)), rng), design)
-    assert not result.omnibus.rejects
-    needed = analysis.seeds_needed(result.noise.std_db, MARGIN, 27)
-    assert result.seeds_to_detect_margin == needed > len(SEEDS)
-    assert (
-        f"inconclusive at this budget: about {needed} seeds would detect 0.1 dB (a paired t-test" in result.verdict[3]
-    )
-    low, high = (analysis.seeds_needed(end, MARGIN, 27) for end in (result.noise.low_db, result.noise.high_db))
-    assert result.seeds_to_detect_margin_range == (low, high) and low < needed < high
-    assert f"about {low} to about {high} seeds over the noise's interval" in result.verdict[3]
-    assert len(result.verdict) == 4  # no per-depth finding
-    assert not any(e.verdict in ("helps", "hurts") for e in result.effects)
-
-
-def test_precise_runs_without_effects_read_no_effect_even_behind_a_closed_gate() -> None:
+def test_precise_runs_without_effects_read_no_effect_and_name_the_seeds_each_family_needs() -> None:
     design = design_of(4, [(0, 1), (2, 3)])
-    result = analysis.analyse(simulate(design, np.zeros(len(design.arms)), np.random.default_rng(5), 0.01), design)
-    assert not result.omnibus.rejects
+    result = analyse(simulate(design, np.zeros(len(design.arms)), np.random.default_rng(5), 0.01), design)
     assert {e.verdict for e in result.effects} == {"no effect"}
     assert all(-MARGIN < e.low_db < e.high_db < MARGIN for e in result.effects)  # the word reads the interval
-    assert sum(line.startswith("no effect: ") for line in result.verdict) == len(result.effects)
+    for family in result.noise:
+        expected = power.seeds_needed(family.paired_sd_db, MARGIN, result.interval.contrasts)
+        assert family.seeds_for_margin == expected
+        assert f"{family.family} {family.paired_sd_db:.3f} dB" in result.verdict[2]
+    assert "alone at a group" in result.verdict[2] and "on top of the rest at a group" in result.verdict[2]
 
 
 @pytest.mark.parametrize(
-    ("low", "high", "gate", "verdict"),
+    ("low", "high", "verdict"),
     [
-        (0.05, 0.55, True, "helps"),  # significant; whether by the margin (0.1) the interval does not settle
-        (0.12, 0.55, True, "helps by at least the margin"),
-        (0.01, 0.09, True, "helps by less than the margin"),  # significant, and too small to matter
-        (-0.55, -0.05, True, "hurts"),
-        (-0.55, -0.10, True, "hurts by at least the margin"),
-        (0.05, 0.55, False, "inconclusive"),  # a closed omnibus gate withholds helps / hurts
-        (0.01, 0.09, False, "no effect"),  # within the margin: a claim of its own interval
-        (-0.09, 0.09, True, "no effect"),
-        (-0.20, 0.36, True, "inconclusive"),
-        (-0.05, 0.10, True, "inconclusive"),  # the margin itself is not within it
+        (0.05, 0.55, "helps"),  # significant; whether by the margin (0.1) the interval does not settle
+        (0.12, 0.55, "helps by at least the margin"),
+        (0.01, 0.09, "helps by less than the margin"),  # significant, and too small to matter
+        (-0.55, -0.05, "hurts"),
+        (-0.55, -0.10, "hurts by at least the margin"),
+        (-0.09, 0.09, "no effect"),
+        (-0.20, 0.36, "inconclusive"),
+        (-0.05, 0.10, "inconclusive"),  # the margin itself is not within it
     ],
 )
-def test_verdict_words_read_the_interval_only(low, high, gate, verdict) -> None:
-    assert verdicts.classify(low, high, MARGIN, gate).text() == verdict
+def test_verdict_words_read_the_interval_only(low, high, verdict) -> None:
+    assert verdicts.classify(low, high, MARGIN).text() == verdict
 
 
 def test_seeds_needed_and_the_minimum_detectable_effect_agree() -> None:
     for noise, margin, contrasts in [(0.1, 0.1, 9), (0.05, 0.1, 27), (0.1, 0.3, 1), (0.2, 0.1, 9)]:
-        seeds = analysis.seeds_needed(noise, margin, contrasts)
-        assert analysis.minimum_detectable_effect(noise, seeds, contrasts) <= margin
+        seeds = power.seeds_needed(noise, margin, contrasts)
+        assert power.minimum_detectable_effect(noise, seeds, contrasts) <= margin
         if seeds > 2:
-            assert analysis.minimum_detectable_effect(noise, seeds - 1, contrasts) > margin
+            assert power.minimum_detectable_effect(noise, seeds - 1, contrasts) > margin
     # More seeds detect smaller effects; more contrasts need more seeds.
-    assert analysis.minimum_detectable_effect(0.1, 20, 9) < analysis.minimum_detectable_effect(0.1, 10, 9)
-    assert analysis.seeds_needed(0.1, 0.1, 27) > analysis.seeds_needed(0.1, 0.1, 9) > analysis.seeds_needed(0.1, 0.1, 1)
+    assert power.minimum_detectable_effect(0.1, 20, 9) < power.minimum_detectable_effect(0.1, 10, 9)
+    assert power.seeds_needed(0.1, 0.1, 27) > power.seeds_needed(0.1, 0.1, 9) > power.seeds_needed(0.1, 0.1, 1)
     # Against the normal approximation n = ((z(1 - a/2m) + z(power)) / d)^2, which the t-test needs a few more than.
-    d = 0.1 / (np.sqrt(2) * 0.1)
+    d = 0.1 / 0.1
     normal = ((stats.norm.ppf(1 - 0.05 / 18) + stats.norm.ppf(0.8)) / d) ** 2
-    assert normal < analysis.seeds_needed(0.1, 0.1, 9) <= normal + 5
-    assert analysis.seeds_needed(0.01, 0.1, 5) == 4  # where a few seeds suffice (a root finder fails there)
+    assert normal < power.seeds_needed(0.1, 0.1, 9) <= normal + 5
+    assert power.seeds_needed(0.014, 0.1, 5) == 4  # where a few seeds suffice (a root finder fails there)
 
 
 def test_at_the_seeds_needed_a_margin_sized_effect_is_detected_with_the_planned_power() -> None:
-    seeds = analysis.seeds_needed(SIGMA, 0.2, 5)  # 4 arms of a two-group design: 5 contrasts
+    seeds = power.seeds_needed(PAIRED_SD, 0.2, 5)  # 4 arms of a two-group design: 5 contrasts
     design = design_of(4, [(0, 1), (2, 3)], seeds=range(seeds))
     truth = planted_at(design, {0, 1}, 0.2)  # only 0-1 - none is 0.2 dB
     rng = np.random.default_rng(11)
     experiments = 150
     detected = 0
     for _ in range(experiments):
-        result = analysis.analyse(simulate(design, truth, rng), design)
+        result = analyse(simulate(design, truth, rng), design)
         assert result.interval.contrasts == 5
         detected += effect(result, "attention", "only", 0).low_db > 0
     print({"seeds": seeds, "power": detected / experiments})
@@ -256,16 +234,18 @@ def test_result_round_trips_through_json_and_lists_its_arms() -> None:
                           "macs": [1.0, 1.0], "params": [1.0, 1.0]})  # fmt: skip
     failed = runs.iloc[:1].assign(psnr=np.nan)
     counted = {arm.genotype: 1000 * (index + 1) for index, arm in enumerate(design.arms)}
-    result = analysis.analyse(pd.concat([runs, extra, failed], ignore_index=True), design, activations=counted)
+    result = analyse(pd.concat([runs, extra, failed], ignore_index=True), design, activations=counted)
     assert (result.runs_used, result.runs_ignored) == (len(runs), 3)
     data = result.to_json()
     assert json.loads(json.dumps(data)) == data
-    assert data["interval"]["over"] == "4 seeds per arm, paired by seed (seed a blocking factor)"
+    assert (
+        data["interval"]["over"] == "4 seeds per arm, paired by seed (each effect over the seeds complete in its arms)"
+    )
     only = next(a for a in result.arms if a.label == "a2b only 0-1")
     assert only.roles == ("a2b only 0-1", "a2b drop 2-3") and only.runs == 4 and only.params == 1e4
     frame = result.effects_frame()
     # 5 effects (uniform, only and drop at 2 groups) of the block, of each of its 2 controls, and attention - each.
-    assert len(frame) == result.interval.contrasts == 25 and set(frame["family"]) == set(analysis.FAMILIES)
+    assert len(frame) == result.interval.contrasts == 25 and set(frame["family"]) == set(experiment_effects.FAMILIES)
     beyond = effect(result, "attention - mechanism", "only", 1)
     plus, minus = design.arm("a2b", "only", 1), design.arm("a2b", "only", 1, control="mechanism")
     assert beyond.activations_added == counted[plus.genotype] - counted[minus.genotype]
@@ -276,19 +256,19 @@ def test_result_round_trips_through_json_and_lists_its_arms() -> None:
 def test_runs_that_cannot_be_analysed_are_refused_clearly() -> None:
     design = design_of(4, [(0, 1), (2, 3)])
     runs = simulate(design, np.zeros(len(design.arms)), np.random.default_rng(0))
-    with pytest.raises(analysis.ExperimentDataError, match="lack the column"):
-        analysis.analyse(runs.drop(columns="macs"), design)
-    with pytest.raises(analysis.ExperimentDataError, match="a2b uniform have no runs"):
-        analysis.analyse(runs[runs["genotype"] != design.arm("a2b", "uniform").genotype], design)
-    with pytest.raises(analysis.ExperimentDataError, match="a2b only 2-3 have one run; train every arm with at least"):
-        analysis.analyse(runs[runs["seed"] == 0], design)
+    with pytest.raises(ExperimentDataError, match="lack the column"):
+        analyse(runs.drop(columns="macs"), design)
+    with pytest.raises(ExperimentDataError, match="a2b uniform have no runs"):
+        analyse(runs[runs["genotype"] != design.arm("a2b", "uniform").genotype], design)
+    with pytest.raises(ExperimentDataError, match="a2b only 2-3 have one run; train every arm with at least"):
+        analyse(runs[runs["seed"] == 0], design)
 
 
 def test_forest_plots_show_every_group_both_arm_kinds_and_the_control(tmp_path) -> None:
     from nas.report import figures
 
     design = design_of(8, [(0, 1), (2, 3), (4, 5), (6, 7)], control="conv")
-    result = analysis.analyse(simulate(design, planted_at(design, {0, 1}, 0.3), np.random.default_rng(1)), design)
+    result = analyse(simulate(design, planted_at(design, {0, 1}, 0.3), np.random.default_rng(1)), design)
     path = tmp_path / "forest.png"
     figures.forest_png(result, "a2b", path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
@@ -316,15 +296,17 @@ def test_no_verdict_word_is_wrong_more_often_than_its_level(sigma: float) -> Non
     wrong = {"helps or hurts": 0, "by at least the margin": 0, "no effect": 0}
     experiments = 120
     for _ in range(experiments):
-        null = analysis.analyse(simulate(design, np.zeros(len(design.arms)), rng, sigma), design)
+        null = analyse(simulate(design, np.zeros(len(design.arms)), rng, sigma), design)
         wrong["helps or hurts"] += any(e.verdict in ("helps", "hurts") for e in null.effects)
-        boundary = analysis.analyse(simulate(design, at_margin, rng, sigma), design)
+        boundary = analyse(simulate(design, at_margin, rng, sigma), design)
         against_none = [e for e in boundary.effects if e.kind != "drop"]  # uniform - drop g is 0 here
         wrong["by at least the margin"] += any(e.size == verdicts.AT_LEAST_MARGIN for e in against_none)
         wrong["no effect"] += any(e.verdict == "no effect" for e in against_none)
     rates = {word: count / experiments for word, count in wrong.items()}
     print(sigma, rates)
-    assert all(rate <= design.alpha for rate in rates.values())
+    # At most alpha up to sampling error: no count is significantly above alpha's share (binomial, one-sided 1 %).
+    for count in wrong.values():
+        assert stats.binomtest(count, experiments, design.alpha, alternative="greater").pvalue > 0.01
 
 
 @pytest.mark.slow  # calibration over hundreds of simulated experiments
@@ -337,7 +319,7 @@ def test_an_arm_three_times_as_noisy_keeps_the_family_wise_rate() -> None:
         runs = simulate(design, np.zeros(len(design.arms)), rng)
         rows = runs["genotype"] == design.arms[noisy].genotype
         runs.loc[rows, "psnr"] += rng.normal(0.0, np.sqrt(8) * SIGMA, rows.sum())  # its sd: 3 sigma in all
-        claims += any(e.verdict in ("helps", "hurts") for e in analysis.analyse(runs, design).effects)
+        claims += any(e.verdict in ("helps", "hurts") for e in analyse(runs, design).effects)
     print(claims / experiments)  # one pooled variance: 0.165 here
     assert claims / experiments <= 0.07
 
@@ -347,12 +329,13 @@ def test_arms_that_lost_runs_unequally_give_no_verdict_and_say_why() -> None:
     runs = simulate(design, planted_at(design, {0, 1}, 0.5), np.random.default_rng(4))
     only = design.arm("a2b", "only", 0).genotype
     diverged = (runs["genotype"] == only) & runs["seed"].isin([0, 1])
-    result = analysis.analyse(runs.assign(psnr=runs["psnr"].mask(diverged)), design)
+    result = analyse(runs.assign(psnr=runs["psnr"].mask(diverged)), design)
     lost = {arm.label: arm.lost for arm in result.arms}
     assert lost["a2b only 0-1"] == 2 and sum(lost.values()) == 2 and result.runs_used == len(runs) - 2
     withheld = [e for e in result.effects if e.withheld]
     assert {e.label for e in withheld} == {"a2b only 0-1 - none", "a2b uniform - a2b only 0-1"}  # it is drop 2-3 too
     assert all(e.verdict == "inconclusive" for e in withheld)
+    assert {e.seeds for e in withheld} == {6} and {e.seeds for e in result.effects if not e.withheld} == {8}
     assert effect(result, "attention", "only", 0).low_db > 0  # its interval alone would read helps
     text = "\n".join(result.verdict)
     assert "runs lost (failed or diverged): a2b only 0-1 2" in text
@@ -365,7 +348,7 @@ def beyond_rate(design, truth: np.ndarray, rng: np.random.Generator, experiments
     """The share of simulated experiments in which a2b at depths 0-1 alone reads *helps beyond capacity*."""
     shown = 0
     for _ in range(experiments):
-        result = analysis.analyse(simulate(design, truth, rng), design)
+        result = analyse(simulate(design, truth, rng), design)
         shown += any(b.shown for b in result.beyond if (b.kind, b.group) == ("only", 0))
     return shown / experiments
 
@@ -377,18 +360,19 @@ def planted_in(design, blocks: tuple[str, ...], effect: float = 0.4) -> np.ndarr
     ])  # fmt: skip
 
 
+@pytest.mark.slow  # 400 simulated experiments
 def test_helps_beyond_capacity_needs_both_controls_and_keeps_its_level() -> None:
     """a2b at depths 0-1 helps by 0.4 dB. When its convolutions help with a constant gate too (fixed_a2b as much),
     "helps beyond capacity" must stay within alpha though the capacity control does nothing; when neither control
     does anything it is found; without the mechanism control it cannot be shown."""
-    design = design_of(4, [(0, 1), (2, 3)], control="conv", mechanism=True, seeds=range(6))
+    design = design_of(4, [(0, 1), (2, 3)], control="conv", mechanism=True, seeds=range(9))
     rng = np.random.default_rng(11)
     gate_free = beyond_rate(design, planted_in(design, ("a2b", "fixed_a2b")), rng)
     found = beyond_rate(design, planted_in(design, ("a2b",)), rng)
     print({"beyond capacity, the gate not needed": gate_free, "beyond capacity, planted": found})
     assert gate_free <= 0.07 and found >= 0.8
     without = design_of(4, [(0, 1), (2, 3)], control="conv", mechanism=False, seeds=range(6))
-    result = analysis.analyse(simulate(without, planted_in(without, ("a2b",)), rng), without)
+    result = analyse(simulate(without, planted_in(without, ("a2b",)), rng), without)
     helped = [b for b in result.beyond if (b.kind, b.group) == ("only", 0)]
     assert helped and all(b.missing == ("mechanism control",) and not b.shown for b in helped)
     assert helped[0].text == "cannot be shown to help beyond capacity: no mechanism control"
@@ -403,7 +387,7 @@ def test_forest_rows_of_a_parent_design_name_what_each_effect_is_and_leave_no_em
     parent = Genotype.parse("x2.c16.u24:a2b*4")
     design = make_design(space, ["a2b", "pa"], [(0, 1), (2, 3)], list(SEEDS), MARGIN, control=None, parent=parent)
     truth = np.array([-0.3 if "none" in arm.genotype else 0.0 for arm in design.arms])  # removing a2b costs 0.3 dB
-    result = analysis.analyse(simulate(design, truth, np.random.default_rng(3)), design)
+    result = analyse(simulate(design, truth, np.random.default_rng(3)), design)
     a2b_rows = list(figures.forest_plotly(result, "a2b").layout.yaxis.ticktext)
     assert a2b_rows == ["on top of the parent at 0-1", "on top of the parent at 2-3"]  # parent - a2b drop g only
     assert list(figures.forest_plotly(result, "pa").layout.yaxis.ticktext) == ["in place at 0-1", "in place at 2-3"]

@@ -57,8 +57,8 @@ def test_an_experiment_is_planned_trained_stopped_resumed_and_reported(
     assert len(plan["arms"]) == 7 and plan["runs"] == plan["runs_left"] == 14
     assert plan["capacity_matches"]["pa"].startswith("conv(inner_channels=8, kernel_size=1) adds 256 parameters")
     assert plan["control_gaps"] == plan["blocked_arms"] == []
-    assert plan["detectable_db_at_80_percent_power"] > 0 and plan["seeds_to_detect_margin"] >= 2
-    assert plan["intra_seed_correlation"] == 0.0 and plan["correlation_source"].startswith("assumed 0")
+    (assumed,) = plan["families"]  # nothing measured: one assumed paired sd for every contrast family
+    assert assumed["detectable_db"] > 0 and assumed["seeds_for_margin"] >= 2 and assumed["source"].startswith("assumed")
     folder = StudyFolder(results / "designed")
     assert not folder.root.exists()  # planning writes nothing
 
@@ -87,18 +87,21 @@ def test_an_experiment_is_planned_trained_stopped_resumed_and_reported(
     assert report.returncode == 0, report.stderr[-2000:]
     markdown = (folder.root / "report" / "report.md").read_text()
     section = markdown.split("## Designed experiment")[1].split("## What the numbers measure")[0]
-    assert "2 seeds" in section and "Bonferroni" in section and "Omnibus F-test" in section
+    assert "2 seeds" in section and "Bonferroni" in section and "per-seed contrast" in section
     assert (folder.root / "report" / "figures" / "experiment_pa.png").is_file()
     analysed = json.loads((folder.root / "report" / "experiment.json").read_text())
     assert analysed["runs_used"] == 14
     assert {e["family"] for e in analysed["effects"]} == {"attention", "control", "attention - control"}
     assert all(e["activations_added"] is not None for e in analysed["effects"])
-    noise = analysed["noise"]
-    assert noise["intra_seed_correlation"] == pytest.approx(1 - (noise["std_db"] / noise["one_run_db"]) ** 2)
+    for family in analysed["noise"]:  # each family's paired sd pools its effects' own
+        members = [e for e in analysed["effects"] if [e["family"], e["kind"]] == family["key"]]
+        pooled = sum((e["seeds"] - 1) * e["paired_sd_db"] ** 2 for e in members) / sum(e["seeds"] - 1 for e in members)
+        assert family["contrasts"] == len(members) and family["paired_sd_db"] == pytest.approx(pooled**0.5)
     replanned = json.loads(in_process(experiment_command(space_file, results, "--plan", "--json")[3:]).stdout)
-    assert replanned["noise_db"] == pytest.approx(noise["std_db"])
-    assert replanned["intra_seed_correlation"] == pytest.approx(noise["intra_seed_correlation"])
-    assert replanned["correlation_source"] == "measured on the experiment's runs so far"
+    measured = analysed["noise"]
+    assert [f["paired_sd_db"] for f in replanned["families"]] == pytest.approx([f["paired_sd_db"] for f in measured])
+    assert [f["seeds_for_margin"] for f in replanned["families"]] == [f["seeds_for_margin"] for f in measured]
+    assert all(f["source"].startswith("the experiment's 14 runs so far") for f in replanned["families"])
     assert json.loads(report.stdout)["numbers"] == {"experiment": analysed}  # no search trial: the experiment alone
 
 

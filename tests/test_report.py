@@ -386,9 +386,10 @@ def test_an_experiment_planned_on_a_search_takes_its_noise_from_paired_baselines
     power = experiment_section.planned_power(small_study, design)
     paired = analysis.paired_noise(analysis.trials_frame(studies.load_study(small_study)))
     assert paired.std_db is not None and paired.baselines == 3
-    assert power.noise_db == pytest.approx(paired.std_db / math.sqrt(2))
-    assert power.correlation == pytest.approx(paired.correlation)
-    assert power.noise_source.startswith("paired-difference noise of the search's repeated baselines")
+    (every,) = power.families  # the baselines' paired sd serves every contrast family
+    assert every.paired_sd_db == pytest.approx(paired.std_db)
+    assert every.paired_sd_range_db == pytest.approx((paired.low_db, paired.high_db))
+    assert every.source.startswith("paired-difference noise of the search's repeated baselines")
 
 
 def test_nas_report_replaces_links_in_its_files_and_refuses_a_linked_report_folder(

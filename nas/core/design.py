@@ -39,32 +39,10 @@ ARM_KINDS = ("none", "uniform", "only", "drop")
 CAPACITY, MECHANISM = "capacity", "mechanism"  # the controls an arm can hold instead of the tested block
 CONTROLS = (CAPACITY, MECHANISM)
 PARENT_LABEL = "parent"  # the reference arm of a design of changes to a trained parent
-MAX_SEEDS = 100_000  # the most seeds a design is sized for: beyond it, "more than" is the answer
 
 
 class ExperimentError(InputError):
     """A design that cannot be built as asked."""
-
-
-@dataclass(frozen=True)
-class PlannedPower:
-    """What a design can detect, before it is trained, and the noise estimate that says so."""
-
-    noise_db: float  # a run's noise beyond its seed (what the blocked analysis's residual estimates)
-    noise_range_db: tuple[float, float] | None  # its confidence interval where it was measured
-    noise_source: str
-    correlation: float | None  # intra-seed correlation of two arms' runs, measured or assumed
-    correlation_source: str
-    contrasts: int
-    detectable_db: float  # the effect detected with 80 % power at the design's seed count
-    seeds_for_margin: int | None  # seeds that detect margin_db with 80 % power (None: more than MAX_SEEDS)
-    seeds_for_margin_range: tuple[int | None, int | None] | None  # the same at the ends of noise_range_db
-    basis: str  # the test the power is computed for
-
-
-def seeds_text(seeds: int | None) -> str:
-    """A seed count, or None (more than ``MAX_SEEDS``), in words."""
-    return f"about {seeds}" if seeds is not None else f"more than {MAX_SEEDS:,}"
 
 
 @dataclass(frozen=True)

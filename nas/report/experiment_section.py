@@ -1,8 +1,9 @@
 """The designed experiment of a study folder, read back: its runs, its analysis, its report section and its power.
 
 The runs are the finished trials of the folder's experiment study (``nas experiment``); the design is rebuilt from
-the study's pinned space, so the analysis (``nas.report.effects.analyse``) sees exactly the arms that were
-trained. ``planned_power`` gives ``nas experiment --plan`` its seed-noise yardstick and power numbers.
+the study's pinned space, so the analysis (``nas.report.experiment_analysis.analyse``) sees exactly the arms that
+were trained. ``planned_power`` gives ``nas experiment --plan`` its paired-noise yardstick and power per contrast
+family.
 """
 
 from __future__ import annotations
@@ -16,28 +17,24 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from nas.core import counting
-from nas.core.design import ExperimentDesign, PlannedPower
+from nas.core.design import ExperimentDesign
 from nas.core.genotypes import Genotype
+from nas.core.power import PlannedPower, family_power, power_basis
 from nas.report import analysis, figures
-from nas.report.effects import (
-    RUN_COLUMNS,
-    ExperimentDataError,
-    ExperimentResult,
-    analyse,
-    contrast_count,
-    minimum_detectable_effect,
-    power_basis,
-    seeds_needed_or_none,
-)
+from nas.report.experiment_analysis import analyse
+from nas.report.experiment_contrasts import contrast_count
+from nas.report.experiment_effects import ExperimentResult
+from nas.report.experiment_runs import RUN_COLUMNS, ExperimentDataError
 from nas.search import records, studies
 from nas.search.records import Outcome
 from nas.search.studies import StudyFolder
 from nas.trained import parents
 
-# The noise --plan assumes when the study has measured none (stated as such): a run's noise beyond its seed, with
-# no intra-seed correlation assumed. Paired differences under common random numbers measured 0.013-0.055 dB on
-# sr_tiny (bench/RESULTS.md), a residual of 0.009-0.039 dB: the assumption errs on the side of more seeds.
-ASSUMED_NOISE_DB = 0.1
+# The noise --plan assumes when the study has measured none (stated as such): a paired contrast's sd over seeds.
+# Paired differences under common random numbers measured 0.013-0.055 dB on sr_tiny and 0.010-0.115 dB by contrast
+# family in the published experiments (bench/RESULTS.md): the assumption errs on the side of more seeds.
+ASSUMED_PAIRED_SD_DB = 0.15
+EVERY_FAMILY = "every contrast family"
 
 
 def design_of(folder: StudyFolder) -> ExperimentDesign | None:
@@ -94,48 +91,50 @@ def arm_activations(design: ExperimentDesign) -> dict[str, int]:
 
 
 def planned_power(folder: StudyFolder, design: ExperimentDesign) -> PlannedPower:
-    """The power of ``design``, with the best estimate the folder has of a run's noise beyond its seed (the arms are
-    paired by seed): its experiment's residual noise, else the paired-difference noise of the search's repeated
-    baselines / √2, else the search's one-run seed noise (an upper bound: pairing only removes noise), else an
-    assumption (said so). A measured noise carries its interval, and the seed count its range over it."""
-    noise, source = ASSUMED_NOISE_DB, f"assumed {ASSUMED_NOISE_DB} dB: the study has no repeated runs yet"
-    noise_range: tuple[float, float] | None = None
-    correlation: float | None = 0.0  # None where measuring it was not possible
-    correlation_source = "assumed 0: nothing measured, so no noise is taken to cancel in a pair"
+    """The power of ``design`` per contrast family, from the best estimate the folder has of each family's paired
+    sd: the experiment's own runs so far (each family its own), else the paired-difference noise of the search's
+    repeated baselines (one sd for every family), else √2 × the search's one-run seed noise (an upper bound: pairing
+    only removes noise), else an assumption (said so). A measured sd carries its interval, and the seed count its
+    range over it."""
+    contrasts = contrast_count(design)
     earlier = result_of(folder) if folder.exists() else None
     if isinstance(earlier, ExperimentResult):
-        noise, source = earlier.noise.std_db, f"residual σ of the experiment's {earlier.runs_used} runs so far"
-        noise_range = (earlier.noise.low_db, earlier.noise.high_db)
-        correlation = earlier.noise.intra_seed_correlation
-        correlation_source = "measured on the experiment's runs so far"
-    elif folder.exists():
+        families = tuple(
+            family_power(
+                f.family,
+                f.contrasts,
+                f.paired_sd_db,
+                (f.low_db, f.high_db),
+                f"the experiment's {earlier.runs_used} runs so far, {f.dof} degrees of freedom",
+                seeds=len(design.seeds),
+                margin_db=design.margin_db,
+                design_contrasts=contrasts,
+                alpha=design.alpha,
+            )  # fmt: skip
+            for f in earlier.noise
+        )
+        return PlannedPower(contrasts, families, power_basis(contrasts, design.alpha))
+    sd, source = ASSUMED_PAIRED_SD_DB, f"assumed {ASSUMED_PAIRED_SD_DB} dB: the study has no repeated runs yet"
+    interval: tuple[float, float] | None = None
+    if folder.exists():
         frame = analysis.trials_frame(studies.load_study(folder))
         paired, one_run = analysis.paired_noise(frame), analysis.seed_noise(frame)
         if paired.std_db and paired.low_db is not None and paired.high_db is not None:
-            noise = paired.std_db / math.sqrt(2)  # a zero estimate (identical runs) cannot size a test: fall through
-            noise_range = (paired.low_db / math.sqrt(2), paired.high_db / math.sqrt(2))
-            source = f"paired-difference noise of the search's repeated baselines / √2 ({paired.dof} dof)"
-            correlation, correlation_source = paired.correlation, "measured on the search's repeated baselines"
+            sd, interval = paired.std_db, (paired.low_db, paired.high_db)  # a zero estimate cannot size a test
+            source = f"paired-difference noise of the search's repeated baselines ({paired.dof} dof)"
         elif one_run.std_db and one_run.low_db is not None and one_run.high_db is not None:
-            noise, noise_range = one_run.std_db, (one_run.low_db, one_run.high_db)
-            source = f"one-run seed noise of the search's repeated baselines ({one_run.dof} dof), an upper bound"
-    contrasts = contrast_count(design)
-
-    def seeds_for(noise_db: float) -> int | None:
-        return seeds_needed_or_none(noise_db, design.margin_db, contrasts, design.alpha)
-
-    return PlannedPower(
-        noise_db=noise,
-        noise_range_db=noise_range,
-        noise_source=source,
-        correlation=correlation,
-        correlation_source=correlation_source,
-        contrasts=contrasts,
-        detectable_db=minimum_detectable_effect(noise, len(design.seeds), contrasts, design.alpha),
-        seeds_for_margin=seeds_for(noise),
-        seeds_for_margin_range=(seeds_for(noise_range[0]), seeds_for(noise_range[1])) if noise_range else None,
-        basis=power_basis(contrasts, design.alpha),
-    )
+            sd, interval = (
+                math.sqrt(2) * one_run.std_db,
+                (math.sqrt(2) * one_run.low_db, math.sqrt(2) * one_run.high_db),
+            )
+            source = (
+                f"√2 × the one-run seed noise of the search's repeated baselines ({one_run.dof} dof), an upper bound"
+            )
+    every = family_power(
+        EVERY_FAMILY, contrasts, sd, interval, source,
+        seeds=len(design.seeds), margin_db=design.margin_db, design_contrasts=contrasts, alpha=design.alpha,
+    )  # fmt: skip
+    return PlannedPower(contrasts, (every,), power_basis(contrasts, design.alpha))
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from nas.core import genotypes  # noqa: E402
 from nas.core.design import group_text  # noqa: E402
 from nas.core.objectives import OBJECTIVES  # noqa: E402
 from nas.report import analysis
-from nas.report.effects import DesignedEffect, ExperimentResult
+from nas.report.experiment_effects import DesignedEffect, ExperimentResult
 
 FRONT_COLOUR = "#d62728"
 TRIAL_COLOUR = "#9aa5b1"

@@ -7,7 +7,6 @@
 - *no effect*: the interval lies within ±margin (an equivalence test at the same level as the interval).
 - *inconclusive*: anything else.
 
-An omnibus test before the effects (where there is one) can only withhold *helps* / *hurts*, never add them.
 A comparison of two genotypes (a confirmation) says the same in its own words: *better*, *worse*,
 *equivalent*, *inconclusive*; whether some of several genotypes beat a reference reads *yes* (one is better),
 *no* (each is equivalent or worse) or *inconclusive*.
@@ -52,19 +51,12 @@ class Verdict:
         return f"{word} {self.size}" if self.size else word
 
 
-def classify(low: float, high: float, margin_db: float, gate_open: bool = True) -> Verdict:
-    """The verdict of one effect from its simultaneous interval [``low``, ``high``] (dB).
-
-    Args:
-        low: Low end of the interval.
-        high: High end of the interval.
-        margin_db: The smallest effect that matters.
-        gate_open: Whether the omnibus test before it rejected (or there is none); closed, it withholds
-            helps / hurts.
-    """
-    if gate_open and low > 0:
+def classify(low: float, high: float, margin_db: float) -> Verdict:
+    """The verdict of one effect from its simultaneous interval [``low``, ``high``] (dB), ``margin_db`` the smallest
+    effect that matters."""
+    if low > 0:
         return Verdict(HELPS, _size(low, high, margin_db))
-    if gate_open and high < 0:
+    if high < 0:
         return Verdict(HURTS, _size(-high, -low, margin_db))
     if -margin_db < low and high < margin_db:
         return Verdict(NO_EFFECT)

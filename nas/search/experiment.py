@@ -8,6 +8,7 @@ progress line. ``plan`` says, before anything is trained, what the experiment wi
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import statistics
@@ -22,9 +23,10 @@ import torch
 
 from nas import devices
 from nas.core import counting, networks, spaces, training
-from nas.core.design import Arm, ExperimentDesign, ExperimentError, PlannedPower, seeds_text
+from nas.core.design import Arm, ExperimentDesign, ExperimentError
 from nas.core.genotypes import Genotype
 from nas.core.objectives import of_constraint
+from nas.core.power import FamilyPower, PlannedPower, seeds_text
 from nas.core.spaces import SearchSpace, SpaceError
 from nas.search import designed, preflight, run, studies
 from nas.search.designed import DesignedResult, DesignedRun
@@ -240,12 +242,8 @@ class ExperimentPlan:
             "arms": [{"label": arm.label, "genotype": arm.genotype} for arm in self.prepared.arms],
             "seeds": list(settings.seeds), "runs": len(self.prepared.runs), "runs_left": self.runs_left,
             "estimated_seconds": time.seconds, "per_run_seconds": time.per_run_seconds, "parallel": time.parallel,
-            "time_source": time.source, "noise_db": power.noise_db, "noise_range_db": power.noise_range_db,
-            "noise_source": power.noise_source,
-            "intra_seed_correlation": power.correlation, "correlation_source": power.correlation_source,
-            "contrasts": power.contrasts, "margin_db": settings.margin_db,
-            "detectable_db_at_80_percent_power": power.detectable_db, "seeds_to_detect_margin": power.seeds_for_margin,
-            "seeds_to_detect_margin_range": power.seeds_for_margin_range, "power_basis": power.basis,
+            "time_source": time.source, "contrasts": power.contrasts, "margin_db": settings.margin_db,
+            "families": [dataclasses.asdict(family) for family in power.families], "power_basis": power.basis,
             "alpha": settings.alpha,
             "capacity_matches": dict(settings.matches),
             "control_gaps": [{"block": g.block, "control": g.control, "reason": g.reason} for g in settings.gaps],
@@ -255,14 +253,6 @@ class ExperimentPlan:
     def to_text(self) -> str:
         design, time, power = self.prepared.design, self.time, self.power
         seeds = len(design.seeds)
-        correlation = "unknown" if power.correlation is None else f"{power.correlation:.2f}"
-        noise_range = "" if power.noise_range_db is None else (
-            f", interval {power.noise_range_db[0]:.3f} to {power.noise_range_db[1]:.3f} dB"
-        )  # fmt: skip
-        seeds_range = "" if power.seeds_for_margin_range is None else (
-            f" ({seeds_text(power.seeds_for_margin_range[0])} to {seeds_text(power.seeds_for_margin_range[1])} over "
-            "the noise's interval)"
-        )  # fmt: skip
         return "\n".join([
             f"experiment plan for {self.prepared.folder.root} (nothing is trained)",
             *(f"  arm {arm.label:<28} {arm.genotype}" for arm in self.prepared.arms),
@@ -273,14 +263,27 @@ class ExperimentPlan:
             f"({self.runs_left} still to train)",
             f"wall time       about {time.seconds / 60:.1f} min ({time.per_run_seconds:.1f} s a run, {time.parallel} "
             f"at once; {time.source})",
-            f"seed noise      {power.noise_db:.3f} dB beyond the seed{noise_range} ({power.noise_source})",
-            f"pairing         intra-seed correlation {correlation} ({power.correlation_source})",
-            f"power           with {seeds} seeds, effects of {power.detectable_db:.3f} dB are detected with 80 % "
-            f"power; detecting the margin {design.margin_db:g} dB needs {seeds_text(power.seeds_for_margin)} seeds"
-            f"{seeds_range} ({power.basis})",
+            f"power           {power.contrasts} contrasts at 80 % power ({power.basis}); per contrast family, its "
+            f"paired sd (a per-seed contrast's sd over seeds), the effect {seeds} seeds detect and the seeds that "
+            f"detect the margin {design.margin_db:g} dB:",
+            *(f"  {_family_line(family)}" for family in power.families),
             f"seeds           fixed by the design: a larger experiment on the same question is another look, "
             f"tested at alpha / looks (experiment.looks; this one: alpha {design.alpha:g})",
         ])  # fmt: skip
+
+
+def _family_line(family: FamilyPower) -> str:
+    interval = "" if family.paired_sd_range_db is None else (
+        f" [{family.paired_sd_range_db[0]:.3f}, {family.paired_sd_range_db[1]:.3f}]"
+    )  # fmt: skip
+    seeds = seeds_text(family.seeds_for_margin)
+    if family.seeds_for_margin_range is not None:
+        low, high = family.seeds_for_margin_range
+        seeds += f" ({seeds_text(low)} to {seeds_text(high)} over the sd's interval)"
+    return (
+        f"{family.family}: {family.paired_sd_db:.3f} dB{interval} ({family.source}); detects "
+        f"{family.detectable_db:.3f} dB; the margin needs {seeds} seeds"
+    )
 
 
 def plan(prepared: ExperimentRuns, power: PlannedPower) -> ExperimentPlan:

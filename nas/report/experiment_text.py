@@ -1,0 +1,164 @@
+"""A designed experiment's verdict in words, built from its numbers (``ExperimentResult.verdict``).
+
+The lines, in order: the design, the test, the noise per contrast family with the seeds the margin needs, the
+pooled fit's sensitivity check, then per block its uniform effect, its claim per arm kind, its depth test, every
+group's verdicts and whether it helps beyond capacity; last the depth test over all tested blocks.
+"""
+
+from __future__ import annotations
+
+from nas.core.counting import ACTIVATIONS
+from nas.core.design import group_text
+from nas.core.power import power_basis, seeds_text
+from nas.report.experiment_depth import ALL_BLOCKS, DepthTest
+from nas.report.experiment_effects import (
+    ARM_KIND_PHRASES,
+    PARENT_KIND_PHRASES,
+    DesignedEffect,
+    ExperimentResult,
+    FamilyNoise,
+)
+from nas.sr.protocol import COST_HR_OUTPUT
+
+FAMILY_PHRASES = {
+    "attention": "{}",
+    "control": "capacity control {}",
+    "attention - control": "over the capacity control {}",
+    "mechanism": "mechanism control {}",
+    "attention - mechanism": "over the mechanism control {}",
+}
+
+
+def verdict_lines(result: ExperimentResult) -> tuple[str, ...]:
+    """The verdict in words: design, test, noise, the pooled fit's agreement, then per block."""
+    lines = [_design_line(result), _method_line(result), _noise_line(result), _pooled_line(result)]
+    depth = {t.name: t for t in result.depth_tests}
+    for block in result.blocks:
+        lines += _block_lines(result, block, depth)
+    if ALL_BLOCKS in depth:
+        lines.append(_depth_text(depth[ALL_BLOCKS]))
+    return tuple(lines)
+
+
+def _design_line(result: ExperimentResult) -> str:
+    control = (
+        f"capacity control {result.control!r} matched to the parameters each block adds to a slot"
+        if result.control
+        else "no capacity control"
+    )
+    mechanism = "; mechanism control: each block with its gate a learned constant" if result.mechanism else ""
+    parent = (
+        f"; every arm a change of the trained parent {result.parent} (proxy.init), fine-tuned the same way, the "
+        "parent itself the reference"
+        if result.parent
+        else ""
+    )
+    gaps = "".join(f"; no {gap.control} control for {gap.block}: {gap.reason}" for gap in result.control_gaps)
+    groups = ", ".join(group_text(g) for g in result.groups)
+    losses = [f"{arm.label} {arm.lost}" for arm in result.arms if arm.lost]
+    lost = f"; runs lost (failed or diverged): {', '.join(losses)}" if losses else ""
+    return (
+        f"Design: {len(result.arms)} arms x {len(result.seeds)} seeds, paired by seed ({result.runs_used} runs "
+        f"used, {result.runs_ignored} ignored{lost}); blocks {', '.join(result.blocks)}; depth groups {groups}; "
+        f"{control}{mechanism}{gaps}{parent}."
+    )
+
+
+def _method_line(result: ExperimentResult) -> str:
+    basis, margin = result.interval, result.margin_db
+    return (
+        f"Test: each effect is the mean over seeds of its per-seed contrast (paired by seed: common random numbers), "
+        f"with a t interval on seeds - 1 degrees of freedom, {basis.confidence:.0%} simultaneous over "
+        f"{basis.contrasts} contrasts (Bonferroni, alpha {result.alpha:g}), Holm-adjusted p-values; helps/hurts: the "
+        f"interval excludes 0 (by at least the margin: it also excludes ±{margin:g} dB); no effect: the interval lies "
+        f"within ±{margin:g} dB; the claim per block reads its group verdicts together; effect size differs across "
+        f"depth: Hotelling's T² on the per-seed group differences (Holm over the depth tests run). Beside each "
+        f"effect, what its arms differ by: parameters, MACs and activations ({ACTIVATIONS}), for a {COST_HR_OUTPUT}."
+    )
+
+
+def _noise_line(result: ExperimentResult) -> str:
+    families = "; ".join(_family_text(family) for family in result.noise)
+    basis = power_basis(result.interval.contrasts, result.alpha)
+    return (
+        f"Noise per contrast family (sd over seeds of a per-seed contrast, {1 - result.alpha:.0%} interval; seeds that "
+        f"would detect {result.margin_db:g} dB, {basis}): {families}."
+    )
+
+
+def _family_text(family: FamilyNoise) -> str:
+    low, high = (seeds_text(n).removeprefix("about ") for n in family.seeds_for_margin_range)
+    return (
+        f"{family.family} {family.paired_sd_db:.3f} dB [{family.low_db:.3f}, {family.high_db:.3f}] over "
+        f"{family.contrasts} contrast(s), {seeds_text(family.seeds_for_margin)} ({low}-{high}) seeds"
+    )
+
+
+def _pooled_line(result: ExperimentResult) -> str:
+    pooled = result.pooled
+    head = f"Sensitivity: the pooled fit ({pooled.method}; residual sd {pooled.residual_sd_db:.3f} dB)"
+    if not pooled.disagreements:
+        return f"{head} agrees with every verdict."
+    changed = "; ".join(f"{d.label} {d.pooled} (paired: {d.paired})" for d in pooled.disagreements)
+    return f"{head} would read {len(pooled.disagreements)} effect(s) otherwise: {changed}. The paired reading stands."
+
+
+def effect_numbers(effect: DesignedEffect) -> str:
+    """``+0.123 dB [+0.050, +0.196]``: an effect with its simultaneous interval."""
+    return f"{effect.estimate_db:+.3f} dB [{effect.low_db:+.3f}, {effect.high_db:+.3f}]"
+
+
+def _verdict_text(effect: DesignedEffect) -> str:
+    withheld = f", no verdict: {effect.withheld}" if effect.withheld else ""
+    return f"{effect.verdict_text} ({effect_numbers(effect)}{_cost_text(effect)}{withheld})"
+
+
+def _cost_text(effect: DesignedEffect) -> str:
+    """``; arms differ by +272 params, +0.04 G MACs, +1.2 M activations`` (what is known of it)."""
+    parts = [
+        f"{value / scale:+,.{digits}f}{unit}"
+        for value, scale, digits, unit in (
+            (effect.params_added, 1.0, 0, " params"),
+            (effect.macs_added, 1e9, 2, " G MACs"),
+            (effect.activations_added, 1e6, 1, " M activations"),
+        )
+        if value is not None
+    ]
+    return f"; arms differ by {', '.join(parts)}" if parts else ""
+
+
+def _depth_text(test: DepthTest) -> str:
+    if test.not_run is not None:
+        return f"{test.name}: whether the effect size differs across depth is not tested: {test.not_run}."
+    numbers = (
+        f"Hotelling T² = {test.t_squared:.3g}, F({test.df_num}, {test.df_denom}) = {test.f:.3g}, "
+        f"Holm p = {test.p_holm:.3g}, {test.seeds} seeds"
+    )
+    if test.rejects:
+        return f"{test.name}: effect size differs across depth ({numbers})."
+    return f"{test.name}: whether the effect size differs across depth is inconclusive ({numbers})."
+
+
+def _block_lines(result: ExperimentResult, block: str, depth: dict[str, DepthTest]) -> list[str]:
+    """Per block: the uniform effect, the claim per arm kind, the depth tests, then per group every verdict."""
+    effects = [e for e in result.effects if e.block == block]
+    kinds = PARENT_KIND_PHRASES if result.parent else ARM_KIND_PHRASES
+    lines = [f"{block} ({e.family}) at every depth: {_verdict_text(e)}." for e in effects if e.kind == "uniform"]
+    for claim in (c for c in result.claims if c.block == block):
+        groups = ", ".join(claim.groups)
+        lines.append(f"{block} {kinds[claim.kind]} at each depth group: **{claim.claim}** ({groups}).")
+    if block in depth:
+        lines.append(_depth_text(depth[block]))
+    for group in range(len(result.groups)):
+        parts = [
+            f"{FAMILY_PHRASES[e.family].format(kinds[e.kind])} {_verdict_text(e)}" for e in effects if e.group == group
+        ]
+        if parts:
+            lines.append(f"{block} at depths {group_text(result.groups[group])}: " + "; ".join(parts) + ".")
+    for found in (b for b in result.beyond if b.block == block and (b.shown or b.missing)):
+        where = "at every depth"
+        if found.group is not None:
+            where = f"{kinds[found.kind]} at depths {group_text(result.groups[found.group])}"
+        how = " (its effect and its effect over each control all help)" if found.shown else ""
+        lines.append(f"{block} {where}: {found.text}{how}.")
+    return lines
