@@ -20,10 +20,10 @@ from nas import __version__, devices
 from nas.core import catalog, counting, genotypes, networks, spaces, training
 from nas.core.settings import MAX_SEED, ProxyBudget, SearchSettings
 from nas.errors import InputError
-from nas.report.json_values import jsonable
+from nas.json_values import jsonable
 from nas.search import local_ray
-from nas.search.studies import Kind, StudyFolder
 from nas.sr import data, evaluate, protocol
+from nas.study.folder import Kind, StudyFolder
 from nas.trained import checkpoints, parents
 
 logger = logging.getLogger(__name__)
@@ -603,7 +603,7 @@ def _export_choice(
     Raises:
         InputError: no front yet, no such trial, a trial without a genotype, or an id that does not load.
     """
-    from nas.search.records import record_of
+    from nas.study.records import record_of
 
     if args.front:
         if not front:
@@ -621,8 +621,8 @@ def _export_choice(
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from nas import study as studies
     from nas.report import analysis, build  # the report's reading of a study: its trials and front
-    from nas.search import studies
     from nas.trained import export
 
     folder = StudyFolder(Path(args.study), plugins_trusted=args.trust_plugins)

@@ -6,7 +6,7 @@ import optuna
 import pytest
 
 from nas.search import confirmation
-from nas.search.records import TrialRecord
+from nas.study.records import TrialRecord
 
 
 def study_of(values: dict[str, tuple[float, ...]]) -> optuna.Study:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from nas.search.studies import Kind, StudyFolder
+from nas.study.folder import Kind, StudyFolder
 
 PACKAGE = Path(__file__).resolve().parents[1] / "nas"
 ENTRY_POINTS = ("cli", "__main__")
@@ -169,7 +169,7 @@ def spelled_paths(path: Path, names: set[str]) -> list[str]:
 def test_no_study_folder_path_is_spelled_outside_the_study_folder_type(tmp_path: Path) -> None:
     names = study_folder_names()
     assert {"optuna.journal", "trials.csv", "search.lock", "tune", "report", "pareto.csv", "dashboard"} <= names
-    home = PACKAGE / "search" / "studies.py"
+    home = PACKAGE / "study" / "folder.py"
     sources = [p for folder in ("nas", "blocks") for p in (PACKAGE.parent / folder).rglob("*.py") if p != home]
     assert [line for source in sources for line in spelled_paths(source, names)] == []
     planted = tmp_path / "planted.py"

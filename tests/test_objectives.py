@@ -11,7 +11,7 @@ import pytest
 
 from nas.core import objectives, pareto, spaces
 from nas.core.objectives import CONSTRAINT_KEYS, COSTS, COUNTED_COSTS, OBJECTIVES, of_constraint
-from nas.search.records import CSV_COLUMNS, TrialRecord
+from nas.study.records import CSV_COLUMNS, TrialRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 SPACE = {

@@ -22,14 +22,16 @@ import plotly.offline
 from nas.core import genotypes, initial_weights
 from nas.core.objectives import COSTS, DEFAULT_OBJECTIVES, OBJECTIVES
 from nas.core.settings import DEFAULT_MARGIN_DB
+from nas.files import write_atomically
+from nas.json_values import jsonable
 from nas.report import analysis, confirmation, dashboard, experiment_section, figures, markdown_html
 from nas.report.experiment_section import Section
-from nas.report.json_values import jsonable
 from nas.report.reference import space_reference
-from nas.search import records, studies
-from nas.search.records import CSV_COLUMNS, Outcome
-from nas.search.studies import Kind, StudyError, StudyFolder
 from nas.sr import protocol
+from nas.study import records
+from nas.study.folder import Kind, StudyError, StudyFolder
+from nas.study.records import CSV_COLUMNS, Outcome
+from nas.study.storage import completed_designed, load_designed, load_study
 
 COUNTED_OUTCOMES = tuple(outcome.value for outcome in Outcome)
 
@@ -243,7 +245,7 @@ def _confirmation(
 ) -> tuple[list[str], confirmation.ConfirmationResult | None]:
     """The search verdict from the ``confirmed`` study's complete ``trials`` when there are any, with its numbers;
     otherwise, what the search's numbers are (and None)."""
-    if confirmed is None or not trials:  # no study, no trials (``studies.completed_designed``)
+    if confirmed is None or not trials:  # no study, no trials (``completed_designed``)
         return [
             "**Search numbers are exploratory.** The front and the best in each band below are single-run maxima "
             "of adaptively chosen trials and carry the search's optimism (winner's curse). Run `nas confirm "
@@ -350,8 +352,8 @@ def _experiment_only(folder: StudyFolder, frame: pd.DataFrame) -> Report:
     labels = [*_setup_labels(folder), f"machines: {_machines(folder)}"]
     verdict = ["No search trial has finished: this report holds the designed experiment alone."]
     markdown = _markdown(labels, verdict, designed, frame.iloc[0:0], designed.pngs)
-    studies.write_atomically(folder.report_markdown, markdown)
-    studies.write_atomically(folder.report_html, _html(labels, verdict, designed, [], ""))
+    write_atomically(folder.report_markdown, markdown)
+    write_atomically(folder.report_html, _html(labels, verdict, designed, [], ""))
     return Report(folder, markdown, frame.iloc[0:0], tuple(labels), tuple(verdict), {"experiment": designed.numbers})
 
 
@@ -365,7 +367,7 @@ def trainings_of(folder: StudyFolder, genotype_ids: set[str]) -> dict[str, dict[
     seed, PSNR, SSIM, device and arm. A duplicate trial reused a training listed at its original: left out."""
     found: dict[str, dict[str, list[dict[str, Any]]]] = {g: {kind.value: [] for kind in Kind} for g in genotype_ids}
     for kind in Kind:
-        study = studies.load_study(folder) if kind is Kind.SEARCH else studies.load_designed(folder, kind)
+        study = load_study(folder) if kind is Kind.SEARCH else load_designed(folder, kind)
         for trial in study.get_trials(deepcopy=False) if study else []:
             record = records.record_of(trial)
             if record.genotype in found and record.outcome is Outcome.TRAINED:
@@ -401,7 +403,7 @@ def build(folder: StudyFolder, to_dashboard: bool = False) -> Report:
             (``StudyFolder.check_report_paths``).
     """
     folder.check_report_paths()
-    source = studies.load_study(folder)
+    source = load_study(folder)
     frame = analysis.trials_frame(source)
     done = analysis.complete(frame) if not frame.empty else frame
     folder.figures.mkdir(parents=True, exist_ok=True)
@@ -413,10 +415,10 @@ def build(folder: StudyFolder, to_dashboard: bool = False) -> Report:
     front = front_of(source, done)
     depths = analysis.depth_columns(frame)
     front_rows = front[list(CSV_COLUMNS)].sort_values("number")
-    studies.write_atomically(folder.pareto_csv, front_rows.to_csv(index=False))
+    write_atomically(folder.pareto_csv, front_rows.to_csv(index=False))
 
     reference = space_reference(folder.space(), frame, main_cost)
-    confirmed, confirmed_trials = studies.completed_designed(folder, studies.Kind.CONFIRMATION)
+    confirmed, confirmed_trials = completed_designed(folder, Kind.CONFIRMATION)
     labels = _labels(folder, frame, reference, confirmed=bool(confirmed_trials))
     verdict, numbers = _verdict(done, frame, main_cost, reference, folder.initial_weights_scheme())
     confirmation_lines, confirmed_numbers = _confirmation(folder, main_cost, confirmed, confirmed_trials)
@@ -447,9 +449,9 @@ def build(folder: StudyFolder, to_dashboard: bool = False) -> Report:
     designed = experiment_section.section(folder, folder.figures)
     pngs = sorted(p.name for p in folder.figures.glob("*.png"))
     markdown = _markdown(labels, verdict, designed, front, pngs)
-    studies.write_atomically(folder.report_markdown, markdown)
+    write_atomically(folder.report_markdown, markdown)
     strips = _strip_html(front, depths, colours)
-    studies.write_atomically(folder.report_html, _html(labels, verdict, designed, list(plots.values()), strips))
+    write_atomically(folder.report_html, _html(labels, verdict, designed, list(plots.values()), strips))
     dashboard.save_report(folder, plots, markdown.split("## Figures")[0])
     if to_dashboard:
         dashboard.push_report(folder)

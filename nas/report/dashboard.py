@@ -17,8 +17,9 @@ import plotly.graph_objects as go
 import plotly.io
 
 from nas.errors import InputError
-from nas.search import studies
-from nas.search.studies import StudyFolder
+from nas.files import write_atomically
+from nas.study.folder import StudyFolder
+from nas.study.storage import load_for_writing
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +35,8 @@ def save_report(folder: StudyFolder, plots: dict[str, go.Figure], note: str) -> 
         old.unlink()
     for name in SHOWN_PLOTS:
         if name in plots:
-            studies.write_atomically(target / f"{name}.json", plots[name].to_json())
-    studies.write_atomically(target / NOTE, note)
+            write_atomically(target / f"{name}.json", plots[name].to_json())
+    write_atomically(target / NOTE, note)
 
 
 def push_report(folder: StudyFolder) -> bool:
@@ -47,7 +48,7 @@ def push_report(folder: StudyFolder) -> bool:
     source = folder.dashboard_files
     if not (source / NOTE).is_file():
         return False
-    study, _ = studies.load_for_writing(folder)
+    study, _ = load_for_writing(folder)
     for plot in sorted(source.glob("*.json")):
         optuna_dashboard.save_plotly_graph_object(study, plotly.io.read_json(plot), graph_object_id=plot.stem)
     optuna_dashboard.save_note(study, (source / NOTE).read_text())
@@ -79,7 +80,7 @@ def serve(folder: StudyFolder, host: str, port: int) -> None:
         InputError: the port is in use or the host is not an address of this machine.
     """
     _check_address(host, port)
-    source, storage = studies.load_for_writing(folder)  # the dashboard writes notes into the study too
+    source, storage = load_for_writing(folder)  # the dashboard writes notes into the study too
     if not _is_loopback(host):
         logger.warning(
             "bound to %s: anyone who can reach this machine on port %d can read the study and write notes into it; "

@@ -68,8 +68,8 @@ from nas.core.design import (
 from nas.core.objectives import COUNTED_COSTS
 from nas.core.settings import DEFAULT_ALPHA
 from nas.errors import InputError
+from nas.json_values import jsonable
 from nas.report import analysis, verdicts
-from nas.report.json_values import jsonable
 from nas.sr.protocol import COST_HR_OUTPUT
 
 RUN_COLUMNS = ("genotype", "seed", "psnr", *COUNTED_COSTS)  # what a designed run gives the analysis

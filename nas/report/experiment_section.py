@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 
+from nas import study as studies
 from nas.core import counting
 from nas.core.design import ExperimentDesign, PlannedPower
 from nas.core.genotypes import Genotype
@@ -29,9 +30,9 @@ from nas.report.effects import (
     power_basis,
     seeds_needed_or_none,
 )
-from nas.search import records, studies
-from nas.search.records import Outcome
-from nas.search.studies import StudyFolder
+from nas.study import records
+from nas.study.folder import StudyFolder
+from nas.study.records import Outcome
 from nas.trained import parents
 
 # The noise --plan assumes when the study has measured none (stated as such): a run's noise beyond its seed, with

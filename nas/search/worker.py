@@ -22,9 +22,9 @@ from nas.core import counting, training
 from nas.core.genotypes import Genotype
 from nas.core.objectives import COUNTED_COSTS
 from nas.core.spaces import SearchSpace
-from nas.search import studies
-from nas.search.records import Outcome, TrialRecord
+from nas.files import open_appending, refuse_links
 from nas.search.store import EvaluationStore, evaluation_key
+from nas.study.records import Outcome, TrialRecord
 from nas.trained import parents
 
 # Trial configuration keys besides the per-depth blocks, added by the searcher.
@@ -44,11 +44,11 @@ class TrialLog:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        studies.refuse_links(path.parent)  # a linked logs folder would take every trial's log out of the study
+        refuse_links(path.parent)  # a linked logs folder would take every trial's log out of the study
         self.path = path
 
     def write(self, text: str) -> None:
-        with studies.open_appending(self.path) as handle:
+        with open_appending(self.path) as handle:
             handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
 
 

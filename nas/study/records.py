@@ -7,15 +7,19 @@ report-frame row. Its fields are the only names those places use.
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 from dataclasses import asdict, dataclass, fields, replace
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 import optuna
 
 from nas.core.counting import Cost
 from nas.core.objectives import COSTS, of_constraint
+from nas.files import open_appending, write_atomically
 
 
 class Outcome(str, Enum):
@@ -100,7 +104,8 @@ class TrialRecord:
         return cls(**values)
 
     def to_report(self) -> dict[str, Any]:
-        """What a Tune worker reports: the record's attributes, plus every objective key Tune expects."""
+        """What a Tune worker reports: the record's attributes, read back by ``from_report`` (the search's trainable
+        adds a None for each objective the record lacks: Tune wants every metric key, even in a failure)."""
         return self.to_user_attrs()
 
     @classmethod
@@ -138,6 +143,12 @@ def record_of(trial: optuna.trial.FrozenTrial) -> TrialRecord:
     return TrialRecord.from_user_attrs(trial.user_attrs)
 
 
+def counted(trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether a trial counts towards a study's total: finished, and not cut short by an interruption."""
+    outcome = record_of(trial).outcome
+    return trial.state.is_finished() and (outcome is None or outcome.counted)
+
+
 def csv_row(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
     """The trials.csv row of a stored trial."""
     attrs = record_of(trial).to_user_attrs()
@@ -157,3 +168,18 @@ def frame_row(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
         row["outcome"] = trial.state.name.lower()  # running or waiting
     row.update(trial.params)
     return row
+
+
+def write_trials_csv(path: Path, study: optuna.Study) -> None:
+    """Writes a study's finished trials to ``path``, one row each (``trials.csv``, ``trials-<kind>.csv``)."""
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=CSV_COLUMNS)
+    writer.writeheader()
+    writer.writerows(csv_row(t) for t in study.get_trials(deepcopy=False) if t.state.is_finished())
+    write_atomically(path, text.getvalue())
+
+
+def append_trial_row(path: Path, trial: optuna.trial.FrozenTrial) -> None:
+    """Appends the row of one finished trial to the CSV ``write_trials_csv`` wrote."""
+    with open_appending(path) as handle:
+        csv.DictWriter(handle, fieldnames=CSV_COLUMNS).writerow(csv_row(trial))
