@@ -267,7 +267,8 @@ def add_ablate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_ablate(args: argparse.Namespace) -> int:
-    from nas.trained import ablation, figures  # matplotlib loads only for these analyses
+    from nas.trained import ablation
+    from nas.trained import network_figures as figures  # matplotlib loads only for these analyses
 
     output_folder(args.out, "ablation")
     device = chosen_device(args)
@@ -298,7 +299,8 @@ def add_attention_maps_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_attention_maps(args: argparse.Namespace) -> int:
-    from nas.trained import attention_maps, figures  # matplotlib loads only for these analyses
+    from nas.trained import attention_maps
+    from nas.trained import network_figures as figures  # matplotlib loads only for these analyses
 
     output_folder(args.out, "attention_maps")
     device = chosen_device(args)
@@ -530,7 +532,7 @@ def add_confirm_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def confirmation_result(args: argparse.Namespace, run: ModuleType) -> TrialsResult:
-    from nas.search import confirmation
+    from nas.search import confirm_runs as confirmation
 
     top = None if args.front_only else args.top
     folder = StudyFolder(Path(args.study), plugins_trusted=args.trust_plugins)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from nas.search import confirmation
+from nas.search import confirm_runs as confirmation
 from nas.study.records import TrialRecord
 
 

@@ -90,7 +90,7 @@ def test_only_the_search_package_imports_ray_and_the_sr_layer_neither_optuna_nor
     [
         ("sr/metrics.py", "import optuna\n", "nas.sr.metrics imports optuna"),
         ("sr/data.py", "def load():\n    from ray import tune\n", "nas.sr.data imports ray"),
-        ("sr/data.py", "from nas.report import figures\n", "nas.sr.data imports ray.tune (in nas.report.figures)"),
+        ("sr/data.py", "from nas.report import study_figures\n", "nas.sr.data imports ray.tune (in nas.report.study_figures)"),
         ("report/build.py", "import ray\n", "nas.report.build imports ray"),
     ],
 )
@@ -101,7 +101,7 @@ def test_the_rule_check_finds_a_planted_violation(tmp_path: Path, module: str, s
         (package / sub / "__init__.py").write_text("")
     (package / "__init__.py").write_text("")
     (package / "search" / "run.py").write_text("import ray\n")
-    (package / "report" / "figures.py").write_text("from ray import tune\n")
+    (package / "report" / "study_figures.py").write_text("from ray import tune\n")
     (package / module).write_text(source)
     found = violations(package)
     assert any(line.startswith(message) for line in found), found

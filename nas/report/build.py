@@ -24,7 +24,7 @@ from nas.core.objectives import COSTS, DEFAULT_OBJECTIVES, OBJECTIVES
 from nas.core.settings import DEFAULT_MARGIN_DB
 from nas.files import write_atomically
 from nas.json_values import jsonable
-from nas.report import analysis, confirmation, dashboard, experiment_section, figures, markdown_html
+from nas.report import analysis, confirmation_statistics, dashboard, experiment_section, markdown_html, study_figures
 from nas.report.experiment_section import Section
 from nas.report.reference import space_reference
 from nas.sr import protocol
@@ -74,7 +74,7 @@ class SearchNumbers:
     noise: analysis.SeedNoise
     paired_noise: analysis.PairedNoise
     associations: analysis.PlacementEffects
-    confirmation: confirmation.ConfirmationResult | None = None  # before `nas confirm` has runs
+    confirmation: confirmation_statistics.ConfirmationResult | None = None  # before `nas confirm` has runs
     experiment: dict | None = None  # before `nas experiment` has runs
 
     def to_json(self) -> dict[str, Any]:
@@ -242,7 +242,7 @@ def _verdict(
 
 def _confirmation(
     folder: StudyFolder, cost: str, confirmed: optuna.Study | None, trials: list[optuna.trial.FrozenTrial]
-) -> tuple[list[str], confirmation.ConfirmationResult | None]:
+) -> tuple[list[str], confirmation_statistics.ConfirmationResult | None]:
     """The search verdict from the ``confirmed`` study's complete ``trials`` when there are any, with its numbers;
     otherwise, what the search's numbers are (and None)."""
     if confirmed is None or not trials:  # no study, no trials (``completed_designed``)
@@ -254,8 +254,8 @@ def _confirmation(
         ], None
     runs = pd.DataFrame([records.record_of(t).to_user_attrs() for t in trials])
     experiment = folder.space().experiment
-    result = confirmation.compare(runs, cost, experiment.margin_db if experiment else DEFAULT_MARGIN_DB)
-    lines = confirmation.verdict_lines(
+    result = confirmation_statistics.compare(runs, cost, experiment.margin_db if experiment else DEFAULT_MARGIN_DB)
+    lines = confirmation_statistics.verdict_lines(
         result, tuple(confirmed.user_attrs.get("seeds", [])), confirmed.user_attrs.get("budget_scale", 1.0)
     )
     return lines, result
@@ -428,23 +428,23 @@ def build(folder: StudyFolder, to_dashboard: bool = False) -> Report:
     random_curve = analysis.random_search_curve(frame, main_cost, reference)
     frequency = analysis.attention_frequency(frame, front)
     importance = analysis.depth_importance(source)
-    colours = figures.block_colours(sorted({b for d in depths for b in frame[d].dropna()}))
+    colours = study_figures.block_colours(sorted({b for d in depths for b in frame[d].dropna()}))
 
     plots: dict[str, go.Figure] = {}
     for cost in costs:
-        figures.pareto_png(done, cost, folder.figures / f"pareto_{cost}.png")
-        plots[f"pareto-{cost}"] = figures.pareto_plotly(done, cost)
-    figures.hypervolume_png(curve, random_curve, main_cost, folder.figures / "hypervolume.png")
-    plots["hypervolume"] = figures.hypervolume_plotly(curve, random_curve, main_cost)
+        study_figures.pareto_png(done, cost, folder.figures / f"pareto_{cost}.png")
+        plots[f"pareto-{cost}"] = study_figures.pareto_plotly(done, cost)
+    study_figures.hypervolume_png(curve, random_curve, main_cost, folder.figures / "hypervolume.png")
+    plots["hypervolume"] = study_figures.hypervolume_plotly(curve, random_curve, main_cost)
     if effects.residual_std_db is not None:
-        figures.effects_png(effects.table, folder.figures / "placement_effects.png")
-        plots["placement-effects"] = figures.effects_plotly(effects.table)
-    figures.frequency_png(frequency, folder.figures / "attention_frequency.png")
-    plots["attention-frequency"] = figures.frequency_plotly(frequency)
+        study_figures.effects_png(effects.table, folder.figures / "placement_effects.png")
+        plots["placement-effects"] = study_figures.effects_plotly(effects.table)
+    study_figures.frequency_png(frequency, folder.figures / "attention_frequency.png")
+    plots["attention-frequency"] = study_figures.frequency_plotly(frequency)
     if importance:
-        figures.importance_png(importance, folder.figures / "importance.png")
-        plots["importance"] = figures.importance_plotly(importance)
-    figures.strips_png(front, depths, colours, folder.figures / "front_placements.png")
+        study_figures.importance_png(importance, folder.figures / "importance.png")
+        plots["importance"] = study_figures.importance_plotly(importance)
+    study_figures.strips_png(front, depths, colours, folder.figures / "front_placements.png")
 
     designed = experiment_section.section(folder, folder.figures)
     pngs = sorted(p.name for p in folder.figures.glob("*.png"))

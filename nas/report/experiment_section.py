@@ -19,7 +19,8 @@ from nas import study as studies
 from nas.core import counting
 from nas.core.design import ExperimentDesign, PlannedPower
 from nas.core.genotypes import Genotype
-from nas.report import analysis, figures
+from nas.report import analysis
+from nas.report import study_figures as figures
 from nas.report.effects import (
     RUN_COLUMNS,
     ExperimentDataError,
