@@ -80,8 +80,8 @@ def study(tmp_path_factory: pytest.TempPathFactory, space_writer, small_images: 
         trial = opened.study.ask()
         params = {key: trial.suggest_categorical(key, ["none", "pa", "esa"]) for key in ("d00", "d01")}
         assert str(genotypes.from_params(space, params)) == genotype  # the enqueued order
-        record = TrialRecord(genotype=genotype, seed=0, outcome=Outcome.TRAINED, psnr=psnr, ssim=0.9, macs=macs,
-                             params=1000.0, device="cpu", precision="fp32")  # fmt: skip
+        record = TrialRecord.of(genotype=genotype, seed=0, outcome=Outcome.TRAINED, psnr=psnr, ssim=0.9, macs=macs,
+                                params=1000.0, device="cpu", precision="fp32")  # fmt: skip
         for key, value in record.to_user_attrs().items():
             trial.set_user_attr(key, value)
         opened.study.tell(trial, [psnr, macs])

@@ -31,7 +31,7 @@ from nas.search import run
 from nas.search.run import RunSettings
 from nas.study import lifecycle
 from nas.study.folder import StudyFolder
-from nas.study.records import CSV_COLUMNS, Outcome
+from nas.study.records import Outcome, csv_columns
 
 pytestmark = pytest.mark.slow  # real searches or trainings: left out of the fast lane
 
@@ -62,7 +62,7 @@ def test_pareto_csv_is_the_brute_force_front_of_trials_csv(small_study: StudyFol
     }
     front = read_rows(small_study.root / "report" / "pareto.csv")
     assert {int(r["number"]) for r in front} == expected
-    assert list(front[0]) == list(CSV_COLUMNS)
+    assert list(front[0]) == list(csv_columns())
 
 
 def test_report_labels_its_numbers_and_measures_seed_noise_from_the_baselines(small_study: StudyFolder) -> None:

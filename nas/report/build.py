@@ -19,8 +19,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.offline
 
-from nas.core import genotypes, initial_weights
-from nas.core.objectives import COSTS, DEFAULT_OBJECTIVES, OBJECTIVES
+from nas.core import genotypes, initial_weights, objectives
+from nas.core.objectives import COUNTED_COSTS, DEFAULT_OBJECTIVES, OBJECTIVES
 from nas.core.settings import DEFAULT_MARGIN_DB
 from nas.files import write_atomically
 from nas.json_values import jsonable
@@ -30,7 +30,7 @@ from nas.report.reference import space_reference
 from nas.sr import protocol
 from nas.study import records
 from nas.study.folder import Kind, StudyError, StudyFolder
-from nas.study.records import CSV_COLUMNS, Outcome
+from nas.study.records import Outcome, csv_columns
 from nas.study.storage import completed_designed, load_designed, load_study
 
 COUNTED_OUTCOMES = tuple(outcome.value for outcome in Outcome)
@@ -53,7 +53,7 @@ class Report:
     def to_json(self) -> dict[str, Any]:
         """The verdict, its numbers, labels and front as ``nas report --json`` prints them, with the report's
         paths."""
-        front = self.front[list(CSV_COLUMNS)].sort_values("number")
+        front = self.front[list(csv_columns())].sort_values("number")
         return {
             "report": {"html": str(self.study.report_html), "markdown": str(self.study.report_markdown),
                        "pareto_csv": str(self.study.pareto_csv)},
@@ -261,25 +261,45 @@ def _confirmation(
     return lines, result
 
 
-def _strip_html(front: pd.DataFrame, depths: list[str], colours: dict[str, str]) -> str:
+def _front_columns(costs: list[str]) -> list[str]:
+    """The front table's columns after trial and genotype: the maximised objectives, SSIM, then ``costs``."""
+    return [*objectives.maximized(), "ssim", *costs]
+
+
+def _heading(column: str) -> str:
+    return "SSIM" if column == "ssim" else OBJECTIVES[column].column[0]
+
+
+def _cells(row: pd.Series, columns: list[str]) -> list[str]:
+    """A front trial's cells of ``columns``, each as its objective's column shows it."""
+    return [f"{row[c]:.4f}" if c == "ssim" else OBJECTIVES[c].cell(row[c]) for c in columns]
+
+
+def _strip_html(front: pd.DataFrame, depths: list[str], colours: dict[str, str], costs: list[str]) -> str:
+    columns = _front_columns(costs)
     rows = []
     for _, row in front.sort_values("psnr", ascending=False).iterrows():
         cells = "".join(f'<td style="background:{colours[row[d]]}">{html.escape(row[d])}</td>' for d in depths)
-        rows.append(f"<tr><td>{int(row['number'])}</td><td><code>{html.escape(row['genotype'])}</code></td>"
-                    f"<td>{row['psnr']:.3f}</td><td>{row['ssim']:.4f}</td><td>{row['macs'] / 1e9:.3f}</td>"
-                    f"<td>{int(row['params']):,}</td>{cells}</tr>")  # fmt: skip
+        values = "".join(f"<td>{cell}</td>" for cell in _cells(row, columns))
+        trial = f"<td>{int(row['number'])}</td><td><code>{html.escape(row['genotype'])}</code></td>"
+        rows.append(f"<tr>{trial}{values}{cells}</tr>")
     header = "".join(f"<th>{genotypes.depth_index(d)}</th>" for d in depths)
-    return (f'<table class="front"><tr><th>trial</th><th>genotype</th><th>PSNR (single run)</th><th>SSIM</th>'
-            f"<th>GMACs</th><th>params</th>{header}</tr>{''.join(rows)}</table>")  # fmt: skip
+    headings = "".join(f"<th>{_heading(c)}</th>" for c in columns)
+    return f'<table class="front"><tr><th>trial</th><th>genotype</th>{headings}{header}</tr>{"".join(rows)}</table>'
 
 
 def _markdown(
-    labels: list[str], verdict: list[str], designed: Section | None, front: pd.DataFrame, pngs: list[str]
+    labels: list[str],
+    verdict: list[str],
+    designed: Section | None,
+    front: pd.DataFrame,
+    pngs: list[str],
+    costs: list[str],
 ) -> str:
-    table = ["| trial | genotype | PSNR (single run) | SSIM | GMACs | params |", "|---|---|---|---|---|---|"]
+    columns = _front_columns(costs)
+    table = [f"| trial | genotype | {' | '.join(map(_heading, columns))} |", f"|---|---|{'---|' * len(columns)}"]
     for _, row in (front.sort_values("psnr", ascending=False) if not front.empty else front).iterrows():
-        table.append(f"| {int(row['number'])} | `{row['genotype']}` | {row['psnr']:.3f} | {row['ssim']:.4f} | "
-                     f"{row['macs'] / 1e9:.3f} | {int(row['params']):,} |")  # fmt: skip
+        table.append(f"| {int(row['number'])} | `{row['genotype']}` | {' | '.join(_cells(row, columns))} |")
     images = [f"![{name}](figures/{name})" for name in pngs]
     experiment = ["## Designed experiment", "", *_paragraphs(designed.lines), ""] if designed else []
     return "\n".join(["# Does attention help only where it helps?", "", "## Verdict", "", *_paragraphs(verdict), "",
@@ -351,7 +371,7 @@ def _experiment_only(folder: StudyFolder, frame: pd.DataFrame) -> Report:
         raise StudyError(f"{folder.root}: no search trial has finished, and the experiment is {designed.why_not}")
     labels = [*_setup_labels(folder), f"machines: {_machines(folder)}"]
     verdict = ["No search trial has finished: this report holds the designed experiment alone."]
-    markdown = _markdown(labels, verdict, designed, frame.iloc[0:0], designed.pngs)
+    markdown = _markdown(labels, verdict, designed, frame.iloc[0:0], designed.pngs, list(COUNTED_COSTS))
     write_atomically(folder.report_markdown, markdown)
     write_atomically(folder.report_html, _html(labels, verdict, designed, [], ""))
     return Report(folder, markdown, frame.iloc[0:0], tuple(labels), tuple(verdict), {"experiment": designed.numbers})
@@ -409,12 +429,12 @@ def build(folder: StudyFolder, to_dashboard: bool = False) -> Report:
     folder.figures.mkdir(parents=True, exist_ok=True)
     if done.empty:
         return _experiment_only(folder, frame)
-    objectives = list(source.metric_names or DEFAULT_OBJECTIVES)
-    costs = [c for c in COSTS if done[c].notna().all()]
-    main_cost = objectives[1] if len(objectives) > 1 else DEFAULT_OBJECTIVES[1]
+    study_objectives = list(source.metric_names or DEFAULT_OBJECTIVES)
+    costs = [c for c in objectives.costs() if done[c].notna().all()]
+    main_cost = study_objectives[1] if len(study_objectives) > 1 else DEFAULT_OBJECTIVES[1]
     front = front_of(source, done)
     depths = analysis.depth_columns(frame)
-    front_rows = front[list(CSV_COLUMNS)].sort_values("number")
+    front_rows = front[list(csv_columns())].sort_values("number")
     write_atomically(folder.pareto_csv, front_rows.to_csv(index=False))
 
     reference = space_reference(folder.space(), frame, main_cost)
@@ -448,11 +468,11 @@ def build(folder: StudyFolder, to_dashboard: bool = False) -> Report:
 
     designed = experiment_section.section(folder, folder.figures)
     pngs = sorted(p.name for p in folder.figures.glob("*.png"))
-    markdown = _markdown(labels, verdict, designed, front, pngs)
+    markdown = _markdown(labels, verdict, designed, front, pngs, costs)
     write_atomically(folder.report_markdown, markdown)
-    strips = _strip_html(front, depths, colours)
+    strips = _strip_html(front, depths, colours, costs)
     write_atomically(folder.report_html, _html(labels, verdict, designed, list(plots.values()), strips))
-    dashboard.save_report(folder, plots, markdown.split("## Figures")[0])
+    dashboard.save_report(folder, plots, markdown.split("## Figures")[0], main_cost)
     if to_dashboard:
         dashboard.push_report(folder)
     numbers = replace(numbers, confirmation=confirmed_numbers, experiment=designed.numbers if designed else None)

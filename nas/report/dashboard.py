@@ -23,17 +23,23 @@ from nas.study.storage import load_for_writing
 
 logger = logging.getLogger(__name__)
 
-SHOWN_PLOTS = ("pareto-macs", "placement-effects", "hypervolume")  # the report's plots the dashboard shows
 NOTE = "note.md"
 
 
-def save_report(folder: StudyFolder, plots: dict[str, go.Figure], note: str) -> None:
-    """Leaves the report's shown plots and its note in ``folder.dashboard_files``, replacing older ones."""
+def shown_plots(main_cost: str) -> tuple[str, ...]:
+    """The report's plots the dashboard shows: the front over the study's main cost, the placement effects and the
+    hypervolume."""
+    return (f"pareto-{main_cost}", "placement-effects", "hypervolume")
+
+
+def save_report(folder: StudyFolder, plots: dict[str, go.Figure], note: str, main_cost: str) -> None:
+    """Leaves the report's shown plots (``shown_plots``) and its note in ``folder.dashboard_files``, replacing older
+    ones."""
     target = folder.dashboard_files
     target.mkdir(parents=True, exist_ok=True)
     for old in target.glob("*.json"):
         old.unlink()
-    for name in SHOWN_PLOTS:
+    for name in shown_plots(main_cost):
         if name in plots:
             write_atomically(target / f"{name}.json", plots[name].to_json())
     write_atomically(target / NOTE, note)
