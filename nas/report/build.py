@@ -55,13 +55,16 @@ class Report:
         paths."""
         front = self.front[list(csv_columns())].sort_values("number")
         return {
-            "report": {"html": str(self.study.report_html), "markdown": str(self.study.report_markdown),
-                       "pareto_csv": str(self.study.pareto_csv)},
+            "report": {
+                "html": str(self.study.report_html),
+                "markdown": str(self.study.report_markdown),
+                "pareto_csv": str(self.study.pareto_csv),
+            },
             "verdict": list(self.verdict),
             "numbers": self.numbers,
             "labels": list(self.labels),
             "front": json.loads(front.to_json(orient="records")),
-        }  # fmt: skip
+        }
 
 
 @dataclass(frozen=True)
@@ -81,24 +84,29 @@ class SearchNumbers:
         effects = self.associations
         # an underdetermined fit's coefficients mean nothing: the verdict calls them not estimable
         table = effects.table.to_dict(orient="records") if effects.residual_std_db is not None else []
-        return jsonable({
-            "cost": self.cost,
-            "front_composition": {"basis": "exploratory: single search runs, every seed", **asdict(self.front)},
-            "seed_noise": {"confidence": analysis.CONFIDENCE, **asdict(self.noise)},
-            "paired_noise": {
-                "basis": "sd of a difference of two genotypes at one seed: sqrt(2) x the residual sd of "
-                         "PSNR ~ baseline + seed (OLS) over the repeated uniform baselines",
-                "confidence": analysis.CONFIDENCE, **asdict(self.paired_noise),
-            },
-            "per_depth_associations": {
-                "basis": "exploratory: OLS on adaptively sampled search trials; associations, not effects; "
-                         f"intervals {100 * analysis.CONFIDENCE:.0f}% simultaneous (Bonferroni)",
-                "residual_std_db": effects.residual_std_db, "observations": effects.observations,
-                "coefficients": effects.coefficients, "table": table,
-            },
-            "confirmation": self.confirmation.to_json() if self.confirmation else None,
-            "experiment": self.experiment,
-        })  # fmt: skip
+        return jsonable(
+            {
+                "cost": self.cost,
+                "front_composition": {"basis": "exploratory: single search runs, every seed", **asdict(self.front)},
+                "seed_noise": {"confidence": analysis.CONFIDENCE, **asdict(self.noise)},
+                "paired_noise": {
+                    "basis": "sd of a difference of two genotypes at one seed: sqrt(2) x the residual sd of "
+                    "PSNR ~ baseline + seed (OLS) over the repeated uniform baselines",
+                    "confidence": analysis.CONFIDENCE,
+                    **asdict(self.paired_noise),
+                },
+                "per_depth_associations": {
+                    "basis": "exploratory: OLS on adaptively sampled search trials; associations, not effects; "
+                    f"intervals {100 * analysis.CONFIDENCE:.0f}% simultaneous (Bonferroni)",
+                    "residual_std_db": effects.residual_std_db,
+                    "observations": effects.observations,
+                    "coefficients": effects.coefficients,
+                    "table": table,
+                },
+                "confirmation": self.confirmation.to_json() if self.confirmation else None,
+                "experiment": self.experiment,
+            }
+        )
 
 
 def _labels(folder: StudyFolder, frame: pd.DataFrame, reference: analysis.Reference, confirmed: bool) -> list[str]:
@@ -116,9 +124,12 @@ def _labels(folder: StudyFolder, frame: pd.DataFrame, reference: analysis.Refere
         f"trials: {count_text}" + (f", {running} still running" if running else ""),
         "single-run (search): the Pareto front, its table and figures, 'best in each band' and the hypervolume are "
         "single runs of adaptively chosen trials, maxima over many noisy runs (optimistic); "
-        + ("confirmed: only the confirmation verdict (means over fresh seeds, `nas confirm`)" if confirmed else
-           "confirmed: nothing yet (run `nas confirm`)"),
-    ]  # fmt: skip
+        + (
+            "confirmed: only the confirmation verdict (means over fresh seeds, `nas confirm`)"
+            if confirmed
+            else "confirmed: nothing yet (run `nas confirm`)"
+        ),
+    ]
 
 
 def _setup_labels(folder: StudyFolder) -> list[str]:
@@ -133,13 +144,17 @@ def _setup_labels(folder: StudyFolder) -> list[str]:
         f"{protocol.describe(space.scale)['channel']}, border = scale, MATLAB-bicubic LR",
         "MACs: multiply-adds (1 MAC = 1 multiply + 1 add) of conv/linear/matmul/attention/upsampling for a "
         f"{protocol.COST_HR_OUTPUT} (fvcore); params: learnable parameters",
-    ]  # fmt: skip
+    ]
 
 
 def _machines(folder: StudyFolder) -> str:
     """The machines that ran the study's searches (environment.json), or '-'."""
-    machines = sorted({f"{r['cpu']} ({r['cpu_count']} CPUs){', ' + ', '.join(r['gpus']) if r['gpus'] else ''}"
-                       for r in folder.environment_runs()})  # fmt: skip
+    machines = sorted(
+        {
+            f"{r['cpu']} ({r['cpu_count']} CPUs){', ' + ', '.join(r['gpus']) if r['gpus'] else ''}"
+            for r in folder.environment_runs()
+        }
+    )
     return "; ".join(machines) or "-"
 
 
@@ -164,47 +179,62 @@ def _front_text(shares: analysis.FrontShares, cost: str) -> list[str]:
 
 def _noise_line(noise: analysis.SeedNoise) -> str:
     if noise.std_db is None:
-        return ("Seed noise: no estimate (no genotype was trained with two or more seeds; list 3 or more in "
-                "`proxy.seeds`), so no difference below is called beyond seed noise.")  # fmt: skip
+        return (
+            "Seed noise: no estimate (no genotype was trained with two or more seeds; list 3 or more in "
+            "`proxy.seeds`), so no difference below is called beyond seed noise."
+        )
     band = noise.single_run_band_db()
-    return (f"Seed noise of one run (yardstick): {noise.std_db:.3f} dB standard deviation pooled over {noise.runs} "
-            f"runs of {noise.genotypes} repeated baselines, {100 * analysis.CONFIDENCE:.0f}% CI [{noise.low_db:.3f}, "
-            f"{noise.high_db:.3f}] dB on {noise.dof} degrees of freedom (chi-square); robust (median pairwise "
-            f"difference) {noise.robust_db:.3f} dB. Two single runs of one genotype differ by up to ±{band:.3f} dB "
-            f"({100 * analysis.CONFIDENCE:.0f}%, at the CI's upper end).")  # fmt: skip
+    return (
+        f"Seed noise of one run (yardstick): {noise.std_db:.3f} dB standard deviation pooled over {noise.runs} "
+        f"runs of {noise.genotypes} repeated baselines, {100 * analysis.CONFIDENCE:.0f}% CI [{noise.low_db:.3f}, "
+        f"{noise.high_db:.3f}] dB on {noise.dof} degrees of freedom (chi-square); robust (median pairwise "
+        f"difference) {noise.robust_db:.3f} dB. Two single runs of one genotype differ by up to ±{band:.3f} dB "
+        f"({100 * analysis.CONFIDENCE:.0f}%, at the CI's upper end)."
+    )
 
 
 def _paired_noise_line(paired: analysis.PairedNoise, scheme: str | None) -> str:
     if paired.std_db is None:
-        return ("Paired-difference noise: no estimate (no two uniform baselines share two seeds), so runs of one "
-                "seed are compared with the noise of one run.")  # fmt: skip
+        return (
+            "Paired-difference noise: no estimate (no two uniform baselines share two seeds), so runs of one "
+            "seed are compared with the noise of one run."
+        )
     correlation = "not estimable" if paired.correlation is None else f"{paired.correlation:.2f}"
-    shared = ("A seed is one stream of common random numbers (initial weights per module, patches), so runs of one "
-              "seed move together." if scheme == initial_weights.SCHEME else
-              f"This study's initial weights were drawn by {scheme!r}: its runs of one seed share their patches, "
-              "not their initial weights.")  # fmt: skip
-    return (f"Paired-difference noise (yardstick for runs of one seed): {paired.std_db:.3f} dB standard deviation "
-            f"of the difference of two genotypes trained with one seed, from {paired.runs} runs of "
-            f"{paired.baselines} repeated uniform baselines with the seed as a block (OLS), "
-            f"{100 * analysis.CONFIDENCE:.0f}% CI [{paired.low_db:.3f}, {paired.high_db:.3f}] dB on {paired.dof} "
-            f"degrees of freedom; intra-seed correlation {correlation}. Uniform placements differ at every depth: "
-            f"genotypes that differ at fewer depths share more weights and pair more closely. {shared}")  # fmt: skip
+    shared = (
+        "A seed is one stream of common random numbers (initial weights per module, patches), so runs of one "
+        "seed move together."
+        if scheme == initial_weights.SCHEME
+        else f"This study's initial weights were drawn by {scheme!r}: its runs of one seed share their patches, "
+        "not their initial weights."
+    )
+    return (
+        f"Paired-difference noise (yardstick for runs of one seed): {paired.std_db:.3f} dB standard deviation "
+        f"of the difference of two genotypes trained with one seed, from {paired.runs} runs of "
+        f"{paired.baselines} repeated uniform baselines with the seed as a block (OLS), "
+        f"{100 * analysis.CONFIDENCE:.0f}% CI [{paired.low_db:.3f}, {paired.high_db:.3f}] dB on {paired.dof} "
+        f"degrees of freedom; intra-seed correlation {correlation}. Uniform placements differ at every depth: "
+        f"genotypes that differ at fewer depths share more weights and pair more closely. {shared}"
+    )
 
 
 def _association_line(effects: analysis.PlacementEffects) -> str:
     if effects.table.empty:
         return "Per-depth associations: none yet (no trained trial holds attention at any depth)."
     if effects.residual_std_db is None:
-        return (f"Per-depth associations: not estimable ({effects.observations} trainings for "
-                f"{effects.coefficients} coefficients, design rank {effects.rank}: too few trainings, or choices "
-                "that always come together).")  # fmt: skip
+        return (
+            f"Per-depth associations: not estimable ({effects.observations} trainings for "
+            f"{effects.coefficients} coefficients, design rank {effects.rank}: too few trainings, or choices "
+            "that always come together)."
+        )
     table = effects.table
     excluding = int(((table["low_db"] > 0) | (table["high_db"] < 0)).sum())
-    return (f"Per-depth associations (exploratory; figures/placement_effects.png): OLS of PSNR on per-depth "
-            f"one-hot choices over {effects.observations} trainings, residual σ {effects.residual_std_db:.3f} dB; "
-            f"{excluding} of {len(table)} intervals (95%, simultaneous, Bonferroni) exclude 0. These are "
-            "associations in adaptively sampled trials, not effects: no per-depth verdict is drawn from the "
-            "search (that needs a designed experiment).")  # fmt: skip
+    return (
+        f"Per-depth associations (exploratory; figures/placement_effects.png): OLS of PSNR on per-depth "
+        f"one-hot choices over {effects.observations} trainings, residual σ {effects.residual_std_db:.3f} dB; "
+        f"{excluding} of {len(table)} intervals (95%, simultaneous, Bonferroni) exclude 0. These are "
+        "associations in adaptively sampled trials, not effects: no per-depth verdict is drawn from the "
+        "search (that needs a designed experiment)."
+    )
 
 
 def _band_lines(frame: pd.DataFrame, cost: str, noise: analysis.SeedNoise, paired: analysis.PairedNoise) -> list[str]:
@@ -219,11 +249,17 @@ def _band_lines(frame: pd.DataFrame, cost: str, noise: analysis.SeedNoise, paire
             same_seed = best["seed"] == uniform["seed"] and paired.std_db is not None
             band_db = paired.paired_band_db() if same_seed else noise.single_run_band_db()
             yardstick = "paired noise (same seed)" if same_seed else "seed noise"
-            reading = ("no noise estimate" if band_db is None else f"within {yardstick}" if abs(gap) <= band_db
-                       else f"beyond {yardstick}, unconfirmed")  # fmt: skip
+            if band_db is None:
+                reading = "no noise estimate"
+            elif abs(gap) <= band_db:
+                reading = f"within {yardstick}"
+            else:
+                reading = f"beyond {yardstick}, unconfirmed"
             uniform_text = f"; best uniform {uniform['baseline']} {uniform['psnr']:.3f} dB ({gap:+.3f} dB, {reading})"
-        lines.append(f"- {band['low'] / divisor:.4g}–{band['high'] / divisor:.4g}{prefix}: "
-                     f"`{best['genotype']}` {best['psnr']:.3f} dB{uniform_text}")  # fmt: skip
+        lines.append(
+            f"- {band['low'] / divisor:.4g}–{band['high'] / divisor:.4g}{prefix}: "
+            f"`{best['genotype']}` {best['psnr']:.3f} dB{uniform_text}"
+        )
     return lines
 
 
@@ -302,11 +338,14 @@ def _markdown(
         table.append(f"| {int(row['number'])} | `{row['genotype']}` | {' | '.join(_cells(row, columns))} |")
     images = [f"![{name}](figures/{name})" for name in pngs]
     experiment = ["## Designed experiment", "", *_paragraphs(designed.lines), ""] if designed else []
-    return "\n".join(["# Does attention help only where it helps?", "", "## Verdict", "", *_paragraphs(verdict), "",
-                      *experiment,
-                      "## What the numbers measure", "", *[f"- {label}" for label in labels], "",
-                      "## Pareto front (single search runs, not confirmed)", "", *table, "", "## Figures", "",
-                      *images, ""])  # fmt: skip
+    sections = [
+        ["# Does attention help only where it helps?", ""],
+        ["## Verdict", "", *_paragraphs(verdict), "", *experiment],
+        ["## What the numbers measure", "", *[f"- {label}" for label in labels], ""],
+        ["## Pareto front (single search runs, not confirmed)", "", *table, ""],
+        ["## Figures", "", *images, ""],
+    ]
+    return "\n".join(line for section in sections for line in section)
 
 
 def _paragraphs(lines: list[str]) -> list[str]:
@@ -346,8 +385,10 @@ def _plot_divs(plots: list[go.Figure]) -> str:
 def _html(labels: list[str], verdict: list[str], designed: Section | None, plots: list[go.Figure], strips: str) -> str:
     experiment = ""
     if designed:
-        experiment = (f"<h2>Designed experiment</h2>{_markdown_section('experiment', _paragraphs(designed.lines))}"
-                      f"{_plot_divs(list(designed.plots.values()))}")  # fmt: skip
+        experiment = (
+            f"<h2>Designed experiment</h2>{_markdown_section('experiment', _paragraphs(designed.lines))}"
+            f"{_plot_divs(list(designed.plots.values()))}"
+        )
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Attention placement report</title>"
         f"<script>{plotly.offline.get_plotlyjs()}</script><style>{REPORT_STYLE}</style>"
@@ -391,10 +432,17 @@ def trainings_of(folder: StudyFolder, genotype_ids: set[str]) -> dict[str, dict[
         for trial in study.get_trials(deepcopy=False) if study else []:
             record = records.record_of(trial)
             if record.genotype in found and record.outcome is Outcome.TRAINED:
-                found[record.genotype][kind.value].append({
-                    "trial": trial.number, "seed": record.seed, "psnr": record.psnr, "ssim": record.ssim,
-                    "device": record.device, "precision": record.precision, "arm": record.arm,
-                })  # fmt: skip
+                found[record.genotype][kind.value].append(
+                    {
+                        "trial": trial.number,
+                        "seed": record.seed,
+                        "psnr": record.psnr,
+                        "ssim": record.ssim,
+                        "device": record.device,
+                        "precision": record.precision,
+                        "arm": record.arm,
+                    }
+                )
     return found
 
 
