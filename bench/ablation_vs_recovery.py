@@ -30,6 +30,7 @@ matplotlib.use("Agg")  # files only; never a window
 import matplotlib.pyplot as plt  # noqa: E402
 
 from nas.core.design import group_text  # noqa: E402
+from nas.files import save_figure  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ABLATION = ROOT / "results" / "published" / "a2n_x2" / "ablation.json"
@@ -105,8 +106,7 @@ def draw(rows: list[tuple[Removal, Removal]], out: Path) -> None:
     axes.grid(axis="y", alpha=0.3)
     axes.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1))  # below: the intervals fill the axes
     figure.tight_layout()
-    figure.savefig(out, dpi=120)
-    plt.close(figure)
+    save_figure(figure, out)
 
 
 def main() -> None:

@@ -26,8 +26,9 @@ import pandas as pd
 from nas.core import networks, spaces, training
 from nas.core.genotypes import Genotype
 from nas.core.spaces import SearchSpace
-from nas.search.records import Outcome
-from nas.search.studies import Kind, StudyError, StudyFolder, environment
+from nas.study.folder import Kind, StudyError, StudyFolder
+from nas.study.machine import environment
+from nas.study.records import Outcome
 from nas.trained import parents
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -24,11 +24,12 @@ from pathlib import Path
 import ray
 import torch
 
+from nas import study as studies
 from nas.core import training
-from nas.search import progress, run, studies, worker
-from nas.search.records import Outcome
+from nas.search import run, worker
 from nas.search.run import RunSettings
-from nas.search.studies import StudyFolder
+from nas.study.folder import StudyFolder
+from nas.study.records import Outcome, counted
 
 ROOT = Path(__file__).resolve().parents[1]
 SPACE = ROOT / "search_spaces" / "sr_tiny.yaml"
@@ -52,7 +53,7 @@ def timed_search(trials: int, trainer: worker.Trainer | None = None) -> tuple[fl
         kwargs = {"trainer": trainer} if trainer else {}
         run.search(SPACE, RunSettings(trials=trials, results=Path(results)), stream=io.StringIO(), **kwargs)
         wall = time.perf_counter() - started
-        finished = [t for t in studies.load_study(StudyFolder(Path(results) / "sr_tiny")).trials if progress.counted(t)]
+        finished = [t for t in studies.load_study(StudyFolder(Path(results) / "sr_tiny")).trials if counted(t)]
     return wall, finished
 
 

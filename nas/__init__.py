@@ -2,8 +2,9 @@
 
 The pipeline, one subpackage per stage: ``nas.sr`` (the SR evaluation protocol), ``nas.core`` (search spaces,
 genotypes, networks, initial weights, cost, proxy training), ``nas.trained`` (trained networks: checkpoints,
-attention ablation, attention maps), ``nas.search`` (the Ray Tune / Optuna search and its study folder) and
-``nas.report`` (fronts, statistics, the report). The entry points below are imported on first use, so that
+attention ablation, attention maps), ``nas.study`` (the study folder: its records, storage and lifecycle),
+``nas.search`` (the Ray Tune / Optuna search, running trials into a study) and ``nas.report`` (fronts,
+statistics, the report). The entry points below are imported on first use, so that
 ``import nas`` loads neither Ray nor Optuna.
 """
 

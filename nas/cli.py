@@ -20,10 +20,10 @@ from nas import __version__, devices
 from nas.core import catalog, counting, genotypes, networks, spaces, training
 from nas.core.settings import MAX_SEED, ProxyBudget, SearchSettings
 from nas.errors import InputError
-from nas.report.json_values import jsonable
+from nas.json_values import jsonable
 from nas.search import local_ray
-from nas.search.studies import Kind, StudyFolder
 from nas.sr import data, evaluate, protocol
+from nas.study.folder import Kind, StudyFolder
 from nas.trained import checkpoints, parents
 
 logger = logging.getLogger(__name__)
@@ -267,7 +267,8 @@ def add_ablate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_ablate(args: argparse.Namespace) -> int:
-    from nas.trained import ablation, figures  # matplotlib loads only for these analyses
+    from nas.trained import ablation
+    from nas.trained import network_figures as figures  # matplotlib loads only for these analyses
 
     output_folder(args.out, "ablation")
     device = chosen_device(args)
@@ -298,7 +299,8 @@ def add_attention_maps_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_attention_maps(args: argparse.Namespace) -> int:
-    from nas.trained import attention_maps, figures  # matplotlib loads only for these analyses
+    from nas.trained import attention_maps
+    from nas.trained import network_figures as figures  # matplotlib loads only for these analyses
 
     output_folder(args.out, "attention_maps")
     device = chosen_device(args)
@@ -530,7 +532,7 @@ def add_confirm_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def confirmation_result(args: argparse.Namespace, run: ModuleType) -> TrialsResult:
-    from nas.search import confirmation
+    from nas.search import confirm_runs as confirmation
 
     top = None if args.front_only else args.top
     folder = StudyFolder(Path(args.study), plugins_trusted=args.trust_plugins)
@@ -603,7 +605,7 @@ def _export_choice(
     Raises:
         InputError: no front yet, no such trial, a trial without a genotype, or an id that does not load.
     """
-    from nas.search.records import record_of
+    from nas.study.records import record_of
 
     if args.front:
         if not front:
@@ -621,8 +623,8 @@ def _export_choice(
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from nas import study as studies
     from nas.report import analysis, build  # the report's reading of a study: its trials and front
-    from nas.search import studies
     from nas.trained import export
 
     folder = StudyFolder(Path(args.study), plugins_trusted=args.trust_plugins)

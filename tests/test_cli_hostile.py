@@ -22,8 +22,8 @@ from PIL import Image
 
 import blocks
 from nas.core import genotypes, networks, spaces
-from nas.search import run
-from nas.search.studies import StudyError, StudyFolder
+from nas.study import lifecycle
+from nas.study.folder import StudyError, StudyFolder
 from nas.trained import checkpoints
 
 
@@ -112,7 +112,7 @@ def damaged_studies(folder: Path, images: Path, space_writer) -> dict[str, Path]
     for name in ("bad_json", "bad_bytes", "report_file", "index_folder"):
         space_file = space_writer(folder, name, images, ["none", "pa"], extra=JOURNAL_EXPERIMENT)
         study = StudyFolder(folder / "studies" / name)
-        run.open_study(study, spaces.load(space_file), space_file, None, fresh=False)
+        lifecycle.open_study(study, spaces.load(space_file), space_file, None)
         made[name], made[f"{name}_space"] = study.root, space_file
     for name, bad in (("bad_json", b'{"op_code": 4, "study_id": 0, "user_att\n'), ("bad_bytes", b"\xff\xfe\x00\n")):
         journal = StudyFolder(made[name]).journal

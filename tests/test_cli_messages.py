@@ -13,7 +13,7 @@ def test_messages_name_the_command_and_leave_the_logger_as_it_was(capsys: pytest
     logger = logging.getLogger("nas")
     before = (list(logger.handlers), logger.level, logger.propagate)
     with cli._messages_said("confirm", logging.INFO):
-        logging.getLogger("nas.search.lock").warning("took over the study lock of %s", "process 1")
+        logging.getLogger("nas.study.lock").warning("took over the study lock of %s", "process 1")
         logging.getLogger("nas.search.run").info("the grid is covered by %d trials", 6)
         logging.getLogger("nas.search.run").debug("not said")
     assert capsys.readouterr().err.splitlines() == [

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from nas import study as studies
 from nas.report import build
-from nas.search import run, studies
-from nas.search.records import record_of
+from nas.search import run
 from nas.search.run import RunSettings
-from nas.search.studies import StudyFolder
+from nas.study.folder import StudyFolder
+from nas.study.records import record_of
 
 pytestmark = pytest.mark.slow  # real searches or trainings: left out of the fast lane
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from nas.search import confirmation
-from nas.search.records import TrialRecord
+from nas.search import confirm_runs as confirmation
+from nas.study.records import TrialRecord
 
 
 def study_of(values: dict[str, tuple[float, ...]]) -> optuna.Study:

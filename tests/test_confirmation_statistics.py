@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nas.report import confirmation, verdicts
+from nas.report import confirmation_statistics as confirmation
+from nas.report import verdicts
 
 ALPHA = 0.05
 NOMINAL = ALPHA / 2  # each direction of a two-sided 95 % interval

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from nas.search.store import EvaluationClaim
-from nas.search.studies import StudyFolder
+from nas.study.folder import StudyFolder
 
 
 def test_a_claim_is_exclusive_and_a_released_one_can_be_taken(tmp_path: Path) -> None:
@@ -52,7 +52,7 @@ CONTENDER = """
 import sys
 from pathlib import Path
 from nas.search.store import EvaluationClaim
-from nas.search.studies import StudyFolder
+from nas.study.folder import StudyFolder
 folder, number, keys = StudyFolder(Path(sys.argv[1])), int(sys.argv[2]), int(sys.argv[3])
 print("ready", flush=True)
 sys.stdin.readline()

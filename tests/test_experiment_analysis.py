@@ -265,7 +265,7 @@ def test_runs_that_cannot_be_analysed_are_refused_clearly() -> None:
 
 
 def test_forest_plots_show_every_group_both_arm_kinds_and_the_control(tmp_path) -> None:
-    from nas.report import figures
+    from nas.report import study_figures as figures
 
     design = design_of(8, [(0, 1), (2, 3), (4, 5), (6, 7)], control="conv")
     result = analyse(simulate(design, planted_at(design, {0, 1}, 0.3), np.random.default_rng(1)), design)
@@ -379,7 +379,7 @@ def test_helps_beyond_capacity_needs_both_controls_and_keeps_its_level() -> None
 
 
 def test_forest_rows_of_a_parent_design_name_what_each_effect_is_and_leave_no_empty_row() -> None:
-    from nas.report import figures
+    from nas.report import study_figures as figures
 
     plain = spaces.parse({"name": "t", "scale": 2, "channels": 16, "depth": 4, "choices": ["none", "pa", "a2b"]})
     weights = ParentWeights("/parent.pt", "0" * 64)  # never read: the design needs the parent's genotype only

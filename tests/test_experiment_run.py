@@ -12,9 +12,9 @@ import pytest
 from conftest import assert_no_dump
 
 from nas import cli
-from nas.search import studies
-from nas.search.records import record_of
-from nas.search.studies import StudyFolder
+from nas import study as studies
+from nas.study.folder import StudyFolder
+from nas.study.records import record_of
 
 pytestmark = pytest.mark.slow  # real searches or trainings: left out of the fast lane
 

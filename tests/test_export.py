@@ -19,9 +19,9 @@ from torch import nn
 
 from nas import cli
 from nas.core import genotypes, networks, spaces, training
-from nas.search import run
-from nas.search.records import Outcome, TrialRecord
-from nas.search.studies import StudyFolder
+from nas.study import lifecycle
+from nas.study.folder import StudyFolder
+from nas.study.records import Outcome, TrialRecord
 from nas.trained import checkpoints, export
 
 NONE, PA, MIXED = "x2.c16.u4:none*2", "x2.c16.u4:pa*2", "x2.c16.u4:esa-pa"
@@ -73,15 +73,15 @@ def study(tmp_path_factory: pytest.TempPathFactory, space_writer, small_images: 
     space_file = space_writer(root, "tiny", small_images, ["none", "pa", "esa"])
     space = spaces.load(space_file)
     folder = StudyFolder(root / "results" / "tiny")
-    opened = run.open_study(folder, space, space_file, None, fresh=False)
+    opened = lifecycle.open_study(folder, space, space_file, None)
     for genotype, _, _ in TRIALS[3:] + TRIALS[3:]:  # the mixed one to run, then one to leave waiting
         opened.study.enqueue_trial(genotypes.to_params(genotypes.Genotype.parse(genotype)))
     for genotype, psnr, macs in TRIALS:
         trial = opened.study.ask()
         params = {key: trial.suggest_categorical(key, ["none", "pa", "esa"]) for key in ("d00", "d01")}
         assert str(genotypes.from_params(space, params)) == genotype  # the enqueued order
-        record = TrialRecord(genotype=genotype, seed=0, outcome=Outcome.TRAINED, psnr=psnr, ssim=0.9, macs=macs,
-                             params=1000.0, device="cpu", precision="fp32")  # fmt: skip
+        record = TrialRecord.of(genotype=genotype, seed=0, outcome=Outcome.TRAINED, psnr=psnr, ssim=0.9, macs=macs,
+                                params=1000.0, device="cpu", precision="fp32")  # fmt: skip
         for key, value in record.to_user_attrs().items():
             trial.set_user_attr(key, value)
         opened.study.tell(trial, [psnr, macs])

@@ -13,13 +13,13 @@ import pytest
 import torch
 
 from nas import cli
+from nas import study as studies
 from nas.core import networks, spaces, training
 from nas.core.genotypes import Genotype
-from nas.search import studies
-from nas.search.records import record_of
 from nas.search.store import evaluation_key
-from nas.search.studies import StudyFolder
 from nas.sr import data, evaluate
+from nas.study.folder import StudyFolder
+from nas.study.records import record_of
 from nas.trained import checkpoints, parents
 
 PARENT = Genotype.create(2, 16, 4, ["pa", "none", "pa"])  # the tiny spaces' shape: nf 16, upsampler 4

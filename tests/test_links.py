@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from nas.search import lock, studies
-from nas.search.studies import StudyError, StudyFolder
+from nas.files import LinkRefused, open_appending, write_atomically
 from nas.search.worker import TrialLog
+from nas.study import lock
+from nas.study.folder import StudyFolder
 
 
 @pytest.fixture
@@ -24,7 +25,7 @@ def test_a_linked_lock_file_is_refused_and_its_target_kept(tmp_path: Path, outsi
     folder = StudyFolder(tmp_path / "study")
     folder.root.mkdir()
     folder.lock_file.symlink_to(outside)
-    with pytest.raises(StudyError, match="search.lock is a symbolic link; the harness never writes through one"):
+    with pytest.raises(LinkRefused, match="search.lock is a symbolic link; the harness never writes through one"):
         with lock.hold(folder):
             pass
     assert outside.read_text() == "keep me\n"
@@ -34,9 +35,9 @@ def test_appends_refuse_a_link_and_atomic_writes_replace_it(tmp_path: Path, outs
     folder = StudyFolder(tmp_path / "study")
     folder.root.mkdir()
     folder.trials_csv.symlink_to(outside)
-    with pytest.raises(StudyError, match="trials.csv is a symbolic link"):
-        studies.open_appending(folder.trials_csv)
-    studies.write_atomically(folder.trials_csv, "number\n")  # the whole file rewritten: the link is replaced
+    with pytest.raises(LinkRefused, match="trials.csv is a symbolic link"):
+        open_appending(folder.trials_csv)
+    write_atomically(folder.trials_csv, "number\n")  # the whole file rewritten: the link is replaced
     assert not folder.trials_csv.is_symlink() and folder.trials_csv.read_text() == "number\n"
     assert outside.read_text() == "keep me\n"
 
@@ -47,6 +48,6 @@ def test_a_linked_logs_folder_is_refused(tmp_path: Path) -> None:
     folder = StudyFolder(tmp_path / "study")
     folder.root.mkdir()
     folder.logs.symlink_to(elsewhere, target_is_directory=True)
-    with pytest.raises(StudyError, match="logs is a symbolic link"):
+    with pytest.raises(LinkRefused, match="logs is a symbolic link"):
         TrialLog(folder.trial_log(1))
     assert not list(elsewhere.iterdir())

@@ -7,11 +7,16 @@ import ast
 from pathlib import Path
 
 import numpy as np
+import optuna
 import pytest
+import yaml
 
 from nas.core import objectives, pareto, spaces
-from nas.core.objectives import CONSTRAINT_KEYS, COSTS, COUNTED_COSTS, OBJECTIVES, of_constraint
-from nas.search.records import CSV_COLUMNS, TrialRecord
+from nas.core.objectives import CONSTRAINT_KEYS, COSTS, COUNTED_COSTS, OBJECTIVES, Objective, of_constraint
+from nas.report import analysis, build
+from nas.study import lifecycle
+from nas.study.folder import StudyFolder
+from nas.study.records import Outcome, TrialRecord, csv_columns, write_trials_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 SPACE = {
@@ -71,12 +76,12 @@ def test_a_space_accepts_every_constraint_key_and_names_them_when_one_is_wrong()
 @pytest.mark.parametrize("key", CONSTRAINT_KEYS)
 def test_a_record_over_a_constraint_names_the_cost_it_caps(key: str) -> None:
     cost = of_constraint(key).name
-    assert TrialRecord(**{cost: 2.0}).constraint_violation({key: 3.0}) is None
-    assert TrialRecord(**{cost: 4.0}).constraint_violation({key: 3.0}) == f"{cost} 4 exceeds {key} 3"
+    assert TrialRecord.of(**{cost: 2.0}).constraint_violation({key: 3.0}) is None
+    assert TrialRecord.of(**{cost: 4.0}).constraint_violation({key: 3.0}) == f"{cost} 4 exceeds {key} 3"
 
 
 def test_trials_csv_keeps_its_column_order() -> None:
-    assert CSV_COLUMNS == (
+    assert csv_columns() == (
         "number", "state", "outcome", "genotype", "psnr", "ssim", "macs", "params", "latency_ms", "seed",
         "duplicate_of", "error", "train_seconds", "arm",
     )  # fmt: skip
@@ -112,3 +117,47 @@ def test_no_module_lists_objectives_outside_the_registry() -> None:
         for line, names in listed_names(ast.parse(path.read_text(), filename=str(path)))
     ]
     assert not listed, "read these from nas.core.objectives instead:\n" + "\n".join(listed)
+
+
+# An objective a new record in the registry would add: a cost measured beside the training.
+PLANTED = Objective("planted_ms", False, "ms", "a planted cost", None, False, (1.0, "planted (ms)"), "cost",
+                    ("planted (ms)", 1.0, ".2f"))  # fmt: skip
+
+
+@pytest.fixture
+def planted() -> str:
+    """The registry with ``PLANTED`` in it, as it was again afterwards."""
+    objectives.register(PLANTED)
+    try:
+        yield PLANTED.name
+    finally:
+        objectives.unregister(PLANTED.name)
+    assert PLANTED.name not in OBJECTIVES
+
+
+def test_a_registered_objective_is_a_record_field_a_csv_column_and_a_column_of_the_report_and_dashboard(
+    planted: str, tmp_path: Path
+) -> None:
+    record = TrialRecord.of(genotype="x2.c16.u12:none*2", seed=0, outcome=Outcome.TRAINED, psnr=30.0, ssim=0.9,
+                            macs=1e9, params=1e3, planted_ms=2.5)  # fmt: skip
+    assert record.planted_ms == 2.5 and record.objective_values(("psnr", planted)) == [30.0, 2.5]
+    assert TrialRecord.from_user_attrs(record.to_user_attrs()) == record
+    assert csv_columns().index(planted) == csv_columns().index("latency_ms") + 1  # the costs, in registry order
+    space_file = tmp_path / "planted.yaml"
+    space_file.write_text(yaml.safe_dump({**SPACE, "name": "planted", "objectives": ["psnr", planted]}))
+    space = spaces.load(space_file)
+    opened = lifecycle.open_study(StudyFolder(tmp_path / "planted"), space, space_file, None)
+    assert opened.study.metric_names == ["psnr", planted]  # the dashboard's columns
+    trial = opened.study.ask()
+    for key, value in record.to_user_attrs().items():
+        trial.set_user_attr(key, value)
+    opened.study.tell(trial, [30.0, 2.5])
+    write_trials_csv(opened.csv, opened.study)
+    header, row = opened.csv.read_text().splitlines()
+    assert header.split(",") == list(csv_columns()) and row.split(",")[csv_columns().index(planted)] == "2.5"
+    frame = analysis.trials_frame(opened.study)
+    assert frame.loc[frame["state"] == "COMPLETE", planted].tolist() == [2.5]
+    front = analysis.complete(frame)
+    table = build._markdown([], [], None, front, [], [planted]).split("## Pareto front")[1]
+    assert "| SSIM | planted (ms) |" in table and "| 0.9000 | 2.50 |" in table
+    assert optuna.trial.TrialState.COMPLETE in {t.state for t in opened.study.get_trials()}

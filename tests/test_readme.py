@@ -141,7 +141,7 @@ def command_id(item: tuple[str, list[str]]) -> str:
     return f"{item[0]}: {shlex.join(item[1])[:70]}"
 
 
-def test_the_guide_is_at_most_160_lines() -> None:
+def test_the_guide_is_at_most_195_lines() -> None:
     lines = GUIDE.read_text().splitlines()
     assert len(lines) <= GUIDE_MAX_LINES, f"README.md has {len(lines)} lines; move reference material out"
 

@@ -23,13 +23,15 @@ import yaml
 from conftest import free_port
 from scipy import stats
 
+from nas import study as studies
 from nas.core import spaces, training
 from nas.core.design import make_design
 from nas.report import analysis, build, experiment_section
-from nas.search import run, studies
-from nas.search.records import CSV_COLUMNS, Outcome
+from nas.search import run
 from nas.search.run import RunSettings
-from nas.search.studies import StudyFolder
+from nas.study import lifecycle
+from nas.study.folder import StudyFolder
+from nas.study.records import Outcome, csv_columns
 
 pytestmark = pytest.mark.slow  # real searches or trainings: left out of the fast lane
 
@@ -60,7 +62,7 @@ def test_pareto_csv_is_the_brute_force_front_of_trials_csv(small_study: StudyFol
     }
     front = read_rows(small_study.root / "report" / "pareto.csv")
     assert {int(r["number"]) for r in front} == expected
-    assert list(front[0]) == list(CSV_COLUMNS)
+    assert list(front[0]) == list(csv_columns())
 
 
 def test_report_labels_its_numbers_and_measures_seed_noise_from_the_baselines(small_study: StudyFolder) -> None:
@@ -210,7 +212,7 @@ def test_missing_or_empty_study_exits_2_with_a_message(
     assert missing.returncode == 2 and "no study here" in missing.stderr and "Traceback" not in missing.stderr
     space_file = space_writer(tmp_path, "empty", small_images, ["none", "ca"])
     folder = StudyFolder(tmp_path / "results" / "empty")
-    run.open_study(folder, spaces.load(space_file), space_file, None, fresh=False)
+    lifecycle.open_study(folder, spaces.load(space_file), space_file, None)
     empty = in_process(["report", str(folder.root)])
     assert empty.returncode == 2 and "no complete trial yet" in empty.stderr
 

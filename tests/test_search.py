@@ -18,11 +18,13 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from nas import study as studies
 from nas.core import counting, genotypes, pareto, spaces
-from nas.search import run, studies
-from nas.search.records import Outcome
+from nas.search import run
 from nas.search.run import RunSettings
-from nas.search.studies import StudyFolder
+from nas.study import lifecycle
+from nas.study.folder import StudyFolder
+from nas.study.records import Outcome
 
 pytestmark = pytest.mark.slow  # real searches or trainings: left out of the fast lane
 
@@ -189,13 +191,14 @@ def test_a_resumed_study_must_use_the_same_space_and_fresh_keeps_the_old_one(
 ):
     space_file = space_writer(tmp_path, "changed", small_images, ["none", "ca"])
     folder = StudyFolder(tmp_path / "results" / "changed")
-    run.open_study(folder, spaces.load(space_file), space_file, None, fresh=False)
+    lifecycle.open_study(folder, spaces.load(space_file), space_file, None)
     space_file.write_text(space_file.read_text().replace("iterations: 20", "iterations: 30"))
     result = nas_cli("search", "--space", str(space_file), "--results", str(tmp_path / "results"))
     assert result.returncode == 2
     assert "differs from the space this study ran with" in result.stderr and "--fresh" in result.stderr
     assert "Traceback" not in result.stderr
-    run.open_study(folder, spaces.load(space_file), space_file, None, fresh=True)
+    lifecycle.move_aside(folder)
+    lifecycle.open_study(folder, spaces.load(space_file), space_file, None)
     kept = [p for p in (tmp_path / "results").iterdir() if p.name.startswith("changed.")]
     assert len(kept) == 1 and (kept[0] / "optuna.journal").is_file()
     assert folder.space_file.read_text() == space_file.read_text()

@@ -21,13 +21,15 @@ import optuna
 import pytest
 from conftest import assert_no_dump, free_port
 
+from nas import study as studies
 from nas.core import pareto, spaces
 from nas.report import build
-from nas.search import designed, journal, lock, run, studies
-from nas.search.records import Outcome, TrialRecord
+from nas.search import run
 from nas.search.run import RunSettings
 from nas.search.store import EvaluationStore
-from nas.search.studies import StudyError, StudyFolder
+from nas.study import journal, lifecycle, lock
+from nas.study.folder import StudyError, StudyFolder
+from nas.study.records import Outcome, TrialRecord
 
 pytestmark = pytest.mark.slow  # real searches or trainings: left out of the fast lane
 
@@ -130,8 +132,8 @@ def test_a_cut_journal_is_read_reported_and_resumed_without_loss(
 HOLDER = """
 import sys, time
 from pathlib import Path
-from nas.search import lock
-from nas.search.studies import StudyFolder
+from nas.study import lock
+from nas.study.folder import StudyFolder
 with lock.hold(StudyFolder(Path(sys.argv[1]))):
     print("held", flush=True)
     time.sleep(120)
@@ -143,7 +145,7 @@ def test_a_second_search_on_a_live_study_stops_naming_the_holder_and_a_dead_ones
 ):
     space_file = space_writer(tmp_path, "busy", small_images, ["none", "ca"])
     folder = StudyFolder(tmp_path / "results" / "busy")
-    run.open_study(folder, spaces.load(space_file), space_file, None, fresh=False)
+    lifecycle.open_study(folder, spaces.load(space_file), space_file, None)
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(folder.root)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
@@ -167,7 +169,7 @@ def test_a_second_search_on_a_live_study_stops_naming_the_holder_and_a_dead_ones
 def _study(tmp_path: Path, space_writer, small_images: Path) -> tuple[Path, StudyFolder]:
     space_file = space_writer(tmp_path, "bad", small_images, ["none", "ca"])
     folder = StudyFolder(tmp_path / "results" / "bad")
-    run.open_study(folder, spaces.load(space_file), space_file, None, fresh=False)
+    lifecycle.open_study(folder, spaces.load(space_file), space_file, None)
     return space_file, folder
 
 
@@ -349,7 +351,7 @@ def test_a_rerun_owns_its_interrupted_predecessors_result_and_later_duplicates_p
 def test_an_all_infeasible_study_is_told_its_constraints_exclude_every_trial(space_writer, small_images, tmp_path):
     space_file = space_writer(tmp_path, "heavy", small_images, ["none", "ca"], extra="constraints: {max_macs: 1.0e3}\n")
     folder = StudyFolder(tmp_path / "results" / "heavy")
-    opened = run.open_study(folder, spaces.load(space_file), space_file, None, fresh=False)
+    opened = lifecycle.open_study(folder, spaces.load(space_file), space_file, None)
     for _ in range(3):
         trial = opened.study.ask()
         for key, value in TrialRecord(outcome=Outcome.INFEASIBLE, error="infeasible: macs").to_user_attrs().items():
@@ -396,15 +398,15 @@ def test_designed_runs_are_not_added_to_a_study_from_before_per_module_seeding(s
     record = json.loads(folder.study_record.read_text())
     folder.study_record.write_text(json.dumps({k: v for k, v in record.items() if k != "initial_weights"}))
     with pytest.raises(StudyError, match="new runs can neither reuse nor be paired with them"):
-        designed.open_designed(folder, studies.Kind.EXPERIMENT, folder.space())
+        lifecycle.open_designed(folder, studies.Kind.EXPERIMENT, folder.space())
     assert studies.load_designed(folder, studies.Kind.EXPERIMENT) is None  # nothing was created in its storage
 
 
 def test_reopening_a_designed_study_writes_nothing_to_its_journal(space_writer, small_images, tmp_path):
     _, folder = _study(tmp_path, space_writer, small_images)
-    first = designed.open_designed(folder, studies.Kind.EXPERIMENT, folder.space())
+    first = lifecycle.open_designed(folder, studies.Kind.EXPERIMENT, folder.space())
     assert first.study.metric_names == ["psnr", "macs"]  # named when created
     written = folder.journal.read_bytes()
-    again = designed.open_designed(folder, studies.Kind.EXPERIMENT, folder.space())  # a resumed experiment
+    again = lifecycle.open_designed(folder, studies.Kind.EXPERIMENT, folder.space())  # a resumed experiment
     assert folder.journal.read_bytes() == written  # a committed, finished study stays as committed
     assert again.study.metric_names == ["psnr", "macs"] and again.study.study_name == first.study.study_name

@@ -19,9 +19,9 @@ from typing import Any
 import yaml
 
 import blocks
-from nas.core.networks import SUPPORTED_SCALES
 from nas.core.spaces import MAX_DEPTH, SearchSpace, load_yaml, patch_problem
 from nas.errors import InputError
+from nas.sr.protocol import SUPPORTED_SCALES
 
 A2N_ALIAS = "a2n"
 UNIFORM_PREFIX = "uniform:"

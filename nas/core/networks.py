@@ -23,11 +23,11 @@ from torch import nn
 import blocks
 from blocks.a2n import NEGATIVE_SLOPE
 from blocks.pan import PixelAttention
+from nas.sr.protocol import SUPPORTED_SCALES
 
 if TYPE_CHECKING:
     from nas.core.genotypes import Genotype
 
-SUPPORTED_SCALES = (2, 3, 4)
 # (checkpoint prefix, harness prefix): the only renamed modules of the released A2N weights.
 OFFICIAL_KEY_PREFIXES = (("AAB_trunk.", "slots."),)
 

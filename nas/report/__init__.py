@@ -1,1 +1,2 @@
-"""Reading a study: fronts, statistics, figures, the report and the dashboard."""
+"""Reading a study through ``nas.study``, never ``nas.search`` or Ray: fronts, statistics, figures, the report, the
+dashboard."""

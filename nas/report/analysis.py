@@ -20,7 +20,7 @@ from scipy import stats
 import blocks
 from nas.core import genotypes, pareto
 from nas.core.objectives import OBJECTIVES
-from nas.search.records import Outcome, frame_row
+from nas.study.records import Outcome, frame_row
 
 CONFIDENCE = 0.95
 

@@ -19,17 +19,19 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.offline
 
-from nas.core import genotypes, initial_weights
-from nas.core.objectives import COSTS, DEFAULT_OBJECTIVES, OBJECTIVES
+from nas.core import genotypes, initial_weights, objectives
+from nas.core.objectives import COUNTED_COSTS, DEFAULT_OBJECTIVES, OBJECTIVES
 from nas.core.settings import DEFAULT_MARGIN_DB
-from nas.report import analysis, confirmation, dashboard, experiment_section, figures, markdown_html
+from nas.files import write_atomically
+from nas.json_values import jsonable
+from nas.report import analysis, confirmation_statistics, dashboard, experiment_section, markdown_html, study_figures
 from nas.report.experiment_section import Section
-from nas.report.json_values import jsonable
 from nas.report.reference import space_reference
-from nas.search import records, studies
-from nas.search.records import CSV_COLUMNS, Outcome
-from nas.search.studies import Kind, StudyError, StudyFolder
 from nas.sr import protocol
+from nas.study import records
+from nas.study.folder import Kind, StudyError, StudyFolder
+from nas.study.records import Outcome, csv_columns
+from nas.study.storage import completed_designed, load_designed, load_study
 
 COUNTED_OUTCOMES = tuple(outcome.value for outcome in Outcome)
 
@@ -51,15 +53,18 @@ class Report:
     def to_json(self) -> dict[str, Any]:
         """The verdict, its numbers, labels and front as ``nas report --json`` prints them, with the report's
         paths."""
-        front = self.front[list(CSV_COLUMNS)].sort_values("number")
+        front = self.front[list(csv_columns())].sort_values("number")
         return {
-            "report": {"html": str(self.study.report_html), "markdown": str(self.study.report_markdown),
-                       "pareto_csv": str(self.study.pareto_csv)},
+            "report": {
+                "html": str(self.study.report_html),
+                "markdown": str(self.study.report_markdown),
+                "pareto_csv": str(self.study.pareto_csv),
+            },
             "verdict": list(self.verdict),
             "numbers": self.numbers,
             "labels": list(self.labels),
             "front": json.loads(front.to_json(orient="records")),
-        }  # fmt: skip
+        }
 
 
 @dataclass(frozen=True)
@@ -72,31 +77,36 @@ class SearchNumbers:
     noise: analysis.SeedNoise
     paired_noise: analysis.PairedNoise
     associations: analysis.PlacementEffects
-    confirmation: confirmation.ConfirmationResult | None = None  # before `nas confirm` has runs
+    confirmation: confirmation_statistics.ConfirmationResult | None = None  # before `nas confirm` has runs
     experiment: dict | None = None  # before `nas experiment` has runs
 
     def to_json(self) -> dict[str, Any]:
         effects = self.associations
         # an underdetermined fit's coefficients mean nothing: the verdict calls them not estimable
         table = effects.table.to_dict(orient="records") if effects.residual_std_db is not None else []
-        return jsonable({
-            "cost": self.cost,
-            "front_composition": {"basis": "exploratory: single search runs, every seed", **asdict(self.front)},
-            "seed_noise": {"confidence": analysis.CONFIDENCE, **asdict(self.noise)},
-            "paired_noise": {
-                "basis": "sd of a difference of two genotypes at one seed: sqrt(2) x the residual sd of "
-                         "PSNR ~ baseline + seed (OLS) over the repeated uniform baselines",
-                "confidence": analysis.CONFIDENCE, **asdict(self.paired_noise),
-            },
-            "per_depth_associations": {
-                "basis": "exploratory: OLS on adaptively sampled search trials; associations, not effects; "
-                         f"intervals {100 * analysis.CONFIDENCE:.0f}% simultaneous (Bonferroni)",
-                "residual_std_db": effects.residual_std_db, "observations": effects.observations,
-                "coefficients": effects.coefficients, "table": table,
-            },
-            "confirmation": self.confirmation.to_json() if self.confirmation else None,
-            "experiment": self.experiment,
-        })  # fmt: skip
+        return jsonable(
+            {
+                "cost": self.cost,
+                "front_composition": {"basis": "exploratory: single search runs, every seed", **asdict(self.front)},
+                "seed_noise": {"confidence": analysis.CONFIDENCE, **asdict(self.noise)},
+                "paired_noise": {
+                    "basis": "sd of a difference of two genotypes at one seed: sqrt(2) x the residual sd of "
+                    "PSNR ~ baseline + seed (OLS) over the repeated uniform baselines",
+                    "confidence": analysis.CONFIDENCE,
+                    **asdict(self.paired_noise),
+                },
+                "per_depth_associations": {
+                    "basis": "exploratory: OLS on adaptively sampled search trials; associations, not effects; "
+                    f"intervals {100 * analysis.CONFIDENCE:.0f}% simultaneous (Bonferroni)",
+                    "residual_std_db": effects.residual_std_db,
+                    "observations": effects.observations,
+                    "coefficients": effects.coefficients,
+                    "table": table,
+                },
+                "confirmation": self.confirmation.to_json() if self.confirmation else None,
+                "experiment": self.experiment,
+            }
+        )
 
 
 def _labels(folder: StudyFolder, frame: pd.DataFrame, reference: analysis.Reference, confirmed: bool) -> list[str]:
@@ -114,9 +124,12 @@ def _labels(folder: StudyFolder, frame: pd.DataFrame, reference: analysis.Refere
         f"trials: {count_text}" + (f", {running} still running" if running else ""),
         "single-run (search): the Pareto front, its table and figures, 'best in each band' and the hypervolume are "
         "single runs of adaptively chosen trials, maxima over many noisy runs (optimistic); "
-        + ("confirmed: only the confirmation verdict (means over fresh seeds, `nas confirm`)" if confirmed else
-           "confirmed: nothing yet (run `nas confirm`)"),
-    ]  # fmt: skip
+        + (
+            "confirmed: only the confirmation verdict (means over fresh seeds, `nas confirm`)"
+            if confirmed
+            else "confirmed: nothing yet (run `nas confirm`)"
+        ),
+    ]
 
 
 def _setup_labels(folder: StudyFolder) -> list[str]:
@@ -131,13 +144,17 @@ def _setup_labels(folder: StudyFolder) -> list[str]:
         f"{protocol.describe(space.scale)['channel']}, border = scale, MATLAB-bicubic LR",
         "MACs: multiply-adds (1 MAC = 1 multiply + 1 add) of conv/linear/matmul/attention/upsampling for a "
         f"{protocol.COST_HR_OUTPUT} (fvcore); params: learnable parameters",
-    ]  # fmt: skip
+    ]
 
 
 def _machines(folder: StudyFolder) -> str:
     """The machines that ran the study's searches (environment.json), or '-'."""
-    machines = sorted({f"{r['cpu']} ({r['cpu_count']} CPUs){', ' + ', '.join(r['gpus']) if r['gpus'] else ''}"
-                       for r in folder.environment_runs()})  # fmt: skip
+    machines = sorted(
+        {
+            f"{r['cpu']} ({r['cpu_count']} CPUs){', ' + ', '.join(r['gpus']) if r['gpus'] else ''}"
+            for r in folder.environment_runs()
+        }
+    )
     return "; ".join(machines) or "-"
 
 
@@ -162,47 +179,62 @@ def _front_text(shares: analysis.FrontShares, cost: str) -> list[str]:
 
 def _noise_line(noise: analysis.SeedNoise) -> str:
     if noise.std_db is None:
-        return ("Seed noise: no estimate (no genotype was trained with two or more seeds; list 3 or more in "
-                "`proxy.seeds`), so no difference below is called beyond seed noise.")  # fmt: skip
+        return (
+            "Seed noise: no estimate (no genotype was trained with two or more seeds; list 3 or more in "
+            "`proxy.seeds`), so no difference below is called beyond seed noise."
+        )
     band = noise.single_run_band_db()
-    return (f"Seed noise of one run (yardstick): {noise.std_db:.3f} dB standard deviation pooled over {noise.runs} "
-            f"runs of {noise.genotypes} repeated baselines, {100 * analysis.CONFIDENCE:.0f}% CI [{noise.low_db:.3f}, "
-            f"{noise.high_db:.3f}] dB on {noise.dof} degrees of freedom (chi-square); robust (median pairwise "
-            f"difference) {noise.robust_db:.3f} dB. Two single runs of one genotype differ by up to ±{band:.3f} dB "
-            f"({100 * analysis.CONFIDENCE:.0f}%, at the CI's upper end).")  # fmt: skip
+    return (
+        f"Seed noise of one run (yardstick): {noise.std_db:.3f} dB standard deviation pooled over {noise.runs} "
+        f"runs of {noise.genotypes} repeated baselines, {100 * analysis.CONFIDENCE:.0f}% CI [{noise.low_db:.3f}, "
+        f"{noise.high_db:.3f}] dB on {noise.dof} degrees of freedom (chi-square); robust (median pairwise "
+        f"difference) {noise.robust_db:.3f} dB. Two single runs of one genotype differ by up to ±{band:.3f} dB "
+        f"({100 * analysis.CONFIDENCE:.0f}%, at the CI's upper end)."
+    )
 
 
 def _paired_noise_line(paired: analysis.PairedNoise, scheme: str | None) -> str:
     if paired.std_db is None:
-        return ("Paired-difference noise: no estimate (no two uniform baselines share two seeds), so runs of one "
-                "seed are compared with the noise of one run.")  # fmt: skip
+        return (
+            "Paired-difference noise: no estimate (no two uniform baselines share two seeds), so runs of one "
+            "seed are compared with the noise of one run."
+        )
     correlation = "not estimable" if paired.correlation is None else f"{paired.correlation:.2f}"
-    shared = ("A seed is one stream of common random numbers (initial weights per module, patches), so runs of one "
-              "seed move together." if scheme == initial_weights.SCHEME else
-              f"This study's initial weights were drawn by {scheme!r}: its runs of one seed share their patches, "
-              "not their initial weights.")  # fmt: skip
-    return (f"Paired-difference noise (yardstick for runs of one seed): {paired.std_db:.3f} dB standard deviation "
-            f"of the difference of two genotypes trained with one seed, from {paired.runs} runs of "
-            f"{paired.baselines} repeated uniform baselines with the seed as a block (OLS), "
-            f"{100 * analysis.CONFIDENCE:.0f}% CI [{paired.low_db:.3f}, {paired.high_db:.3f}] dB on {paired.dof} "
-            f"degrees of freedom; intra-seed correlation {correlation}. Uniform placements differ at every depth: "
-            f"genotypes that differ at fewer depths share more weights and pair more closely. {shared}")  # fmt: skip
+    shared = (
+        "A seed is one stream of common random numbers (initial weights per module, patches), so runs of one "
+        "seed move together."
+        if scheme == initial_weights.SCHEME
+        else f"This study's initial weights were drawn by {scheme!r}: its runs of one seed share their patches, "
+        "not their initial weights."
+    )
+    return (
+        f"Paired-difference noise (yardstick for runs of one seed): {paired.std_db:.3f} dB standard deviation "
+        f"of the difference of two genotypes trained with one seed, from {paired.runs} runs of "
+        f"{paired.baselines} repeated uniform baselines with the seed as a block (OLS), "
+        f"{100 * analysis.CONFIDENCE:.0f}% CI [{paired.low_db:.3f}, {paired.high_db:.3f}] dB on {paired.dof} "
+        f"degrees of freedom; intra-seed correlation {correlation}. Uniform placements differ at every depth: "
+        f"genotypes that differ at fewer depths share more weights and pair more closely. {shared}"
+    )
 
 
 def _association_line(effects: analysis.PlacementEffects) -> str:
     if effects.table.empty:
         return "Per-depth associations: none yet (no trained trial holds attention at any depth)."
     if effects.residual_std_db is None:
-        return (f"Per-depth associations: not estimable ({effects.observations} trainings for "
-                f"{effects.coefficients} coefficients, design rank {effects.rank}: too few trainings, or choices "
-                "that always come together).")  # fmt: skip
+        return (
+            f"Per-depth associations: not estimable ({effects.observations} trainings for "
+            f"{effects.coefficients} coefficients, design rank {effects.rank}: too few trainings, or choices "
+            "that always come together)."
+        )
     table = effects.table
     excluding = int(((table["low_db"] > 0) | (table["high_db"] < 0)).sum())
-    return (f"Per-depth associations (exploratory; figures/placement_effects.png): OLS of PSNR on per-depth "
-            f"one-hot choices over {effects.observations} trainings, residual σ {effects.residual_std_db:.3f} dB; "
-            f"{excluding} of {len(table)} intervals (95%, simultaneous, Bonferroni) exclude 0. These are "
-            "associations in adaptively sampled trials, not effects: no per-depth verdict is drawn from the "
-            "search (that needs a designed experiment).")  # fmt: skip
+    return (
+        f"Per-depth associations (exploratory; figures/placement_effects.png): OLS of PSNR on per-depth "
+        f"one-hot choices over {effects.observations} trainings, residual σ {effects.residual_std_db:.3f} dB; "
+        f"{excluding} of {len(table)} intervals (95%, simultaneous, Bonferroni) exclude 0. These are "
+        "associations in adaptively sampled trials, not effects: no per-depth verdict is drawn from the "
+        "search (that needs a designed experiment)."
+    )
 
 
 def _band_lines(frame: pd.DataFrame, cost: str, noise: analysis.SeedNoise, paired: analysis.PairedNoise) -> list[str]:
@@ -217,11 +249,17 @@ def _band_lines(frame: pd.DataFrame, cost: str, noise: analysis.SeedNoise, paire
             same_seed = best["seed"] == uniform["seed"] and paired.std_db is not None
             band_db = paired.paired_band_db() if same_seed else noise.single_run_band_db()
             yardstick = "paired noise (same seed)" if same_seed else "seed noise"
-            reading = ("no noise estimate" if band_db is None else f"within {yardstick}" if abs(gap) <= band_db
-                       else f"beyond {yardstick}, unconfirmed")  # fmt: skip
+            if band_db is None:
+                reading = "no noise estimate"
+            elif abs(gap) <= band_db:
+                reading = f"within {yardstick}"
+            else:
+                reading = f"beyond {yardstick}, unconfirmed"
             uniform_text = f"; best uniform {uniform['baseline']} {uniform['psnr']:.3f} dB ({gap:+.3f} dB, {reading})"
-        lines.append(f"- {band['low'] / divisor:.4g}–{band['high'] / divisor:.4g}{prefix}: "
-                     f"`{best['genotype']}` {best['psnr']:.3f} dB{uniform_text}")  # fmt: skip
+        lines.append(
+            f"- {band['low'] / divisor:.4g}–{band['high'] / divisor:.4g}{prefix}: "
+            f"`{best['genotype']}` {best['psnr']:.3f} dB{uniform_text}"
+        )
     return lines
 
 
@@ -240,10 +278,10 @@ def _verdict(
 
 def _confirmation(
     folder: StudyFolder, cost: str, confirmed: optuna.Study | None, trials: list[optuna.trial.FrozenTrial]
-) -> tuple[list[str], confirmation.ConfirmationResult | None]:
+) -> tuple[list[str], confirmation_statistics.ConfirmationResult | None]:
     """The search verdict from the ``confirmed`` study's complete ``trials`` when there are any, with its numbers;
     otherwise, what the search's numbers are (and None)."""
-    if confirmed is None or not trials:  # no study, no trials (``studies.completed_designed``)
+    if confirmed is None or not trials:  # no study, no trials (``completed_designed``)
         return [
             "**Search numbers are exploratory.** The front and the best in each band below are single-run maxima "
             "of adaptively chosen trials and carry the search's optimism (winner's curse). Run `nas confirm "
@@ -252,39 +290,62 @@ def _confirmation(
         ], None
     runs = pd.DataFrame([records.record_of(t).to_user_attrs() for t in trials])
     experiment = folder.space().experiment
-    result = confirmation.compare(runs, cost, experiment.margin_db if experiment else DEFAULT_MARGIN_DB)
-    lines = confirmation.verdict_lines(
+    result = confirmation_statistics.compare(runs, cost, experiment.margin_db if experiment else DEFAULT_MARGIN_DB)
+    lines = confirmation_statistics.verdict_lines(
         result, tuple(confirmed.user_attrs.get("seeds", [])), confirmed.user_attrs.get("budget_scale", 1.0)
     )
     return lines, result
 
 
-def _strip_html(front: pd.DataFrame, depths: list[str], colours: dict[str, str]) -> str:
+def _front_columns(costs: list[str]) -> list[str]:
+    """The front table's columns after trial and genotype: the maximised objectives, SSIM, then ``costs``."""
+    return [*objectives.maximized(), "ssim", *costs]
+
+
+def _heading(column: str) -> str:
+    return "SSIM" if column == "ssim" else OBJECTIVES[column].column[0]
+
+
+def _cells(row: pd.Series, columns: list[str]) -> list[str]:
+    """A front trial's cells of ``columns``, each as its objective's column shows it."""
+    return [f"{row[c]:.4f}" if c == "ssim" else OBJECTIVES[c].cell(row[c]) for c in columns]
+
+
+def _strip_html(front: pd.DataFrame, depths: list[str], colours: dict[str, str], costs: list[str]) -> str:
+    columns = _front_columns(costs)
     rows = []
     for _, row in front.sort_values("psnr", ascending=False).iterrows():
         cells = "".join(f'<td style="background:{colours[row[d]]}">{html.escape(row[d])}</td>' for d in depths)
-        rows.append(f"<tr><td>{int(row['number'])}</td><td><code>{html.escape(row['genotype'])}</code></td>"
-                    f"<td>{row['psnr']:.3f}</td><td>{row['ssim']:.4f}</td><td>{row['macs'] / 1e9:.3f}</td>"
-                    f"<td>{int(row['params']):,}</td>{cells}</tr>")  # fmt: skip
+        values = "".join(f"<td>{cell}</td>" for cell in _cells(row, columns))
+        trial = f"<td>{int(row['number'])}</td><td><code>{html.escape(row['genotype'])}</code></td>"
+        rows.append(f"<tr>{trial}{values}{cells}</tr>")
     header = "".join(f"<th>{genotypes.depth_index(d)}</th>" for d in depths)
-    return (f'<table class="front"><tr><th>trial</th><th>genotype</th><th>PSNR (single run)</th><th>SSIM</th>'
-            f"<th>GMACs</th><th>params</th>{header}</tr>{''.join(rows)}</table>")  # fmt: skip
+    headings = "".join(f"<th>{_heading(c)}</th>" for c in columns)
+    return f'<table class="front"><tr><th>trial</th><th>genotype</th>{headings}{header}</tr>{"".join(rows)}</table>'
 
 
 def _markdown(
-    labels: list[str], verdict: list[str], designed: Section | None, front: pd.DataFrame, pngs: list[str]
+    labels: list[str],
+    verdict: list[str],
+    designed: Section | None,
+    front: pd.DataFrame,
+    pngs: list[str],
+    costs: list[str],
 ) -> str:
-    table = ["| trial | genotype | PSNR (single run) | SSIM | GMACs | params |", "|---|---|---|---|---|---|"]
+    columns = _front_columns(costs)
+    table = [f"| trial | genotype | {' | '.join(map(_heading, columns))} |", f"|---|---|{'---|' * len(columns)}"]
     for _, row in (front.sort_values("psnr", ascending=False) if not front.empty else front).iterrows():
-        table.append(f"| {int(row['number'])} | `{row['genotype']}` | {row['psnr']:.3f} | {row['ssim']:.4f} | "
-                     f"{row['macs'] / 1e9:.3f} | {int(row['params']):,} |")  # fmt: skip
+        table.append(f"| {int(row['number'])} | `{row['genotype']}` | {' | '.join(_cells(row, columns))} |")
     images = [f"![{name}](figures/{name})" for name in pngs]
     experiment = ["## Designed experiment", "", *_paragraphs(designed.lines), ""] if designed else []
-    return "\n".join(["# Does attention help only where it helps?", "", "## Verdict", "", *_paragraphs(verdict), "",
-                      *experiment,
-                      "## What the numbers measure", "", *[f"- {label}" for label in labels], "",
-                      "## Pareto front (single search runs, not confirmed)", "", *table, "", "## Figures", "",
-                      *images, ""])  # fmt: skip
+    sections = [
+        ["# Does attention help only where it helps?", ""],
+        ["## Verdict", "", *_paragraphs(verdict), "", *experiment],
+        ["## What the numbers measure", "", *[f"- {label}" for label in labels], ""],
+        ["## Pareto front (single search runs, not confirmed)", "", *table, ""],
+        ["## Figures", "", *images, ""],
+    ]
+    return "\n".join(line for section in sections for line in section)
 
 
 def _paragraphs(lines: list[str]) -> list[str]:
@@ -324,8 +385,10 @@ def _plot_divs(plots: list[go.Figure]) -> str:
 def _html(labels: list[str], verdict: list[str], designed: Section | None, plots: list[go.Figure], strips: str) -> str:
     experiment = ""
     if designed:
-        experiment = (f"<h2>Designed experiment</h2>{_markdown_section('experiment', _paragraphs(designed.lines))}"
-                      f"{_plot_divs(list(designed.plots.values()))}")  # fmt: skip
+        experiment = (
+            f"<h2>Designed experiment</h2>{_markdown_section('experiment', _paragraphs(designed.lines))}"
+            f"{_plot_divs(list(designed.plots.values()))}"
+        )
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Attention placement report</title>"
         f"<script>{plotly.offline.get_plotlyjs()}</script><style>{REPORT_STYLE}</style>"
@@ -349,9 +412,9 @@ def _experiment_only(folder: StudyFolder, frame: pd.DataFrame) -> Report:
         raise StudyError(f"{folder.root}: no search trial has finished, and the experiment is {designed.why_not}")
     labels = [*_setup_labels(folder), f"machines: {_machines(folder)}"]
     verdict = ["No search trial has finished: this report holds the designed experiment alone."]
-    markdown = _markdown(labels, verdict, designed, frame.iloc[0:0], designed.pngs)
-    studies.write_atomically(folder.report_markdown, markdown)
-    studies.write_atomically(folder.report_html, _html(labels, verdict, designed, [], ""))
+    markdown = _markdown(labels, verdict, designed, frame.iloc[0:0], designed.pngs, list(COUNTED_COSTS))
+    write_atomically(folder.report_markdown, markdown)
+    write_atomically(folder.report_html, _html(labels, verdict, designed, [], ""))
     return Report(folder, markdown, frame.iloc[0:0], tuple(labels), tuple(verdict), {"experiment": designed.numbers})
 
 
@@ -365,14 +428,21 @@ def trainings_of(folder: StudyFolder, genotype_ids: set[str]) -> dict[str, dict[
     seed, PSNR, SSIM, device and arm. A duplicate trial reused a training listed at its original: left out."""
     found: dict[str, dict[str, list[dict[str, Any]]]] = {g: {kind.value: [] for kind in Kind} for g in genotype_ids}
     for kind in Kind:
-        study = studies.load_study(folder) if kind is Kind.SEARCH else studies.load_designed(folder, kind)
+        study = load_study(folder) if kind is Kind.SEARCH else load_designed(folder, kind)
         for trial in study.get_trials(deepcopy=False) if study else []:
             record = records.record_of(trial)
             if record.genotype in found and record.outcome is Outcome.TRAINED:
-                found[record.genotype][kind.value].append({
-                    "trial": trial.number, "seed": record.seed, "psnr": record.psnr, "ssim": record.ssim,
-                    "device": record.device, "precision": record.precision, "arm": record.arm,
-                })  # fmt: skip
+                found[record.genotype][kind.value].append(
+                    {
+                        "trial": trial.number,
+                        "seed": record.seed,
+                        "psnr": record.psnr,
+                        "ssim": record.ssim,
+                        "device": record.device,
+                        "precision": record.precision,
+                        "arm": record.arm,
+                    }
+                )
     return found
 
 
@@ -401,22 +471,22 @@ def build(folder: StudyFolder, to_dashboard: bool = False) -> Report:
             (``StudyFolder.check_report_paths``).
     """
     folder.check_report_paths()
-    source = studies.load_study(folder)
+    source = load_study(folder)
     frame = analysis.trials_frame(source)
     done = analysis.complete(frame) if not frame.empty else frame
     folder.figures.mkdir(parents=True, exist_ok=True)
     if done.empty:
         return _experiment_only(folder, frame)
-    objectives = list(source.metric_names or DEFAULT_OBJECTIVES)
-    costs = [c for c in COSTS if done[c].notna().all()]
-    main_cost = objectives[1] if len(objectives) > 1 else DEFAULT_OBJECTIVES[1]
+    study_objectives = list(source.metric_names or DEFAULT_OBJECTIVES)
+    costs = [c for c in objectives.costs() if done[c].notna().all()]
+    main_cost = study_objectives[1] if len(study_objectives) > 1 else DEFAULT_OBJECTIVES[1]
     front = front_of(source, done)
     depths = analysis.depth_columns(frame)
-    front_rows = front[list(CSV_COLUMNS)].sort_values("number")
-    studies.write_atomically(folder.pareto_csv, front_rows.to_csv(index=False))
+    front_rows = front[list(csv_columns())].sort_values("number")
+    write_atomically(folder.pareto_csv, front_rows.to_csv(index=False))
 
     reference = space_reference(folder.space(), frame, main_cost)
-    confirmed, confirmed_trials = studies.completed_designed(folder, studies.Kind.CONFIRMATION)
+    confirmed, confirmed_trials = completed_designed(folder, Kind.CONFIRMATION)
     labels = _labels(folder, frame, reference, confirmed=bool(confirmed_trials))
     verdict, numbers = _verdict(done, frame, main_cost, reference, folder.initial_weights_scheme())
     confirmation_lines, confirmed_numbers = _confirmation(folder, main_cost, confirmed, confirmed_trials)
@@ -426,31 +496,31 @@ def build(folder: StudyFolder, to_dashboard: bool = False) -> Report:
     random_curve = analysis.random_search_curve(frame, main_cost, reference)
     frequency = analysis.attention_frequency(frame, front)
     importance = analysis.depth_importance(source)
-    colours = figures.block_colours(sorted({b for d in depths for b in frame[d].dropna()}))
+    colours = study_figures.block_colours(sorted({b for d in depths for b in frame[d].dropna()}))
 
     plots: dict[str, go.Figure] = {}
     for cost in costs:
-        figures.pareto_png(done, cost, folder.figures / f"pareto_{cost}.png")
-        plots[f"pareto-{cost}"] = figures.pareto_plotly(done, cost)
-    figures.hypervolume_png(curve, random_curve, main_cost, folder.figures / "hypervolume.png")
-    plots["hypervolume"] = figures.hypervolume_plotly(curve, random_curve, main_cost)
+        study_figures.pareto_png(done, cost, folder.figures / f"pareto_{cost}.png")
+        plots[f"pareto-{cost}"] = study_figures.pareto_plotly(done, cost)
+    study_figures.hypervolume_png(curve, random_curve, main_cost, folder.figures / "hypervolume.png")
+    plots["hypervolume"] = study_figures.hypervolume_plotly(curve, random_curve, main_cost)
     if effects.residual_std_db is not None:
-        figures.effects_png(effects.table, folder.figures / "placement_effects.png")
-        plots["placement-effects"] = figures.effects_plotly(effects.table)
-    figures.frequency_png(frequency, folder.figures / "attention_frequency.png")
-    plots["attention-frequency"] = figures.frequency_plotly(frequency)
+        study_figures.effects_png(effects.table, folder.figures / "placement_effects.png")
+        plots["placement-effects"] = study_figures.effects_plotly(effects.table)
+    study_figures.frequency_png(frequency, folder.figures / "attention_frequency.png")
+    plots["attention-frequency"] = study_figures.frequency_plotly(frequency)
     if importance:
-        figures.importance_png(importance, folder.figures / "importance.png")
-        plots["importance"] = figures.importance_plotly(importance)
-    figures.strips_png(front, depths, colours, folder.figures / "front_placements.png")
+        study_figures.importance_png(importance, folder.figures / "importance.png")
+        plots["importance"] = study_figures.importance_plotly(importance)
+    study_figures.strips_png(front, depths, colours, folder.figures / "front_placements.png")
 
     designed = experiment_section.section(folder, folder.figures)
     pngs = sorted(p.name for p in folder.figures.glob("*.png"))
-    markdown = _markdown(labels, verdict, designed, front, pngs)
-    studies.write_atomically(folder.report_markdown, markdown)
-    strips = _strip_html(front, depths, colours)
-    studies.write_atomically(folder.report_html, _html(labels, verdict, designed, list(plots.values()), strips))
-    dashboard.save_report(folder, plots, markdown.split("## Figures")[0])
+    markdown = _markdown(labels, verdict, designed, front, pngs, costs)
+    write_atomically(folder.report_markdown, markdown)
+    strips = _strip_html(front, depths, colours, costs)
+    write_atomically(folder.report_html, _html(labels, verdict, designed, list(plots.values()), strips))
+    dashboard.save_report(folder, plots, markdown.split("## Figures")[0], main_cost)
     if to_dashboard:
         dashboard.push_report(folder)
     numbers = replace(numbers, confirmation=confirmed_numbers, experiment=designed.numbers if designed else None)

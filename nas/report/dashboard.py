@@ -17,25 +17,32 @@ import plotly.graph_objects as go
 import plotly.io
 
 from nas.errors import InputError
-from nas.search import studies
-from nas.search.studies import StudyFolder
+from nas.files import write_atomically
+from nas.study.folder import StudyFolder
+from nas.study.storage import load_for_writing
 
 logger = logging.getLogger(__name__)
 
-SHOWN_PLOTS = ("pareto-macs", "placement-effects", "hypervolume")  # the report's plots the dashboard shows
 NOTE = "note.md"
 
 
-def save_report(folder: StudyFolder, plots: dict[str, go.Figure], note: str) -> None:
-    """Leaves the report's shown plots and its note in ``folder.dashboard_files``, replacing older ones."""
+def shown_plots(main_cost: str) -> tuple[str, ...]:
+    """The report's plots the dashboard shows: the front over the study's main cost, the placement effects and the
+    hypervolume."""
+    return (f"pareto-{main_cost}", "placement-effects", "hypervolume")
+
+
+def save_report(folder: StudyFolder, plots: dict[str, go.Figure], note: str, main_cost: str) -> None:
+    """Leaves the report's shown plots (``shown_plots``) and its note in ``folder.dashboard_files``, replacing older
+    ones."""
     target = folder.dashboard_files
     target.mkdir(parents=True, exist_ok=True)
     for old in target.glob("*.json"):
         old.unlink()
-    for name in SHOWN_PLOTS:
+    for name in shown_plots(main_cost):
         if name in plots:
-            studies.write_atomically(target / f"{name}.json", plots[name].to_json())
-    studies.write_atomically(target / NOTE, note)
+            write_atomically(target / f"{name}.json", plots[name].to_json())
+    write_atomically(target / NOTE, note)
 
 
 def push_report(folder: StudyFolder) -> bool:
@@ -47,7 +54,7 @@ def push_report(folder: StudyFolder) -> bool:
     source = folder.dashboard_files
     if not (source / NOTE).is_file():
         return False
-    study, _ = studies.load_for_writing(folder)
+    study, _ = load_for_writing(folder)
     for plot in sorted(source.glob("*.json")):
         optuna_dashboard.save_plotly_graph_object(study, plotly.io.read_json(plot), graph_object_id=plot.stem)
     optuna_dashboard.save_note(study, (source / NOTE).read_text())
@@ -79,7 +86,7 @@ def serve(folder: StudyFolder, host: str, port: int) -> None:
         InputError: the port is in use or the host is not an address of this machine.
     """
     _check_address(host, port)
-    source, storage = studies.load_for_writing(folder)  # the dashboard writes notes into the study too
+    source, storage = load_for_writing(folder)  # the dashboard writes notes into the study too
     if not _is_loopback(host):
         logger.warning(
             "bound to %s: anyone who can reach this machine on port %d can read the study and write notes into it; "

@@ -41,11 +41,11 @@ from statsmodels.stats.multitest import multipletests
 from nas.core.design import CAPACITY, MECHANISM, ControlGap, ExperimentDesign, group_text
 from nas.core.objectives import COUNTED_COSTS
 from nas.core.power import seeds_needed_or_none
+from nas.json_values import jsonable
 from nas.report import analysis, verdicts
 from nas.report.experiment_contrasts import CONTROL_FAMILIES, FAMILIES, Contrast, PlannedEffect
 from nas.report.experiment_depth import DepthTest
 from nas.report.experiment_runs import ArmSummary, ExperimentDataError, SeedTable
-from nas.report.json_values import jsonable
 
 ARM_COSTS = (*COUNTED_COSTS, "activations")  # what every effect says its arms differ by (``DesignedEffect``)
 CONTROL_NAMES = {CAPACITY: "capacity control", MECHANISM: "mechanism control"}

@@ -16,18 +16,20 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 
+from nas import study as studies
 from nas.core import counting
 from nas.core.design import ExperimentDesign
 from nas.core.genotypes import Genotype
 from nas.core.power import PlannedPower, family_power, power_basis
-from nas.report import analysis, figures
+from nas.report import analysis
+from nas.report import study_figures as figures
 from nas.report.experiment_analysis import analyse
 from nas.report.experiment_contrasts import contrast_count
 from nas.report.experiment_effects import ExperimentResult
 from nas.report.experiment_runs import RUN_COLUMNS, ExperimentDataError
-from nas.search import records, studies
-from nas.search.records import Outcome
-from nas.search.studies import StudyFolder
+from nas.study import records
+from nas.study.folder import StudyFolder
+from nas.study.records import Outcome
 from nas.trained import parents
 
 # The noise --plan assumes when the study has measured none (stated as such): a paired contrast's sd over seeds.

@@ -11,7 +11,6 @@ same command again trains only what is missing.
 from __future__ import annotations
 
 import random
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TextIO
@@ -19,13 +18,14 @@ from typing import Any, Protocol, TextIO
 import optuna
 
 from nas.core.spaces import SearchSpace
-from nas.search import lock, preflight, studies
-from nas.search.progress import Progress, counted
-from nas.search.records import TrialRecord, record_of
-from nas.search.run import OpenStudy, RunSummary, requeue_interrupted, run_trials, summarise
-from nas.search.searcher import directions
-from nas.search.studies import Kind, StudyError, StudyFolder
+from nas.search import preflight
+from nas.search.progress import Progress
+from nas.search.run import RunSummary, run_trials, summarise
 from nas.search.worker import Trainer
+from nas.study import lock
+from nas.study.folder import Kind, StudyError, StudyFolder
+from nas.study.lifecycle import OpenStudy, open_designed
+from nas.study.records import TrialRecord, counted, record_of, write_trials_csv
 
 
 @dataclass(frozen=True)
@@ -77,26 +77,6 @@ class DesignedResult:
 
     def to_json(self) -> dict[str, Any]:
         return {**self.plan.to_json(), **self.summary.to_json()}
-
-
-def open_designed(folder: StudyFolder, kind: Kind, space: SearchSpace) -> OpenStudy:
-    """The folder's study of ``kind`` runs (created on first use), with trials a killed run left re-enqueued.
-
-    Raises:
-        StudyError: the folder holds no study.
-    """
-    folder.require_current_initial_weights()
-    _, storage = studies.load_for_writing(folder)
-    name = folder.study_name(kind)
-    if name in optuna.get_all_study_names(storage):  # reopened as it is: a finished study's journal stays unchanged
-        designed = optuna.load_study(study_name=name, storage=storage)
-    else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            designed = optuna.create_study(storage=storage, study_name=name, directions=directions(space.objectives))
-            designed.set_metric_names(list(space.objectives))
-    requeue_interrupted(designed, storage)
-    return OpenStudy(folder, kind, space, designed, storage)
 
 
 def held_runs(study: optuna.Study) -> set[DesignedRun]:
@@ -163,13 +143,13 @@ def _train_runs(
 ) -> RunSummary:
     """Trains every designed run the ``opened`` study does not hold yet, with its space's budget and data.
 
-    The caller holds the study folder's lock (``nas.search.lock.hold``), as a search does.
+    The caller holds the study folder's lock (``nas.study.lock.hold``), as a search does.
     """
     space = opened.space
     total = enqueue_missing(opened.study, runs, space.search.seed)
-    studies.write_trials_csv(opened.csv, opened.study)
+    write_trials_csv(opened.csv, opened.study)
     progress = Progress(opened.study.get_trials(deepcopy=False), space.objectives, total, stream)
     if total > progress.finished:
         run_trials(opened, total - progress.finished, progress, address, trainer)
-    studies.write_trials_csv(opened.csv, opened.study)
+    write_trials_csv(opened.csv, opened.study)
     return summarise(opened, progress, total)

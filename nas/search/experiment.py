@@ -28,12 +28,14 @@ from nas.core.genotypes import Genotype
 from nas.core.objectives import of_constraint
 from nas.core.power import FamilyPower, PlannedPower, seeds_text
 from nas.core.spaces import SearchSpace, SpaceError
-from nas.search import designed, preflight, run, studies
+from nas.search import designed, preflight, run
 from nas.search.designed import DesignedResult, DesignedRun
-from nas.search.records import Outcome, TrialRecord, record_of
 from nas.search.run import RunSettings
-from nas.search.studies import Kind, StudyError, StudyFolder
 from nas.search.worker import Trainer
+from nas.study import lifecycle
+from nas.study.folder import Kind, StudyError, StudyFolder, folder_of
+from nas.study.records import Outcome, TrialRecord, record_of
+from nas.study.storage import load_designed, load_study
 from nas.trained import parents
 
 TIMED_ITERATIONS = 10  # iterations timed (after WARMUP_ITERATIONS) when the study has no recorded training time
@@ -132,10 +134,10 @@ def prepare(space_path: str | Path, settings: RunSettings) -> ExperimentRuns:
     """
     space_path = Path(space_path).resolve()
     given, design = _given(space_path)
-    folder = studies.folder_of(settings.results, given)
+    folder = folder_of(settings.results, given)
     if not folder.exists():
         return _runs(folder, given, design)
-    run.check_same_file(folder, space_path)
+    folder.require_space_file(space_path)
     return _with_runs(folder, folder.space())
 
 
@@ -151,11 +153,11 @@ def run_experiment(
     space_path = Path(space_path).resolve()
     given, design = _given(space_path)
     _check_runnable(space_path, given, design)
-    folder = studies.folder_of(settings.results, given)
+    folder = folder_of(settings.results, given)
     preflight.check_results(folder.root.parent, folder.root)
 
     def plan() -> ExperimentRuns:  # the search study is created with the folder, as by ``nas search``
-        return _with_runs(folder, run.open_study(folder, given, space_path, settings.storage, False).space)
+        return _with_runs(folder, lifecycle.open_study(folder, given, space_path, settings.storage).space)
 
     progress = sys.stderr if stream is None else stream
     return designed.train_designed(folder, Kind.EXPERIMENT, plan, settings.address, trainer, progress)
@@ -163,7 +165,7 @@ def run_experiment(
 
 def runs_left(prepared: ExperimentRuns) -> list[DesignedRun]:
     """The experiment's runs its study does not hold yet (all of them before its first run)."""
-    study = studies.load_designed(prepared.folder, Kind.EXPERIMENT) if prepared.folder.exists() else None
+    study = load_designed(prepared.folder, Kind.EXPERIMENT) if prepared.folder.exists() else None
     held = designed.held_runs(study) if study is not None else set()
     return [run for run in prepared.runs if run not in held]
 
@@ -194,7 +196,7 @@ def _recorded_seconds(folder: StudyFolder) -> list[float]:
     seconds = []
     if not folder.exists():
         return []
-    for study in (studies.load_study(folder), studies.load_designed(folder, Kind.EXPERIMENT)):
+    for study in (load_study(folder), load_designed(folder, Kind.EXPERIMENT)):
         for trial in study.get_trials(deepcopy=False) if study is not None else []:
             record = record_of(trial)
             if record.outcome is Outcome.TRAINED and record.trial_seconds:

@@ -10,15 +10,9 @@ from optuna.trial import FrozenTrial, TrialState
 from ray import tune
 
 from nas.core import pareto
-from nas.search.records import Outcome, record_of
+from nas.study.records import Outcome, counted, record_of
 
 PROGRESS_INTERVAL_S = 1.0
-
-
-def counted(trial: FrozenTrial) -> bool:
-    """Whether a trial counts towards ``--trials``: finished, and not cut short by an interruption."""
-    outcome = record_of(trial).outcome
-    return trial.state.is_finished() and (outcome is None or outcome.counted)
 
 
 class Progress:

@@ -9,16 +9,13 @@ demand, or joins the cluster at ``--address``.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import shutil
 import signal
 import sys
 import threading
 import time
 import uuid
-import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
@@ -28,18 +25,19 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial
 
-import blocks
-from nas.core import bounds, genotypes, pareto, spaces, training
-from nas.core.design import PARENT_LABEL
+from nas.core import bounds, pareto, spaces, training
 from nas.core.spaces import SearchSpace
 from nas.errors import InputError
-from nas.search import local_ray, lock, preflight, studies, worker
-from nas.search.progress import Progress, ShowProgress, counted
-from nas.search.records import Outcome, TrialRecord, record_of
-from nas.search.searcher import StudySearcher, directions, grid_params
+from nas.search import local_ray, preflight, worker
+from nas.search.progress import Progress, ShowProgress
+from nas.search.searcher import StudySearcher
 from nas.search.store import EvaluationStore
-from nas.search.studies import Kind, StudyError, StudyFolder
-from nas.search.worker import SEED, Trainer, TrialContext
+from nas.search.worker import Trainer, TrialContext
+from nas.study import lifecycle
+from nas.study.folder import JOURNAL, Kind, StudyFolder, folder_of
+from nas.study.lifecycle import OpenStudy, baseline_genotypes, grid_params, timestamp
+from nas.study.machine import environment
+from nas.study.records import Outcome, TrialRecord, append_trial_row, counted, record_of, write_trials_csv
 from nas.trained import parents
 
 logger = logging.getLogger(__name__)
@@ -73,23 +71,6 @@ class RunSettings:
     fresh: bool = False  # move an existing study folder aside and start anew
 
 
-@dataclass(frozen=True)
-class OpenStudy:
-    """A folder's study of ``kind``, the storage it was opened on and the space it runs (pinned when the folder
-    was created; designed runs may train it at another budget)."""
-
-    folder: StudyFolder
-    kind: Kind
-    space: SearchSpace
-    study: optuna.Study
-    storage: optuna.storages.BaseStorage
-
-    @property
-    def csv(self) -> Path:
-        """Where its finished trials are written, one row each."""
-        return self.folder.trials_csv_of(self.kind)
-
-
 COUNTS = ("finished", "trained", "duplicates", "infeasible", "failed")
 
 
@@ -107,7 +88,7 @@ class RunSummary:
     front: int
     interrupted: bool
     front_trials: tuple[dict[str, Any], ...] = ()  # number, genotype and objective values of each front trial
-    storage: str = studies.JOURNAL  # the study's storage URL (``journal``: the folder's optuna.journal)
+    storage: str = JOURNAL  # the study's storage URL (``journal``: the folder's optuna.journal)
 
     def counts_text(self) -> str:
         noun = "trials" if self.kind.samples else "runs"
@@ -124,7 +105,7 @@ class RunSummary:
     def to_json(self) -> dict[str, Any]:
         """The summary as ``nas search --json`` prints it: counts, the front and the study's paths."""
         paths = {"folder": self.folder.root, "trials_csv": self.csv, "report": self.folder.report}
-        if self.storage == studies.JOURNAL:
+        if self.storage == JOURNAL:
             paths["journal"] = self.folder.journal
         return {
             "counts": {k: getattr(self, k) for k in COUNTS}, "front_size": self.front, "front": list(self.front_trials),
@@ -134,106 +115,6 @@ class RunSummary:
     @property
     def csv(self) -> Path:
         return self.folder.trials_csv_of(self.kind)
-
-
-def baseline_genotypes(search_space: SearchSpace) -> list[tuple[str, genotypes.Genotype]]:
-    """The uniform placements: all ``none``, then all X for every block X of the space (distinct ones); in a space
-    with ``proxy.init``, the parent's genotype too (``parent``, unless it is one of them): the reference every
-    candidate inherits from, fine-tuned the same way."""
-    names = [blocks.NO_ATTENTION, *[b for b in search_space.all_blocks() if b != blocks.NO_ATTENTION]]
-    placements: dict[genotypes.Genotype, str] = {}
-    parent = parents.genotype_of(search_space)
-    for block in names:
-        if block == blocks.NO_ATTENTION and blocks.NO_ATTENTION not in search_space.all_blocks():
-            continue
-        placements.setdefault(genotypes.uniform(search_space, block), f"{genotypes.UNIFORM_PREFIX}{block}")
-    if parent is not None:
-        placements.setdefault(parent, PARENT_LABEL)  # labelled as the experiment's reference arm
-    return [(label, arch) for arch, label in placements.items()]
-
-
-def timestamp() -> str:
-    """The local time, compact and sortable: names of shared-database studies, moved folders and Tune runs."""
-    return time.strftime("%Y%m%dT%H%M%S")
-
-
-def _create(folder: StudyFolder, search_space: SearchSpace, space_path: Path, storage_url: str) -> OpenStudy:
-    # A database URL is opened first: one that cannot be opened leaves nothing behind.
-    database = None if storage_url == studies.JOURNAL else studies.open_storage(folder, storage_url)
-    folder.root.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(space_path, folder.space_file)
-    folder.pin_space(search_space)
-    # The folder's own journal holds one study; a shared database gets a unique name per study.
-    name = search_space.name if storage_url == studies.JOURNAL else f"{search_space.name}-{timestamp()}"
-    storage = database or studies.open_storage(folder, storage_url)
-    created = optuna.create_study(storage=storage, study_name=name, directions=directions(search_space.objectives))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        created.set_metric_names(list(search_space.objectives))  # shown by the dashboard
-    for label, arch in baseline_genotypes(search_space):
-        for seed in search_space.proxy.seeds:
-            created.enqueue_trial(
-                genotypes.to_params(arch), user_attrs=TrialRecord(seed=seed, baseline=label).to_user_attrs()
-            )
-    if search_space.search.sampler == "grid":
-        for params in grid_params(search_space):
-            created.enqueue_trial(params, user_attrs={SEED: search_space.proxy.seeds[0]})
-    folder.write_record(storage_url, name)
-    return OpenStudy(folder, Kind.SEARCH, search_space, created, storage)
-
-
-def _reopen(folder: StudyFolder, space_path: Path, storage_url: str | None) -> OpenStudy:
-    recorded_url, _ = folder.storage_and_name()
-    if storage_url is not None and storage_url != recorded_url:
-        raise StudyError(
-            f"{folder.root}: this study is stored in {recorded_url!r}, not {storage_url!r}; drop --storage to "
-            "resume it, or add --fresh to start a new study"
-        )
-    check_same_file(folder, space_path)
-    folder.require_current_initial_weights()
-    reopened, storage = studies.load_for_writing(folder)
-    requeue_interrupted(reopened, storage)
-    return OpenStudy(folder, Kind.SEARCH, folder.space(), reopened, storage)
-
-
-def check_same_file(folder: StudyFolder, space_path: Path) -> None:
-    """Raises:
-    StudyError: ``space_path`` is not the file the study in ``folder`` was created with."""
-    if folder.space_file.read_bytes() != space_path.read_bytes():
-        raise StudyError(
-            f"{space_path}: differs from the space this study ran with ({folder.space_file}), which is pinned: an "
-            "edited file (an experiment: section added, too) needs a study of its own; pass another --results "
-            f"folder, or start anew with `nas search --space {space_path} --fresh` (the old folder is kept)"
-        )
-
-
-def requeue_interrupted(reopened: optuna.Study, storage: optuna.storages.BaseStorage) -> None:
-    """Trials a killed search left RUNNING: recorded FAIL (``interrupted``) and enqueued to run again."""
-    for stale in reopened.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        studies.mark_interrupted(reopened, storage, stale.number)
-        kept = record_of(stale)
-        again = replace(kept, rerun_of=stale.number)
-        reopened.enqueue_trial(stale.params, user_attrs=again.to_user_attrs())
-
-
-def move_aside(folder: StudyFolder) -> None:
-    """Renames an existing study folder to ``<name>.<time>``, so a new study starts in its place."""
-    if folder.root.exists():
-        kept = folder.root.with_name(f"{folder.root.name}.{timestamp()}")
-        folder.root.rename(kept)
-        logger.info("the previous study was moved to %s", kept)
-
-
-def open_study(
-    folder: StudyFolder, search_space: SearchSpace, space_path: Path, storage_url: str | None, fresh: bool
-) -> OpenStudy:
-    """The folder's study: resumed with its pinned space, or created with ``search_space`` pinned and its
-    baselines enqueued (``fresh`` moves an existing folder aside first)."""
-    if fresh:
-        move_aside(folder)
-    if folder.exists():
-        return _reopen(folder, space_path, storage_url)
-    return _create(folder, search_space, space_path, storage_url or studies.JOURNAL)
 
 
 def _tune_trial(config: dict[str, Any], space: SearchSpace, store: EvaluationStore, trainer: Trainer) -> None:
@@ -259,12 +140,8 @@ def _gpu_names() -> list[str]:
 
 def _record_environment(folder: StudyFolder, requested: int, cluster: dict[str, float]) -> None:
     """Appends this run (time, trials asked, Ray cluster, driver machine) to environment.json."""
-    runs = folder.environment_runs()
-    runs.append({
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "trials": requested, "ray_cluster": cluster,
-        **studies.environment(_gpu_names()),
-    })  # fmt: skip
-    studies.write_atomically(folder.environment_file, json.dumps(runs, indent=2) + "\n")
+    run = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "trials": requested, "ray_cluster": cluster}
+    folder.add_environment_run({**run, **environment(_gpu_names())})
 
 
 def _total(search_space: SearchSpace, trials: int | None) -> int:
@@ -286,7 +163,7 @@ def search(
 ) -> RunSummary:
     """Runs (or resumes) the study of ``space_path`` until it holds ``settings.trials`` finished trials.
 
-    The study folder is locked for the run (``nas.search.lock``): a second search on it stops at once. ``stream``
+    The study folder is locked for the run (``nas.study.lock``): a second search on it stops at once. ``stream``
     (default: stderr as it is at the call) takes the progress line; messages go to this module's logger (the
     command line shows them on stderr).
 
@@ -297,22 +174,12 @@ def search(
     space_path = Path(space_path).resolve()
     given = spaces.load(space_path)
     parents.network(given)  # a parent that cannot be used stops the search before anything is written
-    folder = studies.folder_of(settings.results, given)
+    folder = folder_of(settings.results, given)
     preflight.check_results(folder.root.parent, folder.root)
     preflight.check_cluster(settings.address)
     if given.plugins:  # they are Python code, run on load: say which
         logger.warning("imported plugin files %s", ", ".join(str(p) for p in given.plugins))
-    if settings.fresh and folder.root.exists():
-        with lock.hold(folder):  # a folder another search is using is never moved
-            move_aside(folder)
-    made_here = not folder.root.exists()
-    with lock.hold(folder):
-        try:
-            opened = open_study(folder, given, space_path, settings.storage, fresh=False)
-        except BaseException:
-            if made_here:  # no half-made study folder is left behind
-                shutil.rmtree(folder.root, ignore_errors=True)
-            raise
+    with lifecycle.searching(folder, given, space_path, settings.storage, settings.fresh) as opened:
         parents.network(opened.space)  # a resumed study pins its parent's hash: a changed file stops it here
         return _search_study(opened, settings, trainer, sys.stderr if stream is None else stream)
 
@@ -321,11 +188,11 @@ def _search_study(opened: OpenStudy, settings: RunSettings, trainer: Trainer, st
     total = _total(opened.space, settings.trials)
     for warning in bounds.support_warnings(opened.space, total):  # not errors: a short study is still useful
         logger.warning("%s", warning)
-    studies.write_trials_csv(opened.csv, opened.study)
+    write_trials_csv(opened.csv, opened.study)
     progress = Progress(opened.study.get_trials(deepcopy=False), opened.space.objectives, total, stream)
     if total > progress.finished:
         run_trials(opened, total - progress.finished, progress, settings.address, trainer)
-    studies.write_trials_csv(opened.csv, opened.study)
+    write_trials_csv(opened.csv, opened.study)
     return summarise(opened, progress, total)
 
 
@@ -449,7 +316,7 @@ def run_trials(
         if record.worker_lost:
             store.release_claims_of(recorded.number)
             store.forget_results_of(recorded.number)
-        studies.append_trial_row(opened.csv, recorded)
+        append_trial_row(opened.csv, recorded)
         progress.record(recorded)
 
     trainable = tune.with_parameters(_tune_trial, space=opened.space, store=store, trainer=trainer)

@@ -9,26 +9,21 @@ re-run: the Optuna storage, not Tune's searcher checkpoint, is what a search res
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.trial import FrozenTrial, Trial, TrialState
 from ray.tune.search import Searcher
 
-from nas.core import genotypes, pareto
+from nas.core import genotypes
 from nas.core.spaces import SearchSpace
-from nas.search.records import Outcome, TrialRecord
 from nas.search.worker import GENOTYPE, NUMBER, RERUN_OF, SEED
+from nas.study.records import Outcome, TrialRecord
 
 WORKER_LOST = "the worker process died twice (retried once); Ray's error.txt is in the study's tune/ folder"
-
-
-def directions(objectives: tuple[str, ...]) -> list[Literal["minimize", "maximize"]]:
-    return ["maximize" if up else "minimize" for up in pareto.maximized(objectives)]
 
 
 def distributions(search_space: SearchSpace) -> dict[str, BaseDistribution]:
@@ -42,7 +37,7 @@ def distributions(search_space: SearchSpace) -> dict[str, BaseDistribution]:
 
 def make_sampler(search_space: SearchSpace) -> optuna.samplers.BaseSampler:
     """The sampler the space names, seeded (Optuna's own default would be TPE). A grid is enqueued instead
-    (``grid_params``); the random sampler only stands behind it."""
+    (``nas.study.lifecycle.grid_params``); the random sampler only stands behind it."""
     seed = search_space.search.seed
     name = search_space.search.sampler
     if name == "nsga2":
@@ -52,13 +47,6 @@ def make_sampler(search_space: SearchSpace) -> optuna.samplers.BaseSampler:
     if name == "gp":
         return optuna.samplers.GPSampler(seed=seed)
     return optuna.samplers.RandomSampler(seed=seed)
-
-
-def grid_params(search_space: SearchSpace) -> list[dict[str, str]]:
-    """Every combination of the per-depth choices, in order: what a grid search enqueues."""
-    keys = [genotypes.depth_key(depth) for depth in range(search_space.depth)]
-    choices = [search_space.choices_at(depth) for depth in range(search_space.depth)]
-    return [dict(zip(keys, combination, strict=True)) for combination in itertools.product(*choices)]
 
 
 class StudySearcher(Searcher):

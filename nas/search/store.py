@@ -23,7 +23,8 @@ from typing import Any
 
 from nas.core import initial_weights
 from nas.core.settings import DataSources, ProxyBudget
-from nas.search.studies import Kind, StudyFolder, create_exclusively, open_appending, write_atomically
+from nas.files import create_exclusively, open_appending, write_atomically
+from nas.study.folder import Kind, StudyFolder
 
 CLAIM_SUFFIX = ".claim"
 TAKEOVER_LOCK = ".takeover.lock"

@@ -18,20 +18,19 @@ from typing import Any
 
 import torch
 
-from nas.core import counting, training
+from nas.core import counting, objectives, training
 from nas.core.genotypes import Genotype
-from nas.core.objectives import COUNTED_COSTS
 from nas.core.spaces import SearchSpace
-from nas.search import studies
-from nas.search.records import Outcome, TrialRecord
+from nas.files import open_appending, refuse_links
 from nas.search.store import EvaluationStore, evaluation_key
+from nas.study.records import Outcome, TrialRecord
 from nas.trained import parents
 
 # Trial configuration keys besides the per-depth blocks, added by the searcher.
 GENOTYPE, SEED, NUMBER, RERUN_OF = "genotype", "seed", "number", "rerun_of"
+# What a trial records of its training besides the objectives the training gives (``objectives.of_source``).
 TRAINING_FIELDS = (
-    "psnr", "ssim", "train_seconds", "final_loss", "device", "precision", "initial_weights", "inherited_share",
-    "fresh_modules",
+    "ssim", "train_seconds", "final_loss", "device", "precision", "initial_weights", "inherited_share", "fresh_modules",
 )  # fmt: skip
 
 # Called as training.train(genotype, budget, sources, seed, device=..., threads=..., measure_untrained=False,
@@ -44,11 +43,11 @@ class TrialLog:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        studies.refuse_links(path.parent)  # a linked logs folder would take every trial's log out of the study
+        refuse_links(path.parent)  # a linked logs folder would take every trial's log out of the study
         self.path = path
 
     def write(self, text: str) -> None:
-        with studies.open_appending(self.path) as handle:
+        with open_appending(self.path) as handle:
             handle.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
 
 
@@ -124,10 +123,10 @@ def _cost_and_train(arch: Genotype, seed: int, context: TrialContext, log: Trial
     if trained.inherited_share is not None:
         fresh = ", ".join(trained.fresh_modules or ()) or "none"
         log.write(f"inherited {trained.inherited_share:.1%} of the parameters from proxy.init; fresh modules: {fresh}")
-    metrics = {field: getattr(trained, field) for field in TRAINING_FIELDS}
-    return replace(costed, **metrics, trainer_seconds=trainer_seconds, outcome=Outcome.TRAINED)
+    metrics = {field: getattr(trained, field) for field in (*objectives.of_source("training"), *TRAINING_FIELDS)}
+    return costed.replaced(**metrics, trainer_seconds=trainer_seconds, outcome=Outcome.TRAINED)
 
 
 def _summary(record: TrialRecord) -> str:
-    shown = {k: getattr(record, k) for k in ("psnr", "ssim", *COUNTED_COSTS, "trial_seconds")}
+    shown = {k: getattr(record, k) for k in (*objectives.maximized(), "ssim", *objectives.costs(), "trial_seconds")}
     return json.dumps({k: v for k, v in shown.items() if v is not None})

@@ -1,1 +1,1 @@
-"""The SR protocol layer: LR making, image sources, metrics, evaluation and checkpoints (no Optuna, no Ray)."""
+"""The SR protocol layer: LR making, image sources, metrics, evaluation and weight files (no Optuna, no Ray)."""

@@ -36,6 +36,8 @@ Y_DESCRIPTIONS = {
     Y_UINT8: "Y (BT.601 studio range, rounded to uint8 before PSNR/SSIM; MATLAB Cal_Y_PSNRSSIM convention)",
 }
 
+SUPPORTED_SCALES = (2, 3, 4)  # the upscaling factors the harness builds networks for (the SR tables' ×2, ×3, ×4)
+
 BUILTIN = "builtin"  # the image source that ships inside scikit-image (no download)
 
 COST_HR_SIZE = (720, 1280)  # height, width of the HR output that MACs are counted for

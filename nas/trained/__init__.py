@@ -1,4 +1,5 @@
-"""Analyses of trained networks: harness checkpoints, attention ablation by depth, attention maps.
+"""Trained networks: harness checkpoints and released weights, a space's trained parent, attention ablation by
+depth, attention maps, their figures, and export.
 
 No Optuna, no Ray: these read one network (a released checkpoint or one saved by ``nas train --save``) and a
 folder of images, and evaluate with the protocol of ``nas.sr``.

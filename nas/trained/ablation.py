@@ -50,7 +50,7 @@ from blocks import NO_ATTENTION
 from blocks.a2n import AttentionInAttentionBlock
 from nas.core.networks import AttentionSlot, SRNetwork
 from nas.errors import InputError
-from nas.report.json_values import jsonable
+from nas.json_values import jsonable
 from nas.sr import evaluate, protocol
 from nas.sr.data import ImagePair
 from nas.trained.attention_maps import map_probes

@@ -7,15 +7,21 @@ report-frame row. Its fields are the only names those places use.
 
 from __future__ import annotations
 
+import csv
+import io
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 import optuna
 
+from nas.core import objectives
 from nas.core.counting import Cost
-from nas.core.objectives import COSTS, of_constraint
+from nas.core.objectives import OBJECTIVES, of_constraint
+from nas.files import open_appending, write_atomically
 
 
 class Outcome(str, Enum):
@@ -38,18 +44,24 @@ class Outcome(str, Enum):
         return self is not Outcome.INTERRUPTED
 
 
-# trials.csv columns, in order (a stable file format: tools read it).
-CSV_COLUMNS = (
-    "number", "state", "outcome", "genotype", "psnr", "ssim", *COSTS, "seed", "duplicate_of", "error", "train_seconds",
-    "arm",
-)  # fmt: skip
+def csv_columns() -> tuple[str, ...]:
+    """trials.csv's columns, in order (a stable file format: tools read it): the maximised objectives, SSIM and the
+    costs, as the objective registry lists them, among what every trial is."""
+    columns = ("number", "state", "outcome", "genotype", *objectives.maximized(), "ssim", *objectives.costs())
+    return (*columns, "seed", "duplicate_of", "error", "train_seconds", "arm")
+
+
 # A finished trial states these even where they do not apply (as None), so readers can rely on the keys.
 STATED_WHEN_FINISHED = ("error", "duplicate_of")
 
 
 @dataclass(frozen=True)
 class TrialRecord:
-    """Everything the harness knows about one trial; ``None`` where it does not apply or is not known yet."""
+    """Everything the harness knows about one trial; ``None`` where it does not apply or is not known yet.
+
+    Its objective values are fields too, named as the registry names them (``record.psnr``, ``record.macs``): they
+    are held in ``values`` and set by name through ``of`` and ``replaced``.
+    """
 
     genotype: str | None = None
     seed: int | None = None
@@ -61,12 +73,8 @@ class TrialRecord:
     worker_lost: bool = False  # the worker process died twice: its evaluation claims must be released
     duplicate_of: int | None = None
     duplicate_in: str | None = None  # the study kind of ``duplicate_of`` where it is another study's trial
-    psnr: float | None = None
     ssim: float | None = None
-    macs: float | None = None
-    params: float | None = None
     ops: float | None = None
-    latency_ms: float | None = None
     train_seconds: float | None = None
     trainer_seconds: float | None = None
     trial_seconds: float | None = None
@@ -77,12 +85,31 @@ class TrialRecord:
     inherited_share: float | None = None  # the share of parameters inherited from the space's parent (proxy.init)
     fresh_modules: tuple[str, ...] | None = None  # the modules the parent did not give their weights
     node: str | None = None
+    values: Mapping[str, float | None] = field(default_factory=dict)  # each objective's value, by its name
+
+    def __getattr__(self, name: str) -> Any:
+        """An objective's value as a field (None when not set); only called for names that are no field."""
+        if name != "values" and name in OBJECTIVES:
+            return self.values.get(name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    @classmethod
+    def of(cls, **named: Any) -> TrialRecord:
+        """A record of ``named`` fields, objective values among them."""
+        return cls().replaced(**named)
+
+    def replaced(self, **named: Any) -> TrialRecord:
+        """The record with ``named`` fields replaced, objective values among them."""
+        values = {k: v for k, v in named.items() if k in OBJECTIVES}
+        others = {k: v for k, v in named.items() if k not in OBJECTIVES}
+        return replace(self, **others, values={**self.values, **values})
 
     def to_user_attrs(self) -> dict[str, Any]:
-        """The record as Optuna user attributes: JSON values; fields that are not set are left out, except the
-        ones a finished trial always states."""
+        """The record as Optuna user attributes: JSON values, each objective's under its name; fields that are not
+        set are left out, except the ones a finished trial always states."""
+        named = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "values"}
         attrs = {}
-        for key, value in asdict(self).items():
+        for key, value in {**named, **self.values}.items():
             if isinstance(value, Enum):
                 value = value.value
             if (value is not None and value is not False) or (self.outcome and key in STATED_WHEN_FINISHED):
@@ -91,16 +118,17 @@ class TrialRecord:
 
     @classmethod
     def from_user_attrs(cls, attrs: dict[str, Any]) -> TrialRecord:
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in attrs.items() if k in known}
-        if "outcome" in values:
-            values["outcome"] = Outcome(values["outcome"])
-        if values.get("fresh_modules") is not None:  # a JSON list in Optuna's attributes
-            values["fresh_modules"] = tuple(values["fresh_modules"])
-        return cls(**values)
+        known = {f.name for f in fields(cls)} - {"values"}
+        named = {k: v for k, v in attrs.items() if k in known}
+        if "outcome" in named:
+            named["outcome"] = Outcome(named["outcome"])
+        if named.get("fresh_modules") is not None:  # a JSON list in Optuna's attributes
+            named["fresh_modules"] = tuple(named["fresh_modules"])
+        return cls(**named, values={k: v for k, v in attrs.items() if k in OBJECTIVES})
 
     def to_report(self) -> dict[str, Any]:
-        """What a Tune worker reports: the record's attributes, plus every objective key Tune expects."""
+        """What a Tune worker reports: the record's attributes, read back by ``from_report`` (the search's trainable
+        adds a None for each objective the record lacks: Tune wants every metric key, even in a failure)."""
         return self.to_user_attrs()
 
     @classmethod
@@ -116,19 +144,19 @@ class TrialRecord:
             return self
         return replace(self, outcome=Outcome.FAILED, error=f"non-finite objective values {values}")
 
-    def objective_values(self, objectives: tuple[str, ...]) -> list[Any]:
-        return [getattr(self, objective) for objective in objectives]
+    def objective_values(self, names: tuple[str, ...]) -> list[Any]:
+        return [self.values.get(name) for name in names]
 
     @classmethod
     def of_cost(cls, cost: Cost) -> TrialRecord:
-        """A record of a counted (and perhaps timed) cost, before any training."""
-        return cls(params=cost.params, macs=cost.macs, ops=cost.ops, latency_ms=cost.latency_ms)
+        """A record of a counted (and perhaps timed) cost, before any training: every objective the cost gives."""
+        return cls.of(ops=cost.ops, **{name: getattr(cost, name) for name in objectives.of_source("cost")})
 
     def constraint_violation(self, constraints: dict[str, float]) -> str | None:
         """Why the measured cost is over ``constraints`` (``max_macs``...), or None when it is within them."""
         for constraint, limit in constraints.items():
             cost = of_constraint(constraint).name
-            value = getattr(self, cost)
+            value = self.values.get(cost)
             if value is not None and value > limit:
                 return f"{cost} {value:.4g} exceeds {constraint} {limit:.4g}"
         return None
@@ -138,10 +166,16 @@ def record_of(trial: optuna.trial.FrozenTrial) -> TrialRecord:
     return TrialRecord.from_user_attrs(trial.user_attrs)
 
 
+def counted(trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether a trial counts towards a study's total: finished, and not cut short by an interruption."""
+    outcome = record_of(trial).outcome
+    return trial.state.is_finished() and (outcome is None or outcome.counted)
+
+
 def csv_row(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
     """The trials.csv row of a stored trial."""
     attrs = record_of(trial).to_user_attrs()
-    row = {column: attrs.get(column) for column in CSV_COLUMNS}
+    row = {column: attrs.get(column) for column in csv_columns()}
     row["number"] = trial.number
     row["state"] = trial.state.name
     return row
@@ -157,3 +191,18 @@ def frame_row(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
         row["outcome"] = trial.state.name.lower()  # running or waiting
     row.update(trial.params)
     return row
+
+
+def write_trials_csv(path: Path, study: optuna.Study) -> None:
+    """Writes a study's finished trials to ``path``, one row each (``trials.csv``, ``trials-<kind>.csv``)."""
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=csv_columns())
+    writer.writeheader()
+    writer.writerows(csv_row(t) for t in study.get_trials(deepcopy=False) if t.state.is_finished())
+    write_atomically(path, text.getvalue())
+
+
+def append_trial_row(path: Path, trial: optuna.trial.FrozenTrial) -> None:
+    """Appends the row of one finished trial to the CSV ``write_trials_csv`` wrote."""
+    with open_appending(path) as handle:
+        csv.DictWriter(handle, fieldnames=csv_columns()).writerow(csv_row(trial))

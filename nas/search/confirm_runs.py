@@ -20,11 +20,13 @@ import optuna
 from nas.core import pareto
 from nas.core.settings import ProxyBudget
 from nas.core.spaces import SearchSpace
-from nas.search import designed, run, studies
+from nas.search import designed
 from nas.search.designed import DesignedResult, DesignedRun
-from nas.search.records import record_of
-from nas.search.studies import Kind, StudyError, StudyFolder
 from nas.search.worker import Trainer
+from nas.study.folder import Kind, StudyError, StudyFolder
+from nas.study.lifecycle import baseline_genotypes
+from nas.study.records import record_of
+from nas.study.storage import load_designed, load_study
 from nas.trained import parents
 
 FRONT_ARM = "front"
@@ -107,11 +109,11 @@ def plan(folder: StudyFolder, space: SearchSpace, seeds: int, top: int | None, b
         StudyError: the search has no complete trial, or an earlier confirmation of this study used another
             budget scale.
     """
-    search = studies.load_study(folder)
+    search = load_study(folder)
     genotype_ids = front_genotypes(search, space.objectives, top)
     if not genotype_ids:
         raise StudyError(f"{folder.root}: the search has no complete trial to confirm; run `nas search` first")
-    existing = studies.load_designed(folder, Kind.CONFIRMATION)
+    existing = load_designed(folder, Kind.CONFIRMATION)
     if existing is not None and "seeds" in existing.user_attrs:
         if existing.user_attrs["budget_scale"] != budget_scale:
             raise StudyError(
@@ -122,7 +124,7 @@ def plan(folder: StudyFolder, space: SearchSpace, seeds: int, top: int | None, b
         chosen = chosen + fresh_seeds(_used_seeds(search, space) | set(chosen), max(0, seeds - len(chosen)))
     else:
         chosen = fresh_seeds(_used_seeds(search, space), seeds)
-    labels = {str(arch): label for label, arch in run.baseline_genotypes(space)}
+    labels = {str(arch): label for label, arch in baseline_genotypes(space)}
     for genotype_id in genotype_ids:
         labels.setdefault(genotype_id, FRONT_ARM)
     runs = tuple(DesignedRun(g, seed, label) for g, label in sorted(labels.items()) for seed in chosen)

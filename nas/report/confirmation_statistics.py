@@ -29,8 +29,8 @@ from scipy import stats
 
 from nas.core.genotypes import UNIFORM_PREFIX
 from nas.core.settings import DEFAULT_ALPHA, DEFAULT_MARGIN_DB
+from nas.json_values import jsonable
 from nas.report import verdicts
-from nas.report.json_values import jsonable
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ environment.json   versions, device, CPU/GPU of the machine that drove the searc
 trials.csv         one row per finished trial, rewritten from the storage at start and end
 logs/trial-NNNNN.log   what each trial did (cost, training, result or traceback)
 evaluations/       one JSON per trained (genotype, budget, seed): the dedup store, written before reporting
-search.lock        held by the one process that trains in the folder (``nas.search.lock``)
+search.lock        held by the one process that trains in the folder (``nas.study.lock``)
 tune/              Ray Tune's run folders (its own bookkeeping: the study holds every result)
 report/            ``nas report``: report.md, index.html, pareto.csv, figures/, and dashboard/ (what
                    ``nas dashboard`` shows)
@@ -20,28 +20,17 @@ own ``trials-<kind>.csv`` and ``logs/<kind>-trial-NNNNN.log`` (``Kind``).
 
 from __future__ import annotations
 
-import csv
 import enum
-import io
 import json
-import os
-import platform
-import socket
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
-from typing import Any, TextIO
-
-import optuna
-from optuna.trial import FrozenTrial
+from typing import Any
 
 from nas.core import initial_weights, spaces
 from nas.core.spaces import SearchSpace
 from nas.errors import InputError
-from nas.search import journal
-from nas.search.records import CSV_COLUMNS, Outcome, TrialRecord, csv_row
+from nas.files import refuse_links, write_atomically
 
-VERSIONED_PACKAGES = ("torch", "optuna", "ray", "fvcore", "numpy", "pandas")
 JOURNAL = "journal"  # the storage URL recorded for the folder's own journal file
 # The initial weights of a study whose study.json names no scheme: drawn from torch's global generator in
 # construction order, before per-module seeding.
@@ -174,8 +163,9 @@ class StudyFolder:
         """Checks, before a report is made, that every path it writes can take what it writes there.
 
         Raises:
-            StudyError: a folder of the report (``report/``, ``figures/``, ``dashboard/``) is a symbolic link (a write
-                would follow it out of the study) or a file, or one of its files (``index.html``, ``report.md``,
+            LinkRefused: a folder of the report (``report/``, ``figures/``, ``dashboard/``) is a symbolic link (a
+                write would follow it out of the study).
+            StudyError: one of those folders is a file, or one of its files (``index.html``, ``report.md``,
                 ``pareto.csv``, ``experiment.json``, a figure or a dashboard file) is a folder.
         """
         folders = (self.report, self.figures, self.dashboard_files)
@@ -198,9 +188,23 @@ class StudyFolder:
     def exists(self) -> bool:
         return self.study_record.is_file()
 
+    def require_space_file(self, space_path: Path) -> None:
+        """Raises:
+        StudyError: ``space_path`` is not the file the study was created with."""
+        if self.space_file.read_bytes() != space_path.read_bytes():
+            raise StudyError(
+                f"{space_path}: differs from the space this study ran with ({self.space_file}), which is pinned: an "
+                "edited file (an experiment: section added, too) needs a study of its own; pass another --results "
+                f"folder, or start anew with `nas search --space {space_path} --fresh` (the old folder is kept)"
+            )
+
     def environment_runs(self) -> list[dict[str, Any]]:
         """The records of ``environment.json``, one per search run (empty before the first run)."""
         return json.loads(self.environment_file.read_text()) if self.environment_file.is_file() else []
+
+    def add_environment_run(self, run: dict[str, Any]) -> None:
+        """Appends the record of one run (time, trials asked, cluster, machine) to ``environment.json``."""
+        write_atomically(self.environment_file, json.dumps([*self.environment_runs(), run], indent=2) + "\n")
 
     def require(self) -> None:
         """Raises:
@@ -284,6 +288,20 @@ class StudyFolder:
             raise StudyError(f"{self.study_record}: storage and study_name must be strings; restore the file")
         return url, name
 
+    def require_resumable(self, space_path: Path, storage_url: str | None) -> None:
+        """Raises:
+        StudyError: the study cannot be resumed as asked: with another storage than ``study.json`` names (None:
+            the recorded one), another space file than it was created with, or trainings drawing their initial
+            weights under another scheme."""
+        recorded_url, _ = self.storage_and_name()
+        if storage_url is not None and storage_url != recorded_url:
+            raise StudyError(
+                f"{self.root}: this study is stored in {recorded_url!r}, not {storage_url!r}; drop --storage to "
+                "resume it, or add --fresh to start a new study"
+            )
+        self.require_space_file(space_path)
+        self.require_current_initial_weights()
+
     def study_name(self, kind: Kind) -> str:
         """The Optuna study name of the folder's study of ``kind`` (``study.json`` names the search's)."""
         return kind.study_name(self.storage_and_name()[1])
@@ -296,194 +314,3 @@ def folder_of(results: Path, space: SearchSpace) -> StudyFolder:
     the file is the one the study was created with).
     """
     return StudyFolder(Path(results).resolve() / space.name, plugins_trusted=True)
-
-
-def open_storage(folder: StudyFolder, url: str) -> optuna.storages.BaseStorage:
-    """The folder's journal file, or the Optuna storage at ``url`` (``sqlite:///``, ``postgresql://``...).
-
-    Raises:
-        StudyError: ``url`` names no database Optuna can open.
-    """
-    if url == JOURNAL:
-        backend = optuna.storages.journal.JournalFileBackend(str(folder.journal))
-        return optuna.storages.JournalStorage(backend)
-    try:
-        return optuna.storages.RDBStorage(url)
-    except Exception as error:  # noqa: BLE001 - SQLAlchemy's errors for a bad URL, driver or server vary
-        raise StudyError(
-            f"--storage {url}: Optuna cannot open it ({type(error).__name__}: {str(error).splitlines()[0]}); give an "
-            "SQLAlchemy URL such as sqlite:///studies.db or postgresql://user@host/db, or leave --storage out"
-        ) from None
-
-
-# A study and the storage it was opened on: per-trial writes and the dashboard work on the storage.
-StoredStudy = tuple[optuna.Study, optuna.storages.BaseStorage]
-
-
-def load_stored_study(folder: StudyFolder) -> StoredStudy:
-    """The study of an existing folder and the storage it was opened on.
-
-    Raises:
-        StudyError: the folder holds no study.
-        InputError: the journal holds a line Optuna's reader stops at (``nas.search.journal.check_records``).
-    """
-    folder.require()
-    url, name = folder.storage_and_name()
-    if url == JOURNAL and not folder.journal.is_file():
-        # Opening the journal would create an empty one and lose the study for good.
-        raise StudyError(
-            f"{folder.journal}: the study's storage is missing; restore it from a backup (the study's trials are "
-            "in it), or start a new study with `nas search --fresh` (the folder is kept aside)"
-        )
-    if url == JOURNAL:
-        journal.check_records(folder.journal)  # Optuna's reader would stop at a damaged line with a traceback
-    storage = open_storage(folder, url)
-    try:
-        return optuna.load_study(study_name=name, storage=storage), storage
-    except KeyError:
-        raise StudyError(
-            f"{folder.root}: the storage {url!r} holds no study {name!r}; restore the storage, or start a new "
-            "study with `nas search --fresh`"
-        ) from None
-
-
-def load_for_writing(folder: StudyFolder) -> StoredStudy:
-    """The study of an existing folder, for a command that writes its storage.
-
-    A journal whose last record was cut short is repaired first (``nas.search.journal``): an append after a
-    partial record would make the whole journal unreadable.
-
-    Raises:
-        StudyError: the folder holds no study.
-        InputError: the journal is damaged before its last line (``nas.search.journal.check_records``).
-    """
-    url, _ = folder.storage_and_name() if folder.exists() else (None, None)
-    if url == JOURNAL:
-        journal.check_records(folder.journal, last_line=False)  # before the repair, which mends the last line only
-        journal.repair(folder.journal)
-    return load_stored_study(folder)
-
-
-def load_study(folder: StudyFolder) -> optuna.Study:
-    """The study of an existing folder, for reading (reports).
-
-    Raises:
-        StudyError: the folder holds no study.
-    """
-    return load_stored_study(folder)[0]
-
-
-def _written_beside(path: Path, text: str) -> Path:
-    """A temporary file next to ``path`` holding ``text``, to be moved or linked into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text)
-    return temporary
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Writes ``text`` so that readers (and a resumed run after kill -9) never see a partial file; a symbolic link
-    in ``path``'s place is replaced, never written through."""
-    os.replace(_written_beside(path, text), path)
-
-
-def refuse_links(*paths: Path) -> None:
-    """Raises:
-    StudyError: one of ``paths`` is a symbolic link, which a write would follow out of the study folder."""
-    for path in paths:
-        if path.is_symlink():
-            raise StudyError(
-                f"{path} is a symbolic link; the harness never writes through one (it could overwrite a file outside "
-                "the study): remove the link, or move the study folder aside"
-            )
-
-
-def open_appending(path: Path, read: bool = False) -> TextIO:
-    """``path`` opened to append text (and to read, with ``read``), created if missing; a symbolic link in its
-    place is refused (``refuse_links``), also one made between the check and the open (``O_NOFOLLOW``)."""
-    refuse_links(path)
-    flags = (os.O_RDWR if read else os.O_WRONLY) | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
-    return os.fdopen(os.open(path, flags, 0o644), "a+" if read else "a", newline="")
-
-
-def create_exclusively(path: Path, text: str) -> bool:
-    """Creates ``path`` holding ``text`` unless it exists (then False); readers never see it partly written."""
-    temporary = _written_beside(path, text)
-    try:
-        os.link(temporary, path)
-        return True
-    except FileExistsError:
-        return False
-    finally:
-        temporary.unlink()
-
-
-def environment(gpus: list[str]) -> dict[str, Any]:
-    """Versions and hardware of this process's machine, with the names of its ``gpus``."""
-    versions: dict[str, str | None] = {}  # None: not installed
-    for package in VERSIONED_PACKAGES:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = None
-    return {
-        "host": socket.gethostname(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu": _cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "gpus": gpus,
-        "versions": versions,
-    }
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def load_designed(folder: StudyFolder, kind: Kind) -> optuna.Study | None:
-    """The folder's study of designed runs of ``kind``, or None when there is none."""
-    _, storage = load_stored_study(folder)
-    try:
-        return optuna.load_study(study_name=folder.study_name(kind), storage=storage)
-    except KeyError:
-        return None
-
-
-def completed_designed(folder: StudyFolder, kind: Kind) -> tuple[optuna.Study | None, list[FrozenTrial]]:
-    """The folder's study of designed runs of ``kind`` (None when there is none) and its complete trials."""
-    study = load_designed(folder, kind)
-    trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)) if study else []
-    return study, trials
-
-
-def mark_interrupted(study: optuna.Study, storage: optuna.storages.BaseStorage, number: int) -> None:
-    """Records trial ``number``, left RUNNING by a killed search, as FAIL with outcome ``interrupted``.
-
-    Optuna's public trial API only reaches trials of this process (``Study.tell`` takes the number, but user
-    attributes need a live ``Trial``); a stale trial's attributes are set through the storage's public interface.
-    """
-    trial_id = storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(study.study_name), number)
-    interrupted = TrialRecord(outcome=Outcome.INTERRUPTED, error="interrupted: the search stopped during this trial")
-    for key, value in interrupted.to_user_attrs().items():
-        storage.set_trial_user_attr(trial_id, key, value)
-    study.tell(number, state=optuna.trial.TrialState.FAIL)
-
-
-def write_trials_csv(path: Path, study: optuna.Study) -> None:
-    text = io.StringIO(newline="")
-    writer = csv.DictWriter(text, fieldnames=CSV_COLUMNS)
-    writer.writeheader()
-    writer.writerows(csv_row(t) for t in study.get_trials(deepcopy=False) if t.state.is_finished())
-    write_atomically(path, text.getvalue())
-
-
-def append_trial_row(path: Path, trial: optuna.trial.FrozenTrial) -> None:
-    with open_appending(path) as handle:
-        csv.DictWriter(handle, fieldnames=CSV_COLUMNS).writerow(csv_row(trial))

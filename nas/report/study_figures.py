@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib
@@ -19,6 +18,7 @@ from blocks import NO_ATTENTION  # noqa: E402
 from nas.core import genotypes  # noqa: E402
 from nas.core.design import group_text  # noqa: E402
 from nas.core.objectives import OBJECTIVES  # noqa: E402
+from nas.files import save_figure  # noqa: E402
 from nas.report import analysis
 from nas.report.experiment_effects import DesignedEffect, ExperimentResult
 
@@ -32,12 +32,8 @@ FOREST_OFFSETS = (-0.2, 0.0, 0.2)  # each series' shift within its row
 
 
 def _save(figure: plt.Figure, path: Path) -> None:
-    """Saves beside ``path`` and moves the file into place: a symbolic link there is replaced, not written through."""
     figure.tight_layout()
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    figure.savefig(temporary, dpi=120, format="png")
-    plt.close(figure)
-    os.replace(temporary, path)
+    save_figure(figure, path)
 
 
 def _pareto_parts(done: pd.DataFrame, cost: str) -> tuple[pd.DataFrame, pd.DataFrame]:

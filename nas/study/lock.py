@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
-from nas.search import studies
-from nas.search.studies import StudyError, StudyFolder
+from nas.files import open_appending
+from nas.study.folder import StudyError, StudyFolder
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def hold(folder: StudyFolder) -> Iterator[None]:
     """
     folder.root.mkdir(parents=True, exist_ok=True)
     # Opened without truncating: the holder's host and pid must survive a second search's failed attempt.
-    with studies.open_appending(folder.lock_file, read=True) as handle:
+    with open_appending(folder.lock_file, read=True) as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

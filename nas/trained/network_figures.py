@@ -12,6 +12,7 @@ matplotlib.use("Agg")  # files only; never a window
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from nas.files import save_figure  # noqa: E402
 from nas.trained.ablation import FAMILY_CONFIDENCE, Ablation  # noqa: E402
 
 if TYPE_CHECKING:
@@ -23,11 +24,6 @@ MODE_LABELS = {  # what each mode takes away (``nas.trained.ablation.MODE_MEANIN
     "renormalise": "renormalise: attention branch off, other branch's weight 1",
     "gate-mean": "gate-mean: gate set to its spatial mean (selectivity off)",
 }
-
-
-def _save(figure: plt.Figure, path: Path) -> None:
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
 
 
 def ablation_figure(ablation: Ablation, path: Path) -> None:
@@ -69,7 +65,7 @@ def ablation_figure(ablation: Ablation, path: Path) -> None:
         bottom.set_ylim(0, 1)
     axes[-1, 0].set_xlabel("depth")
     axes[-1, 0].set_xticks(sorted({e.depths[0] for e in ablation.depths}))
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def attention_map_figure(grid: MapGrid, path: Path) -> None:
@@ -95,4 +91,4 @@ def attention_map_figure(grid: MapGrid, path: Path) -> None:
     for axis in axes.flat:
         axis.set_xticks([])
         axis.set_yticks([])
-    _save(figure, path)
+    save_figure(figure, path)
