@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import blocks
 from nas import __version__, devices
-from nas.core import catalog, counting, genotypes, networks, spaces, training
+from nas.core import catalog, counting, genotypes, networks, resumable, spaces, training
 from nas.core.settings import MAX_SEED, ProxyBudget, SearchSettings
 from nas.errors import InputError
 from nas.report.json_values import jsonable
@@ -353,16 +353,16 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--save", metavar="FILE",
         help=f"write the trained network here (a checkpoint for nas eval/ablate), and while it trains a resumable "
-        f"state beside it, FILE{training.RESUME_SUFFIX}",
+        f"state beside it, FILE{resumable.RESUME_SUFFIX}",
     )  # fmt: skip
     parser.add_argument(
         "--checkpoint-every", type=bounded_int(1, MAX_ITERATIONS), metavar="N",
         help=f"with --save: write the resumable state every N iterations (default: every tenth of the run, at most "
-        f"every {training.MAX_STATE_GAP})",
+        f"every {resumable.MAX_STATE_GAP})",
     )  # fmt: skip
     parser.add_argument(
         "--resume", action="store_true",
-        help=f"with --save FILE: continue the training FILE{training.RESUME_SUFFIX} holds, given the same options; "
+        help=f"with --save FILE: continue the training FILE{resumable.RESUME_SUFFIX} holds, given the same options; "
         "it ends as a run never stopped would, to the last bit",
     )  # fmt: skip
     overrides = parser.add_argument_group(
@@ -394,61 +394,17 @@ def _overrides_given(args: argparse.Namespace) -> dict[str, str]:
     return {option: value for option, value in given.items() if value is not None}
 
 
-def check_save_path(save: str) -> None:
-    """Raises:
-    InputError: ``--save`` names no file that can be written, or its resumable state's name is taken by a folder
-    (checked before training)."""
-    path = Path(save)
-    if not save.strip():
-        raise InputError("--save is empty; give the checkpoint's file path, e.g. results/net.pt")
-    if path.is_dir():
-        raise InputError(f"--save {save} is a folder; give a file path inside it, e.g. {path / 'net.pt'}")
-    if not path.parent.is_dir():
-        raise InputError(f"--save {save}: folder {path.parent} does not exist; create it first")
-    state = training.resume_path(save)
-    if state.is_dir():
-        raise InputError(f"--save {save}: {state}, where its resumable state goes, is a folder; move it aside")
-
-
-def resumable_training(
-    args: argparse.Namespace, arch: genotypes.Genotype, search_space: spaces.SearchSpace, seed: int, device: str
-) -> training.Resumable | None:
-    """Where and how often the training that ``--save`` names writes its resumable state, and with ``--resume``
-    the state it continues from, read and checked against this training before any work (None without --save).
-
-    Raises:
-        InputError: --checkpoint-every or --resume without --save, or a state that cannot be resumed here.
-    """
-    if args.save is None:
-        for option, given in (("--resume", args.resume), ("--checkpoint-every", args.checkpoint_every is not None)):
-            if given:
-                raise InputError(f"{option} is for a training saved with --save FILE (its state is "
-                                 f"FILE{training.RESUME_SUFFIX}); add --save")  # fmt: skip
-        return None
-    path = training.resume_path(args.save)
-    every = args.checkpoint_every or training.default_state_every(search_space.proxy.iterations)
-    state = None
-    if args.resume:
-        expected = training.identity(arch, search_space.proxy, search_space.data, seed, device)
-        state = training.read_state(path, expected)
-    elif path.exists():
-        logger.warning("%s holds the state of an earlier run, which this one replaces; to continue that run, stop "
-                       "this one and add --resume", path)  # fmt: skip
-    logger.info("resumable state: %s, every %d iterations (continue a stopped run with --resume)", path, every)
-    return training.Resumable(path, every, state)
-
-
 def run_train(args: argparse.Namespace) -> int:
     device = chosen_device(args)
     search_space, arch = _space_and_genotype(args)
     seed = args.seed if args.seed is not None else search_space.proxy.seeds[0]
-    if args.save is not None:
-        check_save_path(args.save)
-    resumable = resumable_training(args, arch, search_space, seed, device)
+    resuming = resumable.resumable_training(
+        args.save, args.checkpoint_every, args.resume, arch, search_space.proxy, search_space.data, seed, device
+    )
     parent = parents.network(search_space)
     try:
         network, result = training.train_network(
-            arch, search_space.proxy, search_space.data, seed, device=device, progress_lines=True, resumable=resumable,
+            arch, search_space.proxy, search_space.data, seed, device=device, progress_lines=True, resumable=resuming,
             parent=parent,
         )  # fmt: skip
     except training.TrainingFailed as failure:
@@ -464,7 +420,7 @@ def run_train(args: argparse.Namespace) -> int:
             "overridden": [TRAIN_OVERRIDES[option] for option in _overrides_given(args)],  # the space keys replaced
         }
         checkpoints.save_network(args.save, network, arch, **facts, psnr=result.psnr, ssim=result.ssim)
-        training.resume_path(args.save).unlink(missing_ok=True)  # the trained network supersedes the state
+        resumable.resume_path(args.save).unlink(missing_ok=True)  # the trained network supersedes the state
     if args.json:
         print(json_text({"genotype": str(arch), "seed": seed, **result.to_json()}))
         return 0
