@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
-import json
 import logging
 import signal
 import sys
@@ -20,11 +19,11 @@ from nas import __version__, devices
 from nas.core import catalog, counting, genotypes, networks, resumable, spaces, training
 from nas.core.settings import MAX_SEED, ProxyBudget, SearchSettings
 from nas.errors import InputError
-from nas.report.json_values import jsonable
 from nas.search import local_ray
 from nas.search.studies import Kind, StudyFolder
 from nas.sr import data, evaluate, protocol
-from nas.trained import checkpoints, parents
+from nas.trained import checkpoints, outputs, parents
+from nas.trained.outputs import json_text
 
 logger = logging.getLogger(__name__)
 
@@ -114,11 +113,6 @@ def positive_float(text: str) -> float:
 def print_result(result: Result, as_json: bool, extra: dict[str, Any] | None = None) -> None:
     """``result`` as text, or as JSON with the entries of ``extra`` added."""
     print(json_text({**result.to_json(), **(extra or {})}) if as_json else result.to_text())
-
-
-def json_text(record: dict[str, Any]) -> str:
-    """``record`` as valid JSON: a number that is not finite (a PSNR of identical images) is null."""
-    return json.dumps(jsonable(record), indent=2, allow_nan=False)
 
 
 # --- the block zoo and trained networks ---
@@ -224,36 +218,6 @@ def scored_images(folder: str, scale: int, count: int | None = None) -> tuple[li
     return kept, {"refused_images": [asdict(image) for image in refused]}
 
 
-def output_folder(out: str | None, name: str) -> None:
-    """Checks, before any work, that ``--out`` can take ``NAME.json`` and ``NAME.png`` (creating the folder).
-
-    Raises:
-        InputError: ``--out`` is a file or cannot be created, or one of the two outputs is a folder.
-    """
-    if out is None:
-        return
-    folder = Path(out)
-    if folder.exists() and not folder.is_dir():
-        raise InputError(f"--out {out} is a file; pass a folder (it is created if missing)")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise InputError(f"--out {out}: cannot create the folder ({error.strerror}); pass a writable folder") from None
-    for path in (folder / f"{name}.json", folder / f"{name}.png"):
-        if path.is_dir():
-            raise InputError(f"--out {out}: {path} is a folder; move it aside or pass another --out")
-
-
-def _write_outputs(out: str | None, name: str, record: dict, draw: Callable[[Path], None]) -> None:
-    """With ``--out DIR``: ``DIR/NAME.json`` holds ``record`` and ``draw(DIR/NAME.png)`` draws the figure."""
-    if out is None:
-        return
-    folder = Path(out)  # made by ``output_folder`` before the work
-    (folder / f"{name}.json").write_text(json_text(record))
-    draw(folder / f"{name}.png")
-    logger.info("wrote %s.json and %s.png", folder / name, folder / name)
-
-
 def add_ablate_arguments(parser: argparse.ArgumentParser) -> None:
     add_network_arguments(parser)
     add_tile_argument(parser)
@@ -269,7 +233,7 @@ def add_ablate_arguments(parser: argparse.ArgumentParser) -> None:
 def run_ablate(args: argparse.Namespace) -> int:
     from nas.trained import ablation, figures  # matplotlib loads only for these analyses
 
-    output_folder(args.out, "ablation")
+    outputs.output_folder(args.out, "ablation")
     device = chosen_device(args)
     trained = trained_network(args, device)
     groups = ablation.resolve_groups(trained, args.groups)
@@ -279,7 +243,7 @@ def run_ablate(args: argparse.Namespace) -> int:
     result = ablation.ablate(trained, pairs, groups, modes, device, args.tile)
     print_result(result, args.json, refused)  # before the files: a failed write loses nothing already shown
     record = {**result.to_json(), **refused}
-    _write_outputs(args.out, "ablation", record, lambda path: figures.ablation_figure(result, path))
+    outputs.write_outputs(args.out, "ablation", record, lambda path: figures.ablation_figure(result, path))
     return 0
 
 
@@ -300,7 +264,7 @@ def add_attention_maps_arguments(parser: argparse.ArgumentParser) -> None:
 def run_attention_maps(args: argparse.Namespace) -> int:
     from nas.trained import attention_maps, figures  # matplotlib loads only for these analyses
 
-    output_folder(args.out, "attention_maps")
+    outputs.output_folder(args.out, "attention_maps")
     device = chosen_device(args)
     trained = trained_network(args, device)
     images, refused = scored_images(args.data, trained.genotype.scale, args.images)
@@ -308,7 +272,7 @@ def run_attention_maps(args: argparse.Namespace) -> int:
     maps = attention_maps.collect(trained, pairs, device, args.layers)
     print_result(maps, args.json, refused)  # before the files: a failed write loses nothing already shown
     record = {**maps.to_json(), **refused}
-    _write_outputs(args.out, "attention_maps", record, lambda path: figures.attention_map_figure(maps.grid, path))
+    outputs.write_outputs(args.out, "attention_maps", record, lambda to: figures.attention_map_figure(maps.grid, to))
     return 0
 
 
@@ -550,64 +514,11 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="folder for each network's .pt2 program, .json and .onnx")
 
 
-def _export_choice(
-    args: argparse.Namespace, space: spaces.SearchSpace, trials: Sequence[Any], front: set[str]
-) -> list[genotypes.Genotype]:
-    """The genotypes ``nas export`` writes: the front's, a search trial's or an explicit id (``trials``: the
-    search's Optuna trials, ``front``: its front's genotype ids).
-
-    Raises:
-        InputError: no front yet, no such trial, a trial without a genotype, or an id that does not load.
-    """
-    from nas.search.records import record_of
-
-    if args.front:
-        if not front:
-            raise InputError(f"{args.study}: the search has no complete trial, so no front yet; let nas search run")
-        return [genotypes.Genotype.parse(g) for g in sorted(front)]
-    if args.trial is not None:
-        trial = next((t for t in trials if t.number == args.trial), None)
-        genotype = record_of(trial).genotype if trial else None
-        if genotype is None:
-            state = f"has no genotype yet ({trial.state.name.lower()})" if trial else "does not exist"
-            raise InputError(f"{args.study}: trial {args.trial} {state}; pick a finished trial from 0 to "
-                             f"{len(trials) - 1} (trials.csv lists them)")  # fmt: skip
-        return [genotypes.Genotype.parse(genotype)]
-    return [genotypes.Genotype.resolve(args.genotype, space)]
-
-
 def run_export(args: argparse.Namespace) -> int:
-    from nas.report import analysis, build  # the report's reading of a study: its trials and front
-    from nas.search import studies
-    from nas.trained import export
+    from nas import study_export  # reads the study as the report does: pandas, plotly
 
-    folder = StudyFolder(Path(args.study), plugins_trusted=args.trust_plugins)
-    space = folder.space()
-    source = studies.load_study(folder)
-    frame = analysis.trials_frame(source)
-    done = analysis.complete(frame) if not frame.empty else frame
-    front = set(build.front_of(source, done)["genotype"]) if not done.empty else set()
-    trained = checkpoints.load(args.checkpoint) if args.checkpoint else None
-    chosen = [trained.genotype] if trained else _export_choice(args, space, source.get_trials(deepcopy=False), front)
-    for arch in chosen:
-        genotypes.check_runs_in(arch, space, training=False)
-    paths = {arch: export.ExportPaths.of(Path(args.out), arch) for arch in chosen}
-    for files in paths.values():  # every output checked before any export
-        output_folder(args.out, files.record.stem)
-        files.check()
-    runs = build.trainings_of(folder, {str(arch) for arch in chosen})
-    seed = space.proxy.seeds[0]  # a fresh network starts as a training with the space's first seed does
-    records = []
-    for arch in chosen:
-        parent = None if trained else parents.network(space)
-        network = trained.network if trained else export.fresh_network(arch, seed, parent)
-        init = space.proxy.init
-        weights = export.checkpoint_weights(args.checkpoint, trained) if trained else export.fresh_weights(seed, init)
-        study = {"folder": str(folder.root), "on_front": str(arch) in front, "runs": runs[str(arch)]}
-        record = export.export_network(network, arch, weights, study, paths[arch])
-        paths[arch].record.write_text(json_text(record))
-        records.append(record)
-    print_result(export.ExportResult(Path(args.out), records), args.json)
+    choice = study_export.Choice(args.front, args.trial, args.genotype, args.checkpoint)
+    print_result(study_export.export_study(args.study, choice, args.out, args.trust_plugins), args.json)
     return 0
 
 
