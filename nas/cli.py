@@ -418,11 +418,12 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fresh", action="store_true", help="start a new study (the old folder is kept)")
 
 
-def search_result(args: argparse.Namespace, run: ModuleType) -> TrialsResult:
+def run_search(args: argparse.Namespace) -> int:
+    run = trial_runner(args.address)
     settings = run.RunSettings(
         trials=args.trials, results=Path(args.results), storage=args.storage, address=args.address, fresh=args.fresh
     )
-    return run.search(args.space, settings)
+    return print_trials(run.search(args.space, settings), args.json)
 
 
 def add_study_argument(parser: argparse.ArgumentParser) -> None:
@@ -449,12 +450,16 @@ def add_confirm_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def confirmation_result(args: argparse.Namespace, run: ModuleType) -> TrialsResult:
+def run_confirm(args: argparse.Namespace) -> int:
+    trial_runner(args.address)
     from nas.search import confirmation
 
     top = None if args.front_only else args.top
     folder = StudyFolder(Path(args.study), plugins_trusted=args.trust_plugins)
-    return confirmation.confirm(folder, args.seeds, top, args.budget_scale, args.address, training.train, sys.stderr)
+    confirmed = confirmation.confirm(
+        folder, args.seeds, top, args.budget_scale, args.address, training.train, sys.stderr
+    )
+    return print_trials(confirmed, args.json)
 
 
 def add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
@@ -463,24 +468,31 @@ def add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plan", action="store_true", help="print the arms, runs, wall time and power; train nothing")
 
 
-def experiment_result(args: argparse.Namespace, run: ModuleType) -> TrialsResult:
-    from nas.report import experiment_section
+def run_experiment(args: argparse.Namespace) -> int:
+    if args.plan:
+        return run_experiment_plan(args)
+    run = trial_runner(args.address)
     from nas.search import experiment
 
     settings = run.RunSettings(results=Path(args.results), address=args.address)
-    if args.plan:
-        prepared = experiment.prepare(args.space, settings)
-        return experiment.plan(prepared, experiment_section.planned_power(prepared.folder, prepared.design))
-    return experiment.run_experiment(args.space, settings)
+    return print_trials(experiment.run_experiment(args.space, settings), args.json)
 
 
-TRAINS = {"search": search_result, "confirm": confirmation_result, "experiment": experiment_result}
+def run_experiment_plan(args: argparse.Namespace) -> int:
+    """``nas experiment --plan``: the arms, runs and wall time (``nas.search``) with the power the study's noise gives
+    them (``nas.report``); the search stage imports no report, so the two meet here."""
+    run = trial_runner(args.address)
+    from nas.report import experiment_section
+    from nas.search import experiment
+
+    prepared = experiment.prepare(args.space, run.RunSettings(results=Path(args.results), address=args.address))
+    power = experiment_section.planned_power(prepared.folder, prepared.design)
+    return print_trials(experiment.plan(prepared, power), args.json)
 
 
-def run_trials(args: argparse.Namespace) -> int:
-    """``nas search``, ``nas confirm`` and ``nas experiment``: train (or plan) a study's trials, print the result."""
-    result = TRAINS[args.command](args, trial_runner(args.address))
-    print_result(result, args.json)
+def print_trials(result: TrialsResult, as_json: bool) -> int:
+    """Prints what a command that runs a study's trials did; its exit status: 130 where it stopped short."""
+    print_result(result, as_json)
     if result.interrupted:
         logger.warning("%s stopped early; %s", result.kind.activity, RESUME_HINT)
         return EXIT_INTERRUPTED
@@ -584,6 +596,7 @@ class Command:
     arguments: Callable[[argparse.ArgumentParser], None]
     handler: Callable[[argparse.Namespace], int]
     options: tuple[Callable[[], argparse.ArgumentParser], ...] = ()
+    runs_trials: bool = False  # a study's trials: a stopped run says how to resume it
 
 
 COMMANDS = (
@@ -597,12 +610,12 @@ COMMANDS = (
     Command("cost", "params, MACs and ops of a genotype", add_cost_arguments, run_cost, (_json_option, _device_option)),
     Command("train", "train a genotype with the space's proxy budget", add_train_arguments, run_train,
             (_json_option, _device_option)),
-    Command("search", "search the space: Ray Tune trials, Optuna Pareto search", add_search_arguments, run_trials,
-            (_json_option, _address_option)),
+    Command("search", "search the space: Ray Tune trials, Optuna Pareto search", add_search_arguments, run_search,
+            (_json_option, _address_option), runs_trials=True),
     Command("confirm", "retrain the front and the uniform placements with fresh seeds (the search verdict's data)",
-            add_confirm_arguments, run_trials, (_json_option, _address_option)),
+            add_confirm_arguments, run_confirm, (_json_option, _address_option), runs_trials=True),
     Command("experiment", "train the space's designed experiment (arms × seeds) to test where attention helps",
-            add_experiment_arguments, run_trials, (_json_option, _address_option)),
+            add_experiment_arguments, run_experiment, (_json_option, _address_option), runs_trials=True),
     Command("report", "Pareto report of a study: does attention help only where it helps?", add_report_arguments,
             run_report, (_json_option,)),
     Command("export", "a study's genotypes as torch.export programs (and ONNX) that run without the harness",
@@ -619,7 +632,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents = [_message_options(), *(option() for option in command.options)]
         subparser = commands.add_parser(command.name, help=command.help, parents=parents)
         command.arguments(subparser)
-        subparser.set_defaults(handler=command.handler)
+        subparser.set_defaults(handler=command.handler, runs_trials=command.runs_trials)
     return parser
 
 
@@ -668,6 +681,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"nas {args.command}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        resume = f"; {RESUME_HINT}" if args.command in TRAINS else ""
+        resume = f"; {RESUME_HINT}" if args.runs_trials else ""
         print(f"nas {args.command}: stopped{resume}", file=sys.stderr)
         return EXIT_INTERRUPTED
