@@ -1,4 +1,6 @@
-"""The ``nas`` command line: one subcommand per harness step."""
+"""The ``nas`` command line: one subcommand per harness step, built from a table of commands (``COMMANDS``: each
+one's arguments beside its handler). A handler parses its arguments, calls one library function and prints its
+result; what a library caller would need lives in the library, not here."""
 
 from __future__ import annotations
 
