@@ -1,11 +1,12 @@
-"""The ``nas`` command line: one subcommand per harness step."""
+"""The ``nas`` command line: one subcommand per harness step, built from a table of commands (``COMMANDS``: each
+one's arguments beside its handler). A handler parses its arguments, calls one library function and prints its
+result; what a library caller would need lives in the library, not here."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import itertools
-import json
 import logging
 import signal
 import sys
@@ -17,14 +18,14 @@ from typing import Any, Protocol
 
 import blocks
 from nas import __version__, devices
-from nas.core import catalog, counting, genotypes, networks, spaces, training
+from nas.core import catalog, counting, genotypes, networks, resumable, spaces, training
 from nas.core.settings import MAX_SEED, ProxyBudget, SearchSettings
 from nas.errors import InputError
-from nas.json_values import jsonable
 from nas.search import local_ray
 from nas.sr import data, evaluate, protocol
 from nas.study.folder import Kind, StudyFolder
-from nas.trained import checkpoints, parents
+from nas.trained import checkpoints, outputs, parents
+from nas.trained.outputs import json_text
 
 logger = logging.getLogger(__name__)
 
@@ -114,11 +115,6 @@ def positive_float(text: str) -> float:
 def print_result(result: Result, as_json: bool, extra: dict[str, Any] | None = None) -> None:
     """``result`` as text, or as JSON with the entries of ``extra`` added."""
     print(json_text({**result.to_json(), **(extra or {})}) if as_json else result.to_text())
-
-
-def json_text(record: dict[str, Any]) -> str:
-    """``record`` as valid JSON: a number that is not finite (a PSNR of identical images) is null."""
-    return json.dumps(jsonable(record), indent=2, allow_nan=False)
 
 
 # --- the block zoo and trained networks ---
@@ -224,36 +220,6 @@ def scored_images(folder: str, scale: int, count: int | None = None) -> tuple[li
     return kept, {"refused_images": [asdict(image) for image in refused]}
 
 
-def output_folder(out: str | None, name: str) -> None:
-    """Checks, before any work, that ``--out`` can take ``NAME.json`` and ``NAME.png`` (creating the folder).
-
-    Raises:
-        InputError: ``--out`` is a file or cannot be created, or one of the two outputs is a folder.
-    """
-    if out is None:
-        return
-    folder = Path(out)
-    if folder.exists() and not folder.is_dir():
-        raise InputError(f"--out {out} is a file; pass a folder (it is created if missing)")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise InputError(f"--out {out}: cannot create the folder ({error.strerror}); pass a writable folder") from None
-    for path in (folder / f"{name}.json", folder / f"{name}.png"):
-        if path.is_dir():
-            raise InputError(f"--out {out}: {path} is a folder; move it aside or pass another --out")
-
-
-def _write_outputs(out: str | None, name: str, record: dict, draw: Callable[[Path], None]) -> None:
-    """With ``--out DIR``: ``DIR/NAME.json`` holds ``record`` and ``draw(DIR/NAME.png)`` draws the figure."""
-    if out is None:
-        return
-    folder = Path(out)  # made by ``output_folder`` before the work
-    (folder / f"{name}.json").write_text(json_text(record))
-    draw(folder / f"{name}.png")
-    logger.info("wrote %s.json and %s.png", folder / name, folder / name)
-
-
 def add_ablate_arguments(parser: argparse.ArgumentParser) -> None:
     add_network_arguments(parser)
     add_tile_argument(parser)
@@ -270,7 +236,7 @@ def run_ablate(args: argparse.Namespace) -> int:
     from nas.trained import ablation
     from nas.trained import network_figures as figures  # matplotlib loads only for these analyses
 
-    output_folder(args.out, "ablation")
+    outputs.output_folder(args.out, "ablation")
     device = chosen_device(args)
     trained = trained_network(args, device)
     groups = ablation.resolve_groups(trained, args.groups)
@@ -280,7 +246,7 @@ def run_ablate(args: argparse.Namespace) -> int:
     result = ablation.ablate(trained, pairs, groups, modes, device, args.tile)
     print_result(result, args.json, refused)  # before the files: a failed write loses nothing already shown
     record = {**result.to_json(), **refused}
-    _write_outputs(args.out, "ablation", record, lambda path: figures.ablation_figure(result, path))
+    outputs.write_outputs(args.out, "ablation", record, lambda path: figures.ablation_figure(result, path))
     return 0
 
 
@@ -302,7 +268,7 @@ def run_attention_maps(args: argparse.Namespace) -> int:
     from nas.trained import attention_maps
     from nas.trained import network_figures as figures  # matplotlib loads only for these analyses
 
-    output_folder(args.out, "attention_maps")
+    outputs.output_folder(args.out, "attention_maps")
     device = chosen_device(args)
     trained = trained_network(args, device)
     images, refused = scored_images(args.data, trained.genotype.scale, args.images)
@@ -310,7 +276,7 @@ def run_attention_maps(args: argparse.Namespace) -> int:
     maps = attention_maps.collect(trained, pairs, device, args.layers)
     print_result(maps, args.json, refused)  # before the files: a failed write loses nothing already shown
     record = {**maps.to_json(), **refused}
-    _write_outputs(args.out, "attention_maps", record, lambda path: figures.attention_map_figure(maps.grid, path))
+    outputs.write_outputs(args.out, "attention_maps", record, lambda to: figures.attention_map_figure(maps.grid, to))
     return 0
 
 
@@ -355,16 +321,16 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--save", metavar="FILE",
         help=f"write the trained network here (a checkpoint for nas eval/ablate), and while it trains a resumable "
-        f"state beside it, FILE{training.RESUME_SUFFIX}",
+        f"state beside it, FILE{resumable.RESUME_SUFFIX}",
     )  # fmt: skip
     parser.add_argument(
         "--checkpoint-every", type=bounded_int(1, MAX_ITERATIONS), metavar="N",
         help=f"with --save: write the resumable state every N iterations (default: every tenth of the run, at most "
-        f"every {training.MAX_STATE_GAP})",
+        f"every {resumable.MAX_STATE_GAP})",
     )  # fmt: skip
     parser.add_argument(
         "--resume", action="store_true",
-        help=f"with --save FILE: continue the training FILE{training.RESUME_SUFFIX} holds, given the same options; "
+        help=f"with --save FILE: continue the training FILE{resumable.RESUME_SUFFIX} holds, given the same options; "
         "it ends as a run never stopped would, to the last bit",
     )  # fmt: skip
     overrides = parser.add_argument_group(
@@ -396,61 +362,17 @@ def _overrides_given(args: argparse.Namespace) -> dict[str, str]:
     return {option: value for option, value in given.items() if value is not None}
 
 
-def check_save_path(save: str) -> None:
-    """Raises:
-    InputError: ``--save`` names no file that can be written, or its resumable state's name is taken by a folder
-    (checked before training)."""
-    path = Path(save)
-    if not save.strip():
-        raise InputError("--save is empty; give the checkpoint's file path, e.g. results/net.pt")
-    if path.is_dir():
-        raise InputError(f"--save {save} is a folder; give a file path inside it, e.g. {path / 'net.pt'}")
-    if not path.parent.is_dir():
-        raise InputError(f"--save {save}: folder {path.parent} does not exist; create it first")
-    state = training.resume_path(save)
-    if state.is_dir():
-        raise InputError(f"--save {save}: {state}, where its resumable state goes, is a folder; move it aside")
-
-
-def resumable_training(
-    args: argparse.Namespace, arch: genotypes.Genotype, search_space: spaces.SearchSpace, seed: int, device: str
-) -> training.Resumable | None:
-    """Where and how often the training that ``--save`` names writes its resumable state, and with ``--resume``
-    the state it continues from, read and checked against this training before any work (None without --save).
-
-    Raises:
-        InputError: --checkpoint-every or --resume without --save, or a state that cannot be resumed here.
-    """
-    if args.save is None:
-        for option, given in (("--resume", args.resume), ("--checkpoint-every", args.checkpoint_every is not None)):
-            if given:
-                raise InputError(f"{option} is for a training saved with --save FILE (its state is "
-                                 f"FILE{training.RESUME_SUFFIX}); add --save")  # fmt: skip
-        return None
-    path = training.resume_path(args.save)
-    every = args.checkpoint_every or training.default_state_every(search_space.proxy.iterations)
-    state = None
-    if args.resume:
-        expected = training.identity(arch, search_space.proxy, search_space.data, seed, device)
-        state = training.read_state(path, expected)
-    elif path.exists():
-        logger.warning("%s holds the state of an earlier run, which this one replaces; to continue that run, stop "
-                       "this one and add --resume", path)  # fmt: skip
-    logger.info("resumable state: %s, every %d iterations (continue a stopped run with --resume)", path, every)
-    return training.Resumable(path, every, state)
-
-
 def run_train(args: argparse.Namespace) -> int:
     device = chosen_device(args)
     search_space, arch = _space_and_genotype(args)
     seed = args.seed if args.seed is not None else search_space.proxy.seeds[0]
-    if args.save is not None:
-        check_save_path(args.save)
-    resumable = resumable_training(args, arch, search_space, seed, device)
+    resuming = resumable.resumable_training(
+        args.save, args.checkpoint_every, args.resume, arch, search_space.proxy, search_space.data, seed, device
+    )
     parent = parents.network(search_space)
     try:
         network, result = training.train_network(
-            arch, search_space.proxy, search_space.data, seed, device=device, progress_lines=True, resumable=resumable,
+            arch, search_space.proxy, search_space.data, seed, device=device, progress_lines=True, resumable=resuming,
             parent=parent,
         )  # fmt: skip
     except training.TrainingFailed as failure:
@@ -466,7 +388,7 @@ def run_train(args: argparse.Namespace) -> int:
             "overridden": [TRAIN_OVERRIDES[option] for option in _overrides_given(args)],  # the space keys replaced
         }
         checkpoints.save_network(args.save, network, arch, **facts, psnr=result.psnr, ssim=result.ssim)
-        training.resume_path(args.save).unlink(missing_ok=True)  # the trained network supersedes the state
+        resumable.resume_path(args.save).unlink(missing_ok=True)  # the trained network supersedes the state
     if args.json:
         print(json_text({"genotype": str(arch), "seed": seed, **result.to_json()}))
         return 0
@@ -500,11 +422,12 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fresh", action="store_true", help="start a new study (the old folder is kept)")
 
 
-def search_result(args: argparse.Namespace, run: ModuleType) -> TrialsResult:
+def run_search(args: argparse.Namespace) -> int:
+    run = trial_runner(args.address)
     settings = run.RunSettings(
         trials=args.trials, results=Path(args.results), storage=args.storage, address=args.address, fresh=args.fresh
     )
-    return run.search(args.space, settings)
+    return print_trials(run.search(args.space, settings), args.json)
 
 
 def add_study_argument(parser: argparse.ArgumentParser) -> None:
@@ -531,12 +454,16 @@ def add_confirm_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def confirmation_result(args: argparse.Namespace, run: ModuleType) -> TrialsResult:
+def run_confirm(args: argparse.Namespace) -> int:
+    trial_runner(args.address)
     from nas.search import confirm_runs as confirmation
 
     top = None if args.front_only else args.top
     folder = StudyFolder(Path(args.study), plugins_trusted=args.trust_plugins)
-    return confirmation.confirm(folder, args.seeds, top, args.budget_scale, args.address, training.train, sys.stderr)
+    confirmed = confirmation.confirm(
+        folder, args.seeds, top, args.budget_scale, args.address, training.train, sys.stderr
+    )
+    return print_trials(confirmed, args.json)
 
 
 def add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
@@ -545,24 +472,31 @@ def add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plan", action="store_true", help="print the arms, runs, wall time and power; train nothing")
 
 
-def experiment_result(args: argparse.Namespace, run: ModuleType) -> TrialsResult:
-    from nas.report import experiment_section
+def run_experiment(args: argparse.Namespace) -> int:
+    if args.plan:
+        return run_experiment_plan(args)
+    run = trial_runner(args.address)
     from nas.search import experiment
 
     settings = run.RunSettings(results=Path(args.results), address=args.address)
-    if args.plan:
-        prepared = experiment.prepare(args.space, settings)
-        return experiment.plan(prepared, experiment_section.planned_power(prepared.folder, prepared.design))
-    return experiment.run_experiment(args.space, settings)
+    return print_trials(experiment.run_experiment(args.space, settings), args.json)
 
 
-TRAINS = {"search": search_result, "confirm": confirmation_result, "experiment": experiment_result}
+def run_experiment_plan(args: argparse.Namespace) -> int:
+    """``nas experiment --plan``: the arms, runs and wall time (``nas.search``) with the power the study's noise gives
+    them (``nas.report``); the search stage imports no report, so the two meet here."""
+    run = trial_runner(args.address)
+    from nas.report import experiment_section
+    from nas.search import experiment
+
+    prepared = experiment.prepare(args.space, run.RunSettings(results=Path(args.results), address=args.address))
+    power = experiment_section.planned_power(prepared.folder, prepared.design)
+    return print_trials(experiment.plan(prepared, power), args.json)
 
 
-def run_trials(args: argparse.Namespace) -> int:
-    """``nas search``, ``nas confirm`` and ``nas experiment``: train (or plan) a study's trials, print the result."""
-    result = TRAINS[args.command](args, trial_runner(args.address))
-    print_result(result, args.json)
+def print_trials(result: TrialsResult, as_json: bool) -> int:
+    """Prints what a command that runs a study's trials did; its exit status: 130 where it stopped short."""
+    print_result(result, as_json)
     if result.interrupted:
         logger.warning("%s stopped early; %s", result.kind.activity, RESUME_HINT)
         return EXIT_INTERRUPTED
@@ -596,64 +530,11 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="folder for each network's .pt2 program, .json and .onnx")
 
 
-def _export_choice(
-    args: argparse.Namespace, space: spaces.SearchSpace, trials: Sequence[Any], front: set[str]
-) -> list[genotypes.Genotype]:
-    """The genotypes ``nas export`` writes: the front's, a search trial's or an explicit id (``trials``: the
-    search's Optuna trials, ``front``: its front's genotype ids).
-
-    Raises:
-        InputError: no front yet, no such trial, a trial without a genotype, or an id that does not load.
-    """
-    from nas.study.records import record_of
-
-    if args.front:
-        if not front:
-            raise InputError(f"{args.study}: the search has no complete trial, so no front yet; let nas search run")
-        return [genotypes.Genotype.parse(g) for g in sorted(front)]
-    if args.trial is not None:
-        trial = next((t for t in trials if t.number == args.trial), None)
-        genotype = record_of(trial).genotype if trial else None
-        if genotype is None:
-            state = f"has no genotype yet ({trial.state.name.lower()})" if trial else "does not exist"
-            raise InputError(f"{args.study}: trial {args.trial} {state}; pick a finished trial from 0 to "
-                             f"{len(trials) - 1} (trials.csv lists them)")  # fmt: skip
-        return [genotypes.Genotype.parse(genotype)]
-    return [genotypes.Genotype.resolve(args.genotype, space)]
-
-
 def run_export(args: argparse.Namespace) -> int:
-    from nas import study as studies
-    from nas.report import analysis, build  # the report's reading of a study: its trials and front
-    from nas.trained import export
+    from nas.report import study_export  # reads the study as the report does: pandas, plotly
 
-    folder = StudyFolder(Path(args.study), plugins_trusted=args.trust_plugins)
-    space = folder.space()
-    source = studies.load_study(folder)
-    frame = analysis.trials_frame(source)
-    done = analysis.complete(frame) if not frame.empty else frame
-    front = set(build.front_of(source, done)["genotype"]) if not done.empty else set()
-    trained = checkpoints.load(args.checkpoint) if args.checkpoint else None
-    chosen = [trained.genotype] if trained else _export_choice(args, space, source.get_trials(deepcopy=False), front)
-    for arch in chosen:
-        genotypes.check_runs_in(arch, space, training=False)
-    paths = {arch: export.ExportPaths.of(Path(args.out), arch) for arch in chosen}
-    for files in paths.values():  # every output checked before any export
-        output_folder(args.out, files.record.stem)
-        files.check()
-    runs = build.trainings_of(folder, {str(arch) for arch in chosen})
-    seed = space.proxy.seeds[0]  # a fresh network starts as a training with the space's first seed does
-    records = []
-    for arch in chosen:
-        parent = None if trained else parents.network(space)
-        network = trained.network if trained else export.fresh_network(arch, seed, parent)
-        init = space.proxy.init
-        weights = export.checkpoint_weights(args.checkpoint, trained) if trained else export.fresh_weights(seed, init)
-        study = {"folder": str(folder.root), "on_front": str(arch) in front, "runs": runs[str(arch)]}
-        record = export.export_network(network, arch, weights, study, paths[arch])
-        paths[arch].record.write_text(json_text(record))
-        records.append(record)
-    print_result(export.ExportResult(Path(args.out), records), args.json)
+    choice = study_export.Choice(args.front, args.trial, args.genotype, args.checkpoint)
+    print_result(study_export.export_study(args.study, choice, args.out, args.trust_plugins), args.json)
     return 0
 
 
@@ -719,6 +600,7 @@ class Command:
     arguments: Callable[[argparse.ArgumentParser], None]
     handler: Callable[[argparse.Namespace], int]
     options: tuple[Callable[[], argparse.ArgumentParser], ...] = ()
+    runs_trials: bool = False  # a study's trials: a stopped run says how to resume it
 
 
 COMMANDS = (
@@ -732,12 +614,12 @@ COMMANDS = (
     Command("cost", "params, MACs and ops of a genotype", add_cost_arguments, run_cost, (_json_option, _device_option)),
     Command("train", "train a genotype with the space's proxy budget", add_train_arguments, run_train,
             (_json_option, _device_option)),
-    Command("search", "search the space: Ray Tune trials, Optuna Pareto search", add_search_arguments, run_trials,
-            (_json_option, _address_option)),
+    Command("search", "search the space: Ray Tune trials, Optuna Pareto search", add_search_arguments, run_search,
+            (_json_option, _address_option), runs_trials=True),
     Command("confirm", "retrain the front and the uniform placements with fresh seeds (the search verdict's data)",
-            add_confirm_arguments, run_trials, (_json_option, _address_option)),
+            add_confirm_arguments, run_confirm, (_json_option, _address_option), runs_trials=True),
     Command("experiment", "train the space's designed experiment (arms × seeds) to test where attention helps",
-            add_experiment_arguments, run_trials, (_json_option, _address_option)),
+            add_experiment_arguments, run_experiment, (_json_option, _address_option), runs_trials=True),
     Command("report", "Pareto report of a study: does attention help only where it helps?", add_report_arguments,
             run_report, (_json_option,)),
     Command("export", "a study's genotypes as torch.export programs (and ONNX) that run without the harness",
@@ -754,7 +636,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents = [_message_options(), *(option() for option in command.options)]
         subparser = commands.add_parser(command.name, help=command.help, parents=parents)
         command.arguments(subparser)
-        subparser.set_defaults(handler=command.handler)
+        subparser.set_defaults(handler=command.handler, runs_trials=command.runs_trials)
     return parser
 
 
@@ -803,6 +685,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"nas {args.command}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        resume = f"; {RESUME_HINT}" if args.command in TRAINS else ""
+        resume = f"; {RESUME_HINT}" if args.runs_trials else ""
         print(f"nas {args.command}: stopped{resume}", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -12,7 +12,7 @@ import torch
 from nas.core import genotypes, networks
 from nas.sr import data, evaluate, metrics
 from nas.sr.data import NamedImage
-from nas.trained import ablation
+from nas.trained import ablation, ablation_statistics
 from nas.trained.attention_maps import map_probes
 from nas.trained.checkpoints import TrainedNetwork
 
@@ -29,7 +29,7 @@ T_9975_DF4 = 5.597568
 def test_the_interval_is_the_t_interval_at_the_bonferroni_level(family_size, quantile) -> None:
     deltas = np.array([-0.30, -0.10, -0.25, -0.05, -0.20])
     standard_error = np.sqrt(np.sum((deltas + 0.18) ** 2) / 4) / np.sqrt(5)  # mean −0.18, 4 degrees of freedom
-    interval = ablation.simultaneous_interval(deltas, family_size)
+    interval = ablation_statistics.simultaneous_interval(deltas, family_size)
     assert interval.mean == pytest.approx(-0.18, abs=1e-12)
     assert interval.low == pytest.approx(-0.18 - quantile * standard_error, abs=1e-6)
     assert interval.high == pytest.approx(-0.18 + quantile * standard_error, abs=1e-6)
@@ -48,8 +48,8 @@ def test_a_family_of_intervals_covers_every_known_mean_at_the_family_level() -> 
     covered_alone = np.zeros((families, size), dtype=bool)
     for f in range(families):
         for e in range(size):
-            adjusted = ablation.simultaneous_interval(deltas[f, e], size)
-            alone = ablation.simultaneous_interval(deltas[f, e], 1)
+            adjusted = ablation_statistics.simultaneous_interval(deltas[f, e], size)
+            alone = ablation_statistics.simultaneous_interval(deltas[f, e], 1)
             covered[f, e] = adjusted.low <= true_means[f, e] <= adjusted.high
             covered_alone[f, e] = alone.low <= true_means[f, e] <= alone.high
     # Independent effects: the family holds with probability (1 − 0.05/8)^8 = 0.951.
@@ -60,9 +60,9 @@ def test_a_family_of_intervals_covers_every_known_mean_at_the_family_level() -> 
 
 
 def test_one_image_or_identical_deltas_give_no_interval_and_say_why() -> None:
-    single = ablation.simultaneous_interval(np.array([-0.4]), 3)
+    single = ablation_statistics.simultaneous_interval(np.array([-0.4]), 3)
     assert (single.mean, single.low, single.high) == (-0.4, None, None) and "fewer than two images" in single.reason
-    same = ablation.simultaneous_interval(np.full(5, 0.25), 3)
+    same = ablation_statistics.simultaneous_interval(np.full(5, 0.25), 3)
     assert (same.mean, same.low, same.high) == (0.25, None, None) and "zero spread" in same.reason
     assert same.to_text(3) == "+0.250 [no interval]"
 
@@ -72,16 +72,16 @@ def test_one_image_or_identical_deltas_give_no_interval_and_say_why() -> None:
 
 def test_images_that_moved_each_way_are_counted() -> None:
     deltas = np.array([-0.2, 0.0, 0.1, -0.3, -1e-9])
-    assert ablation.directions(deltas) == {"lower": 3, "higher": 1, "unchanged": 1}
-    assert ablation.directions_text(deltas) == "3 lower, 1 higher, 1 same"
-    assert ablation.directions_text(np.array([-0.1, -0.2, -0.3, -0.4, -0.5])) == "5/5 lower"
-    assert ablation.directions_text(np.array([0.1, 0.2])) == "2/2 higher"
+    assert ablation_statistics.directions(deltas) == {"lower": 3, "higher": 1, "unchanged": 1}
+    assert ablation_statistics.directions_text(deltas) == "3 lower, 1 higher, 1 same"
+    assert ablation_statistics.directions_text(np.array([-0.1, -0.2, -0.3, -0.4, -0.5])) == "5/5 lower"
+    assert ablation_statistics.directions_text(np.array([0.1, 0.2])) == "2/2 higher"
 
 
 def test_dataset_psnr_is_the_psnr_of_the_mean_mse() -> None:
     # 30 and 40 dB: MSEs 255²·10⁻³ and 255²·10⁻⁴, mean 255²·5.5·10⁻⁴, so 10·log10(1/5.5e-4) = 32.5964 dB.
-    assert ablation.dataset_psnr([30.0, 40.0]) == pytest.approx(32.596373, abs=1e-6)
-    assert ablation.dataset_psnr([35.0, 35.0, 35.0]) == pytest.approx(35.0, abs=1e-12)
+    assert ablation_statistics.dataset_psnr([30.0, 40.0]) == pytest.approx(32.596373, abs=1e-6)
+    assert ablation_statistics.dataset_psnr([35.0, 35.0, 35.0]) == pytest.approx(35.0, abs=1e-12)
 
 
 # The gate-mean switch and the whole ablation on a small network
@@ -177,8 +177,8 @@ def test_ablation_of_a_mixed_network(mixed, three_crops) -> None:
     ablated_mean = np.mean([metrics.psnr(sr, p.hr, 2) for sr, p in zip(ablated, three_crops, strict=True)])
     assert effect["delta_psnr"] == pytest.approx(ablated_mean - result.baseline.mean_psnr, abs=1e-9)
     moved = effect["images_moved"]
-    assert moved == ablation.directions(np.array(per_image)) and sum(moved.values()) == 3
-    interval = ablation.simultaneous_interval(np.array(per_image), 5)
+    assert moved == ablation_statistics.directions(np.array(per_image)) and sum(moved.values()) == 3
+    interval = ablation_statistics.simultaneous_interval(np.array(per_image), 5)
     assert effect["interval"] == {"low": interval.low, "high": interval.high, "level": interval.level, "reason": None}
     text = result.to_text()
     assert "gate-mean: spatial selectivity removed" in text and "skipped depth 3: ca's gate is per channel" in text

@@ -19,6 +19,8 @@ from torch import nn
 
 from nas import cli
 from nas.core import genotypes, networks, spaces, training
+from nas.errors import InputError
+from nas.report import study_export
 from nas.study import lifecycle
 from nas.study.folder import StudyFolder
 from nas.study.records import Outcome, TrialRecord
@@ -268,6 +270,46 @@ def test_bad_input_stops_with_one_message_before_any_export(
     assert not [path for path in tmp_path.rglob("*.pt2") if path.is_file()] and not list(tmp_path.rglob("*.json"))
     if case == "out is a file":
         assert out.read_text() == "keep me"
+
+
+def test_a_study_export_is_one_library_call_that_refuses_what_the_command_refuses(
+    study: StudyFolder, tmp_path: Path
+) -> None:
+    """``nas.report.study_export.export_study`` is ``nas export`` without the command line: the same checks, the same
+    messages, before anything is written."""
+    out = tmp_path / "exported"
+    with pytest.raises(InputError, match=f"^{study.root}: trial 99 does not exist; pick a finished trial from 0 to 4"):
+        study_export.export_study(study.root, study_export.Choice(trial=99), str(out))
+    with pytest.raises(InputError, match="not a choice of"):
+        study_export.export_study(study.root, study_export.Choice(genotype="uniform:ca"), str(out))
+    assert not out.exists()
+    with pytest.raises(ValueError, match="choose one of"):
+        study_export.Choice(front=True, trial=1)
+    space = study.space()
+    with pytest.raises(InputError, match=r"\.json is a folder; move it aside or pass another --out"):
+        (out / f"{export.file_stem(genotypes.Genotype.parse(PA))}.json").mkdir(parents=True)
+        export.output_paths([genotypes.Genotype.parse(PA)], space, str(out))
+
+
+def test_the_chosen_genotypes_are_the_fronts_a_trials_or_an_ids(study: StudyFolder) -> None:
+    space = study.space()
+    front = {PA, NONE}
+    chosen = study_export.chosen_genotypes(study.root, study_export.Choice(front=True), space, [], front)
+    assert [str(arch) for arch in chosen] == sorted(front)
+    by_id = study_export.chosen_genotypes(study.root, study_export.Choice(genotype="uniform:pa"), space, [], front)
+    assert [str(arch) for arch in by_id] == [PA]
+    with pytest.raises(InputError, match="the search has no complete trial, so no front yet; let nas search run"):
+        study_export.chosen_genotypes(study.root, study_export.Choice(front=True), space, [], set())
+
+
+@pytest.mark.slow
+def test_a_study_export_writes_each_network_with_the_studys_numbers(study: StudyFolder, tmp_path: Path) -> None:
+    result = study_export.export_study(study.root, study_export.Choice(trial=1), str(tmp_path))
+    (record,) = result.records
+    assert record["genotype"] == PA and result.to_json()["out"] == str(tmp_path)
+    assert json.loads((tmp_path / record["program"]["file"]).with_suffix(".json").read_text()) == record
+    assert record["study"]["folder"] == str(study.root) and record["study"]["on_front"] is True
+    assert [(run["trial"], run["psnr"]) for run in record["study"]["runs"]["search"]] == [(1, 30.5)]
 
 
 def test_file_stems_are_safe_distinct_and_short() -> None:

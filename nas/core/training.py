@@ -18,6 +18,7 @@ A long run can be made resumable: every so many iterations it writes its state (
 schedule, the loss read so far and the state of every generator the iterations draw from: the sampler's and torch's)
 to a file, atomically, and a later process continues from it. The resumed run replays the same batches and crops
 from the iteration it stopped at, so it ends with the same weights and PSNR, to the last bit, as a run never stopped.
+Where that file lies, how often it is written, and reading it back for a run that continues: ``nas.core.resumable``.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from nas.core import inheritance, initial_weights, networks
 from nas.core.genotypes import Genotype
 from nas.core.settings import DataSources, ProxyBudget
 from nas.errors import InputError
-from nas.sr import data, evaluate, weight_files
+from nas.sr import data, evaluate
 
 logger = logging.getLogger(__name__)
 
@@ -52,9 +53,6 @@ LOSS_CURVE_POINTS = 50  # loss is read back (a device sync) this many times per 
 PROGRESS_LINES = 10  # plain progress lines per run where no terminal shows a bar (logs, pipes)
 RESUME_FORMAT = "nas-resume"
 RESUME_VERSION = 1
-RESUME_SUFFIX = ".resume"  # the resumable state of ``nas train --save FILE`` is FILE.resume
-STATES_PER_RUN = 10  # by default a resumable state every tenth of a run...
-MAX_STATE_GAP = 1000  # ...and at least every 1000 iterations: a kill loses minutes of a long run, not hours
 RESTART = "drop --resume to train from the start"
 
 
@@ -233,21 +231,12 @@ class Progress:
 @dataclass(frozen=True)
 class Resumable:
     """A run that writes its resumable state to ``path`` every ``every`` iterations (never after the last: the
-    trained network follows) and continues from ``state`` (read by ``read_state``) when one is given."""
+    trained network follows) and continues from ``state`` (read by ``nas.core.resumable.read_state``) when one is
+    given."""
 
     path: Path
     every: int
     state: dict[str, Any] | None = None
-
-
-def resume_path(save: str | Path) -> Path:
-    """Where the run that will be saved as ``save`` keeps its resumable state: beside it, ``save`` + ``.resume``."""
-    return Path(f"{save}{RESUME_SUFFIX}")
-
-
-def default_state_every(iterations: int) -> int:
-    """Iterations between resumable states when none is asked for: a tenth of the run, at most MAX_STATE_GAP."""
-    return max(1, min(MAX_STATE_GAP, iterations // STATES_PER_RUN))
 
 
 def identity(
@@ -272,52 +261,13 @@ def identity(
     }
 
 
-def _differences(written: Any, expected: Any, key: str = "") -> list[str]:
-    """Each leaf where the two identities differ, as "KEY is WRITTEN there, EXPECTED here"."""
-    if isinstance(written, dict) and isinstance(expected, dict):
-        keys = dict.fromkeys([*expected, *written])
-        return [line for name in keys for line in _differences(written.get(name), expected.get(name), f"{key}.{name}")]
-    return [] if written == expected else [f"{key.lstrip('.')} is {written!r} there, {expected!r} here"]
-
-
-def _unusable(path: Path, problem: str) -> InputError:
+def unusable_state(path: Path, problem: str) -> InputError:
+    """The error of a resumable state at ``path`` that cannot be continued from, saying why and what to do."""
     return InputError(f"--resume: the resumable state {path} {problem}; delete it and {RESTART}")
 
 
-def read_state(path: Path, expected: dict[str, Any]) -> dict[str, Any]:
-    """The resumable state at ``path``, read without running any code (``weights_only``), checked to be one the
-    training ``expected`` (an ``identity``) wrote.
-
-    Raises:
-        InputError: there is no state, it cannot be read, or another training wrote it.
-    """
-    if not path.is_file():
-        what = "is not a file" if path.exists() else "does not exist"
-        raise InputError(f"--resume: the resumable state {path} {what} (a training with --save writes it); {RESTART}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # a damaged file fails anywhere in torch's unpickler, with any exception type
-        text = (str(error).strip() or type(error).__name__).splitlines()[0]
-        if any(marker in text for marker in weight_files.WEIGHTS_ONLY_REFUSALS):
-            text = "it holds Python objects besides tensors and plain values, which the harness never runs"
-        raise _unusable(path, f"cannot be read ({type(error).__name__}: {text})") from None
-    if not isinstance(state, dict) or (state.get("format"), state.get("version")) != (RESUME_FORMAT, RESUME_VERSION):
-        raise _unusable(path, f"is not a resumable state of nas train ({RESUME_FORMAT} version {RESUME_VERSION})")
-    try:
-        written = json.loads(state["identity"])
-    except (KeyError, TypeError, ValueError):
-        raise _unusable(path, "is damaged: it names no training") from None
-    differences = _differences(written, expected)
-    if differences:
-        raise InputError(
-            f"--resume: the resumable state {path} is of another training ({'; '.join(differences)}); give the "
-            f"options it was started with, or {RESTART} (the state is then replaced)"
-        )
-    return state
-
-
 def _restored(step: ProxyStep, state: dict[str, Any], path: Path, budget: ProxyBudget, device: str) -> Progress:
-    """Sets ``step`` from a state ``read_state`` returned; returns where the run stands.
+    """Sets ``step`` from a state ``nas.core.resumable.read_state`` returned; returns where the run stands.
 
     Raises:
         InputError: the state is damaged (a part missing, of the wrong kind or shape).
@@ -329,7 +279,7 @@ def _restored(step: ProxyStep, state: dict[str, Any], path: Path, budget: ProxyB
             raise ValueError(f"its iteration {progress.iteration} is not within the budget's {budget.iterations}")
     except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as error:
         reason = (str(error).strip() or type(error).__name__).splitlines()[0]
-        raise _unusable(path, f"is damaged: {reason}") from None
+        raise unusable_state(path, f"is damaged: {reason}") from None
     return progress
 
 

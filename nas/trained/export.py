@@ -27,7 +27,7 @@ import io
 import logging
 import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,12 +38,14 @@ from torch.export import Dim, ExportedProgram
 from torch.fx.experimental.symbolic_shapes import ConstraintViolationError
 
 import blocks
-from nas.core import counting, initial_weights, networks, training
+from nas.core import counting, genotypes, initial_weights, networks, training
 from nas.core.genotypes import Genotype
 from nas.core.settings import ParentWeights
+from nas.core.spaces import SearchSpace
 from nas.errors import InputError
 from nas.sr import protocol
 from nas.sr.weight_files import file_sha256
+from nas.trained import outputs, parents
 from nas.trained.checkpoints import TrainedNetwork
 
 logger = logging.getLogger(__name__)
@@ -266,6 +268,61 @@ def export_network(
         "weights": weights,
         "study": study,
     }  # fmt: skip
+
+
+def output_paths(chosen: Sequence[Genotype], space: SearchSpace, out: str) -> dict[Genotype, ExportPaths]:
+    """The files of each chosen genotype in ``out`` (``--out``, created if missing), every genotype and file checked
+    before any export.
+
+    Raises:
+        InputError: a genotype that does not run in ``space``, an ``out`` that cannot take the files, or a file's name
+            taken by a folder.
+    """
+    for arch in chosen:
+        genotypes.check_runs_in(arch, space, training=False)
+    paths = {arch: ExportPaths.of(Path(out), arch) for arch in chosen}
+    for files in paths.values():
+        outputs.output_folder(out, files.record.stem)
+        files.check()
+    return paths
+
+
+def export_networks(
+    paths: Mapping[Genotype, ExportPaths],
+    space: SearchSpace,
+    out: str,
+    studies: Mapping[str, dict[str, Any] | None],
+    trained: TrainedNetwork | None = None,
+    checkpoint: str | Path | None = None,
+) -> ExportResult:
+    """Exports each genotype of ``paths`` (``output_paths``) and writes its record beside its program.
+
+    Args:
+        paths: Each genotype's files.
+        space: The space the genotypes run in: its first proxy seed (and parent) give a fresh network's weights.
+        out: The output folder, as given.
+        studies: The study's numbers for each genotype id (``export_network``'s ``study``).
+        trained: The trained network to export (its genotype the one of ``paths``); None: fresh networks, as a
+            training with the space's first seed starts.
+        checkpoint: The file ``trained`` was loaded from.
+
+    Raises:
+        ExportError: a block cannot be exported with dynamic shapes.
+    """
+    seed = space.proxy.seeds[0]  # a fresh network starts as a training with the space's first seed does
+    records = []
+    for arch, files in paths.items():
+        network: nn.Module
+        if trained is not None:
+            if checkpoint is None:
+                raise ValueError("a trained network is exported with the checkpoint it was loaded from")
+            network, weights = trained.network, checkpoint_weights(checkpoint, trained)
+        else:
+            network, weights = fresh_network(arch, seed, parents.network(space)), fresh_weights(seed, space.proxy.init)
+        record = export_network(network, arch, weights, studies[str(arch)], files)
+        files.record.write_text(outputs.json_text(record))
+        records.append(record)
+    return ExportResult(Path(out), records)
 
 
 @dataclass(frozen=True)

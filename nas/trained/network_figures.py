@@ -13,13 +13,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from nas.files import save_figure  # noqa: E402
-from nas.trained.ablation import FAMILY_CONFIDENCE, Ablation  # noqa: E402
+from nas.trained.ablation_result import Ablation  # noqa: E402
+from nas.trained.ablation_statistics import FAMILY_CONFIDENCE  # noqa: E402
 
 if TYPE_CHECKING:
     from nas.trained.attention_maps import MapGrid
 
 MODE_COLOURS = {"remove": "#d62728", "renormalise": "#1f77b4", "gate-mean": "#2ca02c"}
-MODE_LABELS = {  # what each mode takes away (``nas.trained.ablation.MODE_MEANINGS``)
+MODE_LABELS = {  # what each mode takes away (``nas.trained.ablation_result.MODE_MEANINGS``)
     "remove": "remove: attention branch off, other branch's weight kept",
     "renormalise": "renormalise: attention branch off, other branch's weight 1",
     "gate-mean": "gate-mean: gate set to its spatial mean (selectivity off)",
