@@ -45,3 +45,8 @@ def check_device(name: str) -> str:
     build = "CPU-only torch build" if torch.version.cuda is None else "machine with no usable GPU"
     why = f"this is a {build}" if device.type == "cuda" else f"{device.type!r} devices are not available here"
     raise InputError(f"device {name!r} cannot be used: {why}; available here: {listed}")
+
+
+def chosen(name: str | None) -> str:
+    """``name`` (a ``--device``), checked (``check_device``), or the default device when it is None."""
+    return check_device(name or default_device())

@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from fractions import Fraction
+from pathlib import Path
 from typing import Any, cast
 
 import torch
@@ -33,8 +34,8 @@ from fvcore.nn.jit_handles import get_shape
 from torch import nn
 
 import blocks
-from nas.core import networks
-from nas.core.genotypes import Genotype
+from nas.core import networks, spaces
+from nas.core.genotypes import Genotype, resolve_runnable
 from nas.sr import protocol
 
 # fvcore's default handles count multiply-adds (and its own small counts for norms, upsampling and pooling).
@@ -324,3 +325,30 @@ def unsupported_ops(module: nn.Module, input_shape: tuple[int, ...]) -> Counter[
         counter = analysis(module, input_shape)
         counter.total()
         return counter.unsupported_ops()
+
+
+@dataclass(frozen=True)
+class GenotypeCost:
+    """What ``nas cost`` prints: a genotype of a space and its cost (latency where it was timed)."""
+
+    genotype: Genotype
+    cost: Cost
+    latency_device: str | None = None  # the device the latency was timed on (None: not timed)
+
+    def to_text(self) -> str:
+        return self.cost.to_text(str(self.genotype), self.latency_device)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"genotype": str(self.genotype), **self.cost.to_json()}
+
+
+def genotype_cost(space_path: str | Path, genotype: str, latency_device: str | None = None) -> GenotypeCost:
+    """``nas cost``: the cost of the genotype that the id or alias ``genotype`` names in the space file
+    ``space_path`` (at ``protocol.COST_HR_SIZE``), with its latency on ``latency_device`` where one is given.
+
+    Raises:
+        SpaceError: the space file is invalid.
+        GenotypeError: the genotype is invalid or cannot run under the space.
+    """
+    arch = resolve_runnable(genotype, spaces.load(space_path), training=False)
+    return GenotypeCost(arch, network_cost(arch, latency_device=latency_device), latency_device)

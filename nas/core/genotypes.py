@@ -245,6 +245,18 @@ def check_runs_in(genotype: Genotype, space: SearchSpace, *, training: bool) -> 
             )
 
 
+def resolve_runnable(text: str, space: SearchSpace, *, training: bool) -> Genotype:
+    """The genotype ``text`` names in the context of ``space`` (``Genotype.resolve``), refused where it cannot run
+    under ``space`` (``check_runs_in``; ``training``: it must also train with the space's patches).
+
+    Raises:
+        GenotypeError, UnknownBlockError: an invalid id or alias, or one that cannot run under ``space``.
+    """
+    genotype = Genotype.resolve(text, space)
+    check_runs_in(genotype, space, training=training)
+    return genotype
+
+
 def a2n(scale: int) -> Genotype:
     """The released A2N: 16 ``a2b`` blocks, nf 40, upsampler 24 (1,036,443 parameters at ×2/×3)."""
     return Genotype.create(scale, 40, 24, ["a2b"] * 16)

@@ -14,7 +14,7 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -294,3 +294,20 @@ def plan(prepared: ExperimentRuns, power: PlannedPower) -> ExperimentPlan:
     left = len(runs_left(prepared))
     blocked = tuple((arm.label, reason) for arm, reason in blocked_arms(prepared.space, prepared.design))
     return ExperimentPlan(prepared, left, estimate_time(prepared, left), power, blocked)
+
+
+PowerOf = Callable[[StudyFolder, ExperimentDesign], PlannedPower]  # a design's power, from what its folder holds
+
+
+def plan_experiment(space_path: str | Path, settings: RunSettings, power: PlannedPower | PowerOf) -> ExperimentPlan:
+    """``nas experiment --plan``: the plan of the space file's experiment (``prepare``, then ``plan``), nothing
+    trained or written. ``power`` is the design's power, or how to find it from the study folder and the design:
+    the power reads the study as the report does (``nas.report.experiment_section.planned_power``), and the search
+    imports no report, so a caller passes it in.
+
+    Raises:
+        SpaceError, StudyError: as ``prepare``.
+    """
+    prepared = prepare(space_path, settings)
+    planned = power if isinstance(power, PlannedPower) else power(prepared.folder, prepared.design)
+    return plan(prepared, planned)
