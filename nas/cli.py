@@ -5,18 +5,17 @@ result; what a library caller would need lives in the library, not here."""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
 
 import blocks
-from nas import __version__, devices
+from nas import __version__, cli_process, devices
 from nas.cli_options import (
     address_option,
     bounded_int,
@@ -448,51 +447,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class CommandFormatter(logging.Formatter):
-    """The harness's messages as this command says them: ``nas COMMAND: [warning: ]message``."""
-
-    def __init__(self, command: str) -> None:
-        super().__init__()
-        self.prefix = f"nas {command}: "
-
-    def format(self, record: logging.LogRecord) -> str:
-        level = f"{record.levelname.lower()}: " if record.levelno >= logging.WARNING else ""
-        return f"{self.prefix}{level}{record.getMessage()}"
-
-
-@contextlib.contextmanager
-def _messages_said(command: str, verbosity: int) -> Iterator[None]:
-    """While a command runs, the library's messages (loggers under ``nas``) go to stderr prefixed with the command,
-    and only there; afterwards the ``nas`` logger is as it was (a caller embedding ``main`` keeps its own setup)."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(CommandFormatter(command))
-    logger = logging.getLogger("nas")
-    level, propagate = logger.level, logger.propagate
-    logger.addHandler(handler)
-    logger.setLevel(verbosity)
-    logger.propagate = False
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-        logger.propagate = propagate
-
-
-def _stop_on_sigterm(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # SIGTERM (kill, a job scheduler) stops as cleanly as Ctrl-C
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    signal.signal(signal.SIGTERM, cli_process.stop_on_sigterm)
     try:
-        with _messages_said(args.command, args.verbosity):
+        with cli_process.messages_said(args.command, args.verbosity):
             return args.handler(args)
     except (InputError, blocks.UnknownBlockError, blocks.BlockOptionError) as error:
         print(f"nas {args.command}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except Exception as error:
+        if not cli_process.raised_while_stopping(error):
+            raise
+        return _stopped(args)
     except KeyboardInterrupt:
-        resume = f"; {RESUME_HINT}" if args.runs_trials else ""
-        print(f"nas {args.command}: stopped{resume}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _stopped(args)
+
+
+def _stopped(args: argparse.Namespace) -> int:
+    resume = f"; {RESUME_HINT}" if args.runs_trials else ""
+    print(f"nas {args.command}: stopped{resume}", file=sys.stderr)
+    return EXIT_INTERRUPTED
