@@ -25,6 +25,7 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial
 
+from nas import paths
 from nas.core import bounds, pareto, spaces, training
 from nas.core.spaces import SearchSpace
 from nas.errors import InputError
@@ -174,7 +175,7 @@ def search(
         SpaceError, StudyError, InputError: bad space file, results folder or cluster address; a study folder
             that cannot be resumed as asked, or that another live process is searching.
     """
-    space_path = Path(space_path).resolve()
+    space_path = paths.resolved(paths.not_empty(space_path, "--space", "search_spaces/sr_tiny.yaml"), "--space")
     given = spaces.load(space_path)
     parents.network(given)  # a parent that cannot be used stops the search before anything is written
     folder = folder_of(settings.results, given)
