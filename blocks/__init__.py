@@ -11,6 +11,7 @@ from torch import nn
 
 from blocks.registry import (
     MAX_CHANNELS,
+    NAME_PATTERN,
     VOCABULARY,
     BlockOptionError,
     BlockSpec,
@@ -46,6 +47,7 @@ register_fixed_variants()  # after every family: each block with a gate gets its
 
 __all__ = [
     "MAX_CHANNELS",
+    "NAME_PATTERN",
     "VOCABULARY",
     "BlockOptionError",
     "BlockSpec",

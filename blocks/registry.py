@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -35,6 +36,9 @@ BlockFactory = Callable[..., nn.Module]
 # The widest feature map a block is built for (a space's channels go up to this): bounds every channel count and
 # keeps a typo such as --channels 100000 from allocating tens of gigabytes.
 MAX_CHANNELS = 256
+# The characters a block's name may hold: those a genotype id's grammar reads as a block name (``x2.c16.u4:pa*2``;
+# ``nas.core.genotypes`` parses with this pattern). A name with others could be registered but never named in an id.
+NAME_PATTERN = "[a-z0-9_]+"
 # An absolute inner width may exceed the feature width (a capacity control matching a large block); this bound only
 # keeps a typo such as inner_channels=1e9 from allocating gigabytes.
 MAX_INNER_CHANNELS = 4096
@@ -129,7 +133,16 @@ def register(
 
     ``aliases`` maps old option names to the factory's (canonical) ones; ids and spaces show the canonical names.
     ``implied`` and ``fixed_gate_of`` are ``BlockSpec``'s.
+
+    Raises:
+        ValueError: ``name`` holds a character a genotype id cannot (``NAME_PATTERN``), or is registered twice.
     """
+
+    if not isinstance(name, str) or re.fullmatch(NAME_PATTERN, name) is None:
+        raise ValueError(
+            f"block name {name!r} cannot appear in a genotype id: a name holds lowercase letters, digits and _ only "
+            f"({NAME_PATTERN}), e.g. {re.sub('[^a-z0-9_]+', '_', str(name).lower()).strip('_') or 'my_block'!r}"
+        )
 
     def decorate(factory: BlockFactory) -> BlockFactory:
         if name in _REGISTRY:

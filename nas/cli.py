@@ -23,6 +23,7 @@ from nas.cli_options import (
     device_option,
     json_option,
     message_options,
+    path_text,
     port_number,
     positive_float,
 )
@@ -108,18 +109,19 @@ def run_blocks(args: argparse.Namespace) -> int:
 
 def add_network_arguments(parser: argparse.ArgumentParser) -> None:
     """The options naming a trained network (``nas.trained.analyses.NetworkSource``) and the images to run it on."""
-    parser.add_argument("--checkpoint", help="a checkpoint written by nas train --save")
+    parser.add_argument("--checkpoint", type=path_text, help="a checkpoint written by nas train --save")
     parser.add_argument("--arch", choices=["a2n"], help="a released architecture, with --scale and --weights")
     parser.add_argument("--scale", type=int, choices=networks.SUPPORTED_SCALES)
     parser.add_argument(
         "--weights",
+        type=path_text,
         help="released weights (state dict) for --arch, e.g. the A2N authors' (the harness never downloads)",
     )
     parser.add_argument(
         "--input-range", type=positive_float,
         help="pixel range --weights were trained on (default: A2N's 255; a checkpoint records its own)",
     )  # fmt: skip
-    parser.add_argument("--data", required=True, help="folder of HR images (Set5, Set14, B100, ...)")
+    parser.add_argument("--data", type=path_text, required=True, help="folder of HR images (Set5, Set14, B100, ...)")
 
 
 def add_tile_argument(parser: argparse.ArgumentParser) -> None:
@@ -129,7 +131,9 @@ def add_tile_argument(parser: argparse.ArgumentParser) -> None:
 def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     add_network_arguments(parser)
     add_tile_argument(parser)
-    parser.add_argument("--lr-folder", help="read LR images from here instead of making them (<name>xS.png)")
+    parser.add_argument(
+        "--lr-folder", type=path_text, help="read LR images from here instead of making them (<name>xS.png)"
+    )
     parser.add_argument(
         "--y", choices=protocol.Y_MODES, default=protocol.Y_FLOAT,
         help="Y kept in float (default; BasicSR, A2N's 38.06 dB) or rounded to uint8 (RCAN's MATLAB scripts)",
@@ -157,7 +161,7 @@ def add_ablate_arguments(parser: argparse.ArgumentParser) -> None:
         choices=["remove", "renormalise", "gate-mean"],
         help="one mode (default: all): branch off, other weight kept or 1; or gates at their spatial mean",
     )
-    parser.add_argument("--out", help="folder for ablation.json and ablation.png")
+    parser.add_argument("--out", type=path_text, help="folder for ablation.json and ablation.png")
 
 
 def run_ablate(args: argparse.Namespace) -> int:
@@ -172,7 +176,7 @@ def add_attention_maps_arguments(parser: argparse.ArgumentParser) -> None:
     add_network_arguments(parser)
     parser.add_argument("--images", type=bounded_int(1, MAX_IMAGES), help="only the first N images of --data")
     parser.add_argument("--layers", type=depth_list, help="depths drawn in the figure, e.g. 0,7,15")
-    parser.add_argument("--out", help="folder for attention_maps.json and attention_maps.png")
+    parser.add_argument("--out", type=path_text, help="folder for attention_maps.json and attention_maps.png")
 
 
 def run_attention_maps(args: argparse.Namespace) -> int:
@@ -185,7 +189,7 @@ def run_attention_maps(args: argparse.Namespace) -> int:
 
 
 def add_genotype_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--space", required=True, help="search space YAML")
+    parser.add_argument("--space", type=path_text, required=True, help="search space YAML")
     parser.add_argument("--genotype", required=True, help=GENOTYPE_HELP)
 
 
@@ -257,11 +261,11 @@ def trial_runner(address: str | None) -> ModuleType:
 
 
 def add_search_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--space", required=True, help="search space YAML")
+    parser.add_argument("--space", type=path_text, required=True, help="search space YAML")
     parser.add_argument(
         "--trials", type=bounded_int(1, MAX_TRIALS), help="total trials of the study (default: the space's)"
     )
-    parser.add_argument("--results", default="results", help="results folder (default results/)")
+    parser.add_argument("--results", type=path_text, default="results", help="results folder (default results/)")
     parser.add_argument("--storage", help="Optuna storage URL (default: a journal file in the study folder)")
     parser.add_argument("--fresh", action="store_true", help="start a new study (the old folder is kept)")
 
@@ -274,9 +278,10 @@ def run_search(args: argparse.Namespace) -> int:
     return print_trials(run.search(args.space, settings), args.json)
 
 
-def add_study_argument(parser: argparse.ArgumentParser) -> None:
-    """The study folder a command reads, and whether the plugin files its space names may be imported."""
-    parser.add_argument("study", help=STUDY_HELP)
+def add_study_argument(parser: argparse.ArgumentParser, optional: str | None = None) -> None:
+    """The study folder a command reads (``optional``: when it may be left out, said in its help), and whether the
+    plugin files its space names may be imported."""
+    parser.add_argument("study", type=path_text, nargs="?" if optional else None, help=f"{STUDY_HELP}{optional or ''}")
     parser.add_argument(
         "--trust-plugins", action="store_true",
         help="import the plugin files the study's space names (Python code); without it they are refused",
@@ -316,8 +321,8 @@ def run_confirm(args: argparse.Namespace) -> int:
 
 
 def add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--space", required=True, help="search space YAML with an experiment: section")
-    parser.add_argument("--results", default="results", help="results folder (default results/)")
+    parser.add_argument("--space", type=path_text, required=True, help="search space YAML with an experiment: section")
+    parser.add_argument("--results", type=path_text, default="results", help="results folder (default results/)")
     parser.add_argument("--plan", action="store_true", help="print the arms, runs, wall time and power; train nothing")
 
 
@@ -366,15 +371,19 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
-    add_study_argument(parser)
+    add_study_argument(parser, "; with --checkpoint it may be left out (it adds the genotype's runs in the study)")
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--front", action="store_true", help="every genotype on the search's Pareto front")
     which.add_argument("--trial", type=bounded_int(0, MAX_TRIALS), help="the genotype of search trial N")
     which.add_argument("--genotype", help="genotype id, 'a2n' or 'uniform:<block>' (at the study's scale)")
     which.add_argument(
-        "--checkpoint", help="a checkpoint written by nas train --save: its trained network (else freshly initialised)"
+        "--checkpoint",
+        type=path_text,
+        help="a checkpoint written by nas train --save: its trained network (else freshly initialised)",
     )
-    parser.add_argument("--out", required=True, help="folder for each network's .pt2 program, .json and .onnx")
+    parser.add_argument(
+        "--out", type=path_text, required=True, help="folder for each network's .pt2 program, .json and .onnx"
+    )
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -386,7 +395,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def add_dashboard_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("study", help=STUDY_HELP)
+    parser.add_argument("study", type=path_text, help=STUDY_HELP)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=port_number, default=8080, help="port (default 8080)")
 

@@ -25,6 +25,13 @@ def bounded_int(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+def path_text(text: str) -> str:
+    """An argparse type for a path: anything but empty (an empty path would name the working folder, silently)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty; give a path")
+    return text
+
+
 def port_number(text: str) -> int:
     value = int(text)
     if not 0 < value < 65536:

@@ -445,3 +445,274 @@ def test_a_journal_damaged_in_the_middle_is_left_as_it_was_by_every_command_that
         assert_one_message(in_process(args), [f"{study.journal}: line 3", "nothing was changed"])
     assert study.journal.read_bytes() == before
     assert not list(study.root.glob("optuna.journal.*"))  # no repair ran, no copy was made
+
+
+# --- Paths a user gives, and files the harness writes: one reader and one writer for every one of them ---
+
+
+@pytest.fixture(scope="module")
+def paths(files: dict[str, Path], small_images: Path, space_writer) -> dict[str, Path]:
+    """A symbolic link loop, a named pipe, random bytes, a 3 GB sparse file of zeros (no disk used), a pickle of
+    protocol 4, spaces whose proxy.init or data.val is one of these, a plugin registering a block whose name no id
+    can hold, and files a link in an output's place points at."""
+    folder = files["folder"] / "paths"
+    folder.mkdir()
+    loop = folder / "loop"
+    loop.symlink_to(loop)
+    os.mkfifo(folder / "fifo")
+    (folder / "random.pt").write_bytes(bytes(range(7, 256)) * 16)
+    with (folder / "zeros.pt").open("wb") as handle:
+        handle.truncate(3 * 2**30)
+    import pickle
+
+    with (folder / "protocol4.pt").open("wb") as handle:
+        pickle.dump({"conv_first.weight": torch.zeros(2)}, handle, protocol=4)
+    made = {"folder": folder, "loop": loop, "fifo": folder / "fifo", "random": folder / "random.pt",
+            "zeros": folder / "zeros.pt", "protocol4": folder / "protocol4.pt"}  # fmt: skip
+    os.mkfifo(folder / "state.pt.resume")  # where the resumable state of --save state.pt goes
+    for name, target in (("loop", loop), ("zero", Path("/dev/zero")), ("fifo", folder / "fifo"), ("dir", folder)):
+        space_file = space_writer(folder, f"init_{name}", small_images, ["none", "a2b"])
+        init = f"seeds: [0], init: {{weights: {target}, arch: a2n}}}}"
+        space_file.write_text(space_file.read_text().replace("seeds: [0]}", init))
+        made[f"init_{name}"] = space_file
+    made["val_loop"] = space_writer(folder, "val_loop", small_images, ["none", "pa"])
+    made["val_loop"].write_text(made["val_loop"].read_text().replace(f"val: {small_images}", f"val: {loop}"))
+    for name, block in (("dash", "my-block"), ("upper", "PA2")):
+        plugin = folder / f"{name}_block.py"
+        plugin.write_text(f"import torch.nn\nimport blocks\n\nblocks.register({block!r}, paper='x')(lambda c: "
+                          "torch.nn.Identity())\n")  # fmt: skip
+        made[f"plugin_{name}"] = space_writer(folder, f"plugin_{name}", small_images, ["none"],
+                                              extra=f"plugins: [{plugin}]\n")  # fmt: skip
+    return made
+
+
+def training(files: dict[str, Path], *args: str) -> list[str]:
+    return ["train", "--space", str(files["good"]), "--genotype", "uniform:pa", "--device", "cpu", *args]
+
+
+# (id, the command's arguments, words its one message must hold). Each used to end in a traceback, name the wrong
+# problem, or be accepted (an empty path: the working folder); each is now refused before any work.
+HOSTILE_PATHS = [
+    # A symbolic link loop, wherever a path is given (a RuntimeError from pathlib, or "does not exist").
+    ("init-loop", lambda f, p: ["cost", "--space", str(p["init_loop"]), "--genotype", "uniform:none"],
+     ["proxy.init.weights", "symbolic link loop"]),
+    ("val-loop", lambda f, p: ["cost", "--space", str(p["val_loop"]), "--genotype", "uniform:none"],
+     ["data.val", "symbolic link loop"]),
+    ("train-data-loop", lambda f, p: training(f, "--train-data", str(p["loop"])), ["--train-data", "link loop"]),
+    ("eval-data-loop", lambda f, p: ["eval", "--checkpoint", str(f["checkpoint"]), "--data", str(p["loop"])],
+     ["HR image folder", "symbolic link loop"]),
+    ("export-study-loop", lambda f, p: ["export", str(p["loop"]), "--front", "--out", str(p["folder"] / "out")],
+     ["study folder", "symbolic link loop"]),
+    ("report-study-loop", lambda f, p: ["report", os.path.relpath(p["loop"])], ["study folder", "link loop"]),
+    ("save-in-a-loop", lambda f, p: training(f, "--save", str(p["loop"] / "net.pt")),
+     ["--save", "symbolic link loop"]),
+    ("weights-loop", lambda f, p: evaluation(f, "--weights", str(p["loop"])), ["checkpoint", "symbolic link loop"]),
+    # A --save that cannot be written: refused before training, not after it.
+    ("save-dev-full", lambda f, p: training(f, "--save", "/dev/full"), ["--save /dev/full", "character device"]),
+    ("save-proc", lambda f, p: training(f, "--save", "/proc/self/net.pt"),
+     ["--save /proc/self/net.pt: cannot write in folder /proc/self"]),
+    ("save-state-fifo", lambda f, p: training(f, "--save", str(p["folder"] / "state.pt")),
+     ["--save", "state.pt.resume is not a regular file (a named pipe (FIFO))"]),
+    # What a path is, said as it is (they read "file ... does not exist", "folder ... does not exist", "pickled code").
+    ("init-dev-zero", lambda f, p: ["cost", "--space", str(p["init_zero"]), "--genotype", "uniform:none"],
+     ["proxy.init.weights", "/dev/zero is not a regular file (a character device)"]),
+    ("init-fifo", lambda f, p: ["cost", "--space", str(p["init_fifo"]), "--genotype", "uniform:none"],
+     ["proxy.init.weights", "named pipe"]),
+    ("init-folder", lambda f, p: ["cost", "--space", str(p["init_dir"]), "--genotype", "uniform:none"],
+     ["proxy.init.weights", "is a directory, not a file"]),
+    ("val-data-a-file", lambda f, p: training(f, "--val-data", "/etc/passwd"),
+     ["--val-data", "/etc/passwd is a file, not a folder"]),
+    ("weights-urandom", lambda f, p: evaluation(f, "--weights", "/dev/urandom"), ["not a regular file"]),
+    ("weights-random-bytes", lambda f, p: evaluation(f, "--weights", str(p["random"])),
+     ["random.pt is not a file that torch.save writes", "starting 07 08 09 0a"]),
+    ("weights-3gb-zeros", lambda f, p: evaluation(f, "--weights", str(p["zeros"])),
+     ["zeros.pt is not a file that torch.save writes", "3,221,225,472 bytes"]),
+    ("weights-protocol-4", lambda f, p: evaluation(f, "--weights", str(p["protocol4"])),
+     ["protocol4.pt is a pickle that torch's safe loader cannot read"]),
+    ("checkpoint-fifo", lambda f, p: ["eval", "--checkpoint", str(p["fifo"]), "--data", str(f["images"])],
+     ["checkpoint", "named pipe"]),
+    # Empty paths: the working folder, silently.
+    ("ablate-out-empty", lambda f, p: ablation(f, "--out", ""), ["--out", "is empty"]),
+    ("export-out-empty", lambda f, p: ["export", "--checkpoint", str(f["checkpoint"]), "--out", ""],
+     ["--out", "is empty"]),
+    ("report-study-empty", lambda f, p: ["report", ""], ["study", "is empty"]),
+    ("search-results-empty", lambda f, p: ["search", "--space", str(f["good"]), "--results", ""],
+     ["--results", "is empty"]),
+    ("eval-data-empty", lambda f, p: ["eval", "--checkpoint", str(f["checkpoint"]), "--data", ""],
+     ["--data", "is empty"]),
+    ("weights-empty", lambda f, p: evaluation(f, "--weights", ""), ["--weights", "is empty"]),
+    # A plugin block whose name no genotype id can hold: refused when it registers, not in every trial.
+    ("plugin-name-dash", lambda f, p: ["cost", "--space", str(p["plugin_dash"]), "--genotype", "uniform:none"],
+     ["plugins[0]", "block name 'my-block' cannot appear in a genotype id", "'my_block'"]),
+    ("plugin-name-upper", lambda f, p: ["cost", "--space", str(p["plugin_upper"]), "--genotype", "uniform:none"],
+     ["plugins[0]", "block name 'PA2' cannot appear in a genotype id"]),
+    # nas export without a study names the one choice that needs none.
+    ("export-genotype-no-study", lambda f, p: ["export", "--genotype", "a2n", "--out", str(p["folder"] / "out")],
+     ["give the study folder", "only --checkpoint exports without a study"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("args", "words"), [c[1:] for c in HOSTILE_PATHS], ids=[c[0] for c in HOSTILE_PATHS])
+def test_a_hostile_path_is_refused_before_any_work_with_one_message(files, paths, in_process, args, words) -> None:
+    started = time.perf_counter()
+    result = in_process(args(files, paths))
+    assert_one_message(result, words)
+    assert "Warning" not in result.stderr  # torch's own warnings (a pickle's protocol) precede no message
+    assert time.perf_counter() - started < 20  # nothing trained, nothing read whole
+
+
+def test_a_batch_that_cannot_fit_in_memory_is_refused_before_work_or_said_when_an_allocation_fails(
+    files, in_process, monkeypatch
+) -> None:
+    from nas.core import training as trainer
+
+    monkeypatch.setattr(trainer, "available_memory", lambda device: 8 * 2**30)  # whatever this machine has
+    huge = in_process(training(files, "--batch-size", "4096", "--patch-size", "200"))  # inside the documented ranges
+    assert_one_message(huge, ["batch of 4096 patches of 200² LR pixels", "needs at least", "8.0 GiB free",
+                              "--batch-size, --patch-size"])  # fmt: skip
+
+    def allocation_fails(step) -> torch.Tensor:
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: you "
+                           "tried to allocate 42949672960 bytes. Error code 12 (Cannot allocate memory)")  # fmt: skip
+
+    monkeypatch.setattr(trainer.ProxyStep, "__call__", allocation_fails)
+    failed = in_process(training(files))
+    assert_one_message(failed, ["ran out of memory on cpu", "can't allocate memory", "lower the batch"])
+
+
+def stopped_training(files: dict[str, Path], save: Path, in_process, monkeypatch) -> Path:
+    """``nas train --save`` stopped by Ctrl-C after 12 of its 20 iterations: its resumable state, of iteration 10."""
+    from nas.core import training as trainer
+
+    step = trainer.ProxyStep.__call__
+    calls = []
+
+    def interrupted(self) -> torch.Tensor:
+        calls.append(1)
+        if len(calls) > 12:
+            raise KeyboardInterrupt
+        return step(self)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(trainer.ProxyStep, "__call__", interrupted)
+        assert in_process(training(files, "--save", str(save), "--checkpoint-every", "5")).returncode == 130
+    return Path(f"{save}.resume")
+
+
+@pytest.mark.parametrize("edit", ["schedule", "nan-weight"])
+def test_a_resumable_state_altered_after_it_was_written_is_refused(files, in_process, monkeypatch, edit) -> None:
+    save = files["folder"] / f"altered-{edit}.pt"
+    state_file = stopped_training(files, save, in_process, monkeypatch)
+    state = torch.load(state_file, weights_only=True)
+    if edit == "schedule":  # another point of the cosine schedule: a silently different training
+        state["step"]["schedule"]["last_epoch"] = 3
+    else:  # a weight made NaN: read as a diverged run
+        state["step"]["network"]["conv_first.weight"][0, 0, 0, 0] = float("nan")
+    torch.save(state, state_file)
+    result = in_process(training(files, "--save", str(save), "--resume"))
+    assert_one_message(result, [f"{state_file} was altered after it was written", "drop --resume"])
+    assert not save.exists()
+
+
+def test_a_link_where_a_checkpoint_or_its_state_goes_is_replaced_and_its_target_kept(files, in_process) -> None:
+    folder = files["folder"] / "links"
+    folder.mkdir()
+    kept = folder / "kept.txt"
+    kept.write_text("not a checkpoint\n")
+    save = folder / "net.pt"
+    save.symlink_to(kept)
+    result = in_process(training(files, "--save", str(save)))
+    assert result.returncode == 0, result.stderr
+    assert kept.read_text() == "not a checkpoint\n"  # the link was replaced, its target kept
+    assert not save.is_symlink() and checkpoints.load(save).genotype == genotypes.Genotype.parse("x2.c16.u4:pa*2")
+    loop = folder / "loop.pt"  # a link loop where the checkpoint goes: a link like any other
+    loop.symlink_to(loop)
+    assert in_process(training(files, "--save", str(loop))).returncode == 0
+    assert not loop.is_symlink() and checkpoints.load(loop).genotype.scale == 2
+
+
+def test_export_replaces_links_in_its_outputs_place_and_keeps_their_targets(files, in_process) -> None:
+    from nas.trained import export
+
+    out = files["folder"] / "exported-links"
+    out.mkdir()
+    written = export.ExportPaths.of(out, genotypes.Genotype.parse("x2.c16.u4:pa*2"))
+    targets = {}
+    for path in (written.program, written.record):
+        targets[path] = files["folder"] / f"outside-{path.suffix[1:]}.txt"
+        targets[path].write_text("outside --out\n")
+        path.symlink_to(targets[path])
+    result = in_process(["export", "--checkpoint", str(files["checkpoint"]), "--out", str(out), "--json"])
+    assert result.returncode == 0, result.stderr
+    for path, target in targets.items():
+        assert target.read_text() == "outside --out\n" and not path.is_symlink()
+    record = json.loads(written.record.read_text())
+    assert record["study"] is None and record["weights"]["trained"]  # a checkpoint exports without a study
+    program = torch.export.load(written.program).module()
+    assert program(torch.rand(1, 3, 16, 16)).shape == (1, 3, 32, 32)
+    with pytest.raises(RuntimeError, match="the batch must hold at least 1 image"):
+        program(torch.rand(0, 3, 16, 16))
+
+
+def test_released_weights_whose_name_states_no_scale_warn_and_record_the_scale_given(files, in_process) -> None:
+    network = ["--arch", "a2n", "--weights", str(files["weights"]), "--data", str(files["images"])]  # a2n.pt
+    for scale in ("2", "3"):
+        result = in_process(["eval", *network, "--scale", scale, "--json"])
+        assert result.returncode == 0, result.stderr
+        assert [line for line in warnings_of(result) if "states no scale" in line] == [
+            f"nas eval: warning: the weights file's name (a2n.pt) states no scale, so x{scale} (--scale) cannot be "
+            "confirmed: A2N's weights have the same shapes at every scale, and weights of another scale run at this "
+            f"one with plausible but wrong numbers; check it, or name the file with its scale (a2n_x{scale}.pt)"
+        ]
+    ablated = in_process(["ablate", *network, "--scale", "3", "--mode", "remove", "--groups", "0-15", "--json"])
+    assert ablated.returncode == 0, ablated.stderr
+    assert "x3 as given (the file's name states no scale)" in json.loads(ablated.stdout)["network"]
+    assert checkpoints.released_a2n(2, files["weights_x2"]).metadata["scale_confirmed_by"] == "the file's name"
+
+
+def test_a_trial_whose_genotype_cannot_be_read_in_the_worker_records_why(files, paths) -> None:
+    from nas.search import worker
+    from nas.search.store import EvaluationStore
+    from nas.study.records import Outcome
+
+    folder = StudyFolder(paths["folder"] / "worker-study")
+    folder.evaluations.mkdir(parents=True)
+    context = worker.TrialContext(spaces.load(files["good"]), EvaluationStore(folder, "run"), "cpu", 1)
+    config = {worker.GENOTYPE: "x2.c16.u4:My.Block", worker.SEED: 0, worker.NUMBER: 0}
+    record = worker.run(config, context)
+    assert record.outcome is Outcome.FAILED and record.genotype == "x2.c16.u4:My.Block"
+    assert record.error.startswith("GenotypeError: ") and "is not a block or block*count" in record.error
+
+
+@pytest.mark.slow  # two designed experiments planned: about 20 s each on 2 cores
+@pytest.mark.parametrize("seeds", [10_000, 109_900])  # the larger: as many as a space file's size limit holds
+def test_an_experiment_of_ten_thousand_seeds_and_more_plans(files, in_process, seeds) -> None:
+    space_file = files["folder"] / f"seeds_{seeds}.yaml"
+    listed = ",".join(str(seed) for seed in range(100, 100 + seeds))
+    text = files["good"].read_text().replace("name: good", f"name: seeds_{seeds}")
+    space_file.write_text(f"{text}experiment: {{blocks: [pa], groups: [[0], [1]], seeds: [{listed}], control: null}}\n")
+    assert len(space_file.read_bytes()) <= spaces.MAX_FILE_BYTES
+    results = files["folder"] / "plans"
+    result = in_process(["experiment", "--space", str(space_file), "--results", str(results), "--plan", "--json"])
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and f"{seeds}" in result.stdout
+
+
+@pytest.mark.slow  # two builds of a published report: about 15 s each on 2 cores
+def test_a_rebuilt_published_report_is_byte_identical(tmp_path, in_process) -> None:
+    import shutil
+
+    published = Path(__file__).resolve().parents[1] / "results" / "published" / "sr_light_scratch"
+    study = tmp_path / "sr_light_scratch"
+    shutil.copytree(published, study)
+    built = []
+    for _ in range(2):
+        assert in_process(["report", str(study)]).returncode == 0
+        built.append(
+            {path.relative_to(study): path.read_bytes() for path in sorted(study.rglob("*")) if path.is_file()}
+        )
+    assert built[0] == built[1]
+    html = built[1][Path("report/index.html")].decode()
+    figures = html.split("<script")[2:]  # after plotly.js: each figure's data, from one JSON encoder
+    assert 'id="experiment-plot-1"' in html and any("\\u00b1" in figure for figure in figures)
+    assert not any("±" in figure for figure in figures)

@@ -24,7 +24,7 @@ ENTRY_POINTS = ("cli", "__main__")
 # The stages, bottom up: a module imports modules of its own stage and of the stages below it only.
 STAGES = (
     ("blocks", ("blocks",)),
-    ("common", ("nas.errors", "nas.json_values", "nas.devices", "nas.files")),
+    ("common", ("nas.errors", "nas.json_values", "nas.devices", "nas.paths", "nas.files")),
     ("sr", ("nas.sr",)),
     ("core", ("nas.core",)),
     ("trained", ("nas.trained",)),

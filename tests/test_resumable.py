@@ -14,6 +14,7 @@ from nas.core import resumable, training
 from nas.core.genotypes import Genotype
 from nas.core.settings import DataSources, ProxyBudget
 from nas.errors import InputError
+from nas.sr import weight_files
 
 GENOTYPE = Genotype.parse("x2.c16.u4:none-pa")
 BUDGET = ProxyBudget(iterations=150, batch_size=3, patch_size=12, lr=2e-3)
@@ -73,7 +74,7 @@ def test_an_earlier_state_is_replaced_with_a_warning_unless_resumed(tmp_path: Pa
 
 def _state_of(save: Path, identity: dict) -> None:
     state = {"format": training.RESUME_FORMAT, "version": training.RESUME_VERSION, "identity": json.dumps(identity)}
-    torch.save(state, resumable.resume_path(save))
+    torch.save({**state, training.RESUME_HASH_KEY: weight_files.structure_hash(state)}, resumable.resume_path(save))
 
 
 def test_a_state_is_resumed_only_by_its_own_training(tmp_path: Path) -> None:
@@ -88,5 +89,5 @@ def test_a_state_is_resumed_only_by_its_own_training(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="cannot be read .*; delete it and drop --resume"):
         resumable_training(str(save), resume=True)
     torch.save({"format": "other"}, resumable.resume_path(save))
-    with pytest.raises(InputError, match="is not a resumable state of nas train \\(nas-resume version 1\\)"):
+    with pytest.raises(InputError, match="is not a resumable state of nas train \\(nas-resume version 2\\)"):
         resumable_training(str(save), resume=True)

@@ -26,8 +26,8 @@ from nas.sr.protocol import SUPPORTED_SCALES
 A2N_ALIAS = "a2n"
 UNIFORM_PREFIX = "uniform:"
 _HEADER = re.compile(r"^x(?P<scale>\d+)\.c(?P<channels>\d+)\.u(?P<up>\d+)$")
-_RUN = re.compile(r"^(?P<block>[a-z0-9_]+)(?:\*(?P<count>\d+))?$")
-_OPTIONS = re.compile(r"^(?P<block>[a-z0-9_]+)\((?P<body>[^()]*)\)$")
+_RUN = re.compile(rf"^(?P<block>{blocks.NAME_PATTERN})(?:\*(?P<count>\d+))?$")
+_OPTIONS = re.compile(rf"^(?P<block>{blocks.NAME_PATTERN})\((?P<body>[^()]*)\)$")
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from nas import files
 from nas.core import training
 from nas.core.genotypes import Genotype
 from nas.core.settings import DataSources, ProxyBudget
@@ -68,6 +69,13 @@ def read_state(path: Path, expected: dict[str, Any]) -> dict[str, Any]:
     if written_format != (training.RESUME_FORMAT, training.RESUME_VERSION):
         kind = f"{training.RESUME_FORMAT} version {training.RESUME_VERSION}"
         raise training.unusable_state(path, f"is not a resumable state of nas train ({kind})")
+    if state.get(training.RESUME_HASH_KEY) != weight_files.structure_hash(
+        {key: value for key, value in state.items() if key != training.RESUME_HASH_KEY}
+    ):
+        raise InputError(
+            f"--resume: the resumable state {path} was altered after it was written (its weights, optimizer, schedule "
+            f"or progress no longer match the hash written with them); delete it and {restart}"
+        )
     try:
         written = json.loads(state["identity"])
     except (KeyError, TypeError, ValueError):
@@ -83,18 +91,16 @@ def read_state(path: Path, expected: dict[str, Any]) -> dict[str, Any]:
 
 def check_save_path(save: str) -> None:
     """Raises:
-    InputError: ``--save`` names no file that can be written, or its resumable state's name is taken by a folder
-    (checked before training)."""
-    path = Path(save)
+    InputError: ``--save`` names no file that can be written (``nas.files.check_writable``), or its resumable
+    state's name is taken by a folder or a device (checked before training). A symbolic link at either is replaced
+    when written, its target kept."""
     if not save.strip():
         raise InputError("--save is empty; give the checkpoint's file path, e.g. results/net.pt")
-    if path.is_dir():
-        raise InputError(f"--save {save} is a folder; give a file path inside it, e.g. {path / 'net.pt'}")
-    if not path.parent.is_dir():
-        raise InputError(f"--save {save}: folder {path.parent} does not exist; create it first")
+    files.check_writable(save, "--save", "net.pt")
     state = resume_path(save)
-    if state.is_dir():
+    if state.is_dir() and not state.is_symlink():
         raise InputError(f"--save {save}: {state}, where its resumable state goes, is a folder; move it aside")
+    files.check_writable(state, f"--save {save}: its resumable state", "net.pt.resume")
 
 
 def resumable_training(

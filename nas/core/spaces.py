@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 import blocks
+from nas import paths
 from nas.core.objectives import CONSTRAINT_KEYS, DEFAULT_OBJECTIVES, OBJECTIVES
 from nas.core.settings import (
     DEFAULT_MARGIN_DB,
@@ -217,18 +218,16 @@ class _Checker:
 
 def _read_document(path: Path) -> Any:
     example = "pass a YAML file such as search_spaces/sr_tiny.yaml"
-    if path.is_dir():
-        raise SpaceError(f"{path}: is a directory, not a search space file; {example}")
-    if path.exists() and not path.is_file():
-        raise SpaceError(f"{path}: not a regular file (a device, pipe or socket); {example}")
-    if not path.is_file():
-        raise SpaceError(f"{path}: search space file not found; {example}")
+    problem = paths.kind(path) or (paths.FOLDER if path.is_dir() else None)
+    if problem is not None:
+        raise SpaceError(f"{path}: {problem}; {example}")
+    size = paths.file_size(path)  # before reading: a huge file is refused unread
+    if size > MAX_FILE_BYTES:
+        raise SpaceError(f"{path}: file is {size:,} bytes; a search space is at most {MAX_FILE_BYTES:,} bytes")
     try:
         raw = path.read_bytes()
     except OSError as error:
         raise SpaceError(f"{path}: cannot read the file ({error.strerror}); check its permissions") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise SpaceError(f"{path}: file is {len(raw):,} bytes; a search space is at most {MAX_FILE_BYTES:,} bytes")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -248,14 +247,19 @@ def load(path: str | Path) -> SearchSpace:
     Raises:
         SpaceError: anything wrong with the file, naming the key path, the value and what is allowed.
     """
-    path = Path(path)
+    path = paths.not_empty(path, "--space", "search_spaces/sr_tiny.yaml")
     return parse(_read_document(path), str(path), base_dir=path.parent)
 
 
 def _in_space_folder(value: str, base_dir: Path) -> Path:
-    """The absolute path a space file names: ``~`` expanded, a relative one read from the file's folder."""
+    """The absolute path a space file names: ``~`` expanded, a relative one read from the file's folder, links
+    followed (a link loop is left as it is, for the caller's check of what the path is, ``nas.paths.kind``)."""
     named = Path(value).expanduser()
-    return (named if named.is_absolute() else base_dir / named).resolve()
+    absolute = named if named.is_absolute() else base_dir / named
+    try:
+        return absolute.resolve()
+    except (RuntimeError, OSError):  # a symbolic link loop
+        return absolute
 
 
 def _data_source(check: _Checker, value: Any, path: str, base_dir: Path) -> str:
@@ -264,8 +268,9 @@ def _data_source(check: _Checker, value: Any, path: str, base_dir: Path) -> str:
     if not isinstance(value, str) or not value:
         raise check.fail(path, value, f"expected {BUILTIN!r} or the path of an image folder")
     folder = _in_space_folder(value, base_dir)
-    if not folder.is_dir():
-        raise check.fail(path, value, f"folder {folder} does not exist; use {BUILTIN!r} or an existing folder")
+    problem = paths.kind(folder) or (None if folder.is_dir() else paths.FILE)
+    if problem is not None:
+        raise check.fail(path, value, f"folder {folder} {problem}; use {BUILTIN!r} or an existing folder")
     return str(folder)
 
 
@@ -283,8 +288,10 @@ def _parent(check: _Checker, value: Any, path: str, base_dir: Path) -> ParentWei
     if not isinstance(name, str) or not name:
         raise check.fail(f"{path}.{key}", name, "expected the path of a weights file")
     file = _in_space_folder(name, base_dir)
-    if not file.is_file():
-        raise check.fail(f"{path}.{key}", name, f"file {file} does not exist; the harness never downloads weights")
+    problem = paths.kind(file) or (paths.FOLDER if file.is_dir() else None)
+    if problem is not None:
+        fix = "the harness never downloads weights" if problem == paths.MISSING else "give a weights file"
+        raise check.fail(f"{path}.{key}", name, f"file {file} {problem}; {fix}")
     return ParentWeights(str(file), file_sha256(file), arch)
 
 
@@ -293,8 +300,9 @@ def _import_plugin(check: _Checker, value: Any, path: str, base_dir: Path) -> st
     if not isinstance(value, str) or not value.endswith(".py"):
         raise check.fail(path, value, "expected the path of a Python file (.py) that registers blocks")
     file = _in_space_folder(value, base_dir)
-    if not file.is_file():
-        raise check.fail(path, value, f"file {file} does not exist")
+    problem = paths.kind(file) or (paths.FOLDER if file.is_dir() else None)
+    if problem is not None:
+        raise check.fail(path, value, f"file {file} {problem}")
     try:
         import_plugin(file)
     except SystemExit as stop:  # a plugin that calls sys.exit would otherwise end the process without a word

@@ -40,20 +40,81 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nas import devices
+from nas import devices, files
 from nas.core import inheritance, initial_weights, networks
 from nas.core.genotypes import Genotype
 from nas.core.settings import DataSources, ProxyBudget
 from nas.errors import InputError
-from nas.sr import data, evaluate
+from nas.sr import data, evaluate, weight_files
 
 logger = logging.getLogger(__name__)
 
 LOSS_CURVE_POINTS = 50  # loss is read back (a device sync) this many times per run, also to catch NaN
 PROGRESS_LINES = 10  # plain progress lines per run where no terminal shows a bar (logs, pipes)
 RESUME_FORMAT = "nas-resume"
-RESUME_VERSION = 1
+RESUME_VERSION = 2  # 2: the state carries its content hash (weight_files.structure_hash)
+RESUME_HASH_KEY = "content_sha256"
 RESTART = "drop --resume to train from the start"
+
+
+MEMORY_HINT = (
+    "lower the batch or the patch size (proxy.batch_size, proxy.patch_size; nas train: --batch-size, --patch-size)"
+)
+# What torch says when an allocation fails: torch.OutOfMemoryError on CUDA, the CPU allocator's RuntimeError.
+OUT_OF_MEMORY = ("out of memory", "can't allocate memory", "Cannot allocate memory")
+
+
+class OutOfMemory(InputError):
+    """A training batch that does not fit the device's memory; the message says what to lower."""
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` is torch's report of an allocation that failed."""
+    return isinstance(error, torch.OutOfMemoryError) or any(text in str(error) for text in OUT_OF_MEMORY)
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def batch_memory_floor(genotype: Genotype, budget: ProxyBudget, device: str) -> int:
+    """A lower bound on the bytes one training iteration holds at once: the feature maps that backward needs and
+    that no block can do without (the stem's output, each slot's output and the trunk conv's, at the training
+    precision) and the HR patches, the output and its gradient in float32. Every block keeps more than this."""
+    lr_pixels = budget.batch_size * budget.patch_size**2
+    element = 2 if uses_bf16(device) else 4
+    features = lr_pixels * genotype.channels * element * (len(genotype.blocks) + 2)
+    images = 3 * lr_pixels * genotype.scale**2 * 3 * 4
+    return features + images
+
+
+def available_memory(device: str) -> int | None:
+    """Bytes free for a training on ``device``: the GPU's free memory, or the kernel's MemAvailable on a Linux CPU;
+    None where it cannot be told."""
+    if torch.device(device).type == "cuda":
+        return int(torch.cuda.mem_get_info(torch.device(device))[0])
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_memory(genotype: Genotype, budget: ProxyBudget, device: str) -> None:
+    """Raises:
+    OutOfMemory: a lower bound on a training batch's memory (``batch_memory_floor``) exceeds what ``device`` has
+    free, so the training could only fail, after its data are read (checked before any work)."""
+    need, free = batch_memory_floor(genotype, budget, device), available_memory(device)
+    if free is not None and need > free:
+        raise OutOfMemory(
+            f"a training batch of {budget.batch_size} patches of {budget.patch_size}² LR pixels (×{genotype.scale}) "
+            f"needs at least {need / 2**30:.1f} GiB at once, and {device} has {free / 2**30:.1f} GiB free; "
+            f"{MEMORY_HINT}"
+        )
 
 
 class TrainingFailed(RuntimeError):
@@ -285,8 +346,9 @@ def _restored(step: ProxyStep, state: dict[str, Any], path: Path, budget: ProxyB
 
 def _write_state(path: Path, step: ProxyStep, training: dict[str, Any], started: float, progress: Progress) -> None:
     """Writes the resumable state of the ``training`` (an ``identity``) that this process runs since ``started``
-    (``time.perf_counter``) beside ``path`` and moves it into place: a kill at any moment leaves the previous state
-    whole, and a symbolic link at ``path`` is replaced, never written through."""
+    (``time.perf_counter``) beside ``path`` and moves it into place (``nas.files.replace_with``): a kill at any moment
+    leaves the previous state whole, and a symbolic link at ``path`` is replaced, never written through. The state
+    carries the hash of its content (``RESUME_HASH_KEY``), so that an edit is found when it is resumed."""
     seconds = progress.seconds + time.perf_counter() - started
     state = {
         "format": RESUME_FORMAT,
@@ -295,12 +357,15 @@ def _write_state(path: Path, step: ProxyStep, training: dict[str, Any], started:
         "step": step.state_dict(),
         "progress": replace(progress, seconds=seconds).to_state(),
     }
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "wb") as file:
-        torch.save(state, file)
-        file.flush()
-        os.fsync(file.fileno())  # the bytes are on disk before the name points at them
-    os.replace(temporary, path)
+    state[RESUME_HASH_KEY] = weight_files.structure_hash(state)  # an edit of any part is found on resume
+
+    def synced(temporary: Path) -> None:
+        with open(temporary, "wb") as file:
+            torch.save(state, file)
+            file.flush()
+            os.fsync(file.fileno())  # the bytes are on disk before the name points at them
+
+    files.replace_with(path, synced)
     logger.debug("resumable state of iteration %d written to %s", progress.iteration, path)
 
 
@@ -420,8 +485,36 @@ def train_network(
         TrainingFailed: the loss became NaN or infinite.
         InputError: a validation image is too small to score, or the state to continue from is damaged; checked
             before training.
+        OutOfMemory: a batch that cannot fit the device's memory (refused before any work where a lower bound on
+            its memory exceeds what is free, ``check_memory``), or an allocation that failed while training.
     """
     device = device or devices.default_device()
+    check_memory(genotype, budget, device)
+    try:
+        return _train_network(genotype, budget, sources, seed, device, threads, measure_untrained, progress_lines,
+                              network, resumable, parent)  # fmt: skip
+    except RuntimeError as error:  # torch.OutOfMemoryError is one; the CPU allocator raises a plain RuntimeError
+        if not is_out_of_memory(error):
+            raise
+        raise OutOfMemory(
+            f"training {genotype} ran out of memory on {device} ({_first_line(error)}) with a batch of "
+            f"{budget.batch_size} patches of {budget.patch_size}² LR pixels; {MEMORY_HINT}"
+        ) from None
+
+
+def _train_network(
+    genotype: Genotype,
+    budget: ProxyBudget,
+    sources: DataSources,
+    seed: int,
+    device: str,
+    threads: int | None,
+    measure_untrained: bool,
+    progress_lines: bool,
+    network: nn.Module | None,
+    resumable: Resumable | None,
+    parent: networks.SRNetwork | None,
+) -> tuple[nn.Module, TrainResult]:
     on_cuda = device.startswith("cuda")
     if threads is not None and not on_cuda:
         torch.set_num_threads(threads)

@@ -17,6 +17,7 @@ from typing import Any
 import optuna
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io
 import plotly.offline
 
 from nas.core import genotypes, initial_weights, objectives
@@ -378,8 +379,19 @@ def _markdown_section(section_id: str, lines: list[str]) -> str:
     return f'<section id="{section_id}" class="markdown">{markdown_html.to_html(chr(10).join(lines))}</section>'
 
 
-def _plot_divs(plots: list[go.Figure]) -> str:
-    return "".join(f.to_html(full_html=False, include_plotlyjs=False) for f in plots)
+def _plot_divs(plots: list[go.Figure], prefix: str) -> str:
+    """The plots as HTML divs that a rebuild of the same study writes byte for byte: each div's id is its place
+    (``PREFIX-N``; plotly would draw a random one) and the figures' JSON comes from one encoder, the standard
+    library's (plotly's default picks orjson where it is installed, which writes non-ASCII text unescaped)."""
+    engine = plotly.io.json.config.default_engine
+    plotly.io.json.config.default_engine = "json"
+    try:
+        return "".join(
+            f.to_html(full_html=False, include_plotlyjs=False, div_id=f"{prefix}-{index}")
+            for index, f in enumerate(plots, 1)
+        )
+    finally:
+        plotly.io.json.config.default_engine = engine
 
 
 def _html(labels: list[str], verdict: list[str], designed: Section | None, plots: list[go.Figure], strips: str) -> str:
@@ -387,7 +399,7 @@ def _html(labels: list[str], verdict: list[str], designed: Section | None, plots
     if designed:
         experiment = (
             f"<h2>Designed experiment</h2>{_markdown_section('experiment', _paragraphs(designed.lines))}"
-            f"{_plot_divs(list(designed.plots.values()))}"
+            f"{_plot_divs(list(designed.plots.values()), 'experiment-plot')}"
         )
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Attention placement report</title>"
@@ -395,7 +407,7 @@ def _html(labels: list[str], verdict: list[str], designed: Section | None, plots
         f"</head><body><h1>Does attention help only where it helps?</h1>"
         f"<h2>Verdict</h2>{_markdown_section('verdict', _paragraphs(verdict))}{experiment}"
         f"<h2>What the numbers measure</h2>{_markdown_section('labels', [f'- {label}' for label in labels])}"
-        f"{_plot_divs(plots)}<h2>Pareto front (single search runs, not confirmed)</h2>{strips}</body></html>"
+        f"{_plot_divs(plots, 'plot')}<h2>Pareto front (single search runs, not confirmed)</h2>{strips}</body></html>"
     )
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nas import paths
 from nas import study as studies
 from nas.core import genotypes, spaces
 from nas.errors import InputError
@@ -65,13 +66,16 @@ def chosen_genotypes(
     return [genotypes.Genotype.resolve(choice.genotype, space)]
 
 
-def export_study(study: str | Path, choice: Choice, out: str, plugins_trusted: bool = False) -> export.ExportResult:
+def export_study(
+    study: str | Path | None, choice: Choice, out: str, plugins_trusted: bool = False
+) -> export.ExportResult:
     """Exports the genotypes of the study folder ``study`` that ``choice`` names into ``out`` (``--out``, created if
     missing): each network's program, its ONNX where the packages are installed, and its record (``nas export``).
-    Every genotype and output file is checked before any export.
+    Every genotype and output file is checked before any export. A checkpoint needs no study: without one it is
+    exported alone (``nas.trained.export.export_checkpoint``); with one, its record adds the study's numbers.
 
     Args:
-        study: The study folder, as given (messages name it so).
+        study: The study folder, as given (messages name it so); None: a checkpoint's network, without a study.
         choice: Which genotypes.
         out: The output folder, as given.
         plugins_trusted: Whether the plugin files the study's space names may be imported.
@@ -81,7 +85,12 @@ def export_study(study: str | Path, choice: Choice, out: str, plugins_trusted: b
             output that cannot be written.
         ExportError: a block cannot be exported with dynamic shapes.
     """
-    folder = StudyFolder(Path(study), plugins_trusted=plugins_trusted)
+    if study is None:
+        if choice.checkpoint is None:
+            raise InputError("give the study folder (results/<space name>) for --front, --trial and --genotype; only "
+                             "--checkpoint exports without a study")  # fmt: skip
+        return export.export_checkpoint(choice.checkpoint, out)
+    folder = StudyFolder(paths.not_empty(study, "the study folder", "results/sr_tiny"), plugins_trusted=plugins_trusted)
     space = folder.space()
     source = studies.load_study(folder)
     frame = analysis.trials_frame(source)
@@ -93,8 +102,8 @@ def export_study(study: str | Path, choice: Choice, out: str, plugins_trusted: b
         if trained is not None
         else chosen_genotypes(study, choice, space, source.get_trials(deepcopy=False), front)
     )
-    paths = export.output_paths(chosen, space, out)
+    written = export.output_paths(chosen, space, out)
     runs = build.trainings_of(folder, {str(arch) for arch in chosen})
     numbers = {str(arch): {"folder": str(folder.root), "on_front": str(arch) in front, "runs": runs[str(arch)]}
                for arch in chosen}  # fmt: skip
-    return export.export_networks(paths, space, out, numbers, trained, choice.checkpoint)
+    return export.export_networks(written, space, out, numbers, trained, choice.checkpoint)

@@ -21,7 +21,7 @@ from typing import Any, TextIO
 
 import torch
 
-from nas import devices
+from nas import devices, paths
 from nas.core import counting, networks, spaces, training
 from nas.core.design import Arm, ExperimentDesign, ExperimentError
 from nas.core.genotypes import Genotype
@@ -132,7 +132,7 @@ def prepare(space_path: str | Path, settings: RunSettings) -> ExperimentRuns:
         SpaceError: the file has no ``experiment:`` section, or is invalid.
         StudyError: the study folder was created with another space file.
     """
-    space_path = Path(space_path).resolve()
+    space_path = paths.resolved(paths.not_empty(space_path, "--space", "search_spaces/sr_tiny.yaml"), "--space")
     given, design = _given(space_path)
     folder = folder_of(settings.results, given)
     if not folder.exists():
@@ -150,7 +150,7 @@ def run_experiment(
     Raises:
         SpaceError, StudyError: as ``prepare``; or another process is running on the study folder.
     """
-    space_path = Path(space_path).resolve()
+    space_path = paths.resolved(paths.not_empty(space_path, "--space", "search_spaces/sr_tiny.yaml"), "--space")
     given, design = _given(space_path)
     _check_runnable(space_path, given, design)
     folder = folder_of(settings.results, given)

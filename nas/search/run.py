@@ -25,6 +25,7 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial
 
+from nas import paths
 from nas.core import bounds, pareto, spaces, training
 from nas.core.spaces import SearchSpace
 from nas.errors import InputError
@@ -32,7 +33,7 @@ from nas.search import local_ray, preflight, worker
 from nas.search.progress import Progress, ShowProgress
 from nas.search.searcher import StudySearcher
 from nas.search.store import EvaluationStore
-from nas.search.worker import Trainer, TrialContext
+from nas.search.worker import GENOTYPE, SEED, Trainer, TrialContext
 from nas.study import lifecycle
 from nas.study.folder import JOURNAL, Kind, StudyFolder, folder_of
 from nas.study.lifecycle import OpenStudy, baseline_genotypes, grid_params, timestamp
@@ -122,14 +123,17 @@ def _tune_trial(config: dict[str, Any], space: SearchSpace, store: EvaluationSto
     import ray
     from ray import tune
 
-    for plugin in space.plugins:  # blocks a plugin registers exist in this worker process too
-        spaces.import_plugin(Path(plugin))
     device = "cuda" if ray.get_gpu_ids() else "cpu"
     threads = max(1, int(space.resources.cpu)) if device == "cpu" else None
-    record = replace(
-        worker.run(config, TrialContext(space, store, device, threads, trainer)),
-        node=ray.get_runtime_context().get_node_id(),
-    )
+    try:
+        for plugin in space.plugins:  # blocks a plugin registers exist in this worker process too
+            spaces.import_plugin(Path(plugin))
+        record = worker.run(config, TrialContext(space, store, device, threads, trainer))
+    except Exception as failure:  # noqa: BLE001 - a fault before the trial's own handling is its recorded reason,
+        # not a worker that dies and is retried (whose reason would be in Ray's error file only)
+        reason = f"{type(failure).__name__}: {failure}"
+        record = TrialRecord(genotype=config[GENOTYPE], seed=config[SEED], outcome=Outcome.FAILED, error=reason)
+    record = replace(record, node=ray.get_runtime_context().get_node_id())
     objectives = dict.fromkeys(space.objectives)  # Tune wants every metric key, even in a failure
     tune.report({**objectives, **record.to_report()})
 
@@ -171,7 +175,7 @@ def search(
         SpaceError, StudyError, InputError: bad space file, results folder or cluster address; a study folder
             that cannot be resumed as asked, or that another live process is searching.
     """
-    space_path = Path(space_path).resolve()
+    space_path = paths.resolved(paths.not_empty(space_path, "--space", "search_spaces/sr_tiny.yaml"), "--space")
     given = spaces.load(space_path)
     parents.network(given)  # a parent that cannot be used stops the search before anything is written
     folder = folder_of(settings.results, given)

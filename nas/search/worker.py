@@ -66,15 +66,18 @@ def run(config: dict[str, Any], context: TrialContext) -> TrialRecord:
     """Runs one trial and returns its record: metrics, outcome and, for a failure, the reason."""
     started = time.perf_counter()
     space = context.space
-    arch = Genotype.parse(config[GENOTYPE])
     number, seed, rerun_of = config[NUMBER], config[SEED], config.get(RERUN_OF)
     log = TrialLog(context.store.folder.trial_log(number, context.store.kind))
     log.write(
-        f"trial {number}: {arch} seed {seed} on {context.device}" + (f" (re-run of {rerun_of})" if rerun_of else "")
+        f"trial {number}: {config[GENOTYPE]} seed {seed} on {context.device}"
+        + (f" (re-run of {rerun_of})" if rerun_of else "")
     )
-    record = TrialRecord(genotype=str(arch), seed=seed)
+    record = TrialRecord(genotype=config[GENOTYPE], seed=seed)
     waited = 0.0
     try:
+        # Inside the try: a genotype that does not parse here (a plugin's block name) is the trial's failure, with
+        # its reason recorded, not a worker that dies and is retried.
+        arch = Genotype.parse(config[GENOTYPE])
         shared = context.store.once(
             evaluation_key(str(arch), seed, space.proxy, space.data),
             number,

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from nas import paths
 from nas.errors import InputError
 from nas.sr.bicubic import bicubic_downsample
 from nas.sr.protocol import BUILTIN
@@ -140,11 +141,9 @@ def folder_images(folder: str | Path, kind: str = "HR") -> tuple[NamedImage, ...
     Raises:
         InputError: the folder is missing, not a folder or holds no images, or an image cannot be decoded.
     """
-    path = Path(folder).expanduser().resolve()
     example = "e.g. DIV2K_train_HR" if kind == "HR" else "e.g. DIV2K_train_LR_bicubic/X2, files <name>x2.png"
-    if not path.is_dir():
-        what = "is a file, not a folder" if path.exists() else "does not exist"
-        raise InputError(f"{kind} image folder {path} {what}; pass a folder of {kind} images ({example})")
+    fix = f"pass a folder of {kind} images ({example})"
+    path = paths.existing_folder(folder, f"{kind} image folder", fix)
     images = _folder_images(path)
     if not images:
         raise InputError(f"{kind} image folder {path} holds no images ({', '.join(IMAGE_SUFFIXES)}); check the path")

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from nas import files, paths
 from nas.errors import InputError
 
 # Trainers wrap the state dict: BasicSR under "params"/"params_ema", Lightning and others under "state_dict".
@@ -26,20 +29,42 @@ WEIGHTS_ONLY_REFUSALS = ("Weights only load failed", "weights_only")
 EXPORT_ADVICE = "torch.save(model.state_dict(), 'weights.pt') where the model was made"
 
 
-def _load(path: Path) -> object:
-    """``torch.load`` restricted to tensors and plain containers, its failures as one message."""
-    if path.is_dir():
-        raise InputError(f"checkpoint {path} is a directory; pass the .pt/.pth state dict file inside it")
-    if not path.is_file():
-        raise InputError(f"checkpoint {path} does not exist; pass the path of a .pt/.pth state dict")
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format since torch 1.6: a zip archive
+PICKLE_PROTOCOL = 0x80  # the first byte of a pickle of protocol 2 or later: torch.save's older format
+
+
+def _load(given: str | Path) -> object:
+    """``torch.load`` restricted to tensors and plain containers, its failures as one message. What is not a file
+    torch.save writes (a device, a folder, random bytes, a file of zeros) is said so from the path and the file's
+    first bytes, never by reading a large file whole."""
+    fix = "pass the path of a .pt/.pth state dict"
+    path = paths.existing_file(given, "checkpoint", fix)
+    with path.open("rb") as handle:
+        head = handle.read(len(ZIP_MAGIC))
+    if not head:
+        raise InputError(f"checkpoint {path} is empty (0 bytes); {fix}")
+    if head != ZIP_MAGIC and head[0] != PICKLE_PROTOCOL:
+        raise InputError(
+            f"checkpoint {path} is not a file that torch.save writes (neither a zip archive nor a pickle; "
+            f"{paths.file_size(path):,} bytes starting {head.hex(' ')}); {fix}"
+        )
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's own warnings (an unusual pickle protocol) precede no message here
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # a damaged file fails anywhere in torch's unpickler, with any exception type
         text = str(error).strip()
-        if any(marker in text for marker in WEIGHTS_ONLY_REFUSALS):
+        if any(marker in text for marker in WEIGHTS_ONLY_REFUSALS) and "global" in text.lower():
             raise InputError(
                 f"checkpoint {path} holds pickled Python code (classes or functions besides tensors), which the "
                 f"harness never runs; export a plain state dict of tensors: {EXPORT_ADVICE}"
+            ) from None
+        if any(marker in text for marker in WEIGHTS_ONLY_REFUSALS):
+            found = re.search(r"Unsupported operand \d+", text)
+            what = found.group(0) if found else "not tensors and plain containers"
+            raise InputError(
+                f"checkpoint {path} is a pickle that torch's safe loader cannot read ({what}: damaged, or not written "
+                f"by torch.save); {EXPORT_ADVICE}"
             ) from None
         first_line = text.splitlines()[0] if text else type(error).__name__
         raise InputError(
@@ -73,8 +98,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         InputError: the file is missing or a directory, corrupt, not a state dict, needs code to load, or holds
             NaN or infinite values.
     """
-    path = Path(path)
-    return _tensors(_load(path), path)
+    content = _load(path)
+    return _tensors(content, Path(path))
 
 
 def read_with_metadata(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any] | None]:
@@ -83,8 +108,8 @@ def read_with_metadata(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[
     Raises:
         InputError: as ``read_state_dict``, or the metadata is not a JSON object.
     """
-    path = Path(path)
     content = _load(path)
+    path = Path(path)
     metadata = None
     if isinstance(content, dict) and METADATA_KEY in content:
         try:
@@ -99,10 +124,13 @@ def read_with_metadata(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[
 def write(path: str | Path, state: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
     """Writes ``state`` (moved to the CPU) and JSON ``metadata`` in one file that ``read_with_metadata`` and
     ``torch.load(path, weights_only=True)`` read: ``{"state_dict": tensors, "metadata": JSON text}``. The metadata
-    also gets ``HASH_KEY``: their ``content_hash``, so that an edit of either is found on load."""
+    also gets ``HASH_KEY``: their ``content_hash``, so that an edit of either is found on load. The file is written
+    as every file of the harness is (``nas.files.replace_with``): a symbolic link at ``path`` is replaced, its target
+    kept."""
     tensors = {key: value.detach().cpu().contiguous() for key, value in state.items()}
     metadata = {**metadata, HASH_KEY: content_hash(tensors, metadata)}
-    torch.save({"state_dict": tensors, METADATA_KEY: json.dumps(metadata)}, Path(path))
+    content = {"state_dict": tensors, METADATA_KEY: json.dumps(metadata)}
+    files.replace_with(Path(path), lambda temporary: torch.save(content, temporary))
 
 
 def file_sha256(path: str | Path) -> str:
@@ -127,6 +155,34 @@ def content_hash(state: dict[str, torch.Tensor], metadata: dict[str, Any]) -> st
         digest.update(f"\n{key} {tensor.dtype} {tuple(tensor.shape)}\n".encode())
         digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
+
+
+def structure_hash(content: Any) -> str:
+    """SHA-256 of a nested structure of dicts, lists, tensors and plain values (a resumable state: weights, Adam's
+    moments, the schedule, generator states, counts): every key, type and value, every tensor's dtype, shape and
+    bytes, dicts in key order. A reader that computes it again finds any edit since it was stored (a schedule's
+    ``last_epoch``, a weight), whatever the file's bytes look like."""
+    digest = hashlib.sha256()
+    _digest_into(digest, content)
+    return digest.hexdigest()
+
+
+def _digest_into(digest: Any, value: Any) -> None:
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach().cpu().contiguous()
+        digest.update(f"tensor {tensor.dtype} {tuple(tensor.shape)}:".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(value, dict):
+        digest.update(f"dict {len(value)}:".encode())
+        for key, item in sorted(value.items(), key=lambda pair: (type(pair[0]).__name__, repr(pair[0]))):
+            digest.update(f"{type(key).__name__} {key!r}=".encode())
+            _digest_into(digest, item)
+    elif isinstance(value, list | tuple):
+        digest.update(f"{type(value).__name__} {len(value)}:".encode())
+        for item in value:
+            _digest_into(digest, item)
+    else:  # str, int, float, bool, None, and anything else torch's weights-only loader gives back
+        digest.update(f"{type(value).__name__} {value!r};".encode())
 
 
 def _listing(keys: list[str]) -> str:

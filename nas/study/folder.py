@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nas import paths
 from nas.core import initial_weights, spaces
 from nas.core.spaces import SearchSpace
 from nas.errors import InputError
@@ -83,7 +84,8 @@ class StudyFolder:
     def __post_init__(self) -> None:
         # Absolute, whatever the user typed: Ray's storage needs a URI or an absolute path, and Tune's workers run
         # in their own working directories.
-        object.__setattr__(self, "root", Path(self.root).resolve())
+        given = paths.not_empty(self.root, "the study folder", "results/sr_tiny")
+        object.__setattr__(self, "root", paths.resolved(given, "study folder"))
 
     @property
     def journal(self) -> Path:
@@ -313,4 +315,4 @@ def folder_of(results: Path, space: SearchSpace) -> StudyFolder:
     Its plugins are trusted: a resumed study's pinned space names those of the same file (the commands check that
     the file is the one the study was created with).
     """
-    return StudyFolder(Path(results).resolve() / space.name, plugins_trusted=True)
+    return StudyFolder(paths.resolved(results, "--results") / space.name, plugins_trusted=True)

@@ -7,7 +7,7 @@ plus whatever the writer adds (the seed, budget, data and validation scores of `
 it with the tensors (``weight_files.content_hash``): a checkpoint edited after saving is refused.
 
 Released weights carry no metadata; their scale is the one the user gives, checked only against a scale the file's
-name states (``a2n_x2.pt``).
+name states (``a2n_x2.pt``); a name that states none is warned about, and the scale recorded as given.
 """
 
 from __future__ import annotations
@@ -118,8 +118,8 @@ def load(path: str | Path) -> TrainedNetwork:
         InputError: the file is unreadable, has no or bad metadata, its weights do not fit its genotype, or it was
             altered after it was saved (``_check_unaltered``).
     """
+    state, metadata = weight_files.read_with_metadata(path)  # the path as given: an empty one is refused there
     path = Path(path)
-    state, metadata = weight_files.read_with_metadata(path)
     if metadata is None:
         raise InputError(
             f"checkpoint {path} holds weights but no harness metadata (genotype, scale); pass released A2N weights "
@@ -145,7 +145,9 @@ def released_a2n(
 
     Weights trained for one scale also fit A2N at another (the same shapes) and give plausible, wrong numbers: a
     ``scale`` other than the one the file's name states (``named_scale``) is warned about, or refused with
-    ``strict_scale`` (a parent that every candidate of a study inherits).
+    ``strict_scale`` (a parent that every candidate of a study inherits); where the name states no scale, the scale
+    cannot be confirmed: that is warned about too, and the network's ``source`` and ``metadata`` record the scale
+    as given (``scale_confirmed_by`` None).
 
     Raises:
         InputError: the file is unreadable or does not fit A2N at ``scale``, or (``strict_scale``) its name states
@@ -161,10 +163,19 @@ def released_a2n(
         logger.warning("--scale %d differs from the scale x%d that the weights file's name states (%s); weights "
                        "trained for another scale run at this one with plausible but wrong numbers: check --scale",
                        scale, named, Path(weights).name)  # fmt: skip
+    source = f"weights {weights}"
+    if named is None:
+        given = "the space's scale" if strict_scale else "--scale"
+        logger.warning("the weights file's name (%s) states no scale, so x%d (%s) cannot be confirmed: A2N's weights "
+                       "have the same shapes at every scale, and weights of another scale run at this one with "
+                       "plausible but wrong numbers; check it, or name the file with its scale (a2n_x%d.pt)",
+                       Path(weights).name, scale, given, scale)  # fmt: skip
+        source = f"weights {weights}, x{scale} as given (the file's name states no scale)"
     genotype = genotypes.a2n(scale)
     network = networks.build(genotype, input_range=input_range)
     weight_files.load_exactly(network, networks.from_official_keys(weight_files.read_state_dict(weights)), weights)
-    return TrainedNetwork(network.eval(), genotype, f"weights {weights}")
+    confirmed = "the file's name" if named is not None else None
+    return TrainedNetwork(network.eval(), genotype, source, {"scale": scale, "scale_confirmed_by": confirmed})
 
 
 def named_scale(path: str | Path) -> int | None:

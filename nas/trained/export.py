@@ -6,13 +6,13 @@ the study's numbers) and, where the ``onnx`` and ``onnxscript`` packages are ins
 the genotype id with every character other than letters, digits, ``.`` and ``-`` made ``_``, and a short hash of
 the id, so two ids never share a file.
 
-The program takes RGB in [0, 1], NCHW, float32, and returns the ×scale image, not clamped. The batch, height and
-width are dynamic (``torch.export.Dim``): batch from 1, height and width from a minimum to ``SPATIAL_MAX`` LR
-pixels. The minimum is the smallest of ``SPATIAL_MINIMA`` at or above every block's ``min_size`` for which
-the export holds over the whole range: some blocks pool to a size that would reach 1 on small inputs (ESA's
-7×7 max pool after a stride-2 conv, LIA's soft pool), where their ops broadcast differently, so their programs
-start higher (ESA at 24, LIA at 16). The range says what the program accepts, not what fits in memory (``pam``
-is quadratic in H·W).
+The program takes RGB in [0, 1], NCHW, float32, and returns the ×scale image, not clamped. The batch, height and width
+are dynamic (``torch.export.Dim``): batch from 1 (a batch of 0 raises ``RuntimeError``: ``BatchChecked``), height and
+width from a minimum to ``SPATIAL_MAX`` LR pixels. The minimum is the smallest of ``SPATIAL_MINIMA`` at or above every
+block's ``min_size`` for which the export holds over the whole range: some blocks pool to a size that would reach 1 on
+small inputs (ESA's 7×7 max pool after a stride-2 conv, LIA's soft pool), where their ops broadcast differently, so
+their programs start higher (ESA at 24, LIA at 16). The range says what the program accepts, not what fits in memory
+(``pam`` is quadratic in H·W).
 
 Export runs on the CPU, in float32, with the network in eval mode and contiguous memory, and the program is
 checked against the network on one input before it is written.
@@ -38,6 +38,7 @@ from torch.export import Dim, ExportedProgram
 from torch.fx.experimental.symbolic_shapes import ConstraintViolationError
 
 import blocks
+from nas import files
 from nas.core import counting, genotypes, initial_weights, networks, training
 from nas.core.genotypes import Genotype
 from nas.core.settings import ParentWeights
@@ -45,7 +46,7 @@ from nas.core.spaces import SearchSpace
 from nas.errors import InputError
 from nas.sr import protocol
 from nas.sr.weight_files import file_sha256
-from nas.trained import outputs, parents
+from nas.trained import checkpoints, outputs, parents
 from nas.trained.checkpoints import TrainedNetwork
 
 logger = logging.getLogger(__name__)
@@ -78,12 +79,12 @@ class ExportPaths:
         stem = file_stem(genotype)
         return cls(folder / f"{stem}.pt2", folder / f"{stem}.json", folder / f"{stem}.onnx")
 
-    def check(self) -> None:
+    def check(self, out: str) -> None:
         """Raises:
-        InputError: one of the files' names is taken by a folder (checked before any export)."""
+        InputError: one of the files' names is taken by a folder, a device or a pipe, or ``out`` takes no file
+        (checked before any export; ``nas.trained.outputs.checked_file``)."""
         for path in (self.program, self.record, self.onnx):
-            if path.is_dir():
-                raise InputError(f"--out {path.parent}: {path} is a folder; move it aside or pass another --out")
+            outputs.checked_file(out, path)
 
 
 def file_stem(genotype: Genotype) -> str:
@@ -120,6 +121,24 @@ def checkpoint_weights(path: str | Path, trained: TrainedNetwork) -> dict[str, A
     return {"trained": True, "checkpoint": str(Path(path).resolve()), "sha256": digest, "metadata": trained.metadata}
 
 
+BATCH_MESSAGE = "the batch must hold at least 1 image (NCHW with N >= 1)"
+
+
+class BatchChecked(nn.Module):
+    """The network with the program's lower bound on the batch checked when it runs: torch.export checks no lower
+    bound of 1 or 2 on a dynamic size (it specialises 0 and 1), so a batch of 0 would run, and give an empty output
+    or a reshape error by the block. The check is an op of the program (a value computed from the batch), which
+    tracing cannot fold away; it raises ``RuntimeError(BATCH_MESSAGE)``."""
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        torch._assert_async(x.new_ones(x.shape[0]).sum() > 0, BATCH_MESSAGE)
+        return self.network(x)
+
+
 def _export(module: nn.Module, example: torch.Tensor, minimum: int) -> ExportedProgram:
     height = Dim("height", min=minimum, max=SPATIAL_MAX)
     width = Dim("width", min=minimum, max=SPATIAL_MAX)
@@ -145,7 +164,7 @@ def export_program(network: nn.Module, genotype: Genotype) -> tuple[ExportedProg
     for minimum in minima:
         try:
             with _quiet_export():
-                return _export(network, example, minimum), minimum
+                return _export(BatchChecked(network), example, minimum), minimum
         except Exception as error:  # noqa: BLE001 - torch.export raises many kinds; each is diagnosed below
             if minimum == minima[-1] or not _violates_constraints(error):  # else a larger minimum may hold
                 raise _diagnosis(network, genotype, minimum, error) from None
@@ -212,6 +231,14 @@ def check_program(program: ExportedProgram, network: nn.Module, minimum: int) ->
     return {"input_shape": list(sample.shape), "max_abs_difference": difference}
 
 
+def _save_program(program: ExportedProgram, path: Path) -> None:
+    """``torch.export.save`` to ``path``, whatever its name (torch wants a name ending in .pt2; a file written beside
+    its place to be moved there has another)."""
+    buffer = io.BytesIO()
+    torch.export.save(program, buffer)
+    path.write_bytes(buffer.getvalue())
+
+
 def write_onnx(program: ExportedProgram, path: Path) -> dict[str, Any]:
     """Writes the program as ONNX where ``onnx`` and ``onnxscript`` are installed; says what happened either way."""
     missing = [name for name in ONNX_PACKAGES if importlib.util.find_spec(name) is None]
@@ -220,7 +247,8 @@ def write_onnx(program: ExportedProgram, path: Path) -> dict[str, Any]:
                                         f"(pip install {' '.join(ONNX_PACKAGES)})"}  # fmt: skip
     try:
         with _quiet_export():
-            torch.onnx.export(program, f=str(path), dynamo=True, external_data=False, verbose=False)
+            files.replace_with(path, lambda temporary: torch.onnx.export(
+                program, f=str(temporary), dynamo=True, external_data=False, verbose=False))  # fmt: skip
     except Exception as error:  # noqa: BLE001 - ONNX is optional: the .pt2 stands without it
         logger.warning("%s: ONNX not written (%s)", path.name, _first_line(error))
         return {"file": None, "reason": f"not written: the ONNX exporter failed ({_first_line(error)})"}
@@ -246,7 +274,7 @@ def export_network(
     network = network.to("cpu", memory_format=torch.contiguous_format).eval()  # type: ignore[call-overload]
     program, minimum = export_program(network, genotype)
     check = check_program(program, network, minimum)
-    torch.export.save(program, paths.program)
+    files.replace_with(paths.program, lambda temporary: _save_program(program, temporary))
     onnx = write_onnx(program, paths.onnx)
     cost = counting.network_cost(genotype)
     lr_height, lr_width = counting.lr_size(cost.hr_size, genotype.scale)
@@ -280,10 +308,10 @@ def output_paths(chosen: Sequence[Genotype], space: SearchSpace, out: str) -> di
     """
     for arch in chosen:
         genotypes.check_runs_in(arch, space, training=False)
-    paths = {arch: ExportPaths.of(Path(out), arch) for arch in chosen}
-    for files in paths.values():
-        outputs.output_folder(out, files.record.stem)
-        files.check()
+    folder = outputs.checked_folder(out)
+    paths = {arch: ExportPaths.of(folder, arch) for arch in chosen}
+    for written in paths.values():
+        written.check(out)
     return paths
 
 
@@ -311,7 +339,7 @@ def export_networks(
     """
     seed = space.proxy.seeds[0]  # a fresh network starts as a training with the space's first seed does
     records = []
-    for arch, files in paths.items():
+    for arch, written in paths.items():
         network: nn.Module
         if trained is not None:
             if checkpoint is None:
@@ -319,10 +347,28 @@ def export_networks(
             network, weights = trained.network, checkpoint_weights(checkpoint, trained)
         else:
             network, weights = fresh_network(arch, seed, parents.network(space)), fresh_weights(seed, space.proxy.init)
-        record = export_network(network, arch, weights, studies[str(arch)], files)
-        files.record.write_text(outputs.json_text(record))
+        record = export_network(network, arch, weights, studies[str(arch)], written)
+        files.write_atomically(written.record, outputs.json_text(record))
         records.append(record)
     return ExportResult(Path(out), records)
+
+
+def export_checkpoint(checkpoint: str | Path, out: str) -> ExportResult:
+    """Exports the trained network of a harness checkpoint (``nas train --save``) into ``out`` without a study: its
+    program, its ONNX where the packages are installed, and its record, which names no study. The folder and the
+    files are checked before the export.
+
+    Raises:
+        InputError: the checkpoint cannot be loaded, or ``out`` cannot take the files.
+        ExportError: a block cannot be exported with dynamic shapes.
+    """
+    folder = outputs.checked_folder(out)
+    trained = checkpoints.load(checkpoint)
+    written = ExportPaths.of(folder, trained.genotype)
+    written.check(out)
+    record = export_network(trained.network, trained.genotype, checkpoint_weights(checkpoint, trained), None, written)
+    files.write_atomically(written.record, outputs.json_text(record))
+    return ExportResult(folder, [record])
 
 
 @dataclass(frozen=True)
