@@ -48,13 +48,13 @@ def main() -> None:
     (Path(__file__).with_name("experiment.json")).write_text(json.dumps(record, indent=2) + "\n")
     print(f"runs planned / finished: {record['runs_planned']} / {record['runs_finished']}; plan estimate "
           f"{record['plan_estimated_s']:.0f} s, measured wall {wall:.0f} s")  # fmt: skip
-    print("| contrast family | planned paired sd dB | measured paired sd dB [interval] | seeds for the margin |")
+    print("| contrast family | planned paired sd dB | measured paired sd dB: median [calmest, noisiest] | seeds |")
     print("|---|---|---|---|")
     planned = plan["families"][0]  # before any run, one assumed or measured sd serves every family
     for family in record["measured_families"]:
         print(
             f"| {family['family']} | {planned['paired_sd_db']:.3f} ({planned['source']}) | "
-            f"{family['paired_sd_db']:.3f} [{family['low_db']:.3f}, {family['high_db']:.3f}] | "
+            f"{family['median_sd_db']:.3f} [{family['low_sd_db']:.3f}, {family['high_sd_db']:.3f}] | "
             f"{family['seeds_for_margin']} |"
         )
     print("\n".join(record["verdict"]))

@@ -93,15 +93,20 @@ def test_an_experiment_is_planned_trained_stopped_resumed_and_reported(
     assert analysed["runs_used"] == 14
     assert {e["family"] for e in analysed["effects"]} == {"attention", "control", "attention - control"}
     assert all(e["activations_added"] is not None for e in analysed["effects"])
-    for family in analysed["noise"]:  # each family's paired sd pools its effects' own
-        members = [e for e in analysed["effects"] if [e["family"], e["kind"]] == family["key"]]
-        pooled = sum((e["seeds"] - 1) * e["paired_sd_db"] ** 2 for e in members) / sum(e["seeds"] - 1 for e in members)
-        assert family["contrasts"] == len(members) and family["paired_sd_db"] == pytest.approx(pooled**0.5)
+    for family in analysed["noise"]:  # each family's spread is its effects' own paired sds
+        members = sorted(e["paired_sd_db"] for e in analysed["effects"] if [e["family"], e["kind"]] == family["key"])
+        assert family["contrasts"] == len(members) and [family["low_sd_db"], family["high_sd_db"]] == [
+            members[0],
+            members[-1],
+        ]
     replanned = json.loads(in_process(experiment_command(space_file, results, "--plan", "--json")[3:]).stdout)
     measured = analysed["noise"]
-    assert [f["paired_sd_db"] for f in replanned["families"]] == pytest.approx([f["paired_sd_db"] for f in measured])
+    assert [f["paired_sd_db"] for f in replanned["families"]] == pytest.approx([f["median_sd_db"] for f in measured])
     assert [f["seeds_for_margin"] for f in replanned["families"]] == [f["seeds_for_margin"] for f in measured]
     assert all(f["source"].startswith("the experiment's 14 runs so far") for f in replanned["families"])
+    assert [f["paired_sd_range_db"] for f in replanned["families"]] == [
+        [f["low_sd_db"], f["high_sd_db"]] for f in measured
+    ]
     assert json.loads(report.stdout)["numbers"] == {"experiment": analysed}  # no search trial: the experiment alone
 
 

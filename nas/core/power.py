@@ -37,11 +37,13 @@ class FamilyPower:
     family: str
     contrasts: int  # the family's effects (all of them tested at alpha / the design's whole count)
     paired_sd_db: float  # sd over seeds of one of its per-seed contrasts
-    paired_sd_range_db: tuple[float, float] | None  # its confidence interval where it was measured
+    # The range it may take: its confidence interval where one sd was measured, the spread from the calmest to the
+    # noisiest contrast where a family's contrasts were.
+    paired_sd_range_db: tuple[float, float] | None
     source: str  # measured on what, or assumed
     detectable_db: float  # the effect detected with POWER at the design's seed count
     seeds_for_margin: int | None  # seeds that detect the margin with POWER (None: more than MAX_SEEDS)
-    seeds_for_margin_range: tuple[int | None, int | None] | None  # the same at the ends of paired_sd_range_db
+    seeds_for_margin_range: tuple[int | None, int | None] | None  # the same at the ends of that range
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,7 @@ def analyse(
         claims=experiment_effects.claims(scored, design),
         beyond=experiment_effects.beyond_capacity(scored, design),
         depth_tests=depth_tests(table, design),
-        noise=experiment_effects.family_noise(scored, design),
+        noise=experiment_effects.family_noise(scored, arms, planned, design),
         pooled=experiment_pooled.sensitivity(used, design, planned, scored),
         verdict=(),
     )

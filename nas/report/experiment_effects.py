@@ -30,7 +30,6 @@ genotypes are. The analysis therefore never pools a variance across contrasts:
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -42,7 +41,7 @@ from nas.core.design import CAPACITY, MECHANISM, ControlGap, ExperimentDesign, g
 from nas.core.objectives import COUNTED_COSTS
 from nas.core.power import seeds_needed_or_none
 from nas.json_values import jsonable
-from nas.report import analysis, verdicts
+from nas.report import verdicts
 from nas.report.experiment_contrasts import CONTROL_FAMILIES, FAMILIES, Contrast, PlannedEffect
 from nas.report.experiment_depth import DepthTest
 from nas.report.experiment_runs import ArmSummary, ExperimentDataError, SeedTable
@@ -91,7 +90,7 @@ class DesignedEffect:
     high_db: float
     seeds: int  # seeds whose runs of every arm of the contrast trained
     paired_sd_db: float  # sd over those seeds of the per-seed contrast
-    dof: float  # the t interval's degrees of freedom: seeds - 1
+    dof: int  # the t interval's degrees of freedom: seeds - 1
     p_value: float
     p_holm: float
     verdict: str  # helps | hurts | no effect | inconclusive
@@ -109,18 +108,25 @@ class DesignedEffect:
 
 @dataclass(frozen=True)
 class FamilyNoise:
-    """The paired sd of one family of contrasts (pooled over its contrasts' per-seed deviations), with its
-    chi-square interval, and the seeds that would detect the margin at it and at the interval's ends."""
+    """The noise of one family of contrasts, contrast by contrast: the spread of their paired sds (one contrast's
+    sd over seeds of its per-seed values), the seeds that would detect an effect the size of the margin at the
+    median and at each end of that spread, one arm's sd across seeds and the intra-seed correlation.
+
+    Contrasts of one family can differ a hundredfold in noise (an unstable arm widens only the contrasts it is in),
+    so no single sd, and no interval built as if they shared one, stands for the family.
+    """
 
     family: str  # in words: "attention alone at a group"
     key: tuple[str, str]  # (family, arm kind) of its effects
     contrasts: int
-    paired_sd_db: float
-    low_db: float
-    high_db: float
-    dof: int
-    seeds_for_margin: int | None  # None: more than nas.core.power.MAX_SEEDS
-    seeds_for_margin_range: tuple[int | None, int | None]
+    median_sd_db: float
+    low_sd_db: float  # the calmest contrast's
+    high_sd_db: float  # the noisiest contrast's
+    noisiest: str  # that contrast's label
+    seeds_for_margin: int | None  # at the median sd; None: more than nas.core.power.MAX_SEEDS
+    seeds_for_margin_range: tuple[int | None, int | None]  # at the calmest and the noisiest contrast
+    one_run_sd_db: float  # the median over the family's arms of one arm's sd across seeds
+    intra_seed_correlation: float | None  # median over its two-arm contrasts: 1 - sd(a - b)² / (sd(a)² + sd(b)²)
 
 
 @dataclass(frozen=True)
@@ -259,7 +265,7 @@ def score(
                 high_db=interval.high,
                 seeds=interval.seeds,
                 paired_sd_db=interval.sd,
-                dof=float(interval.seeds - 1),
+                dof=interval.seeds - 1,
                 p_value=interval.p_value,
                 p_holm=float(adjusted),
                 verdict=verdict.word,
@@ -329,26 +335,56 @@ def _verdict(effect: DesignedEffect) -> verdicts.Verdict:
     return verdicts.Verdict(effect.verdict, effect.size)
 
 
-def family_noise(scored: tuple[DesignedEffect, ...], design: ExperimentDesign) -> tuple[FamilyNoise, ...]:
-    """Per family of contrasts (family and arm kind), the paired sd pooled over its contrasts' own (each on its
-    seeds - 1 degrees of freedom), its chi-square interval on the pooled degrees of freedom (which treats the
-    contrasts' deviations as independent: narrower than it should be where they share arms) and the seeds that would
-    detect the margin at it."""
+def family_noise(
+    scored: tuple[DesignedEffect, ...],
+    arms: tuple[ArmSummary, ...],
+    planned: list[PlannedEffect],
+    design: ExperimentDesign,
+) -> tuple[FamilyNoise, ...]:
+    """Per family of contrasts (family and arm kind), the spread of its contrasts' paired sds with the seeds that
+    would detect an effect the size of the margin at its median and at each end, beside one arm's sd across seeds and
+    the intra-seed correlation of its two-arm contrasts."""
     words = PARENT_KIND_WORDS if design.parent else SCRATCH_KIND_WORDS
+
+    def seeds_for(paired_sd: float) -> int | None:
+        return seeds_needed_or_none(paired_sd, design.margin_db, len(scored), design.alpha)
+
     found = []
     for family in FAMILIES:
         for kind in words:
-            members = [e for e in scored if (e.family, e.kind) == (family, kind)]
+            members = [(e, p) for e, p in zip(scored, planned, strict=True) if (e.family, e.kind) == (family, kind)]
             if not members:
                 continue
-            dof = sum(e.seeds - 1 for e in members)
-            sd = math.sqrt(sum((e.seeds - 1) * e.paired_sd_db**2 for e in members) / dof)
-            low, high = analysis.sd_interval(sd**2, dof, confidence=1 - design.alpha)
-            name = f"{FAMILY_WORDS[family]} {words[kind]}"
-
-            def seeds_for(paired_sd: float) -> int | None:
-                return seeds_needed_or_none(paired_sd, design.margin_db, len(scored), design.alpha)
-
-            needed = (seeds_for(low), seeds_for(high))
-            found.append(FamilyNoise(name, (family, kind), len(members), sd, low, high, dof, seeds_for(sd), needed))
+            sds = np.array([e.paired_sd_db for e, _ in members])
+            noisiest = members[int(np.argmax(sds))][0].label
+            involved = sorted({arm for _, p in members for arm in p.contrast.plus + p.contrast.minus})
+            one_run = float(np.median([arms[arm].psnr_sd_db for arm in involved]))
+            pairs = [
+                _correlation(e.paired_sd_db, arms[p.contrast.plus[0]], arms[p.contrast.minus[0]])
+                for e, p in members
+                if len(p.contrast.plus) == len(p.contrast.minus) == 1
+            ]
+            correlation = float(np.median(pairs)) if pairs else None
+            median, low, high = float(np.median(sds)), float(sds.min()), float(sds.max())
+            found.append(
+                FamilyNoise(
+                    f"{FAMILY_WORDS[family]} {words[kind]}",
+                    (family, kind),
+                    len(members),
+                    median,
+                    low,
+                    high,
+                    noisiest,
+                    seeds_for(median),
+                    (seeds_for(low), seeds_for(high)),
+                    one_run,
+                    correlation,
+                )  # fmt: skip
+            )
     return tuple(found)
+
+
+def _correlation(paired_sd: float, first: ArmSummary, second: ArmSummary) -> float:
+    """The intra-seed correlation of two arms' runs, from the sd of their per-seed difference and each arm's sd."""
+    spread = first.psnr_sd_db**2 + second.psnr_sd_db**2
+    return 1.0 - paired_sd**2 / spread if spread > 0 else 1.0

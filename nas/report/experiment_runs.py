@@ -33,7 +33,7 @@ class ArmSummary:
     runs: int
     lost: int
     psnr_mean_db: float
-    psnr_sd_db: float | None  # across seeds (None: one run)
+    psnr_sd_db: float  # across seeds (an arm has two runs or more)
     params: float | None
     macs: float | None
     activations: float | None = None  # ``nas.core.counting.activations``, where the caller counted them
@@ -114,7 +114,7 @@ def arm_summaries(
                 len(rows),
                 lost[index],
                 float(means["psnr"]),
-                float(np.std(rows[:, 0], ddof=1)) if len(rows) > 1 else None,
+                float(np.std(rows[:, 0], ddof=1)),
                 **costs,
                 activations=None if counted is None else float(counted),
             )

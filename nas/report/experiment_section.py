@@ -33,8 +33,9 @@ from nas.study.records import Outcome
 from nas.trained import parents
 
 # The noise --plan assumes when the study has measured none (stated as such): a paired contrast's sd over seeds.
-# Paired differences under common random numbers measured 0.013-0.055 dB on sr_tiny and 0.010-0.115 dB by contrast
-# family in the published experiments (bench/RESULTS.md): the assumption errs on the side of more seeds.
+# Under common random numbers the median contrast of a family measured 0.009-0.060 dB on sr_tiny and 0.013-0.055 dB
+# in the published studies (bench/RESULTS.md), so 0.15 errs on the side of more seeds there; one unstable arm makes
+# the contrasts it is in far noisier (0.475 dB), which no assumption made before the runs foresees.
 ASSUMED_PAIRED_SD_DB = 0.15
 EVERY_FAMILY = "every contrast family"
 
@@ -94,10 +95,10 @@ def arm_activations(design: ExperimentDesign) -> dict[str, int]:
 
 def planned_power(folder: StudyFolder, design: ExperimentDesign) -> PlannedPower:
     """The power of ``design`` per contrast family, from the best estimate the folder has of each family's paired
-    sd: the experiment's own runs so far (each family its own), else the paired-difference noise of the search's
-    repeated baselines (one sd for every family), else √2 × the search's one-run seed noise (an upper bound: pairing
-    only removes noise), else an assumption (said so). A measured sd carries its interval, and the seed count its
-    range over it."""
+    sd: the experiment's own runs so far (each family's median contrast, its range from the calmest contrast to the
+    noisiest), else the paired-difference noise of the search's repeated baselines (one sd for every family, with its
+    interval), else √2 × the search's one-run seed noise (an upper bound for a two-arm contrast whose runs are not
+    negatively correlated within a seed), else an assumption (said so). The seed count comes with its range."""
     contrasts = contrast_count(design)
     earlier = result_of(folder) if folder.exists() else None
     if isinstance(earlier, ExperimentResult):
@@ -105,9 +106,10 @@ def planned_power(folder: StudyFolder, design: ExperimentDesign) -> PlannedPower
             family_power(
                 f.family,
                 f.contrasts,
-                f.paired_sd_db,
-                (f.low_db, f.high_db),
-                f"the experiment's {earlier.runs_used} runs so far, {f.dof} degrees of freedom",
+                f.median_sd_db,
+                (f.low_sd_db, f.high_sd_db),
+                f"the experiment's {earlier.runs_used} runs so far: the median of {f.contrasts} contrast(s), the range "
+                "from the calmest to the noisiest",
                 seeds=len(design.seeds),
                 margin_db=design.margin_db,
                 design_contrasts=contrasts,
@@ -130,7 +132,8 @@ def planned_power(folder: StudyFolder, design: ExperimentDesign) -> PlannedPower
                 (math.sqrt(2) * one_run.low_db, math.sqrt(2) * one_run.high_db),
             )
             source = (
-                f"√2 × the one-run seed noise of the search's repeated baselines ({one_run.dof} dof), an upper bound"
+                f"√2 × the one-run seed noise of the search's repeated baselines ({one_run.dof} dof): an upper bound "
+                "for a two-arm contrast whose runs are not negatively correlated within a seed"
             )
     every = family_power(
         EVERY_FAMILY, contrasts, sd, interval, source,

@@ -69,11 +69,13 @@ def _method_line(result: ExperimentResult) -> str:
     return (
         f"Test: each effect is the mean over seeds of its per-seed contrast (paired by seed: common random numbers), "
         f"with a t interval on seeds - 1 degrees of freedom, {basis.confidence:.0%} simultaneous over "
-        f"{basis.contrasts} contrasts (Bonferroni, alpha {result.alpha:g}), Holm-adjusted p-values; helps/hurts: the "
-        f"interval excludes 0 (by at least the margin: it also excludes ±{margin:g} dB); no effect: the interval lies "
-        f"within ±{margin:g} dB; the claim per block reads its group verdicts together; effect size differs across "
-        f"depth: Hotelling's T² on the per-seed group differences (Holm over the depth tests run). Beside each "
-        f"effect, what its arms differ by: parameters, MACs and activations ({ACTIVATIONS}), for a {COST_HR_OUTPUT}."
+        f"{basis.contrasts} contrasts (Bonferroni, alpha {result.alpha:g}); the verdicts read those intervals, and the "
+        f"Holm-adjusted p-values beside them (uniformly more powerful) can reject where an interval does not; "
+        f"helps/hurts: the interval excludes 0 (by at least the margin: it also excludes ±{margin:g} dB); no effect: "
+        f"the interval lies within ±{margin:g} dB; the claim per block reads its group verdicts together; effect size "
+        f"differs across depth: Hotelling's T² on the per-seed group differences, a family of its own at alpha "
+        f"{result.alpha:g} (Holm over the depth tests run). Beside each effect, what its arms differ by: parameters, "
+        f"MACs and activations ({ACTIVATIONS}), for a {COST_HR_OUTPUT}."
     )
 
 
@@ -81,16 +83,25 @@ def _noise_line(result: ExperimentResult) -> str:
     families = "; ".join(_family_text(family) for family in result.noise)
     basis = power_basis(result.interval.contrasts, result.alpha)
     return (
-        f"Noise per contrast family (sd over seeds of a per-seed contrast, {1 - result.alpha:.0%} interval; seeds that "
-        f"would detect {result.margin_db:g} dB, {basis}): {families}."
+        f"Noise per contrast family, contrast by contrast (a contrast's paired sd: the sd over seeds of its per-seed "
+        f"values; the seeds that would detect an effect of {result.margin_db:g} dB, {basis}, at the family's median "
+        f"contrast and from its calmest to its noisiest; one arm's sd across seeds; the intra-seed correlation): "
+        f"{families}."
     )
 
 
 def _family_text(family: FamilyNoise) -> str:
     low, high = (seeds_text(n).removeprefix("about ") for n in family.seeds_for_margin_range)
+    spread = f"{family.median_sd_db:.3f} dB over {family.contrasts} contrast(s)"
+    if family.contrasts > 1:
+        spread = (
+            f"median {family.median_sd_db:.3f} dB over {family.contrasts} contrasts ({family.low_sd_db:.3f} to "
+            f"{family.high_sd_db:.3f}, the noisiest {family.noisiest})"
+        )
+    correlation = "" if family.intra_seed_correlation is None else f", correlation {family.intra_seed_correlation:.2f}"
     return (
-        f"{family.family} {family.paired_sd_db:.3f} dB [{family.low_db:.3f}, {family.high_db:.3f}] over "
-        f"{family.contrasts} contrast(s), {seeds_text(family.seeds_for_margin)} ({low}-{high}) seeds"
+        f"{family.family} {spread}, {seeds_text(family.seeds_for_margin)} ({low}-{high}) seeds; one arm "
+        f"{family.one_run_sd_db:.3f} dB{correlation}"
     )
 
 

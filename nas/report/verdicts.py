@@ -13,7 +13,8 @@ A comparison of two genotypes (a confirmation) says the same in its own words: *
 
 The claim of a tested block over depth groups (A2N's "attention helps only where it helps") reads the group
 verdicts together; the intervals are simultaneous, so the group statements hold jointly:
-*depth-selective* (some group helps, another reads no effect or hurts), *helps everywhere*, *hurts everywhere*,
+*depth-selective* (some group helps by at least the margin and another reads no effect, or one helps and another
+hurts: either way the two groups' intervals do not overlap), *helps everywhere*, *hurts everywhere*,
 *no effect anywhere*, else *inconclusive*.
 
 Attention *helps beyond capacity* when attention - none, attention - the capacity control (the same added
@@ -79,7 +80,10 @@ def claim(group_verdicts: Sequence[Verdict], every_group: bool = True) -> str:
     leaves the parent as it was); *everywhere* / *anywhere* then hold only at the groups tested, and say so.
     """
     words = [verdict.word for verdict in group_verdicts]
-    if HELPS in words and (NO_EFFECT in words or HURTS in words):
+    # Helping at one group and not at another must say the two differ, or it is a difference in significance only:
+    # help by at least the margin beside no effect (L >= margin > U), or help beside hurt (L > 0 > U).
+    settled = any(v.word == HELPS and v.size == AT_LEAST_MARGIN for v in group_verdicts)
+    if (settled and NO_EFFECT in words) or (HELPS in words and HURTS in words):
         return DEPTH_SELECTIVE
     for word, everywhere in ((HELPS, HELPS_EVERYWHERE), (HURTS, HURTS_EVERYWHERE), (NO_EFFECT, NO_EFFECT_ANYWHERE)):
         if words and all(w == word for w in words):

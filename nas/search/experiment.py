@@ -26,7 +26,7 @@ from nas.core import counting, networks, spaces, training
 from nas.core.design import Arm, ExperimentDesign, ExperimentError
 from nas.core.genotypes import Genotype
 from nas.core.objectives import of_constraint
-from nas.core.power import FamilyPower, PlannedPower, seeds_text
+from nas.core.power import POWER, FamilyPower, PlannedPower, seeds_text
 from nas.core.spaces import SearchSpace, SpaceError
 from nas.search import designed, preflight, run
 from nas.search.designed import DesignedResult, DesignedRun
@@ -265,9 +265,9 @@ class ExperimentPlan:
             f"({self.runs_left} still to train)",
             f"wall time       about {time.seconds / 60:.1f} min ({time.per_run_seconds:.1f} s a run, {time.parallel} "
             f"at once; {time.source})",
-            f"power           {power.contrasts} contrasts at 80 % power ({power.basis}); per contrast family, its "
-            f"paired sd (a per-seed contrast's sd over seeds), the effect {seeds} seeds detect and the seeds that "
-            f"detect the margin {design.margin_db:g} dB:",
+            f"power           {power.contrasts} contrasts at {POWER:.0%} power ({power.basis}); per contrast "
+            f"family, its paired sd (a per-seed contrast's sd over seeds), the effect {seeds} seeds detect and the "
+            f"seeds that detect an effect of the margin's size, {design.margin_db:g} dB:",
             *(f"  {_family_line(family)}" for family in power.families),
             f"seeds           fixed by the design: a larger experiment on the same question is another look, "
             f"tested at alpha / looks (experiment.looks; this one: alpha {design.alpha:g})",
@@ -281,10 +281,10 @@ def _family_line(family: FamilyPower) -> str:
     seeds = seeds_text(family.seeds_for_margin)
     if family.seeds_for_margin_range is not None:
         low, high = family.seeds_for_margin_range
-        seeds += f" ({seeds_text(low)} to {seeds_text(high)} over the sd's interval)"
+        seeds += f" ({seeds_text(low)} to {seeds_text(high)} over that range)"
     return (
         f"{family.family}: {family.paired_sd_db:.3f} dB{interval} ({family.source}); detects "
-        f"{family.detectable_db:.3f} dB; the margin needs {seeds} seeds"
+        f"{family.detectable_db:.3f} dB; an effect of the margin's size needs {seeds} seeds"
     )
 
 
