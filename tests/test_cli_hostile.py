@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 
 import blocks
-from nas.core import genotypes, networks, spaces
+from nas.core import genotypes, networks, pinned_spaces, spaces
 from nas.study import lifecycle
 from nas.study.folder import StudyError, StudyFolder
 from nas.trained import checkpoints
@@ -129,7 +129,7 @@ def plugged_study(folder: Path, space_file: Path) -> Path:
     study.mkdir()
     plugin = folder / "marks.py"
     plugin.write_text("from pathlib import Path\n\nPath(__file__).with_suffix('.ran').write_text('ran')\n")
-    document = spaces.to_json(spaces.load(space_file))
+    document = pinned_spaces.to_json(spaces.load(space_file))
     (study / "space.json").write_text(json.dumps({**document, "plugins": [str(plugin)]}))
     (study / "study.json").write_text(json.dumps({"storage": "journal", "study_name": "plugged"}))
     return study
@@ -564,9 +564,10 @@ def test_a_hostile_path_is_refused_before_any_work_with_one_message(files, paths
 def test_a_batch_that_cannot_fit_in_memory_is_refused_before_work_or_said_when_an_allocation_fails(
     files, in_process, monkeypatch
 ) -> None:
+    from nas.core import memory
     from nas.core import training as trainer
 
-    monkeypatch.setattr(trainer, "available_memory", lambda device: 8 * 2**30)  # whatever this machine has
+    monkeypatch.setattr(memory, "available_memory", lambda device: 8 * 2**30)  # whatever this machine has
     huge = in_process(training(files, "--batch-size", "4096", "--patch-size", "200"))  # inside the documented ranges
     assert_one_message(huge, ["batch of 4096 patches of 200² LR pixels", "needs at least", "8.0 GiB free",
                               "--batch-size, --patch-size"])  # fmt: skip

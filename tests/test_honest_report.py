@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from nas.core import bounds, counting, genotypes, spaces
+from nas.core import bounds, counting, genotypes, pinned_spaces, spaces
 from nas.core.objectives import COUNTED_COSTS
 from nas.report import analysis, build
 from nas.report.reference import psnr_floor, space_reference
@@ -68,7 +68,9 @@ def test_reference_uses_the_constraint_and_falls_back_when_the_validation_folder
     frame = trials([31.0, 33.0], [1e9, 2e9])
     constrained = spaces.parse({**SPACE, "constraints": {"max_macs": 5e9}})
     assert space_reference(constrained, frame, "macs").cost == 5e9
-    gone = spaces.from_json({**spaces.to_json(space), "data": {"train": "builtin", "val": str(tmp_path / "gone")}})
+    gone = pinned_spaces.from_json(
+        {**pinned_spaces.to_json(space), "data": {"train": "builtin", "val": str(tmp_path / "gone")}}
+    )
     fallback = space_reference(gone, frame, "macs")
     assert fallback.psnr == 31.0 and fallback.psnr_basis.startswith("worst PSNR seen")
     assert "moves with the data" in fallback.psnr_basis and "does not exist" in fallback.psnr_basis

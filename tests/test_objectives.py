@@ -13,7 +13,7 @@ import yaml
 
 from nas.core import objectives, pareto, spaces
 from nas.core.objectives import CONSTRAINT_KEYS, COSTS, COUNTED_COSTS, OBJECTIVES, Objective, of_constraint
-from nas.report import analysis, build
+from nas.report import analysis, report_pages
 from nas.study import lifecycle
 from nas.study.folder import StudyFolder
 from nas.study.records import Outcome, TrialRecord, csv_columns, write_trials_csv
@@ -158,6 +158,6 @@ def test_a_registered_objective_is_a_record_field_a_csv_column_and_a_column_of_t
     frame = analysis.trials_frame(opened.study)
     assert frame.loc[frame["state"] == "COMPLETE", planted].tolist() == [2.5]
     front = analysis.complete(frame)
-    table = build._markdown([], [], None, front, [], [planted]).split("## Pareto front")[1]
+    table = report_pages.markdown([], [], None, front, [], [planted]).split("## Pareto front")[1]
     assert "| SSIM | planted (ms) |" in table and "| 0.9000 | 2.50 |" in table
     assert optuna.trial.TrialState.COMPLETE in {t.state for t in opened.study.get_trials()}

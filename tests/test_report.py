@@ -24,9 +24,9 @@ from conftest import free_port
 from scipy import stats
 
 from nas import study as studies
-from nas.core import spaces, training
+from nas.core import precision, spaces
 from nas.core.design import make_design
-from nas.report import analysis, build, experiment_section
+from nas.report import analysis, build, experiment_section, report_pages
 from nas.search import run
 from nas.search.run import RunSettings
 from nas.study import lifecycle
@@ -72,8 +72,7 @@ def test_report_labels_its_numbers_and_measures_seed_noise_from_the_baselines(sm
     assert "60 iterations × batch 2 × 16² LR patches" in text and "seeds [0, 1]" in text
     assert "MACs: multiply-adds" in text and "1280×720 HR output" in text
     assert f"trials: {len(trained)} trained" in text
-    precision = "bf16-autocast" if training.uses_bf16("cpu") else "fp32"
-    assert f"trained on: cpu ({precision});" in text
+    assert f"trained on: cpu ({precision.precision('cpu')});" in text
     by_genotype: dict[str, list[float]] = {}
     for row in trained:
         by_genotype.setdefault(row["genotype"], []).append(float(row["psnr"]))
@@ -321,7 +320,9 @@ def test_the_reports_markdown_renders_as_tables_nested_lists_and_code_in_a_brows
         "2 * 3 and none*2 stay as written.",
     ]
     page = tmp_path / "index.html"
-    page.write_text(build._html(["space `tiny`", "confirmed: nothing yet (run `nas confirm`)"], verdict, None, [], ""))
+    page.write_text(
+        report_pages.html_page(["space `tiny`", "confirmed: nothing yet (run `nas confirm`)"], verdict, None, [], "")
+    )
     driver = chrome()
     try:
         driver.get(page.as_uri())

@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from nas.report import build
+from nas.report import report_pages
 from nas.report.markdown_html import inline, split_row, to_html
 
 VOID = {"img"}
@@ -116,7 +116,7 @@ def test_code_spans_of_several_backticks_links_and_headings() -> None:
 def test_the_report_writes_one_paragraph_per_verdict_line_and_keeps_its_lists_together() -> None:
     verdict = ["First line.", "Second line.", "Best in each macs band:", "- a", "  - b", "- c", "| x |", "|---|",
                "| 1 |", "```\ncode\n\nblock\n```", "Last line."]  # fmt: skip
-    spaced = build._paragraphs(verdict)
+    spaced = report_pages.paragraphs(verdict)
     assert spaced == ["First line.", "", "Second line.", "", "Best in each macs band:", "", "- a", "  - b", "- c",
                       "", "| x |", "|---|", "| 1 |", "", "```\ncode\n\nblock\n```", "", "Last line."]  # fmt: skip
     tree = parsed(to_html("\n".join(spaced)))

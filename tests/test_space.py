@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import names_reference, require_reference
 
-from nas.core import spaces
+from nas.core import pinned_spaces, spaces
 from nas.core.settings import DataSources
 
 SPACES = sorted((Path(__file__).resolve().parents[1] / "search_spaces").glob("*.yaml"))
@@ -42,15 +42,15 @@ def test_every_shipped_space_loads(path: Path) -> None:
 def test_a_pinned_space_names_files_in_and_beside_the_checkout_relative_to_it(tmp_path: Path) -> None:
     """A study folder pins no path of this machine where a relative one reads the same file in another clone;
     a path elsewhere stays as it is; reading the pin back gives the absolute paths again."""
-    inside, beside = spaces.REPOSITORY / "tests", spaces.REPOSITORY.parent / "data-beside-the-checkout"
+    inside, beside = pinned_spaces.REPOSITORY / "tests", pinned_spaces.REPOSITORY.parent / "data-beside-the-checkout"
     loaded = replace(spaces.load(write(tmp_path, VALID)), data=DataSources(train=str(inside), val=str(beside)))
-    pinned = spaces.to_json(replace(loaded, source=str(spaces.REPOSITORY / "search_spaces" / "t.yaml")))
+    pinned = pinned_spaces.to_json(replace(loaded, source=str(pinned_spaces.REPOSITORY / "search_spaces" / "t.yaml")))
     assert pinned["data"] == {"train": "tests", "val": f"../{beside.name}"}
     assert pinned["source"] == "search_spaces/t.yaml"
-    assert spaces.from_json(pinned).data == loaded.data
-    elsewhere = spaces.to_json(loaded)
+    assert pinned_spaces.from_json(pinned).data == loaded.data
+    elsewhere = pinned_spaces.to_json(loaded)
     assert elsewhere["source"] == str(tmp_path / "space.yaml")  # outside the checkout's folder: as it was
-    assert spaces.from_json(elsewhere).source == elsewhere["source"]
+    assert pinned_spaces.from_json(elsewhere).source == elsewhere["source"]
 
 
 def test_valid_space_reads_yaml_exponents_as_numbers(tmp_path: Path) -> None:
@@ -169,7 +169,7 @@ def test_an_experiment_section_defaults_to_every_attention_choice_each_depth_and
     assert loaded.experiment.blocks == ("ca", "lia")
     assert loaded.experiment.groups == ((0,), (1,), (2,))
     assert loaded.experiment.seeds == (100, 101, 102, 103) and loaded.experiment.margin_db == 0.05
-    assert spaces.from_json(spaces.to_json(loaded)) == loaded
+    assert pinned_spaces.from_json(pinned_spaces.to_json(loaded)) == loaded
 
 
 def test_the_documented_experiment_defaults_build_a_design_on_the_shipped_sr_tiny(tmp_path: Path) -> None:

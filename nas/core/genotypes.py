@@ -19,7 +19,8 @@ from typing import Any
 import yaml
 
 import blocks
-from nas.core.spaces import MAX_DEPTH, SearchSpace, load_yaml, patch_problem
+from nas.core.safe_yaml import load_yaml
+from nas.core.spaces import MAX_DEPTH, SearchSpace, patch_problem
 from nas.errors import InputError
 from nas.sr.protocol import SUPPORTED_SCALES
 

@@ -7,14 +7,11 @@ See ``search_spaces/README.md`` for every key.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import importlib.util
-import math
-import os
 import sys
 from collections.abc import Mapping
-from dataclasses import Field, asdict, dataclass, field, fields, replace
+from dataclasses import Field, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +20,7 @@ import yaml
 import blocks
 from nas import paths
 from nas.core.objectives import CONSTRAINT_KEYS, DEFAULT_OBJECTIVES, OBJECTIVES
+from nas.core.safe_yaml import load_yaml
 from nas.core.settings import (
     DEFAULT_MARGIN_DB,
     MAX_SEED,
@@ -33,14 +31,11 @@ from nas.core.settings import (
     Resources,
     SearchSettings,
 )
-from nas.errors import InputError
+from nas.core.space_checker import Checker, SpaceError
 from nas.sr.protocol import BUILTIN
 from nas.sr.weight_files import file_sha256
 
 MAX_FILE_BYTES = 1_000_000
-# Lists and mappings inside one another: a space needs 4 (experiment.groups: a list of lists in a mapping); PyYAML
-# composes each level by recursion, and a few hundred "[" exhaust Python's stack.
-MAX_NESTING = 20
 PARENT_ARCHES = ("a2n",)  # released weights a space's proxy.init may name, by architecture
 MAX_DEPTH = 64  # block slots of a network (a space's depth, a genotype id's block count)
 EXPERIMENT_KEYS = tuple(ExperimentSettings.__dataclass_fields__)
@@ -50,14 +45,6 @@ MAX_LOOKS = 100  # looks at one question: each is tested at alpha / looks
 # Quadratic attention holds batch × (patch²)² float32 scores per block during training; above this a trial
 # would exhaust a 24 GiB machine or most GPUs.
 MAX_ATTENTION_BYTES = 4 * 2**30
-# The checkout this harness runs from. A study pins the paths its space names relative to it wherever they lie
-# inside the checkout's parent folder (the checkout itself, or reference data beside it), so a study folder
-# committed on one machine reads the same files in any clone on another.
-REPOSITORY = Path(__file__).resolve().parents[2]
-
-
-class SpaceError(InputError):
-    """A search-space file that cannot be used."""
 
 
 @dataclass(frozen=True)
@@ -98,122 +85,6 @@ class SearchSpace:
     def uses(self, objective: str) -> bool:
         """Whether trials of this space need ``objective``: the space optimises it or caps it."""
         return objective in self.objectives or OBJECTIVES[objective].limit(self.constraints) is not None
-
-
-class _NoAliasLoader(yaml.SafeLoader):
-    """A safe loader that refuses anchors and aliases (they add nothing to a search space and enable exponential
-    'billion laughs' documents), a key given twice in one mapping (YAML would keep the last silently) and lists or
-    mappings nested more than ``MAX_NESTING`` deep."""
-
-    nesting = 0  # the lists and mappings the node being composed is inside
-
-    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
-        event = self.peek_event()
-        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-            kind = "aliases" if isinstance(event, yaml.AliasEvent) else "anchors"
-            raise yaml.YAMLError(f"YAML {kind} are not allowed (line {event.start_mark.line + 1})")
-        if self.nesting >= MAX_NESTING:
-            raise yaml.YAMLError(
-                f"lists and mappings nested more than {MAX_NESTING} deep (line {event.start_mark.line + 1}); a "
-                "search space nests a few levels: check the brackets"
-            )
-        self.nesting += 1
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self.nesting -= 1
-
-    def construct_mapping(self, node, deep=False):  # type: ignore[no-untyped-def]
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.YAMLError(f"key {key!r} is given twice (line {key_node.start_mark.line + 1}); keep one")
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def load_yaml(text: str) -> Any:
-    """``text`` as YAML data, read safely (``_NoAliasLoader``): a space file, or a value of a genotype id.
-
-    Raises:
-        yaml.YAMLError: not YAML, or YAML that the loader refuses.
-    """
-    return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
-
-
-def _did_you_mean(value: Any, allowed: tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(str(value), allowed, n=1)
-    return f"did you mean {close[0]!r}? " if close else ""
-
-
-class _Checker:
-    """Reads values out of the parsed document; each failure raises a SpaceError naming file and key path."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, path: str, value: Any, allowed: str) -> SpaceError:
-        shown = repr(value)
-        shown = shown if len(shown) <= 80 else shown[:77] + "..."
-        return SpaceError(f"{self.source}: {path}: got {shown}; {allowed}")
-
-    def mapping(self, value: Any, path: str, known: tuple[str, ...]) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(path, value, "expected a mapping of keys to values")
-        for key in value:
-            if not isinstance(key, str) or key not in known:
-                where = f"{path}.{key}" if path else str(key)
-                raise self.fail(where, key, f"unknown key; {_did_you_mean(key, known)}known: {', '.join(known)}")
-        return value
-
-    def integer(self, value: Any, path: str, low: int, high: int) -> int:
-        if isinstance(value, str):
-            value = self._parse_number(value)
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise self.fail(path, value, f"expected an integer from {low} to {high}")
-        return value
-
-    def boolean(self, value: Any, path: str) -> bool:
-        if not isinstance(value, bool):
-            raise self.fail(path, value, "expected true or false")
-        return value
-
-    def number(self, value: Any, path: str, low: float, high: float, *, low_open: bool = False) -> float:
-        # YAML 1.1 reads 1e-4 (no dot) as a string; accept any string that is a plain number.
-        if isinstance(value, str):
-            value = self._parse_number(value)
-        bounds = f"{'>' if low_open else '>='} {low:g} and <= {high:g}"
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise self.fail(path, value, f"expected a number {bounds}")
-        if value < low or value > high or (low_open and value == low):
-            raise self.fail(path, value, f"expected a number {bounds}")
-        return float(value)
-
-    @staticmethod
-    def _parse_number(text: str) -> Any:
-        try:
-            return float(text) if len(text) < 40 else text
-        except ValueError:
-            return text
-
-    def choice(self, value: Any, path: str, allowed: tuple[str, ...]) -> str:
-        if not isinstance(value, str) or value not in allowed:
-            raise self.fail(path, value, f"{_did_you_mean(value, allowed)}allowed: {', '.join(allowed)}")
-        return value
-
-    def block_list(self, value: Any, path: str) -> tuple[str, ...]:
-        if not isinstance(value, list) or not value:
-            raise self.fail(path, value, "expected a non-empty list of block names")
-        names = tuple(self.choice(v, f"{path}[{i}]", tuple(blocks.names())) for i, v in enumerate(value))
-        if len(set(names)) != len(names):
-            raise self.fail(path, value, "list each block once")
-        return names
-
-    def section(self, document: dict, key: str, known: tuple[str, ...]) -> dict[str, Any]:
-        return self.mapping(document.get(key, {}), key, known)
 
 
 def _read_document(path: Path) -> Any:
@@ -262,7 +133,7 @@ def _in_space_folder(value: str, base_dir: Path) -> Path:
         return absolute
 
 
-def _data_source(check: _Checker, value: Any, path: str, base_dir: Path) -> str:
+def _data_source(check: Checker, value: Any, path: str, base_dir: Path) -> str:
     if value == BUILTIN:
         return value
     if not isinstance(value, str) or not value:
@@ -274,7 +145,7 @@ def _data_source(check: _Checker, value: Any, path: str, base_dir: Path) -> str:
     return str(folder)
 
 
-def _parent(check: _Checker, value: Any, path: str, base_dir: Path) -> ParentWeights:
+def _parent(check: Checker, value: Any, path: str, base_dir: Path) -> ParentWeights:
     """``proxy.init``: ``{weights: FILE, arch: a2n}`` (released weights) or ``{checkpoint: FILE}`` (a harness
     checkpoint), the file read from the space file's folder when relative and named by its content hash. Whether
     the weights fit their architecture and the space is checked where they are loaded (``nas.trained.parents``)."""
@@ -295,7 +166,7 @@ def _parent(check: _Checker, value: Any, path: str, base_dir: Path) -> ParentWei
     return ParentWeights(str(file), file_sha256(file), arch)
 
 
-def _import_plugin(check: _Checker, value: Any, path: str, base_dir: Path) -> str:
+def _import_plugin(check: Checker, value: Any, path: str, base_dir: Path) -> str:
     """Imports a Python file that registers blocks (``@blocks.register``), once per process."""
     if not isinstance(value, str) or not value.endswith(".py"):
         raise check.fail(path, value, "expected the path of a Python file (.py) that registers blocks")
@@ -337,7 +208,7 @@ def parse(document: Any, source: str = "<memory>", base_dir: Path = Path(".")) -
     Raises:
         SpaceError: as ``load``.
     """
-    check = _Checker(source)
+    check = Checker(source)
     known = tuple(key for key in SearchSpace.__dataclass_fields__ if key != "source")
     document = check.mapping(document, "", known)
     for required in ("name", "scale", "channels", "depth", "choices"):
@@ -372,7 +243,7 @@ def parse(document: Any, source: str = "<memory>", base_dir: Path = Path(".")) -
     return replace(space, experiment=_experiment(check, document.get("experiment"), space))
 
 
-def _experiment(check: _Checker, value: Any, space: SearchSpace) -> ExperimentSettings | None:
+def _experiment(check: Checker, value: Any, space: SearchSpace) -> ExperimentSettings | None:
     """The ``experiment:`` section, checked against the space: blocks it offers, depths it has, fresh seeds."""
     if value is None:
         return None
@@ -401,7 +272,7 @@ def _experiment(check: _Checker, value: Any, space: SearchSpace) -> ExperimentSe
     )
 
 
-def _groups(check: _Checker, value: Any, space: SearchSpace, tested: tuple[str, ...]) -> tuple[tuple[int, ...], ...]:
+def _groups(check: Checker, value: Any, space: SearchSpace, tested: tuple[str, ...]) -> tuple[tuple[int, ...], ...]:
     """Disjoint, non-empty groups of depth indices; by default each depth that offers every tested block, alone."""
     depth = space.depth
     if value is None:
@@ -426,7 +297,7 @@ def _groups(check: _Checker, value: Any, space: SearchSpace, tested: tuple[str, 
     return tuple(groups)
 
 
-def _experiment_seeds(check: _Checker, value: Any, search_seeds: tuple[int, ...]) -> tuple[int, ...]:
+def _experiment_seeds(check: Checker, value: Any, search_seeds: tuple[int, ...]) -> tuple[int, ...]:
     """Every arm's training seeds: given, or the first DEFAULT_EXPERIMENT_SEEDS from 100 up; never a search seed."""
     if value is None:
         fresh = (s for s in range(FIRST_EXPERIMENT_SEED, FIRST_EXPERIMENT_SEED + 1000) if s not in search_seeds)
@@ -442,19 +313,19 @@ def _experiment_seeds(check: _Checker, value: Any, search_seeds: tuple[int, ...]
     return seeds
 
 
-def _name(check: _Checker, name: Any) -> str:
+def _name(check: Checker, name: Any) -> str:
     if not isinstance(name, str) or not name.replace("_", "").replace("-", "").isalnum() or len(name) > 64:
         raise check.fail("name", name, "expected a short name of letters, digits, '_' and '-' (the study folder)")
     return name
 
 
-def _plugins(check: _Checker, value: Any, base_dir: Path) -> tuple[str, ...]:
+def _plugins(check: Checker, value: Any, base_dir: Path) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise check.fail("plugins", value, "expected a list of Python files that register blocks")
     return tuple(_import_plugin(check, v, f"plugins[{i}]", base_dir) for i, v in enumerate(value))
 
 
-def _overrides(check: _Checker, value: Any, depth: int) -> dict[int, tuple[str, ...]]:
+def _overrides(check: Checker, value: Any, depth: int) -> dict[int, tuple[str, ...]]:
     if not isinstance(value, dict):
         raise check.fail("overrides", value, "expected a mapping of depth index to a list of blocks")
     return {
@@ -463,7 +334,7 @@ def _overrides(check: _Checker, value: Any, depth: int) -> dict[int, tuple[str, 
     }
 
 
-def _block_options(check: _Checker, value: Any) -> dict[str, dict[str, Any]]:
+def _block_options(check: Checker, value: Any) -> dict[str, dict[str, Any]]:
     """Each block's options under their canonical names and values (``blocks.canonical_options``)."""
     checked = {}
     for block, options in check.mapping(value, "block_options", tuple(blocks.names())).items():
@@ -479,7 +350,7 @@ def _block_options(check: _Checker, value: Any) -> dict[str, dict[str, Any]]:
     return checked
 
 
-def _objectives(check: _Checker, value: Any) -> tuple[str, ...]:
+def _objectives(check: Checker, value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not value:
         raise check.fail("objectives", value, f"expected a list from: {', '.join(OBJECTIVES)}")
     objectives = tuple(check.choice(o, f"objectives[{i}]", tuple(OBJECTIVES)) for i, o in enumerate(value))
@@ -488,7 +359,7 @@ def _objectives(check: _Checker, value: Any) -> tuple[str, ...]:
     return objectives
 
 
-def _section(check: _Checker, document: dict, key: str, settings: type, base_dir: Path) -> Any:
+def _section(check: Checker, document: dict, key: str, settings: type, base_dir: Path) -> Any:
     """A settings dataclass from the YAML section ``key``; keys it leaves out take the fields' defaults."""
     section = check.section(document, key, tuple(f.name for f in fields(settings)))
     return settings(**{
@@ -508,11 +379,11 @@ def overridden(space: SearchSpace, key: str, value: Any, source: str, base_dir: 
     section_name, name = key.split(".")
     section = getattr(space, section_name)
     spec = next(spec for spec in fields(section) if spec.name == name)
-    checked = _setting(_Checker(source), value, key, spec, base_dir)
+    checked = _setting(Checker(source), value, key, spec, base_dir)
     return replace(space, **{section_name: replace(section, **{name: checked})})
 
 
-def _setting(check: _Checker, value: Any, path: str, spec: Field, base_dir: Path) -> Any:
+def _setting(check: Checker, value: Any, path: str, spec: Field, base_dir: Path) -> Any:
     """One field's value, checked against the range or choices its metadata states."""
     if "choices" in spec.metadata:
         return check.choice(value, path, spec.metadata["choices"])
@@ -530,73 +401,7 @@ def _setting(check: _Checker, value: Any, path: str, spec: Field, base_dir: Path
     return check.number(value, path, low, high, low_open=low_open)
 
 
-def pinned_path(path: str) -> str:
-    """``path`` as a study pins and shows it: relative to the repository where it lies inside the repository's
-    parent folder, else as it is (``builtin``, a path elsewhere on this machine)."""
-    named = Path(path)
-    if not named.is_absolute() or not named.is_relative_to(REPOSITORY.parent):
-        return path
-    return os.path.relpath(named, REPOSITORY)
-
-
-def _unpinned(path: str) -> str:
-    """The absolute path ``pinned_path`` stands for (``builtin`` stays)."""
-    if path == BUILTIN or Path(path).is_absolute():
-        return path
-    return os.path.normpath(REPOSITORY / path)
-
-
-def to_json(space: SearchSpace) -> dict[str, Any]:
-    """The validated space as JSON: what a study pins and its workers and reports read back with ``from_json``.
-
-    Its files and folders are pinned with ``pinned_path``: no absolute path of this machine where a relative one
-    reads the same file in another checkout.
-    """
-    document = asdict(space)
-    document["overrides"] = {str(depth): list(choices) for depth, choices in space.overrides.items()}
-    document["data"] = {key: pinned_path(value) for key, value in document["data"].items()}
-    if document["proxy"]["init"]:
-        document["proxy"]["init"]["path"] = pinned_path(document["proxy"]["init"]["path"])
-    document["plugins"] = [pinned_path(plugin) for plugin in space.plugins]
-    document["source"] = pinned_path(space.source)
-    return document
-
-
-def from_json(document: dict[str, Any]) -> SearchSpace:
-    """The space ``to_json`` wrote, not validated again (its data folders may have moved since); its plugins are
-    imported, so the blocks they register can be built."""
-    plugins = tuple(_unpinned(plugin) for plugin in document["plugins"])
-    for plugin in plugins:
-        import_plugin(Path(plugin))
-    return SearchSpace(**{
-        **document,
-        "choices": tuple(document["choices"]),
-        "overrides": {int(depth): tuple(choices) for depth, choices in document["overrides"].items()},
-        "proxy": _proxy_from_json(document["proxy"]),
-        "data": DataSources(**{key: _unpinned(value) for key, value in document["data"].items()}),
-        "objectives": tuple(document["objectives"]),
-        "search": SearchSettings(**document["search"]),
-        "resources": Resources(**document["resources"]),
-        "plugins": plugins,
-        "experiment": _experiment_from_json(document.get("experiment")),
-    })  # fmt: skip
-
-
-def _proxy_from_json(document: dict[str, Any]) -> ProxyBudget:
-    parent = document.get("init")
-    init = ParentWeights(**{**parent, "path": _unpinned(parent["path"])}) if parent else None
-    return ProxyBudget(**{**document, "seeds": tuple(document["seeds"]), "init": init})
-
-
-def _experiment_from_json(document: dict[str, Any] | None) -> ExperimentSettings | None:
-    if document is None:
-        return None
-    groups = tuple(tuple(group) for group in document["groups"])
-    return ExperimentSettings(**{**document, "blocks": tuple(document["blocks"]), "groups": groups,
-                                 "seeds": tuple(document["seeds"])})  # fmt: skip
-
-
-def _check_blocks_fit(space: SearchSpace, check: _Checker) -> None:
+def _check_blocks_fit(space: SearchSpace, check: Checker) -> None:
     """Every block must build at this width with its options, and every chosen one run on the patches."""
     chosen = space.all_blocks()
     for block in dict.fromkeys([*chosen, *space.block_options]):

@@ -28,7 +28,6 @@ import json
 import logging
 import math
 import os
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -41,8 +40,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from nas import devices, files
-from nas.core import inheritance, initial_weights, networks
+from nas.core import inheritance, initial_weights, memory, networks
 from nas.core.genotypes import Genotype
+from nas.core.precision import precision, uses_bf16
 from nas.core.settings import DataSources, ProxyBudget
 from nas.errors import InputError
 from nas.sr import data, evaluate, weight_files
@@ -55,66 +55,6 @@ RESUME_FORMAT = "nas-resume"
 RESUME_VERSION = 2  # 2: the state carries its content hash (weight_files.structure_hash)
 RESUME_HASH_KEY = "content_sha256"
 RESTART = "drop --resume to train from the start"
-
-
-MEMORY_HINT = (
-    "lower the batch or the patch size (proxy.batch_size, proxy.patch_size; nas train: --batch-size, --patch-size)"
-)
-# What torch says when an allocation fails: torch.OutOfMemoryError on CUDA, the CPU allocator's RuntimeError.
-OUT_OF_MEMORY = ("out of memory", "can't allocate memory", "Cannot allocate memory")
-
-
-class OutOfMemory(InputError):
-    """A training batch that does not fit the device's memory; the message says what to lower."""
-
-
-def is_out_of_memory(error: BaseException) -> bool:
-    """Whether ``error`` is torch's report of an allocation that failed."""
-    return isinstance(error, torch.OutOfMemoryError) or any(text in str(error) for text in OUT_OF_MEMORY)
-
-
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
-
-
-def batch_memory_floor(genotype: Genotype, budget: ProxyBudget, device: str) -> int:
-    """A lower bound on the bytes one training iteration holds at once: the feature maps that backward needs and
-    that no block can do without (the stem's output, each slot's output and the trunk conv's, at the training
-    precision) and the HR patches, the output and its gradient in float32. Every block keeps more than this."""
-    lr_pixels = budget.batch_size * budget.patch_size**2
-    element = 2 if uses_bf16(device) else 4
-    features = lr_pixels * genotype.channels * element * (len(genotype.blocks) + 2)
-    images = 3 * lr_pixels * genotype.scale**2 * 3 * 4
-    return features + images
-
-
-def available_memory(device: str) -> int | None:
-    """Bytes free for a training on ``device``: the GPU's free memory, or the kernel's MemAvailable on a Linux CPU;
-    None where it cannot be told."""
-    if torch.device(device).type == "cuda":
-        return int(torch.cuda.mem_get_info(torch.device(device))[0])
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-def check_memory(genotype: Genotype, budget: ProxyBudget, device: str) -> None:
-    """Raises:
-    OutOfMemory: a lower bound on a training batch's memory (``batch_memory_floor``) exceeds what ``device`` has
-    free, so the training could only fail, after its data are read (checked before any work)."""
-    need, free = batch_memory_floor(genotype, budget, device), available_memory(device)
-    if free is not None and need > free:
-        raise OutOfMemory(
-            f"a training batch of {budget.batch_size} patches of {budget.patch_size}² LR pixels (×{genotype.scale}) "
-            f"needs at least {need / 2**30:.1f} GiB at once, and {device} has {free / 2**30:.1f} GiB free; "
-            f"{MEMORY_HINT}"
-        )
 
 
 class TrainingFailed(RuntimeError):
@@ -149,25 +89,6 @@ class TrainResult:
             f"PSNR / SSIM     {self.psnr:.3f} dB / {self.ssim:.4f}{untrained}",
             f"training        {self.train_seconds:.1f} s, {self.patches_per_second:.0f} patches/s on {self.device}",
         ])  # fmt: skip
-
-
-@functools.cache
-def cpu_has_native_bf16() -> bool:
-    """Whether the CPU computes bfloat16 natively (Linux CPU flags avx512_bf16 or amx_bf16)."""
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return re.search(r"\b(avx512_bf16|amx_bf16)\b", cpuinfo) is not None
-
-
-def uses_bf16(device: str) -> bool:
-    return device.startswith("cuda") or (device == "cpu" and cpu_has_native_bf16())
-
-
-def precision(device: str) -> str:
-    """The arithmetic a training on ``device`` runs in, as results record it."""
-    return "bf16-autocast" if uses_bf16(device) else "fp32"
 
 
 def _progress(total: int, label: str, lines: bool = False, start: int = 0):
@@ -489,16 +410,16 @@ def train_network(
             its memory exceeds what is free, ``check_memory``), or an allocation that failed while training.
     """
     device = device or devices.default_device()
-    check_memory(genotype, budget, device)
+    memory.check_memory(genotype, budget, device)
     try:
         return _train_network(genotype, budget, sources, seed, device, threads, measure_untrained, progress_lines,
                               network, resumable, parent)  # fmt: skip
     except RuntimeError as error:  # torch.OutOfMemoryError is one; the CPU allocator raises a plain RuntimeError
-        if not is_out_of_memory(error):
+        if not memory.is_out_of_memory(error):
             raise
-        raise OutOfMemory(
-            f"training {genotype} ran out of memory on {device} ({_first_line(error)}) with a batch of "
-            f"{budget.batch_size} patches of {budget.patch_size}² LR pixels; {MEMORY_HINT}"
+        raise memory.OutOfMemory(
+            f"training {genotype} ran out of memory on {device} ({memory.first_line(error)}) with a batch of "
+            f"{budget.batch_size} patches of {budget.patch_size}² LR pixels; {memory.MEMORY_HINT}"
         ) from None
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from nas import paths
-from nas.core import initial_weights, spaces
+from nas.core import initial_weights, pinned_spaces
 from nas.core.spaces import SearchSpace
 from nas.errors import InputError
 from nas.files import refuse_links, write_atomically
@@ -219,7 +219,7 @@ class StudyFolder:
 
     def pin_space(self, space: SearchSpace) -> None:
         """Saves the validated space the study runs with; workers and reports read it, never the YAML again."""
-        write_atomically(self.pinned_space, json.dumps(spaces.to_json(space), indent=2) + "\n")
+        write_atomically(self.pinned_space, json.dumps(pinned_spaces.to_json(space), indent=2) + "\n")
 
     def space(self) -> SearchSpace:
         """The study's pinned space, its plugins imported where they are trusted.
@@ -232,7 +232,7 @@ class StudyFolder:
         try:
             document = json.loads(self.pinned_space.read_text())
             untrusted = list(document["plugins"]) if not self.plugins_trusted else []
-            space = None if untrusted else spaces.from_json(document)
+            space = None if untrusted else pinned_spaces.from_json(document)
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise StudyError(
                 f"{self.pinned_space}: cannot read the study's space ({type(error).__name__}: {error}); the study "
