@@ -29,7 +29,7 @@ matplotlib.use("Agg")  # files only; never a window
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-from nas.core.design import group_text  # noqa: E402
+from nas.core.experiment_design import group_text  # noqa: E402
 from nas.files import save_figure  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 # What a command that runs trials says when it stops short: a study keeps every finished run, and the next run
-# of the same command records the interrupted ones and trains them again (``nas.search.run.requeue_interrupted``).
+# of the same command records the interrupted ones and trains them again (``nas.study.lifecycle.requeue_interrupted``).
 RESUME_HINT = "run the same command again to resume it: its finished runs are kept, the ones it stopped run again"
 # Plain text for --help (argparse prints it as is; the module docstring may hold markup).
 DESCRIPTION = (

@@ -17,7 +17,7 @@ import pytest
 from scipy import stats
 
 from nas.core import power, spaces
-from nas.core.design import ExperimentDesign, make_design
+from nas.core.experiment_design import ExperimentDesign, make_design
 from nas.core.genotypes import Genotype
 from nas.core.settings import ParentWeights
 from nas.report import analysis, experiment_effects, verdicts

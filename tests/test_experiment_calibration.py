@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 from nas.core import spaces
-from nas.core.design import MECHANISM, ExperimentDesign, make_design
+from nas.core.experiment_design import MECHANISM, ExperimentDesign, make_design
 from nas.core.genotypes import Genotype
 from nas.report import experiment_pooled
 from nas.report.experiment_contrasts import planned_effects

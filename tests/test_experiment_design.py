@@ -1,11 +1,11 @@
-"""The arms of a designed attention-placement experiment (nas.core.design)."""
+"""The arms of a designed attention-placement experiment (nas.core.experiment_design)."""
 
 from __future__ import annotations
 
 import pytest
 
 from nas.core import capacity, spaces
-from nas.core.design import CAPACITY, MECHANISM, Arm, ExperimentError, Role, make_design
+from nas.core.experiment_design import CAPACITY, MECHANISM, Arm, ExperimentError, Role, make_design
 from nas.core.genotypes import Genotype
 
 GROUPS = ((0, 1), (2, 3), (4, 5), (6, 7))

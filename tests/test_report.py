@@ -25,7 +25,7 @@ from scipy import stats
 
 from nas import study as studies
 from nas.core import precision, spaces
-from nas.core.design import make_design
+from nas.core.experiment_design import make_design
 from nas.report import analysis, build, experiment_section, report_pages
 from nas.search import run
 from nas.search.run import RunSettings

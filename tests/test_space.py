@@ -175,7 +175,7 @@ def test_an_experiment_section_defaults_to_every_attention_choice_each_depth_and
 def test_the_documented_experiment_defaults_build_a_design_on_the_shipped_sr_tiny(tmp_path: Path) -> None:
     """Depth 0 of sr_tiny offers only none, ca and pa: the default groups leave out depths that do not offer every
     tested block, and blocks no control fits keep their other arms (the plan names the gaps)."""
-    from nas.core.design import space_design
+    from nas.core.experiment_design import space_design
 
     shipped = (Path(__file__).parents[1] / "search_spaces" / "sr_tiny.yaml").read_text()
     text = re.sub(r"^experiment:.*$", "experiment: {}", shipped, flags=re.M).replace("builtin", str(tmp_path))

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from nas.core.design import ExperimentDesign
+from nas.core.experiment_design import ExperimentDesign
 from nas.report import experiment_effects, experiment_pooled, experiment_text
 from nas.report.experiment_contrasts import planned_effects
 from nas.report.experiment_depth import depth_tests

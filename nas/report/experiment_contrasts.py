@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nas.core.design import CAPACITY, MECHANISM, ExperimentDesign
+from nas.core.experiment_design import CAPACITY, MECHANISM, ExperimentDesign
 
 CONTROL_FAMILIES = {CAPACITY: "control", MECHANISM: "mechanism"}  # the effects of each control's own arms
 FAMILIES = ("attention", "control", "attention - control", "mechanism", "attention - mechanism")

@@ -18,7 +18,7 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.multivariate import test_mvmean
 
-from nas.core.design import ExperimentDesign, control_name
+from nas.core.experiment_design import ExperimentDesign, control_name
 from nas.report.experiment_contrasts import group_differences, independent
 from nas.report.experiment_runs import SeedTable
 

@@ -1,8 +1,8 @@
 """The effects of a designed attention-placement experiment, read per contrast and paired by seed.
 
-Every arm of the design (``nas.core.design``) is trained with every seed, and a seed is one stream of common random
-numbers shared by every arm, so the runs of one seed are correlated, and how strongly depends on how alike two
-genotypes are. The analysis therefore never pools a variance across contrasts:
+Every arm of the design (``nas.core.experiment_design``) is trained with every seed, and a seed is one stream of
+common random numbers shared by every arm, so the runs of one seed are correlated, and how strongly depends on how
+alike two genotypes are. The analysis therefore never pools a variance across contrasts:
 
 - **Effects** are contrasts of arms: ``attention`` effects of block X (``uniform - none``, ``only g - none``,
   ``uniform - drop g``; with a trained parent, ``only g - parent`` and ``parent - drop g``), the same of its
@@ -37,7 +37,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from nas.core.design import CAPACITY, MECHANISM, ControlGap, ExperimentDesign, group_text
+from nas.core.experiment_design import CAPACITY, MECHANISM, ControlGap, ExperimentDesign, group_text
 from nas.core.objectives import COUNTED_COSTS
 from nas.core.power import seeds_needed_or_none
 from nas.json_values import jsonable

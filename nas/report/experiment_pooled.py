@@ -16,7 +16,7 @@ import statsmodels.api as sm
 from scipy import stats
 from statsmodels.regression.linear_model import RegressionResults
 
-from nas.core.design import ExperimentDesign
+from nas.core.experiment_design import ExperimentDesign
 from nas.report import verdicts
 from nas.report.experiment_contrasts import PlannedEffect
 from nas.report.experiment_effects import DesignedEffect, PooledDisagreement, PooledSensitivity

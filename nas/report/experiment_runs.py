@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from nas.core.design import ExperimentDesign, role_label
+from nas.core.experiment_design import ExperimentDesign, role_label
 from nas.core.objectives import COUNTED_COSTS
 from nas.errors import InputError
 

@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 
 from nas import study as studies
 from nas.core import counting
-from nas.core.design import ExperimentDesign
+from nas.core.experiment_design import ExperimentDesign
 from nas.core.genotypes import Genotype
 from nas.core.power import PlannedPower, family_power, power_basis
 from nas.report import analysis

@@ -8,7 +8,7 @@ group's verdicts and whether it helps beyond capacity; last the depth test over 
 from __future__ import annotations
 
 from nas.core.counting import ACTIVATIONS
-from nas.core.design import group_text
+from nas.core.experiment_design import group_text
 from nas.core.power import power_basis, seeds_text
 from nas.report.experiment_depth import ALL_BLOCKS, DepthTest
 from nas.report.experiment_effects import (

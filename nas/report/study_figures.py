@@ -16,7 +16,7 @@ import plotly.graph_objects as go  # noqa: E402
 import blocks  # noqa: E402
 from blocks import NO_ATTENTION  # noqa: E402
 from nas.core import genotypes  # noqa: E402
-from nas.core.design import group_text  # noqa: E402
+from nas.core.experiment_design import group_text  # noqa: E402
 from nas.core.objectives import OBJECTIVES  # noqa: E402
 from nas.files import save_figure  # noqa: E402
 from nas.report import analysis

@@ -1,9 +1,10 @@
 """``nas experiment``: the space's designed experiment, every arm trained with every seed, as designed runs.
 
-The arms come from the space's ``experiment:`` section (``nas.core.design.make_design``); they are trained in a
-seeded random order as a study of their own in the space's study folder (``nas.search.designed``), with the search's
-dedup (an arm already trained with that seed and budget is reused), fault recording, resume after kill -9 and
-progress line. ``plan`` says, before anything is trained, what the experiment will run and how long it will take.
+The arms come from the space's ``experiment:`` section (``nas.core.experiment_design.make_design``); they are
+trained in a seeded random order as a study of their own in the space's study folder (``nas.search.designed``), with
+the search's dedup (an arm already trained with that seed and budget is reused), fault recording, resume after
+kill -9 and progress line. ``plan`` says, before anything is trained, what the experiment will run and how long it
+will take.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import torch
 
 from nas import devices, paths
 from nas.core import counting, networks, spaces, training
-from nas.core.design import Arm, ExperimentDesign, ExperimentError
+from nas.core.experiment_design import Arm, ExperimentDesign, ExperimentError
 from nas.core.genotypes import Genotype
 from nas.core.objectives import of_constraint
 from nas.core.power import POWER, FamilyPower, PlannedPower, seeds_text

@@ -23,7 +23,7 @@ import optuna
 
 import blocks
 from nas.core import genotypes, pareto
-from nas.core.design import PARENT_LABEL
+from nas.core.experiment_design import PARENT_LABEL
 from nas.core.spaces import SearchSpace
 from nas.study import lock
 from nas.study.folder import JOURNAL, Kind, StudyFolder

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 
 from nas.core import networks
-from nas.core.design import ExperimentDesign, space_design
+from nas.core.experiment_design import ExperimentDesign, space_design
 from nas.core.genotypes import Genotype
 from nas.core.settings import ParentWeights
 from nas.core.spaces import SearchSpace, SpaceError
