@@ -7,6 +7,7 @@ The READMEs' sections on the published experiments must quote the committed effe
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import shutil
@@ -15,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import require_reference
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -158,3 +160,28 @@ def test_the_figure_compares_the_committed_ablation_and_experiment(tmp_path: Pat
     assert len(rows) == len(drops) == 4
     for row, effect in zip(rows, sorted(drops, key=lambda e: e["group"]), strict=True):
         assert f"{-effect['estimate_db']:+.3f} [{-effect['high_db']:+.3f}, {-effect['low_db']:+.3f}]" in row
+
+
+@pytest.mark.slow  # one published run: A2N fine-tuned 150 iterations and scored on Set5 (about 80 s)
+def test_a_copy_of_the_inherited_study_folder_retrains_its_run_from_its_own_space_file(
+    tmp_path: Path, in_process, monkeypatch
+) -> None:
+    """The study folder's ``space.yaml`` names the parent weights and Set5 relative to the file it was copied from
+    (``search_spaces/``): read from a copy of the folder anywhere, they are the same files, and the first trained run
+    re-trains to its recorded PSNR (one torch thread, as its trial)."""
+    require_reference()
+    copy = tmp_path / "elsewhere" / "sr_light_inherited"
+    shutil.copytree(PUBLISHED / "sr_light_inherited", copy, ignore=shutil.ignore_patterns("report", "logs"))
+    first = next(row for row in csv.DictReader((copy / "trials-experiment.csv").open()) if row["outcome"] == "trained")
+    threads = torch.get_num_threads()
+    monkeypatch.chdir(tmp_path)  # relative paths mean nothing here but the copy's own
+    torch.set_num_threads(1)
+    try:
+        trained = in_process(
+            ["train", "--space", str(copy / "space.yaml"), "--genotype", first["genotype"], "--seed", first["seed"],
+             "--json"]
+        )  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
+    assert trained.returncode == 0, trained.stderr
+    assert json.loads(trained.stdout)["psnr"] == pytest.approx(float(first["psnr"]), abs=0.001)

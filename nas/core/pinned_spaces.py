@@ -20,13 +20,8 @@ from nas.core.settings import (
     Resources,
     SearchSettings,
 )
-from nas.core.spaces import SearchSpace, import_plugin
+from nas.core.spaces import REPOSITORY, SearchSpace, import_plugin
 from nas.sr.protocol import BUILTIN
-
-# The checkout this harness runs from. A study pins the paths its space names relative to it wherever they lie
-# inside the checkout's parent folder (the checkout itself, or reference data beside it), so a study folder
-# committed on one machine reads the same files in any clone on another.
-REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 def pinned_path(path: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import sys
 from collections.abc import Mapping
 from dataclasses import Field, dataclass, field, fields, replace
@@ -45,6 +46,12 @@ MAX_LOOKS = 100  # looks at one question: each is tested at alpha / looks
 # Quadratic attention holds batch × (patch²)² float32 scores per block during training; above this a trial
 # would exhaust a 24 GiB machine or most GPUs.
 MAX_ATTENTION_BYTES = 4 * 2**30
+# The checkout this harness runs from. A study pins the paths its space names relative to it wherever they lie
+# inside the checkout's parent folder (the checkout itself, or reference data beside it), so a study folder
+# committed on one machine reads the same files in any clone on another (``nas.core.pinned_spaces``).
+REPOSITORY = Path(__file__).resolve().parents[2]
+# A study folder keeps the space file it ran with and the validated space it pinned under these names.
+STUDY_SPACE_FILE, STUDY_PINNED_SPACE = "space.yaml", "space.json"
 
 
 @dataclass(frozen=True)
@@ -119,7 +126,21 @@ def load(path: str | Path) -> SearchSpace:
         SpaceError: anything wrong with the file, naming the key path, the value and what is allowed.
     """
     path = paths.not_empty(path, "--space", "search_spaces/sr_tiny.yaml")
-    return parse(_read_document(path), str(path), base_dir=path.parent)
+    return parse(_read_document(path), str(path), base_dir=_written_from(path))
+
+
+def _written_from(path: Path) -> Path:
+    """The folder a space file's relative paths are read from: its own, or, for the copy a study folder keeps
+    beside its pinned space, the folder of the file the study ran with (which the pin records as its source), so
+    that a study folder, wherever it lies, re-trains with the files its study named."""
+    pinned = path.parent / STUDY_PINNED_SPACE
+    if path.name != STUDY_SPACE_FILE or not pinned.is_file():
+        return path.parent
+    try:
+        source = Path(json.loads(pinned.read_text())["source"])
+    except (OSError, ValueError, KeyError, TypeError):  # not a study's pin: the file stands for itself
+        return path.parent
+    return (source if source.is_absolute() else REPOSITORY / source).parent
 
 
 def _in_space_folder(value: str, base_dir: Path) -> Path:

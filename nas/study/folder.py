@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from nas import paths
-from nas.core import initial_weights, pinned_spaces
+from nas.core import initial_weights, pinned_spaces, spaces
 from nas.core.spaces import SearchSpace
 from nas.errors import InputError
 from nas.files import refuse_links, write_atomically
@@ -97,11 +97,11 @@ class StudyFolder:
 
     @property
     def space_file(self) -> Path:
-        return self.root / "space.yaml"
+        return self.root / spaces.STUDY_SPACE_FILE
 
     @property
     def pinned_space(self) -> Path:
-        return self.root / "space.json"
+        return self.root / spaces.STUDY_PINNED_SPACE
 
     @property
     def environment_file(self) -> Path:

@@ -1,4 +1,5 @@
-"""The machine that drives a run, as ``environment.json`` records it: host, Python, CPU, GPUs, package versions."""
+"""The machine that drives a run, as ``environment.json`` records it: host, Python, CPU and the features that pick
+its kernels, GPUs, package versions."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import socket
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from nas.core import precision
 
 VERSIONED_PACKAGES = ("torch", "optuna", "ray", "fvcore", "numpy", "pandas")
 
@@ -25,6 +28,7 @@ def environment(gpus: list[str]) -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpu": _cpu_model(),
+        "cpu_kernel_flags": list(precision.cpu_kernel_flags()),  # what picks torch's CPU kernels (bit-identity)
         "cpu_count": os.cpu_count(),
         "gpus": gpus,
         "versions": versions,
