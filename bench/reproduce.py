@@ -8,8 +8,9 @@ the first and the last trained row of ``trials-experiment.csv``; ``--trials`` na
 Whether the re-trained PSNR should equal the recorded one to the last bit depends on the CPU: torch picks its
 kernels by the CPU's features (``nas.core.precision.KERNEL_FLAGS``, recorded in the study's ``environment.json``).
 Where this CPU has the study's, a run reproduces within 0.001 dB (bit-identical is expected); where it has others,
-or the study recorded none and its CPU model differs from this one, within 0.005 dB (one published run re-trained
-0.002 dB away on another CPU kind). The script says which it applied.
+or the study recorded none and its CPU model differs from this one, within 0.05 dB (rounding differences grow
+through a training: a published from-scratch run re-trained 0.036 dB away on another CPU kind). The script says
+which it applied.
 
 Usage: python3 bench/reproduce.py [STUDY] [--trials N N ...]
        (STUDY: default results/published/sr_light_inherited; prints the table and records it in
@@ -38,7 +39,9 @@ ROOT = Path(__file__).resolve().parents[1]
 RECORD = Path(__file__).with_name("reproduce.json")
 DEFAULT_STUDY = ROOT / "results" / "published" / "sr_light_inherited"
 TOLERANCE_DB = 0.001  # the same kernels: bit-identical, up to how the PSNR is printed
-OTHER_KERNELS_DB = 0.005  # other kernels (bfloat16 sums in another order): one run re-trained 0.002 dB away
+# Other kernels (bfloat16 sums in another order) change a run by up to a few hundredths of a dB: a published
+# from-scratch run re-trained 0.036 dB away on another CPU kind, an inherited one 0.002 dB (bench/RESULTS.md).
+OTHER_KERNELS_DB = 0.05
 THREADS = 1  # as a trial of a study with resources.cpu 1 trains
 COLUMNS = ("number", "arm", "genotype", "seed", "psnr", "outcome")  # what a re-training reads of a row
 
