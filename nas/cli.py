@@ -32,7 +32,7 @@ from nas.core.settings import MAX_SEED, ProxyBudget, SearchSettings
 from nas.errors import InputError
 from nas.search import local_ray
 from nas.sr import protocol
-from nas.study.folder import Kind, StudyFolder
+from nas.study.folder import Kind, StudyFolder, written_from
 from nas.trained import analyses, saved_training
 from nas.trained.outputs import json_text
 
@@ -239,8 +239,9 @@ def run_train(args: argparse.Namespace) -> int:
     given = {key: vars(args)[option[2:].replace("-", "_")] for option, key in saved_training.TRAIN_OVERRIDES.items()}
     overrides = {key: value for key, value in given.items() if value is not None}
     request = saved_training.TrainRequest(
-        args.space, args.genotype, args.seed, args.save, args.checkpoint_every, args.resume, overrides
-    )
+        args.space, args.genotype, args.seed, args.save, args.checkpoint_every, args.resume, overrides,
+        space_base=written_from(Path(args.space)),  # a study folder's copy of its space file: the original's folder
+    )  # fmt: skip
     trained = saved_training.train_genotype(request, args.device)
     print_result(trained, args.json)
     return 1 if trained.failed else 0

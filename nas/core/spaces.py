@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import json
 import sys
 from collections.abc import Mapping
 from dataclasses import Field, dataclass, field, fields, replace
@@ -50,8 +49,6 @@ MAX_ATTENTION_BYTES = 4 * 2**30
 # inside the checkout's parent folder (the checkout itself, or reference data beside it), so a study folder
 # committed on one machine reads the same files in any clone on another (``nas.core.pinned_spaces``).
 REPOSITORY = Path(__file__).resolve().parents[2]
-# A study folder keeps the space file it ran with and the validated space it pinned under these names.
-STUDY_SPACE_FILE, STUDY_PINNED_SPACE = "space.yaml", "space.json"
 
 
 @dataclass(frozen=True)
@@ -119,28 +116,15 @@ def _read_document(path: Path) -> Any:
     return document
 
 
-def load(path: str | Path) -> SearchSpace:
-    """Reads and validates a search-space file.
+def load(path: str | Path, base_dir: Path | None = None) -> SearchSpace:
+    """Reads and validates a search-space file; the relative paths it names are read from ``base_dir`` (default: the
+    file's own folder; a study folder's copy of its space file names ``nas.study.folder.written_from``'s).
 
     Raises:
         SpaceError: anything wrong with the file, naming the key path, the value and what is allowed.
     """
     path = paths.not_empty(path, "--space", "search_spaces/sr_tiny.yaml")
-    return parse(_read_document(path), str(path), base_dir=_written_from(path))
-
-
-def _written_from(path: Path) -> Path:
-    """The folder a space file's relative paths are read from: its own, or, for the copy a study folder keeps
-    beside its pinned space, the folder of the file the study ran with (which the pin records as its source), so
-    that a study folder, wherever it lies, re-trains with the files its study named."""
-    pinned = path.parent / STUDY_PINNED_SPACE
-    if path.name != STUDY_SPACE_FILE or not pinned.is_file():
-        return path.parent
-    try:
-        source = Path(json.loads(pinned.read_text())["source"])
-    except (OSError, ValueError, KeyError, TypeError):  # not a study's pin: the file stands for itself
-        return path.parent
-    return (source if source.is_absolute() else REPOSITORY / source).parent
+    return parse(_read_document(path), str(path), base_dir=path.parent if base_dir is None else base_dir)
 
 
 def _in_space_folder(value: str, base_dir: Path) -> Path:

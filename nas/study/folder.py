@@ -97,11 +97,11 @@ class StudyFolder:
 
     @property
     def space_file(self) -> Path:
-        return self.root / spaces.STUDY_SPACE_FILE
+        return self.root / "space.yaml"
 
     @property
     def pinned_space(self) -> Path:
-        return self.root / spaces.STUDY_PINNED_SPACE
+        return self.root / "space.json"
 
     @property
     def environment_file(self) -> Path:
@@ -316,3 +316,17 @@ def folder_of(results: Path, space: SearchSpace) -> StudyFolder:
     the file is the one the study was created with).
     """
     return StudyFolder(paths.resolved(results, "--results") / space.name, plugins_trusted=True)
+
+
+def written_from(space_file: Path) -> Path:
+    """The folder the relative paths of a space file are read from: its own, or, for the copy a study folder keeps
+    of the file its study ran with, that file's folder (the pinned space records it as its source), so that a study
+    folder, wherever it lies, re-trains with the files its study named."""
+    folder = StudyFolder(space_file.parent)
+    if space_file.name != folder.space_file.name or not folder.pinned_space.is_file():
+        return space_file.parent
+    try:
+        source = Path(json.loads(folder.pinned_space.read_text())["source"])
+    except (OSError, ValueError, KeyError, TypeError):  # not a study's pin: the file stands for itself
+        return space_file.parent
+    return (source if source.is_absolute() else spaces.REPOSITORY / source).parent

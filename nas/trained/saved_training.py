@@ -66,6 +66,7 @@ class TrainRequest:
     checkpoint_every: int | None = None
     resume: bool = False
     overrides: Mapping[str, str] = field(default_factory=dict)
+    space_base: Path | None = None  # where the space file's relative paths are read from (None: its own folder)
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ def train_genotype(request: TrainRequest, device: str | None = None) -> TrainedG
             (``nas.core.resumable.resumable_training``).
     """
     chosen = devices.chosen(device)
-    search_space = overridden_space(spaces.load(request.space), request.overrides)
+    search_space = overridden_space(spaces.load(request.space, request.space_base), request.overrides)
     arch = resolve_runnable(request.genotype, search_space, training=True)
     seed = request.seed if request.seed is not None else search_space.proxy.seeds[0]
     budget, sources = search_space.proxy, search_space.data
