@@ -42,6 +42,7 @@ from nas.core.objectives import COUNTED_COSTS
 from nas.core.power import seeds_needed_or_none
 from nas.json_values import jsonable
 from nas.report import verdicts
+from nas.report.confirmation_statistics import t_interval
 from nas.report.experiment_contrasts import CONTROL_FAMILIES, FAMILIES, Contrast, PlannedEffect
 from nas.report.experiment_depth import DepthTest
 from nas.report.experiment_runs import ArmSummary, ExperimentDataError, SeedTable
@@ -220,18 +221,18 @@ class PairedInterval:
 
 
 def paired_interval(values: np.ndarray, level: float) -> PairedInterval:
-    """The t interval at ``1 - level`` and two-sided p-value of the mean of ``values`` (one per seed), from scipy's
-    one-sample t-test; runs without noise (every seed the same contrast) give a point and p 0 (or 1 at 0)."""
+    """The t interval at ``1 - level`` of the mean of ``values`` (one per seed: a confirmation's paired interval,
+    ``confirmation_statistics.t_interval``) and its two-sided p-value from scipy's one-sample t-test; runs without
+    noise (every seed the same contrast) give a point and p 0 (or 1 at 0)."""
     seeds = len(values)
     if seeds < 2:
         raise ExperimentDataError(f"a contrast has {seeds} seed(s) complete in all its arms; it needs at least two")
     estimate = float(np.mean(values))
+    low, high = (float(end) for end in t_interval(values, level))
     if np.ptp(values) == 0:  # scipy's t is 0/0 here
-        return PairedInterval(estimate, 0.0, seeds, estimate, estimate, 1.0 if estimate == 0 else 0.0)
-    test = stats.ttest_1samp(values, 0.0)
-    interval = test.confidence_interval(confidence_level=1 - level)
-    sd = float(np.std(values, ddof=1))
-    return PairedInterval(estimate, sd, seeds, float(interval.low), float(interval.high), float(test.pvalue))
+        return PairedInterval(estimate, 0.0, seeds, low, high, 1.0 if estimate == 0 else 0.0)
+    p_value = float(stats.ttest_1samp(values, 0.0).pvalue)
+    return PairedInterval(estimate, float(np.std(values, ddof=1)), seeds, low, high, p_value)
 
 
 def score(
