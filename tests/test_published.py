@@ -64,8 +64,9 @@ def test_the_committed_study_rebuilds_its_committed_verdict(name: str, tmp_path:
     rebuilt = json.loads((copy / "report" / "experiment.json").read_text())
     assert_same(rebuilt, json.loads((committed / "report" / "experiment.json").read_text()))
     assert rebuilt["verdict"], "a published experiment states its verdict"
-    rebuilt_section = experiment_section((copy / "report" / "report.md").read_text())
-    assert rebuilt_section == experiment_section((committed / "report" / "report.md").read_text())
+    rebuilt_markdown = (copy / "report" / "report.md").read_text()
+    assert str(ROOT.parent) not in rebuilt_markdown, "a report names the paths of its checkout, not of this machine"
+    assert experiment_section(rebuilt_markdown) == experiment_section((committed / "report" / "report.md").read_text())
 
 
 @pytest.mark.parametrize("name", STUDIES)
@@ -75,6 +76,9 @@ def test_the_pinned_space_holds_no_path_of_the_machine_it_ran_on(name: str) -> N
     if pinned["proxy"]["init"]:
         paths.append(pinned["proxy"]["init"]["path"])
     assert not [path for path in paths if path.startswith(("/", "~"))]
+    for page, quoted_path in (("report.md", r"`/[^`]*"), ("index.html", r"<code>/[^<]*")):
+        absolute = re.findall(quoted_path, (PUBLISHED / name / "report" / page).read_text())
+        assert not absolute, f"{name}/report/{page} names a path of the machine it was built on: {absolute}"
 
 
 def names_reference_data(study: Path) -> bool:

@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 
 from nas.core import initial_weights, objectives
 from nas.core.objectives import COUNTED_COSTS, DEFAULT_OBJECTIVES, OBJECTIVES
+from nas.core.pinned_spaces import pinned_path
 from nas.core.settings import DEFAULT_MARGIN_DB
 from nas.files import write_atomically
 from nas.json_values import jsonable
@@ -137,7 +138,7 @@ def _setup_labels(folder: StudyFolder) -> list[str]:
         f"space `{space.name}`: scale ×{space.scale}, nf {space.channels}, {space.depth} depths",
         f"proxy budget: {budget.iterations} iterations × batch {budget.batch_size} × {budget.patch_size}² LR "
         f"patches, lr {budget.lr:g}, seeds {list(budget.seeds)}",
-        f"data: train `{space.data.train}`, validation `{space.data.val}`; PSNR/SSIM on "
+        f"data: train `{pinned_path(space.data.train)}`, validation `{pinned_path(space.data.val)}`; PSNR/SSIM on "
         f"{protocol.describe(space.scale)['channel']}, border = scale, MATLAB-bicubic LR",
         "MACs: multiply-adds (1 MAC = 1 multiply + 1 add) of conv/linear/matmul/attention/upsampling for a "
         f"{protocol.COST_HR_OUTPUT} (fvcore); params: learnable parameters",
