@@ -231,6 +231,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         section, name = key.split(".")
         if section == "data":
             overrides.add_argument(option, metavar="DIR", help=f"the space's {key}: a folder of HR images or builtin")
+        elif name == "budgets":
+            overrides.add_argument(
+                option, metavar="N,N,...",
+                help=f"the space's {key}: validate along the run at these iterations too (the run lasts the largest, "
+                "unless --iterations says otherwise)",
+            )  # fmt: skip
         else:
             overrides.add_argument(option, metavar=name.upper(), help=f"the space's {key}")
 

@@ -79,7 +79,8 @@ def from_json(document: dict[str, Any]) -> SearchSpace:
 def _proxy_from_json(document: dict[str, Any]) -> ProxyBudget:
     parent = document.get("init")
     init = ParentWeights(**{**parent, "path": _unpinned(parent["path"])}) if parent else None
-    return ProxyBudget(**{**document, "seeds": tuple(document["seeds"]), "init": init})
+    budgets = tuple(document.get("budgets", ()))  # a space pinned before readings along a run existed has none
+    return ProxyBudget(**{**document, "seeds": tuple(document["seeds"]), "budgets": budgets, "init": init})
 
 
 def _experiment_from_json(document: dict[str, Any] | None) -> ExperimentSettings | None:

@@ -50,6 +50,10 @@ class ProxyBudget:
     """How each proxy model is trained."""
 
     iterations: int = ranged(2000, 1, 10_000_000)
+    # Earlier iterations at which the run is validated too, without stopping it: the learning curve along one run
+    # (each reading costs one validation). The schedule is shaped to ``iterations``, so a reading at b is the network
+    # b iterations into that run, not a training of b iterations (see nas/core/training.py).
+    budgets: tuple[int, ...] = field(default=(), metadata={"range": (1, 10_000_000, False), "sequence": True})
     batch_size: int = ranged(16, 1, 4096)
     patch_size: int = ranged(64, 4, 1024)  # LR patch side
     lr: float = ranged(5.0e-4, 0.0, 1.0, low_open=True)
@@ -60,11 +64,18 @@ class ProxyBudget:
     # Trained weights to start from instead of fresh ones (fine-tuning with weight inheritance); None: from scratch.
     init: ParentWeights | None = field(default=None, metadata={"parent": True})
 
+    def readings(self) -> tuple[int, ...]:
+        """The iterations at which a run is validated, in order: ``budgets`` and the run's end, ``iterations``."""
+        return tuple(sorted({*self.budgets, self.iterations}))
+
     def identity(self) -> dict[str, Any]:
         """The fields that say how one training runs (not a study's seed list), as JSON values; the parent by its
-        content (and left out when there is none, so from-scratch identities stay as they were)."""
+        content, and the readings as a list (each left out when there is none, so identities of runs without them
+        stay as they were)."""
         fields_ = {spec.name: getattr(self, spec.name) for spec in fields(self) if not spec.metadata.get("per_study")}
-        parent = fields_.pop("init")
+        parent, budgets = fields_.pop("init"), fields_.pop("budgets")
+        if budgets:
+            fields_["budgets"] = list(self.readings())
         return fields_ if parent is None else {**fields_, "init": parent.identity()}
 
 

@@ -245,7 +245,18 @@ def parse(document: Any, source: str = "<memory>", base_dir: Path = Path(".")) -
         source=source,
     )
     _check_blocks_fit(space, check)
+    _check_budgets(space.proxy, check)
     return replace(space, experiment=_experiment(check, document.get("experiment"), space))
+
+
+def _check_budgets(budget: ProxyBudget, check: Checker) -> None:
+    """Every reading of ``proxy.budgets`` lies within the run: the run lasts ``proxy.iterations``."""
+    for index, reading in enumerate(budget.budgets):
+        if reading > budget.iterations:
+            raise check.fail(
+                f"proxy.budgets[{index}]", reading,
+                f"a reading along the run, at most proxy.iterations ({budget.iterations}), the run's length",
+            )  # fmt: skip
 
 
 def _experiment(check: Checker, value: Any, space: SearchSpace) -> ExperimentSettings | None:
@@ -384,8 +395,10 @@ def overridden(space: SearchSpace, key: str, value: Any, source: str, base_dir: 
     section_name, name = key.split(".")
     section = getattr(space, section_name)
     spec = next(spec for spec in fields(section) if spec.name == name)
-    checked = _setting(Checker(source), value, key, spec, base_dir)
-    return replace(space, **{section_name: replace(section, **{name: checked})})
+    check = Checker(source)
+    changed = replace(space, **{section_name: replace(section, **{name: _setting(check, value, key, spec, base_dir)})})
+    _check_budgets(changed.proxy, check)
+    return changed
 
 
 def _setting(check: Checker, value: Any, path: str, spec: Field, base_dir: Path) -> Any:

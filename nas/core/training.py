@@ -28,10 +28,9 @@ import json
 import logging
 import math
 import os
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nas import devices, files
-from nas.core import inheritance, initial_weights, memory, networks
+from nas.core import inheritance, initial_weights, memory, networks, run_progress
 from nas.core.genotypes import Genotype
 from nas.core.precision import precision, uses_bf16
 from nas.core.settings import DataSources, ProxyBudget
@@ -50,7 +49,6 @@ from nas.sr import data, evaluate, weight_files
 logger = logging.getLogger(__name__)
 
 LOSS_CURVE_POINTS = 50  # loss is read back (a device sync) this many times per run, also to catch NaN
-PROGRESS_LINES = 10  # plain progress lines per run where no terminal shows a bar (logs, pipes)
 RESUME_FORMAT = "nas-resume"
 RESUME_VERSION = 2  # 2: the state carries its content hash (weight_files.structure_hash)
 RESUME_HASH_KEY = "content_sha256"
@@ -59,6 +57,16 @@ RESTART = "drop --resume to train from the start"
 
 class TrainingFailed(RuntimeError):
     """A run that cannot produce a result (NaN or infinite loss); the message is the recorded reason."""
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The network's scores at one iteration of its run (``ProxyBudget.readings``)."""
+
+    iterations: int
+    psnr: float
+    ssim: float
+    seconds: float  # the run's time up to this reading, the validations of earlier readings included
 
 
 @dataclass(frozen=True)
@@ -75,62 +83,40 @@ class TrainResult:
     initial_weights: str  # how the initial weights were drawn: ``initial_weights.SCHEME``, or "given" by the caller
     inherited_share: float | None = None  # the share of parameters copied from a parent (None: no parent)
     fresh_modules: tuple[str, ...] | None = None  # the modules a parent did not give their weights
+    psnr_bicubic: float | None = None  # bicubic upsampling of the same validation images: the floor to beat
+    readings: tuple[Reading, ...] = ()  # the scores along the run, the last at its end (``psnr``, ``ssim``)
+
+    @property
+    def gain_db(self) -> float | None:
+        """PSNR over bicubic upsampling of the validation images (None: floor not measured)."""
+        return None if self.psnr_bicubic is None else self.psnr - self.psnr_bicubic
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "gain_db": self.gain_db}
 
     def to_text(self, genotype: str, seed: int, budget: ProxyBudget) -> str:
         """The run as ``nas train`` prints it: what was trained, with which budget, and what it reached."""
         untrained = "" if self.psnr_untrained is None else f"  (untrained {self.psnr_untrained:.3f} dB)"
-        return "\n".join([
+        lines = [
             f"genotype        {genotype}",
             f"budget          {budget.iterations} iterations x {budget.batch_size} patches of {budget.patch_size}px, "
             f"seed {seed}",
             f"PSNR / SSIM     {self.psnr:.3f} dB / {self.ssim:.4f}{untrained}",
-            f"training        {self.train_seconds:.1f} s, {self.patches_per_second:.0f} patches/s on {self.device}",
-        ])  # fmt: skip
+        ]
+        if self.psnr_bicubic is not None:
+            lines.append(f"over bicubic    {self._gain_text(self.psnr)} dB (bicubic {self.psnr_bicubic:.3f} dB)")
+        if len(self.readings) > 1:
+            lines.append("along the run   iterations  PSNR (dB)  over bicubic  seconds")
+            lines += [
+                f"                {r.iterations:>10}  {r.psnr:9.3f}  {self._gain_text(r.psnr):>12}  {r.seconds:7.1f}"
+                for r in self.readings
+            ]
+        speed = f"{self.patches_per_second:.0f} patches/s on {self.device}"
+        lines.append(f"training        {self.train_seconds:.1f} s, {speed}")
+        return "\n".join(lines)
 
-
-def _progress(total: int, label: str, lines: bool = False, start: int = 0):
-    """A tqdm bar on an interactive terminal; else plain lines if ``lines``, else None (no output). ``start``: the
-    iterations done before (a resumed run)."""
-    if not sys.stderr.isatty():
-        return ProgressLines(total, label, start) if lines else None
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=start, desc=label, leave=False, unit="it")
-
-
-class ProgressLines:
-    """Progress as plain stderr lines, about every tenth of a run: for logs and pipes, where a bar is unreadable.
-
-    Has the part of tqdm's interface the trainer uses (``n``, ``update``, ``set_postfix``, ``close``).
-    """
-
-    def __init__(self, total: int, label: str, start: int = 0) -> None:
-        self.total = total
-        self.label = label
-        self.n = start
-        self.start = time.perf_counter()
-        self.every = max(1, total // PROGRESS_LINES)
-        self.next_line = (start // self.every + 1) * self.every  # the lines an unbroken run would print
-        resuming = f", resuming at iteration {start}" if start else ""
-        print(f"{label}: training {total} iterations{resuming}", file=sys.stderr, flush=True)
-
-    def update(self, steps: int) -> None:
-        self.n += steps
-
-    def set_postfix(self, loss: str) -> None:
-        if self.n < self.next_line and self.n < self.total:
-            return
-        self.next_line = self.n + self.every
-        percent = 100 * self.n // self.total
-        elapsed = time.perf_counter() - self.start
-        line = f"{self.label}: iteration {self.n}/{self.total} ({percent}%), loss {loss}, {elapsed:.0f} s"
-        print(line, file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        """Nothing to tidy: every line is already complete."""
+    def _gain_text(self, psnr: float) -> str:
+        return "-" if self.psnr_bicubic is None else f"{psnr - self.psnr_bicubic:+.3f}"
 
 
 class ProxyStep:
@@ -197,13 +183,15 @@ class Progress:
     window_size: int  # iterations in that sum
     seconds: float  # training time of earlier processes (a resumed run's first part)
     psnr_untrained: float | None  # measured once, before the first iteration
+    readings: list[Reading] = field(default_factory=list)  # the readings along the run so far
 
     def to_state(self) -> dict[str, Any]:
         return {**asdict(self), "window_loss": self.window_loss.detach().cpu().clone()}
 
     @classmethod
     def from_state(cls, state: dict[str, Any], device: str) -> Progress:
-        progress = cls(**{**state, "window_loss": state["window_loss"].to(device)})
+        readings = [Reading(**reading) for reading in state.get("readings", [])]
+        progress = cls(**{**state, "window_loss": state["window_loss"].to(device), "readings": readings})
         counts = (progress.iteration, progress.window_size)
         if not all(isinstance(count, int) for count in counts) or not isinstance(progress.loss_curve, list):
             raise TypeError("its iteration, window or loss curve is of the wrong type")
@@ -340,14 +328,17 @@ def _run_budget(
     progress: Progress,
     save_state: Callable[[Progress], None] | None = None,
     every: int = 0,
+    read: Callable[[Progress], None] | None = None,
 ) -> None:
     """Runs the steps from ``progress.iteration`` to ``budget.iterations``, appending to ``progress.loss_curve``
-    the mean loss of each of about LOSS_CURVE_POINTS windows; calls ``save_state`` every ``every`` iterations.
+    the mean loss of each of about LOSS_CURVE_POINTS windows; calls ``read`` at each reading before the run's end
+    (``budget.readings``) and ``save_state`` every ``every`` iterations, after the reading there.
 
     Raises:
         TrainingFailed: a window's mean loss is NaN or infinite.
     """
     read_every = max(1, budget.iterations // LOSS_CURVE_POINTS)
+    along_the_run = set(budget.readings()[:-1])
     for iteration in range(progress.iteration + 1, budget.iterations + 1):
         progress.window_loss += step()
         progress.window_size += 1
@@ -362,6 +353,8 @@ def _run_budget(
             if bar is not None:
                 bar.update(iteration - bar.n)
                 bar.set_postfix(loss=f"{mean_loss:.4f}")
+        if read is not None and iteration in along_the_run:
+            read(progress)
         if save_state is not None and iteration % every == 0 and iteration < budget.iterations:
             save_state(progress)
 
@@ -461,19 +454,28 @@ def _train_network(
         progress = _restored(step, state, resumable.path, budget, device)
     else:
         progress = Progress(0, [], torch.zeros((), device=device), 0, 0.0, untrained)
-    bar = _progress(budget.iterations, str(genotype), progress_lines, progress.iteration)
+    bar = run_progress.progress_bar(budget.iterations, str(genotype), progress_lines, progress.iteration)
     start = time.perf_counter()
     save_state = None
     if resumable is not None:
         training = identity(genotype, budget, sources, seed, device, scheme)
         save_state = functools.partial(_write_state, resumable.path, step, training, start)
-    _run_budget(step, budget, bar, progress, save_state, resumable.every if resumable is not None else 0)
+
+    def read(progress: Progress) -> None:  # a reading along the run: validated, then trained on unchanged
+        scores = _validated(network, val_pairs, genotype.scale, device)
+        _for_training(network, device)  # back to channels_last: the same parameters, so Adam's state still fits
+        seconds = progress.seconds + time.perf_counter() - start
+        progress.readings.append(Reading(progress.iteration, scores.mean_psnr, scores.mean_ssim, seconds))
+
+    every = resumable.every if resumable is not None else 0
+    _run_budget(step, budget, bar, progress, save_state, every, read)
     if on_cuda:
         torch.cuda.synchronize()
     seconds = progress.seconds + time.perf_counter() - start
     if bar is not None:
         bar.close()
     trained = _validated(network, val_pairs, genotype.scale, device)
+    last = Reading(budget.iterations, trained.mean_psnr, trained.mean_ssim, seconds)
     return network.eval(), TrainResult(
         psnr=trained.mean_psnr,
         ssim=trained.mean_ssim,
@@ -487,4 +489,6 @@ def _train_network(
         initial_weights=scheme,
         inherited_share=None if inherited is None else inherited.share,
         fresh_modules=None if inherited is None else inherited.fresh_modules,
+        psnr_bicubic=evaluate.bicubic_psnr(sources.val, genotype.scale),
+        readings=(*progress.readings, last),
     )

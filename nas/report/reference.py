@@ -22,9 +22,7 @@ from nas.core.objectives import COUNTED_COSTS, OBJECTIVES
 from nas.core.spaces import SearchSpace
 from nas.errors import InputError
 from nas.report import analysis
-from nas.sr import data, evaluate
-
-VALIDATION_SPLIT = "val"
+from nas.sr import evaluate
 
 
 def psnr_floor(space: SearchSpace) -> float:
@@ -33,8 +31,7 @@ def psnr_floor(space: SearchSpace) -> float:
     Raises:
         InputError: the validation folder is gone or unreadable.
     """
-    pairs = data.source_pairs(space.data.val, VALIDATION_SPLIT, space.scale)
-    return evaluate.bicubic_floor(pairs, space.scale).mean_psnr
+    return evaluate.bicubic_psnr(space.data.val, space.scale)
 
 
 def _psnr_end(space: SearchSpace, frame: pd.DataFrame) -> tuple[float, str]:

@@ -12,7 +12,7 @@ import json
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ GENOTYPE, SEED, NUMBER, RERUN_OF = "genotype", "seed", "number", "rerun_of"
 # What a trial records of its training besides the objectives the training gives (``objectives.of_source``).
 TRAINING_FIELDS = (
     "ssim", "train_seconds", "final_loss", "device", "precision", "initial_weights", "inherited_share", "fresh_modules",
+    "psnr_bicubic",
 )  # fmt: skip
 
 # Called as training.train(genotype, budget, sources, seed, device=..., threads=..., measure_untrained=False,
@@ -127,7 +128,8 @@ def _cost_and_train(arch: Genotype, seed: int, context: TrialContext, log: Trial
         fresh = ", ".join(trained.fresh_modules or ()) or "none"
         log.write(f"inherited {trained.inherited_share:.1%} of the parameters from proxy.init; fresh modules: {fresh}")
     metrics = {field: getattr(trained, field) for field in (*objectives.of_source("training"), *TRAINING_FIELDS)}
-    return costed.replaced(**metrics, trainer_seconds=trainer_seconds, outcome=Outcome.TRAINED)
+    readings = tuple(asdict(reading) for reading in trained.readings)
+    return costed.replaced(**metrics, readings=readings, trainer_seconds=trainer_seconds, outcome=Outcome.TRAINED)
 
 
 def _summary(record: TrialRecord) -> str:

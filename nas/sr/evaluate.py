@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -11,7 +12,7 @@ import torch
 from torch import nn
 
 from nas.errors import InputError
-from nas.sr import metrics, protocol
+from nas.sr import data, metrics, protocol
 from nas.sr.bicubic import bicubic_upsample
 from nas.sr.data import ImagePair, NamedImage
 
@@ -195,6 +196,13 @@ def bicubic_floor(pairs: Sequence[ImagePair], scale: int, y: str = protocol.Y_FL
     """PSNR and SSIM of plain MATLAB-bicubic upsampling of each LR image: the floor any SR network must beat."""
     scores = [_score(pair.name, bicubic_upsample(pair.lr, scale), pair.hr, scale, y) for pair in pairs]
     return EvaluationResult(scores, scale, y)
+
+
+@functools.cache
+def bicubic_psnr(source: str, scale: int) -> float:
+    """The mean PSNR of ``bicubic_floor`` over the validation images of ``source`` (``builtin`` or a folder), measured
+    once per process: the floor a trained network's gain is read against."""
+    return bicubic_floor(data.source_pairs(source, "val", scale), scale).mean_psnr
 
 
 def _score(name: str, sr: np.ndarray, hr: np.ndarray, scale: int, y: str) -> ImageScore:

@@ -48,7 +48,12 @@ def csv_columns() -> tuple[str, ...]:
     """trials.csv's columns, in order (a stable file format: tools read it): the maximised objectives, SSIM and the
     costs, as the objective registry lists them, among what every trial is."""
     columns = ("number", "state", "outcome", "genotype", *objectives.maximized(), "ssim", *objectives.costs())
-    return (*columns, "seed", "duplicate_of", "error", "train_seconds", "arm")
+    return (*columns, "seed", "duplicate_of", "error", "train_seconds", "arm", "gain_db", "readings")
+
+
+def readings_text(readings: tuple[dict[str, Any], ...] | None) -> str | None:
+    """The readings along a run as trials.csv states them: ``iterations:PSNR`` pairs (``300:37.7795 1000:38.8121``)."""
+    return None if not readings else " ".join(f"{r['iterations']}:{r['psnr']:.4f}" for r in readings)
 
 
 # A finished trial states these even where they do not apply (as None), so readers can rely on the keys.
@@ -84,8 +89,16 @@ class TrialRecord:
     initial_weights: str | None = None  # how the training drew its initial weights (``nas.core.initial_weights``)
     inherited_share: float | None = None  # the share of parameters inherited from the space's parent (proxy.init)
     fresh_modules: tuple[str, ...] | None = None  # the modules the parent did not give their weights
+    psnr_bicubic: float | None = None  # bicubic upsampling of the validation images: the floor a network must beat
+    readings: tuple[dict[str, Any], ...] | None = None  # the scores along the run (``training.Reading``), last at end
     node: str | None = None
     values: Mapping[str, float | None] = field(default_factory=dict)  # each objective's value, by its name
+
+    @property
+    def gain_db(self) -> float | None:
+        """PSNR over bicubic upsampling of the validation images (None: not trained, or the floor not recorded)."""
+        psnr = self.values.get("psnr")
+        return None if psnr is None or self.psnr_bicubic is None else psnr - self.psnr_bicubic
 
     def __getattr__(self, name: str) -> Any:
         """An objective's value as a field (None when not set); only called for names that are no field."""
@@ -122,8 +135,9 @@ class TrialRecord:
         named = {k: v for k, v in attrs.items() if k in known}
         if "outcome" in named:
             named["outcome"] = Outcome(named["outcome"])
-        if named.get("fresh_modules") is not None:  # a JSON list in Optuna's attributes
-            named["fresh_modules"] = tuple(named["fresh_modules"])
+        for listed in ("fresh_modules", "readings"):  # JSON lists in Optuna's attributes
+            if named.get(listed) is not None:
+                named[listed] = tuple(named[listed])
         return cls(**named, values={k: v for k, v in attrs.items() if k in OBJECTIVES})
 
     def to_report(self) -> dict[str, Any]:
@@ -174,7 +188,8 @@ def counted(trial: optuna.trial.FrozenTrial) -> bool:
 
 def csv_row(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
     """The trials.csv row of a stored trial."""
-    attrs = record_of(trial).to_user_attrs()
+    record = record_of(trial)
+    attrs = {**record.to_user_attrs(), "gain_db": record.gain_db, "readings": readings_text(record.readings)}
     row = {column: attrs.get(column) for column in csv_columns()}
     row["number"] = trial.number
     row["state"] = trial.state.name

@@ -23,6 +23,7 @@ from nas.trained import checkpoints, parents
 # The settings of the space that ``nas train`` may replace: each one's option, and the space's key it replaces.
 TRAIN_OVERRIDES = {
     "--iterations": "proxy.iterations",
+    "--budgets": "proxy.budgets",
     "--batch-size": "proxy.batch_size",
     "--patch-size": "proxy.patch_size",
     "--lr": "proxy.lr",
@@ -45,10 +46,21 @@ def overridden_space(search_space: spaces.SearchSpace, overrides: Mapping[str, s
         raise InputError(
             f"cannot replace {unknown}: the settings nas train replaces are {list(TRAIN_OVERRIDES.values())}"
         )
+    values: dict[str, Any] = dict(overrides)
+    if "proxy.budgets" in values:
+        values["proxy.budgets"] = readings = _integers(values["proxy.budgets"])
+        if "proxy.iterations" not in values and all(isinstance(reading, int) for reading in readings):
+            values["proxy.iterations"] = max(readings)  # the run lasts its last reading
     for option, key in TRAIN_OVERRIDES.items():
-        if key in overrides:
-            search_space = spaces.overridden(search_space, key, overrides[key], option, Path.cwd())
+        if key in values:
+            search_space = spaces.overridden(search_space, key, values[key], option, Path.cwd())
     return search_space
+
+
+def _integers(listed: str) -> list[int | str]:
+    """``300,1000,3000`` as integers; an item that is no integer stays text, for the space's check to name."""
+    items = [item.strip() for item in str(listed).split(",")]
+    return [int(item) if item.isdecimal() else item for item in items]
 
 
 @dataclass(frozen=True)
