@@ -144,13 +144,16 @@ def write_space(
     iterations: int = 20,
     seeds: tuple[int, ...] = (0,),
     extra: str = "",
+    min_gain_db: float | None = None,
 ) -> Path:
-    """A tiny space (nf 16, patches 16²) trained and validated on ``images``."""
+    """A tiny space (nf 16, patches 16²) trained and validated on ``images``; ``min_gain_db``: its proxy.min_gain_db
+    (None: the default; its networks, too small to learn, then answer nothing)."""
+    bar = "" if min_gain_db is None else f", min_gain_db: {min_gain_db}"
     path = folder / f"{name}.yaml"
     path.write_text(
         f"name: {name}\nscale: 2\nchannels: 16\nupsampler_channels: 4\ndepth: {depth}\n"
         f"choices: [{', '.join(choices)}]\n"
-        f"proxy: {{iterations: {iterations}, batch_size: 2, patch_size: 16, lr: 1.0e-3, seeds: {list(seeds)}}}\n"
+        f"proxy: {{iterations: {iterations}, batch_size: 2, patch_size: 16, lr: 1.0e-3, seeds: {list(seeds)}{bar}}}\n"
         f"data: {{train: {images}, val: {images}}}\n"
         "objectives: [psnr, macs]\nsearch: {sampler: nsga2, trials: 6, seed: 0}\nresources: {cpu: 1}\n" + extra
     )

@@ -29,7 +29,9 @@ PLUGIN = Path(__file__).with_name("plugins") / "placement_blocks.py"
 
 def grid_study(space_writer, small_images: Path, root: Path, name: str, choices: list[str]) -> StudyFolder:
     """A searched study of every two-depth combination of ``choices`` (a grid), trained for 30 iterations."""
-    space_file = space_writer(root, name, small_images, choices, iterations=30, extra=f"plugins: [{PLUGIN}]\n")
+    # Networks this small do not beat bicubic: the bar is lowered to exercise the comparison's words.
+    extra = f"plugins: [{PLUGIN}]\n"
+    space_file = space_writer(root, name, small_images, choices, iterations=30, extra=extra, min_gain_db=-100)
     space_file.write_text(space_file.read_text().replace("sampler: nsga2", "sampler: grid"))
     run.search(space_file, RunSettings(trials=50, results=root), stream=io.StringIO())
     return StudyFolder(root / name, plugins_trusted=True)  # its blocks come from the test's own plugin file

@@ -60,7 +60,8 @@ def runs_of(truth: dict[str, float], seeds: int, sigma: float, rng: np.random.Ge
     seed_effect = rng.normal(0.0, 0.2, seeds)
     rows = [
         {"genotype": name, "seed": seed, "psnr": 37.0 + seed_effect[seed] + effect + rng.normal(0.0, sigma),
-         "arm": "front" if name == "candidate" else name, "macs": 2.0 if name == "candidate" else 1.0}
+         "gain_db": 1.0 + effect, "arm": "front" if name == "candidate" else name,
+         "macs": 2.0 if name == "candidate" else 1.0}
         for name, effect in truth.items() for seed in range(seeds)
     ]  # fmt: skip
     return pd.DataFrame(rows)
@@ -80,3 +81,16 @@ def test_compare_reports_the_best_placement_and_the_interval_built_from_every_pl
     assert comparison.difference_db == pytest.approx(paired["uniform:b"].mean())
     assert (comparison.low_db, comparison.high_db) == pytest.approx((min(lows), min(highs)))
     assert comparison.low_db > 0 and comparison.verdict.startswith("better") and result.bands == {"uniform:b": "yes"}
+
+
+def test_a_comparison_of_networks_under_the_minimum_gain_is_not_drawn() -> None:
+    truth = {"candidate": 0.3, "uniform:a": 0.0, "uniform:b": 0.2}
+    runs = runs_of(truth, seeds=5, sigma=0.05, rng=np.random.default_rng(5))
+    learned = confirmation.compare(runs, "macs")
+    assert learned.comparisons[0].verdict.startswith("better") and learned.bands == {"uniform:b": "yes"}
+    unlearned = confirmation.compare(runs.assign(gain_db=runs["gain_db"] - 0.9), "macs")  # +0.1 to +0.4 dB
+    (comparison,) = unlearned.comparisons
+    assert (comparison.low_db, comparison.high_db) == (learned.comparisons[0].low_db, learned.comparisons[0].high_db)
+    assert comparison.verdict == "not drawn" and unlearned.bands == {"uniform:b": "not drawn"}
+    assert comparison.not_drawn.startswith("not drawn: these networks score +0.30 to +0.40 dB over bicubic")
+    assert "→ not drawn: these networks" in "\n".join(confirmation.verdict_lines(unlearned, (10, 11), 1.0))

@@ -55,6 +55,7 @@ def simulate(design, truth: np.ndarray, rng: np.random.Generator, sigma: float =
         "genotype": np.repeat([arm.genotype for arm in design.arms], len(seeds)),
         "seed": np.tile(seeds, len(truth)),
         "psnr": psnr.ravel(),
+        "psnr_bicubic": 28.0,  # every arm about 2 dB over bicubic: networks that have learned
         "macs": 1e9,
         "params": 1e4,
     })  # fmt: skip
@@ -169,9 +170,43 @@ def test_one_planted_experiment_in_words() -> None:
     assert f"a2b alone at each depth group: **inconclusive** ({', '.join(alone.groups)})" in text
     assert "10 arms x 12 seeds, paired by seed (120 runs used, 0 ignored)" in text
     assert "simultaneous over 9 contrasts (Bonferroni, alpha 0.05)" in text and "per-seed contrast" in text
-    assert "t interval on seeds - 1 degrees of freedom" in text and result.verdict[3].startswith("Sensitivity: ")
-    for line in result.verdict[4:]:
+    assert "t interval on seeds - 1 degrees of freedom" in text and result.verdict[4].startswith("Sensitivity: ")
+    assert result.verdict[1].startswith("Learned: each arm's mean gain over bicubic") and "every arm reaches" in text
+    for line in result.verdict[5:]:
         assert any(word in line for word in (*experiment_effects.VERDICTS, "across depth")), line
+
+
+def test_no_verdict_is_drawn_from_arms_under_the_minimum_gain() -> None:
+    design = design_of(8, [(0, 1), (2, 3), (4, 5), (6, 7)], seeds=range(12))
+    runs = simulate(design, planted_at(design, {0, 1}, 0.3), np.random.default_rng(1))
+    learned = analyse(runs, design)  # every arm about 2 dB over bicubic: the planted effect is found
+    assert effect(learned, "attention", "only", 0).verdict == "helps"
+    # The same runs, with the none arm 0.02 dB over bicubic and every other arm well over it.
+    none = design.arm("a2b", "none").genotype
+    floor = runs["psnr_bicubic"].where(runs["genotype"] != none, runs["psnr"].mean() - 0.02)
+    mixed = analyse(runs.assign(psnr_bicubic=floor), design)
+    for drawn, shown in zip(learned.effects, mixed.effects, strict=True):
+        involves_none = drawn.label.endswith("- none") or drawn.label.startswith("none")
+        assert (drawn.estimate_db, drawn.low_db, drawn.high_db) == (shown.estimate_db, shown.low_db, shown.high_db)
+        if involves_none:
+            assert shown.verdict == "not drawn" and shown.withheld.startswith("not drawn: these networks score")
+            assert "under the 0.5 dB this space asks of a proxy that has learned" in shown.withheld
+        else:
+            assert (shown.verdict, shown.size) == (drawn.verdict, drawn.size), drawn.label
+    assert {c.claim for c in mixed.claims if c.kind == "only"} == {"not drawn"}  # alone: every group is X - none
+    assert {c.claim for c in mixed.claims if c.kind == "drop"} == {c.claim for c in learned.claims if c.kind == "drop"}
+    assert mixed.depth_tests == learned.depth_tests  # group differences cancel the none arm: read from learned arms
+    text = "\n".join(mixed.verdict)
+    assert "1 of 10 arms fall under the 0.5 dB the space asks of a proxy that has learned (none)" in text
+    assert "alone at each depth group: **not drawn**" in text
+    # Under the floor everywhere: nothing is drawn, and nothing says no effect or inconclusive instead.
+    unlearned = analyse(runs.assign(psnr_bicubic=runs["psnr"].max() + 0.1), design)
+    assert {e.verdict for e in unlearned.effects} == {"not drawn"} and {c.claim for c in unlearned.claims} == {
+        "not drawn"
+    }
+    assert all(t.not_run and t.not_run.startswith("not drawn: these networks") for t in unlearned.depth_tests)
+    block_lines = "\n".join(unlearned.verdict[5:])
+    assert "inconclusive" not in block_lines and "no effect" not in block_lines and "helps" not in block_lines
 
 
 def test_precise_runs_without_effects_read_no_effect_and_name_the_seeds_each_family_needs() -> None:
@@ -186,8 +221,8 @@ def test_precise_runs_without_effects_read_no_effect_and_name_the_seeds_each_fam
         expected = power.seeds_needed(family.median_sd_db, MARGIN, result.interval.contrasts)
         assert family.seeds_for_margin == expected
         assert family.seeds_for_margin_range[1] == power.seeds_needed(members[-1], MARGIN, result.interval.contrasts)
-        assert family.family in result.verdict[2] and f"{family.median_sd_db:.3f} dB" in result.verdict[2]
-    assert "alone at a group" in result.verdict[2] and "on top of the rest at a group" in result.verdict[2]
+        assert family.family in result.verdict[3] and f"{family.median_sd_db:.3f} dB" in result.verdict[3]
+    assert "alone at a group" in result.verdict[3] and "on top of the rest at a group" in result.verdict[3]
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,7 @@ from nas.report import experiment_pooled
 from nas.report.experiment_contrasts import planned_effects
 from nas.report.experiment_depth import depth_tests
 from nas.report.experiment_effects import paired_interval
-from nas.report.experiment_runs import SeedTable
+from nas.report.experiment_runs import ArmSummary, SeedTable
 
 pytestmark = pytest.mark.usefixtures("short_collections")
 
@@ -141,11 +141,12 @@ def test_paired_intervals_find_an_effect_of_the_gate_planted_at_one_group(design
 @pytest.mark.slow  # 600 simulated experiments
 def test_depth_tests_keep_their_level_and_find_a_planted_depth_difference(design, null_truth) -> None:
     rng = np.random.default_rng(3)
+    learned = tuple(ArmSummary(a.label, a.genotype, (), 4, 0, 32.0, 0.1, 2.0, None, None) for a in design.arms)
 
     def rejected(truth: np.ndarray, experiments: int) -> float:
         count = 0
         for _ in range(experiments):
-            (pa, *_rest) = depth_tests(SeedTable(simulate(design, truth, rng), design.seeds), design)
+            (pa, *_rest) = depth_tests(SeedTable(simulate(design, truth, rng), design.seeds), design, learned)
             count += pa.p_value < ALPHA
         return count / experiments
 

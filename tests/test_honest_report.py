@@ -224,5 +224,15 @@ def test_a_band_compares_runs_of_one_seed_against_the_paired_noise_and_others_ag
     for seed, reading in readings.items():
         extra = pd.DataFrame([{**mixed, "seed": seed, "psnr": best_uniform["psnr"] + 0.1}])
         frame = pd.concat([baselines, extra], ignore_index=True)
-        lines = build._band_lines(frame, "macs", noise, paired)
+        frame = frame.assign(gain_db=frame["psnr"] - (best_uniform["psnr"] - 1.0))  # the best uniform +1 dB
+        lines = build._band_lines(frame, "macs", noise, paired, min_gain_db=0.5)
         assert lines[1].endswith(f"(+0.100 dB, {reading})"), lines
+        assert "(+1.100 dB over bicubic)" in lines[1]
+        # A band whose networks have not beaten bicubic by the space's minimum gain gets no answer.
+        unlearned = build._band_lines(frame, "macs", noise, paired, min_gain_db=1.05)[1]
+        assert unlearned.endswith(
+            f"best uniform {best_uniform['baseline']} {best_uniform['psnr']:.3f} dB: not drawn: the band's networks "
+            "score +1.00 to +1.10 dB over bicubic (the weakest: "
+            f"{best_uniform['baseline']}), under the 1.05 dB this space asks of a proxy that has learned "
+            "(proxy.min_gain_db)"
+        ), unlearned

@@ -28,9 +28,13 @@ def test_nas_train_learns_and_repeats_exactly_on_cpu(nas_cli, space_writer, smal
     space_file = space_writer(tmp_path, "tiny", small_images, ["none", "ca", "a2b", "lia"], iterations=60, extra=extra)
     genotype = "x2.c16.u4:ca-a2b;ca(reduction=4)"
     first = run_train(nas_cli, space_file, "--genotype", genotype, "--device", "cpu")
-    second = run_train(nas_cli, space_file, "--genotype", genotype, "--device", "cpu")
+    # The same training read along the way: its last reading is the plain training's result, to the last bit.
+    second = run_train(nas_cli, space_file, "--genotype", genotype, "--device", "cpu", "--budgets", "20,40,60")
     assert first["psnr"] >= first["psnr_untrained"] + 0.3
     assert first["psnr"] == second["psnr"] and first["loss_curve"] == second["loss_curve"]
+    assert [r["iterations"] for r in second["readings"]] == [20, 40, 60] and len(first["readings"]) == 1
+    assert second["readings"][-1] == {**first["readings"][0], "seconds": second["readings"][-1]["seconds"]}
+    assert second["readings"][0]["psnr"] != second["psnr"] and second["psnr_bicubic"] == first["psnr_bicubic"]
     assert set(first) >= {"psnr", "ssim", "psnr_untrained", "train_seconds", "patches_per_second", "final_loss"}
     assert first["initial_weights"] == "module-path"
     assert first["loss_curve"][-1] < first["loss_curve"][0]
@@ -38,6 +42,6 @@ def test_nas_train_learns_and_repeats_exactly_on_cpu(nas_cli, space_writer, smal
 
 def test_a_nan_loss_stops_the_run_with_its_reason() -> None:
     tiny = spaces.load(TINY)
-    exploding = replace(tiny.proxy, lr=1e6, iterations=40)
+    exploding = replace(tiny.proxy, lr=1e6, iterations=40, budgets=())
     with pytest.raises(training.TrainingFailed, match="loss became nan"):
         training.train(Genotype.create(2, 16, 12, ["none", "pa"]), exploding, tiny.data, seed=0, device="cpu")

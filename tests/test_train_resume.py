@@ -29,7 +29,9 @@ ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}
 GENOTYPE = "x2.c16.u4:none-pa"
 ITERATIONS = 150  # the space says 20: the options must win
 EVERY = 10  # the killed run's resumable states; the unbroken run keeps the default (a tenth: 15)
-OVERRIDES = ["--iterations", str(ITERATIONS), "--batch-size", "3", "--patch-size", "12", "--lr", "2e-3"]
+READINGS = [40, 90, ITERATIONS]  # validated along the run; the kill comes after the first, a state carries it
+OVERRIDES = ["--iterations", str(ITERATIONS), "--budgets", "40,90", "--batch-size", "3", "--patch-size", "12",
+             "--lr", "2e-3"]  # fmt: skip
 
 
 def nas_train(*args: str) -> list[str]:
@@ -69,14 +71,19 @@ def test_a_killed_training_resumes_to_the_weights_and_psnr_of_an_unbroken_one(se
     # The options' budget and data are the ones trained with, and the checkpoint says which the options replaced.
     saved = checkpoints.load(folder / "unbroken.pt").metadata
     assert saved["budget"] == {
-        "iterations": 150, "batch_size": 3, "patch_size": 12, "lr": 0.002, "seeds": [0], "init": None
+        "iterations": 150, "budgets": [40, 90], "batch_size": 3, "patch_size": 12, "lr": 0.002, "seeds": [0],
+        "min_gain_db": 0.5, "init": None,
     }  # fmt: skip
     assert saved["data"] == {"train": str(setup["other"].resolve()), "val": str(setup["images"].resolve())}
-    assert saved["overridden"] == ["proxy.iterations", "proxy.batch_size", "proxy.patch_size", "proxy.lr", "data.train"]
+    assert saved["overridden"] == [
+        "proxy.iterations", "proxy.budgets", "proxy.batch_size", "proxy.patch_size", "proxy.lr", "data.train"
+    ]  # fmt: skip
+    assert [reading["iterations"] for reading in whole["readings"]] == READINGS
+    assert whole["readings"][-1]["psnr"] == whole["psnr"] and whole["gain_db"] == whole["psnr"] - whole["psnr_bicubic"]
     assert saved["psnr"] == whole["psnr"] and len(whole["loss_curve"]) == 50  # 150 iterations read in 50 windows
     assert "training 150 iterations" in unbroken.stderr and not (folder / "unbroken.pt.resume").exists()
 
-    # Killed (SIGKILL: nothing runs after it) once -v says a resumable state is written.
+    # Killed (SIGKILL: nothing runs after it) once -v says a resumable state past the first reading is written.
     save = folder / "resumed.pt"
     killed = subprocess.Popen(
         training_args(setup, save, "--checkpoint-every", str(EVERY), "-v"),
@@ -84,7 +91,9 @@ def test_a_killed_training_resumes_to_the_weights_and_psnr_of_an_unbroken_one(se
     )  # fmt: skip
     try:
         assert killed.stderr is not None
-        assert any("resumable state of iteration" in line for line in iter(killed.stderr.readline, ""))
+        lines = iter(killed.stderr.readline, "")
+        written = (line.split("state of iteration ")[1].split()[0] for line in lines if "state of iteration" in line)
+        assert any(int(iteration) > READINGS[0] for iteration in written)
         killed.send_signal(signal.SIGKILL)
         assert killed.wait(timeout=60) == -signal.SIGKILL
     finally:
@@ -111,6 +120,7 @@ def test_a_killed_training_resumes_to_the_weights_and_psnr_of_an_unbroken_one(se
     again = json.loads(resumed.stdout)
     assert again["psnr"] == whole["psnr"] and again["ssim"] == whole["ssim"]
     assert again["loss_curve"] == whole["loss_curve"] and again["psnr_untrained"] == whole["psnr_untrained"]
+    assert [r["psnr"] for r in again["readings"]] == [r["psnr"] for r in whole["readings"]]  # the state kept its own
     assert again["psnr"] > whole["psnr_untrained"] + 1  # it learned: equal numbers of a real training
     one, other = checkpoints.load(folder / "unbroken.pt"), checkpoints.load(save)
     assert one.metadata == other.metadata

@@ -31,7 +31,7 @@ from typing import Any
 import blocks
 from nas.core import capacity
 from nas.core.genotypes import Genotype, from_placement
-from nas.core.settings import DEFAULT_ALPHA
+from nas.core.settings import DEFAULT_ALPHA, DEFAULT_MIN_GAIN_DB
 from nas.core.spaces import SearchSpace
 from nas.errors import InputError
 
@@ -110,6 +110,7 @@ class ExperimentDesign:
         matches: Per block with a capacity control, how it matches (``CapacityMatch.text``).
         gaps: The controls asked for that a block could not get, with the reason.
         parent: The genotype id of the trained parent the arms change (``proxy.init``); None: from scratch.
+        min_gain_db: The gain over bicubic every arm behind a verdict must reach (``proxy.min_gain_db``).
     """
 
     blocks: tuple[str, ...]
@@ -123,6 +124,7 @@ class ExperimentDesign:
     matches: tuple[tuple[str, str], ...] = ()
     gaps: tuple[ControlGap, ...] = ()
     parent: str | None = None
+    min_gain_db: float = DEFAULT_MIN_GAIN_DB
 
     def kinds(self, control: str | None) -> tuple[str, ...]:
         """The arm kinds whose effects a block (``control`` None) or one of its controls has."""
@@ -164,6 +166,7 @@ def make_design(
     alpha: float = DEFAULT_ALPHA,
     mechanism: bool = True,
     parent: Genotype | None = None,
+    min_gain_db: float = DEFAULT_MIN_GAIN_DB,
 ) -> ExperimentDesign:
     """An ``ExperimentDesign`` for ``space`` with its arms built by ``design_arms`` (as changes of ``parent``, the
     network of the space's ``proxy.init``, where it has one).
@@ -185,7 +188,7 @@ def make_design(
     arms, matches, gaps = design_arms(space, tuple(tested), groups, control, mechanism, parent)
     return ExperimentDesign(
         tuple(tested), groups, seeds, float(margin_db), control, arms, float(alpha), mechanism, matches, gaps,
-        None if parent is None else str(parent),
+        None if parent is None else str(parent), float(min_gain_db),
     )  # fmt: skip
 
 
@@ -205,6 +208,7 @@ def space_design(space: SearchSpace, parent: Genotype | None = None) -> Experime
         settings.alpha,
         settings.mechanism,
         parent,
+        space.proxy.min_gain_db,
     )
 
 

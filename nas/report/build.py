@@ -23,8 +23,16 @@ from nas.core.pinned_spaces import pinned_path
 from nas.core.settings import DEFAULT_MARGIN_DB
 from nas.files import write_atomically
 from nas.json_values import jsonable
-from nas.report import analysis, confirmation_statistics, dashboard, experiment_section, report_pages, study_figures
-from nas.report.reference import space_reference
+from nas.report import (
+    analysis,
+    confirmation_statistics,
+    dashboard,
+    experiment_section,
+    learned,
+    report_pages,
+    study_figures,
+)
+from nas.report.reference import bicubic_floor, space_reference
 from nas.sr import protocol
 from nas.study import records
 from nas.study.folder import Kind, StudyError, StudyFolder
@@ -156,8 +164,11 @@ def _machines(folder: StudyFolder) -> str:
     return "; ".join(machines) or "-"
 
 
-def _front_text(shares: analysis.FrontShares, cost: str) -> list[str]:
-    """Where the front's points come from, in words that cannot overclaim: counts and shares, exploratory."""
+def _front_text(shares: analysis.FrontShares, cost: str, unlearned: str | None) -> list[str]:
+    """Where the front's points come from, in words that cannot overclaim: counts and shares, exploratory; not drawn
+    where the front's networks have not learned (``unlearned`` says why)."""
+    if unlearned is not None:
+        return [f"**Front composition ({cost}):** {unlearned}."]
     total = shares.volume_all
 
     def share(volume: float) -> str:
@@ -235,13 +246,21 @@ def _association_line(effects: analysis.PlacementEffects) -> str:
     )
 
 
-def _band_lines(frame: pd.DataFrame, cost: str, noise: analysis.SeedNoise, paired: analysis.PairedNoise) -> list[str]:
-    lines = [f"Best in each {cost} band (single-run maxima from the search, not confirmed):"]
+def _band_lines(
+    frame: pd.DataFrame, cost: str, noise: analysis.SeedNoise, paired: analysis.PairedNoise, min_gain_db: float
+) -> list[str]:
+    lines = [f"Best in each {cost} band (single-run maxima from the search, not confirmed; gain over bicubic):"]
     divisor, prefix = OBJECTIVES[cost].text_scale
     for band in analysis.cost_bands(frame, cost):
         best, uniform = band["best"], band["best_uniform"]
         uniform_text = ""
+        unlearned = None
         if uniform is not None:
+            compared = {"the best": float(best["gain_db"]), str(uniform["baseline"]): float(uniform["gain_db"])}
+            unlearned = learned.short_of_gain(compared, min_gain_db, "the band's networks")
+        if uniform is not None and unlearned is not None:
+            uniform_text = f"; best uniform {uniform['baseline']} {uniform['psnr']:.3f} dB: {unlearned}"
+        elif uniform is not None:
             gap = best["psnr"] - uniform["psnr"]
             # Runs of one seed are paired: their difference is measured against the paired-difference noise.
             same_seed = best["seed"] == uniform["seed"] and paired.std_db is not None
@@ -256,22 +275,35 @@ def _band_lines(frame: pd.DataFrame, cost: str, noise: analysis.SeedNoise, paire
             uniform_text = f"; best uniform {uniform['baseline']} {uniform['psnr']:.3f} dB ({gap:+.3f} dB, {reading})"
         lines.append(
             f"- {band['low'] / divisor:.4g}–{band['high'] / divisor:.4g}{prefix}: "
-            f"`{best['genotype']}` {best['psnr']:.3f} dB{uniform_text}"
+            f"`{best['genotype']}` {best['psnr']:.3f} dB ({best['gain_db']:+.3f} dB over bicubic){uniform_text}"
         )
     return lines
 
 
 def _verdict(
-    done: pd.DataFrame, frame: pd.DataFrame, cost: str, reference: analysis.Reference, scheme: str | None
+    done: pd.DataFrame,
+    frame: pd.DataFrame,
+    cost: str,
+    reference: analysis.Reference,
+    scheme: str | None,
+    learning: tuple[str | None, float],
 ) -> tuple[list[str], SearchNumbers]:
     """The search's verdict lines and their numbers (no designed runs in them yet); ``scheme``: how the study's
-    trainings drew their initial weights."""
+    trainings drew their initial weights; ``learning``: why the front's networks answer nothing (or None), and the
+    space's minimum gain over bicubic."""
+    unlearned, min_gain_db = learning
     shares = analysis.front_shares(done, cost, reference)
     noise, paired = analysis.seed_noise(frame), analysis.paired_noise(frame)
     effects = analysis.placement_effects(frame)
     noise_lines = [_noise_line(noise), _paired_noise_line(paired, scheme)]
-    lines = [*_front_text(shares, cost), *noise_lines, _association_line(effects)]
-    return lines + _band_lines(frame, cost, noise, paired), SearchNumbers(cost, shares, noise, paired, effects)
+    lines = [*_front_text(shares, cost, unlearned), *noise_lines, _association_line(effects)]
+    bands = _band_lines(frame, cost, noise, paired, min_gain_db)
+    return lines + bands, SearchNumbers(cost, shares, noise, paired, effects)
+
+
+def _gains(rows: pd.DataFrame) -> dict[str, float]:
+    """Each row's gain over bicubic, by its genotype and trial number."""
+    return {f"{row['genotype']} (trial {row['number']})": float(row["gain_db"]) for _, row in rows.iterrows()}
 
 
 def _confirmation(
@@ -286,9 +318,11 @@ def _confirmation(
             f"{folder.root}` to retrain the front and every uniform placement with fresh seeds; this verdict is "
             "then computed from those runs."
         ], None
-    runs = pd.DataFrame([records.record_of(t).to_user_attrs() for t in trials])
-    experiment = folder.space().experiment
-    result = confirmation_statistics.compare(runs, cost, experiment.margin_db if experiment else DEFAULT_MARGIN_DB)
+    space = folder.space()
+    runs = pd.DataFrame([{**r.to_user_attrs(), "gain_db": r.gain_db} for r in map(records.record_of, trials)])
+    runs = learned.with_gain(runs, bicubic_floor(space))
+    margin = space.experiment.margin_db if space.experiment else DEFAULT_MARGIN_DB
+    result = confirmation_statistics.compare(runs, cost, margin, min_gain_db=space.proxy.min_gain_db)
     lines = confirmation_statistics.verdict_lines(
         result, tuple(confirmed.user_attrs.get("seeds", [])), confirmed.user_attrs.get("budget_scale", 1.0)
     )
@@ -369,6 +403,9 @@ def build(folder: StudyFolder, to_dashboard: bool = False) -> Report:
     folder.check_report_paths()
     source = load_study(folder)
     frame = analysis.trials_frame(source)
+    floor = bicubic_floor(folder.space())
+    if not frame.empty:
+        frame = learned.with_gain(frame, floor)
     done = analysis.complete(frame) if not frame.empty else frame
     folder.figures.mkdir(parents=True, exist_ok=True)
     if done.empty:
@@ -384,7 +421,10 @@ def build(folder: StudyFolder, to_dashboard: bool = False) -> Report:
     reference = space_reference(folder.space(), frame, main_cost)
     confirmed, confirmed_trials = completed_designed(folder, Kind.CONFIRMATION)
     labels = _labels(folder, frame, reference, confirmed=bool(confirmed_trials))
-    verdict, numbers = _verdict(done, frame, main_cost, reference, folder.initial_weights_scheme())
+    min_gain = folder.space().proxy.min_gain_db
+    unlearned = learned.short_of_gain(_gains(front), min_gain, "the front's networks")
+    scheme = folder.initial_weights_scheme()
+    verdict, numbers = _verdict(done, frame, main_cost, reference, scheme, (unlearned, min_gain))
     confirmation_lines, confirmed_numbers = _confirmation(folder, main_cost, confirmed, confirmed_trials)
     verdict = confirmation_lines + verdict
     effects = numbers.associations
@@ -396,8 +436,8 @@ def build(folder: StudyFolder, to_dashboard: bool = False) -> Report:
 
     plots: dict[str, go.Figure] = {}
     for cost in costs:
-        study_figures.pareto_png(done, cost, folder.figures / f"pareto_{cost}.png")
-        plots[f"pareto-{cost}"] = study_figures.pareto_plotly(done, cost)
+        study_figures.pareto_png(done, cost, folder.figures / f"pareto_{cost}.png", floor)
+        plots[f"pareto-{cost}"] = study_figures.pareto_plotly(done, cost, floor)
     study_figures.hypervolume_png(curve, random_curve, main_cost, folder.figures / "hypervolume.png")
     plots["hypervolume"] = study_figures.hypervolume_plotly(curve, random_curve, main_cost)
     if effects.residual_std_db is not None:

@@ -28,9 +28,9 @@ import pandas as pd
 from scipy import stats
 
 from nas.core.genotypes import UNIFORM_PREFIX
-from nas.core.settings import DEFAULT_ALPHA, DEFAULT_MARGIN_DB
+from nas.core.settings import DEFAULT_ALPHA, DEFAULT_MARGIN_DB, DEFAULT_MIN_GAIN_DB
 from nas.json_values import jsonable
-from nas.report import verdicts
+from nas.report import learned, verdicts
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,10 @@ class Comparison:
     difference_db: float  # mean of genotype − reference, paired by seed
     low_db: float  # interval of genotype − the best affordable uniform placement (see the module docstring)
     high_db: float
-    verdict: str  # better | worse | equivalent | inconclusive, with the size where the interval settles it
+    verdict: str  # better | worse | equivalent | inconclusive (with the size where the interval settles it) | not drawn
+    gain_db: float  # the genotype's mean gain over bicubic upsampling of the validation images
+    reference_gain_db: float
+    not_drawn: str | None = None  # why no verdict is drawn: a network compared has not learned (min_gain_db)
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,8 @@ class ConfirmationResult:
     alpha: float
     adjusted_alpha: float  # alpha / number of comparisons (Bonferroni)
     comparisons: list[Comparison]
-    bands: dict[str, str]  # reference uniform placement → yes | no | inconclusive
+    bands: dict[str, str]  # reference uniform placement → yes | no | inconclusive | not drawn
+    min_gain_db: float = DEFAULT_MIN_GAIN_DB
 
     def to_json(self) -> dict:
         return jsonable(asdict(self))
@@ -93,18 +97,26 @@ def versus_best(differences: np.ndarray, alpha: float) -> tuple[np.ndarray, np.n
 
 
 def compare(
-    runs: pd.DataFrame, cost: str, margin_db: float = DEFAULT_MARGIN_DB, alpha: float = DEFAULT_ALPHA
+    runs: pd.DataFrame,
+    cost: str,
+    margin_db: float = DEFAULT_MARGIN_DB,
+    alpha: float = DEFAULT_ALPHA,
+    min_gain_db: float = DEFAULT_MIN_GAIN_DB,
 ) -> ConfirmationResult:
     """Compares every confirmed non-uniform genotype with the best uniform placement at no greater cost.
 
     Args:
-        runs: One row per confirmation training: ``genotype``, ``seed``, ``psnr``, ``arm`` (``uniform:X`` for a
-            uniform placement), and the ``cost`` column.
+        runs: One row per confirmation training: ``genotype``, ``seed``, ``psnr``, ``gain_db`` (over bicubic),
+            ``arm`` (``uniform:X`` for a uniform placement), and the ``cost`` column.
         cost: The cost column that defines "no greater cost" (``macs``, ``params``...).
         margin_db: The equivalence margin.
         alpha: The family-wise error rate over all comparisons.
+        min_gain_db: A comparison whose genotype or best uniform placement gains less over bicubic on average is
+            not drawn (``nas.report.learned``).
     """
-    means = runs.groupby("genotype").agg(psnr=("psnr", "mean"), cost=(cost, "first"), arm=("arm", "first"))
+    means = runs.groupby("genotype").agg(
+        psnr=("psnr", "mean"), gain=("gain_db", "mean"), cost=(cost, "first"), arm=("arm", "first")
+    )
     uniform = means[means["arm"].str.startswith(UNIFORM_PREFIX)]
     candidates = means[~means["arm"].str.startswith(UNIFORM_PREFIX)]
     pairs = []
@@ -119,19 +131,27 @@ def compare(
         reference = str(differences.mean().idxmin())  # the best uniform placement by these runs' means
         low, high = (float(end) for end in versus_best(differences.to_numpy(dtype=float).T, adjusted))
         verdict = verdicts.classify(low, high, margin_db)
+        gains = {
+            str(genotype): float(row["gain"]),
+            str(uniform.loc[reference, "arm"]): float(uniform.loc[reference, "gain"]),
+        }
+        unlearned = learned.short_of_gain(gains, min_gain_db)
+        if unlearned is not None:
+            verdict = verdicts.Verdict(verdicts.NOT_DRAWN)
         judged.append((str(uniform.loc[reference, "arm"]), verdict))
         comparisons.append(Comparison(
             genotype=str(genotype), cost=float(row["cost"]), psnr_db=float(row["psnr"]),
             reference=str(uniform.loc[reference, "arm"]), reference_psnr_db=float(uniform.loc[reference, "psnr"]),
             affordable=tuple(str(a) for a in affordable["arm"]), seeds=len(differences),
             difference_db=float(differences[reference].mean()), low_db=low, high_db=high,
-            verdict=verdict.comparison_text(),
+            verdict=verdict.comparison_text(), gain_db=float(row["gain"]),
+            reference_gain_db=float(uniform.loc[reference, "gain"]), not_drawn=unlearned,
         ))  # fmt: skip
     bands: dict[str, list[verdicts.Verdict]] = {}
     for reference, verdict in judged:
         bands.setdefault(reference, []).append(verdict)
     answers = {reference: verdicts.beats(band) for reference, band in bands.items()}
-    return ConfirmationResult(cost, margin_db, alpha, adjusted, comparisons, answers)
+    return ConfirmationResult(cost, margin_db, alpha, adjusted, comparisons, answers, min_gain_db)
 
 
 def verdict_lines(result: ConfirmationResult, seeds: tuple[int, ...], budget_scale: float) -> list[str]:
@@ -155,8 +175,9 @@ def verdict_lines(result: ConfirmationResult, seeds: tuple[int, ...], budget_sca
         )
         for c in (c for c in result.comparisons if c.reference == reference):
             lines.append(
-                f"  - `{c.genotype}` {c.psnr_db:.3f} dB vs {c.reference_psnr_db:.3f} dB: {c.difference_db:+.3f} dB; "
-                f"minus the best of {len(c.affordable)} affordable [{c.low_db:+.3f}, {c.high_db:+.3f}] over {c.seeds} "
-                f"seeds → {c.verdict}"
+                f"  - `{c.genotype}` {c.psnr_db:.3f} dB ({c.gain_db:+.3f} over bicubic) vs "
+                f"{c.reference_psnr_db:.3f} dB ({c.reference_gain_db:+.3f}): {c.difference_db:+.3f} dB; minus the "
+                f"best of {len(c.affordable)} affordable [{c.low_db:+.3f}, {c.high_db:+.3f}] over {c.seeds} seeds → "
+                f"{c.not_drawn or c.verdict}"
             )
     return lines

@@ -22,29 +22,34 @@ from nas.report.experiment_runs import arm_summaries, design_runs, seed_table
 
 
 def analyse(
-    runs: pd.DataFrame, design: ExperimentDesign, activations: Mapping[str, int] | None = None
+    runs: pd.DataFrame, design: ExperimentDesign, activations: Mapping[str, int] | None = None, budgets: int = 1
 ) -> ExperimentResult:
-    """The effects, tests, noise and verdict of a designed experiment.
+    """The effects, tests, noise and verdict of a designed experiment, read at one training budget.
 
     Args:
-        runs: One row per training, with columns genotype, seed, psnr, macs, params. Rows of other genotypes
-            or seeds, and failed trainings (PSNR missing), are ignored and counted.
+        runs: One row per training, with columns genotype, seed, psnr, psnr_bicubic, macs, params. Rows of other
+            genotypes or seeds, and failed trainings (PSNR missing), are ignored and counted.
         design: The design the runs were trained for.
         activations: Each arm genotype's activations (``nas.core.counting.activations``), to say beside every
             effect; None: not said.
+        budgets: The budgets the same runs are read at (``nas.report.experiment_budgets``): each reading is a family
+            of its own at alpha / budgets (Bonferroni over budgets), so every verdict at every budget holds jointly.
 
     Raises:
         ExperimentDataError: a column is missing, an arm has no runs or a single run, or a contrast has fewer than
             two seeds complete in all its arms.
     """
+    overall, design = design, dataclasses.replace(design, alpha=design.alpha / budgets)
     used, ignored, lost = design_runs(runs, design)
     table = seed_table(used, design)
     planned = planned_effects(design)
+    over = f"{len(planned)} contrasts" + (f" x {budgets} budgets" if budgets > 1 else "")
+    holm = "the same" if budgets == 1 else f"the {len(planned)} contrasts of this budget, at alpha / {budgets}"
     basis = IntervalBasis(
-        confidence=1 - design.alpha,
+        confidence=1 - overall.alpha,
         per_interval=1 - design.alpha / len(planned),
-        adjustment=f"Bonferroni over {len(planned)} contrasts; p-values Holm-adjusted over the same",
-        contrasts=len(planned),
+        adjustment=f"Bonferroni over {over}; p-values Holm-adjusted over {holm}",
+        contrasts=len(planned) * budgets,
         over=f"{len(design.seeds)} seeds per arm, paired by seed (each effect over the seeds complete in its arms)",
         method="per-contrast paired t: the mean over seeds of the per-seed contrast, t on seeds - 1 degrees of freedom",
     )
@@ -55,7 +60,8 @@ def analyse(
         groups=design.groups,
         seeds=design.seeds,
         margin_db=design.margin_db,
-        alpha=design.alpha,
+        min_gain_db=design.min_gain_db,
+        alpha=overall.alpha,
         control=design.control,
         parent=design.parent,
         mechanism=design.mechanism,
@@ -68,7 +74,7 @@ def analyse(
         effects=scored,
         claims=experiment_effects.claims(scored, design),
         beyond=experiment_effects.beyond_capacity(scored, design),
-        depth_tests=depth_tests(table, design),
+        depth_tests=depth_tests(table, design, arms),
         noise=experiment_effects.family_noise(scored, arms, planned, design),
         pooled=experiment_pooled.sensitivity(used, design, planned, scored),
         verdict=(),

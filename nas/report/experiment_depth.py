@@ -20,7 +20,7 @@ from statsmodels.stats.multivariate import test_mvmean
 
 from nas.core.experiment_design import ExperimentDesign, control_name
 from nas.report.experiment_contrasts import group_differences, independent
-from nas.report.experiment_runs import SeedTable
+from nas.report.experiment_runs import ArmSummary, SeedTable, short_of_gain
 
 ALL_BLOCKS = "all tested blocks"
 
@@ -44,9 +44,10 @@ class DepthTest:
     not_run: str | None = None
 
 
-def depth_tests(table: SeedTable, design: ExperimentDesign) -> tuple[DepthTest, ...]:
+def depth_tests(table: SeedTable, design: ExperimentDesign, arms: tuple[ArmSummary, ...]) -> tuple[DepthTest, ...]:
     """Per block (and its controls), then over all tested blocks: Hotelling's T² that the group effects are equal,
-    Holm over the tests that could be run."""
+    Holm over the tests that could be run; not drawn where an arm behind a test has not learned (``arms``' gains
+    under the design's minimum)."""
     if len(design.groups) < 2:
         return ()
     named, everything = [], []
@@ -60,7 +61,7 @@ def depth_tests(table: SeedTable, design: ExperimentDesign) -> tuple[DepthTest, 
         ]
     if len(design.blocks) > 1:
         named.append((ALL_BLOCKS, everything))
-    tests = [_hotelling(table, name, independent(rows)) for name, rows in named if rows]
+    tests = [_drawn(table, name, independent(rows), arms, design.min_gain_db) for name, rows in named if rows]
     tests = [t for t in tests if t.differences]  # a block whose effects are all the parent's own has none to test
     run = [i for i, t in enumerate(tests) if t.p_value is not None]
     if run:
@@ -68,6 +69,17 @@ def depth_tests(table: SeedTable, design: ExperimentDesign) -> tuple[DepthTest, 
         for i, p in zip(run, adjusted, strict=True):
             tests[i] = dataclasses.replace(tests[i], p_holm=float(p), rejects=bool(p < design.alpha))
     return tuple(tests)
+
+
+def _drawn(
+    table: SeedTable, name: str, rows: list[np.ndarray], arms: tuple[ArmSummary, ...], min_gain_db: float
+) -> DepthTest:
+    """``_hotelling``'s test, unless an arm of its differences has not learned: then the reason, as not run."""
+    behind = np.flatnonzero(np.any(np.array(rows) != 0, axis=0)) if rows else np.array([], dtype=int)
+    unlearned = short_of_gain(arms, (int(arm) for arm in behind), min_gain_db)
+    if unlearned is None:
+        return _hotelling(table, name, rows)
+    return DepthTest(name, 0, len(rows), None, None, None, None, None, None, False, unlearned)
 
 
 def _hotelling(table: SeedTable, name: str, rows: list[np.ndarray]) -> DepthTest:

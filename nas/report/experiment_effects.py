@@ -45,11 +45,11 @@ from nas.report import verdicts
 from nas.report.confirmation_statistics import t_interval
 from nas.report.experiment_contrasts import CONTROL_FAMILIES, FAMILIES, Contrast, PlannedEffect
 from nas.report.experiment_depth import DepthTest
-from nas.report.experiment_runs import ArmSummary, ExperimentDataError, SeedTable
+from nas.report.experiment_runs import ArmSummary, ExperimentDataError, SeedTable, short_of_gain
 
 ARM_COSTS = (*COUNTED_COSTS, "activations")  # what every effect says its arms differ by (``DesignedEffect``)
 CONTROL_NAMES = {CAPACITY: "capacity control", MECHANISM: "mechanism control"}
-VERDICTS = (verdicts.HELPS, verdicts.HURTS, verdicts.NO_EFFECT, verdicts.INCONCLUSIVE)
+VERDICTS = (verdicts.HELPS, verdicts.HURTS, verdicts.NO_EFFECT, verdicts.INCONCLUSIVE, verdicts.NOT_DRAWN)
 ARM_KIND_PHRASES = {"only": "alone", "drop": "on top of the rest"}  # what a group effect of each arm kind measures
 # The same in a design of changes to a trained parent (``ExperimentDesign.parent``), each fine-tuned.
 PARENT_KIND_PHRASES = {"only": "in place of the parent's blocks", "drop": "on top of the rest of the parent"}
@@ -94,9 +94,11 @@ class DesignedEffect:
     dof: int  # the t interval's degrees of freedom: seeds - 1
     p_value: float
     p_holm: float
-    verdict: str  # helps | hurts | no effect | inconclusive
+    verdict: str  # helps | hurts | no effect | inconclusive | not drawn
     size: str | None  # helps / hurts: by at least / by less than the margin, where the interval settles it
-    withheld: str | None  # why no verdict is drawn though the interval would allow one (arms lost runs unequally)
+    # Why no verdict is drawn though the interval would allow one: its arms have not learned (``not drawn``), or
+    # lost runs unequally (``inconclusive``).
+    withheld: str | None
     # What the compared arms differ by (the plus arms' minus the minus arms'); None where an arm's is unknown.
     params_added: float | None = None
     macs_added: float | None = None
@@ -148,7 +150,7 @@ class BlockClaim:
 
     block: str
     kind: str  # only (the block alone at each group) or drop (the block at each group on top of the rest)
-    claim: str  # depth-selective | helps everywhere | hurts everywhere | no effect anywhere | inconclusive
+    claim: str  # depth-selective | helps/hurts everywhere | no effect anywhere | inconclusive | not drawn
     groups: tuple[str, ...]  # each group's verdict, in group order
 
 
@@ -181,6 +183,7 @@ class ExperimentResult:
     groups: tuple[tuple[int, ...], ...]
     seeds: tuple[int, ...]
     margin_db: float
+    min_gain_db: float  # the gain over bicubic every arm behind a verdict must reach (proxy.min_gain_db)
     alpha: float
     control: str | None
     parent: str | None  # the trained parent every arm changes (proxy.init); None: from scratch
@@ -250,9 +253,10 @@ def score(
     scored = []
     for p, interval, adjusted in zip(planned, intervals, p_holm, strict=True):
         verdict = verdicts.classify(interval.low, interval.high, design.margin_db)
-        withheld = _unequal_losses(p.contrast, lost, design)
+        unlearned = short_of_gain(arms, p.contrast.plus + p.contrast.minus, design.min_gain_db)
+        withheld = unlearned or _unequal_losses(p.contrast, lost, design)
         if withheld:
-            verdict = verdicts.Verdict(verdicts.INCONCLUSIVE)
+            verdict = verdicts.Verdict(verdicts.NOT_DRAWN if unlearned else verdicts.INCONCLUSIVE)
         costs = {f"{cost}_added": _cost_added(p.contrast, arms, cost) for cost in ARM_COSTS}
         scored.append(
             DesignedEffect(

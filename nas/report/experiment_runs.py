@@ -6,7 +6,7 @@ A run that failed or diverged is an outcome: it is counted per arm (``ArmSummary
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,8 +15,10 @@ import pandas as pd
 from nas.core.experiment_design import ExperimentDesign, role_label
 from nas.core.objectives import COUNTED_COSTS
 from nas.errors import InputError
+from nas.report import learned
 
-RUN_COLUMNS = ("genotype", "seed", "psnr", *COUNTED_COSTS)  # what a designed run gives the analysis
+# What a designed run gives the analysis: psnr_bicubic is the floor of its validation images (its gain's zero).
+RUN_COLUMNS = ("genotype", "seed", "psnr", "psnr_bicubic", *COUNTED_COSTS)
 
 
 class ExperimentDataError(InputError):
@@ -25,7 +27,8 @@ class ExperimentDataError(InputError):
 
 @dataclass(frozen=True)
 class ArmSummary:
-    """One arm's runs: count, runs lost (failed or diverged), mean PSNR (not paired), sd across seeds, cost."""
+    """One arm's runs: count, runs lost (failed or diverged), mean PSNR (not paired) and mean gain over bicubic
+    upsampling of the validation images, sd across seeds, cost."""
 
     label: str
     genotype: str
@@ -34,6 +37,7 @@ class ArmSummary:
     lost: int
     psnr_mean_db: float
     psnr_sd_db: float  # across seeds (an arm has two runs or more)
+    gain_db: float  # the mean over its runs of PSNR minus bicubic's on the same images
     params: float | None
     macs: float | None
     activations: float | None = None  # ``nas.core.counting.activations``, where the caller counted them
@@ -93,7 +97,7 @@ def seed_table(used: pd.DataFrame, design: ExperimentDesign) -> SeedTable:
 def arm_summaries(
     used: pd.DataFrame, design: ExperimentDesign, lost: list[int], activations: Mapping[str, int]
 ) -> tuple[ArmSummary, ...]:
-    columns = ["psnr", *COUNTED_COSTS]
+    columns = ["psnr", "psnr_bicubic", *COUNTED_COSTS]
     values = used[columns].to_numpy(dtype=float)  # a cost not recorded is None: NaN here
     arms = used["arm"].to_numpy()
     summaries = []
@@ -115,8 +119,14 @@ def arm_summaries(
                 lost[index],
                 float(means["psnr"]),
                 float(np.std(rows[:, 0], ddof=1)),
+                float(np.mean(rows[:, 0] - rows[:, 1])),
                 **costs,
                 activations=None if counted is None else float(counted),
             )
         )
     return tuple(summaries)
+
+
+def short_of_gain(arms: tuple[ArmSummary, ...], indices: Iterable[int], min_gain_db: float) -> str | None:
+    """Why no verdict may rest on the arms at ``indices`` (``nas.report.learned.short_of_gain``), or None."""
+    return learned.short_of_gain({arms[index].label: arms[index].gain_db for index in indices}, min_gain_db)

@@ -24,9 +24,11 @@ from nas.core.power import PlannedPower, family_power, power_basis
 from nas.report import analysis
 from nas.report import study_figures as figures
 from nas.report.experiment_analysis import analyse
+from nas.report.experiment_budgets import BudgetedExperiment, analyse_budgets
 from nas.report.experiment_contrasts import contrast_count
 from nas.report.experiment_effects import ExperimentResult
 from nas.report.experiment_runs import RUN_COLUMNS, ExperimentDataError
+from nas.sr import evaluate
 from nas.study import records
 from nas.study.folder import StudyFolder
 from nas.study.records import Outcome
@@ -46,17 +48,31 @@ def design_of(folder: StudyFolder) -> ExperimentDesign | None:
 
 
 def runs_frame(folder: StudyFolder) -> pd.DataFrame:
-    """One row per finished experiment training: genotype, seed, psnr, macs, params; a failed one (an exception,
-    a diverged loss) without a PSNR, so the analysis counts it lost (an infeasible arm is left out: never run)."""
+    """One row per finished experiment training and budget it was read at: genotype, seed, budget, psnr (at that
+    budget), psnr_bicubic, macs, params; a failed one (an exception, a diverged loss) without a PSNR, so the analysis
+    counts it lost (an infeasible arm is left out: never run). A run recorded before trainings stated their bicubic
+    floor gets the floor of the space's validation images; one recorded without readings is read at its end."""
     study = studies.load_designed(folder, studies.Kind.EXPERIMENT)
     finished = [records.record_of(t) for t in study.get_trials(deepcopy=False)] if study else []
     kept = (r for r in finished if r.outcome is not None and (r.outcome.has_values or r.outcome is Outcome.FAILED))
-    rows = [{column: getattr(record, column) for column in RUN_COLUMNS} for record in kept]
-    return pd.DataFrame(rows, columns=list(RUN_COLUMNS))
+    budgets = folder.space().proxy.readings()
+    rows = []
+    for record in kept:
+        row = {column: getattr(record, column) for column in RUN_COLUMNS}
+        read = {reading["iterations"]: reading["psnr"] for reading in record.readings or ()}
+        if not read and record.psnr is not None:
+            read = {budgets[-1]: record.psnr}
+        rows += [{**row, "budget": budget, "psnr": read.get(budget)} for budget in budgets]
+    frame = pd.DataFrame(rows, columns=[*RUN_COLUMNS, "budget"])
+    if frame["psnr_bicubic"].isna().any():
+        space = folder.space()
+        frame["psnr_bicubic"] = frame["psnr_bicubic"].fillna(evaluate.bicubic_psnr(space.data.val, space.scale))
+    return frame
 
 
-def result_of(folder: StudyFolder) -> ExperimentResult | str | None:
-    """The analysis of the folder's experiment; a sentence saying why there is none yet; None without a design."""
+def result_of(folder: StudyFolder) -> ExperimentResult | BudgetedExperiment | str | None:
+    """The analysis of the folder's experiment (at each budget where its runs were read at several); a sentence
+    saying why there is none yet; None without a design."""
     design = design_of(folder)
     if design is None:
         return None
@@ -64,6 +80,8 @@ def result_of(folder: StudyFolder) -> ExperimentResult | str | None:
     if runs.empty:
         return "the space names an experiment, but none of its runs has finished: run `nas experiment`"
     try:
+        if runs["budget"].nunique() > 1:
+            return analyse_budgets(runs, design, arm_activations(design))
         return analyse(runs, design, arm_activations(design))
     except ExperimentDataError as error:
         failures = _recorded_failures(folder)
@@ -101,6 +119,8 @@ def planned_power(folder: StudyFolder, design: ExperimentDesign) -> PlannedPower
     negatively correlated within a seed), else an assumption (said so). The seed count comes with its range."""
     contrasts = contrast_count(design)
     earlier = result_of(folder) if folder.exists() else None
+    if isinstance(earlier, BudgetedExperiment):
+        earlier = earlier.headline
     if isinstance(earlier, ExperimentResult):
         families = tuple(
             family_power(
@@ -160,12 +180,18 @@ def section(folder: StudyFolder, figures_dir: Path) -> Section | None:
         return None
     if isinstance(result, str):
         return Section([f"{result[0].upper()}{result[1:]}."], [], {}, why_not=result)
+    headline = result.headline if isinstance(result, BudgetedExperiment) else result
     pngs, plots = [], {}
-    for block in result.blocks:
+    for block in headline.blocks:
         name = f"experiment_{block}.png"
-        figures.forest_png(result, block, figures_dir / name)
+        figures.forest_png(headline, block, figures_dir / name)
         pngs.append(name)
-        plots[f"experiment-{block}"] = figures.forest_plotly(result, block)
+        plots[f"experiment-{block}"] = figures.forest_plotly(headline, block)
+    if isinstance(result, BudgetedExperiment):
+        for block in headline.blocks:
+            name = f"experiment_{block}_budgets.png"
+            figures.budget_curves_png(result, block, figures_dir / name)
+            pngs.append(name)
     numbers = result.to_json()
     studies.write_atomically(folder.experiment_json, json.dumps(numbers, indent=2) + "\n")
     return Section(list(result.verdict), pngs, plots, numbers)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from nas.core.counting import ACTIVATIONS
 from nas.core.experiment_design import group_text
 from nas.core.power import power_basis, seeds_text
+from nas.report import verdicts
 from nas.report.experiment_depth import ALL_BLOCKS, DepthTest
 from nas.report.experiment_effects import (
     ARM_KIND_PHRASES,
@@ -31,7 +32,8 @@ FAMILY_PHRASES = {
 
 def verdict_lines(result: ExperimentResult) -> tuple[str, ...]:
     """The verdict in words: design, test, noise, the pooled fit's agreement, then per block."""
-    lines = [_design_line(result), _method_line(result), _noise_line(result), _pooled_line(result)]
+    lines = [_design_line(result), _learned_line(result), _method_line(result), _noise_line(result)]
+    lines.append(_pooled_line(result))
     depth = {t.name: t for t in result.depth_tests}
     for block in result.blocks:
         lines += _block_lines(result, block, depth)
@@ -61,6 +63,25 @@ def _design_line(result: ExperimentResult) -> str:
         f"Design: {len(result.arms)} arms x {len(result.seeds)} seeds, paired by seed ({result.runs_used} runs "
         f"used, {result.runs_ignored} ignored{lost}); blocks {', '.join(result.blocks)}; depth groups {groups}; "
         f"{control}{mechanism}{gaps}{parent}."
+    )
+
+
+def _learned_line(result: ExperimentResult) -> str:
+    """Whether the arms have learned: their gains over bicubic upsampling against the space's minimum."""
+    gains = sorted((arm.gain_db, arm.label) for arm in result.arms)
+    short = [label for gain, label in gains if gain < result.min_gain_db]
+    spread = f"from {gains[0][0]:+.3f} dB ({gains[0][1]}) to {gains[-1][0]:+.3f} dB ({gains[-1][1]})"
+    head = f"Learned: each arm's mean gain over bicubic upsampling of the validation images runs {spread}"
+    if not short and result.min_gain_db < 0:
+        return (
+            f"{head}; the space asks a gain of {result.min_gain_db:g} dB: the verdicts below may rest on networks that "
+            "do not beat bicubic upsampling, which answer nothing about networks that super-resolve."
+        )
+    if not short:
+        return f"{head}; every arm reaches the {result.min_gain_db:g} dB the space asks of a proxy that has learned."
+    return (
+        f"{head}; {len(short)} of {len(gains)} arms fall under the {result.min_gain_db:g} dB the space asks of a proxy "
+        f"that has learned ({', '.join(short)}): no verdict resting on them is drawn."
     )
 
 
@@ -120,6 +141,8 @@ def effect_numbers(effect: DesignedEffect) -> str:
 
 
 def _verdict_text(effect: DesignedEffect) -> str:
+    if effect.verdict == verdicts.NOT_DRAWN:
+        return f"{effect.withheld} ({effect_numbers(effect)}{_cost_text(effect)})"
     withheld = f", no verdict: {effect.withheld}" if effect.withheld else ""
     return f"{effect.verdict_text} ({effect_numbers(effect)}{_cost_text(effect)}{withheld})"
 
@@ -140,7 +163,8 @@ def _cost_text(effect: DesignedEffect) -> str:
 
 def _depth_text(test: DepthTest) -> str:
     if test.not_run is not None:
-        return f"{test.name}: whether the effect size differs across depth is not tested: {test.not_run}."
+        how = "" if test.not_run.startswith(verdicts.NOT_DRAWN) else "not tested: "
+        return f"{test.name}: whether the effect size differs across depth is {how}{test.not_run}."
     numbers = (
         f"Hotelling T² = {test.t_squared:.3g}, F({test.df_num}, {test.df_denom}) = {test.f:.3g}, "
         f"Holm p = {test.p_holm:.3g}, {test.seeds} seeds"

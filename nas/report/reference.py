@@ -34,6 +34,14 @@ def psnr_floor(space: SearchSpace) -> float:
     return evaluate.bicubic_psnr(space.data.val, space.scale)
 
 
+def bicubic_floor(space: SearchSpace) -> float | None:
+    """``psnr_floor``, or None where the validation folder can no longer be read."""
+    try:
+        return psnr_floor(space)
+    except InputError:
+        return None
+
+
 def _psnr_end(space: SearchSpace, frame: pd.DataFrame) -> tuple[float, str]:
     try:
         floor = psnr_floor(space)

@@ -20,6 +20,7 @@ from nas.core.experiment_design import group_text  # noqa: E402
 from nas.core.objectives import OBJECTIVES  # noqa: E402
 from nas.files import save_figure  # noqa: E402
 from nas.report import analysis
+from nas.report.experiment_budgets import BudgetedExperiment  # noqa: E402
 from nas.report.experiment_effects import DesignedEffect, ExperimentResult
 
 FRONT_COLOUR = "#d62728"
@@ -42,10 +43,14 @@ def _pareto_parts(done: pd.DataFrame, cost: str) -> tuple[pd.DataFrame, pd.DataF
     return front, done[done["baseline"].notna()].drop_duplicates("genotype")
 
 
-def pareto_png(done: pd.DataFrame, cost: str, path: Path) -> None:
+def pareto_png(done: pd.DataFrame, cost: str, path: Path, floor_db: float | None = None) -> None:
+    """Every trial's PSNR against ``cost``, the front and the uniform placements; the bicubic floor of the validation
+    images (``floor_db``) as a line, so networks under it show at a glance."""
     divisor, label = OBJECTIVES[cost].axis
     front, uniform = _pareto_parts(done, cost)
     figure, axes = plt.subplots(figsize=(7.5, 4.8))
+    if floor_db is not None:
+        axes.axhline(floor_db, color="#555555", lw=0.8, ls="--", label=f"bicubic upsampling ({floor_db:.3f} dB)")
     axes.scatter(done[cost] / divisor, done["psnr"], s=14, color=TRIAL_COLOUR, label=f"trials ({len(done)})")
     axes.step(front[cost] / divisor, front["psnr"], where="post", color=FRONT_COLOUR, linewidth=1.2)
     axes.scatter(front[cost] / divisor, front["psnr"], s=26, color=FRONT_COLOUR, label=f"Pareto front ({len(front)})")
@@ -62,11 +67,14 @@ def pareto_png(done: pd.DataFrame, cost: str, path: Path) -> None:
     _save(figure, path)
 
 
-def pareto_plotly(done: pd.DataFrame, cost: str) -> go.Figure:
+def pareto_plotly(done: pd.DataFrame, cost: str, floor_db: float | None = None) -> go.Figure:
+    """The interactive ``pareto_png``."""
     divisor, label = OBJECTIVES[cost].axis
     front, uniform = _pareto_parts(done, cost)
     hover = "trial %{customdata[0]}<br>%{customdata[1]}<br>PSNR %{y:.3f} dB<br>%{x:.4g}<extra></extra>"
     figure = go.Figure()
+    if floor_db is not None:
+        figure.add_hline(y=floor_db, line_dash="dash", line_color="#555555", annotation_text="bicubic upsampling")
     for name, rows, style in (
         ("trials", done, {"color": TRIAL_COLOUR, "size": 6}),
         ("Pareto front", front, {"color": FRONT_COLOUR, "size": 9}),
@@ -303,3 +311,37 @@ def forest_plotly(result: ExperimentResult, block: str) -> go.Figure:
     rows_axis = {"tickvals": list(range(len(names))), "ticktext": names, "autorange": "reversed"}
     figure.update_layout(title=_forest_title(result, block), xaxis_title=_forest_axis(result), yaxis=rows_axis)
     return figure
+
+
+def budget_curves_png(budgeted: BudgetedExperiment, block: str, path: Path) -> None:
+    """Each attention effect of ``block`` against the budget it was read at, with its simultaneous interval: one
+    panel per arm kind, one line per depth group (the recovery curve, in a design of changes to a trained parent)."""
+    first = budgeted.headline
+    kinds = [k for k in ("uniform", "only", "drop") if any(e.kind == k and e.block == block for e in first.effects)]
+    figure, panels = plt.subplots(1, len(kinds), figsize=(4.0 * len(kinds), 3.2), squeeze=False, sharey=True)
+    for axes, kind in zip(panels[0], kinds, strict=True):
+        axes.axhspan(-first.margin_db, first.margin_db, color=TRIAL_COLOUR, alpha=0.25, lw=0)
+        axes.axhline(0.0, color="#555555", lw=0.8)
+        labels = dict.fromkeys(
+            e.label for e in first.effects if (e.block, e.family, e.kind) == (block, "attention", kind)
+        )
+        for shift, label in enumerate(labels):
+            effects = [next(e for e in result.effects if e.label == label) for result in budgeted.results]
+            x = np.array(budgeted.budgets, dtype=float) * (1 + 0.02 * shift)  # side by side on a log axis
+            estimate = np.array([e.estimate_db for e in effects])
+            spread = np.array(
+                [[e.estimate_db - e.low_db for e in effects], [e.high_db - e.estimate_db for e in effects]]
+            )
+            axes.errorbar(x, estimate, yerr=spread, fmt="o-", ms=3, capsize=2, lw=1, label=label)
+        axes.set_xscale("log")
+        axes.set_xlabel("training budget (iterations, read along one run)")
+        axes.set_title(f"{block}: {kind}", fontsize=8)
+        axes.legend(fontsize=6, loc="best")
+        axes.grid(alpha=0.3)
+    panels[0][0].set_ylabel("PSNR effect (dB)")
+    figure.suptitle(
+        f"{block}: effects by budget ({first.interval.confidence:.0%} simultaneous over contrasts x budgets, "
+        f"{len(first.seeds)} seeds); band: ±{first.margin_db:g} dB",
+        fontsize=8,
+    )
+    _save(figure, path)

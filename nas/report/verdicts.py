@@ -6,6 +6,9 @@
   to matter.
 - *no effect*: the interval lies within ±margin (an equivalence test at the same level as the interval).
 - *inconclusive*: anything else.
+- *not drawn*: the arms behind the effect have not learned (their gain over bicubic upsampling is under the
+  space's ``proxy.min_gain_db``): the interval is shown, no word is read from it, and a claim that needs it is not
+  drawn either.
 
 A comparison of two genotypes (a confirmation) says the same in its own words: *better*, *worse*,
 *equivalent*, *inconclusive*; whether some of several genotypes beat a reference reads *yes* (one is better),
@@ -27,9 +30,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from nas.report import learned
+
 HELPS, HURTS, NO_EFFECT, INCONCLUSIVE = "helps", "hurts", "no effect", "inconclusive"
+NOT_DRAWN = learned.NOT_DRAWN
 AT_LEAST_MARGIN, BELOW_MARGIN = "by at least the margin", "by less than the margin"
-AS_COMPARISON = {HELPS: "better", HURTS: "worse", NO_EFFECT: "equivalent", INCONCLUSIVE: "inconclusive"}
+AS_COMPARISON = {
+    HELPS: "better", HURTS: "worse", NO_EFFECT: "equivalent", INCONCLUSIVE: "inconclusive", NOT_DRAWN: NOT_DRAWN
+}  # fmt: skip
 DEPTH_SELECTIVE, HELPS_EVERYWHERE, HURTS_EVERYWHERE, NO_EFFECT_ANYWHERE = (
     "depth-selective",
     "helps everywhere",
@@ -80,6 +88,8 @@ def claim(group_verdicts: Sequence[Verdict], every_group: bool = True) -> str:
     leaves the parent as it was); *everywhere* / *anywhere* then hold only at the groups tested, and say so.
     """
     words = [verdict.word for verdict in group_verdicts]
+    if NOT_DRAWN in words:
+        return NOT_DRAWN
     # Helping at one group and not at another must say the two differ, or it is a difference in significance only:
     # help by at least the margin beside no effect (L >= margin > U), or help beside hurt (L > 0 > U).
     settled = any(v.word == HELPS and v.size == AT_LEAST_MARGIN for v in group_verdicts)
@@ -110,6 +120,8 @@ def beyond_text(shown: bool, missing: Sequence[str] = ()) -> str:
 def beats(comparisons: Sequence[Verdict]) -> str:
     """Whether some of the genotypes compared with one reference beat it: yes, no or inconclusive."""
     words = [verdict.word for verdict in comparisons]
+    if NOT_DRAWN in words:  # a comparison that cannot be read leaves "no" unshown, and "yes" rests on the rest
+        return "yes" if HELPS in words else NOT_DRAWN
     if HELPS in words:
         return "yes"
     if all(word in (NO_EFFECT, HURTS) for word in words):

@@ -1,0 +1,154 @@
+"""A designed experiment read at every training budget along its runs (``proxy.budgets``), and how its effects move.
+
+Every run is validated at each budget along one training (``nas.core.training``), so the same runs give the whole
+analysis (``experiment_analysis.analyse``) at each budget. The family is contrasts × budgets: each budget is read at
+alpha / B (Bonferroni over the B budgets, the contrasts within it as ``analyse`` adjusts them), so every verdict at
+every budget holds jointly. The headline is read at the largest budget: an effect at an early budget measures how
+fast a block starts learning, and its sign can change as the networks learn.
+
+Whether an effect changes between the first and the last budget is its own test, never read from the two verdicts:
+per contrast, the per-seed difference (contrast at the last budget minus at the first, paired by seed: one run gives
+both readings) with a t interval on seeds - 1 degrees of freedom at alpha / K (Bonferroni over the K contrasts) and
+Holm p-values over the same K.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from statsmodels.stats.multitest import multipletests
+
+from nas.core.experiment_design import ExperimentDesign
+from nas.json_values import jsonable
+from nas.report import verdicts
+from nas.report.experiment_analysis import analyse
+from nas.report.experiment_contrasts import planned_effects
+from nas.report.experiment_effects import ExperimentResult, paired_interval
+from nas.report.experiment_runs import design_runs, seed_table
+
+
+@dataclass(frozen=True)
+class BudgetChange:
+    """How one contrast moves from the first budget to the last: the mean per-seed change with its interval."""
+
+    label: str
+    change_db: float  # the contrast at the last budget minus at the first
+    low_db: float
+    high_db: float
+    seeds: int
+    p_value: float
+    p_holm: float
+    changes: bool  # the interval excludes 0
+    words: tuple[str, ...]  # its verdict at each budget, in budget order
+    flips: bool  # helps at one budget and hurts at another
+
+    @property
+    def word_changes(self) -> bool:
+        return len(set(self.words)) > 1
+
+
+@dataclass(frozen=True)
+class BudgetedExperiment:
+    """A designed experiment at each budget, its headline budget and each contrast's change across budgets."""
+
+    budgets: tuple[int, ...]
+    headline_budget: int
+    results: tuple[ExperimentResult, ...]  # per budget, in budget order
+    changes: tuple[BudgetChange, ...]
+    verdict: tuple[str, ...]
+
+    @property
+    def headline(self) -> ExperimentResult:
+        return self.results[self.budgets.index(self.headline_budget)]
+
+    def to_json(self) -> dict:
+        return jsonable({
+            "budgets": list(self.budgets), "headline_budget": self.headline_budget,
+            "changes": [asdict(change) for change in self.changes], "verdict": list(self.verdict),
+            "at_budget": {str(b): result.to_json() for b, result in zip(self.budgets, self.results, strict=True)},
+        })  # fmt: skip
+
+
+def analyse_budgets(
+    runs: pd.DataFrame, design: ExperimentDesign, activations: Mapping[str, int] | None = None
+) -> BudgetedExperiment:
+    """The analysis at each budget of ``runs`` (one row per run and budget: the columns ``analyse`` reads and
+    ``budget``), the change of every contrast from the first budget to the last, and the verdict in words.
+
+    Raises:
+        ExperimentDataError: as ``analyse``, at any budget.
+    """
+    budgets = tuple(sorted(int(b) for b in runs["budget"].unique()))
+    results = tuple(analyse(runs[runs["budget"] == b], design, activations, len(budgets)) for b in budgets)
+    changes = _changes(runs, design, budgets, results)
+    headline = budgets[-1]
+    return BudgetedExperiment(budgets, headline, results, changes, _verdict_lines(budgets, results, changes))
+
+
+def _changes(
+    runs: pd.DataFrame, design: ExperimentDesign, budgets: tuple[int, ...], results: tuple[ExperimentResult, ...]
+) -> tuple[BudgetChange, ...]:
+    """Per contrast, the paired test of its change from the first budget to the last (seeds complete in both)."""
+    first, last = (
+        seed_table(design_runs(runs[runs["budget"] == b], design)[0], design) for b in (budgets[0], budgets[-1])
+    )
+    planned = planned_effects(design)
+    level = design.alpha / len(planned)
+    intervals = []
+    for effect in planned:
+        weights = effect.contrast.weights(len(design.arms))
+        arms = weights != 0
+        complete = np.isfinite(first.psnr[arms]).all(axis=0) & np.isfinite(last.psnr[arms]).all(axis=0)
+        per_seed = weights[arms] @ (last.psnr[arms][:, complete] - first.psnr[arms][:, complete])
+        intervals.append(paired_interval(per_seed, level))
+    p_holm = multipletests([i.p_value for i in intervals], alpha=design.alpha, method="holm")[1]
+    found = []
+    for index, (effect, interval, adjusted) in enumerate(zip(planned, intervals, p_holm, strict=True)):
+        words = tuple(result.effects[index].verdict_text for result in results)
+        kinds = {result.effects[index].verdict for result in results}
+        found.append(
+            BudgetChange(
+                effect.label,
+                interval.estimate,
+                interval.low,
+                interval.high,
+                interval.seeds,
+                interval.p_value,
+                float(adjusted),
+                interval.low > 0 or interval.high < 0,
+                words,
+                {verdicts.HELPS, verdicts.HURTS} <= kinds,
+            )  # fmt: skip
+        )
+    return tuple(found)
+
+
+def _verdict_lines(
+    budgets: tuple[int, ...], results: tuple[ExperimentResult, ...], changes: tuple[BudgetChange, ...]
+) -> tuple[str, ...]:
+    """How the budgets are read, the verdict at the headline budget, then what changes across budgets."""
+    read = ", ".join(str(b) for b in budgets)
+    head = (
+        f"Budgets: every run is read at {read} iterations along one training; the verdict below is read at the "
+        f"largest, {budgets[-1]}; each budget is a family of its own at alpha / {len(budgets)} (Bonferroni over the "
+        f"budgets). Whether an effect changes from {budgets[0]} to {budgets[-1]} iterations is a paired test of its "
+        f"own (the per-seed change, t interval at alpha / {len(changes)}, Holm over the contrasts)."
+    )
+    moved = [c for c in changes if c.changes]
+    flipped = [c for c in changes if c.flips]
+    reworded = [c for c in changes if c.word_changes]
+    summary = (
+        f"Across budgets: {len(moved)} of {len(changes)} effects change between {budgets[0]} and {budgets[-1]} "
+        f"iterations"
+        + (": " + "; ".join(f"{c.label} {c.change_db:+.3f} dB [{c.low_db:+.3f}, {c.high_db:+.3f}]" for c in moved)
+           if moved else "")
+        + f"; {len(flipped)} change sign (helps at one budget, hurts at another)"
+        + (": " + ", ".join(c.label for c in flipped) if flipped else "")
+        + f"; {len(reworded)} change word"
+        + (": " + "; ".join(f"{c.label} ({' → '.join(c.words)})" for c in reworded) if reworded else "")
+        + "."
+    )  # fmt: skip
+    return (head, *results[-1].verdict, summary)

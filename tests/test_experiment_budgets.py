@@ -1,0 +1,81 @@
+"""A designed experiment read at two budgets along its runs, on synthetic runs with known truth (no training).
+
+Each run is read twice: PSNR at a budget = 30 dB + seed effect + the arm's true effect at that budget + the run's
+own noise, which the two readings share in part (one training gives both, correlation 0.6), the rest drawn anew.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_experiment_analysis import design_of, planted_at
+
+from nas.report.experiment_budgets import analyse_budgets
+
+pytestmark = pytest.mark.usefixtures("short_collections")
+
+BUDGETS = (1000, 3000)
+SIGMA = 0.1
+ALPHA = 0.05
+
+
+def simulate_budgets(design, truths: tuple[np.ndarray, np.ndarray], rng: np.random.Generator) -> pd.DataFrame:
+    seeds = np.array(design.seeds)
+    seed_effect = rng.normal(0.0, 0.2, len(seeds))
+    shared = rng.normal(0.0, SIGMA, (len(design.arms), len(seeds)))
+    frames = []
+    for budget, truth, gain in zip(BUDGETS, truths, (0.8, 1.2), strict=True):
+        own = rng.normal(0.0, SIGMA, shared.shape)
+        noise = np.sqrt(0.6) * shared + np.sqrt(0.4) * own
+        psnr = 30.0 + gain + seed_effect[None, :] + truth[:, None] + noise
+        frames.append(pd.DataFrame({
+            "genotype": np.repeat([arm.genotype for arm in design.arms], len(seeds)),
+            "seed": np.tile(seeds, len(truth)), "budget": budget, "psnr": psnr.ravel(), "psnr_bicubic": 29.0,
+            "macs": 1e9, "params": 1e4,
+        }))  # fmt: skip
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def design():
+    return design_of(4, [(0, 1), (2, 3)], seeds=range(8))
+
+
+@pytest.mark.slow  # 300 simulated two-budget experiments
+def test_the_change_test_keeps_its_level_and_finds_a_planted_sign_flip(design) -> None:
+    rng = np.random.default_rng(11)
+    same = planted_at(design, {0, 1}, 0.2)  # an effect that holds at both budgets: no change
+    false_alarms = sum(
+        any(c.changes for c in analyse_budgets(simulate_budgets(design, (same, same), rng), design).changes)
+        for _ in range(200)
+    )
+    flipped, found = (planted_at(design, {0, 1}, -0.3), planted_at(design, {0, 1}, 0.3)), 0
+    for _ in range(100):
+        changes = {c.label: c for c in analyse_budgets(simulate_budgets(design, flipped, rng), design).changes}
+        found += changes["a2b only 0-1 - none"].changes and changes["a2b only 0-1 - none"].change_db > 0
+    print({"false alarms": false_alarms / 200, "flip found": found / 100})
+    assert false_alarms / 200 <= ALPHA + 0.03  # family-wise over every contrast
+    assert found / 100 >= 0.8
+
+
+def test_each_budget_reads_its_own_verdicts_and_the_report_names_the_headline_budget(design) -> None:
+    flipped = (planted_at(design, {0, 1}, -0.5), planted_at(design, {0, 1}, 0.5))
+    budgeted = analyse_budgets(simulate_budgets(design, flipped, np.random.default_rng(4)), design)
+    assert budgeted.budgets == BUDGETS and budgeted.headline_budget == 3000
+    early, late = budgeted.results
+    assert early.interval.per_interval == pytest.approx(1 - ALPHA / 2 / len(early.effects))  # contrasts x budgets
+    assert "Bonferroni over 5 contrasts x 2 budgets" in early.interval.adjustment
+    at = {result: next(e for e in result.effects if e.label == "a2b only 0-1 - none") for result in (early, late)}
+    assert (at[early].verdict, at[late].verdict) == ("hurts", "helps")
+    change = next(c for c in budgeted.changes if c.label == "a2b only 0-1 - none")
+    assert (
+        change.flips
+        and change.changes
+        and change.change_db == pytest.approx(at[late].estimate_db - at[early].estimate_db)
+    )
+    text = "\n".join(budgeted.verdict)
+    assert "the verdict below is read at the largest, 3000" in text
+    assert "change sign (helps at one budget, hurts at another): " in text and "a2b only 0-1 - none" in text
+    assert budgeted.verdict[1:-1] == late.verdict  # the headline's own lines, read at the largest budget
+    assert budgeted.to_json()["at_budget"]["1000"]["effects"][0]["label"] == early.effects[0].label
