@@ -21,6 +21,7 @@ from nas.report.experiment_effects import (
 )
 from nas.sr.protocol import COST_HR_OUTPUT
 
+NAMED_ARMS = 6  # arms under the minimum gain named in the verdict's "Learned" line (the rest counted)
 FAMILY_PHRASES = {
     "attention": "{}",
     "control": "capacity control {}",
@@ -79,10 +80,11 @@ def _learned_line(result: ExperimentResult) -> str:
         )
     if not short:
         return f"{head}; every arm reaches the {result.min_gain_db:g} dB the space asks of a proxy that has learned."
-    return (
-        f"{head}; {len(short)} of {len(gains)} arms fall under the {result.min_gain_db:g} dB the space asks of a proxy "
-        f"that has learned ({', '.join(short)}): no verdict resting on them is drawn."
-    )
+    bar = f"the {result.min_gain_db:g} dB the space asks of a proxy that has learned"
+    if len(short) == len(gains):
+        return f"{head}; every arm falls under {bar}: no verdict is drawn from these runs."
+    named = ", ".join(short[:NAMED_ARMS]) + (f" and {len(short) - NAMED_ARMS} more" if len(short) > NAMED_ARMS else "")
+    return f"{head}; {len(short)} of {len(gains)} arms fall under {bar} ({named}): no verdict resting on them is drawn."
 
 
 def _method_line(result: ExperimentResult) -> str:
