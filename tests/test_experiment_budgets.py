@@ -18,6 +18,7 @@ pytestmark = pytest.mark.usefixtures("short_collections")
 BUDGETS = (1000, 3000)
 SIGMA = 0.1
 ALPHA = 0.05
+NULL_EXPERIMENTS, FLIP_EXPERIMENTS = 150, 40
 
 
 def simulate_budgets(design, truths: tuple[np.ndarray, np.ndarray], rng: np.random.Generator) -> pd.DataFrame:
@@ -42,21 +43,21 @@ def design():
     return design_of(4, [(0, 1), (2, 3)], seeds=range(8))
 
 
-@pytest.mark.slow  # 300 simulated two-budget experiments
+@pytest.mark.slow  # 190 simulated two-budget experiments
 def test_the_change_test_keeps_its_level_and_finds_a_planted_sign_flip(design) -> None:
     rng = np.random.default_rng(11)
     same = planted_at(design, {0, 1}, 0.2)  # an effect that holds at both budgets: no change
     false_alarms = sum(
         any(c.changes for c in analyse_budgets(simulate_budgets(design, (same, same), rng), design).changes)
-        for _ in range(200)
+        for _ in range(NULL_EXPERIMENTS)
     )
     flipped, found = (planted_at(design, {0, 1}, -0.3), planted_at(design, {0, 1}, 0.3)), 0
-    for _ in range(100):
+    for _ in range(FLIP_EXPERIMENTS):
         changes = {c.label: c for c in analyse_budgets(simulate_budgets(design, flipped, rng), design).changes}
         found += changes["a2b only 0-1 - none"].changes and changes["a2b only 0-1 - none"].change_db > 0
-    print({"false alarms": false_alarms / 200, "flip found": found / 100})
-    assert false_alarms / 200 <= ALPHA + 0.03  # family-wise over every contrast
-    assert found / 100 >= 0.8
+    print({"false alarms": false_alarms / NULL_EXPERIMENTS, "flip found": found / FLIP_EXPERIMENTS})
+    assert false_alarms / NULL_EXPERIMENTS <= ALPHA + 0.035  # family-wise over every contrast; 0.035 ≈ 2 binomial sd
+    assert found / FLIP_EXPERIMENTS >= 0.8
 
 
 def test_each_budget_reads_its_own_verdicts_and_the_report_names_the_headline_budget(design) -> None:

@@ -83,7 +83,7 @@ def test_a_record_over_a_constraint_names_the_cost_it_caps(key: str) -> None:
 def test_trials_csv_keeps_its_column_order() -> None:
     assert csv_columns() == (
         "number", "state", "outcome", "genotype", "psnr", "ssim", "macs", "params", "latency_ms", "seed",
-        "duplicate_of", "error", "train_seconds", "arm",
+        "duplicate_of", "error", "train_seconds", "arm", "gain_db", "readings",
     )  # fmt: skip
 
 

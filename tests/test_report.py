@@ -38,9 +38,13 @@ pytestmark = pytest.mark.slow  # real searches or trainings: left out of the fas
 
 @pytest.fixture(scope="module")
 def small_study(space_writer, ray_cluster, small_images, tmp_path_factory) -> StudyFolder:
-    """A finished search of 14 trials: 2 depths × {none, ca, pa}, every baseline trained with seeds 0 and 1."""
+    """A finished search of 14 trials: 2 depths × {none, ca, pa}, every baseline trained with seeds 0 and 1. Networks
+    this small do not beat bicubic: the bar is lowered so that the report reads its front (the default's answer,
+    "not drawn", is tested on a copy)."""
     root = tmp_path_factory.mktemp("report_study")
-    space_file = space_writer(root, "tiny", small_images, ["none", "ca", "pa"], iterations=60, seeds=(0, 1))
+    space_file = space_writer(
+        root, "tiny", small_images, ["none", "ca", "pa"], iterations=60, seeds=(0, 1), min_gain_db=-100
+    )
     run.search(space_file, RunSettings(trials=14, results=root), stream=io.StringIO())
     folder = StudyFolder(root / "tiny")
     build.build(folder)
@@ -99,7 +103,7 @@ def test_report_labels_its_numbers_and_measures_seed_noise_from_the_baselines(sm
         assert f"over {effects.observations} trainings" in text
         assert "associations in adaptively sampled trials, not effects" in text
     assert "- depth 0:" not in text and "helps:" not in text and "hurts:" not in text
-    assert "Best in each macs band (single-run maxima from the search, not confirmed)" in text
+    assert "Best in each macs band (single-run maxima from the search, not confirmed; gain over bicubic)" in text
     assert "PSNR floor: bicubic ×2 of the validation images" in text and "(fixed)" in text
     assert "Y (BT.601 studio range, float64, not rounded; BasicSR convention)" in text
     assert "single-run (search): the Pareto front" in text and "confirmed: nothing yet (run `nas confirm`)" in text
@@ -421,3 +425,22 @@ def test_nas_report_replaces_links_in_its_files_and_refuses_a_linked_report_fold
     finally:
         small_study.report.unlink()
         moved.rename(small_study.report)
+
+
+def test_a_front_of_networks_under_the_minimum_gain_gets_no_composition_and_no_band_answers(
+    small_study: StudyFolder, tmp_path: Path
+) -> None:
+    copy = tmp_path / "tiny"
+    shutil.copytree(small_study.root, copy, ignore=shutil.ignore_patterns("report", "search.lock"))
+    pinned = json.loads((copy / "space.json").read_text())
+    pinned["proxy"]["min_gain_db"] = 0.5  # the default bar: these 60-iteration networks are under bicubic
+    (copy / "space.json").write_text(json.dumps(pinned))
+    report = build.build(StudyFolder(copy))
+    trained = [r for r in read_rows(small_study.trials_csv) if r["outcome"] == "trained"]
+    assert max(float(r["gain_db"]) for r in trained) < 0.5  # planted: every network under the bar
+    text = " ".join(report.markdown.split())
+    assert "**Front composition (macs):** not drawn: the front's networks score " in text
+    assert "under the 0.5 dB this space asks of a proxy that has learned (proxy.min_gain_db)" in text
+    assert "Hypervolume" not in text.split("## Verdict", 1)[1].split("##", 1)[0]
+    bands = [line for line in report.markdown.splitlines() if line.startswith("- ") and "over bicubic)" in line]
+    assert bands and all("not drawn: the band's networks score" in line for line in bands if "best uniform" in line)

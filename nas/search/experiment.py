@@ -234,6 +234,7 @@ class ExperimentPlan:
     time: TimeEstimate
     power: PlannedPower
     blocked: tuple[tuple[str, str], ...] = ()  # (arm label, why it can never be trained)
+    gains: Mapping[str, float] = dataclasses.field(default_factory=dict)  # genotype → mean gain of its runs so far
 
     interrupted = False  # a plan trains nothing
     kind = Kind.EXPERIMENT
@@ -242,7 +243,10 @@ class ExperimentPlan:
         settings, time, power = self.prepared.design, self.time, self.power
         return {
             "study": str(self.prepared.folder.root),
-            "arms": [{"label": arm.label, "genotype": arm.genotype} for arm in self.prepared.arms],
+            "arms": [{"label": arm.label, "genotype": arm.genotype, "gain_db": self.gains.get(arm.genotype)}
+                     for arm in self.prepared.arms],
+            "readings": list(self.prepared.space.proxy.readings()),
+            "min_gain_db": self.prepared.space.proxy.min_gain_db,
             "seeds": list(settings.seeds), "runs": len(self.prepared.runs), "runs_left": self.runs_left,
             "estimated_seconds": time.seconds, "per_run_seconds": time.per_run_seconds, "parallel": time.parallel,
             "time_source": time.source, "contrasts": power.contrasts, "margin_db": settings.margin_db,
@@ -255,10 +259,12 @@ class ExperimentPlan:
 
     def to_text(self) -> str:
         design, time, power = self.prepared.design, self.time, self.power
-        seeds = len(design.seeds)
+        seeds, budget = len(design.seeds), self.prepared.space.proxy
         return "\n".join([
             f"experiment plan for {self.prepared.folder.root} (nothing is trained)",
-            *(f"  arm {arm.label:<28} {arm.genotype}" for arm in self.prepared.arms),
+            *(f"  arm {arm.label:<28} {arm.genotype}  {self._gain_text(arm.genotype)}" for arm in self.prepared.arms),
+            f"budget          {budget.iterations} iterations, read at {', '.join(map(str, budget.readings()))}; no "
+            f"verdict is drawn from arms under {budget.min_gain_db:+g} dB over bicubic upsampling (proxy.min_gain_db)",
             *(f"capacity        {text}" for _, text in design.matches),
             *(f"no control      {gap.control} control for {gap.block}: {gap.reason}" for gap in design.gaps),
             *(f"cannot run      {label}: {reason} (nas experiment refuses to start)" for label, reason in self.blocked),
@@ -273,6 +279,10 @@ class ExperimentPlan:
             f"seeds           fixed by the design: a larger experiment on the same question is another look, "
             f"tested at alpha / looks (experiment.looks; this one: alpha {design.alpha:g})",
         ])  # fmt: skip
+
+    def _gain_text(self, genotype: str) -> str:
+        gain = self.gains.get(genotype)
+        return "(not trained yet)" if gain is None else f"(so far {gain:+.3f} dB over bicubic)"
 
 
 def _family_line(family: FamilyPower) -> str:
@@ -294,7 +304,18 @@ def plan(prepared: ExperimentRuns, power: PlannedPower) -> ExperimentPlan:
     study's recorded trainings, or timed)."""
     left = len(runs_left(prepared))
     blocked = tuple((arm.label, reason) for arm, reason in blocked_arms(prepared.space, prepared.design))
-    return ExperimentPlan(prepared, left, estimate_time(prepared, left), power, blocked)
+    return ExperimentPlan(prepared, left, estimate_time(prepared, left), power, blocked, _recorded_gains(prepared))
+
+
+def _recorded_gains(prepared: ExperimentRuns) -> dict[str, float]:
+    """Each arm genotype's mean gain over bicubic over its experiment runs trained so far (where recorded)."""
+    study = load_designed(prepared.folder, Kind.EXPERIMENT) if prepared.folder.exists() else None
+    gains: dict[str, list[float]] = {}
+    for trial in study.get_trials(deepcopy=False) if study is not None else []:
+        record = record_of(trial)
+        if record.genotype is not None and record.gain_db is not None:
+            gains.setdefault(record.genotype, []).append(record.gain_db)
+    return {genotype: statistics.fmean(values) for genotype, values in gains.items()}
 
 
 PowerOf = Callable[[StudyFolder, ExperimentDesign], PlannedPower]  # a design's power, from what its folder holds
