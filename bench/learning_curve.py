@@ -14,7 +14,8 @@ at the same iteration of the long run.
 
 Every run is appended to ``bench/learning_curve.jsonl`` when it ends and skipped when the script runs again; a run
 cut short continues from its resumable state (``nas train --resume``), so the script may be stopped and restarted
-at any time. The table is printed and written to ``bench/learning_curve.json``.
+at any time. The table is printed and written to ``bench/learning_curve.json``, the curves drawn in
+``bench/learning_curve.png`` (gain over bicubic against iterations, the floor and the minimum gain as lines).
 
 Usage: python3 bench/learning_curve.py [--spaces sr_tiny sr_light_scratch] [--iterations 10000] [--workers 1]
        [--table-only]
@@ -34,10 +35,12 @@ from pathlib import Path
 import pandas as pd
 
 from nas.core import genotypes, spaces
+from nas.core.settings import DEFAULT_MIN_GAIN_DB
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = Path(__file__).with_name("learning_curve.jsonl")
 TABLE = Path(__file__).with_name("learning_curve.json")
+FIGURE = Path(__file__).with_name("learning_curve.png")
 WORK = Path(__file__).with_name(".learning_curve")  # checkpoints and resumable states of runs (not committed)
 SEEDS = (0, 1, 2, 3)
 UNIFORM = ("none", "pa", "a2b", "ca")
@@ -71,24 +74,23 @@ def arms(space: spaces.SearchSpace) -> dict[str, str]:
 
 
 def planned_runs(names: list[str], iterations: int) -> list[Run]:
-    """Seed by seed (so paired effects exist early), every arm of every space; then the plain trainings."""
+    """Space by space, seed by seed (so paired effects exist early), every arm; the plain trainings after the long
+    runs of their space."""
     readings = tuple(reading for reading in READINGS if reading < iterations) + (iterations,)
-    loaded = {name: spaces.load(ROOT / "search_spaces" / f"{name}.yaml") for name in names}
-    runs = [
-        Run(name, arm, genotype, seed, iterations, readings)
-        for name in names
-        for seed in SEEDS
-        for arm, genotype in arms(loaded[name]).items()
-    ]
-    space_name, plain_arms, budgets, seeds = PLAIN
-    if space_name in loaded:
-        labelled = arms(loaded[space_name])
+    runs = []
+    for name in names:
+        labelled = arms(spaces.load(ROOT / "search_spaces" / f"{name}.yaml"))
         runs += [
-            Run(space_name, f"uniform {block}", labelled[f"uniform {block}"], seed, budget, (budget,))
-            for budget in budgets
-            for seed in seeds
-            for block in plain_arms
+            Run(name, arm, genotype, seed, iterations, readings) for seed in SEEDS for arm, genotype in labelled.items()
         ]
+        space_name, plain_arms, budgets, seeds = PLAIN
+        if name == space_name:
+            runs += [
+                Run(name, f"uniform {block}", labelled[f"uniform {block}"], seed, budget, (budget,))
+                for budget in budgets
+                for seed in seeds
+                for block in plain_arms
+            ]
     return runs
 
 
@@ -182,6 +184,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=READINGS[-1])
     parser.add_argument("--workers", type=int, default=1, help="runs at once, one thread each")
     parser.add_argument("--table-only", action="store_true", help="tabulate the runs done, train none")
+    parser.add_argument("--min-gain-db", type=float, default=DEFAULT_MIN_GAIN_DB, help="the line drawn in the figure")
     args = parser.parse_args()
     if not args.table_only:
         run_all(planned_runs(args.spaces, args.iterations), args.workers)
@@ -196,6 +199,34 @@ def main() -> None:
             print(gap.to_string(index=False))
     TABLE.write_text(json.dumps({"curves": table.to_dict("records"), "schedule_gap": gap.to_dict("records")},
                                 indent=1, default=float) + "\n")  # fmt: skip
+    draw(table, args.min_gain_db)
+
+
+def draw(table: pd.DataFrame, min_gain_db: float) -> None:
+    """Gain over bicubic against iterations, per space and arm (mean over seeds): the floor (0) and the minimum gain
+    drawn as lines, so a budget where every arm has learned shows at a glance."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = sorted(table["space"].unique())
+    figure, panels = plt.subplots(1, len(names), figsize=(6.0 * len(names), 4.0), squeeze=False, sharey=True)
+    for axes, name in zip(panels[0], names, strict=True):
+        for arm, rows in table[table["space"] == name].groupby("arm"):
+            axes.plot(
+                rows["iterations"], rows["gain_mean"], "o-", ms=3, lw=1, label=f"{arm} ({rows['seeds'].max()} seeds)"
+            )
+        axes.axhline(0.0, color="#555555", lw=0.8, label="bicubic upsampling")
+        axes.axhline(min_gain_db, color="#555555", lw=0.8, ls="--", label=f"minimum gain, {min_gain_db:g} dB")
+        axes.set_xscale("log")
+        axes.set_xlabel("iterations (read along one run; cosine schedule shaped to the run's end)")
+        axes.set_title(name, fontsize=9)
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize=6)
+    panels[0][0].set_ylabel("gain over bicubic on the validation images (dB)")
+    figure.tight_layout()
+    figure.savefig(FIGURE, dpi=120)
 
 
 if __name__ == "__main__":

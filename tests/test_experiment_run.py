@@ -48,7 +48,9 @@ def stopped_after_one_run(command: list[str], cwd: Path) -> None:
 def test_an_experiment_is_planned_trained_stopped_resumed_and_reported(
     in_process, space_writer, ray_cluster, small_images, tmp_path, trainings_of
 ):
+    # Read at 10 iterations along each run too: the report gives the verdict at 20 and each effect's change.
     space_file = space_writer(tmp_path, "designed", small_images, ["none", "pa"], extra=EXPERIMENT)
+    space_file.write_text(space_file.read_text().replace("iterations: 20,", "iterations: 20, budgets: [10],"))
     results = tmp_path / "results"
     planned = in_process(experiment_command(space_file, results, "--plan", "--json")[3:])
     assert planned.returncode == 0, planned.stderr
@@ -89,7 +91,13 @@ def test_an_experiment_is_planned_trained_stopped_resumed_and_reported(
     section = markdown.split("## Designed experiment")[1].split("## What the numbers measure")[0]
     assert "2 seeds" in section and "Bonferroni" in section and "per-seed contrast" in section
     assert (folder.root / "report" / "figures" / "experiment_pa.png").is_file()
+    assert (folder.root / "report" / "figures" / "experiment_pa_budgets.png").is_file()
+    budgets = "every run is read at 10, 20 iterations along one training; the verdict below is read at the largest, 20"
+    assert budgets in section and "Across budgets: " in section
     analysed = json.loads((folder.root / "report" / "experiment.json").read_text())
+    assert analysed["budgets"] == [10, 20] and analysed["headline_budget"] == 20
+    assert len(analysed["changes"]) == len(analysed["effects"])  # one change test per contrast
+    assert analysed["effects"] == analysed["at_budget"]["20"]["effects"] != analysed["at_budget"]["10"]["effects"]
     assert analysed["runs_used"] == 14
     assert {e["family"] for e in analysed["effects"]} == {"attention", "control", "attention - control"}
     assert all(e["activations_added"] is not None for e in analysed["effects"])

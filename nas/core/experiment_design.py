@@ -111,6 +111,8 @@ class ExperimentDesign:
         gaps: The controls asked for that a block could not get, with the reason.
         parent: The genotype id of the trained parent the arms change (``proxy.init``); None: from scratch.
         min_gain_db: The gain over bicubic every arm behind a verdict must reach (``proxy.min_gain_db``).
+        budgets: How many budgets every run is read at (``proxy.budgets`` and the run's end): each is a family of
+            its own at alpha / budgets.
     """
 
     blocks: tuple[str, ...]
@@ -125,6 +127,7 @@ class ExperimentDesign:
     gaps: tuple[ControlGap, ...] = ()
     parent: str | None = None
     min_gain_db: float = DEFAULT_MIN_GAIN_DB
+    budgets: int = 1
 
     def kinds(self, control: str | None) -> tuple[str, ...]:
         """The arm kinds whose effects a block (``control`` None) or one of its controls has."""
@@ -167,6 +170,7 @@ def make_design(
     mechanism: bool = True,
     parent: Genotype | None = None,
     min_gain_db: float = DEFAULT_MIN_GAIN_DB,
+    budgets: int = 1,
 ) -> ExperimentDesign:
     """An ``ExperimentDesign`` for ``space`` with its arms built by ``design_arms`` (as changes of ``parent``, the
     network of the space's ``proxy.init``, where it has one).
@@ -188,7 +192,7 @@ def make_design(
     arms, matches, gaps = design_arms(space, tuple(tested), groups, control, mechanism, parent)
     return ExperimentDesign(
         tuple(tested), groups, seeds, float(margin_db), control, arms, float(alpha), mechanism, matches, gaps,
-        None if parent is None else str(parent), float(min_gain_db),
+        None if parent is None else str(parent), float(min_gain_db), budgets,
     )  # fmt: skip
 
 
@@ -209,6 +213,7 @@ def space_design(space: SearchSpace, parent: Genotype | None = None) -> Experime
         settings.mechanism,
         parent,
         space.proxy.min_gain_db,
+        len(space.proxy.readings()),
     )
 
 

@@ -65,9 +65,11 @@ class BudgetedExperiment:
         return self.results[self.budgets.index(self.headline_budget)]
 
     def to_json(self) -> dict:
+        """The headline budget's analysis (as a single-budget experiment.json holds it) with this verdict, the budgets,
+        each contrast's change and the analysis at every budget."""
         return jsonable({
-            "budgets": list(self.budgets), "headline_budget": self.headline_budget,
-            "changes": [asdict(change) for change in self.changes], "verdict": list(self.verdict),
+            **self.headline.to_json(), "verdict": list(self.verdict), "budgets": list(self.budgets),
+            "headline_budget": self.headline_budget, "changes": [asdict(change) for change in self.changes],
             "at_budget": {str(b): result.to_json() for b, result in zip(self.budgets, self.results, strict=True)},
         })  # fmt: skip
 

@@ -50,8 +50,9 @@ class PlannedEffect:
 
 
 def contrast_count(design: ExperimentDesign) -> int:
-    """How many effects ``analyse`` reports for ``design``: the family its intervals are adjusted over."""
-    return len(planned_effects(design))
+    """How many effects the report reads for ``design``, each at every budget its runs are read at: the family its
+    intervals are adjusted over."""
+    return len(planned_effects(design)) * design.budgets
 
 
 def planned_effects(design: ExperimentDesign) -> list[PlannedEffect]:

@@ -334,6 +334,8 @@ def budget_curves_png(budgeted: BudgetedExperiment, block: str, path: Path) -> N
             )
             axes.errorbar(x, estimate, yerr=spread, fmt="o-", ms=3, capsize=2, lw=1, label=label)
         axes.set_xscale("log")
+        axes.set_xticks(budgeted.budgets, [str(b) for b in budgeted.budgets])
+        axes.minorticks_off()
         axes.set_xlabel("training budget (iterations, read along one run)")
         axes.set_title(f"{block}: {kind}", fontsize=8)
         axes.legend(fontsize=6, loc="best")
