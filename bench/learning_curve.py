@@ -159,7 +159,7 @@ def curve_table(frame: pd.DataFrame) -> pd.DataFrame:
             "effect_vs_none": paired.mean() if arm != "uniform none" else None,
             "paired_sd": paired.std() if arm != "uniform none" and len(paired) > 1 else None,
             "one_arm_sd": group["psnr"].std() if len(group) > 1 else None,
-            "seconds": group["seconds"].mean(),
+            "seconds": group["seconds"].median(),  # a run paused by other work would skew a mean
         })  # fmt: skip
     return pd.DataFrame(rows)
 
