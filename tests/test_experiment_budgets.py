@@ -80,3 +80,22 @@ def test_each_budget_reads_its_own_verdicts_and_the_report_names_the_headline_bu
     assert "change sign (helps at one budget, hurts at another): " in text and "a2b only 0-1 - none" in text
     assert budgeted.verdict[1:-1] == late.verdict  # the headline's own lines, read at the largest budget
     assert budgeted.to_json()["at_budget"]["1000"]["effects"][0]["label"] == early.effects[0].label
+
+
+def test_no_change_is_read_from_a_budget_whose_networks_have_not_learned(design) -> None:
+    flipped = (planted_at(design, {0, 1}, -0.5), planted_at(design, {0, 1}, 0.5))
+    runs = simulate_budgets(design, flipped, np.random.default_rng(4))
+    early = runs["budget"] == BUDGETS[0]
+    unlearned = runs.assign(psnr_bicubic=runs["psnr_bicubic"].where(~early, runs["psnr"].max()))  # under at 1000
+    budgeted = analyse_budgets(unlearned, design)
+    assert all(c.not_drawn and c.not_drawn.startswith("not drawn: these networks") for c in budgeted.changes)
+    assert not any(c.changes for c in budgeted.changes)  # the planted flip is there, and not read
+    assert {e.verdict for e in budgeted.results[0].effects} == {"not drawn"}
+    assert effect_at(budgeted.headline, "a2b only 0-1 - none").verdict == "helps"  # the learned budget still reads
+    summary = budgeted.verdict[-1]
+    assert summary.startswith("Across budgets: 0 of the 0 effects whose arms have learned at 1000 and 3000")
+    assert "(5 not drawn: arms under the minimum gain at one end)" in summary
+
+
+def effect_at(result, label: str):
+    return next(e for e in result.effects if e.label == label)

@@ -74,7 +74,7 @@ class TrainResult:
     psnr: float
     ssim: float
     psnr_untrained: float | None  # the same network before training, on the same images (None: not measured)
-    train_seconds: float
+    train_seconds: float  # the run's time, its readings along the way (one validation each) included
     patches_per_second: float  # LR training patches (batch × iterations / seconds)
     final_loss: float
     loss_curve: list[float]

@@ -41,13 +41,15 @@ class BudgetChange:
     seeds: int
     p_value: float
     p_holm: float
-    changes: bool  # the interval excludes 0
+    changes: bool  # the interval excludes 0 (never where ``not_drawn``)
     words: tuple[str, ...]  # its verdict at each budget, in budget order
     flips: bool  # helps at one budget and hurts at another
+    not_drawn: str | None = None  # why no change is read: its arms have not learned at the first or the last budget
 
     @property
     def word_changes(self) -> bool:
-        return len(set(self.words)) > 1
+        """Whether its verdict words differ between budgets where both are drawn (a description, not a test)."""
+        return len({word for word in self.words if not word.startswith(verdicts.NOT_DRAWN)}) > 1
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,9 @@ def _changes(
     for index, (effect, interval, adjusted) in enumerate(zip(planned, intervals, p_holm, strict=True)):
         words = tuple(result.effects[index].verdict_text for result in results)
         kinds = {result.effects[index].verdict for result in results}
+        # A change is read only between budgets where the contrast's arms have learned (the gate of every verdict).
+        ends = (results[0].effects[index], results[-1].effects[index])
+        unlearned = next((e.withheld for e in ends if e.verdict == verdicts.NOT_DRAWN), None)
         found.append(
             BudgetChange(
                 effect.label,
@@ -120,9 +125,10 @@ def _changes(
                 interval.seeds,
                 interval.p_value,
                 float(adjusted),
-                interval.low > 0 or interval.high < 0,
+                unlearned is None and (interval.low > 0 or interval.high < 0),
                 words,
                 {verdicts.HELPS, verdicts.HURTS} <= kinds,
+                unlearned,
             )  # fmt: skip
         )
     return tuple(found)
@@ -142,14 +148,16 @@ def _verdict_lines(
     moved = [c for c in changes if c.changes]
     flipped = [c for c in changes if c.flips]
     reworded = [c for c in changes if c.word_changes]
+    unlearned = [c for c in changes if c.not_drawn]
     summary = (
-        f"Across budgets: {len(moved)} of {len(changes)} effects change between {budgets[0]} and {budgets[-1]} "
-        f"iterations"
+        f"Across budgets: {len(moved)} of the {len(changes) - len(unlearned)} effects whose arms have learned at "
+        f"{budgets[0]} and {budgets[-1]} iterations change between them"
+        + (f" ({len(unlearned)} not drawn: arms under the minimum gain at one end)" if unlearned else "")
         + (": " + "; ".join(f"{c.label} {c.change_db:+.3f} dB [{c.low_db:+.3f}, {c.high_db:+.3f}]" for c in moved)
            if moved else "")
         + f"; {len(flipped)} change sign (helps at one budget, hurts at another)"
         + (": " + ", ".join(c.label for c in flipped) if flipped else "")
-        + f"; {len(reworded)} change word"
+        + f"; the verdict words differ for {len(reworded)} (a description, not a test)"
         + (": " + "; ".join(f"{c.label} ({' → '.join(c.words)})" for c in reworded) if reworded else "")
         + "."
     )  # fmt: skip

@@ -28,7 +28,7 @@ from nas.report.experiment_budgets import BudgetedExperiment, analyse_budgets
 from nas.report.experiment_contrasts import contrast_count
 from nas.report.experiment_effects import ExperimentResult
 from nas.report.experiment_runs import RUN_COLUMNS, ExperimentDataError
-from nas.sr import evaluate
+from nas.report.reference import bicubic_floor
 from nas.study import records
 from nas.study.folder import StudyFolder
 from nas.study.records import Outcome
@@ -59,14 +59,17 @@ def runs_frame(folder: StudyFolder) -> pd.DataFrame:
     rows = []
     for record in kept:
         row = {column: getattr(record, column) for column in RUN_COLUMNS}
-        read = {reading["iterations"]: reading["psnr"] for reading in record.readings or ()}
-        if not read and record.psnr is not None:
-            read = {budgets[-1]: record.psnr}
-        rows += [{**row, "budget": budget, "psnr": read.get(budget)} for budget in budgets]
+        if record.psnr is None:  # failed: lost at every budget
+            rows += [{**row, "budget": budget} for budget in budgets]
+            continue
+        read = {reading["iterations"]: reading["psnr"] for reading in record.readings or ()} or {
+            budgets[-1]: record.psnr
+        }
+        rows += [{**row, "budget": budget, "psnr": psnr} for budget, psnr in read.items() if budget in budgets]
     frame = pd.DataFrame(rows, columns=[*RUN_COLUMNS, "budget"])
-    if frame["psnr_bicubic"].isna().any():
-        space = folder.space()
-        frame["psnr_bicubic"] = frame["psnr_bicubic"].fillna(evaluate.bicubic_psnr(space.data.val, space.scale))
+    floor = bicubic_floor(folder.space()) if frame["psnr_bicubic"].isna().any() else None
+    if floor is not None:  # else the gains stay unknown, and nothing is drawn from them
+        frame["psnr_bicubic"] = frame["psnr_bicubic"].fillna(floor)
     return frame
 
 

@@ -7,6 +7,8 @@ group's verdicts and whether it helps beyond capacity; last the depth test over 
 
 from __future__ import annotations
 
+import math
+
 from nas.core.counting import ACTIVATIONS
 from nas.core.experiment_design import group_text
 from nas.core.power import power_basis, seeds_text
@@ -69,8 +71,11 @@ def _design_line(result: ExperimentResult) -> str:
 
 def _learned_line(result: ExperimentResult) -> str:
     """Whether the arms have learned: their gains over bicubic upsampling against the space's minimum."""
-    gains = sorted((arm.gain_db, arm.label) for arm in result.arms)
-    short = [label for gain, label in gains if gain < result.min_gain_db]
+    gains = sorted((arm.gain_db, arm.label) for arm in result.arms if math.isfinite(arm.gain_db))
+    short = [arm.label for arm in result.arms if not arm.gain_db >= result.min_gain_db]  # an unknown gain is short
+    if not gains:
+        unknown = "the validation images cannot be read"
+        return f"Learned: the arms' gains over bicubic are unknown ({unknown}): no verdict is drawn."
     spread = f"from {gains[0][0]:+.3f} dB ({gains[0][1]}) to {gains[-1][0]:+.3f} dB ({gains[-1][1]})"
     head = f"Learned: each arm's mean gain over bicubic upsampling of the validation images runs {spread}"
     if not short and result.min_gain_db < 0:

@@ -23,8 +23,9 @@ def short_of_gain(gains: Mapping[str, float], min_gain_db: float, what: str = "t
     if all(np.isfinite(gain) and gain >= min_gain_db for gain in gains.values()):
         return None
     known = {label: gain for label, gain in gains.items() if np.isfinite(gain)}
-    if not known:
-        return f"{NOT_DRAWN}: the gain over bicubic of {what} is unknown (the validation images cannot be read)"
+    if len(known) < len(gains):
+        unknown = ", ".join(label for label in gains if label not in known)
+        return f"{NOT_DRAWN}: the gain over bicubic of {unknown} is unknown (the validation images cannot be read)"
     low, high = min(known.values()), max(known.values())
     spread = f"{low:+.2f} dB" if len(known) == 1 else f"{low:+.2f} to {high:+.2f} dB"
     weakest = min(known, key=known.__getitem__)
