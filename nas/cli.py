@@ -238,7 +238,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                 "unless --iterations says otherwise)",
             )  # fmt: skip
         else:
-            overrides.add_argument(option, metavar=name.upper(), help=f"the space's {key}")
+            keeps = "; the space's proxy.budgets within it are kept" if name == "iterations" else ""
+            overrides.add_argument(option, metavar=name.upper(), help=f"the space's {key}{keeps}")
 
 
 def run_train(args: argparse.Namespace) -> int:

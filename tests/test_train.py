@@ -45,3 +45,17 @@ def test_a_nan_loss_stops_the_run_with_its_reason() -> None:
     exploding = replace(tiny.proxy, lr=1e6, iterations=40, budgets=())
     with pytest.raises(training.TrainingFailed, match="loss became nan"):
         training.train(Genotype.create(2, 16, 12, ["none", "pa"]), exploding, tiny.data, seed=0, device="cpu")
+
+
+def test_another_run_length_keeps_the_space_readings_within_it_and_budgets_set_the_length() -> None:
+    from nas.trained.saved_training import overridden_space
+
+    tiny = spaces.load(TINY)  # 1,000 iterations, read at 300 too
+    assert tiny.proxy.readings() == (300, 1000)
+    assert overridden_space(tiny, {"proxy.iterations": "400"}).proxy.readings() == (300, 400)
+    assert overridden_space(tiny, {"proxy.iterations": "30"}).proxy.readings() == (30,)
+    assert overridden_space(tiny, {"proxy.budgets": "300,3000"}).proxy.readings() == (300, 3000)
+    both = overridden_space(tiny, {"proxy.iterations": "5000", "proxy.budgets": "100,2000"})
+    assert both.proxy.readings() == (100, 2000, 5000)
+    with pytest.raises(spaces.SpaceError, match=r"--budgets: proxy.budgets\[0\]: got 300; a reading along the run"):
+        overridden_space(tiny, {"proxy.iterations": "100", "proxy.budgets": "300"})

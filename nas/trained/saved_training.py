@@ -9,7 +9,7 @@ written once training ends, supersedes that state.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,12 @@ def overridden_space(search_space: spaces.SearchSpace, overrides: Mapping[str, s
         values["proxy.budgets"] = readings = _integers(values["proxy.budgets"])
         if "proxy.iterations" not in values and all(isinstance(reading, int) for reading in readings):
             values["proxy.iterations"] = max(readings)  # the run lasts its last reading
+    elif "proxy.iterations" in values and str(values["proxy.iterations"]).isdecimal():
+        # A run of another length keeps the space's readings that lie within it.
+        kept = [b for b in search_space.proxy.budgets if b <= int(values["proxy.iterations"])]
+        values.update({"proxy.budgets": kept} if kept else {})
+    if "proxy.iterations" in values:  # the readings are set after the run's length, and checked against it
+        search_space = replace(search_space, proxy=replace(search_space.proxy, budgets=()))
     for option, key in TRAIN_OVERRIDES.items():
         if key in values:
             search_space = spaces.overridden(search_space, key, values[key], option, Path.cwd())
