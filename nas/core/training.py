@@ -66,7 +66,7 @@ class Reading:
     iterations: int
     psnr: float
     ssim: float
-    seconds: float  # the run's time up to this reading, the validations of earlier readings included
+    seconds: float  # the run's time up to this reading, its own validation and those of earlier readings included
 
 
 @dataclass(frozen=True)

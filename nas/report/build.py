@@ -403,7 +403,8 @@ def build(folder: StudyFolder, to_dashboard: bool = False) -> Report:
     folder.check_report_paths()
     source = load_study(folder)
     frame = analysis.trials_frame(source)
-    floor = bicubic_floor(folder.space())
+    space = folder.space()
+    floor = bicubic_floor(space)
     if not frame.empty:
         frame = learned.with_gain(frame, floor)
     done = analysis.complete(frame) if not frame.empty else frame
@@ -418,10 +419,10 @@ def build(folder: StudyFolder, to_dashboard: bool = False) -> Report:
     front_rows = front[list(csv_columns())].sort_values("number")
     write_atomically(folder.pareto_csv, front_rows.to_csv(index=False))
 
-    reference = space_reference(folder.space(), frame, main_cost)
+    reference = space_reference(space, frame, main_cost)
     confirmed, confirmed_trials = completed_designed(folder, Kind.CONFIRMATION)
     labels = _labels(folder, frame, reference, confirmed=bool(confirmed_trials))
-    min_gain = folder.space().proxy.min_gain_db
+    min_gain = space.proxy.min_gain_db
     unlearned = learned.short_of_gain(_gains(front), min_gain, "the front's networks")
     scheme = folder.initial_weights_scheme()
     verdict, numbers = _verdict(done, frame, main_cost, reference, scheme, (unlearned, min_gain))

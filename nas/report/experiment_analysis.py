@@ -22,9 +22,12 @@ from nas.report.experiment_runs import arm_summaries, design_runs, seed_table
 
 
 def analyse(
-    runs: pd.DataFrame, design: ExperimentDesign, activations: Mapping[str, int] | None = None, budgets: int = 1
+    runs: pd.DataFrame, design: ExperimentDesign, activations: Mapping[str, int] | None = None
 ) -> ExperimentResult:
     """The effects, tests, noise and verdict of a designed experiment, read at one training budget.
+
+    Every budget the design's runs are read at (``design.budgets``, ``nas.report.experiment_budgets``) is a family of
+    its own at alpha / budgets (Bonferroni over budgets), so every verdict at every budget holds jointly.
 
     Args:
         runs: One row per training, with columns genotype, seed, psnr, psnr_bicubic, macs, params. Rows of other
@@ -32,13 +35,12 @@ def analyse(
         design: The design the runs were trained for.
         activations: Each arm genotype's activations (``nas.core.counting.activations``), to say beside every
             effect; None: not said.
-        budgets: The budgets the same runs are read at (``nas.report.experiment_budgets``): each reading is a family
-            of its own at alpha / budgets (Bonferroni over budgets), so every verdict at every budget holds jointly.
 
     Raises:
         ExperimentDataError: a column is missing, an arm has no runs or a single run, or a contrast has fewer than
             two seeds complete in all its arms.
     """
+    budgets = design.budgets
     overall, design = design, dataclasses.replace(design, alpha=design.alpha / budgets)
     used, ignored, lost = design_runs(runs, design)
     table = seed_table(used, design)

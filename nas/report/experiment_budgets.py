@@ -14,6 +14,7 @@ Holm p-values over the same K.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
@@ -86,7 +87,8 @@ def analyse_budgets(
         ExperimentDataError: as ``analyse``, at any budget.
     """
     budgets = tuple(sorted(int(b) for b in runs["budget"].unique()))
-    results = tuple(analyse(runs[runs["budget"] == b], design, activations, len(budgets)) for b in budgets)
+    design = dataclasses.replace(design, budgets=len(budgets))  # the budgets read are the family's
+    results = tuple(analyse(runs[runs["budget"] == b], design, activations) for b in budgets)
     changes = _changes(runs, design, budgets, results)
     headline = budgets[-1]
     return BudgetedExperiment(budgets, headline, results, changes, _verdict_lines(budgets, results, changes))

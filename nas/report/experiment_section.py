@@ -55,7 +55,8 @@ def runs_frame(folder: StudyFolder) -> pd.DataFrame:
     study = studies.load_designed(folder, studies.Kind.EXPERIMENT)
     finished = [records.record_of(t) for t in study.get_trials(deepcopy=False)] if study else []
     kept = (r for r in finished if r.outcome is not None and (r.outcome.has_values or r.outcome is Outcome.FAILED))
-    budgets = folder.space().proxy.readings()
+    space = folder.space()
+    budgets = space.proxy.readings()
     rows = []
     for record in kept:
         row = {column: getattr(record, column) for column in RUN_COLUMNS}
@@ -67,7 +68,7 @@ def runs_frame(folder: StudyFolder) -> pd.DataFrame:
         }
         rows += [{**row, "budget": budget, "psnr": psnr} for budget, psnr in read.items() if budget in budgets]
     frame = pd.DataFrame(rows, columns=[*RUN_COLUMNS, "budget"])
-    floor = bicubic_floor(folder.space()) if frame["psnr_bicubic"].isna().any() else None
+    floor = bicubic_floor(space) if frame["psnr_bicubic"].isna().any() else None
     if floor is not None:  # else the gains stay unknown, and nothing is drawn from them
         frame["psnr_bicubic"] = frame["psnr_bicubic"].fillna(floor)
     return frame
