@@ -33,10 +33,18 @@ SEEDS = (0, 1, 2, 3)
 
 
 def design_of(
-    depth: int, groups, control: str | None = None, seeds=SEEDS, blocks=("a2b",), margin=MARGIN, mechanism=False
+    depth: int,
+    groups,
+    control: str | None = None,
+    seeds=SEEDS,
+    blocks=("a2b",),
+    margin=MARGIN,
+    mechanism=False,
+    kinds=("uniform", "only", "drop"),
 ):
     space = spaces.parse({"name": "t", "scale": 2, "channels": 16, "depth": depth, "choices": ["none", "pa", "a2b"]})
-    return make_design(space, list(blocks), groups, list(seeds), margin, control=control, mechanism=mechanism)
+    return make_design(space, list(blocks), groups, list(seeds), margin, control=control, mechanism=mechanism,
+                       kinds=kinds)  # fmt: skip
 
 
 def planted_at(design: ExperimentDesign, depths: set[int], effect: float) -> np.ndarray:
@@ -123,6 +131,27 @@ def test_a_planted_effect_at_one_group_reads_helps_there_only_and_the_claim_is_d
     assert counts["other helps"] <= 0.05 * experiments
     assert counts["depth"] >= 0.6 * experiments  # Hotelling's T² of 6 differences on 9 seeds: 3 dof to spare
     assert counts["control depth"] <= 0.1 * experiments
+
+
+def test_a_design_without_drop_arms_finds_a_planted_effect_at_its_group_with_fewer_contrasts() -> None:
+    seeds = power.seeds_needed(PAIRED_SD, 0.3, 15)
+    design = design_of(
+        8, [(0, 1), (2, 3), (4, 5), (6, 7)], control="conv", seeds=range(seeds), kinds=("uniform", "only")
+    )
+    truth = planted_at(design, {0, 1}, 0.3)
+    rng = np.random.default_rng(11)
+    experiments = 40
+    found = other_helps = depth = 0
+    for _ in range(experiments):
+        result = analyse(simulate(design, truth, rng), design)
+        assert {e.kind for e in result.effects} == {"uniform", "only"}
+        found += effect(result, "attention", "only", 0).verdict == "helps"
+        others = [e for e in result.effects if e.group not in (0, None) or e.family == "control"]
+        other_helps += any(e.verdict in ("helps", "hurts") for e in others)
+        depth += {t.name: t for t in result.depth_tests}["a2b"].rejects
+    assert result.interval.contrasts == 15  # per block and control: uniform and 4 groups; and attention - control
+    assert found >= 0.7 * experiments and other_helps <= 0.1 * experiments
+    assert depth >= 0.6 * experiments
 
 
 def test_a_depth_selective_truth_reads_depth_selective_at_the_planned_seeds_and_the_noise_of_paired_runs() -> None:

@@ -55,6 +55,20 @@ def test_arms_that_are_the_same_genotype_are_trained_once() -> None:
     assert halves.arm("pa", "only", 0).also == (Role("pa", "drop", 1),)
 
 
+def test_a_design_trains_only_the_arm_kinds_it_lists() -> None:
+    design = make_design(space(), ["a2b", "pa"], GROUPS, [0, 1], 0.1, kinds=("uniform", "only"))
+    # none, then per block: uniform + 4 only, the same for its capacity control and its mechanism control.
+    assert len(design.arms) == 1 + 2 * 3 * 5
+    assert {arm.kind for arm in design.arms} == {"none", "uniform", "only"}
+    assert design.kinds(None) == design.kinds(CAPACITY) == ("uniform", "only")
+    assert placement(design.arm("pa", "only", 2, control=MECHANISM)) == ("none",) * 4 + ("fixed_pa",) * 2 + (
+        "none",
+        "none",
+    )
+    with pytest.raises(KeyError):
+        design.arm("a2b", "drop", 0)
+
+
 def test_depths_that_exclude_the_block_keep_none() -> None:
     design = make_design(
         space(overrides={2: ["none", "pa"]}), ["a2b"], GROUPS, [0, 1], 0.1, control=None, mechanism=False

@@ -153,6 +153,9 @@ BROKEN_EXPERIMENTS = [
     (EXPERIMENT.replace("control: null", "margin_db: -0.1, control: null"), "experiment.margin_db: got -0.1"),
     (EXPERIMENT.replace("control: null", "control: ca"), "experiment.control: got 'ca'; the control must not"),
     (EXPERIMENT.replace("control: null", "controls: null"), "experiment.controls: got 'controls'; unknown key"),
+    (EXPERIMENT.replace("control: null", "kinds: [sideways]"), "experiment.kinds[0]: got 'sideways'"),
+    (EXPERIMENT.replace("control: null", "kinds: [drop]"), "a drop arm is read against the uniform arm"),
+    (EXPERIMENT.replace("control: null", "kinds: []"), "experiment.kinds: got []; expected a non-empty list"),
 ]
 
 
@@ -169,7 +172,11 @@ def test_an_experiment_section_defaults_to_every_attention_choice_each_depth_and
     assert loaded.experiment.blocks == ("ca", "lia")
     assert loaded.experiment.groups == ((0,), (1,), (2,))
     assert loaded.experiment.seeds == (100, 101, 102, 103) and loaded.experiment.margin_db == 0.05
+    assert loaded.experiment.kinds == ("uniform", "only", "drop")
     assert pinned_spaces.from_json(pinned_spaces.to_json(loaded)) == loaded
+    chosen = spaces.load(write(tmp_path, VALID + "experiment: {control: null, kinds: [only, uniform]}\n"))
+    assert chosen.experiment.kinds == ("uniform", "only")
+    assert pinned_spaces.from_json(pinned_spaces.to_json(chosen)) == chosen
 
 
 def test_the_documented_experiment_defaults_build_a_design_on_the_shipped_sr_tiny(tmp_path: Path) -> None:

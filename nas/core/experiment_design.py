@@ -31,11 +31,11 @@ from typing import Any
 import blocks
 from nas.core import capacity
 from nas.core.genotypes import Genotype, from_placement
-from nas.core.settings import DEFAULT_ALPHA, DEFAULT_MIN_GAIN_DB
+from nas.core.settings import DEFAULT_ALPHA, DEFAULT_MIN_GAIN_DB, EFFECT_KINDS
 from nas.core.spaces import SearchSpace
 from nas.errors import InputError
 
-ARM_KINDS = ("none", "uniform", "only", "drop")
+ARM_KINDS = ("none", *EFFECT_KINDS)
 CAPACITY, MECHANISM = "capacity", "mechanism"  # the controls an arm can hold instead of the tested block
 CONTROLS = (CAPACITY, MECHANISM)
 PARENT_LABEL = "parent"  # the reference arm of a design of changes to a trained parent
@@ -113,6 +113,7 @@ class ExperimentDesign:
         min_gain_db: The gain over bicubic every arm behind a verdict must reach (``proxy.min_gain_db``).
         budgets: How many budgets every run is read at (``proxy.budgets`` and the run's end): each is a family of
             its own at alpha / budgets.
+        trained_kinds: The arm kinds the design trains beside ``none`` (``experiment.kinds``).
     """
 
     blocks: tuple[str, ...]
@@ -128,12 +129,15 @@ class ExperimentDesign:
     parent: str | None = None
     min_gain_db: float = DEFAULT_MIN_GAIN_DB
     budgets: int = 1
+    trained_kinds: tuple[str, ...] = EFFECT_KINDS
 
     def kinds(self, control: str | None) -> tuple[str, ...]:
         """The arm kinds whose effects a block (``control`` None) or one of its controls has."""
         if self.parent is None:
-            return ("uniform", "only", "drop")
-        return ("only", "drop") if control is None else ("only",)
+            possible = EFFECT_KINDS
+        else:
+            possible = ("only", "drop") if control is None else ("only",)
+        return tuple(kind for kind in possible if kind in self.trained_kinds)
 
     def arm(self, block: str, kind: str, group: int | None = None, control: str | None = None) -> Arm:
         """The arm filling a role; ``kind="none"`` is the shared ``none`` arm whatever the block."""
@@ -171,6 +175,7 @@ def make_design(
     parent: Genotype | None = None,
     min_gain_db: float = DEFAULT_MIN_GAIN_DB,
     budgets: int = 1,
+    kinds: tuple[str, ...] = EFFECT_KINDS,
 ) -> ExperimentDesign:
     """An ``ExperimentDesign`` for ``space`` with its arms built by ``design_arms`` (as changes of ``parent``, the
     network of the space's ``proxy.init``, where it has one).
@@ -189,10 +194,10 @@ def make_design(
     groups = tuple(tuple(int(d) for d in group) for group in groups)
     if (parent is None) != (space.proxy.init is None):
         raise ValueError("a design is built from the parent genotype exactly when the space names proxy.init")
-    arms, matches, gaps = design_arms(space, tuple(tested), groups, control, mechanism, parent)
+    arms, matches, gaps = design_arms(space, tuple(tested), groups, control, mechanism, parent, kinds)
     return ExperimentDesign(
         tuple(tested), groups, seeds, float(margin_db), control, arms, float(alpha), mechanism, matches, gaps,
-        None if parent is None else str(parent), float(min_gain_db), budgets,
+        None if parent is None else str(parent), float(min_gain_db), budgets, tuple(kinds),
     )  # fmt: skip
 
 
@@ -214,6 +219,7 @@ def space_design(space: SearchSpace, parent: Genotype | None = None) -> Experime
         parent,
         space.proxy.min_gain_db,
         len(space.proxy.readings()),
+        settings.kinds,
     )
 
 
@@ -224,9 +230,10 @@ def design_arms(
     control: str | None,
     mechanism: bool = True,
     parent: Genotype | None = None,
+    kinds: tuple[str, ...] = EFFECT_KINDS,
 ) -> tuple[tuple[Arm, ...], tuple[tuple[str, str], ...], tuple[ControlGap, ...]]:
-    """The distinct arms of the design (``none``, then per tested block its arms and its controls' arms), how
-    each capacity control matches, and the controls that could not be built.
+    """The distinct arms of the design (``none``, then per tested block its arms of ``kinds`` and its controls'
+    arms), how each capacity control matches, and the controls that could not be built.
 
     Capacity-control arms hold ``control`` where the block's arms hold the block, with the options matched to
     what that block adds to a slot; mechanism-control arms hold ``fixed_<block>`` with the block's options. The
@@ -247,6 +254,7 @@ def design_arms(
     gaps: list[ControlGap] = []
     for block in tested:
         placements = _placements(space, block, groups) if parent is None else _changes(space, base, block, groups)
+        placements = [(role, placement) for role, placement in placements if role.kind in kinds]
         roles += [(role, _genotype(space, placement)) for role, placement in placements]
         controls: list[tuple[str, str, SearchSpace]] = []
         if control is not None:
@@ -269,7 +277,7 @@ def design_arms(
                 swapped = [(role, _swap(placement, block, name)) for role, placement in placements]
             else:  # the control in place of the parent's blocks at g, as X is in the ``only`` arms
                 swapped = [(role, placement) for role, placement in _changes(space, base, name, groups, block)]
-                swapped = [(role, placement) for role, placement in swapped if role.kind == "only"]
+                swapped = [(role, placement) for role, placement in swapped if role.kind == "only" and "only" in kinds]
             roles += [
                 (dataclasses.replace(role, control=kind), _genotype(controlled, placement))
                 for role, placement in swapped

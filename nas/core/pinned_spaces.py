@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.core.settings import (
+    EFFECT_KINDS,
     DataSources,
     ExperimentSettings,
     ParentWeights,
@@ -87,5 +88,6 @@ def _experiment_from_json(document: dict[str, Any] | None) -> ExperimentSettings
     if document is None:
         return None
     groups = tuple(tuple(group) for group in document["groups"])
+    kinds = tuple(document.get("kinds", EFFECT_KINDS))  # a space pinned before arm kinds could be chosen has all
     return ExperimentSettings(**{**document, "blocks": tuple(document["blocks"]), "groups": groups,
-                                 "seeds": tuple(document["seeds"])})  # fmt: skip
+                                 "seeds": tuple(document["seeds"]), "kinds": kinds})  # fmt: skip

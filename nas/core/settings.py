@@ -105,12 +105,15 @@ class SearchSettings:
     population: int = ranged(50, 2, 100_000)  # NSGA-II generation size
 
 
+EFFECT_KINDS = ("uniform", "only", "drop")  # the arm kinds of a designed experiment that have effects
+
+
 @dataclass(frozen=True)
 class ExperimentSettings:
     """A designed experiment on attention placement (the ``experiment:`` section; see search_spaces/README.md).
 
     For each block under test: ``uniform:none``, ``uniform:X``, and per depth group g, X only at g and X everywhere
-    but g; the ``control`` block (capacity matched, no attention) and the mechanism control (the block with its gate
+    but g (the arm ``kinds`` listed); the ``control`` block (capacity matched, no attention) and the mechanism control (the block with its gate
     a learned constant) at the same arms. Every arm with every seed.
     """
 
@@ -120,6 +123,8 @@ class ExperimentSettings:
     margin_db: float = DEFAULT_MARGIN_DB  # the smallest PSNR difference that matters (the equivalence margin)
     control: str | None = "conv"  # the capacity control block; None for no control
     mechanism: bool = True  # give each tested block with a single gate its mechanism control (``fixed_<block>``)
+    # The arm kinds trained beside ``none``: fewer kinds buy more seeds for the rest (a parent design has no uniform).
+    kinds: tuple[str, ...] = EFFECT_KINDS
     # Looks at this question, this experiment included: an inconclusive experiment followed by a larger one is a
     # second look, and each look gets alpha / looks so the family-wise rate over all of them stays alpha.
     looks: int = 1

@@ -23,6 +23,7 @@ from nas.core.objectives import CONSTRAINT_KEYS, DEFAULT_OBJECTIVES, OBJECTIVES
 from nas.core.safe_yaml import load_yaml
 from nas.core.settings import (
     DEFAULT_MARGIN_DB,
+    EFFECT_KINDS,
     MAX_SEED,
     DataSources,
     ExperimentSettings,
@@ -284,8 +285,23 @@ def _experiment(check: Checker, value: Any, space: SearchSpace) -> ExperimentSet
         ),
         control=control,
         mechanism=check.boolean(section.get("mechanism", True), "experiment.mechanism"),
+        kinds=_kinds(check, section.get("kinds"), space),
         looks=check.integer(section.get("looks", 1), "experiment.looks", 1, MAX_LOOKS),
     )
+
+
+def _kinds(check: Checker, value: Any, space: SearchSpace) -> tuple[str, ...]:
+    """The arm kinds to train, in their canonical order (by default all; a parent design, ``proxy.init``, has no
+    ``uniform`` arm to list)."""
+    if value is None:
+        return EFFECT_KINDS
+    offered = EFFECT_KINDS if space.proxy.init is None else EFFECT_KINDS[1:]
+    if not isinstance(value, list) or not value:
+        raise check.fail("experiment.kinds", value, f"expected a non-empty list of arm kinds from {', '.join(offered)}")
+    kinds = {check.choice(kind, f"experiment.kinds[{i}]", offered) for i, kind in enumerate(value)}
+    if space.proxy.init is None and "drop" in kinds and "uniform" not in kinds:
+        raise check.fail("experiment.kinds", value, "a drop arm is read against the uniform arm: list uniform too")
+    return tuple(kind for kind in offered if kind in kinds)
 
 
 def _groups(check: Checker, value: Any, space: SearchSpace, tested: tuple[str, ...]) -> tuple[tuple[int, ...], ...]:
