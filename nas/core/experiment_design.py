@@ -133,6 +133,7 @@ class ExperimentDesign:
 
     def kinds(self, control: str | None) -> tuple[str, ...]:
         """The arm kinds whose effects a block (``control`` None) or one of its controls has."""
+        possible: tuple[str, ...]
         if self.parent is None:
             possible = EFFECT_KINDS
         else:
