@@ -332,11 +332,20 @@ def add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--space", type=path_text, required=True, help="search space YAML with an experiment: section")
     parser.add_argument("--results", type=path_text, default="results", help="results folder (default results/)")
     parser.add_argument("--plan", action="store_true", help="print the arms, runs, wall time and power; train nothing")
+    parser.add_argument(
+        "--paired-sd",
+        type=positive_float,
+        metavar="DB",
+        help="with --plan: the paired sd (dB) to size the seeds for, for every contrast family (such as one "
+        "bench/learning_curve.py measured), instead of the study's own estimate",
+    )
 
 
 def run_experiment(args: argparse.Namespace) -> int:
     if args.plan:
         return run_experiment_plan(args)
+    if args.paired_sd is not None:
+        raise InputError("--paired-sd sizes a plan: give it with --plan (a run trains the seeds its space lists)")
     run = trial_runner(args.address)
     from nas.search import experiment
 
@@ -351,7 +360,10 @@ def run_experiment_plan(args: argparse.Namespace) -> int:
     from nas.search import experiment
 
     settings = run.RunSettings(results=Path(args.results), address=args.address)
-    return print_trials(experiment.plan_experiment(args.space, settings, experiment_section.planned_power), args.json)
+    power = experiment_section.planned_power
+    if args.paired_sd is not None:
+        power = experiment_section.given_power(args.paired_sd)
+    return print_trials(experiment.plan_experiment(args.space, settings, power), args.json)
 
 
 def print_trials(result: TrialsResult, as_json: bool) -> int:

@@ -13,6 +13,7 @@ from conftest import assert_no_dump
 
 from nas import cli
 from nas import study as studies
+from nas.core import power
 from nas.study.folder import StudyFolder
 from nas.study.records import record_of
 
@@ -61,6 +62,15 @@ def test_an_experiment_is_planned_trained_stopped_resumed_and_reported(
     assert plan["control_gaps"] == plan["blocked_arms"] == []
     (assumed,) = plan["families"]  # nothing measured: one assumed paired sd for every contrast family
     assert assumed["detectable_db"] > 0 and assumed["seeds_for_margin"] >= 2 and assumed["source"].startswith("assumed")
+    given = json.loads(
+        in_process(experiment_command(space_file, results, "--plan", "--paired-sd", "0.02", "--json")[3:]).stdout
+    )
+    (every,) = given["families"]  # a paired sd measured elsewhere sizes every family
+    assert every["paired_sd_db"] == 0.02 and every["source"] == "0.02 dB given with --paired-sd"
+    assert every["seeds_for_margin"] == power.seeds_needed(0.02, 0.05, given["contrasts"], 0.05)
+    assert every["seeds_for_margin"] < assumed["seeds_for_margin"]
+    refused = in_process(experiment_command(space_file, results, "--paired-sd", "0.02")[3:])
+    assert refused.returncode == 2 and "give it with --plan" in refused.stderr
     folder = StudyFolder(results / "designed")
     assert not folder.root.exists()  # planning writes nothing
 

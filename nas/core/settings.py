@@ -113,8 +113,8 @@ class ExperimentSettings:
     """A designed experiment on attention placement (the ``experiment:`` section; see search_spaces/README.md).
 
     For each block under test: ``uniform:none``, ``uniform:X``, and per depth group g, X only at g and X everywhere
-    but g (the arm ``kinds`` listed); the ``control`` block (capacity matched, no attention) and the mechanism control (the block with its gate
-    a learned constant) at the same arms. Every arm with every seed.
+    but g (of these, the arm ``kinds`` listed); the ``control`` block (capacity matched, no attention) and the
+    mechanism control (the block with its gate a learned constant) at the same arms. Every arm with every seed.
     """
 
     blocks: tuple[str, ...]  # attention blocks under test

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,6 +160,24 @@ def planned_power(folder: StudyFolder, design: ExperimentDesign) -> PlannedPower
                 f"√2 × the one-run seed noise of the search's repeated baselines ({one_run.dof} dof): an upper bound "
                 "for a two-arm contrast whose runs are not negatively correlated within a seed"
             )
+    return one_sd_power(design, sd, interval, source)
+
+
+def given_power(paired_sd_db: float) -> Callable[[StudyFolder, ExperimentDesign], PlannedPower]:
+    """The power of a design at one paired sd given for every contrast family (``nas experiment --plan
+    --paired-sd``), measured elsewhere, such as by ``bench/learning_curve.py``, whatever its folder holds."""
+
+    def power(_folder: StudyFolder, design: ExperimentDesign) -> PlannedPower:
+        return one_sd_power(design, paired_sd_db, None, f"{paired_sd_db:g} dB given with --paired-sd")
+
+    return power
+
+
+def one_sd_power(
+    design: ExperimentDesign, sd: float, interval: tuple[float, float] | None, source: str
+) -> PlannedPower:
+    """The power of ``design`` with one paired sd (and its interval, where known) for every contrast family."""
+    contrasts = contrast_count(design)
     every = family_power(
         EVERY_FAMILY, contrasts, sd, interval, source,
         seeds=len(design.seeds), margin_db=design.margin_db, design_contrasts=contrasts, alpha=design.alpha,
