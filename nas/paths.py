@@ -93,11 +93,7 @@ def existing_file(path: str | Path, what: str, fix: str) -> Path:
     Raises:
         PathError: it is empty, missing, a folder, a device, a pipe, a socket or a link loop.
     """
-    path = not_empty(path, what, fix).expanduser()
-    problem = kind(path) or (FOLDER if os.path.isdir(path) else None)
-    if problem is not None:
-        raise PathError(f"{what} {path} {problem}; {fix}")
-    return path
+    return _existing(path, what, fix, folder=False)
 
 
 def existing_folder(path: str | Path, what: str, fix: str) -> Path:
@@ -106,11 +102,16 @@ def existing_folder(path: str | Path, what: str, fix: str) -> Path:
     Raises:
         PathError: it is empty, missing, a file, a device, a pipe, a socket or a link loop.
     """
+    return resolved(_existing(path, what, fix, folder=True), what)
+
+
+def _existing(path: str | Path, what: str, fix: str, folder: bool) -> Path:
+    """``path`` expanded, checked to exist as a folder (``folder``) or a regular file, through links."""
     path = not_empty(path, what, fix).expanduser()
-    problem = kind(path) or (None if os.path.isdir(path) else FILE)
+    problem = kind(path) or (None if os.path.isdir(path) == folder else FILE if folder else FOLDER)
     if problem is not None:
         raise PathError(f"{what} {path} {problem}; {fix}")
-    return resolved(path, what)
+    return path
 
 
 def file_size(path: str | Path) -> int:
