@@ -360,9 +360,8 @@ def run_experiment_plan(args: argparse.Namespace) -> int:
     from nas.search import experiment
 
     settings = run.RunSettings(results=Path(args.results), address=args.address)
-    power = experiment_section.planned_power
-    if args.paired_sd is not None:
-        power = experiment_section.given_power(args.paired_sd)
+    given = args.paired_sd
+    power = experiment_section.planned_power if given is None else experiment_section.given_power(given)
     return print_trials(experiment.plan_experiment(args.space, settings, power), args.json)
 
 

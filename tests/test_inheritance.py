@@ -5,16 +5,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import pickle
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from nas import cli
 from nas import study as studies
-from nas.core import networks, spaces, training
+from nas.core import networks, pinned_spaces, spaces, training
 from nas.core.genotypes import Genotype
 from nas.search.store import evaluation_key
 from nas.sr import data, evaluate
@@ -112,6 +114,48 @@ def test_the_parents_content_not_its_path_is_part_of_every_trainings_identity(tm
     assert keys[0] == keys[1]  # moved: the same training
     assert evaluation_key("x2.c16.u4:pa*3", 0, changed, space.data) != keys[0]  # another parent: another training
     assert evaluation_key("x2.c16.u4:pa*3", 0, scratch, space.data) != keys[0]
+
+
+def mean_gate_over(network: torch.nn.Module, path: str, images: list[np.ndarray]) -> torch.Tensor:
+    """The gate passing the probe at ``path``, every pixel of every image stacked, averaged per channel."""
+    seen: list[torch.Tensor] = []
+    handle = network.get_submodule(path).register_forward_hook(lambda _m, _i, gate: seen.append(gate))
+    with torch.no_grad():
+        for image in images:
+            network.eval()(torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0)
+    handle.remove()
+    return torch.cat([gate.permute(1, 0, 2, 3).flatten(1) for gate in seen], dim=1).double().mean(dim=1)
+
+
+def test_a_mechanism_control_starts_at_the_parents_mean_gate_where_the_parent_has_that_gate(parent_checkpoint) -> None:
+    parent = checkpoints.load(parent_checkpoint).network
+    images = [np.random.default_rng(n).integers(0, 256, (10 + n, 12, 3), dtype=np.uint8) for n in range(3)]
+    # fixed_pa where the parent has pa (depth 0), and where it has none (depth 1): only the first has a gate to copy.
+    child_genotype = Genotype.create(2, 16, 4, ["fixed_pa", "fixed_pa", "pa"])
+    child, _ = training.inherited_network(child_genotype, 3, "cpu", parent, images)
+    expected = mean_gate_over(parent, "slots.0.attention.gate", images)
+    started = torch.sigmoid(child.get_submodule("slots.0.attention.gate").logit.double()).flatten()
+    assert (expected - 0.5).abs().max() > 0.05  # a start that differs from 0.5, so the test can tell them apart
+    assert torch.allclose(started, expected, rtol=1e-5, atol=1e-7)
+    assert torch.equal(child.get_submodule("slots.1.attention.gate").logit, torch.zeros(1, 16, 1, 1))  # at 0.5
+    halfway, _ = training.inherited_network(child_genotype, 3, "cpu", parent)  # no images: the start at 0.5
+    assert torch.equal(halfway.get_submodule("slots.0.attention.gate").logit, torch.zeros(1, 16, 1, 1))
+
+
+def test_where_constant_gates_start_is_part_of_the_identity_and_older_pinned_spaces_started_at_half(
+    tmp_path, parent_checkpoint
+) -> None:
+    default = spaces.load(inherited_space(tmp_path, tmp_path, f"{{checkpoint: {parent_checkpoint}}}"))
+    half = spaces.load(inherited_space(tmp_path, tmp_path, f"{{checkpoint: {parent_checkpoint}, gate_start: half}}"))
+    assert default.proxy.init.gate_start == "parent mean" and half.proxy.init.gate_start == "half"
+    assert half.proxy.init.identity() == {"sha256": half.proxy.init.sha256, "arch": None}  # as before the choice
+    keys = {evaluation_key("x2.c16.u4:fixed_pa*3", 0, space.proxy, space.data) for space in (default, half)}
+    assert len(keys) == 2
+    pinned = pinned_spaces.to_json(default)
+    del pinned["proxy"]["init"]["gate_start"]  # a space pinned before the choice existed
+    assert pinned_spaces.from_json(pinned).proxy.init.gate_start == "half"
+    with pytest.raises(spaces.SpaceError, match=re.escape("proxy.init.gate_start: got 'middle'")):
+        spaces.load(inherited_space(tmp_path, tmp_path, f"{{checkpoint: {parent_checkpoint}, gate_start: middle}}"))
 
 
 class Payload:

@@ -7,15 +7,24 @@ with, drawn from (seed, module path) (``nas.core.initial_weights``). So the stem
 are always inherited (a space and its parent share scale, width and depth), a slot whose block equals the parent's
 is inherited whole, and an ``AttentionSlot`` in place of an ``a2b`` keeps the A2N block's ``conv_first``,
 ``non_attention`` and ``conv_last`` while its attention is fresh. A mechanism control ``fixed_a2b`` in place of an
-``a2b`` inherits all but its constant gate.
+``a2b`` inherits all but its constant gate, which ``start_gates_at_parent_mean`` may set to the parent's gate there
+averaged per channel over the training images: so the control starts near the parent's function, where a constant
+of 0.5 costs the released A2N 9.8 dB at depths 0-3 before any fine-tuning (bench/fixed_gate_start.py).
 """
 
 from __future__ import annotations
 
+import functools
+import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
+
+from blocks.fixed_gate import ConstantGate
+from blocks.registry import Probe
 
 
 @dataclass(frozen=True)
@@ -67,3 +76,63 @@ def inherit(child: nn.Module, parent: nn.Module) -> Inheritance:
         else:
             fresh.append(path)
     return Inheritance(inherited, total, tuple(fresh))
+
+
+GATE_FLOOR = 1e-4  # a mean gate is kept within [floor, 1 - floor] so that its logit is finite
+
+# Per parent network (a process keeps its parents), per set of LR images: every gate probe's mean. Training reads
+# the same images for every run, and the parent's forward pass over them costs about as much as a few iterations.
+_parent_means: weakref.WeakKeyDictionary[nn.Module, dict[int, dict[str, torch.Tensor]]] = weakref.WeakKeyDictionary()
+
+
+@torch.no_grad()
+def gate_means(parent: nn.Module, lr_images: Sequence[np.ndarray]) -> dict[str, torch.Tensor]:
+    """Per probe of ``parent`` that passes a map (N×C×H×W; module path), its mean per channel (1×C×1×1) over every
+    pixel of every image of ``lr_images`` (H×W×3 uint8, whole images): the mean of each gate."""
+    known = _parent_means.setdefault(parent, {})
+    key = hash(tuple(image.tobytes() for image in lr_images))
+    if key not in known:
+        sums: dict[str, torch.Tensor] = {}
+        counts: dict[str, int] = {}
+
+        def record(path: str, _module: nn.Module, _inputs: tuple[torch.Tensor, ...], gate: torch.Tensor) -> None:
+            if gate.dim() == 4:  # a2b's branch weights pass a probe too, as N×2
+                total = gate.double().sum(dim=(0, 2, 3), keepdim=True)
+                sums[path] = sums[path] + total if path in sums else total
+                counts[path] = counts.get(path, 0) + gate.shape[0] * gate.shape[2] * gate.shape[3]
+
+        probes = [(path, m) for path, m in parent.named_modules() if type(m) is Probe]
+        handles = [probe.register_forward_hook(functools.partial(record, path)) for path, probe in probes]
+        training = parent.training
+        try:
+            parent.eval()
+            for image in lr_images:
+                parent(torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0)
+        finally:
+            parent.train(training)
+            for handle in handles:
+                handle.remove()
+        known[key] = {path: (sums[path] / counts[path]).float() for path in sums}
+    return known[key]
+
+
+@torch.no_grad()
+def start_gates_at_parent_mean(child: nn.Module, parent: nn.Module, lr_images: Sequence[np.ndarray]) -> tuple[str, ...]:
+    """Sets every constant gate of ``child`` that stands where ``parent`` has a gate of the same shape to the
+    parent's mean gate there (``gate_means``); returns the paths of the gates set. The rest keep their start."""
+    parents = dict(parent.named_modules())
+    gates = {
+        path: module
+        for path, module in child.named_modules()
+        if isinstance(module, ConstantGate) and type(parents.get(path)) is Probe
+    }
+    if not gates:
+        return ()
+    means = gate_means(parent, lr_images)
+    started = []
+    for path, gate in gates.items():
+        mean = means.get(path)
+        if mean is not None and mean.shape == gate.logit.shape:
+            gate.logit.copy_(torch.logit(mean.clamp(GATE_FLOOR, 1 - GATE_FLOOR)))
+            started.append(path)
+    return tuple(started)

@@ -14,6 +14,7 @@ from typing import Any
 
 from nas.core.settings import (
     EFFECT_KINDS,
+    GATE_AT_HALF,
     DataSources,
     ExperimentSettings,
     ParentWeights,
@@ -79,7 +80,9 @@ def from_json(document: dict[str, Any]) -> SearchSpace:
 
 def _proxy_from_json(document: dict[str, Any]) -> ProxyBudget:
     parent = document.get("init")
-    init = ParentWeights(**{**parent, "path": _unpinned(parent["path"])}) if parent else None
+    init = None
+    if parent:  # a space pinned before gate starts could be chosen started its constant gates at half
+        init = ParentWeights(**{"gate_start": GATE_AT_HALF, **parent, "path": _unpinned(parent["path"])})
     budgets = tuple(document.get("budgets", ()))  # a space pinned before readings along a run existed has none
     return ProxyBudget(**{**document, "seeds": tuple(document["seeds"]), "budgets": budgets, "init": init})
 

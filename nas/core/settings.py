@@ -32,6 +32,10 @@ def one_of(default: str, allowed: tuple[str, ...]) -> Any:
     return field(default=default, metadata={"choices": allowed})
 
 
+GATE_AT_PARENT_MEAN, GATE_AT_HALF = "parent mean", "half"  # where a constant gate starts in an inherited network
+GATE_STARTS = (GATE_AT_PARENT_MEAN, GATE_AT_HALF)
+
+
 @dataclass(frozen=True)
 class ParentWeights:
     """Trained weights every candidate of a space starts from (``proxy.init``; ``nas.core.inheritance``).
@@ -43,10 +47,16 @@ class ParentWeights:
     path: str  # absolute (a relative one in a space file is read from the file's folder)
     sha256: str
     arch: str | None = None
+    # Where a mechanism control's constant gate starts in place of a parent's gated block: GATE_AT_PARENT_MEAN, the
+    # parent's gate there averaged per channel over the training images (near the parent's function), or
+    # GATE_AT_HALF, sigmoid(0) as from scratch (a shock: bench/fixed_gate_start.py measures it).
+    gate_start: str = GATE_AT_PARENT_MEAN
 
     def identity(self) -> dict[str, Any]:
-        """What makes two parents the same: the file's bytes and how they are read."""
-        return {"sha256": self.sha256, "arch": self.arch}
+        """What makes two parents the same: the file's bytes and how they are read, and where constant gates start
+        (left out at ``GATE_AT_HALF``, the only start before there was a choice, so those identities stay)."""
+        parent: dict[str, Any] = {"sha256": self.sha256, "arch": self.arch}
+        return parent if self.gate_start == GATE_AT_HALF else {**parent, "gate_start": self.gate_start}
 
 
 @dataclass(frozen=True)

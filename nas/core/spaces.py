@@ -24,6 +24,8 @@ from nas.core.safe_yaml import load_yaml
 from nas.core.settings import (
     DEFAULT_MARGIN_DB,
     EFFECT_KINDS,
+    GATE_AT_PARENT_MEAN,
+    GATE_STARTS,
     MAX_SEED,
     DataSources,
     ExperimentSettings,
@@ -155,8 +157,10 @@ def _parent(check: Checker, value: Any, path: str, base_dir: Path) -> ParentWeig
     """``proxy.init``: ``{weights: FILE, arch: a2n}`` (released weights) or ``{checkpoint: FILE}`` (a harness
     checkpoint), the file read from the space file's folder when relative and named by its content hash. Whether
     the weights fit their architecture and the space is checked where they are loaded (``nas.trained.parents``)."""
-    if not isinstance(value, dict) or set(value) not in ({"weights", "arch"}, {"checkpoint"}):
-        raise check.fail(path, value, f"expected {{weights: FILE, arch: {PARENT_ARCHES[0]}}} or {{checkpoint: FILE}}")
+    if not isinstance(value, dict) or set(value) - {"gate_start"} not in ({"weights", "arch"}, {"checkpoint"}):
+        raise check.fail(path, value, f"expected {{weights: FILE, arch: {PARENT_ARCHES[0]}}} or {{checkpoint: FILE}}, "
+                         "either with gate_start")  # fmt: skip
+    gate_start = check.choice(value.get("gate_start", GATE_AT_PARENT_MEAN), f"{path}.gate_start", GATE_STARTS)
     key = "checkpoint" if "checkpoint" in value else "weights"
     arch = None
     if key == "weights":
@@ -169,7 +173,7 @@ def _parent(check: Checker, value: Any, path: str, base_dir: Path) -> ParentWeig
     if problem is not None:
         fix = "the harness never downloads weights" if problem == paths.MISSING else "give a weights file"
         raise check.fail(f"{path}.{key}", name, f"file {file} {problem}; {fix}")
-    return ParentWeights(str(file), file_sha256(file), arch)
+    return ParentWeights(str(file), file_sha256(file), arch, gate_start)
 
 
 def _import_plugin(check: Checker, value: Any, path: str, base_dir: Path) -> str:

@@ -29,11 +29,12 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -42,7 +43,7 @@ from nas import devices, files
 from nas.core import inheritance, initial_weights, memory, networks, run_progress
 from nas.core.genotypes import Genotype
 from nas.core.precision import precision, uses_bf16
-from nas.core.settings import DataSources, ProxyBudget
+from nas.core.settings import GATE_AT_PARENT_MEAN, DataSources, ProxyBudget
 from nas.errors import InputError
 from nas.sr import data, evaluate, weight_files
 
@@ -292,12 +293,19 @@ def _seeded(genotype: Genotype, seed: int, input_range: float = 1.0) -> networks
 
 
 def inherited_network(
-    genotype: Genotype, seed: int, device: str, parent: networks.SRNetwork
+    genotype: Genotype,
+    seed: int,
+    device: str,
+    parent: networks.SRNetwork,
+    gate_images: Sequence[np.ndarray] = (),
 ) -> tuple[nn.Module, inheritance.Inheritance]:
     """The genotype's network with every weight ``parent`` has at the same module path, class and shapes, and the
-    rest from (``seed``, module path) (``nas.core.inheritance``), in the parent's input range; on ``device``."""
+    rest from (``seed``, module path) (``nas.core.inheritance``), in the parent's input range; on ``device``. With
+    ``gate_images`` (LR training images), a constant gate where the parent has a gate starts at its mean over them."""
     child = _seeded(genotype, seed, parent.input_range)
     inherited = inheritance.inherit(child, parent)
+    if gate_images:
+        inheritance.start_gates_at_parent_mean(child, parent, gate_images)
     return _for_training(child, device), inherited
 
 
@@ -439,7 +447,11 @@ def _train_network(
     if network is not None:
         network = _for_training(network, device)
     elif parent is not None:
-        network, inherited = inherited_network(genotype, seed, device, parent)
+        assert budget.init is not None  # checked above: a parent comes with the budget's init
+        gate_images = []
+        if budget.init.gate_start == GATE_AT_PARENT_MEAN:
+            gate_images = [pair.lr for pair in data.source_pairs(sources.train, "train", genotype.scale)]
+        network, inherited = inherited_network(genotype, seed, device, parent, gate_images)
     else:
         network = build_network(genotype, seed, device)
     val_pairs = data.source_pairs(sources.val, "val", genotype.scale)
