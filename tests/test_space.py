@@ -24,6 +24,12 @@ proxy: {iterations: 10, batch_size: 2, patch_size: 16, lr: 1e-3, seeds: [0, 1]}
 """
 
 
+def as_pinned(space: spaces.SearchSpace) -> spaces.SearchSpace:
+    """``space`` as a study reads its pin back: its source file named as pinned (relative to the checkout where the
+    file lies beside it, as a temporary folder does when the checkout lies in /tmp)."""
+    return replace(space, source=pinned_spaces.pinned_path(space.source))
+
+
 def write(tmp_path: Path, text: str | bytes) -> Path:
     path = tmp_path / "space.yaml"
     path.write_bytes(text if isinstance(text, bytes) else text.encode())
@@ -48,8 +54,9 @@ def test_a_pinned_space_names_files_in_and_beside_the_checkout_relative_to_it(tm
     assert pinned["data"] == {"train": "tests", "val": f"../{beside.name}"}
     assert pinned["source"] == "search_spaces/t.yaml"
     assert pinned_spaces.from_json(pinned).data == loaded.data
-    elsewhere = pinned_spaces.to_json(loaded)
-    assert elsewhere["source"] == str(tmp_path / "space.yaml")  # outside the checkout's folder: as it was
+    outside = Path(tmp_path.anchor) / "elsewhere-than-the-checkout" / "space.yaml"  # wherever the checkout lies
+    elsewhere = pinned_spaces.to_json(replace(loaded, source=str(outside)))
+    assert elsewhere["source"] == str(outside)  # outside the checkout's folder: as it was
     assert pinned_spaces.from_json(elsewhere).source == elsewhere["source"]
 
 
@@ -173,10 +180,10 @@ def test_an_experiment_section_defaults_to_every_attention_choice_each_depth_and
     assert loaded.experiment.groups == ((0,), (1,), (2,))
     assert loaded.experiment.seeds == (100, 101, 102, 103) and loaded.experiment.margin_db == 0.05
     assert loaded.experiment.kinds == ("uniform", "only", "drop")
-    assert pinned_spaces.from_json(pinned_spaces.to_json(loaded)) == loaded
+    assert pinned_spaces.from_json(pinned_spaces.to_json(loaded)) == as_pinned(loaded)
     chosen = spaces.load(write(tmp_path, VALID + "experiment: {control: null, kinds: [only, uniform]}\n"))
     assert chosen.experiment.kinds == ("uniform", "only")
-    assert pinned_spaces.from_json(pinned_spaces.to_json(chosen)) == chosen
+    assert pinned_spaces.from_json(pinned_spaces.to_json(chosen)) == as_pinned(chosen)
 
 
 def test_the_documented_experiment_defaults_build_a_design_on_the_shipped_sr_tiny(tmp_path: Path) -> None:
