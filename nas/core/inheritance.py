@@ -117,9 +117,9 @@ def gate_means(parent: nn.Module, lr_images: Sequence[np.ndarray]) -> dict[str, 
 
 
 @torch.no_grad()
-def start_gates_at_parent_mean(child: nn.Module, parent: nn.Module, lr_images: Sequence[np.ndarray]) -> tuple[str, ...]:
+def start_gates_at_parent_mean(child: nn.Module, parent: nn.Module, lr_images: Sequence[np.ndarray]) -> None:
     """Sets every constant gate of ``child`` that stands where ``parent`` has a gate of the same shape to the
-    parent's mean gate there (``gate_means``); returns the paths of the gates set. The rest keep their start."""
+    parent's mean gate there (``gate_means``); the rest keep their start."""
     parents = dict(parent.named_modules())
     gates = {
         path: module
@@ -127,12 +127,9 @@ def start_gates_at_parent_mean(child: nn.Module, parent: nn.Module, lr_images: S
         if isinstance(module, ConstantGate) and type(parents.get(path)) is Probe
     }
     if not gates:
-        return ()
+        return
     means = gate_means(parent, lr_images)
-    started = []
     for path, gate in gates.items():
         mean = means.get(path)
         if mean is not None and mean.shape == gate.logit.shape:
             gate.logit.copy_(torch.logit(mean.clamp(GATE_FLOOR, 1 - GATE_FLOOR)))
-            started.append(path)
-    return tuple(started)
