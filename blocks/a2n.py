@@ -10,6 +10,12 @@ Departures from the official code: none in structure or parameters (62,860 at C 
 the released checkpoint (``conv_first``, ``ADM``, ``attention.k1``…``k4``, ``non_attention``, ``conv_last``) so
 its tensors load one to one.
 
+``plain_a2b`` is the capacity control of a trained A2N block: the same block with its attention branch replaced by
+a plain convolution branch (3×3 C → w, LeakyReLU, 3×3 w → C; no gate) whose width w gives it the attention
+branch's parameters (28C² + C) within a step of 18C, and the attention dropout module still weighing the two
+branches. In place of a trained ``a2b`` it inherits everything but that branch (``nas.core.inheritance``), so
+"parent − plain_a2b" asks what the trained attention branch does beyond a fresh branch of its size.
+
 Probes (``blocks.registry.Probe``, no parameters): ``attention.gate`` carries the attention branch's sigmoid mask
 (the block's ``attention_map``, N×C×H×W) and ``branch_weights`` the ADM's per-image weights (N×2: attention,
 non-attention). A forward hook on ``branch_weights`` that returns new weights switches the attention branch off
@@ -54,7 +60,7 @@ class AttentionInAttentionBlock(nn.Module):
         temperature: Softmax temperature of the branch weights (30 in the paper).
     """
 
-    attention_map = "attention.gate"
+    attention_map: str | None = "attention.gate"
 
     def __init__(self, channels: int, reduction: int = 4, temperature: float = 30.0) -> None:
         super().__init__()
@@ -69,7 +75,7 @@ class AttentionInAttentionBlock(nn.Module):
             nn.ReLU(),
             nn.Linear(channels // reduction, 2, bias=False),
         )
-        self.attention = AttentionBranch(channels)
+        self.attention: nn.Module = AttentionBranch(channels)
         self.non_attention = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
         self.conv_last = nn.Conv2d(channels, channels, 1, bias=False)
         self.branch_weights = Probe()
@@ -81,3 +87,31 @@ class AttentionInAttentionBlock(nn.Module):
         plain_weight = weights[:, 1, None, None, None]
         mixed = self.attention(features) * attention_weight + self.non_attention(features) * plain_weight
         return self.conv_last(F.leaky_relu(mixed, NEGATIVE_SLOPE)) + x
+
+
+class PlainBranch(nn.Module):
+    """The attention branch's place without attention: 3×3 conv C → w, LeakyReLU, 3×3 conv w → C, no biases."""
+
+    def __init__(self, channels: int, inner_channels: int) -> None:
+        super().__init__()
+        self.expand = nn.Conv2d(channels, inner_channels, 3, padding=1, bias=False)
+        self.project = nn.Conv2d(inner_channels, channels, 3, padding=1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.project(F.leaky_relu(self.expand(x), NEGATIVE_SLOPE))
+
+
+def plain_branch_width(channels: int) -> int:
+    """The width w whose plain branch (18·C·w parameters) comes nearest the attention branch's 28C² + C."""
+    return max(1, round((28 * channels + 1) / 18))
+
+
+@register("plain_a2b", paper="capacity control of a trained a2b (its attention branch a plain conv branch)")
+class PlainBranchBlock(AttentionInAttentionBlock):
+    """A2N's block with its attention branch a ``PlainBranch`` of matched parameters; the same options as ``a2b``."""
+
+    attention_map = None  # no gate: nothing to probe, and no mechanism control of its own
+
+    def __init__(self, channels: int, reduction: int = 4, temperature: float = 30.0) -> None:
+        super().__init__(channels, reduction, temperature)
+        self.attention = PlainBranch(channels, plain_branch_width(channels))

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+import blocks
 from nas import cli
 from nas import study as studies
 from nas.core import networks, pinned_spaces, spaces, training
@@ -156,6 +157,31 @@ def test_where_constant_gates_start_is_part_of_the_identity_and_older_pinned_spa
     assert pinned_spaces.from_json(pinned).proxy.init.gate_start == "half"
     with pytest.raises(spaces.SpaceError, match=re.escape("proxy.init.gate_start: got 'middle'")):
         spaces.load(inherited_space(tmp_path, tmp_path, f"{{checkpoint: {parent_checkpoint}, gate_start: middle}}"))
+
+
+@pytest.mark.parametrize("channels", [16, 40])
+def test_the_capacity_control_of_a_trained_a2b_adds_the_attention_branchs_parameters_within_10_percent(channels):
+    attention = sum(t.numel() for t in blocks.create("a2b", channels).attention.parameters())
+    plain = sum(t.numel() for t in blocks.create("plain_a2b", channels).attention.parameters())
+    assert attention == 28 * channels**2 + channels and abs(plain - attention) <= 0.1 * attention
+
+
+def test_the_capacity_control_in_place_of_a_trained_a2b_inherits_all_but_its_branch() -> None:
+    torch.manual_seed(3)
+    parent = networks.build(Genotype.create(2, 16, 4, ["a2b", "none", "a2b"]))
+    with torch.no_grad():
+        for tensor in parent.parameters():
+            tensor.add_(0.05 * torch.randn_like(tensor))
+    child_genotype = Genotype.create(2, 16, 4, ["plain_a2b", "none", "a2b"])
+    child, inherited = training.inherited_network(child_genotype, 3, "cpu", parent)
+    theirs, seeded = (
+        dict(parent.named_parameters()),
+        dict(training.build_network(child_genotype, 3, "cpu").named_parameters()),
+    )
+    for name, tensor in child.named_parameters():
+        source = seeded if name.startswith("slots.0.attention.") else theirs
+        assert torch.equal(tensor.detach().cpu().contiguous(), source[name].detach().cpu().contiguous()), name
+    assert set(inherited.fresh_modules) == {"slots.0.attention.expand", "slots.0.attention.project"}
 
 
 class Payload:
