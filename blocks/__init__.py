@@ -21,6 +21,7 @@ from blocks.registry import (
     canonical_options,
     create,
     names,
+    parent_control,
     register,
     spec,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "create",
     "mechanism_control",
     "names",
+    "parent_control",
     "register",
     "register_fixed_variants",
     "spec",

@@ -16,6 +16,12 @@ branch's parameters (28C² + C) within a step of 18C, and the attention dropout 
 branches. In place of a trained ``a2b`` it inherits everything but that branch (``nas.core.inheritance``), so
 "parent − plain_a2b" asks what the trained attention branch does beyond a fresh branch of its size.
 
+``fresh_a2b`` is its freshness control: the A2N block itself, whose attention branch is never inherited
+(``never_inherited``): in place of a trained ``a2b`` it keeps all the rest, ADM included, while the branch starts
+from the weights a from-scratch ``a2b`` of the same seed draws at that path (``nas.core.initial_weights``). So
+"parent − fresh_a2b" is what a fresh attention branch costs, and "fresh_a2b − plain_a2b" compares attention with
+plain convolution on equal footing, both branches fresh in the same trained block. From scratch it is ``a2b``.
+
 Probes (``blocks.registry.Probe``, no parameters): ``attention.gate`` carries the attention branch's sigmoid mask
 (the block's ``attention_map``, N×C×H×W) and ``branch_weights`` the ADM's per-image weights (N×2: attention,
 non-attention). A forward hook on ``branch_weights`` that returns new weights switches the attention branch off
@@ -106,7 +112,11 @@ def plain_branch_width(channels: int) -> int:
     return max(1, round((28 * channels + 1) / 18))
 
 
-@register("plain_a2b", paper="capacity control of a trained a2b (its attention branch a plain conv branch)")
+@register(
+    "plain_a2b",
+    paper="capacity control of a trained a2b (its attention branch a plain conv branch)",
+    parent_control_of=("capacity", "a2b"),
+)
 class PlainBranchBlock(AttentionInAttentionBlock):
     """A2N's block with its attention branch a ``PlainBranch`` of matched parameters; the same options as ``a2b``."""
 
@@ -115,3 +125,14 @@ class PlainBranchBlock(AttentionInAttentionBlock):
     def __init__(self, channels: int, reduction: int = 4, temperature: float = 30.0) -> None:
         super().__init__(channels, reduction, temperature)
         self.attention = PlainBranch(channels, plain_branch_width(channels))
+
+
+@register(
+    "fresh_a2b",
+    paper="freshness control of a trained a2b (its attention branch re-initialised)",
+    parent_control_of=("freshness", "a2b"),
+)
+class FreshBranchBlock(AttentionInAttentionBlock):
+    """A2N's block whose attention branch a trained parent never passes on; the same options as ``a2b``."""
+
+    never_inherited = ("attention",)  # submodule paths ``nas.core.inheritance.inherit`` leaves at their seeded start

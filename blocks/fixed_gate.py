@@ -12,7 +12,8 @@ beside every contrast with the mechanism control.
 Only the gate the probe names is fixed. For ``a2b`` the attention dropout module (ADM) still weighs the attention
 and non-attention branches per image: ``fixed_a2b`` fixes the pixel-attention gate inside the attention branch.
 
-Every registered class that declares ``attention_map`` gets its ``fixed_`` variant here, with the same options.
+Every registered class that declares ``attention_map`` gets its ``fixed_`` variant here, with the same options,
+unless it is a control itself (``fresh_a2b``).
 """
 
 from __future__ import annotations
@@ -87,10 +88,12 @@ def _fixed_factory(block: str) -> BlockFactory:
 
 
 def register_fixed_variants() -> None:
-    """Registers ``fixed_X`` for every registered block X whose class declares ``attention_map``."""
+    """Registers ``fixed_X`` for every registered block X whose class declares ``attention_map`` and that is no
+    control itself."""
     for block in names():
         entry = spec(block)
-        if getattr(entry.factory, "attention_map", None) is None or entry.fixed_gate_of or PREFIX + block in names():
+        controls = entry.fixed_gate_of or entry.parent_control_of  # a control has no mechanism control of its own
+        if getattr(entry.factory, "attention_map", None) is None or controls or PREFIX + block in names():
             continue
         register(
             PREFIX + block,

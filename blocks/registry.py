@@ -92,6 +92,8 @@ class BlockSpec:
         implied: For options whose default None is worked out from the width: ``implied(channels)`` gives the values
             None stands for, so that an option set to exactly that value gets the same id as the default.
         fixed_gate_of: For a mechanism control (``blocks.fixed_gate``), the block whose gate it fixes; else None.
+        parent_control_of: For a control of a block in a trained parent, (``"capacity"`` or ``"freshness"``, the
+            block it stands in for), e.g. ``plain_a2b``'s ``("capacity", "a2b")``; else None.
     """
 
     name: str
@@ -102,6 +104,7 @@ class BlockSpec:
     aliases: tuple[tuple[str, str], ...] = ()
     implied: Callable[[int], dict[str, Any]] | None = None
     fixed_gate_of: str | None = None
+    parent_control_of: tuple[str, str] | None = None
 
     def parameters(self) -> list[inspect.Parameter]:
         """The factory's option parameters (every one after ``channels``), annotations evaluated where possible."""
@@ -128,11 +131,12 @@ def register(
     aliases: Mapping[str, str] | None = None,
     implied: Callable[[int], dict[str, Any]] | None = None,
     fixed_gate_of: str | None = None,
+    parent_control_of: tuple[str, str] | None = None,
 ):
     """Class or function decorator that registers a block factory under ``name``.
 
     ``aliases`` maps old option names to the factory's (canonical) ones; ids and spaces show the canonical names.
-    ``implied`` and ``fixed_gate_of`` are ``BlockSpec``'s.
+    ``implied``, ``fixed_gate_of`` and ``parent_control_of`` are ``BlockSpec``'s.
 
     Raises:
         ValueError: ``name`` holds a character a genotype id cannot (``NAME_PATTERN``), or is registered twice.
@@ -148,7 +152,15 @@ def register(
         if name in _REGISTRY:
             raise ValueError(f"block {name!r} is registered twice")
         entry = BlockSpec(
-            name, factory, paper, min_size, quadratic, tuple(sorted((aliases or {}).items())), implied, fixed_gate_of
+            name,
+            factory,
+            paper,
+            min_size,
+            quadratic,
+            tuple(sorted((aliases or {}).items())),
+            implied,
+            fixed_gate_of,
+            parent_control_of,
         )
         options = entry.default_options()
         for old, new in entry.aliases:
@@ -163,6 +175,11 @@ def register(
 def names() -> list[str]:
     """Registered block names, in registration order."""
     return list(_REGISTRY)
+
+
+def parent_control(block: str, kind: str) -> str | None:
+    """The block registered as ``block``'s ``kind`` control in a trained parent (``parent_control_of``), or None."""
+    return next((name for name, entry in _REGISTRY.items() if entry.parent_control_of == (kind, block)), None)
 
 
 def spec(name: str) -> BlockSpec:

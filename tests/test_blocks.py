@@ -216,7 +216,9 @@ DECLARED_MAPS = {"a2b", "pa", "ca", "spatial", "cbam", "ca_sp", "sp_ca", "esa", 
 MAP_DECLARING = [
     name
     for name in blocks.names()
-    if blocks.attention_map_probe(blocks.create(name, CHANNELS)) and blocks.controlled_block(name) is None
+    if blocks.attention_map_probe(blocks.create(name, CHANNELS))
+    and blocks.controlled_block(name) is None
+    and blocks.spec(name).parent_control_of is None  # a control has no mechanism control of its own
 ]
 
 
@@ -256,6 +258,11 @@ def test_every_block_with_a_gate_has_a_mechanism_control_of_its_options() -> Non
     assert blocks.spec("fixed_a2b").default_options() == blocks.spec("a2b").default_options()
     with pytest.raises(KeyError, match="no mechanism control"):
         blocks.mechanism_control("pam")
+    with pytest.raises(KeyError, match="no mechanism control"):
+        blocks.mechanism_control("fresh_a2b")
+    assert blocks.parent_control("a2b", "capacity") == "plain_a2b"
+    assert blocks.parent_control("a2b", "freshness") == "fresh_a2b"
+    assert blocks.parent_control("pa", "freshness") is None
 
 
 @pytest.mark.parametrize("name", MAP_DECLARING)

@@ -22,6 +22,7 @@ from nas.core.genotypes import Genotype
 from nas.core.settings import ParentWeights
 from nas.report import analysis, experiment_effects, verdicts
 from nas.report.experiment_analysis import analyse
+from nas.report.experiment_contrasts import planned_effects
 from nas.report.experiment_runs import ExperimentDataError
 
 pytestmark = pytest.mark.usefixtures("short_collections")
@@ -320,7 +321,8 @@ def test_result_round_trips_through_json_and_lists_its_arms() -> None:
     assert only.roles == ("a2b only 0-1", "a2b drop 2-3") and only.runs == 4 and only.params == 1e4
     frame = result.effects_frame()
     # 5 effects (uniform, only and drop at 2 groups) of the block, of each of its 2 controls, and attention - each.
-    assert len(frame) == result.interval.contrasts == 25 and set(frame["family"]) == set(experiment_effects.FAMILIES)
+    from_scratch = {"attention", "control", "attention - control", "mechanism", "attention - mechanism"}
+    assert len(frame) == result.interval.contrasts == 25 and set(frame["family"]) == from_scratch
     beyond = effect(result, "attention - mechanism", "only", 1)
     plus, minus = design.arm("a2b", "only", 1), design.arm("a2b", "only", 1, control="mechanism")
     assert beyond.activations_added == counted[plus.genotype] - counted[minus.genotype]
@@ -468,6 +470,50 @@ def test_forest_rows_of_a_parent_design_name_what_each_effect_is_and_leave_no_em
     assert list(figures.forest_plotly(result, "pa").layout.yaxis.ticktext) == ["in place at 0-1", "in place at 2-3"]
     removed = effect(result, "attention", "drop", 0)
     assert removed.label == "parent - a2b drop 0-1" and removed.estimate_db == pytest.approx(0.3, abs=0.2)
+
+
+def inherited_design(seeds=SEEDS) -> ExperimentDesign:
+    """a2b and pa as changes of a parent with a2b at every depth, with every control."""
+    plain = spaces.parse({"name": "t", "scale": 2, "channels": 16, "depth": 4, "choices": ["none", "pa", "a2b"]})
+    weights = ParentWeights("/parent.pt", "0" * 64)  # never read: the design needs the parent's genotype only
+    space = dataclasses.replace(plain, proxy=dataclasses.replace(plain.proxy, init=weights))
+    parent = Genotype.parse("x2.c16.u24:a2b*4")
+    return make_design(space, ["a2b", "pa"], [(0, 1), (2, 3)], list(seeds), MARGIN, control="conv", parent=parent)
+
+
+def test_in_place_of_a_trained_a2b_the_capacity_control_is_plain_a2b_beside_its_freshness_control() -> None:
+    design = inherited_design()
+    labels = {arm.label for arm in design.arms}
+    assert {"plain_a2b only 0-1", "fresh_a2b only 0-1", "fixed_a2b only 2-3", "conv(pa) only 0-1"} <= labels
+    assert design.controls_of("a2b") == ("capacity", "mechanism", "freshness")
+    assert design.controls_of("pa") == ("capacity", "mechanism") and not design.gaps  # pa starts fresh anyway
+    assert dict(design.matches)["a2b"].startswith("plain_a2b adds ")
+    over = [p.label for p in planned_effects(design) if p.family == "freshness - control"]
+    assert over == ["fresh_a2b only 0-1 - plain_a2b only 0-1", "fresh_a2b only 2-3 - plain_a2b only 2-3"]
+
+
+def removal_beyond_rate(design: ExperimentDesign, fresh_db: float, rng: np.random.Generator, runs: int = 60) -> float:
+    """The share of simulated experiments in which removing a2b at 0-1 reads *helps beyond capacity*. At 0-1
+    removing the attention costs 0.5 dB, plain_a2b 0.6, fixed_a2b 0.5 and fresh_a2b ``-fresh_db``."""
+    at_first = {"none": -0.5, "plain_a2b": -0.6, "fixed_a2b": -0.5, "fresh_a2b": fresh_db, "a2b": 0.0}
+    truth = np.array([at_first.get(Genotype.parse(arm.genotype).blocks[0], 0.0) for arm in design.arms])
+    shown = 0
+    for _ in range(runs):
+        result = analyse(simulate(design, truth, rng), design)
+        shown += any(b.shown for b in result.beyond if (b.block, b.kind, b.group) == ("a2b", "drop", 0))
+    return shown / runs
+
+
+def test_beyond_capacity_in_place_of_a_trained_block_compares_its_fresh_branch_with_the_fresh_plain_one() -> None:
+    """Where a fresh attention branch does no better than a fresh plain branch (both 0.6 dB under the parent),
+    "parent - plain_a2b" helps by 0.6 dB from freshness alone: beyond capacity must not be shown. Where the fresh
+    branch costs 0.1 dB only, it is found."""
+    design = inherited_design(seeds=range(8))
+    rng = np.random.default_rng(17)
+    freshness_only = removal_beyond_rate(design, -0.6, rng)
+    found = removal_beyond_rate(design, -0.1, rng)
+    print({"beyond capacity, freshness alone": freshness_only, "beyond capacity, planted": found})
+    assert freshness_only <= 0.07 and found >= 0.8
 
 
 @pytest.mark.parametrize(

@@ -28,16 +28,21 @@ from nas.trained import checkpoints, parents
 PARENT = Genotype.create(2, 16, 4, ["pa", "none", "pa"])  # the tiny spaces' shape: nf 16, upsampler 4
 
 
+def trained_like(genotype: Genotype, seed: int) -> torch.nn.Module:
+    """A network of ``genotype`` whose every weight differs from any seeded initial weight, as a trained one's."""
+    torch.manual_seed(seed)
+    network = networks.build(genotype)
+    with torch.no_grad():
+        for tensor in network.parameters():
+            tensor.add_(0.05 * torch.randn_like(tensor))
+    return network
+
+
 @pytest.fixture(scope="module")
 def parent_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A harness checkpoint of a tiny network whose every weight differs from any seeded initial weight."""
     path = tmp_path_factory.mktemp("parent") / "parent.pt"
-    torch.manual_seed(7)
-    network = networks.build(PARENT)
-    with torch.no_grad():
-        for tensor in network.parameters():
-            tensor.add_(0.05 * torch.randn_like(tensor))
-    checkpoints.save_network(path, network, PARENT)
+    checkpoints.save_network(path, trained_like(PARENT, 7), PARENT)
     return path
 
 
@@ -167,11 +172,7 @@ def test_the_capacity_control_of_a_trained_a2b_adds_the_attention_branchs_parame
 
 
 def test_the_capacity_control_in_place_of_a_trained_a2b_inherits_all_but_its_branch() -> None:
-    torch.manual_seed(3)
-    parent = networks.build(Genotype.create(2, 16, 4, ["a2b", "none", "a2b"]))
-    with torch.no_grad():
-        for tensor in parent.parameters():
-            tensor.add_(0.05 * torch.randn_like(tensor))
+    parent = trained_like(Genotype.create(2, 16, 4, ["a2b", "none", "a2b"]), 3)
     child_genotype = Genotype.create(2, 16, 4, ["plain_a2b", "none", "a2b"])
     child, inherited = training.inherited_network(child_genotype, 3, "cpu", parent)
     theirs, seeded = (
@@ -182,6 +183,26 @@ def test_the_capacity_control_in_place_of_a_trained_a2b_inherits_all_but_its_bra
         source = seeded if name.startswith("slots.0.attention.") else theirs
         assert torch.equal(tensor.detach().cpu().contiguous(), source[name].detach().cpu().contiguous()), name
     assert set(inherited.fresh_modules) == {"slots.0.attention.expand", "slots.0.attention.project"}
+
+
+def test_the_freshness_control_in_place_of_a_trained_a2b_starts_its_branch_as_a_from_scratch_a2b() -> None:
+    parent = trained_like(Genotype.create(2, 16, 4, ["a2b", "none", "a2b"]), 4)
+    child_genotype = Genotype.create(2, 16, 4, ["a2b", "none", "fresh_a2b"])
+    child, inherited = training.inherited_network(child_genotype, 7, "cpu", parent)
+    theirs = dict(parent.named_parameters())
+    from_scratch = training.build_network(Genotype.create(2, 16, 4, ["a2b", "none", "a2b"]), 7, "cpu")
+    scratch = dict(from_scratch.named_parameters())
+    branch = [name for name, _ in child.named_parameters() if name.startswith("slots.2.attention.")]
+    assert len(branch) == 5  # k1..k4 and k2's bias: the branch, and nothing else of the block, starts fresh
+    for name, tensor in child.named_parameters():
+        source = scratch if name in branch else theirs
+        assert torch.equal(tensor.detach().cpu(), source[name].detach().cpu()), name
+    assert set(inherited.fresh_modules) == {f"slots.2.attention.k{i}" for i in range(1, 5)}
+    assert not torch.equal(theirs["slots.2.attention.k1.weight"], scratch["slots.2.attention.k1.weight"])
+    # Without a parent the control is the block itself, bit for bit, at the same seed and path.
+    fresh_from_scratch = training.build_network(child_genotype, 7, "cpu").state_dict()
+    assert fresh_from_scratch.keys() == from_scratch.state_dict().keys()
+    assert all(torch.equal(fresh_from_scratch[k], from_scratch.state_dict()[k]) for k in fresh_from_scratch)
 
 
 class Payload:

@@ -4,7 +4,9 @@ Attention adds parameters as well as attention, so "attention helps" needs a con
 and no attention (the ``conv`` block, DESIGN.md "Evidence"). What is matched is what each block adds to the slot
 of ``none`` (``nas.core.networks.build_slot``: ``a2b`` replaces the slot, every other block sits inside
 ``AttentionSlot``), since the slot around it is common to every arm; the tolerance applies to that addition.
-The control's first conv is 3×3 where a width matches, else 1×1 (finer steps), else there is no control.
+The control's first conv is 3×3 where a width matches, else 1×1 (finer steps), else there is no control. In place of
+a trained parent's block the control is the one registered for it (``plain_a2b`` for ``a2b``, built to match:
+``parent_control_match`` checks it), since a ``conv`` slot would drop the trained block's other paths.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ class CapacityMatch:
         options = ", ".join(f"{k}={v}" for k, v in self.options.items())
         miss = (self.control_added - self.tested_added) / self.tested_added
         return (
-            f"{control}({options}) adds {self.control_added:,} parameters where {block} adds "
+            f"{control}{f'({options})' if options else ''} adds {self.control_added:,} parameters where {block} adds "
             f"{self.tested_added:,} ({miss:+.1%})"
         )
 
@@ -102,3 +104,19 @@ def matched_control(
         f"no capacity control for {block!r} at C={channels}: the closest, {closest.text(block, control)}, misses "
         f"by more than {TOLERANCE:.0%}"
     )
+
+
+def parent_control_match(block: str, channels: int, options: Mapping[str, Any] | None, control: str) -> CapacityMatch:
+    """How ``control``, the capacity control registered for ``block`` in a trained parent, matches what ``block``
+    adds to the slot (both take ``block``'s options).
+
+    Raises:
+        CapacityMatchError: it misses by more than ``TOLERANCE`` at this width.
+    """
+    match = CapacityMatch({}, added_parameters(block, channels, options), added_parameters(control, channels, options))
+    if abs(match.control_added - match.tested_added) > TOLERANCE * match.tested_added:
+        raise CapacityMatchError(
+            f"no capacity control for {block!r} at C={channels}: {match.text(block, control)}, more than "
+            f"{TOLERANCE:.0%} off"
+        )
+    return match

@@ -19,7 +19,14 @@ fine-tuned the same way: the reference (the ``none`` role) is the parent itself;
 parent's blocks at the depths of g; ``drop`` g removes X where the parent has it at g (``none`` there: A2N's
 attention dropout, with recovery). There is no ``uniform`` arm, and the controls fill the ``only`` arms (the control
 in place of the parent's blocks at g). An arm that equals the parent (X swapped in where the parent has X, or
-removed where it has none) is the reference, and its effect is not reported.
+removed where it has none) is the reference, and its effect is not reported. Where X has controls registered for a
+trained X (``blocks.parent_control``), a capacity control asked for is that one, with the freshness control beside
+it: for ``a2b``, ``plain_a2b`` (its attention branch a fresh plain conv branch of the same parameters) and
+``fresh_a2b`` (its attention branch fresh), each inheriting the rest of the parent's block. Then ``parent -
+fixed_a2b`` isolates the gate's dependence on the input (the constant starts at the parent's mean gate),
+``parent - fresh_a2b`` what a fresh branch costs (freshness), and ``fresh_a2b - plain_a2b`` attention against plain
+convolution of the same parameters, both fresh (capacity, on equal footing). A block the parent does not hold
+starts fresh in its arms anyway, and its controls are the from-scratch ones.
 """
 
 from __future__ import annotations
@@ -36,8 +43,9 @@ from nas.core.spaces import SearchSpace
 from nas.errors import InputError
 
 ARM_KINDS = ("none", *EFFECT_KINDS)
-CAPACITY, MECHANISM = "capacity", "mechanism"  # the controls an arm can hold instead of the tested block
-CONTROLS = (CAPACITY, MECHANISM)
+# The controls an arm can hold instead of the tested block; FRESHNESS only in place of a trained parent's block.
+CAPACITY, MECHANISM, FRESHNESS = "capacity", "mechanism", "freshness"
+CONTROLS = (CAPACITY, MECHANISM, FRESHNESS)
 PARENT_LABEL = "parent"  # the reference arm of a design of changes to a trained parent
 
 
@@ -52,7 +60,7 @@ class Role:
     block: str
     kind: str
     group: int | None = None
-    control: str | None = None  # None: the block itself; CAPACITY or MECHANISM: that control of it
+    control: str | None = None  # None: the block itself; else one of CONTROLS: that control of it
 
 
 @dataclass(frozen=True)
@@ -60,7 +68,7 @@ class ControlGap:
     """A control the design could not give a tested block, and why."""
 
     block: str
-    control: str  # CAPACITY or MECHANISM
+    control: str  # one of CONTROLS
     reason: str
 
 
@@ -72,7 +80,7 @@ class Arm:
         block: The tested block it belongs to (``none`` for the shared ``none`` arm).
         kind: ``none``, ``uniform``, ``only`` or ``drop``.
         group: Index of the depth group for ``only`` and ``drop``, else None.
-        control: The control it holds instead of ``block`` (CAPACITY or MECHANISM), or None.
+        control: The control it holds instead of ``block`` (one of CONTROLS), or None.
         genotype: The canonical genotype id (the results key).
         label: Readable name, e.g. ``a2b only 0-3``, ``conv(a2b) drop 4-7`` or ``fixed_a2b uniform``.
         also: Further roles the same genotype fills (e.g. ``only`` a group covering every depth = ``uniform``).
@@ -149,7 +157,7 @@ class ExperimentDesign:
         raise KeyError(f"the design has no arm for {role}")
 
     def controls_of(self, block: str) -> tuple[str, ...]:
-        """The controls (CAPACITY, MECHANISM) that ``block`` has arms of."""
+        """The controls (of CONTROLS) that ``block`` has arms of."""
         return tuple(c for c in CONTROLS if any(a.role.block == block and a.role.control == c for a in self.arms))
 
     def group_label(self, group: int) -> str:
@@ -258,7 +266,21 @@ def design_arms(
         placements = [(role, placement) for role, placement in placements if role.kind in kinds]
         roles += [(role, _genotype(space, placement)) for role, placement in placements]
         controls: list[tuple[str, str, SearchSpace]] = []
-        if control is not None:
+        trained = None if parent is None or control is None else blocks.parent_control(block, CAPACITY)
+        if trained is not None:
+            try:
+                match = capacity.parent_control_match(block, space.channels, space.options_for(block), trained)
+            except capacity.CapacityMatchError as unmatched:
+                gaps.append(ControlGap(block, CAPACITY, str(unmatched)))
+            else:
+                matches.append((block, match.text(block, trained)))
+                controls.append((CAPACITY, trained, _with_options(space, trained, space.options_for(block))))
+            fresh = blocks.parent_control(block, FRESHNESS)
+            if fresh is None:
+                gaps.append(ControlGap(block, FRESHNESS, f"no freshness control is registered for {block!r}"))
+            else:
+                controls.append((FRESHNESS, fresh, _with_options(space, fresh, space.options_for(block))))
+        elif control is not None:
             try:
                 match = capacity.matched_control(block, space.channels, space.options_for(block), control)
             except capacity.CapacityMatchError as unmatched:
@@ -283,7 +305,7 @@ def design_arms(
                 (dataclasses.replace(role, control=kind), _genotype(controlled, placement))
                 for role, placement in swapped
             ]
-    arms = _deduplicated(roles, groups, control)
+    arms = _deduplicated(roles, groups, control, parent is not None)
     if parent is not None:  # the reference arm is the parent itself, not a network without attention
         arms = (dataclasses.replace(arms[0], label=PARENT_LABEL), *arms[1:])
     return arms, tuple(matches), tuple(gaps)
@@ -379,29 +401,33 @@ def _genotype(space: SearchSpace, placement: list[str]) -> str:
     return str(from_placement(space, placement))
 
 
-def control_name(block: str, control: str | None, capacity_block: str | None) -> str:
-    """How arms and effects name ``block`` or its control: ``pa``, ``conv(pa)``, ``fixed_pa``."""
+def control_name(block: str, control: str | None, capacity_block: str | None, parent: bool = False) -> str:
+    """How arms and effects name ``block`` or its control: ``pa``, ``conv(pa)``, ``fixed_pa``, and in a design of
+    changes to a trained ``parent`` the controls registered for its block: ``plain_a2b``, ``fresh_a2b``."""
+    if parent and control in (CAPACITY, FRESHNESS) and (registered := blocks.parent_control(block, control)):
+        return registered
     if control == CAPACITY:
         return f"{capacity_block}({block})"
     return blocks.mechanism_control(block) if control == MECHANISM else block
 
 
-def role_label(role: Role, groups: tuple[tuple[int, ...], ...], control: str | None) -> str:
-    """``none``, ``a2b uniform``, ``a2b only 0-3``, ``conv(a2b) drop 4-7``, ``fixed_a2b uniform``."""
+def role_label(role: Role, groups: tuple[tuple[int, ...], ...], control: str | None, parent: bool = False) -> str:
+    """``none``, ``a2b uniform``, ``a2b only 0-3``, ``conv(a2b) drop 4-7``, ``fixed_a2b uniform``; in a design of
+    changes to a trained ``parent``, ``plain_a2b only 0-3``."""
     if role.kind == "none":
         return blocks.NO_ATTENTION
-    name = control_name(role.block, role.control, control)
+    name = control_name(role.block, role.control, control, parent)
     return f"{name} {role.kind}" + ("" if role.group is None else f" {group_text(groups[role.group])}")
 
 
 def _deduplicated(
-    roles: list[tuple[Role, str]], groups: tuple[tuple[int, ...], ...], control: str | None
+    roles: list[tuple[Role, str]], groups: tuple[tuple[int, ...], ...], control: str | None, parent: bool
 ) -> tuple[Arm, ...]:
     arms: dict[str, Arm] = {}
     for role, genotype in roles:
         if genotype in arms:
             arms[genotype] = dataclasses.replace(arms[genotype], also=(*arms[genotype].also, role))
         else:
-            label = role_label(role, groups, control)
+            label = role_label(role, groups, control, parent)
             arms[genotype] = Arm(role.block, role.kind, role.group, role.control, genotype, label)
     return tuple(arms.values())

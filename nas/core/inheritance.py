@@ -1,15 +1,17 @@
 """Weight inheritance: a candidate starts from a trained parent, keeping every weight that still fits.
 
 The rule, for each module of the child network that holds tensors of its own (parameters and buffers, not its
-children's): the parent's tensors are copied when the parent has a module at the same path, of the same class,
-whose own tensors have the same names and shapes. Everything else keeps the initial weights the child was built
-with, drawn from (seed, module path) (``nas.core.initial_weights``). So the stem, the trunk conv and the upsampler
-are always inherited (a space and its parent share scale, width and depth), a slot whose block equals the parent's
-is inherited whole, and an ``AttentionSlot`` in place of an ``a2b`` keeps the A2N block's ``conv_first``,
-``non_attention`` and ``conv_last`` while its attention is fresh. A mechanism control ``fixed_a2b`` in place of an
-``a2b`` inherits all but its constant gate, which ``start_gates_at_parent_mean`` may set to the parent's gate there
-averaged per channel over the training images: so the control starts near the parent's function, where a constant
-of 0.5 costs the released A2N 9.8 dB at depths 0-3 before any fine-tuning (bench/fixed_gate_start.py).
+children's): the parent's tensors are copied when the parent has a module at the same path, of the same class, whose
+own tensors have the same names and shapes. Everything else keeps the initial weights the child was built with, drawn
+from (seed, module path) (``nas.core.initial_weights``). So the stem, the trunk conv and the upsampler are always
+inherited (a space and its parent share scale, width and depth), a slot whose block equals the parent's is inherited
+whole, and an ``AttentionSlot`` in place of an ``a2b`` keeps the A2N block's ``conv_first``, ``non_attention`` and
+``conv_last`` while its attention is fresh. A block may name submodules a parent never passes on (its class's
+``never_inherited``): ``fresh_a2b`` in place of an ``a2b`` keeps all but its attention branch, which stays as a
+from-scratch ``a2b`` of the same seed starts it. A mechanism control ``fixed_a2b`` in place of an ``a2b`` inherits
+all but its constant gate, which ``start_gates_at_parent_mean`` may set to the parent's gate there averaged per
+channel over the training images: so the control starts near the parent's function, where a constant of 0.5 costs the
+released A2N 9.8 dB at depths 0-3 before any fine-tuning (bench/fixed_gate_start.py).
 """
 
 from __future__ import annotations
@@ -52,6 +54,15 @@ def _fits(child: nn.Module, parent: nn.Module | None) -> bool:
     return mine.keys() == theirs.keys() and all(mine[k].shape == theirs[k].shape for k in mine)
 
 
+def _never_inherited(network: nn.Module) -> tuple[str, ...]:
+    """The module paths under which ``network`` takes nothing from a parent (each block's ``never_inherited``)."""
+    return tuple(
+        f"{path}.{name}" if path else name
+        for path, module in network.named_modules()
+        for name in getattr(type(module), "never_inherited", ())
+    )
+
+
 @torch.no_grad()
 def inherit(child: nn.Module, parent: nn.Module) -> Inheritance:
     """Copies into ``child`` every module's tensors that ``parent`` has at the same path, class and shapes.
@@ -61,13 +72,14 @@ def inherit(child: nn.Module, parent: nn.Module) -> Inheritance:
     parents = dict(parent.named_modules())
     inherited = total = 0
     fresh = []
+    kept_fresh = _never_inherited(child)
     for path, module in child.named_modules():
         own = _own_tensors(module)
         if not own:
             continue
         counted = sum(t.numel() for name, t in own.items() if name in dict(module.named_parameters(recurse=False)))
         total += counted
-        source = parents.get(path)
+        source = None if any(path == p or path.startswith(p + ".") for p in kept_fresh) else parents.get(path)
         if source is not None and _fits(module, source):
             theirs = _own_tensors(source)
             for name, tensor in own.items():

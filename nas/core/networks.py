@@ -48,17 +48,17 @@ class AttentionSlot(nn.Module):
 
 
 # Blocks that are a whole slot themselves rather than an attention inside ``AttentionSlot``.
-WHOLE_SLOT_BLOCKS = frozenset({"a2b", "plain_a2b"})
+WHOLE_SLOT_BLOCKS = frozenset({"a2b", "plain_a2b", "fresh_a2b"})
 
 
 def is_whole_slot(block: str) -> bool:
-    """Whether ``block`` is a slot itself: ``a2b``, its mechanism control ``fixed_a2b`` and its capacity control
-    ``plain_a2b``."""
+    """Whether ``block`` is a slot itself: ``a2b``, its mechanism control ``fixed_a2b`` and its parent controls
+    ``plain_a2b`` and ``fresh_a2b``."""
     return (blocks.controlled_block(block) or block) in WHOLE_SLOT_BLOCKS
 
 
 def build_slot(block: str, channels: int, **options) -> nn.Module:
-    """The module of one depth: the A2N block for ``a2b`` (and ``fixed_a2b``, ``plain_a2b``), else an
+    """The module of one depth: the A2N block for ``a2b`` (and its controls), else an
     ``AttentionSlot`` around ``block``."""
     if is_whole_slot(block):
         return blocks.create(block, channels, **options)

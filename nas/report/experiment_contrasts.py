@@ -2,8 +2,10 @@
 
 An effect is a signed sum of arms (``Contrast``): ``only g - none``, ``uniform - drop g``, ``uniform - none`` for a
 block and for each of its controls, and attention minus each control's effect; in a design of changes to a trained
-parent, ``only g - parent`` and ``parent - drop g``. ``planned_effects`` lists every effect a result reports (the
-family its intervals are adjusted over), ``group_differences`` the contrasts a depth test compares.
+parent, ``only g - parent`` and ``parent - drop g``, and where the parent's block has a freshness control, that
+control's ``only g`` arm minus the capacity control's (the fresh block over its fresh capacity control).
+``planned_effects`` lists every effect a result reports (the family its intervals are adjusted over),
+``group_differences`` the contrasts a depth test compares.
 """
 
 from __future__ import annotations
@@ -12,10 +14,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nas.core.experiment_design import CAPACITY, MECHANISM, ExperimentDesign
+from nas.core.experiment_design import CAPACITY, FRESHNESS, MECHANISM, ExperimentDesign
 
-CONTROL_FAMILIES = {CAPACITY: "control", MECHANISM: "mechanism"}  # the effects of each control's own arms
-FAMILIES = ("attention", "control", "attention - control", "mechanism", "attention - mechanism")
+# The effects of each control's own arms; "freshness" only in place of a trained parent's block.
+CONTROL_FAMILIES = {CAPACITY: "control", MECHANISM: "mechanism", FRESHNESS: "freshness"}
+# Fresh block - fresh capacity control: attention against plain convolution, both fresh in the trained block.
+FRESH_OVER_CONTROL = "freshness - control"
+FAMILIES = (
+    "attention",
+    "control",
+    "attention - control",
+    "mechanism",
+    "attention - mechanism",
+    "freshness",
+    "attention - freshness",
+    FRESH_OVER_CONTROL,
+)
 
 
 @dataclass(frozen=True)
@@ -57,7 +71,7 @@ def contrast_count(design: ExperimentDesign) -> int:
 
 def planned_effects(design: ExperimentDesign) -> list[PlannedEffect]:
     """Every reported effect: per block and arm kind/group, attention, then per control of the block its own
-    effect and attention minus it."""
+    effect and attention minus it, then the fresh block minus its capacity control where it has both."""
     planned = []
     for block in design.blocks:
         for kind, group in _keys(design, None):
@@ -76,6 +90,10 @@ def planned_effects(design: ExperimentDesign) -> list[PlannedEffect]:
                 planned.append(
                     PlannedEffect(block, f"attention - {family}", kind, group, _label(design, difference), difference)
                 )
+            if {CAPACITY, FRESHNESS} <= set(design.controls_of(block)) and (kind, group) in _keys(design, FRESHNESS):
+                fresh, plain = (_effect_arms(design, block, kind, group, c)[0] for c in (FRESHNESS, CAPACITY))
+                over = Contrast(fresh, plain)
+                planned.append(PlannedEffect(block, FRESH_OVER_CONTROL, kind, group, _label(design, over), over))
     # An arm compared with itself (a change that leaves the parent as it was) is no effect to report.
     return [p for p in planned if not p.contrast.changes_nothing]
 

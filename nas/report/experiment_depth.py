@@ -56,7 +56,10 @@ def depth_tests(table: SeedTable, design: ExperimentDesign, arms: tuple[ArmSumma
         everything += rows
         named.append((block, rows))
         named += [
-            (control_name(block, control, design.control), group_differences(design, block, control))
+            (
+                control_name(block, control, design.control, design.parent is not None),
+                group_differences(design, block, control),
+            )
             for control in design.controls_of(block)
         ]
     if len(design.blocks) > 1:

@@ -7,7 +7,9 @@ alike two genotypes are. The analysis therefore never pools a variance across co
 - **Effects** are contrasts of arms: ``attention`` effects of block X (``uniform - none``, ``only g - none``,
   ``uniform - drop g``; with a trained parent, ``only g - parent`` and ``parent - drop g``), the same of its
   capacity control (``control``) and its mechanism control (``mechanism``), and attention minus each control's
-  effect (``attention - control``, ``attention - mechanism``). Each is the mean over seeds of its *per-seed
+  effect (``attention - control``, ``attention - mechanism``); in place of a trained parent's block, also its
+  freshness control's (``freshness``, ``attention - freshness``) and the fresh block minus its fresh capacity control
+  (``freshness - control``). Each is the mean over seeds of its *per-seed
   contrast* (the contrast's arm weights applied to one seed's PSNRs), with a t interval on seeds - 1 degrees of
   freedom at 1 - alpha/K, K every effect reported (Bonferroni: valid whatever the dependence between contrasts),
   and p-values Holm-adjusted over the same K. A paired t needs the per-seed contrasts i.i.d., not equal variances
@@ -16,7 +18,8 @@ alike two genotypes are. The analysis therefore never pools a variance across co
   gets no verdict: the runs left are not a random sample of what was designed.
 - **Verdict words** (``nas.report.verdicts``) read the simultaneous interval only.
 - **Claims**: per block and arm kind the group verdicts read together (``verdicts.claim``); **helps beyond
-  capacity**: the intersection-union test over attention - none and attention - each control.
+  capacity**: the intersection-union test over attention - none and attention - each control (with a freshness
+  control, fresh block - fresh capacity control in place of attention - the capacity control).
 - **Depth tests**: whether a block's effect differs across depth groups is Hotelling's T² on the per-seed vectors
   of its group-effect differences (every group's effect minus the first's, both arm kinds), per block and control
   and over all tested blocks, Holm over the tests run. It needs more seeds than differences; where there are not,
@@ -37,18 +40,18 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from nas.core.experiment_design import CAPACITY, MECHANISM, ControlGap, ExperimentDesign, group_text
+from nas.core.experiment_design import CAPACITY, FRESHNESS, MECHANISM, ControlGap, ExperimentDesign, group_text
 from nas.core.objectives import COUNTED_COSTS
 from nas.core.power import seeds_needed_or_none
 from nas.json_values import jsonable
 from nas.report import verdicts
 from nas.report.confirmation_statistics import t_interval
-from nas.report.experiment_contrasts import CONTROL_FAMILIES, FAMILIES, Contrast, PlannedEffect
+from nas.report.experiment_contrasts import CONTROL_FAMILIES, FAMILIES, FRESH_OVER_CONTROL, Contrast, PlannedEffect
 from nas.report.experiment_depth import DepthTest
 from nas.report.experiment_runs import ArmSummary, ExperimentDataError, SeedTable, short_of_gain
 
 ARM_COSTS = (*COUNTED_COSTS, "activations")  # what every effect says its arms differ by (``DesignedEffect``)
-CONTROL_NAMES = {CAPACITY: "capacity control", MECHANISM: "mechanism control"}
+CONTROL_NAMES = {CAPACITY: "capacity control", MECHANISM: "mechanism control", FRESHNESS: "freshness control"}
 VERDICTS = (verdicts.HELPS, verdicts.HURTS, verdicts.NO_EFFECT, verdicts.INCONCLUSIVE, verdicts.NOT_DRAWN)
 ARM_KIND_PHRASES = {"only": "alone", "drop": "on top of the rest"}  # what a group effect of each arm kind measures
 # The same in a design of changes to a trained parent (``ExperimentDesign.parent``), each fine-tuned.
@@ -60,6 +63,9 @@ FAMILY_WORDS = {
     "attention - control": "attention over the capacity control",
     "mechanism": "mechanism control",
     "attention - mechanism": "attention over the mechanism control",
+    "freshness": "freshness control",
+    "attention - freshness": "the trained block over its freshness control",
+    FRESH_OVER_CONTROL: "the fresh block over its fresh capacity control",
 }
 SCRATCH_KIND_WORDS = {"uniform": "at every depth", "only": "alone at a group", "drop": "on top of the rest at a group"}
 PARENT_KIND_WORDS = {"only": "in place of the parent's blocks at a group", "drop": "removed from the parent at a group"}
@@ -317,7 +323,9 @@ def claims(scored: tuple[DesignedEffect, ...], design: ExperimentDesign) -> tupl
 
 def beyond_capacity(scored: tuple[DesignedEffect, ...], design: ExperimentDesign) -> tuple[BeyondCapacity, ...]:
     """Per block, arm kind and group where attention helps: whether it helps beyond capacity, i.e. beyond both
-    controls (an intersection-union test), or which control is missing to show it."""
+    controls (an intersection-union test), or which control is missing to show it. Where a trained parent's block
+    has a freshness control, the capacity leg is the fresh block over its fresh capacity control, so that neither
+    side of it starts trained."""
     if design.control is None and not design.mechanism:  # a design without controls does not ask
         return ()
     by_key = {(e.block, e.family, e.kind, e.group): e for e in scored}
@@ -328,7 +336,10 @@ def beyond_capacity(scored: tuple[DesignedEffect, ...], design: ExperimentDesign
         # Where the block is the parent's at g, swapping it in changes nothing: the effects over the controls are
         # those of its ``only`` arms, beside what it adds (``drop``).
         over_kind = "only" if design.parent and kind == "drop" else kind
-        over = {c: by_key.get((block, f"attention - {f}", over_kind, group)) for c, f in CONTROL_FAMILIES.items()}
+        families = {c: f"attention - {f}" for c, f in CONTROL_FAMILIES.items() if c != FRESHNESS}
+        if (block, FRESH_OVER_CONTROL, over_kind, group) in by_key:  # capacity on equal footing: both start fresh
+            families[CAPACITY] = FRESH_OVER_CONTROL
+        over = {c: by_key.get((block, family, over_kind, group)) for c, family in families.items()}
         missing = tuple(CONTROL_NAMES[c] for c, e in over.items() if e is None)
         legs = [_verdict(e) for e in over.values() if e is not None]
         shown = not missing and verdicts.beyond(_verdict(effect), legs)

@@ -107,7 +107,10 @@ def arm_summaries(
         totals, counts = np.where(recorded, rows, 0.0).sum(axis=0), recorded.sum(axis=0)
         mean = np.divide(totals, counts, out=np.full(len(columns), np.nan), where=counts > 0)
         means = dict(zip(columns, mean, strict=True))
-        roles = (arm.label, *(role_label(role, design.groups, design.control) for role in arm.also))
+        roles = (
+            arm.label,
+            *(role_label(role, design.groups, design.control, design.parent is not None) for role in arm.also),
+        )
         costs = {cost: None if np.isnan(means[cost]) else float(means[cost]) for cost in COUNTED_COSTS}
         counted = activations.get(arm.genotype)
         summaries.append(

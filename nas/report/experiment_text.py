@@ -30,6 +30,9 @@ FAMILY_PHRASES = {
     "attention - control": "over the capacity control {}",
     "mechanism": "mechanism control {}",
     "attention - mechanism": "over the mechanism control {}",
+    "freshness": "freshness control {}",
+    "attention - freshness": "over the freshness control {}",
+    "freshness - control": "fresh, over the fresh capacity control {}",
 }
 
 

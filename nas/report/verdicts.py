@@ -22,7 +22,8 @@ hurts: either way the two groups' intervals do not overlap), *helps everywhere*,
 
 Attention *helps beyond capacity* when attention - none, attention - the capacity control (the same added
 parameters) and attention - the mechanism control (the same block with a constant gate) all read *helps* (an
-intersection-union test); without one of the controls it cannot be shown.
+intersection-union test); without one of the controls it cannot be shown. In place of a trained parent's block with
+a freshness control, the capacity leg is the fresh block - its fresh capacity control, both started fresh.
 """
 
 from __future__ import annotations
