@@ -99,3 +99,23 @@ def test_no_change_is_read_from_a_budget_whose_networks_have_not_learned(design)
 
 def effect_at(result, label: str):
     return next(e for e in result.effects if e.label == label)
+
+
+def test_a_parent_design_read_from_before_recovery_says_how_the_parent_itself_moves(tmp_path) -> None:
+    from test_experiment_analysis import inherited_design
+
+    from nas.report import study_figures
+
+    design = inherited_design(seeds=range(6))
+    removed = np.array([-0.6 if "none" in arm.genotype else 0.0 for arm in design.arms])
+    runs = simulate_budgets(design, (removed, removed / 3), np.random.default_rng(5))
+    runs["budget"] = runs["budget"].map({BUDGETS[0]: 0, BUDGETS[1]: 600})  # read before fine-tuning and after
+    budgeted = analyse_budgets(runs, design)
+    parent = runs[runs["genotype"] == design.arms[0].genotype].groupby("budget")["psnr"].mean()
+    (drift,) = [line for line in budgeted.verdict if line.startswith("The parent itself")]
+    assert f"{parent[0]:.3f} dB at 0, {parent[600]:.3f} dB at 600 iterations" in drift
+    assert f"{parent[600] - parent[0]:+.3f} dB from 0 to 600" in drift
+    change = next(c for c in budgeted.changes if c.label == "parent - a2b drop 0-1")
+    assert change.changes and change.change_db == pytest.approx(-0.4, abs=0.15)  # the removal cost shrinks
+    study_figures.budget_curves_png(budgeted, "a2b", tmp_path / "a2b.png")  # a reading at 0 on the budget axis
+    assert (tmp_path / "a2b.png").stat().st_size > 10_000

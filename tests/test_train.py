@@ -29,10 +29,11 @@ def test_nas_train_learns_and_repeats_exactly_on_cpu(nas_cli, space_writer, smal
     genotype = "x2.c16.u4:ca-a2b;ca(reduction=4)"
     first = run_train(nas_cli, space_file, "--genotype", genotype, "--device", "cpu")
     # The same training read along the way: its last reading is the plain training's result, to the last bit.
-    second = run_train(nas_cli, space_file, "--genotype", genotype, "--device", "cpu", "--budgets", "20,40,60")
+    second = run_train(nas_cli, space_file, "--genotype", genotype, "--device", "cpu", "--budgets", "0,20,40,60")
     assert first["psnr"] >= first["psnr_untrained"] + 0.3
     assert first["psnr"] == second["psnr"] and first["loss_curve"] == second["loss_curve"]
-    assert [r["iterations"] for r in second["readings"]] == [20, 40, 60] and len(first["readings"]) == 1
+    assert [r["iterations"] for r in second["readings"]] == [0, 20, 40, 60] and len(first["readings"]) == 1
+    assert second["readings"][0]["psnr"] == first["psnr_untrained"]  # a reading at 0: the network as it starts
     assert second["readings"][-1] == {**first["readings"][0], "seconds": second["readings"][-1]["seconds"]}
     assert second["readings"][0]["psnr"] != second["psnr"] and second["psnr_bicubic"] == first["psnr_bicubic"]
     assert set(first) >= {"psnr", "ssim", "psnr_untrained", "train_seconds", "patches_per_second", "final_loss"}

@@ -66,8 +66,9 @@ class ProxyBudget:
     iterations: int = ranged(2000, 1, 10_000_000)
     # Earlier iterations at which the run is validated too, without stopping it: the learning curve along one run
     # (each reading costs one validation). The schedule is shaped to ``iterations``, so a reading at b is the network
-    # b iterations into that run, not a training of b iterations (see nas/core/training.py).
-    budgets: tuple[int, ...] = field(default=(), metadata={"range": (1, 10_000_000, False), "sequence": True})
+    # b iterations into that run, not a training of b iterations (see nas/core/training.py). 0 reads the network
+    # before its first iteration: with proxy.init, each change of the parent before any recovery.
+    budgets: tuple[int, ...] = field(default=(), metadata={"range": (0, 10_000_000, False), "sequence": True})
     batch_size: int = ranged(16, 1, 4096)
     patch_size: int = ranged(64, 4, 1024)  # LR patch side
     lr: float = ranged(5.0e-4, 0.0, 1.0, low_open=True)

@@ -480,6 +480,8 @@ def _train_network(
         progress.readings.append(Reading(progress.iteration, scores.mean_psnr, scores.mean_ssim, seconds))
 
     every = resumable.every if resumable is not None else 0
+    if progress.iteration == 0 and 0 in budget.readings():  # the network as it starts (a resumed run has it)
+        read(progress)
     _run_budget(step, budget, bar, progress, save_state, every, read)
     if on_cuda:
         torch.cuda.synchronize()

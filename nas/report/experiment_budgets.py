@@ -6,6 +6,9 @@ alpha / B (Bonferroni over the B budgets, the contrasts within it as ``analyse``
 every budget holds jointly. The headline is read at the largest budget: an effect at an early budget measures how
 fast a block starts learning, and its sign can change as the networks learn.
 
+In a design of changes to a trained parent the budgets are recovery budgets, a reading at 0 is each change before any
+fine-tuning, and the verdict says how the parent itself moves as it is fine-tuned.
+
 Whether an effect changes between the first and the last budget is its own test, never read from the two verdicts:
 per contrast, the per-seed difference (contrast at the last budget minus at the first, paired by seed: one run gives
 both readings) with a t interval on seeds - 1 degrees of freedom at alpha / K (Bonferroni over the K contrasts) and
@@ -163,4 +166,17 @@ def _verdict_lines(
         + (": " + "; ".join(f"{c.label} ({' → '.join(c.words)})" for c in reworded) if reworded else "")
         + "."
     )  # fmt: skip
-    return (head, *results[-1].verdict, summary)
+    return (head, *_parent_drift(budgets, results), *results[-1].verdict, summary)
+
+
+def _parent_drift(budgets: tuple[int, ...], results: tuple[ExperimentResult, ...]) -> tuple[str, ...]:
+    """In a design of changes to a trained parent, how the parent itself moves as it is fine-tuned: every effect is
+    measured from it, so an effect that shrinks may be the parent falling as well as the change recovering."""
+    if results[0].parent is None:
+        return ()
+    means = [result.arms[0].psnr_mean_db for result in results]  # the parent is the design's first arm
+    points = ", ".join(f"{mean:.3f} dB at {budget}" for budget, mean in zip(budgets, means, strict=True))
+    return (
+        f"The parent itself, fine-tuned the same way (the reference of every effect): {points} iterations (mean over "
+        f"seeds), {means[-1] - means[0]:+.3f} dB from {budgets[0]} to {budgets[-1]}.",
+    )

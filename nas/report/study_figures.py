@@ -313,18 +313,28 @@ def forest_plotly(result: ExperimentResult, block: str) -> go.Figure:
     return figure
 
 
+# In a design of changes to a trained parent, the removal and its split: gate, freshness, attention over capacity.
+RECOVERY_FAMILIES = ("attention", "attention - mechanism", "attention - freshness", "freshness - control")
+
+
 def budget_curves_png(budgeted: BudgetedExperiment, block: str, path: Path) -> None:
     """Each attention effect of ``block`` against the budget it was read at, with its simultaneous interval: one
-    panel per arm kind, one line per depth group (the recovery curve, in a design of changes to a trained parent)."""
+    panel per arm kind, one line per depth group; in a design of changes to a trained parent (the recovery curve)
+    also one panel per control leg of the removal (``RECOVERY_FAMILIES``)."""
     first = budgeted.headline
-    kinds = [k for k in ("uniform", "only", "drop") if any(e.kind == k and e.block == block for e in first.effects)]
-    figure, panels = plt.subplots(1, len(kinds), figsize=(4.0 * len(kinds), 3.2), squeeze=False, sharey=True)
-    for axes, kind in zip(panels[0], kinds, strict=True):
+    families = RECOVERY_FAMILIES if first.parent else ("attention",)
+    drawn = [e for e in first.effects if e.block == block and e.family in families]
+    panels_of = [
+        (family, kind)
+        for family in families
+        for kind in ("uniform", "only", "drop")
+        if any((e.family, e.kind) == (family, kind) for e in drawn)
+    ]
+    figure, panels = plt.subplots(1, len(panels_of), figsize=(4.0 * len(panels_of), 3.2), squeeze=False, sharey=True)
+    for axes, (family, kind) in zip(panels[0], panels_of, strict=True):
         axes.axhspan(-first.margin_db, first.margin_db, color=TRIAL_COLOUR, alpha=0.25, lw=0)
         axes.axhline(0.0, color="#555555", lw=0.8)
-        labels = dict.fromkeys(
-            e.label for e in first.effects if (e.block, e.family, e.kind) == (block, "attention", kind)
-        )
+        labels = dict.fromkeys(e.label for e in drawn if (e.family, e.kind) == (family, kind))
         for shift, label in enumerate(labels):
             effects = [next(e for e in result.effects if e.label == label) for result in budgeted.results]
             x = np.array(budgeted.budgets, dtype=float) * (1 + 0.02 * shift)  # side by side on a log axis
@@ -333,11 +343,14 @@ def budget_curves_png(budgeted: BudgetedExperiment, block: str, path: Path) -> N
                 [[e.estimate_db - e.low_db for e in effects], [e.high_db - e.estimate_db for e in effects]]
             )
             axes.errorbar(x, estimate, yerr=spread, fmt="o-", ms=3, capsize=2, lw=1, label=label)
-        axes.set_xscale("log")
+        if budgeted.budgets[0] == 0:  # a reading before training: linear up to the first budget along the run
+            axes.set_xscale("symlog", linthresh=budgeted.budgets[1] if len(budgeted.budgets) > 1 else 1)
+        else:
+            axes.set_xscale("log")
         axes.set_xticks(budgeted.budgets, [str(b) for b in budgeted.budgets])
         axes.minorticks_off()
         axes.set_xlabel("training budget (iterations, read along one run)")
-        axes.set_title(f"{block}: {kind}", fontsize=8)
+        axes.set_title(f"{block}: {kind}" if family == "attention" else f"{block}: {family}, {kind}", fontsize=8)
         axes.legend(fontsize=6, loc="best")
         axes.grid(alpha=0.3)
     panels[0][0].set_ylabel("PSNR effect (dB)")
