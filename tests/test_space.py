@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import time
 from dataclasses import replace
@@ -10,8 +12,11 @@ from pathlib import Path
 import pytest
 from conftest import names_reference, require_reference
 
-from nas.core import pinned_spaces, spaces
+from nas.core import initial_weights, pinned_spaces, spaces
 from nas.core.settings import DataSources
+from nas.search.store import evaluation_key
+
+GENOTYPE = "x2.c16.u4:ca-none-lia"
 
 SPACES = sorted((Path(__file__).resolve().parents[1] / "search_spaces").glob("*.yaml"))
 VALID = """\
@@ -58,6 +63,25 @@ def test_a_pinned_space_names_files_in_and_beside_the_checkout_relative_to_it(tm
     elsewhere = pinned_spaces.to_json(replace(loaded, source=str(outside)))
     assert elsewhere["source"] == str(outside)  # outside the checkout's folder: as it was
     assert pinned_spaces.from_json(elsewhere).source == elsewhere["source"]
+
+
+def test_further_validation_sources_are_pinned_and_enter_a_trainings_identity_only_when_given(tmp_path: Path) -> None:
+    plain = spaces.load(write(tmp_path, VALID))
+    also = spaces.load(write(tmp_path, VALID + f"data: {{val: builtin, also_val: [builtin, {tmp_path}]}}\n"))
+    assert also.data.also_val == ("builtin", str(tmp_path))
+    assert pinned_spaces.from_json(pinned_spaces.to_json(also)).data == also.data
+    assert "also_val" not in pinned_spaces.to_json(plain)["data"]  # as spaces pinned before it was there
+    budget = plain.proxy.identity()
+    before = [GENOTYPE, 0, initial_weights.SCHEME, budget, {"train": "builtin", "val": "builtin"}]
+    unchanged = hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()[:24]
+    assert evaluation_key(GENOTYPE, 0, plain.proxy, plain.data) == unchanged  # keys of trainings made before it
+    assert evaluation_key(GENOTYPE, 0, also.proxy, also.data) != unchanged
+    for text, message in (
+        ("also_val: builtin", "data.also_val: got 'builtin'; expected a list of image folders"),
+        ("also_val: [builtin, no-such-folder]", "data.also_val[1]: got 'no-such-folder'; folder"),
+    ):
+        with pytest.raises(spaces.SpaceError, match=re.escape(message)):
+            spaces.load(write(tmp_path, VALID + f"data: {{{text}}}\n"))
 
 
 def test_valid_space_reads_yaml_exponents_as_numbers(tmp_path: Path) -> None:

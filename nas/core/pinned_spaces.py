@@ -50,12 +50,19 @@ def to_json(space: SearchSpace) -> dict[str, Any]:
     """
     document = asdict(space)
     document["overrides"] = {str(depth): list(choices) for depth, choices in space.overrides.items()}
-    document["data"] = {key: pinned_path(value) for key, value in document["data"].items()}
+    document["data"] = {"train": pinned_path(space.data.train), "val": pinned_path(space.data.val)}
+    if space.data.also_val:  # left out when empty, as spaces pinned before it had it
+        document["data"]["also_val"] = [pinned_path(source) for source in space.data.also_val]
     if document["proxy"]["init"]:
         document["proxy"]["init"]["path"] = pinned_path(document["proxy"]["init"]["path"])
     document["plugins"] = [pinned_path(plugin) for plugin in space.plugins]
     document["source"] = pinned_path(space.source)
     return document
+
+
+def _data_from_json(data: dict[str, Any]) -> DataSources:
+    also = tuple(_unpinned(source) for source in data.get("also_val", ()))
+    return DataSources(_unpinned(data["train"]), _unpinned(data["val"]), also)
 
 
 def from_json(document: dict[str, Any]) -> SearchSpace:
@@ -69,7 +76,7 @@ def from_json(document: dict[str, Any]) -> SearchSpace:
         "choices": tuple(document["choices"]),
         "overrides": {int(depth): tuple(choices) for depth, choices in document["overrides"].items()},
         "proxy": _proxy_from_json(document["proxy"]),
-        "data": DataSources(**{key: _unpinned(value) for key, value in document["data"].items()}),
+        "data": _data_from_json(document["data"]),
         "objectives": tuple(document["objectives"]),
         "search": SearchSettings(**document["search"]),
         "resources": Resources(**document["resources"]),

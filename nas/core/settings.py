@@ -102,10 +102,18 @@ class ProxyBudget:
 
 @dataclass(frozen=True)
 class DataSources:
-    """``builtin`` or a folder path, for training and validation HR images."""
+    """``builtin`` or a folder path, for training and validation HR images; ``also_val``: further validation sources
+    every reading is scored on too, reported per source (the search and every verdict read ``val``)."""
 
     train: str = field(default=BUILTIN, metadata={"source": True})
     val: str = field(default=BUILTIN, metadata={"source": True})
+    also_val: tuple[str, ...] = field(default=(), metadata={"source": True, "sequence": True})
+
+    def identity(self) -> dict[str, Any]:
+        """The sources as a training's identity holds them (``also_val`` left out when empty, so identities of
+        trainings without it stay as they were)."""
+        sources = {"train": self.train, "val": self.val}
+        return {**sources, "also_val": list(self.also_val)} if self.also_val else sources
 
 
 @dataclass(frozen=True)

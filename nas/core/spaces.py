@@ -425,6 +425,10 @@ def _setting(check: Checker, value: Any, path: str, spec: Field, base_dir: Path)
     """One field's value, checked against the range or choices its metadata states."""
     if "choices" in spec.metadata:
         return check.choice(value, path, spec.metadata["choices"])
+    if spec.metadata.get("source") and spec.metadata.get("sequence"):
+        if not isinstance(value, list):
+            raise check.fail(path, value, f"expected a list of image folders (or {BUILTIN!r})")
+        return tuple(_data_source(check, item, f"{path}[{i}]", base_dir) for i, item in enumerate(value))
     if spec.metadata.get("source"):
         return _data_source(check, value, path, base_dir)
     if spec.metadata.get("parent"):

@@ -68,6 +68,7 @@ class Reading:
     psnr: float
     ssim: float
     seconds: float  # the run's time up to this reading, its own validation and those of earlier readings included
+    also_psnr: tuple[float, ...] = ()  # the PSNR on each of ``DataSources.also_val``, in its order
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,9 @@ class TrainResult:
         ]
         if self.psnr_bicubic is not None:
             lines.append(f"over bicubic    {self._gain_text(self.psnr)} dB (bicubic {self.psnr_bicubic:.3f} dB)")
+        if self.readings and self.readings[-1].also_psnr:
+            also = ", ".join(f"{psnr:.3f}" for psnr in self.readings[-1].also_psnr)
+            lines.append(f"also validated  {also} dB (data.also_val, in its order)")
         if len(self.readings) > 1:
             lines.append("along the run   iterations  PSNR (dB)  over bicubic  seconds")
             lines += [
@@ -226,7 +230,7 @@ def identity(
         "seed": seed,
         "initial_weights": scheme,
         "budget": budget.identity(),
-        "data": asdict(sources),
+        "data": sources.identity(),
         "device": torch.device(device).type,
         "precision": precision(device),
     }
@@ -455,7 +459,9 @@ def _train_network(
     else:
         network = build_network(genotype, seed, device)
     val_pairs = data.source_pairs(sources.val, "val", genotype.scale)
-    evaluate.check_measurable(val_pairs, genotype.scale)
+    also_pairs = tuple(data.source_pairs(source, "val", genotype.scale) for source in sources.also_val)
+    for pairs in (val_pairs, *also_pairs):
+        evaluate.check_measurable(pairs, genotype.scale)
     state = resumable.state if resumable is not None else None
     untrained = None
     if measure_untrained and state is None:  # a resumed run has it from the state
@@ -473,11 +479,15 @@ def _train_network(
         training = identity(genotype, budget, sources, seed, device, scheme)
         save_state = functools.partial(_write_state, resumable.path, step, training, start)
 
+    def also_psnr() -> tuple[float, ...]:
+        return tuple(_validated(network, pairs, genotype.scale, device).mean_psnr for pairs in also_pairs)
+
     def read(progress: Progress) -> None:  # a reading along the run: validated, then trained on unchanged
         scores = _validated(network, val_pairs, genotype.scale, device)
+        also = also_psnr()
         _for_training(network, device)  # back to channels_last: the same parameters, so Adam's state still fits
         seconds = progress.seconds + time.perf_counter() - start
-        progress.readings.append(Reading(progress.iteration, scores.mean_psnr, scores.mean_ssim, seconds))
+        progress.readings.append(Reading(progress.iteration, scores.mean_psnr, scores.mean_ssim, seconds, also))
 
     every = resumable.every if resumable is not None else 0
     if progress.iteration == 0 and 0 in budget.readings():  # the network as it starts (a resumed run has it)
@@ -489,7 +499,7 @@ def _train_network(
     if bar is not None:
         bar.close()
     trained = _validated(network, val_pairs, genotype.scale, device)
-    last = Reading(budget.iterations, trained.mean_psnr, trained.mean_ssim, seconds)
+    last = Reading(budget.iterations, trained.mean_psnr, trained.mean_ssim, seconds, also_psnr())
     return network.eval(), TrainResult(
         psnr=trained.mean_psnr,
         ssim=trained.mean_ssim,

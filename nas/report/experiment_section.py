@@ -21,6 +21,7 @@ from nas import study as studies
 from nas.core import counting
 from nas.core.experiment_design import ExperimentDesign
 from nas.core.genotypes import Genotype
+from nas.core.pinned_spaces import pinned_path
 from nas.core.power import PlannedPower, family_power, power_basis
 from nas.report import analysis
 from nas.report import study_figures as figures
@@ -48,11 +49,12 @@ def design_of(folder: StudyFolder) -> ExperimentDesign | None:
     return parents.design_of(folder.space())
 
 
-def runs_frame(folder: StudyFolder) -> pd.DataFrame:
+def runs_frame(folder: StudyFolder, also: int | None = None) -> pd.DataFrame:
     """One row per finished experiment training and budget it was read at: genotype, seed, budget, psnr (at that
     budget), psnr_bicubic, macs, params; a failed one (an exception, a diverged loss) without a PSNR, so the analysis
     counts it lost (an infeasible arm is left out: never run). A run recorded before trainings stated their bicubic
-    floor gets the floor of the space's validation images; one recorded without readings is read at its end."""
+    floor gets the floor of the space's validation images; one recorded without readings is read at its end. With
+    ``also``, the PSNR and floor of the space's ``data.also_val[also]`` instead."""
     study = studies.load_designed(folder, studies.Kind.EXPERIMENT)
     finished = [records.record_of(t) for t in study.get_trials(deepcopy=False)] if study else []
     kept = (r for r in finished if r.outcome is not None and (r.outcome.has_values or r.outcome is Outcome.FAILED))
@@ -61,27 +63,32 @@ def runs_frame(folder: StudyFolder) -> pd.DataFrame:
     rows = []
     for record in kept:
         row = {column: getattr(record, column) for column in RUN_COLUMNS}
+        if also is not None:
+            row["psnr_bicubic"] = None  # the floor of that source, below
         if record.psnr is None:  # failed: lost at every budget
             rows += [{**row, "budget": budget} for budget in budgets]
             continue
-        read = {reading["iterations"]: reading["psnr"] for reading in record.readings or ()} or {
-            budgets[-1]: record.psnr
-        }
+        if also is None:
+            read = {reading["iterations"]: reading["psnr"] for reading in record.readings or ()}
+            read = read or {budgets[-1]: record.psnr}
+        else:
+            read = {reading["iterations"]: reading["also_psnr"][also] for reading in record.readings or ()}
         rows += [{**row, "budget": budget, "psnr": psnr} for budget, psnr in read.items() if budget in budgets]
     frame = pd.DataFrame(rows, columns=[*RUN_COLUMNS, "budget"])
-    floor = bicubic_floor(space) if frame["psnr_bicubic"].isna().any() else None
+    source = None if also is None else space.data.also_val[also]
+    floor = bicubic_floor(space, source) if frame["psnr_bicubic"].isna().any() else None
     if floor is not None:  # else the gains stay unknown, and nothing is drawn from them
         frame["psnr_bicubic"] = frame["psnr_bicubic"].fillna(floor)
     return frame
 
 
-def result_of(folder: StudyFolder) -> ExperimentResult | BudgetedExperiment | str | None:
-    """The analysis of the folder's experiment (at each budget where its runs were read at several); a sentence
-    saying why there is none yet; None without a design."""
+def result_of(folder: StudyFolder, also: int | None = None) -> ExperimentResult | BudgetedExperiment | str | None:
+    """The analysis of the folder's experiment (at each budget where its runs were read at several; on its
+    ``data.also_val[also]`` with ``also``); a sentence saying why there is none yet; None without a design."""
     design = design_of(folder)
     if design is None:
         return None
-    runs = runs_frame(folder)
+    runs = runs_frame(folder, also)
     if runs.empty:
         return "the space names an experiment, but none of its runs has finished: run `nas experiment`"
     try:
@@ -216,5 +223,23 @@ def section(folder: StudyFolder, figures_dir: Path) -> Section | None:
             figures.budget_curves_png(result, block, figures_dir / name)
             pngs.append(name)
     numbers = result.to_json()
+    lines = list(result.verdict)
+    also_val = folder.space().data.also_val
+    if also_val:
+        by_source = {pinned_path(source): result_of(folder, index) for index, source in enumerate(also_val)}
+        numbers["also_val"] = {source: _json_of(found) for source, found in by_source.items()}
+        for source, found in by_source.items():
+            lines += [f"**Also validated on `{source}`** (the same runs, read on these images; the verdict above reads "
+                      f"`data.val`):", *_verdict_of(found)]  # fmt: skip
     studies.write_atomically(folder.experiment_json, json.dumps(numbers, indent=2) + "\n")
-    return Section(list(result.verdict), pngs, plots, numbers)
+    return Section(lines, pngs, plots, numbers)
+
+
+def _verdict_of(result: ExperimentResult | BudgetedExperiment | str | None) -> list[str]:
+    if isinstance(result, (ExperimentResult, BudgetedExperiment)):
+        return list(result.verdict)
+    return [f"{str(result)[0].upper()}{str(result)[1:]}."]
+
+
+def _json_of(result: ExperimentResult | BudgetedExperiment | str | None) -> dict | str | None:
+    return result.to_json() if isinstance(result, (ExperimentResult, BudgetedExperiment)) else result

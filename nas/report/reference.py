@@ -25,19 +25,20 @@ from nas.report import analysis
 from nas.sr import evaluate
 
 
-def psnr_floor(space: SearchSpace) -> float:
-    """Mean PSNR of bicubic ×scale upsampling over the validation images of ``space``.
+def psnr_floor(space: SearchSpace, source: str | None = None) -> float:
+    """Mean PSNR of bicubic ×scale upsampling over the validation images of ``space`` (or of ``source``, one of its
+    ``data.also_val``).
 
     Raises:
         InputError: the validation folder is gone or unreadable.
     """
-    return evaluate.bicubic_psnr(space.data.val, space.scale)
+    return evaluate.bicubic_psnr(source or space.data.val, space.scale)
 
 
-def bicubic_floor(space: SearchSpace) -> float | None:
+def bicubic_floor(space: SearchSpace, source: str | None = None) -> float | None:
     """``psnr_floor``, or None where the validation folder can no longer be read."""
     try:
-        return psnr_floor(space)
+        return psnr_floor(space, source)
     except InputError:
         return None
 

@@ -17,7 +17,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ def evaluation_key(genotype_id: str, seed: int, budget: ProxyBudget, sources: Da
     Built from the dataclasses' own fields, so a new budget or data field is part of the key without an edit
     here (``ProxyBudget.identity``: not the study's seed list; a parent by its content hash, not its path).
     """
-    identity = [genotype_id, seed, initial_weights.SCHEME, budget.identity(), asdict(sources)]
+    identity = [genotype_id, seed, initial_weights.SCHEME, budget.identity(), sources.identity()]
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]
 
 
