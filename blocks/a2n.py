@@ -81,10 +81,14 @@ class AttentionInAttentionBlock(nn.Module):
             nn.ReLU(),
             nn.Linear(channels // reduction, 2, bias=False),
         )
-        self.attention: nn.Module = AttentionBranch(channels)
+        self.attention = self._branch(channels)
         self.non_attention = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
         self.conv_last = nn.Conv2d(channels, channels, 1, bias=False)
         self.branch_weights = Probe()
+
+    def _branch(self, channels: int) -> nn.Module:
+        """The attention branch; a control of the block builds another in its place."""
+        return AttentionBranch(channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = F.leaky_relu(self.conv_first(x), NEGATIVE_SLOPE)
@@ -122,9 +126,8 @@ class PlainBranchBlock(AttentionInAttentionBlock):
 
     attention_map = None  # no gate: nothing to probe, and no mechanism control of its own
 
-    def __init__(self, channels: int, reduction: int = 4, temperature: float = 30.0) -> None:
-        super().__init__(channels, reduction, temperature)
-        self.attention = PlainBranch(channels, plain_branch_width(channels))
+    def _branch(self, channels: int) -> nn.Module:
+        return PlainBranch(channels, plain_branch_width(channels))
 
 
 @register(
