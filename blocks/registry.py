@@ -151,6 +151,8 @@ def register(
     def decorate(factory: BlockFactory) -> BlockFactory:
         if name in _REGISTRY:
             raise ValueError(f"block {name!r} is registered twice")
+        if parent_control_of is not None and parent_control(*reversed(parent_control_of)) is not None:
+            raise ValueError(f"block {parent_control_of[1]!r} has a {parent_control_of[0]} control already")
         entry = BlockSpec(
             name,
             factory,

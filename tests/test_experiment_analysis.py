@@ -490,6 +490,30 @@ def test_in_place_of_a_trained_a2b_the_capacity_control_is_plain_a2b_beside_its_
     assert dict(design.matches)["a2b"].startswith("plain_a2b adds ")
     over = [p.label for p in planned_effects(design) if p.family == "freshness - control"]
     assert over == ["fresh_a2b only 0-1 - plain_a2b only 0-1", "fresh_a2b only 2-3 - plain_a2b only 2-3"]
+    a2b = {p.family for p in planned_effects(design) if p.block == "a2b"}  # parent - plain_a2b adds freshness to it
+    assert a2b == {"attention", "attention - mechanism", "attention - freshness", "freshness - control"}
+
+
+def test_a_block_the_parent_does_not_hold_throughout_gets_no_control_that_would_equal_it_or_start_fresher() -> None:
+    plain = spaces.parse({"name": "t", "scale": 2, "channels": 16, "depth": 4, "choices": ["none", "pa", "a2b"]})
+    space = dataclasses.replace(plain, proxy=dataclasses.replace(plain.proxy, init=ParentWeights("/p.pt", "0" * 64)))
+
+    def design(parent: str, block: str) -> ExperimentDesign:
+        return make_design(space, [block], [(0, 1), (2, 3)], list(SEEDS), MARGIN, "conv", parent=Genotype.parse(parent))
+
+    elsewhere = design("x2.c16.u24:pa*4", "a2b")  # not the parent's: it starts fresh, as from scratch
+    assert elsewhere.controls_of("a2b") == ("capacity", "mechanism") and not elsewhere.gaps
+    assert {arm.label for arm in elsewhere.arms} >= {"conv(a2b) only 0-1", "fixed_a2b only 2-3"}
+    for parent, block, reason in (
+        ("x2.c16.u24:a2b*2-pa*2", "a2b", "the parent holds 'a2b' at some depths of the groups only"),
+        ("x2.c16.u24:pa*4", "pa", "no capacity and freshness controls are registered for a trained 'pa'"),
+    ):
+        held = design(parent, block)
+        assert held.controls_of(block) == ("mechanism",)
+        assert [(gap.control, gap.reason.startswith(reason)) for gap in held.gaps] == [
+            ("capacity", True),
+            ("freshness", True),
+        ]
 
 
 def removal_beyond_rate(design: ExperimentDesign, fresh_db: float, rng: np.random.Generator, runs: int = 60) -> float:

@@ -52,7 +52,8 @@ def test_an_experiment_is_planned_trained_stopped_resumed_and_reported(
     # Read at 10 iterations along each run too: the report gives the verdict at 20 and each effect's change.
     space_file = space_writer(tmp_path, "designed", small_images, ["none", "pa"], extra=EXPERIMENT)
     # Also validated on the built-in photos: the report reads the same runs on them too.
-    text = space_file.read_text().replace("iterations: 20,", "iterations: 20, budgets: [10],")
+    # A reading at 0 (untrained networks) is recorded, not analysed.
+    text = space_file.read_text().replace("iterations: 20,", "iterations: 20, budgets: [0, 10],")
     space_file.write_text(text.replace(f"val: {small_images}}}", f"val: {small_images}, also_val: [builtin]}}"))
     results = tmp_path / "results"
     planned = in_process(experiment_command(space_file, results, "--plan", "--json")[3:])
@@ -129,6 +130,7 @@ def test_an_experiment_is_planned_trained_stopped_resumed_and_reported(
     ]
     assert json.loads(report.stdout)["numbers"] == {"experiment": analysed}  # no search trial: the experiment alone
     assert all(len(reading["also_psnr"]) == 1 for r in runs if r.readings for reading in r.readings)
+    assert all([reading["iterations"] for reading in r.readings] == [0, 10, 20] for r in runs if r.readings)
     builtin = analysed["also_val"]["builtin"]
     assert builtin["budgets"] == [10, 20] and builtin["runs_used"] == 14
     assert [e["label"] for e in builtin["effects"]] == [e["label"] for e in analysed["effects"]]

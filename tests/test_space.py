@@ -67,8 +67,8 @@ def test_a_pinned_space_names_files_in_and_beside_the_checkout_relative_to_it(tm
 
 def test_further_validation_sources_are_pinned_and_enter_a_trainings_identity_only_when_given(tmp_path: Path) -> None:
     plain = spaces.load(write(tmp_path, VALID))
-    also = spaces.load(write(tmp_path, VALID + f"data: {{val: builtin, also_val: [builtin, {tmp_path}]}}\n"))
-    assert also.data.also_val == ("builtin", str(tmp_path))
+    also = spaces.load(write(tmp_path, VALID + f"data: {{val: {tmp_path}, also_val: [builtin]}}\n"))
+    assert also.data.also_val == ("builtin",)
     assert pinned_spaces.from_json(pinned_spaces.to_json(also)).data == also.data
     assert "also_val" not in pinned_spaces.to_json(plain)["data"]  # as spaces pinned before it was there
     budget = plain.proxy.identity()
@@ -79,6 +79,7 @@ def test_further_validation_sources_are_pinned_and_enter_a_trainings_identity_on
     for text, message in (
         ("also_val: builtin", "data.also_val: got 'builtin'; expected a list of image folders"),
         ("also_val: [builtin, no-such-folder]", "data.also_val[1]: got 'no-such-folder'; folder"),
+        ("also_val: [builtin]", "data.also_val[0]: got 'builtin'; a source data.val or data.also_val names already"),
     ):
         with pytest.raises(spaces.SpaceError, match=re.escape(message)):
             spaces.load(write(tmp_path, VALID + f"data: {{{text}}}\n"))

@@ -160,6 +160,10 @@ class ExperimentDesign:
         """The controls (of CONTROLS) that ``block`` has arms of."""
         return tuple(c for c in CONTROLS if any(a.role.block == block and a.role.control == c for a in self.arms))
 
+    def has_trained_controls(self, block: str) -> bool:
+        """Whether ``block``'s controls are those registered for a trained block (``plain_a2b``, ``fresh_a2b``)."""
+        return FRESHNESS in self.controls_of(block)
+
     def group_label(self, group: int) -> str:
         return group_text(self.groups[group])
 
@@ -227,7 +231,7 @@ def space_design(space: SearchSpace, parent: Genotype | None = None) -> Experime
         settings.mechanism,
         parent,
         space.proxy.min_gain_db,
-        len(space.proxy.readings()),
+        len([b for b in space.proxy.readings() if b > 0 or parent is not None]),  # from scratch, 0 is untrained
         settings.kinds,
     )
 
@@ -265,29 +269,9 @@ def design_arms(
         placements = _placements(space, block, groups) if parent is None else _changes(space, base, block, groups)
         placements = [(role, placement) for role, placement in placements if role.kind in kinds]
         roles += [(role, _genotype(space, placement)) for role, placement in placements]
-        controls: list[tuple[str, str, SearchSpace]] = []
-        trained = None if parent is None or control is None else blocks.parent_control(block, CAPACITY)
-        if trained is not None:
-            try:
-                match = capacity.parent_control_match(block, space.channels, space.options_for(block), trained)
-            except capacity.CapacityMatchError as unmatched:
-                gaps.append(ControlGap(block, CAPACITY, str(unmatched)))
-            else:
-                matches.append((block, match.text(block, trained)))
-                controls.append((CAPACITY, trained, _with_options(space, trained, space.options_for(block))))
-            fresh = blocks.parent_control(block, FRESHNESS)
-            if fresh is None:
-                gaps.append(ControlGap(block, FRESHNESS, f"no freshness control is registered for {block!r}"))
-            else:
-                controls.append((FRESHNESS, fresh, _with_options(space, fresh, space.options_for(block))))
-        elif control is not None:
-            try:
-                match = capacity.matched_control(block, space.channels, space.options_for(block), control)
-            except capacity.CapacityMatchError as unmatched:
-                gaps.append(ControlGap(block, CAPACITY, str(unmatched)))
-            else:
-                matches.append((block, match.text(block, control)))
-                controls.append((CAPACITY, control, _with_options(space, control, match.options)))
+        controls, block_matches, block_gaps = _capacity_controls(space, block, groups, control, parent)
+        matches += block_matches
+        gaps += block_gaps
         if mechanism:
             try:
                 fixed = blocks.mechanism_control(block)
@@ -305,10 +289,67 @@ def design_arms(
                 (dataclasses.replace(role, control=kind), _genotype(controlled, placement))
                 for role, placement in swapped
             ]
-    arms = _deduplicated(roles, groups, control, parent is not None)
+    arms = _deduplicated(roles, groups, control)
     if parent is not None:  # the reference arm is the parent itself, not a network without attention
         arms = (dataclasses.replace(arms[0], label=PARENT_LABEL), *arms[1:])
     return arms, tuple(matches), tuple(gaps)
+
+
+def _capacity_controls(
+    space: SearchSpace,
+    block: str,
+    groups: tuple[tuple[int, ...], ...],
+    control: str | None,
+    parent: Genotype | None,
+) -> tuple[list[tuple[str, str, SearchSpace]], list[tuple[str, str]], list[ControlGap]]:
+    """The capacity control of ``block`` (and, in place of a parent's trained block, its freshness control) as
+    (CAPACITY or FRESHNESS, block name, the space with its options), how it matches, and the gaps.
+
+    A block the parent holds at every depth of the groups gets its registered controls; one it holds at some gets
+    none (a registered control would equal the block where the parent does not hold it); one the parent holds
+    without registered controls gets none either (``conv`` would start fresh where the block starts trained, so it
+    would measure freshness as well as capacity). Any other block gets ``control`` matched to its parameters.
+    """
+    if control is None:
+        return [], [], []
+    held = (
+        [] if parent is None else [parent.blocks[d] == block for g in groups for d in g if block in space.choices_at(d)]
+    )
+    if any(held):
+        trained, fresh = blocks.parent_control(block, CAPACITY), blocks.parent_control(block, FRESHNESS)
+        reason = None
+        if not all(held):
+            reason = (
+                f"the parent holds {block!r} at some depths of the groups only: group the depths where it holds it "
+                "apart from the others"
+            )
+        elif trained is None or fresh is None:
+            reason = (
+                f"no capacity and freshness controls are registered for a trained {block!r} (blocks.parent_control); "
+                f"{control!r} would start fresh where {block!r} starts trained"
+            )
+        if reason is not None:
+            return [], [], [ControlGap(block, CAPACITY, reason), ControlGap(block, FRESHNESS, reason)]
+        assert trained is not None and fresh is not None  # else a reason above
+        options = space.options_for(block)
+        try:
+            match = capacity.parent_control_match(block, space.channels, options, trained)
+        except capacity.CapacityMatchError as unmatched:
+            return [], [], [ControlGap(block, CAPACITY, str(unmatched)), ControlGap(block, FRESHNESS, str(unmatched))]
+        controls = [
+            (CAPACITY, trained, _with_options(space, trained, options)),
+            (FRESHNESS, fresh, _with_options(space, fresh, options)),
+        ]
+        return controls, [(block, match.text(block, trained))], []
+    try:
+        match = capacity.matched_control(block, space.channels, space.options_for(block), control)
+    except capacity.CapacityMatchError as unmatched:
+        return [], [], [ControlGap(block, CAPACITY, str(unmatched))]
+    return (
+        [(CAPACITY, control, _with_options(space, control, match.options))],
+        [(block, match.text(block, control))],
+        [],
+    )
 
 
 def _check_blocks(space: SearchSpace, tested: tuple[str, ...], control: str | None) -> None:
@@ -401,33 +442,34 @@ def _genotype(space: SearchSpace, placement: list[str]) -> str:
     return str(from_placement(space, placement))
 
 
-def control_name(block: str, control: str | None, capacity_block: str | None, parent: bool = False) -> str:
-    """How arms and effects name ``block`` or its control: ``pa``, ``conv(pa)``, ``fixed_pa``, and in a design of
-    changes to a trained ``parent`` the controls registered for its block: ``plain_a2b``, ``fresh_a2b``."""
-    if parent and control in (CAPACITY, FRESHNESS) and (registered := blocks.parent_control(block, control)):
+def control_name(block: str, control: str | None, capacity_block: str | None, trained: bool = False) -> str:
+    """How arms and effects name ``block`` or its control: ``pa``, ``conv(pa)``, ``fixed_pa``, and where the block's
+    controls are those registered for a ``trained`` block (in place of a parent's): ``plain_a2b``, ``fresh_a2b``."""
+    if trained and control in (CAPACITY, FRESHNESS) and (registered := blocks.parent_control(block, control)):
         return registered
     if control == CAPACITY:
         return f"{capacity_block}({block})"
     return blocks.mechanism_control(block) if control == MECHANISM else block
 
 
-def role_label(role: Role, groups: tuple[tuple[int, ...], ...], control: str | None, parent: bool = False) -> str:
-    """``none``, ``a2b uniform``, ``a2b only 0-3``, ``conv(a2b) drop 4-7``, ``fixed_a2b uniform``; in a design of
-    changes to a trained ``parent``, ``plain_a2b only 0-3``."""
+def role_label(role: Role, groups: tuple[tuple[int, ...], ...], control: str | None, trained: bool = False) -> str:
+    """``none``, ``a2b uniform``, ``a2b only 0-3``, ``conv(a2b) drop 4-7``, ``fixed_a2b uniform``; with the controls
+    of a ``trained`` block, ``plain_a2b only 0-3``."""
     if role.kind == "none":
         return blocks.NO_ATTENTION
-    name = control_name(role.block, role.control, control, parent)
+    name = control_name(role.block, role.control, control, trained)
     return f"{name} {role.kind}" + ("" if role.group is None else f" {group_text(groups[role.group])}")
 
 
 def _deduplicated(
-    roles: list[tuple[Role, str]], groups: tuple[tuple[int, ...], ...], control: str | None, parent: bool
+    roles: list[tuple[Role, str]], groups: tuple[tuple[int, ...], ...], control: str | None
 ) -> tuple[Arm, ...]:
+    trained = {role.block for role, _ in roles if role.control == FRESHNESS}  # blocks with a trained block's controls
     arms: dict[str, Arm] = {}
     for role, genotype in roles:
         if genotype in arms:
             arms[genotype] = dataclasses.replace(arms[genotype], also=(*arms[genotype].also, role))
         else:
-            label = role_label(role, groups, control, parent)
+            label = role_label(role, groups, control, role.block in trained)
             arms[genotype] = Arm(role.block, role.kind, role.group, role.control, genotype, label)
     return tuple(arms.values())

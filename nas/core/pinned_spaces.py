@@ -50,9 +50,10 @@ def to_json(space: SearchSpace) -> dict[str, Any]:
     """
     document = asdict(space)
     document["overrides"] = {str(depth): list(choices) for depth, choices in space.overrides.items()}
-    document["data"] = {"train": pinned_path(space.data.train), "val": pinned_path(space.data.val)}
-    if space.data.also_val:  # left out when empty, as spaces pinned before it had it
-        document["data"]["also_val"] = [pinned_path(source) for source in space.data.also_val]
+    document["data"] = {  # an empty list left out, as spaces pinned before it existed had it
+        key: [pinned_path(p) for p in value] if isinstance(value, list) else pinned_path(value)
+        for key, value in space.data.identity().items()
+    }
     if document["proxy"]["init"]:
         document["proxy"]["init"]["path"] = pinned_path(document["proxy"]["init"]["path"])
     document["plugins"] = [pinned_path(plugin) for plugin in space.plugins]
@@ -61,8 +62,11 @@ def to_json(space: SearchSpace) -> dict[str, Any]:
 
 
 def _data_from_json(data: dict[str, Any]) -> DataSources:
-    also = tuple(_unpinned(source) for source in data.get("also_val", ()))
-    return DataSources(_unpinned(data["train"]), _unpinned(data["val"]), also)
+    values: dict[str, Any] = {
+        key: tuple(_unpinned(p) for p in value) if isinstance(value, list) else _unpinned(value)
+        for key, value in data.items()
+    }
+    return DataSources(**values)
 
 
 def from_json(document: dict[str, Any]) -> SearchSpace:

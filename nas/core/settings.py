@@ -110,10 +110,12 @@ class DataSources:
     also_val: tuple[str, ...] = field(default=(), metadata={"source": True, "sequence": True})
 
     def identity(self) -> dict[str, Any]:
-        """The sources as a training's identity holds them (``also_val`` left out when empty, so identities of
-        trainings without it stay as they were)."""
-        sources = {"train": self.train, "val": self.val}
-        return {**sources, "also_val": list(self.also_val)} if self.also_val else sources
+        """The sources as a training's identity holds them, lists as lists; an empty list is left out, so the
+        identities of trainings made before a list field existed stay as they were."""
+        values = {spec.name: getattr(self, spec.name) for spec in fields(self)}
+        return {
+            name: list(value) if isinstance(value, tuple) else value for name, value in values.items() if value != ()
+        }
 
 
 @dataclass(frozen=True)

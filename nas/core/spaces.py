@@ -251,7 +251,15 @@ def parse(document: Any, source: str = "<memory>", base_dir: Path = Path(".")) -
     )
     _check_blocks_fit(space, check)
     _check_budgets(space.proxy, check)
+    _check_validation_sources(space.data, check)
     return replace(space, experiment=_experiment(check, document.get("experiment"), space))
+
+
+def _check_validation_sources(sources: DataSources, check: Checker) -> None:
+    """Each further validation source is read once, and is not ``data.val`` (it would only repeat its verdict)."""
+    for index, source in enumerate(sources.also_val):
+        if source == sources.val or source in sources.also_val[:index]:
+            raise check.fail(f"data.also_val[{index}]", source, "a source data.val or data.also_val names already")
 
 
 def _check_budgets(budget: ProxyBudget, check: Checker) -> None:

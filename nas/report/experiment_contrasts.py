@@ -71,16 +71,18 @@ def contrast_count(design: ExperimentDesign) -> int:
 
 def planned_effects(design: ExperimentDesign) -> list[PlannedEffect]:
     """Every reported effect: per block and arm kind/group, attention, then per control of the block its own
-    effect and attention minus it, then the fresh block minus its capacity control where it has both."""
+    effect and attention minus it; where the block has a freshness control, the fresh block minus its capacity
+    control in place of the capacity control's effects (the trained block minus it would add freshness to it)."""
     planned = []
     for block in design.blocks:
         for kind, group in _keys(design, None):
             attention = Contrast(*_effect_arms(design, block, kind, group, None))
             label = _effect_label(design, block, kind, group, None)
             planned.append(PlannedEffect(block, "attention", kind, group, label, attention))
-            for control in design.controls_of(block):
-                if (kind, group) not in _keys(design, control):
-                    continue
+            controls = design.controls_of(block)
+            for control in controls:
+                if (kind, group) not in _keys(design, control) or (control == CAPACITY and FRESHNESS in controls):
+                    continue  # with a freshness control, the capacity control is read against it (below)
                 family = CONTROL_FAMILIES[control]
                 own = Contrast(*_effect_arms(design, block, kind, group, control))
                 if not attention.changes_nothing:  # else attention - control is its negative

@@ -57,14 +57,14 @@ def depth_tests(table: SeedTable, design: ExperimentDesign, arms: tuple[ArmSumma
         named.append((block, rows))
         named += [
             (
-                control_name(block, control, design.control, design.parent is not None),
+                control_name(block, control, design.control, design.has_trained_controls(block)),
                 group_differences(design, block, control),
             )
             for control in design.controls_of(block)
         ]
     if len(design.blocks) > 1:
         named.append((ALL_BLOCKS, everything))
-    tests = [_drawn(table, name, independent(rows), arms, design.min_gain_db) for name, rows in named if rows]
+    tests = [_drawn(table, name, independent(rows), arms, design) for name, rows in named if rows]
     tests = [t for t in tests if t.differences]  # a block whose effects are all the parent's own has none to test
     run = [i for i, t in enumerate(tests) if t.p_value is not None]
     if run:
@@ -75,11 +75,11 @@ def depth_tests(table: SeedTable, design: ExperimentDesign, arms: tuple[ArmSumma
 
 
 def _drawn(
-    table: SeedTable, name: str, rows: list[np.ndarray], arms: tuple[ArmSummary, ...], min_gain_db: float
+    table: SeedTable, name: str, rows: list[np.ndarray], arms: tuple[ArmSummary, ...], design: ExperimentDesign
 ) -> DepthTest:
     """``_hotelling``'s test, unless an arm of its differences has not learned: then the reason, as not run."""
     behind = np.flatnonzero(np.any(np.array(rows) != 0, axis=0)) if rows else np.array([], dtype=int)
-    unlearned = short_of_gain(arms, (int(arm) for arm in behind), min_gain_db)
+    unlearned = short_of_gain(arms, (int(arm) for arm in behind), design)
     if unlearned is None:
         return _hotelling(table, name, rows)
     return DepthTest(name, 0, len(rows), None, None, None, None, None, None, False, unlearned)

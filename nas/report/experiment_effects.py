@@ -145,7 +145,7 @@ class BeyondCapacity:
     block: str
     kind: str
     group: int | None
-    shown: bool  # attention - none and attention - each control all read helps
+    shown: bool  # attention - none and its effect over each control (``beyond_capacity``) all read helps
     missing: tuple[str, ...]  # the controls X has no arms of here (then it cannot be shown)
     text: str
 
@@ -259,7 +259,7 @@ def score(
     scored = []
     for p, interval, adjusted in zip(planned, intervals, p_holm, strict=True):
         verdict = verdicts.classify(interval.low, interval.high, design.margin_db)
-        unlearned = short_of_gain(arms, p.contrast.plus + p.contrast.minus, design.min_gain_db)
+        unlearned = short_of_gain(arms, p.contrast.plus + p.contrast.minus, design)
         withheld = unlearned or _unequal_losses(p.contrast, lost, design)
         if withheld:
             verdict = verdicts.Verdict(verdicts.NOT_DRAWN if unlearned else verdicts.INCONCLUSIVE)
@@ -322,10 +322,10 @@ def claims(scored: tuple[DesignedEffect, ...], design: ExperimentDesign) -> tupl
 
 
 def beyond_capacity(scored: tuple[DesignedEffect, ...], design: ExperimentDesign) -> tuple[BeyondCapacity, ...]:
-    """Per block, arm kind and group where attention helps: whether it helps beyond capacity, i.e. beyond both
-    controls (an intersection-union test), or which control is missing to show it. Where a trained parent's block
-    has a freshness control, the capacity leg is the fresh block over its fresh capacity control, so that neither
-    side of it starts trained."""
+    """Per block, arm kind and group where attention helps: whether it helps beyond capacity, i.e. beyond the
+    capacity and the mechanism control (an intersection-union test), or which control is missing to show it. Where a
+    trained parent's block has a freshness control, the capacity leg is the fresh block over its fresh capacity
+    control, so that neither side of it starts trained."""
     if design.control is None and not design.mechanism:  # a design without controls does not ask
         return ()
     by_key = {(e.block, e.family, e.kind, e.group): e for e in scored}

@@ -109,7 +109,10 @@ def arm_summaries(
         means = dict(zip(columns, mean, strict=True))
         roles = (
             arm.label,
-            *(role_label(role, design.groups, design.control, design.parent is not None) for role in arm.also),
+            *(
+                role_label(role, design.groups, design.control, design.has_trained_controls(role.block))
+                for role in arm.also
+            ),
         )
         costs = {cost: None if np.isnan(means[cost]) else float(means[cost]) for cost in COUNTED_COSTS}
         counted = activations.get(arm.genotype)
@@ -130,6 +133,9 @@ def arm_summaries(
     return tuple(summaries)
 
 
-def short_of_gain(arms: tuple[ArmSummary, ...], indices: Iterable[int], min_gain_db: float) -> str | None:
-    """Why no verdict may rest on the arms at ``indices`` (``nas.report.learned.short_of_gain``), or None."""
-    return learned.short_of_gain({arms[index].label: arms[index].gain_db for index in indices}, min_gain_db)
+def short_of_gain(arms: tuple[ArmSummary, ...], indices: Iterable[int], design: ExperimentDesign) -> str | None:
+    """Why no verdict may rest on the arms at ``indices`` (``nas.report.learned.short_of_gain``), or None. In a
+    design of changes to a trained parent only the parent (the first arm) must have learned: each arm is a change
+    of a network that has, and what the change costs is the measurement, even where it falls under bicubic."""
+    gated = (0,) if design.parent is not None else indices
+    return learned.short_of_gain({arms[index].label: arms[index].gain_db for index in gated}, design.min_gain_db)

@@ -68,11 +68,13 @@ def runs_frame(folder: StudyFolder, also: int | None = None) -> pd.DataFrame:
         if record.psnr is None:  # failed: lost at every budget
             rows += [{**row, "budget": budget} for budget in budgets]
             continue
+        read: dict[int, float | None]
         if also is None:
             read = {reading["iterations"]: reading["psnr"] for reading in record.readings or ()}
             read = read or {budgets[-1]: record.psnr}
-        else:
-            read = {reading["iterations"]: reading["also_psnr"][also] for reading in record.readings or ()}
+        else:  # a reading without it counts as lost
+            read = {r["iterations"]: (r.get("also_psnr") or [None] * (also + 1))[also] for r in record.readings or ()}
+            read = read or dict.fromkeys(budgets)
         rows += [{**row, "budget": budget, "psnr": psnr} for budget, psnr in read.items() if budget in budgets]
     frame = pd.DataFrame(rows, columns=[*RUN_COLUMNS, "budget"])
     source = None if also is None else space.data.also_val[also]
@@ -83,12 +85,15 @@ def runs_frame(folder: StudyFolder, also: int | None = None) -> pd.DataFrame:
 
 
 def result_of(folder: StudyFolder, also: int | None = None) -> ExperimentResult | BudgetedExperiment | str | None:
-    """The analysis of the folder's experiment (at each budget where its runs were read at several; on its
-    ``data.also_val[also]`` with ``also``); a sentence saying why there is none yet; None without a design."""
+    """The analysis of the folder's experiment (at each budget where its runs were read at several, but a
+    from-scratch design's reading at 0; on its ``data.also_val[also]`` with ``also``); a sentence saying why there
+    is none yet; None without a design."""
     design = design_of(folder)
     if design is None:
         return None
     runs = runs_frame(folder, also)
+    if design.parent is None:  # a reading at 0 is of untrained networks: no verdict could rest on it
+        runs = runs[runs["budget"] != 0]
     if runs.empty:
         return "the space names an experiment, but none of its runs has finished: run `nas experiment`"
     try:
@@ -209,7 +214,7 @@ def section(folder: StudyFolder, figures_dir: Path) -> Section | None:
     if result is None:
         return None
     if isinstance(result, str):
-        return Section([f"{result[0].upper()}{result[1:]}."], [], {}, why_not=result)
+        return Section(_verdict_of(result), [], {}, why_not=result)
     headline = result.headline if isinstance(result, BudgetedExperiment) else result
     pngs, plots = [], {}
     for block in headline.blocks:
@@ -229,13 +234,15 @@ def section(folder: StudyFolder, figures_dir: Path) -> Section | None:
         by_source = {pinned_path(source): result_of(folder, index) for index, source in enumerate(also_val)}
         numbers["also_val"] = {source: _json_of(found) for source, found in by_source.items()}
         for source, found in by_source.items():
-            lines += [f"**Also validated on `{source}`** (the same runs, read on these images; the verdict above reads "
-                      f"`data.val`):", *_verdict_of(found)]  # fmt: skip
+            lines += [f"**Also validated on `{source}`**: the same runs, read on these images, a check of the "
+                      "verdict above (which reads `data.val`); its intervals are not adjusted for the sources read, so "
+                      "a verdict found here alone is no finding.", *_verdict_of(found)]  # fmt: skip
     studies.write_atomically(folder.experiment_json, json.dumps(numbers, indent=2) + "\n")
     return Section(lines, pngs, plots, numbers)
 
 
 def _verdict_of(result: ExperimentResult | BudgetedExperiment | str | None) -> list[str]:
+    """The verdict lines of an analysis, or the sentence saying why there is none, as a line."""
     if isinstance(result, (ExperimentResult, BudgetedExperiment)):
         return list(result.verdict)
     return [f"{str(result)[0].upper()}{str(result)[1:]}."]

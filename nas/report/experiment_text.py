@@ -13,6 +13,7 @@ from nas.core.counting import ACTIVATIONS
 from nas.core.experiment_design import group_text
 from nas.core.power import power_basis, seeds_text
 from nas.report import verdicts
+from nas.report.experiment_contrasts import FRESH_OVER_CONTROL
 from nas.report.experiment_depth import ALL_BLOCKS, DepthTest
 from nas.report.experiment_effects import (
     ARM_KIND_PHRASES,
@@ -32,7 +33,7 @@ FAMILY_PHRASES = {
     "attention - mechanism": "over the mechanism control {}",
     "freshness": "freshness control {}",
     "attention - freshness": "over the freshness control {}",
-    "freshness - control": "fresh, over the fresh capacity control {}",
+    FRESH_OVER_CONTROL: "the fresh block over its fresh capacity control, {},",
 }
 
 
@@ -54,6 +55,13 @@ def _design_line(result: ExperimentResult) -> str:
         if result.control
         else "no capacity control"
     )
+    trained = [b for b in result.blocks if any((e.block, e.family) == (b, FRESH_OVER_CONTROL) for e in result.effects)]
+    if trained:
+        control += (
+            f"; in place of the parent's trained {', '.join(trained)}: the capacity and freshness controls registered "
+            "for it (its attention branch a fresh plain branch of the same parameters; its attention branch fresh), "
+            "the capacity control read against the freshness control, both fresh"
+        )
     mechanism = "; mechanism control: each block with its gate a learned constant" if result.mechanism else ""
     parent = (
         f"; every arm a change of the trained parent {result.parent} (proxy.init), fine-tuned the same way, the "
@@ -86,13 +94,26 @@ def _learned_line(result: ExperimentResult) -> str:
             f"{head}; the space asks a gain of {result.min_gain_db:g} dB: the verdicts below may rest on networks that "
             "do not beat bicubic upsampling, which answer nothing about networks that super-resolve."
         )
+    if short and result.parent and result.arms[0].label not in short:  # a parent design asks it of the parent alone
+        return (
+            f"{head}; the parent reaches the {result.min_gain_db:g} dB the space asks of a proxy that has learned, and "
+            f"{len(short)} of its changes fall under it ({_named(short)}): each is read all the same, as a change of "
+            "a network that has learned, whose cost is the measurement."
+        )
     if not short:
         return f"{head}; every arm reaches the {result.min_gain_db:g} dB the space asks of a proxy that has learned."
     bar = f"the {result.min_gain_db:g} dB the space asks of a proxy that has learned"
     if len(short) == len(gains):
         return f"{head}; every arm falls under {bar}: no verdict is drawn from these runs."
-    named = ", ".join(short[:NAMED_ARMS]) + (f" and {len(short) - NAMED_ARMS} more" if len(short) > NAMED_ARMS else "")
-    return f"{head}; {len(short)} of {len(gains)} arms fall under {bar} ({named}): no verdict resting on them is drawn."
+    drawn = "no verdict resting on them is drawn"
+    return f"{head}; {len(short)} of {len(gains)} arms fall under {bar} ({_named(short)}): {drawn}."
+
+
+def _named(labels: list[str]) -> str:
+    """The first ``NAMED_ARMS`` labels, and how many more."""
+    return ", ".join(labels[:NAMED_ARMS]) + (
+        f" and {len(labels) - NAMED_ARMS} more" if len(labels) > NAMED_ARMS else ""
+    )
 
 
 def _method_line(result: ExperimentResult) -> str:
@@ -187,6 +208,7 @@ def _depth_text(test: DepthTest) -> str:
 def _block_lines(result: ExperimentResult, block: str, depth: dict[str, DepthTest]) -> list[str]:
     """Per block: the uniform effect, the claim per arm kind, the depth tests, then per group every verdict."""
     effects = [e for e in result.effects if e.block == block]
+    trained = any(e.family == FRESH_OVER_CONTROL for e in effects)
     kinds = PARENT_KIND_PHRASES if result.parent else ARM_KIND_PHRASES
     lines = [f"{block} ({e.family}) at every depth: {_verdict_text(e)}." for e in effects if e.kind == "uniform"]
     for claim in (c for c in result.claims if c.block == block):
@@ -205,5 +227,10 @@ def _block_lines(result: ExperimentResult, block: str, depth: dict[str, DepthTes
         if found.group is not None:
             where = f"{kinds[found.kind]} at depths {group_text(result.groups[found.group])}"
         how = " (its effect and its effect over each control all help)" if found.shown else ""
+        if found.shown and trained:
+            how = (
+                " (its removal, its cost over the mechanism control, and the fresh block over its fresh capacity "
+                "control all help: a fresh attention branch beats a fresh plain one of its size within this budget)"
+            )
         lines.append(f"{block} {where}: {found.text}{how}.")
     return lines

@@ -330,14 +330,15 @@ def budget_curves_png(budgeted: BudgetedExperiment, block: str, path: Path) -> N
         for kind in ("uniform", "only", "drop")
         if any((e.family, e.kind) == (family, kind) for e in drawn)
     ]
-    figure, panels = plt.subplots(1, len(panels_of), figsize=(4.0 * len(panels_of), 3.2), squeeze=False, sharey=True)
+    # Each panel its own scale: a removal before recovery can cost dB where its legs move by tenths.
+    figure, panels = plt.subplots(1, len(panels_of), figsize=(4.0 * len(panels_of), 3.2), squeeze=False)
     for axes, (family, kind) in zip(panels[0], panels_of, strict=True):
         axes.axhspan(-first.margin_db, first.margin_db, color=TRIAL_COLOUR, alpha=0.25, lw=0)
         axes.axhline(0.0, color="#555555", lw=0.8)
         labels = dict.fromkeys(e.label for e in drawn if (e.family, e.kind) == (family, kind))
         for shift, label in enumerate(labels):
             effects = [next(e for e in result.effects if e.label == label) for result in budgeted.results]
-            x = np.array(budgeted.budgets, dtype=float) * (1 + 0.02 * shift)  # side by side on a log axis
+            x = np.array(budgeted.budgets, dtype=float) * (1 + 0.02 * shift)  # side by side (but at 0)
             estimate = np.array([e.estimate_db for e in effects])
             spread = np.array(
                 [[e.estimate_db - e.low_db for e in effects], [e.high_db - e.estimate_db for e in effects]]
@@ -353,7 +354,8 @@ def budget_curves_png(budgeted: BudgetedExperiment, block: str, path: Path) -> N
         axes.set_title(f"{block}: {kind}" if family == "attention" else f"{block}: {family}, {kind}", fontsize=8)
         axes.legend(fontsize=6, loc="best")
         axes.grid(alpha=0.3)
-    panels[0][0].set_ylabel("PSNR effect (dB)")
+    for axes in panels[0]:
+        axes.set_ylabel("PSNR effect (dB)")
     figure.suptitle(
         f"{block}: effects by budget ({first.interval.confidence:.0%} simultaneous over contrasts x budgets, "
         f"{len(first.seeds)} seeds); band: ±{first.margin_db:g} dB",

@@ -103,8 +103,9 @@ def claim(group_verdicts: Sequence[Verdict], every_group: bool = True) -> str:
 
 
 def beyond(attention: Verdict, over_controls: Sequence[Verdict]) -> bool:
-    """Whether attention helps beyond capacity: attention - none and attention - each control (the capacity control
-    and the mechanism control) all read *helps*.
+    """Whether attention helps beyond capacity: attention - none and its effect over each control (the capacity
+    control, or in place of a trained parent's block the fresh block over its fresh capacity control; and the
+    mechanism control) all read *helps*.
 
     An intersection-union test: each verdict holds at the family-wise level, so their conjunction does too.
     """

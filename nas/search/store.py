@@ -36,7 +36,8 @@ def evaluation_key(genotype_id: str, seed: int, budget: ProxyBudget, sources: Da
     field of the budget, and the data.
 
     Built from the dataclasses' own fields, so a new budget or data field is part of the key without an edit
-    here (``ProxyBudget.identity``: not the study's seed list; a parent by its content hash, not its path).
+    here (``ProxyBudget.identity``: not the study's seed list; a parent by its content hash, not its path;
+    ``DataSources.identity``: an empty list left out, so older keys stay as they were).
     """
     identity = [genotype_id, seed, initial_weights.SCHEME, budget.identity(), sources.identity()]
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:24]

@@ -150,7 +150,7 @@ def train_genotype(request: TrainRequest, device: str | None = None) -> TrainedG
             "seed": seed,
             "initial_weights": result.initial_weights,
             "budget": asdict(budget),  # as trained: the space's, with the overrides
-            "data": asdict(sources),
+            "data": sources.identity(),
             "overridden": [key for key in TRAIN_OVERRIDES.values() if key in request.overrides],  # the keys replaced
         }
         checkpoints.save_network(request.save, network, arch, **facts, psnr=result.psnr, ssim=result.ssim)
