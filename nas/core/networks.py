@@ -48,13 +48,14 @@ class AttentionSlot(nn.Module):
 
 
 # Blocks that are a whole slot themselves rather than an attention inside ``AttentionSlot``.
-WHOLE_SLOT_BLOCKS = frozenset({"a2b", "plain_a2b", "fresh_a2b"})
+WHOLE_SLOT_BLOCKS = frozenset({"a2b"})
 
 
 def is_whole_slot(block: str) -> bool:
-    """Whether ``block`` is a slot itself: ``a2b``, its mechanism control ``fixed_a2b`` and its parent controls
-    ``plain_a2b`` and ``fresh_a2b``."""
-    return (blocks.controlled_block(block) or block) in WHOLE_SLOT_BLOCKS
+    """Whether ``block`` is a slot itself: ``a2b`` and its controls (``fixed_a2b``, ``plain_a2b``, ``fresh_a2b``)."""
+    parent_control = blocks.spec(block).parent_control_of
+    stands_for = blocks.controlled_block(block) or (parent_control[1] if parent_control else block)
+    return stands_for in WHOLE_SLOT_BLOCKS
 
 
 def build_slot(block: str, channels: int, **options) -> nn.Module:

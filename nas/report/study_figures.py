@@ -313,8 +313,14 @@ def forest_plotly(result: ExperimentResult, block: str) -> go.Figure:
     return figure
 
 
-# In a design of changes to a trained parent, the removal and its split: gate, freshness, attention over capacity.
-RECOVERY_FAMILIES = ("attention", "attention - mechanism", "attention - freshness", "freshness - control")
+# In a design of changes to a trained parent, the removal and its split: capacity, gate, freshness.
+RECOVERY_FAMILIES = (
+    "attention",
+    "attention - control",  # a block the parent does not hold: its controls are the from-scratch ones
+    "attention - mechanism",
+    "attention - freshness",
+    "freshness - control",
+)
 
 
 def budget_curves_png(budgeted: BudgetedExperiment, block: str, path: Path) -> None:
