@@ -464,7 +464,8 @@ def _train_network(
         evaluate.check_measurable(pairs, genotype.scale)
     state = resumable.state if resumable is not None else None
     untrained = None
-    if measure_untrained and state is None:  # a resumed run has it from the state
+    read_at_start = 0 in budget.readings()  # then the reading there is the untrained PSNR
+    if measure_untrained and state is None and not read_at_start:  # a resumed run has it from the state
         untrained = _validated(network, val_pairs, genotype.scale, device).mean_psnr
     network = _for_training(network, device)
     step = ProxyStep(network, genotype, sources.train, seed, device, budget)
@@ -490,8 +491,10 @@ def _train_network(
         progress.readings.append(Reading(progress.iteration, scores.mean_psnr, scores.mean_ssim, seconds, also))
 
     every = resumable.every if resumable is not None else 0
-    if progress.iteration == 0 and 0 in budget.readings():  # the network as it starts (a resumed run has it)
+    if progress.iteration == 0 and read_at_start:  # the network as it starts (a resumed run has it)
         read(progress)
+        if measure_untrained:
+            progress.psnr_untrained = progress.readings[0].psnr
     _run_budget(step, budget, bar, progress, save_state, every, read)
     if on_cuda:
         torch.cuda.synchronize()
