@@ -73,7 +73,7 @@ def test_report_labels_its_numbers_and_measures_seed_noise_from_the_baselines(sm
     text = (small_study.root / "report" / "report.md").read_text()
     rows = read_rows(small_study.trials_csv)
     trained = [r for r in rows if r["outcome"] == "trained"]
-    assert "60 iterations × batch 2 × 16² LR patches" in text and "seeds [0, 1]" in text
+    assert "60 iterations × batch 2 × 16² LR patches" in text and "the search's seeds [0, 1]" in text
     assert "MACs: multiply-adds" in text and "1280×720 HR output" in text
     assert f"trials: {len(trained)} trained" in text
     assert f"trained on: cpu ({precision.precision('cpu')});" in text
@@ -204,7 +204,7 @@ def test_report_labels_the_default_budget_and_data_of_a_space_that_leaves_them_o
     del space_doc["proxy"], space_doc["data"]
     copy.pin_space(spaces.parse(space_doc))
     built = build.build(copy)
-    assert "proxy budget: 2000 iterations × batch 16 × 64² LR patches, lr 0.0005, seeds [0]" in built.markdown
+    assert "proxy budget: 2000 iterations × batch 16 × 64² LR patches, lr 0.0005; the search's seeds [0]" in built.markdown
     assert "data: train `builtin`, validation `builtin`" in built.markdown
 
 

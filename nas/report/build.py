@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 from nas.core import initial_weights, objectives
 from nas.core.objectives import COUNTED_COSTS, DEFAULT_OBJECTIVES, OBJECTIVES
 from nas.core.pinned_spaces import pinned_path
-from nas.core.settings import DEFAULT_MARGIN_DB
+from nas.core.settings import DEFAULT_MARGIN_DB, ProxyBudget
 from nas.files import write_atomically
 from nas.json_values import jsonable
 from nas.report import (
@@ -138,6 +138,11 @@ def _labels(folder: StudyFolder, frame: pd.DataFrame, reference: analysis.Refere
     ]
 
 
+def _read_at(budget: ProxyBudget) -> str:
+    """``, read at 300, 1000`` where the runs are read along the way too."""
+    return f", read at {', '.join(str(b) for b in budget.readings())}" if budget.budgets else ""
+
+
 def _setup_labels(folder: StudyFolder) -> list[str]:
     """What every number of the study measures: space, budget, data and protocol, the MACs convention, machines."""
     space = folder.space()  # the validated space the study ran with, as pinned when it was created
@@ -145,9 +150,11 @@ def _setup_labels(folder: StudyFolder) -> list[str]:
     return [
         f"space `{space.name}`: scale ×{space.scale}, nf {space.channels}, {space.depth} depths",
         f"proxy budget: {budget.iterations} iterations × batch {budget.batch_size} × {budget.patch_size}² LR "
-        f"patches, lr {budget.lr:g}, seeds {list(budget.seeds)}",
-        f"data: train `{pinned_path(space.data.train)}`, validation `{pinned_path(space.data.val)}`; PSNR/SSIM on "
-        f"{protocol.describe(space.scale)['channel']}, border = scale, MATLAB-bicubic LR",
+        f"patches, lr {budget.lr:g}{_read_at(budget)}; the search's seeds {list(budget.seeds)}"
+        + (f", the designed experiment's {list(space.experiment.seeds)}" if space.experiment else ""),
+        f"data: train `{pinned_path(space.data.train)}`, validation `{pinned_path(space.data.val)}`"
+        + "".join(f", also validated on `{pinned_path(source)}`" for source in space.data.also_val)
+        + f"; PSNR/SSIM on {protocol.describe(space.scale)['channel']}, border = scale, MATLAB-bicubic LR",
         "MACs: multiply-adds (1 MAC = 1 multiply + 1 add) of conv/linear/matmul/attention/upsampling for a "
         f"{protocol.COST_HR_OUTPUT} (fvcore); params: learnable parameters",
     ]
