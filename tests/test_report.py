@@ -204,7 +204,9 @@ def test_report_labels_the_default_budget_and_data_of_a_space_that_leaves_them_o
     del space_doc["proxy"], space_doc["data"]
     copy.pin_space(spaces.parse(space_doc))
     built = build.build(copy)
-    assert "proxy budget: 2000 iterations × batch 16 × 64² LR patches, lr 0.0005; the search's seeds [0]" in built.markdown
+    assert (
+        "proxy budget: 2000 iterations × batch 16 × 64² LR patches, lr 0.0005; the search's seeds [0]" in built.markdown
+    )
     assert "data: train `builtin`, validation `builtin`" in built.markdown
 
 
