@@ -421,7 +421,7 @@ def test_arms_that_lost_runs_unequally_give_no_verdict_and_say_why() -> None:
     )
 
 
-def beyond_rate(design, truth: np.ndarray, rng: np.random.Generator, experiments: int = 200) -> float:
+def beyond_rate(design, truth: np.ndarray, rng: np.random.Generator, experiments: int = 120) -> float:
     """The share of simulated experiments in which a2b at depths 0-1 alone reads *helps beyond capacity*."""
     shown = 0
     for _ in range(experiments):
@@ -437,7 +437,7 @@ def planted_in(design, blocks: tuple[str, ...], effect: float = 0.4) -> np.ndarr
     ])  # fmt: skip
 
 
-@pytest.mark.slow  # 400 simulated experiments
+@pytest.mark.slow  # 240 simulated experiments
 def test_helps_beyond_capacity_needs_both_controls_and_keeps_its_level() -> None:
     """a2b at depths 0-1 helps by 0.4 dB. When its convolutions help with a constant gate too (fixed_a2b as much),
     "helps beyond capacity" must stay within alpha though the capacity control does nothing; when neither control
