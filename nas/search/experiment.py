@@ -27,6 +27,7 @@ from nas.core import counting, networks, spaces, training
 from nas.core.experiment_design import Arm, ExperimentDesign, ExperimentError
 from nas.core.genotypes import Genotype
 from nas.core.objectives import of_constraint
+from nas.core.pinned_spaces import pinned_path
 from nas.core.power import POWER, FamilyPower, PlannedPower, seeds_text
 from nas.core.spaces import SearchSpace, SpaceError
 from nas.search import designed, preflight, run
@@ -261,7 +262,7 @@ class ExperimentPlan:
         design, time, power = self.prepared.design, self.time, self.power
         seeds, budget = len(design.seeds), self.prepared.space.proxy
         return "\n".join([
-            f"experiment plan for {self.prepared.folder.root} (nothing is trained)",
+            f"experiment plan for {pinned_path(str(self.prepared.folder.root))} (nothing is trained)",
             *(f"  arm {arm.label:<28} {arm.genotype}  {self._gain_text(arm.genotype)}" for arm in self.prepared.arms),
             f"budget          {budget.iterations} iterations, read at {', '.join(map(str, budget.readings()))}; no "
             f"verdict is drawn from arms under {budget.min_gain_db:+g} dB over bicubic upsampling (proxy.min_gain_db)",
