@@ -13,7 +13,7 @@ from conftest import assert_no_dump
 
 from nas import cli
 from nas import study as studies
-from nas.core import power
+from nas.core import pinned_spaces, power
 from nas.study.folder import StudyFolder
 from nas.study.records import record_of
 
@@ -166,6 +166,8 @@ def test_arms_over_a_constraint_are_named_by_the_plan_and_refused_before_trainin
     space_file = space_writer(tmp_path, "capped", small_images, ["none", "pa"], extra=capped)
     planned = in_process(experiment_command(space_file, tmp_path / "results", "--plan")[3:])
     assert planned.returncode == 0, planned.stderr
+    folder = pinned_spaces.pinned_path(str(tmp_path / "results" / "capped"))  # no path of this machine if avoidable
+    assert planned.stdout.splitlines()[0] == f"experiment plan for {folder} (nothing is trained)"
     blocked = [line for line in planned.stdout.splitlines() if line.startswith("cannot run")]
     assert len(blocked) == 7 and "exceeds max_macs 5e+08" in blocked[0]
     result = in_process(experiment_command(space_file, tmp_path / "results")[3:])
