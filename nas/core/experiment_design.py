@@ -18,15 +18,16 @@ In a space whose candidates inherit a trained parent (``proxy.init``), the arms 
 fine-tuned the same way: the reference (the ``none`` role) is the parent itself; ``only`` g puts X in place of the
 parent's blocks at the depths of g; ``drop`` g removes X where the parent has it at g (``none`` there: A2N's
 attention dropout, with recovery). There is no ``uniform`` arm, and the controls fill the ``only`` arms (the control
-in place of the parent's blocks at g). An arm that equals the parent (X swapped in where the parent has X, or
-removed where it has none) is the reference, and its effect is not reported. Where X has controls registered for a
-trained X (``blocks.parent_control``), a capacity control asked for is that one, with the freshness control beside
-it: for ``a2b``, ``plain_a2b`` (its attention branch a fresh plain conv branch of the same parameters) and
-``fresh_a2b`` (its attention branch fresh), each inheriting the rest of the parent's block. Then ``parent -
-fixed_a2b`` isolates the gate's dependence on the input (the constant starts at the parent's mean gate),
-``parent - fresh_a2b`` what a fresh branch costs (freshness), and ``fresh_a2b - plain_a2b`` attention against plain
-convolution of the same parameters, both fresh (capacity, on equal footing). A block the parent does not hold
-starts fresh in its arms anyway, and its controls are the from-scratch ones.
+in place of the parent's blocks at g). An arm that equals the parent (X swapped in where the parent has X, or removed
+where it has none) is the reference, and its effect is not reported. Where the parent holds X at every depth of the
+groups and X has controls registered for a trained X (``blocks.parent_control``), a capacity control asked for is
+that one, with the freshness control beside it (``_capacity_controls`` says what other blocks get): for ``a2b``,
+``plain_a2b`` (its attention branch a fresh plain conv branch of the same parameters) and ``fresh_a2b`` (its
+attention branch fresh), each inheriting the rest of the parent's block. Then ``parent - fixed_a2b`` isolates the
+gate's dependence on the input (the constant starts at the parent's mean gate), ``parent - fresh_a2b`` what a fresh
+branch costs (freshness), and ``fresh_a2b - plain_a2b`` attention against plain convolution of the same parameters,
+both fresh (capacity, on equal footing). A block the parent does not hold starts fresh in its arms anyway, and its
+controls are the from-scratch ones.
 """
 
 from __future__ import annotations
