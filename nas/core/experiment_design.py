@@ -232,9 +232,16 @@ def space_design(space: SearchSpace, parent: Genotype | None = None) -> Experime
         settings.mechanism,
         parent,
         space.proxy.min_gain_db,
-        len([b for b in space.proxy.readings() if b > 0 or parent is not None]),  # from scratch, 0 is untrained
+        len(analysed_budgets(space)),
         settings.kinds,
     )
+
+
+def analysed_budgets(space: SearchSpace) -> tuple[int, ...]:
+    """The readings a design's effects are read at: every one, but from scratch not 0, where the networks are
+    untrained and no verdict could rest on them (with ``proxy.init``, 0 reads the parent's changes before any
+    recovery)."""
+    return tuple(budget for budget in space.proxy.readings() if budget > 0 or space.proxy.init is not None)
 
 
 def design_arms(

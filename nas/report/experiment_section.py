@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 
 from nas import study as studies
 from nas.core import counting
-from nas.core.experiment_design import ExperimentDesign
+from nas.core.experiment_design import ExperimentDesign, analysed_budgets
 from nas.core.genotypes import Genotype
 from nas.core.pinned_spaces import pinned_path
 from nas.core.power import PlannedPower, family_power, power_basis
@@ -92,8 +92,7 @@ def result_of(folder: StudyFolder, also: int | None = None) -> ExperimentResult 
     if design is None:
         return None
     runs = runs_frame(folder, also)
-    if design.parent is None:  # a reading at 0 is of untrained networks: no verdict could rest on it
-        runs = runs[runs["budget"] != 0]
+    runs = runs[runs["budget"].isin(analysed_budgets(folder.space()))]
     if runs.empty:
         return "the space names an experiment, but none of its runs has finished: run `nas experiment`"
     try:
