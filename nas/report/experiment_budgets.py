@@ -139,6 +139,13 @@ def _changes(
     return tuple(found)
 
 
+# Only a design of changes to a trained parent analyses a reading at 0 (from scratch it is of untrained networks).
+UNTRAINED_READING = (
+    " At 0 iterations each arm is the parent changed before any fine-tuning: an arm with no part started fresh is the"
+    " same network for every seed, so a contrast of two such arms has no seed noise there and an interval of no width."
+)
+
+
 def _verdict_lines(
     budgets: tuple[int, ...], results: tuple[ExperimentResult, ...], changes: tuple[BudgetChange, ...]
 ) -> tuple[str, ...]:
@@ -149,6 +156,7 @@ def _verdict_lines(
         f"largest, {budgets[-1]}; each budget is a family of its own at alpha / {len(budgets)} (Bonferroni over the "
         f"budgets). Whether an effect changes from {budgets[0]} to {budgets[-1]} iterations is a paired test of its "
         f"own (the per-seed change, t interval at alpha / {len(changes)}, Holm over the contrasts)."
+        + (UNTRAINED_READING if budgets[0] == 0 else "")
     )
     moved = [c for c in changes if c.changes]
     flipped = [c for c in changes if c.flips]
