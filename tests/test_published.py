@@ -152,6 +152,7 @@ def test_the_record_below_bicubic_says_so_and_the_guide_leaves_it_out() -> None:
     means = [arm["psnr_mean_db"] for arm in arms]
     floor = psnr_floor(StudyFolder(PUBLISHED / BELOW_BICUBIC).space())  # bicubic on its validation photos
     assert max(means) < floor
+    assert f"{min(means):.2f}–{max(means):.2f} dB" in one_line(ROOT / "results" / "README.md")
     gains = [arm["gain_db"] for arm in arms]
     said = f"gain over bicubic is −{-min(gains):.2f} to −{-max(gains):.2f} dB"
     for readme in (ROOT / "results" / "README.md", PUBLISHED / BELOW_BICUBIC / "README.md"):
@@ -200,8 +201,10 @@ def test_a_copy_of_the_inherited_study_folder_reads_the_same_parent_and_images_f
     copy = tmp_path / "elsewhere" / "sr_light_inherited"
     shutil.copytree(PUBLISHED / "sr_light_inherited", copy, ignore=shutil.ignore_patterns("report", "logs"))
     monkeypatch.chdir(tmp_path)  # relative paths mean nothing here but the copy's own
-    copied = spaces.load(copy / "space.yaml", written_from(copy / "space.yaml"))  # as `nas train --space` reads it
-    committed = spaces.load(PUBLISHED / "sr_light_inherited" / "space.yaml", ROOT / "search_spaces")
+    copied, committed = (  # each read as `nas train --space` reads a study folder's space file
+        spaces.load(file, written_from(file))
+        for file in (copy / "space.yaml", PUBLISHED / "sr_light_inherited" / "space.yaml")
+    )
     assert copied.proxy.init is not None and committed.proxy.init is not None
     assert Path(copied.proxy.init.path).samefile(committed.proxy.init.path)
     assert Path(copied.data.val).samefile(committed.data.val)

@@ -50,16 +50,16 @@ def design_of(folder: StudyFolder) -> ExperimentDesign | None:
 
 
 def runs_frame(folder: StudyFolder, also: int | None = None) -> pd.DataFrame:
-    """One row per finished experiment training and budget it was read at: genotype, seed, budget, psnr (at that
-    budget), psnr_bicubic, macs, params; a failed one (an exception, a diverged loss) without a PSNR, so the analysis
-    counts it lost (an infeasible arm is left out: never run). A run recorded before trainings stated their bicubic
-    floor gets the floor of the space's validation images; one recorded without readings is read at its end. With
-    ``also``, the PSNR and floor of the space's ``data.also_val[also]`` instead."""
+    """One row per finished experiment training and budget its design analyses (``analysed_budgets``): genotype,
+    seed, budget, psnr (at that budget), psnr_bicubic, macs, params; a failed one (an exception, a diverged loss)
+    without a PSNR, so the analysis counts it lost (an infeasible arm is left out: never run). A run recorded before
+    trainings stated their bicubic floor gets the floor of the space's validation images; one recorded without
+    readings is read at its end. With ``also``, the PSNR and floor of the space's ``data.also_val[also]`` instead."""
     study = studies.load_designed(folder, studies.Kind.EXPERIMENT)
     finished = [records.record_of(t) for t in study.get_trials(deepcopy=False)] if study else []
     kept = (r for r in finished if r.outcome is not None and (r.outcome.has_values or r.outcome is Outcome.FAILED))
     space = folder.space()
-    budgets = space.proxy.readings()
+    budgets = analysed_budgets(space)
     rows = []
     for record in kept:
         row = {column: getattr(record, column) for column in RUN_COLUMNS}
@@ -92,7 +92,6 @@ def result_of(folder: StudyFolder, also: int | None = None) -> ExperimentResult 
     if design is None:
         return None
     runs = runs_frame(folder, also)
-    runs = runs[runs["budget"].isin(analysed_budgets(folder.space()))]
     if runs.empty:
         return "the space names an experiment, but none of its runs has finished: run `nas experiment`"
     try:
