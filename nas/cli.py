@@ -59,6 +59,7 @@ STUDY_HELP = "study folder written by nas search (results/<space name>)"
 MAX_TRIALS = int(SearchSettings.__dataclass_fields__["trials"].metadata["range"][1])  # as the space's search.trials
 MAX_CONFIRM_SEEDS = 1000
 MAX_TOP = 10_000
+MAX_RANDOM_REPEATS = 100
 MAX_IMAGES = 100_000
 MAX_TILE = 16_384
 MAX_ITERATIONS = int(ProxyBudget.__dataclass_fields__["iterations"].metadata["range"][1])  # as the space's
@@ -328,6 +329,25 @@ def run_confirm(args: argparse.Namespace) -> int:
     return print_trials(confirmed, args.json)
 
 
+def add_random_search_arguments(parser: argparse.ArgumentParser) -> None:
+    add_study_argument(parser)
+    parser.add_argument(
+        "--repeats",
+        type=bounded_int(1, MAX_RANDOM_REPEATS),
+        default=1,
+        help="random searches of the search's trial count (default 1; a later call adds repeats)",
+    )
+
+
+def run_random_search(args: argparse.Namespace) -> int:
+    trial_runner(args.address)
+    from nas.search import random_search
+
+    folder = StudyFolder(Path(args.study), plugins_trusted=args.trust_plugins)
+    result = random_search.random_search(folder, args.repeats, args.address, training.train, sys.stderr)
+    return print_trials(result, args.json)
+
+
 def add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--space", type=path_text, required=True, help="search space YAML with an experiment: section")
     parser.add_argument("--results", type=path_text, default="results", help="results folder (default results/)")
@@ -453,6 +473,8 @@ COMMANDS = (
             (json_option, address_option), runs_trials=True),
     Command("confirm", "retrain the front and the uniform placements with fresh seeds (the search verdict's data)",
             add_confirm_arguments, run_confirm, (json_option, address_option), runs_trials=True),
+    Command("random-search", "random searches of the study's space, its trial count and seed (the search's reference)",
+            add_random_search_arguments, run_random_search, (json_option, address_option), runs_trials=True),
     Command("experiment", "train the space's designed experiment (arms × seeds) to test where attention helps",
             add_experiment_arguments, run_experiment, (json_option, address_option), runs_trials=True),
     Command("report", "Pareto report of a study: does attention help only where it helps?", add_report_arguments,

@@ -92,7 +92,7 @@ def hypervolume(points: pd.DataFrame, cost: str, reference: Reference) -> float:
     return front_area(front[cost].to_numpy(dtype=float), front["psnr"].to_numpy(dtype=float), reference)
 
 
-def _sweep(costs: np.ndarray, psnrs: np.ndarray, reference: Reference) -> np.ndarray:
+def running_front_area(costs: np.ndarray, psnrs: np.ndarray, reference: Reference) -> np.ndarray:
     """Hypervolume of the first k points, for every k, in one sweep linear in the points times the front's size:
     a new point either is dominated (the volume stays) or joins the front, which drops the points it dominates."""
     front_costs, front_psnrs = np.empty(0), np.empty(0)
@@ -111,36 +111,8 @@ def hypervolume_curve(frame: pd.DataFrame, cost: str, reference: Reference) -> p
     """Hypervolume of the complete trials among the first k trials (by number), for every k."""
     done = complete(frame).sort_values("number")
     values = done[[cost, "psnr"]].to_numpy(dtype=float)
-    hypervolume = _sweep(values[:, 0], values[:, 1], reference)
+    hypervolume = running_front_area(values[:, 0], values[:, 1], reference)
     return pd.DataFrame({"trials": done["number"].to_numpy() + 1, "hypervolume": hypervolume})
-
-
-RANDOM_REPEATS = 100  # random-search draws of the reference curve
-RANDOM_SEED = 0
-RANDOM_BAND = (5.0, 95.0)  # percentiles of the random-search band
-
-
-def random_search_curve(
-    frame: pd.DataFrame, cost: str, reference: Reference, repeats: int = RANDOM_REPEATS, seed: int = RANDOM_SEED
-) -> pd.DataFrame:
-    """What random search over the study's own trained genotypes reaches after k trials: the reference that a
-    rising hypervolume curve is read against.
-
-    Each of ``repeats`` runs (``numpy.random.default_rng(seed)``) draws as many trials as the study completed,
-    each a genotype chosen uniformly among the distinct ones the study trained and one of its recorded runs
-    chosen uniformly (resampling: no new training). Returns, per k, the median and the ``RANDOM_BAND``
-    percentiles of those runs' hypervolumes.
-    """
-    done = complete(frame)
-    runs = [group[[cost, "psnr"]].to_numpy(dtype=float) for _, group in done.groupby("genotype")]
-    rng = np.random.default_rng(seed)
-    curves = np.empty((repeats, len(done)))
-    for repeat in range(repeats):
-        picks = [runs[g][rng.integers(len(runs[g]))] for g in rng.integers(len(runs), size=len(done))]
-        points = np.asarray(picks).reshape(-1, 2)  # cost, PSNR
-        curves[repeat] = _sweep(points[:, 0], points[:, 1], reference)
-    low, median, high = np.percentile(curves, [RANDOM_BAND[0], 50.0, RANDOM_BAND[1]], axis=0)
-    return pd.DataFrame({"trials": np.arange(1, len(done) + 1), "median": median, "low": low, "high": high})
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,8 @@ from nas.report import (
     dashboard,
     experiment_section,
     learned,
+    published_networks,
+    random_comparison,
     report_pages,
     study_figures,
 )
@@ -85,6 +87,7 @@ class SearchNumbers:
     associations: analysis.PlacementEffects
     confirmation: confirmation_statistics.ConfirmationResult | None = None  # before `nas confirm` has runs
     experiment: dict | None = None  # before `nas experiment` has runs
+    random_search: random_comparison.RandomComparison | None = None  # before `nas random-search` has a baseline
 
     def to_json(self) -> dict[str, Any]:
         effects = self.associations
@@ -111,6 +114,7 @@ class SearchNumbers:
                 },
                 "confirmation": self.confirmation.to_json() if self.confirmation else None,
                 "experiment": self.experiment,
+                "random_search": self.random_search.to_json() if self.random_search else None,
             }
         )
 
@@ -437,17 +441,22 @@ def build(folder: StudyFolder, to_dashboard: bool = False) -> Report:
     verdict = confirmation_lines + verdict
     effects = numbers.associations
     curve = analysis.hypervolume_curve(frame, main_cost, reference)
-    random_curve = analysis.random_search_curve(frame, main_cost, reference)
+    against_random = random_comparison.compare(folder, frame, main_cost, reference)
+    comparison, random_band = against_random if against_random else (None, None)
+    verdict.insert(len(confirmation_lines), random_comparison.verdict_line(comparison, folder, unlearned))
+    verdict += published_networks.table_lines(space.scale, main_cost, reference.cost)
     frequency = analysis.attention_frequency(frame, front)
     importance = analysis.depth_importance(source)
     colours = study_figures.block_colours(sorted({b for d in depths for b in frame[d].dropna()}))
 
     plots: dict[str, go.Figure] = {}
     for cost in costs:
-        study_figures.pareto_png(done, cost, folder.figures / f"pareto_{cost}.png", floor)
-        plots[f"pareto-{cost}"] = study_figures.pareto_plotly(done, cost, floor)
-    study_figures.hypervolume_png(curve, random_curve, main_cost, folder.figures / "hypervolume.png")
-    plots["hypervolume"] = study_figures.hypervolume_plotly(curve, random_curve, main_cost)
+        markers = published_networks.markers(space.scale, cost, space_reference(space, frame, cost).cost)
+        study_figures.pareto_png(done, cost, folder.figures / f"pareto_{cost}.png", floor, markers)
+        plots[f"pareto-{cost}"] = study_figures.pareto_plotly(done, cost, floor, markers)
+    repeats = len(comparison.random_hypervolumes) if comparison else 0
+    study_figures.hypervolume_png(curve, random_band, repeats, main_cost, folder.figures / "hypervolume.png")
+    plots["hypervolume"] = study_figures.hypervolume_plotly(curve, random_band, repeats, main_cost)
     if effects.residual_std_db is not None:
         study_figures.effects_png(effects.table, folder.figures / "placement_effects.png")
         plots["placement-effects"] = study_figures.effects_plotly(effects.table)
@@ -469,5 +478,6 @@ def build(folder: StudyFolder, to_dashboard: bool = False) -> Report:
     dashboard.save_report(folder, plots, markdown.split("## Figures")[0], main_cost)
     if to_dashboard:
         dashboard.push_report(folder)
-    numbers = replace(numbers, confirmation=confirmed_numbers, experiment=designed.numbers if designed else None)
+    numbers = replace(numbers, confirmation=confirmed_numbers, experiment=designed.numbers if designed else None,
+                      random_search=comparison)  # fmt: skip
     return Report(folder, markdown, front, tuple(labels), tuple(verdict), numbers.to_json())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -43,14 +44,24 @@ def _pareto_parts(done: pd.DataFrame, cost: str) -> tuple[pd.DataFrame, pd.DataF
     return front, done[done["baseline"].notna()].drop_duplicates("genotype")
 
 
-def pareto_png(done: pd.DataFrame, cost: str, path: Path, floor_db: float | None = None) -> None:
+Marker = tuple[str, float]  # a published network's name and cost: a vertical line (``published_networks``)
+MARKER_COLOUR = "#8c564b"
+
+
+def pareto_png(
+    done: pd.DataFrame, cost: str, path: Path, floor_db: float | None = None, markers: Sequence[Marker] = ()
+) -> None:
     """Every trial's PSNR against ``cost``, the front and the uniform placements; the bicubic floor of the validation
-    images (``floor_db``) as a line, so networks under it show at a glance."""
+    images (``floor_db``) as a line, so networks under it show at a glance; published networks as cost markers."""
     divisor, label = OBJECTIVES[cost].axis
     front, uniform = _pareto_parts(done, cost)
     figure, axes = plt.subplots(figsize=(7.5, 4.8))
     if floor_db is not None:
         axes.axhline(floor_db, color="#555555", lw=0.8, ls="--", label=f"bicubic upsampling ({floor_db:.3f} dB)")
+    for name, value in markers:
+        axes.axvline(value / divisor, color=MARKER_COLOUR, lw=0.7, ls=":")
+        axes.annotate(name, (value / divisor, 1.0), xycoords=("data", "axes fraction"), rotation=90, fontsize=7,
+                      va="top", ha="right", color=MARKER_COLOUR)  # fmt: skip
     axes.scatter(done[cost] / divisor, done["psnr"], s=14, color=TRIAL_COLOUR, label=f"trials ({len(done)})")
     axes.step(front[cost] / divisor, front["psnr"], where="post", color=FRONT_COLOUR, linewidth=1.2)
     axes.scatter(front[cost] / divisor, front["psnr"], s=26, color=FRONT_COLOUR, label=f"Pareto front ({len(front)})")
@@ -67,7 +78,9 @@ def pareto_png(done: pd.DataFrame, cost: str, path: Path, floor_db: float | None
     _save(figure, path)
 
 
-def pareto_plotly(done: pd.DataFrame, cost: str, floor_db: float | None = None) -> go.Figure:
+def pareto_plotly(
+    done: pd.DataFrame, cost: str, floor_db: float | None = None, markers: Sequence[Marker] = ()
+) -> go.Figure:
     """The interactive ``pareto_png``."""
     divisor, label = OBJECTIVES[cost].axis
     front, uniform = _pareto_parts(done, cost)
@@ -75,6 +88,9 @@ def pareto_plotly(done: pd.DataFrame, cost: str, floor_db: float | None = None) 
     figure = go.Figure()
     if floor_db is not None:
         figure.add_hline(y=floor_db, line_dash="dash", line_color="#555555", annotation_text="bicubic upsampling")
+    for name, value in markers:
+        figure.add_vline(x=value / divisor, line_dash="dot", line_color=MARKER_COLOUR, annotation_text=name,
+                         annotation_textangle=-90)  # fmt: skip
     for name, rows, style in (
         ("trials", done, {"color": TRIAL_COLOUR, "size": 6}),
         ("Pareto front", front, {"color": FRONT_COLOUR, "size": 9}),
@@ -89,15 +105,18 @@ def pareto_plotly(done: pd.DataFrame, cost: str, floor_db: float | None = None) 
     return figure
 
 
-RANDOM_LABEL = (f"random search over the study's genotypes (median, {analysis.RANDOM_BAND[0]:g}–"
-                f"{analysis.RANDOM_BAND[1]:g}%)")  # fmt: skip
+def _random_label(repeats: int) -> str:
+    label = f"random search, {repeats} repeat{'s' if repeats > 1 else ''}"
+    return f"{label} (median, min–max)" if repeats > 1 else label
 
 
-def hypervolume_png(curve: pd.DataFrame, random_curve: pd.DataFrame, cost: str, path: Path) -> None:
+def hypervolume_png(curve: pd.DataFrame, random_band: pd.DataFrame | None, repeats: int, cost: str, path: Path) -> None:
+    """The search's hypervolume against trials, beside the ``repeats`` random searches' band (when there are any)."""
     figure, axes = plt.subplots(figsize=(6.5, 3.6))
-    axes.fill_between(random_curve["trials"], random_curve["low"], random_curve["high"], color=TRIAL_COLOUR,
-                      alpha=0.3, linewidth=0)  # fmt: skip
-    axes.plot(random_curve["trials"], random_curve["median"], color=TRIAL_COLOUR, label=RANDOM_LABEL)
+    if random_band is not None and repeats:
+        axes.fill_between(random_band["trials"], random_band["low"], random_band["high"], color=TRIAL_COLOUR,
+                          alpha=0.3, linewidth=0)  # fmt: skip
+        axes.plot(random_band["trials"], random_band["median"], color=TRIAL_COLOUR, label=_random_label(repeats))
     axes.plot(curve["trials"], curve["hypervolume"], color=FRONT_COLOUR, label="this search")
     axes.set_xlabel("trials")
     axes.set_ylabel(f"hypervolume (PSNR × {cost}, 0–1)")
@@ -106,16 +125,20 @@ def hypervolume_png(curve: pd.DataFrame, random_curve: pd.DataFrame, cost: str, 
     _save(figure, path)
 
 
-def hypervolume_plotly(curve: pd.DataFrame, random_curve: pd.DataFrame, cost: str) -> go.Figure:
-    band = {"mode": "lines", "line": {"width": 0, "color": TRIAL_COLOUR}, "showlegend": False, "hoverinfo": "skip"}
-    figure = go.Figure([
-        go.Scatter(x=random_curve["trials"], y=random_curve["low"], **band),
-        go.Scatter(x=random_curve["trials"], y=random_curve["high"], fill="tonexty", **band),
-        go.Scatter(x=random_curve["trials"], y=random_curve["median"], mode="lines", name=RANDOM_LABEL,
-                   line={"color": TRIAL_COLOUR}),
-        go.Scatter(x=curve["trials"], y=curve["hypervolume"], mode="lines", name="this search",
-                   line={"color": FRONT_COLOUR}),
-    ])  # fmt: skip
+def hypervolume_plotly(curve: pd.DataFrame, random_band: pd.DataFrame | None, repeats: int, cost: str) -> go.Figure:
+    traces = []
+    if random_band is not None and repeats:
+        band = {"mode": "lines", "line": {"width": 0, "color": TRIAL_COLOUR}, "showlegend": False,
+                "hoverinfo": "skip"}  # fmt: skip
+        traces = [
+            go.Scatter(x=random_band["trials"], y=random_band["low"], **band),
+            go.Scatter(x=random_band["trials"], y=random_band["high"], fill="tonexty", **band),
+            go.Scatter(x=random_band["trials"], y=random_band["median"], mode="lines", name=_random_label(repeats),
+                       line={"color": TRIAL_COLOUR}),
+        ]  # fmt: skip
+    search = go.Scatter(x=curve["trials"], y=curve["hypervolume"], mode="lines", name="this search",
+                        line={"color": FRONT_COLOUR})  # fmt: skip
+    figure = go.Figure([*traces, search])
     figure.update_layout(title=f"Hypervolume (PSNR × {cost}, normalised) against trials", xaxis_title="trials",
                          yaxis_title="hypervolume (0–1)")  # fmt: skip
     return figure

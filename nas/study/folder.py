@@ -50,6 +50,7 @@ class Kind(enum.Enum):
     SEARCH = "search"
     CONFIRMATION = "confirmation"
     EXPERIMENT = "experiment"
+    RANDOM = "random"  # the random-search baseline of the search (``nas random-search``)
 
     @property
     def samples(self) -> bool:
@@ -59,7 +60,7 @@ class Kind(enum.Enum):
     @property
     def activity(self) -> str:
         """What a run of this kind is called in messages: "the search", "the confirmation", "the experiment"."""
-        return f"the {self.value}"
+        return "the random search" if self is Kind.RANDOM else f"the {self.value}"
 
     def study_name(self, search_name: str) -> str:
         """The Optuna study name of this kind in a folder whose search study is ``search_name``."""

@@ -101,3 +101,12 @@ def completed_designed(folder: StudyFolder, kind: Kind) -> tuple[optuna.Study | 
     study = load_designed(folder, kind)
     trials = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)) if study else []
     return study, trials
+
+
+def recorded_sequences(study: optuna.Study | None) -> tuple[int, tuple[tuple[tuple[str, int], ...], ...]]:
+    """The trial count and the repeats' sequences (genotype id, seed) a random-search baseline study records
+    (``nas.search.random_search``; (0, ()) without one)."""
+    if study is None or "sequences" not in study.user_attrs:
+        return 0, ()
+    sequences = tuple(tuple((str(g), int(s)) for g, s in sequence) for sequence in study.user_attrs["sequences"])
+    return int(study.user_attrs["trials"]), sequences

@@ -1,0 +1,148 @@
+"""``nas random-search``: random searches of a study's space as the search's reference, and the rank test that
+compares them (calibrated on synthetic searches with known truth)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from nas import study as studies
+from nas.core import genotypes, spaces
+from nas.report import analysis
+from nas.report.random_comparison import ALPHA, RandomComparison, running_hypervolume, verdict_line
+from nas.search import random_search
+from nas.study.folder import StudyFolder
+from nas.study.lifecycle import baseline_genotypes
+
+SPACE = {
+    "name": "sampled", "scale": 2, "channels": 16, "upsampler_channels": 4, "depth": 3,
+    "choices": ["none", "ca", "pa"],
+    "proxy": {"iterations": 20, "batch_size": 2, "patch_size": 16, "lr": 1.0e-3, "seeds": [3, 4]},
+    "search": {"sampler": "nsga2", "trials": 50, "seed": 7},
+}  # fmt: skip
+REFERENCE = analysis.Reference(psnr=30.0, cost=10.0)
+
+
+def test_a_repeat_starts_with_the_searchs_uniform_placements_then_draws_each_depth_uniformly() -> None:
+    space = spaces.parse(SPACE)
+    enqueued = [(str(arch), seed) for _, arch in baseline_genotypes(space) for seed in (3, 4)]
+    sequence = random_search.drawn_sequence(space, 2000, repeat=0)
+    assert len(sequence) == 2000 and list(sequence[: len(enqueued)]) == enqueued
+    drawn = sequence[len(enqueued) :]
+    assert {seed for _, seed in drawn} == {3}  # the search samples at its first seed
+    assert random_search.drawn_sequence(space, 2000, repeat=0) == sequence  # seeded
+    assert random_search.drawn_sequence(space, 2000, repeat=1)[len(enqueued) :] != drawn
+    for depth in range(3):
+        counts = Counter(genotypes.Genotype.parse(genotype).blocks[depth] for genotype, _ in drawn)
+        assert set(counts) == {"none", "ca", "pa"}
+        assert stats.chisquare(list(counts.values())).pvalue > 0.001  # uniform per depth
+    assert random_search.drawn_sequence(space, 4, repeat=0) == tuple(enqueued[:4])
+
+
+def test_running_hypervolume_is_the_hypervolume_of_every_prefix_and_skips_failed_trials() -> None:
+    rng = np.random.default_rng(1)
+    points: list[tuple[float, float] | None] = [
+        None if rng.random() < 0.2 else (float(rng.uniform(1, 10)), float(rng.uniform(29, 34))) for _ in range(40)
+    ]
+    running = running_hypervolume(points, REFERENCE)
+    for k in range(1, 41):
+        valued = [p for p in points[:k] if p is not None]
+        frame = pd.DataFrame(valued, columns=["macs", "psnr"])
+        expected = analysis.hypervolume(frame, "macs", REFERENCE) if valued else 0.0
+        assert running[k - 1] == pytest.approx(expected)
+    assert (np.diff(running) >= 0).all()
+
+
+def simulated_hypervolume(rng: np.random.Generator, trials: int, shift_db: float) -> float:
+    """One synthetic search: ``trials`` points of random cost, PSNR lifted by ``shift_db`` (the search's skill)."""
+    costs = rng.uniform(1, 10, trials)
+    psnrs = 30.5 + 0.3 * np.log(costs) + rng.normal(0, 0.2, trials) + shift_db
+    return float(running_hypervolume(list(zip(costs, psnrs, strict=True)), REFERENCE)[-1])
+
+
+@pytest.mark.parametrize("shift_db, low, high", [(0.0, 0.02, 0.085), (0.25, 0.8, 1.0)])
+def test_the_rank_test_holds_its_level_under_the_null_and_finds_a_better_search(shift_db, low, high) -> None:
+    rng = np.random.default_rng(11)
+    repeats, simulations = 19, 600
+    rejected = 0
+    for _ in range(simulations):
+        search = simulated_hypervolume(rng, 30, shift_db)
+        random_volumes = tuple(simulated_hypervolume(rng, 30, 0.0) for _ in range(repeats))
+        comparison = RandomComparison("macs", 30, search, random_volumes, missing=0)
+        rejected += comparison.p_value is not None and comparison.p_value <= ALPHA
+    # Null: exactly 1/20 (binomial 99.9 % bounds for 600 runs); planted: a search 0.25 dB better wins nearly always.
+    assert low <= rejected / simulations <= high
+
+
+def test_the_verdict_never_claims_a_win_that_its_repeats_cannot_test(tmp_path: Path) -> None:
+    folder = StudyFolder(tmp_path / "study")
+    few = RandomComparison("macs", 30, 0.5, (0.1, 0.2, 0.3), missing=0)
+    assert few.above == 3 and few.p_value == pytest.approx(0.25)
+    text = verdict_line(few, folder, None)
+    assert "above 3 of 3" in text and "no test at α 0.05 is possible" in text and "not shown to beat" in text
+    many = RandomComparison("macs", 30, 0.5, tuple(np.linspace(0.1, 0.4, 19)), missing=0)
+    assert "it beats random sampling (rank test, α 0.05)" in verdict_line(many, folder, None)
+    tied = RandomComparison("macs", 30, 0.4, tuple(np.linspace(0.1, 0.4, 19)), missing=0)
+    assert tied.p_value == pytest.approx(0.1) and "not shown to beat" in verdict_line(tied, folder, None)
+    assert "not drawn: the front has not learned" in verdict_line(many, folder, "the front has not learned")
+    assert f"nas random-search {folder.root} --repeats R" in verdict_line(None, folder, None)
+
+
+def run_nas(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "nas", *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_random_searches_reuse_the_searchs_trainings_add_repeats_and_enter_the_report(
+    space_writer, ray_cluster, small_images, tmp_path, trainings_of
+):
+    space_file = space_writer(tmp_path, "compared", small_images, ["none", "ca", "pa", "spatial"], min_gain_db=-100)
+    address = ("--address", ray_cluster.address)
+    searched = run_nas("search", "--space", str(space_file), "--results", str(tmp_path), "--trials", "4", *address)
+    assert searched.returncode == 0, searched.stderr[-2000:]
+    folder = tmp_path / "compared"
+    early = run_nas("random-search", str(folder), *address)
+    assert early.returncode == 2 and "no more than the 4 uniform placements" in early.stderr
+
+    more = run_nas("search", "--space", str(space_file), "--results", str(tmp_path), "--trials", "10", *address)
+    assert more.returncode == 0, more.stderr[-2000:]
+    first = run_nas("random-search", str(folder), "--repeats", "2", "--json", *address)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert json.loads(first.stdout)["repeats"] == 2 and json.loads(first.stdout)["trials"] == 10
+    study = StudyFolder(folder)
+    baseline = studies.load_designed(study, studies.Kind.RANDOM)
+    sequences = baseline.user_attrs["sequences"]
+    search_trained = set(trainings_of(study, studies.Kind.SEARCH))
+    random_trained = trainings_of(study, studies.Kind.RANDOM)
+    assert len(random_trained) == len(set(random_trained)) and not search_trained & set(random_trained)
+
+    second = run_nas("random-search", str(folder), "--repeats", "3", *address)
+    assert second.returncode == 0, second.stderr[-2000:]
+    again = studies.load_designed(study, studies.Kind.RANDOM).user_attrs["sequences"]
+    assert again[:2] == sequences and len(again) == 3 and again[2] != again[1]
+
+    report = run_nas("report", str(folder), "--json")
+    assert report.returncode == 0, report.stderr[-2000:]
+    numbers = json.loads(report.stdout)["numbers"]["random_search"]
+    assert numbers["trials"] == 10 and len(numbers["random_hypervolumes"]) == 3 and numbers["missing"] == 0
+    assert numbers["p_value"] == pytest.approx((3 - numbers["above"] + 1) / 4)
+    assert "**Search against random sampling (macs, after 10 trials" in (folder / "report" / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_a_grid_search_has_no_random_baseline(space_writer, ray_cluster, small_images, tmp_path) -> None:
+    space_file = space_writer(tmp_path, "gridded", small_images, ["none", "ca"], depth=1, iterations=5)
+    space_file.write_text(space_file.read_text().replace("sampler: nsga2", "sampler: grid"))
+    address = ("--address", ray_cluster.address)
+    searched = run_nas("search", "--space", str(space_file), "--results", str(tmp_path), *address)
+    assert searched.returncode == 0, searched.stderr[-2000:]
+    refused = run_nas("random-search", str(tmp_path / "gridded"), *address)
+    assert refused.returncode == 2 and "a grid search trains every point of its space" in refused.stderr
