@@ -3,6 +3,7 @@ compares them (calibrated on synthetic searches with known truth)."""
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -15,11 +16,12 @@ import pytest
 from scipy import stats
 
 from nas import study as studies
-from nas.core import genotypes, spaces
-from nas.report import analysis
+from nas.core import genotypes, spaces, training
+from nas.report import analysis, build
 from nas.report.random_comparison import ALPHA, RandomComparison, running_hypervolume, verdict_line
-from nas.search import random_search
-from nas.study.folder import StudyFolder
+from nas.search import random_search, run
+from nas.search.run import RunSettings
+from nas.study.folder import StudyError, StudyFolder
 from nas.study.lifecycle import baseline_genotypes
 
 SPACE = {
@@ -96,8 +98,10 @@ def test_the_verdict_never_claims_a_win_that_its_repeats_cannot_test(tmp_path: P
     assert f"nas random-search {folder.root} --repeats R" in verdict_line(None, folder, None)
 
 
-def run_nas(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "nas", *args], capture_output=True, text=True, timeout=300)
+def test_a_grid_search_has_no_random_baseline(tmp_path: Path) -> None:
+    grid = spaces.parse({**SPACE, "search": {"sampler": "grid", "trials": 50, "seed": 0}})
+    with pytest.raises(StudyError, match="a grid search trains every point of its space"):
+        random_search.plan(StudyFolder(tmp_path / "grid"), grid, repeats=1)
 
 
 @pytest.mark.slow
@@ -105,44 +109,27 @@ def test_random_searches_reuse_the_searchs_trainings_add_repeats_and_enter_the_r
     space_writer, ray_cluster, small_images, tmp_path, trainings_of
 ):
     space_file = space_writer(tmp_path, "compared", small_images, ["none", "ca", "pa", "spatial"], min_gain_db=-100)
-    address = ("--address", ray_cluster.address)
-    searched = run_nas("search", "--space", str(space_file), "--results", str(tmp_path), "--trials", "4", *address)
-    assert searched.returncode == 0, searched.stderr[-2000:]
-    folder = tmp_path / "compared"
-    early = run_nas("random-search", str(folder), *address)
-    assert early.returncode == 2 and "no more than the 4 uniform placements" in early.stderr
+    run.search(space_file, RunSettings(trials=4, results=tmp_path), stream=io.StringIO())
+    study = StudyFolder(tmp_path / "compared")
+    with pytest.raises(StudyError, match="no more than the 4 uniform placements it starts with"):
+        random_search.plan(study, study.space(), repeats=1)
 
-    more = run_nas("search", "--space", str(space_file), "--results", str(tmp_path), "--trials", "10", *address)
-    assert more.returncode == 0, more.stderr[-2000:]
-    first = run_nas("random-search", str(folder), "--repeats", "2", "--json", *address)
+    run.search(space_file, RunSettings(trials=10, results=tmp_path), stream=io.StringIO())
+    command = [sys.executable, "-m", "nas", "random-search", str(study.root), "--repeats", "2", "--json"]
+    first = subprocess.run([*command, "--address", ray_cluster.address], capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr[-2000:]
     assert json.loads(first.stdout)["repeats"] == 2 and json.loads(first.stdout)["trials"] == 10
-    study = StudyFolder(folder)
-    baseline = studies.load_designed(study, studies.Kind.RANDOM)
-    sequences = baseline.user_attrs["sequences"]
-    search_trained = set(trainings_of(study, studies.Kind.SEARCH))
+    sequences = studies.load_designed(study, studies.Kind.RANDOM).user_attrs["sequences"]
     random_trained = trainings_of(study, studies.Kind.RANDOM)
-    assert len(random_trained) == len(set(random_trained)) and not search_trained & set(random_trained)
+    assert len(random_trained) == len(set(random_trained))
+    assert not set(trainings_of(study, studies.Kind.SEARCH)) & set(random_trained)  # read from the store instead
 
-    second = run_nas("random-search", str(folder), "--repeats", "3", *address)
-    assert second.returncode == 0, second.stderr[-2000:]
+    random_search.random_search(study, 3, None, training.train, io.StringIO())
     again = studies.load_designed(study, studies.Kind.RANDOM).user_attrs["sequences"]
     assert again[:2] == sequences and len(again) == 3 and again[2] != again[1]
 
-    report = run_nas("report", str(folder), "--json")
-    assert report.returncode == 0, report.stderr[-2000:]
-    numbers = json.loads(report.stdout)["numbers"]["random_search"]
+    report = build.build(study)
+    numbers = json.loads(json.dumps(report.to_json(), allow_nan=False))["numbers"]["random_search"]
     assert numbers["trials"] == 10 and len(numbers["random_hypervolumes"]) == 3 and numbers["missing"] == 0
     assert numbers["p_value"] == pytest.approx((3 - numbers["above"] + 1) / 4)
-    assert "**Search against random sampling (macs, after 10 trials" in (folder / "report" / "report.md").read_text()
-
-
-@pytest.mark.slow
-def test_a_grid_search_has_no_random_baseline(space_writer, ray_cluster, small_images, tmp_path) -> None:
-    space_file = space_writer(tmp_path, "gridded", small_images, ["none", "ca"], depth=1, iterations=5)
-    space_file.write_text(space_file.read_text().replace("sampler: nsga2", "sampler: grid"))
-    address = ("--address", ray_cluster.address)
-    searched = run_nas("search", "--space", str(space_file), "--results", str(tmp_path), *address)
-    assert searched.returncode == 0, searched.stderr[-2000:]
-    refused = run_nas("random-search", str(tmp_path / "gridded"), *address)
-    assert refused.returncode == 2 and "a grid search trains every point of its space" in refused.stderr
+    assert "**Search against random sampling (macs, after 10 trials" in report.markdown
