@@ -28,6 +28,7 @@ from nas.report import (
     confirmation_statistics,
     dashboard,
     experiment_section,
+    inheritance_bias,
     learned,
     published_networks,
     random_comparison,
@@ -88,6 +89,7 @@ class SearchNumbers:
     confirmation: confirmation_statistics.ConfirmationResult | None = None  # before `nas confirm` has runs
     experiment: dict | None = None  # before `nas experiment` has runs
     random_search: random_comparison.RandomComparison | None = None  # before `nas random-search` has a baseline
+    inheritance: inheritance_bias.InheritanceBias | None = None  # in a search of changes to a parent only
 
     def to_json(self) -> dict[str, Any]:
         effects = self.associations
@@ -115,6 +117,7 @@ class SearchNumbers:
                 "confirmation": self.confirmation.to_json() if self.confirmation else None,
                 "experiment": self.experiment,
                 "random_search": self.random_search.to_json() if self.random_search else None,
+                "inheritance": asdict(self.inheritance) if self.inheritance else None,
             }
         )
 
@@ -444,6 +447,8 @@ def build(folder: StudyFolder, to_dashboard: bool = False) -> Report:
     against_random = random_comparison.compare(folder, frame, main_cost, reference)
     comparison, random_band = against_random if against_random else (None, None)
     verdict.insert(len(confirmation_lines), random_comparison.verdict_line(comparison, folder, unlearned))
+    inherited = inheritance_bias.bias(frame, front)
+    verdict += inheritance_bias.bias_line(inherited)
     verdict += published_networks.table_lines(space.scale, main_cost, reference.cost)
     frequency = analysis.attention_frequency(frame, front)
     importance = analysis.depth_importance(source)
@@ -479,5 +484,5 @@ def build(folder: StudyFolder, to_dashboard: bool = False) -> Report:
     if to_dashboard:
         dashboard.push_report(folder)
     numbers = replace(numbers, confirmation=confirmed_numbers, experiment=designed.numbers if designed else None,
-                      random_search=comparison)  # fmt: skip
+                      random_search=comparison, inheritance=inherited)  # fmt: skip
     return Report(folder, markdown, front, tuple(labels), tuple(verdict), numbers.to_json())
