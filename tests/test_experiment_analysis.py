@@ -24,6 +24,7 @@ from nas.report import analysis, experiment_effects, verdicts
 from nas.report.experiment_analysis import analyse
 from nas.report.experiment_contrasts import planned_effects
 from nas.report.experiment_runs import ExperimentDataError
+from nas.report.experiment_split import PARTS, split_lines
 
 pytestmark = pytest.mark.usefixtures("short_collections")
 
@@ -491,7 +492,33 @@ def test_in_place_of_a_trained_a2b_the_capacity_control_is_plain_a2b_beside_its_
     over = [p.label for p in planned_effects(design) if p.family == "freshness - control"]
     assert over == ["fresh_a2b only 0-1 - plain_a2b only 0-1", "fresh_a2b only 2-3 - plain_a2b only 2-3"]
     a2b = {p.family for p in planned_effects(design) if p.block == "a2b"}  # parent - plain_a2b adds freshness to it
-    assert a2b == {"attention", "attention - mechanism", "attention - freshness", "freshness - control"}
+    assert a2b == {"attention", "attention - mechanism", "attention - freshness", "freshness - control",
+                   "control - removal"}  # fmt: skip
+    added = [p.label for p in planned_effects(design) if p.family == "control - removal"]
+    assert added == ["plain_a2b only 0-1 - a2b drop 0-1", "plain_a2b only 2-3 - a2b drop 2-3"]
+
+
+def test_the_removal_cost_splits_exactly_into_freshness_attention_over_parameters_and_parameters() -> None:
+    """At 0-1 removing the attention costs 0.5 dB: 0.2 of freshness, 0.1 of attention over a fresh plain branch of
+    its parameters and 0.2 of those parameters; holding the gate at its mean costs 0.1. Each part is read with an
+    interval that covers it, and the estimates add up to the removal's to the last digit."""
+    design = inherited_design(seeds=range(8))
+    at_first = {"none": -0.5, "fresh_a2b": -0.2, "plain_a2b": -0.3, "fixed_a2b": -0.1, "a2b": 0.0}
+    truth = np.array([at_first.get(Genotype.parse(arm.genotype).blocks[0], 0.0) for arm in design.arms])
+    planted = dict(zip([family for _, family, _ in PARTS], (0.5, 0.2, 0.1, 0.2, 0.1), strict=True))
+    rng = np.random.default_rng(23)
+    covered = dict.fromkeys(planted, 0)
+    for _ in range(60):
+        result = analyse(simulate(design, truth, rng), design)
+        found = {e.family: e for e in result.effects if e.block == "a2b" and e.group == 0}
+        parts = [found[family] for _, family, _ in PARTS]
+        assert parts[0].estimate_db == pytest.approx(sum(p.estimate_db for p in parts[1:4]), abs=1e-12)
+        for family, truth_db in planted.items():
+            covered[family] += found[family].low_db <= truth_db <= found[family].high_db
+    assert min(covered.values()) >= 0.9 * 60, covered
+    lines = split_lines([("8 iterations", result)])
+    assert lines[0].startswith("Removal cost split") and len(lines) == 3 + 2  # one row per group of a2b
+    assert lines[3].startswith("| 8 iterations | a2b | 0-1 | +0.")
 
 
 def test_a_block_the_parent_does_not_hold_throughout_gets_no_control_that_would_equal_it_or_start_fresher() -> None:

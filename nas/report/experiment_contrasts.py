@@ -3,7 +3,9 @@
 An effect is a signed sum of arms (``Contrast``): ``only g - none``, ``uniform - drop g``, ``uniform - none`` for a
 block and for each of its controls, and attention minus each control's effect; in a design of changes to a trained
 parent, ``only g - parent`` and ``parent - drop g``, and where the parent's block has a freshness control, that
-control's ``only g`` arm minus the capacity control's (the fresh block over its fresh capacity control).
+control's ``only g`` arm minus the capacity control's (the fresh block over its fresh capacity control) and the
+capacity control's ``only g`` arm minus ``drop g`` (what the fresh parameters bring): with the freshness control's
+own effect they split the removal cost into its parts (``nas.report.experiment_split``).
 ``planned_effects`` lists every effect a result reports (the family its intervals are adjusted over),
 ``group_differences`` the contrasts a depth test compares.
 """
@@ -20,6 +22,8 @@ from nas.core.experiment_design import CAPACITY, FRESHNESS, MECHANISM, Experimen
 CONTROL_FAMILIES = {CAPACITY: "control", MECHANISM: "mechanism", FRESHNESS: "freshness"}
 # Fresh block - fresh capacity control: attention against plain convolution, both fresh in the trained block.
 FRESH_OVER_CONTROL = "freshness - control"
+# Fresh capacity control - removal: what a fresh plain branch of the block's parameters brings over none.
+CONTROL_OVER_REMOVAL = "control - removal"
 FAMILIES = (
     "attention",
     "control",
@@ -29,6 +33,7 @@ FAMILIES = (
     "freshness",
     "attention - freshness",
     FRESH_OVER_CONTROL,
+    CONTROL_OVER_REMOVAL,
 )
 
 
@@ -96,6 +101,12 @@ def planned_effects(design: ExperimentDesign) -> list[PlannedEffect]:
                 fresh, plain = (_effect_arms(design, block, kind, group, c)[0] for c in (FRESHNESS, CAPACITY))
                 over = Contrast(fresh, plain)
                 planned.append(PlannedEffect(block, FRESH_OVER_CONTROL, kind, group, _label(design, over), over))
+                if kind == "only" and ("drop", group) in _keys(design, None):
+                    removed = _effect_arms(design, block, "drop", group, None)[1]
+                    added = Contrast(plain, removed)
+                    planned.append(
+                        PlannedEffect(block, CONTROL_OVER_REMOVAL, "drop", group, _label(design, added), added)
+                    )
     # An arm compared with itself (a change that leaves the parent as it was) is no effect to report.
     return [p for p in planned if not p.contrast.changes_nothing]
 

@@ -46,7 +46,14 @@ from nas.core.power import seeds_needed_or_none
 from nas.json_values import jsonable
 from nas.report import verdicts
 from nas.report.confirmation_statistics import t_interval
-from nas.report.experiment_contrasts import CONTROL_FAMILIES, FAMILIES, FRESH_OVER_CONTROL, Contrast, PlannedEffect
+from nas.report.experiment_contrasts import (
+    CONTROL_FAMILIES,
+    CONTROL_OVER_REMOVAL,
+    FAMILIES,
+    FRESH_OVER_CONTROL,
+    Contrast,
+    PlannedEffect,
+)
 from nas.report.experiment_depth import DepthTest
 from nas.report.experiment_runs import ArmSummary, ExperimentDataError, SeedTable, short_of_gain
 
@@ -66,6 +73,7 @@ FAMILY_WORDS = {
     "freshness": "freshness control",
     "attention - freshness": "the trained block over its freshness control",
     FRESH_OVER_CONTROL: "the fresh block over its fresh capacity control",
+    CONTROL_OVER_REMOVAL: "the fresh capacity control over the removal",
 }
 SCRATCH_KIND_WORDS = {"uniform": "at every depth", "only": "alone at a group", "drop": "on top of the rest at a group"}
 PARENT_KIND_WORDS = {"only": "in place of the parent's blocks at a group", "drop": "removed from the parent at a group"}

@@ -30,6 +30,7 @@ from nas.report.experiment_budgets import BudgetedExperiment, analyse_budgets
 from nas.report.experiment_contrasts import contrast_count
 from nas.report.experiment_effects import ExperimentResult
 from nas.report.experiment_runs import RUN_COLUMNS, ExperimentDataError
+from nas.report.experiment_split import split_lines
 from nas.report.reference import bicubic_floor
 from nas.study import records
 from nas.study.folder import StudyFolder
@@ -226,7 +227,7 @@ def section(folder: StudyFolder, figures_dir: Path) -> Section | None:
             figures.budget_curves_png(result, block, figures_dir / name)
             pngs.append(name)
     numbers = result.to_json()
-    lines = list(result.verdict)
+    lines = _verdict_of(result)
     also_val = folder.space().data.also_val
     if also_val:
         by_source = {pinned_path(source): result_of(folder, index) for index, source in enumerate(also_val)}
@@ -240,9 +241,15 @@ def section(folder: StudyFolder, figures_dir: Path) -> Section | None:
 
 
 def _verdict_of(result: ExperimentResult | BudgetedExperiment | str | None) -> list[str]:
-    """The verdict lines of an analysis, or the sentence saying why there is none, as a line."""
-    if isinstance(result, (ExperimentResult, BudgetedExperiment)):
-        return list(result.verdict)
+    """The verdict lines of an analysis with the removal cost's split where the design has one, or the sentence
+    saying why there is none, as a line."""
+    if isinstance(result, BudgetedExperiment):
+        readings = [
+            (f"{budget} iterations", found) for budget, found in zip(result.budgets, result.results, strict=True)
+        ]
+        return [*result.verdict, *split_lines(readings)]
+    if isinstance(result, ExperimentResult):
+        return [*result.verdict, *split_lines([("end of training", result)])]
     return [f"{str(result)[0].upper()}{str(result)[1:]}."]
 
 

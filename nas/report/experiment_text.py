@@ -13,7 +13,7 @@ from nas.core.counting import ACTIVATIONS
 from nas.core.experiment_design import group_text
 from nas.core.power import power_basis, seeds_text
 from nas.report import verdicts
-from nas.report.experiment_contrasts import FRESH_OVER_CONTROL
+from nas.report.experiment_contrasts import CONTROL_OVER_REMOVAL, FRESH_OVER_CONTROL
 from nas.report.experiment_depth import ALL_BLOCKS, DepthTest
 from nas.report.experiment_effects import (
     ARM_KIND_PHRASES,
@@ -34,6 +34,7 @@ FAMILY_PHRASES = {
     "freshness": "freshness control {}",
     "attention - freshness": "over the freshness control {}",
     FRESH_OVER_CONTROL: "the fresh block over its fresh capacity control, {},",
+    CONTROL_OVER_REMOVAL: "the fresh capacity control over the removal, {},",
 }
 
 
