@@ -335,7 +335,7 @@ def add_random_search_arguments(parser: argparse.ArgumentParser) -> None:
         "--repeats",
         type=bounded_int(1, MAX_RANDOM_REPEATS),
         default=1,
-        help="random searches of the search's trial count (default 1; a later call adds repeats)",
+        help="random searches the baseline holds in all (default 1); a larger number later adds the missing ones",
     )
 
 

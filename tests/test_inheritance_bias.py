@@ -42,8 +42,8 @@ def test_the_cost_per_changed_slot_is_recovered_and_its_interval_covers_the_trut
     covered, simulations = 0, 300
     for _ in range(simulations):
         frame = search(rng, 0.1)
-        found = inheritance_bias.bias(frame, frame.head(5))
-        assert found is not None and found.parent == PARENT and found.trainings == 60
+        found = inheritance_bias.bias(frame, frame.head(5), Genotype.parse(PARENT))
+        assert found is not None and found.parent == PARENT and found.trainings == 59  # the sampled trials
         covered += found.low_db <= -0.1 <= found.high_db
     assert 0.92 <= covered / simulations <= 0.98  # nominal 95 %
     assert found.slope_db == pytest.approx(-0.1, abs=0.01)
@@ -53,6 +53,18 @@ def test_the_cost_per_changed_slot_is_recovered_and_its_interval_covers_the_trut
 
 def test_a_study_without_a_parent_or_with_too_few_trainings_says_nothing() -> None:
     frame = search(np.random.default_rng(1), 0.1)
-    assert inheritance_bias.bias(frame.assign(baseline=None), frame) is None
-    assert inheritance_bias.bias(frame.head(3), frame.head(3)) is None
+    assert inheritance_bias.bias(frame, frame, None) is None
+    assert inheritance_bias.bias(frame.head(3), frame.head(3), Genotype.parse(PARENT)) is None
     assert inheritance_bias.bias_line(None) == []
+
+
+def test_a_parent_that_is_a_uniform_placement_is_found_and_the_placements_do_not_set_the_slope() -> None:
+    """A2N is a2b at every depth, so the search labels it `uniform:a2b`; the enqueued placements sit at 0 and 4
+    changed slots and here lie far off the sampled trials' line: leaving them out keeps the planted slope."""
+    frame = search(np.random.default_rng(5), 0.1).assign(baseline=None)
+    placements = search(np.random.default_rng(6), 0.0, trials=3)
+    placements["d00"] = placements["d01"] = placements["d02"] = placements["d03"] = "none"
+    placements["genotype"] = "x2.c8.u4:none*4"
+    placements["baseline"], placements["psnr"] = "uniform:none", 20.0
+    found = inheritance_bias.bias(pd.concat([frame, placements]), frame.head(3), Genotype.parse(PARENT))
+    assert found is not None and found.trainings == 60 and found.low_db <= -0.1 <= found.high_db

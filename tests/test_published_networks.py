@@ -37,5 +37,6 @@ def test_only_networks_within_the_cost_ceiling_are_drawn_and_only_on_a_x2_cost_a
     lines = published_networks.table_lines(2, "macs", 100e9)
     rows = [line for line in lines if line.startswith("| ") and "dB" in line]
     assert [row.split(" | ")[4] for row in rows].count("yes") == 3 and "none is drawn" not in lines[0]
-    assert "none is drawn" in published_networks.table_lines(2, "macs", 10e9)[0]
+    assert "every published network is larger" in published_networks.table_lines(2, "macs", 10e9)[0]
+    assert "No latency_ms is published" in published_networks.table_lines(2, "latency_ms", 1e9)[0]
     assert published_networks.table_lines(3, "macs", 1e12) == []

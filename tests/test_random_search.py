@@ -18,11 +18,14 @@ from scipy import stats
 from nas import study as studies
 from nas.core import genotypes, spaces, training
 from nas.report import analysis, build
-from nas.report.random_comparison import ALPHA, RandomComparison, running_hypervolume, verdict_line
+from nas.report.analysis import running_hypervolume
+from nas.report.random_comparison import ALPHA, RandomComparison, random_start, verdict_line
 from nas.search import random_search, run
 from nas.search.run import RunSettings
+from nas.study import lifecycle
 from nas.study.folder import StudyError, StudyFolder
 from nas.study.lifecycle import baseline_genotypes
+from nas.study.storage import RANDOM_SEARCH_PLAN
 
 SPACE = {
     "name": "sampled", "scale": 2, "channels": 16, "upsampler_channels": 4, "depth": 3,
@@ -78,24 +81,60 @@ def test_the_rank_test_holds_its_level_under_the_null_and_finds_a_better_search(
     for _ in range(simulations):
         search = simulated_hypervolume(rng, 30, shift_db)
         random_volumes = tuple(simulated_hypervolume(rng, 30, 0.0) for _ in range(repeats))
-        comparison = RandomComparison("macs", 30, search, random_volumes, missing=0)
+        comparison = RandomComparison("macs", 30, 30, 20, search, random_volumes, repeats, missing=0)
         rejected += comparison.p_value is not None and comparison.p_value <= ALPHA
     # Null: exactly 1/20 (binomial 99.9 % bounds for 600 runs); planted: a search 0.25 dB better wins nearly always.
     assert low <= rejected / simulations <= high
 
 
-def test_the_verdict_never_claims_a_win_that_its_repeats_cannot_test(tmp_path: Path) -> None:
-    folder = StudyFolder(tmp_path / "study")
-    few = RandomComparison("macs", 30, 0.5, (0.1, 0.2, 0.3), missing=0)
-    assert few.above == 3 and few.p_value == pytest.approx(0.25)
-    text = verdict_line(few, folder, None)
+def comparison(search: float, random_volumes: tuple[float, ...], **changes) -> RandomComparison:
+    fields = {"cost": "macs", "trials": 30, "search_trials": 30, "guided": 20, "search_hypervolume": search,
+              "random_hypervolumes": random_volumes, "repeats": len(random_volumes), "missing": 0}  # fmt: skip
+    return RandomComparison(**{**fields, **changes})
+
+
+def test_the_verdict_never_claims_a_win_that_its_repeats_cannot_test(space_writer, small_images, tmp_path) -> None:
+    space_file = space_writer(tmp_path, "words", small_images, ["none", "ca"])
+    folder = StudyFolder(tmp_path / "words")
+    lifecycle.open_study(folder, spaces.load(space_file), space_file, None)  # a study with no trial yet
+    few = comparison(0.5, (0.1, 0.2, 0.3))
+    assert few.above == 3 and few.p_value == pytest.approx(0.25) and not few.beats_random
+    (text,) = verdict_line(few, folder, None)
     assert "above 3 of 3" in text and "no test at α 0.05 is possible" in text and "not shown to beat" in text
-    many = RandomComparison("macs", 30, 0.5, tuple(np.linspace(0.1, 0.4, 19)), missing=0)
-    assert "it beats random sampling (rank test, α 0.05)" in verdict_line(many, folder, None)
-    tied = RandomComparison("macs", 30, 0.4, tuple(np.linspace(0.1, 0.4, 19)), missing=0)
-    assert tied.p_value == pytest.approx(0.1) and "not shown to beat" in verdict_line(tied, folder, None)
-    assert "not drawn: the front has not learned" in verdict_line(many, folder, "the front has not learned")
-    assert f"nas random-search {folder.root} --repeats R" in verdict_line(None, folder, None)
+    many = comparison(0.5, tuple(np.linspace(0.1, 0.4, 19)))
+    assert many.beats_random and "this search run beats random sampling" in verdict_line(many, folder, None)[0]
+    tied = comparison(0.4, tuple(np.linspace(0.1, 0.4, 19)))
+    assert tied.p_value == pytest.approx(0.1) and tied.ties == 1 and not tied.beats_random
+    assert "and ties 1" in verdict_line(tied, folder, None)[0]
+    second = comparison(0.5, (*np.linspace(0.1, 0.4, 38), 0.6))  # p = 0.05, but not first: no win
+    assert second.p_value == pytest.approx(0.05) and not second.beats_random
+    assert "Not shown to beat random sampling" in verdict_line(second, folder, None)[0]
+    untrained = comparison(0.5, (), repeats=3, missing=4)
+    assert (
+        untrained.p_value is None
+        and "4 runs of its 3 random searches are not trained" in verdict_line(untrained, folder, None)[0]
+    )
+    unguided = verdict_line(comparison(0.5, (0.1,), guided=0, search_trials=50), folder, None)[0]
+    assert "random against random" in unguided and "the search has 50 now" in unguided
+    assert "not drawn: the front has not learned" in verdict_line(many, folder, "the front has not learned")[0]
+    assert f"nas random-search {folder.root} --repeats R" in verdict_line(None, folder, None)[0]
+
+
+def test_the_sampler_guides_the_trials_after_the_uniform_placements_and_its_random_start() -> None:
+    space = spaces.parse(SPACE)
+    assert random_start(space.search, enqueued=6) == 6 + 50  # NSGA-II's first generation is random
+    tpe = spaces.parse({**SPACE, "search": {"sampler": "tpe", "trials": 50}}).search
+    assert random_start(tpe, enqueued=6) == 10 and random_start(tpe, enqueued=16) == 16  # n_startup_trials
+    assert random_start(spaces.parse({**SPACE, "search": {"sampler": "random", "trials": 50}}).search, 6) == 50
+
+
+def test_the_search_is_read_over_its_counted_trials_as_its_repeats_are() -> None:
+    frame = pd.DataFrame({
+        "number": range(6), "state": ["COMPLETE", "FAIL", "RUNNING", "COMPLETE", "FAIL", "COMPLETE"],
+        "outcome": ["trained", "interrupted", "running", "trained", "failed", "duplicate"],
+        "macs": [1.0, 9.0, 9.0, 2.0, 9.0, 3.0], "psnr": [31.0, 0.0, 0.0, 32.0, 0.0, 33.0],
+    })  # fmt: skip
+    assert analysis.counted_points(frame, "macs") == [(1.0, 31.0), (2.0, 32.0), None, (3.0, 33.0)]
 
 
 def test_a_grid_search_has_no_random_baseline(tmp_path: Path) -> None:
@@ -119,17 +158,17 @@ def test_random_searches_reuse_the_searchs_trainings_add_repeats_and_enter_the_r
     first = subprocess.run([*command, "--address", ray_cluster.address], capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr[-2000:]
     assert json.loads(first.stdout)["repeats"] == 2 and json.loads(first.stdout)["trials"] == 10
-    sequences = studies.load_designed(study, studies.Kind.RANDOM).user_attrs["sequences"]
+    sequences = studies.load_designed(study, studies.Kind.RANDOM).user_attrs[RANDOM_SEARCH_PLAN]["sequences"]
     random_trained = trainings_of(study, studies.Kind.RANDOM)
     assert len(random_trained) == len(set(random_trained))
     assert not set(trainings_of(study, studies.Kind.SEARCH)) & set(random_trained)  # read from the store instead
 
     random_search.random_search(study, 3, None, training.train, io.StringIO())
-    again = studies.load_designed(study, studies.Kind.RANDOM).user_attrs["sequences"]
+    again = studies.load_designed(study, studies.Kind.RANDOM).user_attrs[RANDOM_SEARCH_PLAN]["sequences"]
     assert again[:2] == sequences and len(again) == 3 and again[2] != again[1]
 
     report = build.build(study)
     numbers = json.loads(json.dumps(report.to_json(), allow_nan=False))["numbers"]["random_search"]
     assert numbers["trials"] == 10 and len(numbers["random_hypervolumes"]) == 3 and numbers["missing"] == 0
     assert numbers["p_value"] == pytest.approx((3 - numbers["above"] + 1) / 4)
-    assert "**Search against random sampling (macs, after 10 trials" in report.markdown
+    assert "**Search against random sampling (macs, proxy PSNR, after 10 trials" in report.markdown

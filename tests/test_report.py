@@ -163,22 +163,26 @@ def test_placement_intervals_are_simultaneous_so_pure_noise_shows_no_effect() ->
     assert not (table["low_db"] > 0).any() and not (table["high_db"] < 0).any()
 
 
-def test_hypervolume_curve_matches_the_hypervolume_of_every_prefix() -> None:
+def test_hypervolume_curve_matches_the_hypervolume_of_every_prefix_of_the_counted_trials() -> None:
     rng = np.random.default_rng(0)
     count = 300
+    state = rng.choice(["COMPLETE", "COMPLETE", "COMPLETE", "FAIL", "RUNNING"], count)
+    outcome = np.where(state == "COMPLETE", "trained", np.where(state == "FAIL", "failed", "running"))
+    outcome[rng.random(count) < 0.05] = "interrupted"  # killed and run again: not a trial of the count
     frame = pd.DataFrame({
-        "number": rng.permutation(count),
-        "state": rng.choice(["COMPLETE", "COMPLETE", "COMPLETE", "FAIL"], count),
+        "number": rng.permutation(count), "state": state, "outcome": outcome,
         "psnr": np.round(rng.normal(37.0, 0.4, count), 1),  # rounded: ties and repeated points
         "macs": np.round(rng.uniform(1.0, 9.0, count)),
     })  # fmt: skip
     reference = analysis.reference_point(frame, "macs")
     curve = analysis.hypervolume_curve(frame, "macs", reference)
-    done = analysis.complete(frame).sort_values("number")
-    expected = [analysis.hypervolume(done.iloc[: k + 1], "macs", reference) for k in range(len(done))]
-    assert curve["trials"].tolist() == (done["number"] + 1).tolist()
-    assert curve["hypervolume"].to_numpy() == pytest.approx(expected, rel=1e-12)
-    assert curve["hypervolume"].iloc[-1] > curve["hypervolume"].iloc[0] > 0
+    counted = frame[frame["outcome"].isin(["trained", "failed"])].sort_values("number").reset_index(drop=True)
+    expected = [analysis.hypervolume(analysis.complete(counted.iloc[: k + 1]), "macs", reference)
+                for k in range(len(counted))]  # fmt: skip
+    assert curve["trials"].tolist() == list(range(1, len(counted) + 1))
+    volumes = curve["hypervolume"].to_numpy()
+    assert volumes == pytest.approx(expected, rel=1e-12)
+    assert volumes[-1] > volumes[volumes > 0][0] > 0
 
 
 def test_report_works_on_a_running_study_with_failures(small_study: StudyFolder, tmp_path: Path) -> None:
@@ -300,7 +304,8 @@ def test_index_html_renders_its_plots_offline_without_console_errors(small_study
     genotype_ids = [line.split("`")[1] for line in bands]
     assert [code for code in verdict["code"] if code in genotype_ids] == genotype_ids
     assert verdict["strong"] == [
-        "Search numbers are exploratory.", "Front composition (macs; exploratory, single search runs, every seed):"
+        "Search numbers are exploratory.", "Search against random sampling:",
+        "Front composition (macs; exploratory, single search runs, every seed):",
     ]  # fmt: skip
     labels = [line[2:] for line in markdown.split("## What the numbers measure")[1].split("##")[0].splitlines()
               if line.startswith("- ")]  # fmt: skip

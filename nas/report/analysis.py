@@ -20,7 +20,7 @@ from scipy import stats
 import blocks
 from nas.core import genotypes, pareto
 from nas.core.objectives import OBJECTIVES
-from nas.study.records import Outcome, frame_row
+from nas.study.records import COUNTED_OUTCOMES, Outcome, frame_row
 
 CONFIDENCE = 0.95
 
@@ -92,7 +92,7 @@ def hypervolume(points: pd.DataFrame, cost: str, reference: Reference) -> float:
     return front_area(front[cost].to_numpy(dtype=float), front["psnr"].to_numpy(dtype=float), reference)
 
 
-def running_front_area(costs: np.ndarray, psnrs: np.ndarray, reference: Reference) -> np.ndarray:
+def _running_front_area(costs: np.ndarray, psnrs: np.ndarray, reference: Reference) -> np.ndarray:
     """Hypervolume of the first k points, for every k, in one sweep linear in the points times the front's size:
     a new point either is dominated (the volume stays) or joins the front, which drops the points it dominates."""
     front_costs, front_psnrs = np.empty(0), np.empty(0)
@@ -107,12 +107,32 @@ def running_front_area(costs: np.ndarray, psnrs: np.ndarray, reference: Referenc
     return volumes
 
 
+Point = tuple[float, float] | None  # a trial's (cost, PSNR); None for one without values (infeasible, failed)
+
+
+def counted_points(frame: pd.DataFrame, cost: str) -> list[Point]:
+    """The trials a study's total counts (finished, not interrupted: ``records.COUNTED_OUTCOMES``), in number
+    order, as (cost, PSNR) points: what a curve over trials runs along, so that its k-th point is the k-th trial."""
+    counted = frame[frame["outcome"].isin(COUNTED_OUTCOMES)].sort_values("number")
+    return [
+        (float(row[cost]), float(row["psnr"])) if row["state"] == "COMPLETE" else None for _, row in counted.iterrows()
+    ]
+
+
+def running_hypervolume(points: list[Point], reference: Reference) -> np.ndarray:
+    """Hypervolume after each trial of a sequence of points (a trial without values keeps the volume)."""
+    valued = [index for index, point in enumerate(points) if point is not None]
+    values = np.array([points[index] for index in valued], dtype=float).reshape(-1, 2)
+    volumes = np.zeros(len(points))
+    for index, volume in zip(valued, _running_front_area(values[:, 0], values[:, 1], reference), strict=True):
+        volumes[index:] = volume
+    return volumes
+
+
 def hypervolume_curve(frame: pd.DataFrame, cost: str, reference: Reference) -> pd.DataFrame:
-    """Hypervolume of the complete trials among the first k trials (by number), for every k."""
-    done = complete(frame).sort_values("number")
-    values = done[[cost, "psnr"]].to_numpy(dtype=float)
-    hypervolume = running_front_area(values[:, 0], values[:, 1], reference)
-    return pd.DataFrame({"trials": done["number"].to_numpy() + 1, "hypervolume": hypervolume})
+    """Hypervolume after each of the study's counted trials (``counted_points``), for every count."""
+    volumes = running_hypervolume(counted_points(frame, cost), reference)
+    return pd.DataFrame({"trials": np.arange(1, len(volumes) + 1), "hypervolume": volumes})
 
 
 @dataclass(frozen=True)

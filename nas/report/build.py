@@ -41,8 +41,9 @@ from nas.study import records
 from nas.study.folder import Kind, StudyError, StudyFolder
 from nas.study.records import Outcome, csv_columns
 from nas.study.storage import completed_designed, load_designed, load_study
+from nas.trained import parents
 
-COUNTED_OUTCOMES = tuple(outcome.value for outcome in Outcome)
+FINISHED_OUTCOMES = tuple(outcome.value for outcome in Outcome)
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ def _labels(folder: StudyFolder, frame: pd.DataFrame, reference: analysis.Refere
     which numbers are confirmed."""
     trained_on = sorted(set(frame["device"].dropna()))
     counts = frame["outcome"].value_counts().to_dict()
-    count_text = ", ".join(f"{counts.get(o, 0)} {o}" for o in COUNTED_OUTCOMES)
+    count_text = ", ".join(f"{counts.get(o, 0)} {o}" for o in FINISHED_OUTCOMES)
     running = counts.get("running", 0)
     return [
         *_setup_labels(folder),
@@ -368,8 +369,8 @@ def front_of(source: optuna.Study, done: pd.DataFrame) -> pd.DataFrame:
 
 
 def trainings_of(folder: StudyFolder, genotype_ids: set[str]) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """Every training of each of ``genotype_ids`` in the study, by kind (search, confirmation, experiment): trial,
-    seed, PSNR, SSIM, device and arm. A duplicate trial reused a training listed at its original: left out."""
+    """Every training of each of ``genotype_ids`` in the study, by kind (search, confirmation, experiment, random):
+    trial, seed, PSNR, SSIM, device and arm. A duplicate trial reused a training listed at its original: left out."""
     found: dict[str, dict[str, list[dict[str, Any]]]] = {g: {kind.value: [] for kind in Kind} for g in genotype_ids}
     for kind in Kind:
         study = load_study(folder) if kind is Kind.SEARCH else load_designed(folder, kind)
@@ -392,7 +393,7 @@ def trainings_of(folder: StudyFolder, genotype_ids: set[str]) -> dict[str, dict[
 
 def _nothing_to_report(folder: StudyFolder, frame: pd.DataFrame) -> StudyError:
     """Why a study has no complete trial: the constraints exclude every trial so far, or none has finished."""
-    finished = frame[frame["outcome"].isin(COUNTED_OUTCOMES)] if not frame.empty else frame
+    finished = frame[frame["outcome"].isin(FINISHED_OUTCOMES)] if not frame.empty else frame
     if not finished.empty and set(finished["outcome"]) == {Outcome.INFEASIBLE.value}:
         limits = ", ".join(f"{name} {limit:.4g}" for name, limit in folder.space().constraints.items())
         return StudyError(
@@ -446,10 +447,12 @@ def build(folder: StudyFolder, to_dashboard: bool = False) -> Report:
     curve = analysis.hypervolume_curve(frame, main_cost, reference)
     against_random = random_comparison.compare(folder, frame, main_cost, reference)
     comparison, random_band = against_random if against_random else (None, None)
-    verdict.insert(len(confirmation_lines), random_comparison.verdict_line(comparison, folder, unlearned))
-    inherited = inheritance_bias.bias(frame, front)
+    verdict[len(confirmation_lines) : len(confirmation_lines)] = random_comparison.verdict_line(
+        comparison, folder, unlearned
+    )
+    inherited = inheritance_bias.bias(frame, front, parents.genotype_of(space))
     verdict += inheritance_bias.bias_line(inherited)
-    verdict += published_networks.table_lines(space.scale, main_cost, reference.cost)
+    published = published_networks.table_lines(space.scale, main_cost, reference.cost)
     frequency = analysis.attention_frequency(frame, front)
     importance = analysis.depth_importance(source)
     colours = study_figures.block_colours(sorted({b for d in depths for b in frame[d].dropna()}))
@@ -474,12 +477,11 @@ def build(folder: StudyFolder, to_dashboard: bool = False) -> Report:
 
     designed = experiment_section.section(folder, folder.figures)
     pngs = sorted(p.name for p in folder.figures.glob("*.png"))
-    markdown = report_pages.markdown(labels, verdict, designed, front, pngs, costs)
+    markdown = report_pages.markdown(labels, verdict, designed, front, pngs, costs, published)
     write_atomically(folder.report_markdown, markdown)
     strips = report_pages.strip_html(front, depths, colours, costs)
-    write_atomically(
-        folder.report_html, report_pages.html_page(labels, verdict, designed, list(plots.values()), strips)
-    )
+    page = report_pages.html_page(labels, verdict, designed, list(plots.values()), strips, published)
+    write_atomically(folder.report_html, page)
     dashboard.save_report(folder, plots, markdown.split("## Figures")[0], main_cost)
     if to_dashboard:
         dashboard.push_report(folder)

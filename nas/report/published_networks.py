@@ -41,8 +41,8 @@ PAPER_NETWORKS = (
                      "Hui et al., ACM MM 2019; PSNR and parameters from github.com/Zheng222/IMDN, MACs as SwinIR "
                      "(Liang et al., ICCVW 2021) Table 3 quotes them"),
     PublishedNetwork("PAN", 38.00, 261e3, 70.5e9,
-                     "Zhao et al., ECCVW 2020; github.com/zhaohengyuan1/PAN (its ×2 test log; MACs for a 720p "
-                     "output)"),
+                     "Zhao et al., ECCVW 2020 (arXiv 2010.01073); PSNR from the ×2 test log of "
+                     "github.com/zhaohengyuan1/PAN, MACs as that code counts them (test_summary.py, 720p output)"),
     PublishedNetwork("A2N", 38.06, 1_036_443, 247.514e9,
                      "Chen et al., arXiv 2104.09497; PSNR reproduced and cost counted by this harness from the "
                      "released weights (`nas cost --genotype a2n`)"),
@@ -63,19 +63,26 @@ def markers(scale: int, cost: str, ceiling: float) -> list[tuple[str, float]]:
 
 
 def table_lines(scale: int, cost: str, ceiling: float) -> list[str]:
-    """The report's lines on the published networks: what they are, why cost markers only, and their table."""
+    """The report's lines on the published networks: what they are, why cost markers only, and their table with
+    whether each is drawn on the ``cost`` figure (within ``ceiling``, the space's ceiling of that cost)."""
     listed = networks(scale)
     if not listed:
         return []
     divisor, prefix = OBJECTIVES["macs"].text_scale
     drawn = {name for name, _ in markers(scale, cost, ceiling)}
-    beyond = "" if drawn else (f" None is within the space's {cost} ceiling, so none is drawn: every published "
-                               "network is larger than this space's.")  # fmt: skip
+    if cost not in ("macs", "params"):
+        where = f" No {cost} is published for them, so none is drawn on the {cost} figure."
+    elif not drawn:
+        where = (f" None is within the space's {cost} ceiling, so none is drawn on the {cost} figure: every "
+                 "published network is larger than this space's.")  # fmt: skip
+    else:
+        where = ""
     lines = [
-        f"**Published lightweight ×{scale} networks (reference costs, not proxy results):** their Set5 PSNRs come "
-        "from full training, a proxy PSNR from a short one, so they are not on one axis: the figures draw each "
-        f"network as a vertical line at its cost, and the PSNRs below are the papers'.{beyond}",
-        "| network | Set5 ×2 PSNR (paper) | params | MACs (1280×720 HR) | drawn | source |",
+        f"Published lightweight ×{scale} networks (reference costs, not proxy results): their Set5 PSNRs come from "
+        "full training (each paper's own Y-channel convention), a proxy PSNR from a short one, so they are not on one "
+        f"axis: the MACs and parameter figures draw each network as a vertical line at its cost where it is within "
+        f"the space's ceiling, and the PSNRs below are the papers'.{where}",
+        f"| network | Set5 ×2 PSNR (paper) | params | MACs (1280×720 HR) | on the {cost} figure | source |",
         "|---|---|---|---|---|---|",
     ]
     for network in listed:

@@ -4,6 +4,7 @@ the plotly figures and the front as a coloured table), both rebuilt byte for byt
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 
 import pandas as pd
 import plotly
@@ -42,6 +43,9 @@ def strip_html(front: pd.DataFrame, depths: list[str], colours: dict[str, str], 
     return f'<table class="front"><tr><th>trial</th><th>genotype</th>{headings}{header}</tr>{"".join(rows)}</table>'
 
 
+PUBLISHED_HEADING = "Published networks (reference costs)"
+
+
 def markdown(
     labels: list[str],
     verdict: list[str],
@@ -49,7 +53,10 @@ def markdown(
     front: pd.DataFrame,
     pngs: list[str],
     costs: list[str],
+    published: Sequence[str] = (),
 ) -> str:
+    """``report.md``; ``published``: the lines on the published networks (``published_networks.table_lines``), a
+    section of their own where there are any."""
     columns = _front_columns(costs)
     table = [f"| trial | genotype | {' | '.join(map(_heading, columns))} |", f"|---|---|{'---|' * len(columns)}"]
     for _, row in (front.sort_values("psnr", ascending=False) if not front.empty else front).iterrows():
@@ -61,6 +68,7 @@ def markdown(
         ["## Verdict", "", *paragraphs(verdict), "", *experiment],
         ["## What the numbers measure", "", *[f"- {label}" for label in labels], ""],
         ["## Pareto front (single search runs, not confirmed)", "", *table, ""],
+        [f"## {PUBLISHED_HEADING}", "", *paragraphs(list(published)), ""] if published else [],
         ["## Figures", "", *images, ""],
     ]
     return "\n".join(line for section in sections for line in section)
@@ -112,7 +120,12 @@ def _plot_divs(plots: list[go.Figure], prefix: str) -> str:
 
 
 def html_page(
-    labels: list[str], verdict: list[str], designed: Section | None, plots: list[go.Figure], strips: str
+    labels: list[str],
+    verdict: list[str],
+    designed: Section | None,
+    plots: list[go.Figure],
+    strips: str,
+    published: Sequence[str] = (),
 ) -> str:
     experiment = ""
     if designed:
@@ -126,5 +139,11 @@ def html_page(
         f"</head><body><h1>Does attention help only where it helps?</h1>"
         f"<h2>Verdict</h2>{_markdown_section('verdict', paragraphs(verdict))}{experiment}"
         f"<h2>What the numbers measure</h2>{_markdown_section('labels', [f'- {label}' for label in labels])}"
-        f"{_plot_divs(plots, 'plot')}<h2>Pareto front (single search runs, not confirmed)</h2>{strips}</body></html>"
+        f"{_plot_divs(plots, 'plot')}<h2>Pareto front (single search runs, not confirmed)</h2>{strips}"
+        + (
+            f"<h2>{PUBLISHED_HEADING}</h2>{_markdown_section('published', paragraphs(list(published)))}"
+            if published
+            else ""
+        )
+        + "</body></html>"
     )

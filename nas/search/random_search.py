@@ -1,12 +1,13 @@
-"""``nas random-search``: random search over a study's space, the search's reference (does the search beat random
+"""``nas random-search``: random searches of a study's space, the search's reference (does the search beat random
 sampling? Yang et al., "NAS evaluation is frustratingly hard", ICLR 2020).
 
 A search's rising hypervolume says nothing by itself: random sampling of the same space rises too. Each of
-``repeats`` random searches runs as the search ran, differing only in the sampler: the same uniform placements
-first (every proxy seed, as the search enqueues them), then the per-depth choices drawn by Optuna's
-``RandomSampler`` from the searcher's own distributions (uniform and independent per depth) with the search's first
-seed, up to as many trials as the search had counted when the first baseline was planned. Each repeat's
-sequence is recorded on the baseline's study; its distinct (genotype, seed) runs are trained as designed runs
+``repeats`` random searches runs as the search ran, differing only in how it chooses: the same uniform placements
+first (``lifecycle.baseline_runs``: every proxy seed, as the search enqueues them), then each depth's choice drawn
+by Optuna's ``RandomSampler`` from the searcher's own distributions (uniform and independent per depth; sampler
+seed: the search's sampler seed + 1 + the repeat), trained at the first proxy seed as the search's sampled trials
+are, up to as many trials as the search had counted when the first baseline was planned. The plan is recorded on
+the baseline's study in one attribute; its distinct (genotype, seed) runs are trained as designed runs
 (``nas.search.designed``), so a run the search already trained is found in the folder's evaluation store, not
 trained again (same genotype, seed, budget and data: the same network).
 """
@@ -27,13 +28,14 @@ from nas.search.designed import DesignedResult, DesignedRun
 from nas.search.searcher import distributions
 from nas.search.worker import Trainer
 from nas.study.folder import Kind, StudyError, StudyFolder
-from nas.study.lifecycle import baseline_genotypes
+from nas.study.lifecycle import baseline_runs
 from nas.study.records import counted
-from nas.study.storage import load_designed, load_study, recorded_sequences
+from nas.study.storage import RANDOM_SEARCH_PLAN, Sequences, load_designed, load_study, recorded_sequences
 from nas.trained import parents
 
 RANDOM_ARM = "random"
 SEED_OFFSET = 1  # repeat r samples with seed search.seed + 1 + r: never the search sampler's own seed
+MOST_RUNS = 100_000  # repeats × trials planned at most: each is drawn, recorded and enqueued
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class RandomSearchPlan:
     folder: Path
     space: SearchSpace
     trials: int
-    sequences: tuple[tuple[tuple[str, int], ...], ...]
+    sequences: Sequences
 
     @property
     def runs(self) -> tuple[DesignedRun, ...]:
@@ -52,7 +54,8 @@ class RandomSearchPlan:
 
     @property
     def attributes(self) -> Mapping[str, Any]:
-        return {"trials": self.trials, "sequences": [[list(run) for run in sequence] for sequence in self.sequences]}
+        sequences = [[list(run) for run in sequence] for sequence in self.sequences]
+        return {RANDOM_SEARCH_PLAN: {"trials": self.trials, "sequences": sequences}}
 
     def describe(self) -> str:
         return (f"random search of {self.folder}: {len(self.sequences)} repeats × {self.trials} trials "
@@ -64,8 +67,9 @@ class RandomSearchPlan:
 
 
 def drawn_sequence(space: SearchSpace, trials: int, repeat: int) -> tuple[tuple[str, int], ...]:
-    """Repeat ``repeat``'s trials: the search's enqueued uniform placements, then random draws at its first seed."""
-    enqueued = [(str(arch), seed) for _, arch in baseline_genotypes(space) for seed in space.proxy.seeds]
+    """Repeat ``repeat``'s trials as (genotype id, training seed): the search's uniform placements, then random
+    draws trained at the first proxy seed."""
+    enqueued = [(str(arch), seed) for _, arch, seed in baseline_runs(space)]
     sampler = optuna.samplers.RandomSampler(seed=space.search.seed + SEED_OFFSET + repeat)
     study = optuna.create_study(sampler=sampler)
     depth_choices = distributions(space)
@@ -77,12 +81,12 @@ def drawn_sequence(space: SearchSpace, trials: int, repeat: int) -> tuple[tuple[
 
 
 def plan(folder: StudyFolder, space: SearchSpace, repeats: int) -> RandomSearchPlan:
-    """The repeats recorded by an earlier baseline, and new ones up to ``repeats`` of its trial count (the search's
-    counted trials when this is the first).
+    """The repeats recorded by an earlier baseline, and new ones up to ``repeats`` in all, of its trial count (the
+    search's counted trials when this is the first).
 
     Raises:
-        StudyError: the space searches a grid (it covers the space: no sample to compare), or the search has not
-            gone beyond its uniform placements.
+        StudyError: the space searches a grid (it covers the space: no sample to compare), the search has not gone
+            beyond its uniform placements, or the plan would hold more than ``MOST_RUNS`` trials.
     """
     if space.search.sampler == "grid":
         raise StudyError(
@@ -91,12 +95,17 @@ def plan(folder: StudyFolder, space: SearchSpace, repeats: int) -> RandomSearchP
     trials, sequences = recorded_sequences(load_designed(folder, Kind.RANDOM))
     if not sequences:
         trials = sum(1 for trial in load_study(folder).get_trials(deepcopy=False) if counted(trial))
-        enqueued = len(baseline_genotypes(space)) * len(space.proxy.seeds)
+        enqueued = len(baseline_runs(space))
         if trials <= enqueued:
             raise StudyError(
                 f"{folder.root}: the search has {trials} finished trials, no more than the {enqueued} uniform "
                 "placements it starts with; let `nas search` sample before comparing it with random sampling"
             )
+    if repeats * trials > MOST_RUNS:
+        raise StudyError(
+            f"{folder.root}: {repeats} repeats × {trials} trials is more than the {MOST_RUNS:,} trials a baseline "
+            f"holds; ask for at most {max(1, MOST_RUNS // trials)} repeats"
+        )
     added = tuple(drawn_sequence(space, trials, repeat) for repeat in range(len(sequences), repeats))
     return RandomSearchPlan(folder.root, space, trials, sequences + added)
 

@@ -59,7 +59,8 @@ class Kind(enum.Enum):
 
     @property
     def activity(self) -> str:
-        """What a run of this kind is called in messages: "the search", "the confirmation", "the experiment"."""
+        """What a run of this kind is called in messages: "the search", "the confirmation", "the experiment", "the
+        random search"."""
         return "the random search" if self is Kind.RANDOM else f"the {self.value}"
 
     def study_name(self, search_name: str) -> str:

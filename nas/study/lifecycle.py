@@ -77,6 +77,14 @@ def baseline_genotypes(search_space: SearchSpace) -> list[tuple[str, genotypes.G
     return [(label, arch) for arch, label in placements.items()]
 
 
+def baseline_runs(search_space: SearchSpace) -> list[tuple[str, genotypes.Genotype, int]]:
+    """The trials a search starts with, in order: every uniform placement (``baseline_genotypes``) with every proxy
+    seed, as (label, genotype, seed)."""
+    return [
+        (label, arch, seed) for label, arch in baseline_genotypes(search_space) for seed in search_space.proxy.seeds
+    ]
+
+
 def grid_params(search_space: SearchSpace) -> list[dict[str, str]]:
     """Every combination of the per-depth choices, in order: what a grid search enqueues."""
     keys = [genotypes.depth_key(depth) for depth in range(search_space.depth)]
@@ -105,11 +113,10 @@ def _create(folder: StudyFolder, search_space: SearchSpace, space_path: Path, st
     name = search_space.name if storage_url == JOURNAL else f"{search_space.name}-{timestamp()}"
     storage = database or open_storage(folder, storage_url)
     created = _created(storage, name, search_space)
-    for label, arch in baseline_genotypes(search_space):
-        for seed in search_space.proxy.seeds:
-            created.enqueue_trial(
-                genotypes.to_params(arch), user_attrs=TrialRecord(seed=seed, baseline=label).to_user_attrs()
-            )
+    for label, arch, seed in baseline_runs(search_space):
+        created.enqueue_trial(
+            genotypes.to_params(arch), user_attrs=TrialRecord(seed=seed, baseline=label).to_user_attrs()
+        )
     if search_space.search.sampler == "grid":
         first_seed = TrialRecord(seed=search_space.proxy.seeds[0]).to_user_attrs()
         for params in grid_params(search_space):

@@ -44,6 +44,10 @@ class Outcome(str, Enum):
         return self is not Outcome.INTERRUPTED
 
 
+# The outcomes of the trials a study's total counts, as stored: a trial count or a curve over trials runs over these.
+COUNTED_OUTCOMES = tuple(outcome.value for outcome in Outcome if outcome.counted)
+
+
 def csv_columns() -> tuple[str, ...]:
     """trials.csv's columns, in order (a stable file format: tools read it): the maximised objectives, SSIM and the
     costs, as the objective registry lists them, among what every trial is."""

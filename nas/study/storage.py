@@ -103,10 +103,18 @@ def completed_designed(folder: StudyFolder, kind: Kind) -> tuple[optuna.Study | 
     return study, trials
 
 
-def recorded_sequences(study: optuna.Study | None) -> tuple[int, tuple[tuple[tuple[str, int], ...], ...]]:
-    """The trial count and the repeats' sequences (genotype id, seed) a random-search baseline study records
-    (``nas.search.random_search``; (0, ()) without one)."""
-    if study is None or "sequences" not in study.user_attrs:
+# The random-search baseline's plan, one user attribute of its study: {"trials": T, "sequences": [[[genotype, seed],
+# ...] per repeat]} (``nas.search.random_search``), set in one write so that an interrupted first call leaves all or
+# nothing of it.
+RANDOM_SEARCH_PLAN = "random_search"
+Sequences = tuple[tuple[tuple[str, int], ...], ...]
+
+
+def recorded_sequences(study: optuna.Study | None) -> tuple[int, Sequences]:
+    """The trial count and the repeats' sequences of (genotype id, seed) a random-search baseline study records;
+    (0, ()) without one."""
+    plan = study.user_attrs.get(RANDOM_SEARCH_PLAN) if study is not None else None
+    if plan is None:
         return 0, ()
-    sequences = tuple(tuple((str(g), int(s)) for g, s in sequence) for sequence in study.user_attrs["sequences"])
-    return int(study.user_attrs["trials"]), sequences
+    sequences = tuple(tuple((str(g), int(s)) for g, s in sequence) for sequence in plan["sequences"])
+    return int(plan["trials"]), sequences
