@@ -27,11 +27,12 @@ from nas import study as studies
 from nas.core import precision, spaces
 from nas.core.experiment_design import make_design
 from nas.report import analysis, build, experiment_section, report_pages
-from nas.search import run
+from nas.search import random_search, run
 from nas.search.run import RunSettings
-from nas.study import lifecycle
+from nas.study import lifecycle, records
 from nas.study.folder import StudyFolder
 from nas.study.records import Outcome, csv_columns
+from nas.study.storage import RANDOM_SEARCH_PLAN
 
 pytestmark = pytest.mark.slow  # real searches or trainings: left out of the fast lane
 
@@ -451,3 +452,37 @@ def test_a_front_of_networks_under_the_minimum_gain_gets_no_composition_and_no_b
     assert "Hypervolume" not in text.split("## Verdict", 1)[1].split("##", 1)[0]
     bands = [line for line in report.markdown.splitlines() if line.startswith("- ") and "over bicubic)" in line]
     assert bands and all("not drawn: the band's networks score" in line for line in bands if "best uniform" in line)
+
+
+def test_random_searches_reuse_the_searchs_trainings_add_repeats_and_enter_the_report(
+    small_study: StudyFolder, ray_cluster, tmp_path: Path
+) -> None:
+    copy = StudyFolder(tmp_path / "tiny")
+    shutil.copytree(small_study.root, copy.root, ignore=shutil.ignore_patterns("report"))
+    command = [sys.executable, "-m", "nas", "random-search", str(copy.root), "--repeats", "2", "--json"]
+    first = subprocess.run([*command, "--address", ray_cluster.address], capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert json.loads(first.stdout)["repeats"] == 2 and json.loads(first.stdout)["trials"] == 14
+    plan = studies.load_designed(copy, studies.Kind.RANDOM).user_attrs[RANDOM_SEARCH_PLAN]
+    random_trained = [
+        (record.genotype, record.seed)
+        for record in map(records.record_of, studies.load_designed(copy, studies.Kind.RANDOM).get_trials())
+        if record.outcome is Outcome.TRAINED
+    ]
+    search_trained = {
+        (record.genotype, record.seed)
+        for record in map(records.record_of, studies.load_study(copy).get_trials())
+        if record.outcome is Outcome.TRAINED
+    }
+    assert len(random_trained) == len(set(random_trained)) and not search_trained & set(random_trained)
+    assert {tuple(run) for sequence in plan["sequences"] for run in sequence} <= search_trained | set(random_trained)
+
+    more = random_search.plan(copy, copy.space(), repeats=3)  # a larger total keeps the repeats recorded
+    assert [[list(run) for run in sequence] for sequence in more.sequences[:2]] == plan["sequences"]
+    assert len(more.sequences) == 3 and more.sequences[2] != more.sequences[1]
+
+    report = build.build(copy)
+    numbers = json.loads(json.dumps(report.to_json(), allow_nan=False))["numbers"]["random_search"]
+    assert numbers["trials"] == 14 and len(numbers["random_hypervolumes"]) == 2 and numbers["missing"] == 0
+    assert numbers["p_value"] == pytest.approx((2 - numbers["above"] + 1) / 3)
+    assert "**Search against random sampling (macs, proxy PSNR, after 14 trials" in report.markdown
