@@ -34,6 +34,7 @@ from nas.search import designed, preflight, run
 from nas.search.designed import DesignedResult, DesignedRun
 from nas.search.run import RunSettings
 from nas.search.worker import Trainer
+from nas.sr import data, evaluate
 from nas.study import lifecycle
 from nas.study.folder import Kind, StudyError, StudyFolder, folder_of
 from nas.study.records import Outcome, TrialRecord, record_of
@@ -207,21 +208,33 @@ def _recorded_seconds(folder: StudyFolder) -> list[float]:
 
 
 def _timed_run_seconds(prepared: ExperimentRuns) -> tuple[float, str]:
-    """Seconds of one run of the arm with the most parameters, from a few timed iterations (evaluation excluded)."""
+    """Seconds of one run of the arm with the most parameters, as a worker runs it: a few timed iterations and one
+    timed validation on each validation source, at the threads a trial gets (``run.trial_threads``), the
+    validation once per reading."""
     arch = max((Genotype.parse(arm.genotype) for arm in prepared.arms), key=_parameters)
-    budget = prepared.space.proxy
-    device = devices.default_device()
-    step = training.ProxyStep(
-        training.build_network(arch, 0, device), arch, prepared.space.data.train, 0, device, budget
-    )
-    for _ in range(WARMUP_ITERATIONS):
-        step()
-    started = time.perf_counter()
-    for _ in range(TIMED_ITERATIONS):
-        step()
-    per_iteration = (time.perf_counter() - started) / TIMED_ITERATIONS
-    source = f"{TIMED_ITERATIONS} timed iterations of `{arch}` on {device} × {budget.iterations} (evaluation excluded)"
-    return per_iteration * budget.iterations, source
+    space = prepared.space
+    budget, device = space.proxy, devices.default_device()
+    threads = torch.get_num_threads()
+    timed_threads = run.trial_threads(space, device) or threads
+    torch.set_num_threads(timed_threads)
+    try:
+        step = training.ProxyStep(training.build_network(arch, 0, device), arch, space.data.train, 0, device, budget)
+        for _ in range(WARMUP_ITERATIONS):
+            step()
+        started = time.perf_counter()
+        for _ in range(TIMED_ITERATIONS):
+            step()
+        per_iteration = (time.perf_counter() - started) / TIMED_ITERATIONS
+        started = time.perf_counter()
+        for source in (space.data.val, *space.data.also_val):
+            evaluate.evaluate(step.network, data.source_pairs(source, "val", arch.scale), arch.scale, device)
+        per_reading = time.perf_counter() - started
+    finally:
+        torch.set_num_threads(threads)
+    readings = len(budget.readings())
+    source = (f"{TIMED_ITERATIONS} timed iterations of `{arch}` on {device} with {timed_threads} thread(s) × "
+              f"{budget.iterations}, and {readings} validation(s) of {per_reading:.1f} s")  # fmt: skip
+    return per_iteration * budget.iterations + per_reading * readings, source
 
 
 def _parameters(arch: Genotype) -> int:

@@ -118,13 +118,18 @@ class RunSummary:
         return self.folder.trials_csv_of(self.kind)
 
 
+def trial_threads(space: SearchSpace, device: str) -> int | None:
+    """The CPU threads torch uses in one trial on ``device``: the CPUs the trial is given (None on a GPU)."""
+    return max(1, int(space.resources.cpu)) if device == "cpu" else None
+
+
 def _tune_trial(config: dict[str, Any], space: SearchSpace, store: EvaluationStore, trainer: Trainer) -> None:
     """The Tune function trainable: one trial on this worker's device, one report."""
     import ray
     from ray import tune
 
     device = "cuda" if ray.get_gpu_ids() else "cpu"
-    threads = max(1, int(space.resources.cpu)) if device == "cpu" else None
+    threads = trial_threads(space, device)
     try:
         for plugin in space.plugins:  # blocks a plugin registers exist in this worker process too
             spaces.import_plugin(Path(plugin))
