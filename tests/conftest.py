@@ -166,14 +166,24 @@ def space_writer():
     return write_space
 
 
-def designed_trainings(folder, kind) -> list[tuple[str, int]]:
-    """(genotype, seed) of every training of ``folder``'s designed runs of ``kind`` that ran to the end (trial logs)."""
+def recorded_trainings(logs: list[Path]) -> list[tuple[str, int]]:
+    """(genotype, seed) of every training these trial logs show trained and recorded: its loss curve, then its
+    outcome ``trained`` (written once its result is in the evaluation store). A worker that a kill stops between
+    the two trained a network no study holds, and the resumed run trains it again: that is no retraining."""
     done = []
-    for log in folder.logs.glob(f"{kind.value}-trial-*.log"):
+    for log in logs:
         first, *rest = log.read_text().splitlines()
         words = first.split()  # date time trial N: GENOTYPE seed SEED on DEVICE
-        done.extend((words[4], int(words[6])) for line in rest if "loss curve:" in line)
+        trained = any("loss curve:" in line for line in rest)
+        recorded = any(line.split(maxsplit=3)[2:3] == ["trained"] for line in rest)
+        if trained and recorded:
+            done.append((words[4], int(words[6])))
     return done
+
+
+def designed_trainings(folder, kind) -> list[tuple[str, int]]:
+    """``recorded_trainings`` of ``folder``'s designed runs of ``kind``."""
+    return recorded_trainings(sorted(folder.logs.glob(f"{kind.value}-trial-*.log")))
 
 
 def kill_once_rows_exist(command: list[str], csv: Path, rows: int, timeout: float = 240) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
+from conftest import recorded_trainings
 from optuna.trial import TrialState
 
 from nas import study as studies
@@ -143,17 +144,6 @@ def _search_command(space_file: Path, results: Path, address: str, trials: int) 
     ]  # fmt: skip
 
 
-def _trainings(folder: StudyFolder) -> list[tuple[str, int]]:
-    """(genotype, seed) of every training that ran to the end, from the trial logs."""
-    done = []
-    for log in folder.logs.glob("trial-*.log"):
-        text = log.read_text()
-        if "loss curve:" in text:
-            first = text.splitlines()[0].split()
-            done.append((first[4], int(first[6])))
-    return done
-
-
 def test_sigkill_then_the_same_command_resumes_without_losing_or_retraining(
     space_writer, ray_cluster, small_images, tmp_path
 ):
@@ -179,7 +169,7 @@ def test_sigkill_then_the_same_command_resumes_without_losing_or_retraining(
     for interrupted in (t for t in trials if t.user_attrs["outcome"] == Outcome.INTERRUPTED):
         assert interrupted.state == TrialState.FAIL
         assert reruns[interrupted.number].params == interrupted.params
-    trainings = _trainings(folder)
+    trainings = recorded_trainings(sorted(folder.logs.glob("trial-*.log")))
     assert len(trainings) == len(set(trainings)), "a genotype and seed was trained twice"
     assert {t.user_attrs["genotype"] for t in counted} >= {g for g, _ in trainings}
     assert len(read_csv(folder)) == len(trials)
