@@ -35,7 +35,7 @@ from nas.report import (
     report_pages,
     study_figures,
 )
-from nas.report.reference import bicubic_floor, space_reference
+from nas.report.reference import bicubic_floor, cost_end, space_reference
 from nas.sr import protocol
 from nas.study import records
 from nas.study.folder import Kind, StudyError, StudyFolder
@@ -442,16 +442,13 @@ def build(folder: StudyFolder, to_dashboard: bool = False) -> Report:
     scheme = folder.initial_weights_scheme()
     verdict, numbers = _verdict(done, frame, main_cost, reference, scheme, (unlearned, min_gain))
     confirmation_lines, confirmed_numbers = _confirmation(folder, main_cost, confirmed, confirmed_trials)
-    verdict = confirmation_lines + verdict
-    effects = numbers.associations
-    curve = analysis.hypervolume_curve(frame, main_cost, reference)
     against_random = random_comparison.compare(folder, frame, main_cost, reference)
     comparison, random_band = against_random if against_random else (None, None)
-    verdict[len(confirmation_lines) : len(confirmation_lines)] = random_comparison.verdict_line(
-        comparison, folder, unlearned
-    )
+    random_lines = random_comparison.verdict_line(comparison, folder, unlearned)
     inherited = inheritance_bias.bias(frame, front, parents.genotype_of(space))
-    verdict += inheritance_bias.bias_line(inherited)
+    verdict = confirmation_lines + random_lines + verdict + inheritance_bias.bias_line(inherited)
+    effects = numbers.associations
+    curve = analysis.hypervolume_curve(frame, main_cost, reference)
     published = published_networks.table_lines(space.scale, main_cost, reference.cost)
     frequency = analysis.attention_frequency(frame, front)
     importance = analysis.depth_importance(source)
@@ -459,7 +456,7 @@ def build(folder: StudyFolder, to_dashboard: bool = False) -> Report:
 
     plots: dict[str, go.Figure] = {}
     for cost in costs:
-        markers = published_networks.markers(space.scale, cost, space_reference(space, frame, cost).cost)
+        markers = published_networks.markers(space.scale, cost, cost_end(space, frame, cost)[0])
         study_figures.pareto_png(done, cost, folder.figures / f"pareto_{cost}.png", floor, markers)
         plots[f"pareto-{cost}"] = study_figures.pareto_plotly(done, cost, floor, markers)
     repeats = len(comparison.random_hypervolumes) if comparison else 0

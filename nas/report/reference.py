@@ -53,7 +53,8 @@ def _psnr_end(space: SearchSpace, frame: pd.DataFrame) -> tuple[float, str]:
     return floor, f"bicubic ×{space.scale} of the validation images, {floor:.3f} dB (fixed)"
 
 
-def _cost_end(space: SearchSpace, frame: pd.DataFrame, cost: str) -> tuple[float, str]:
+def cost_end(space: SearchSpace, frame: pd.DataFrame, cost: str) -> tuple[float, str]:
+    """The cost ceiling of ``space`` for ``cost`` and what it is (``frame``, the trials, only for a measured cost)."""
     limit = OBJECTIVES[cost].limit(space.constraints)
     if limit is not None:
         return float(limit), f"the space's {OBJECTIVES[cost].constraint}, {limit:.4g}"
@@ -68,5 +69,5 @@ def _cost_end(space: SearchSpace, frame: pd.DataFrame, cost: str) -> tuple[float
 def space_reference(space: SearchSpace, frame: pd.DataFrame, cost: str) -> analysis.Reference:
     """The reference point of ``space`` for PSNR against ``cost``; ``frame`` (the trials) only for the fallbacks."""
     psnr, psnr_basis = _psnr_end(space, frame)
-    ceiling, cost_basis = _cost_end(space, frame, cost)
+    ceiling, cost_basis = cost_end(space, frame, cost)
     return analysis.Reference(psnr, ceiling, psnr_basis, cost_basis)
